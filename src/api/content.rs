@@ -1,0 +1,214 @@
+//! Message content at rest: sealing on submit, opening on read, and the
+//! JSON shapes built from stored rows.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use super::problem::ApiError;
+use crate::audit::record::format_at;
+use crate::crypto::{DataKey, MasterKey, Sealed};
+use crate::domain::{Classification, NewMessage};
+use crate::store::{MessageRow, Store};
+
+/// The part of a message that is content and therefore sealed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Content {
+    /// Subject line.
+    pub subject: String,
+    /// Body.
+    pub body: String,
+    /// Free-text basis for special categories (may name persons).
+    pub special_categories_basis: Option<String>,
+}
+
+impl Content {
+    /// The content of a new message.
+    pub fn of(msg: &NewMessage) -> Self {
+        Self {
+            subject: msg.subject.clone(),
+            body: msg.body.clone(),
+            special_categories_basis: msg.personal_data.special_categories_basis.clone(),
+        }
+    }
+}
+
+const CONTENT_PART: &str = "content";
+
+/// Seals content under a fresh data key; returns the sealed bytes and the
+/// wrapped key.
+pub fn seal(
+    master: &MasterKey,
+    message_id: &str,
+    content: &Content,
+) -> Result<(Vec<u8>, Sealed), ApiError> {
+    let fail = |e: crate::crypto::CryptoError| {
+        tracing::error!(error = %e, "sealing content failed");
+        ApiError::Internal
+    };
+    let key = DataKey::generate().map_err(fail)?;
+    let plain = serde_json::to_vec(content).map_err(|_| ApiError::Internal)?;
+    let sealed = key.seal(message_id, CONTENT_PART, &plain).map_err(fail)?;
+    let wrapped = key.wrap(master, message_id).map_err(fail)?;
+    Ok((sealed, wrapped))
+}
+
+/// Opens a message's content, fetching and unwrapping its data key.
+/// Tampering, a missing key or another master key is `ContentIntegrity`,
+/// never garbage.
+pub async fn open(
+    store: &Store,
+    master: &MasterKey,
+    message_id: &str,
+    sealed: &[u8],
+) -> Result<Content, ApiError> {
+    let Some((key_id, wrapped)) = store.data_key(message_id).await? else {
+        tracing::error!(
+            message = message_id,
+            "content present but its data key is missing"
+        );
+        return Err(ApiError::ContentIntegrity);
+    };
+    open_with(master, message_id, &key_id, &wrapped, sealed)
+}
+
+/// Opens content with an already fetched wrapped key.
+pub fn open_with(
+    master: &MasterKey,
+    message_id: &str,
+    key_id: &str,
+    wrapped: &[u8],
+    sealed: &[u8],
+) -> Result<Content, ApiError> {
+    let integrity = |what: &str| {
+        tracing::error!(message = message_id, "{what}");
+        ApiError::ContentIntegrity
+    };
+    if key_id != master.id() {
+        return Err(integrity("data key is wrapped under another master key"));
+    }
+    let key = DataKey::unwrap_key(master, message_id, wrapped)
+        .map_err(|_| integrity("data key failed to unwrap"))?;
+    let plain = key
+        .open(message_id, CONTENT_PART, sealed)
+        .map_err(|_| integrity("content failed authentication"))?;
+    serde_json::from_slice(&plain).map_err(|_| integrity("content is not the expected document"))
+}
+
+/// Unix milliseconds → the record time format.
+pub fn ms_to_text(ms: i64) -> String {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .map(format_at)
+        .unwrap_or_default()
+}
+
+/// An instant → unix milliseconds.
+pub fn to_ms(t: OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+fn parsed(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or(Value::Null)
+}
+
+/// The display marking of a stored classification rank.
+pub fn marking_of(rank: i64) -> &'static str {
+    Classification::ALL
+        .iter()
+        .find(|c| c.rank() == rank)
+        .map_or("UNKNOWN", |c| c.marking())
+}
+
+/// The whole message as a holder reads it: the submitted document plus
+/// `id`, `from`, dates, the display marking and forward provenance.
+pub fn message_json(row: &MessageRow, content: &Content, recipients: &[String]) -> Value {
+    let mut pd = parsed(&row.personal_data);
+    if let Some(obj) = pd.as_object_mut() {
+        obj.insert(
+            "special_categories_basis".into(),
+            json!(content.special_categories_basis),
+        );
+    }
+    let mut v = json!({
+        "id": row.id,
+        "from": row.sender,
+        "recipients": recipients,
+        "subject": content.subject,
+        "body": content.body,
+        "content_type": row.content_type,
+        "label": parsed(&row.label),
+        "marking": marking_of(row.classification),
+        "evaluation": parsed(&row.evaluation),
+        "purpose": row.purpose,
+        "personal_data": pd,
+        "case_ref": row.case_ref,
+        "in_reply_to": row.in_reply_to,
+        "attachments": parsed(&row.attachments),
+        "retention_days": row.retention_days,
+        "accepted_at": row.accepted_at,
+        "retain_until": ms_to_text(row.retain_until_ms),
+        "review_on": row.review_on,
+    });
+    if let (Some(obj), Some(from)) = (v.as_object_mut(), &row.forwarded_from) {
+        obj.insert("originator".into(), json!(row.originator));
+        obj.insert("forwarded_from".into(), json!(from));
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seal_open_and_tamper() {
+        let master = MasterKey::from_bytes(&[1u8; 32]).expect("key");
+        let c = Content {
+            subject: "s".into(),
+            body: "b".into(),
+            special_categories_basis: None,
+        };
+        let (sealed, wrapped) = seal(&master, "m1", &c).expect("seal");
+        let opened = open_with(
+            &master,
+            "m1",
+            &wrapped.master_key_id,
+            &wrapped.wrapped_key,
+            &sealed,
+        )
+        .expect("open");
+        assert_eq!(opened, c);
+        let mut bad = sealed.clone();
+        bad[20] ^= 1;
+        assert!(matches!(
+            open_with(
+                &master,
+                "m1",
+                &wrapped.master_key_id,
+                &wrapped.wrapped_key,
+                &bad
+            ),
+            Err(ApiError::ContentIntegrity)
+        ));
+        assert!(matches!(
+            open_with(
+                &master,
+                "m2",
+                &wrapped.master_key_id,
+                &wrapped.wrapped_key,
+                &sealed
+            ),
+            Err(ApiError::ContentIntegrity)
+        ));
+    }
+
+    #[test]
+    fn times() {
+        assert_eq!(ms_to_text(1_795_256_102_113), "2026-11-21T10:15:02.113Z");
+        assert_eq!(
+            to_ms(time::macros::datetime!(2026-11-21 10:15:02.113 UTC)),
+            1_795_256_102_113
+        );
+        assert_eq!(marking_of(1), "RESTREINT UE/EU RESTRICTED");
+    }
+}

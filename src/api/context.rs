@@ -1,0 +1,383 @@
+//! The request gate: who is calling, may they call this, and the one audit
+//! record every request leaves.
+//!
+//! Every request passes [`gate`]. It resolves the caller from the
+//! connection's certificate (identity, revocation, suspension), checks the
+//! route's role from the table in `routes`, and after the handler ran makes
+//! sure exactly one audit record exists for the request: handlers that
+//! change state append theirs in the same transaction and mark the context
+//! audited; for everything else (reads, refusals, failures) the gate appends
+//! it before the response leaves. If that append fails, the response is
+//! replaced by `503 audit_unavailable`, so nothing is disclosed unaudited.
+
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::Response;
+use serde_json::{Map, Value, json};
+
+use super::AppState;
+use super::problem::{ApiError, ErrorInfo};
+use super::routes::{Operation, lookup};
+use crate::audit::record::{Action, Actor, Outcome, RecordDraft, format_at};
+use crate::domain::PartnerId;
+use crate::tls::{ConnectionInfo, Identity};
+
+/// Header naming the acting officer.
+pub const OFFICER_HEADER: &str = "brdo-officer";
+/// Header giving the reason content is read.
+pub const JUSTIFICATION_HEADER: &str = "brdo-justification";
+/// Response header carrying the request id.
+pub const REQUEST_ID_HEADER: &str = "brdo-request-id";
+/// Response header carrying the seq of the request's audit record.
+pub const AUDIT_SEQ_HEADER: &str = "brdo-audit-seq";
+
+/// Facts gathered during a request for its audit record.
+#[derive(Debug, Default)]
+struct Notes {
+    message_id: Option<String>,
+    counterparts: Vec<String>,
+    justification: Option<String>,
+    details: Map<String, Value>,
+    audited_seq: Option<u64>,
+}
+
+/// The per-request context handlers receive.
+#[derive(Debug)]
+pub struct RequestCtx {
+    /// Unique id of the request (UUIDv7), in logs, problems and audit.
+    pub request_id: String,
+    /// The operation the route performs.
+    pub op: Operation,
+    /// The resolved identity (always present past the gate).
+    pub identity: Identity,
+    /// Serial of the client certificate.
+    pub cert_serial: String,
+    /// The officer named in `Brdo-Officer`, if valid.
+    officer: Option<String>,
+    /// Why the officer header is unusable, if it is.
+    officer_problem: Option<String>,
+    notes: Mutex<Notes>,
+}
+
+impl RequestCtx {
+    /// The calling partner (routes for the partner role only reach
+    /// handlers with a partner identity).
+    pub fn partner(&self) -> Result<&PartnerId, ApiError> {
+        match &self.identity {
+            Identity::Partner(p) => Ok(p),
+            _ => Err(ApiError::ForbiddenRole {
+                role: self.identity.role(),
+            }),
+        }
+    }
+
+    /// The officer, or `400 officer_required`.
+    pub fn officer(&self) -> Result<&str, ApiError> {
+        match (&self.officer, &self.officer_problem) {
+            (Some(o), _) => Ok(o),
+            (None, Some(p)) => Err(ApiError::OfficerRequired(p.clone())),
+            (None, None) => Err(ApiError::OfficerRequired(
+                "Name the acting officer in the Brdo-Officer header (1 to 128 printable characters).".into(),
+            )),
+        }
+    }
+
+    /// Records the message concerned.
+    pub fn note_message(&self, id: &str) {
+        self.with_notes(|n| n.message_id = Some(id.to_owned()));
+    }
+
+    /// Records the other partners concerned.
+    pub fn note_counterparts<I: IntoIterator<Item = S>, S: ToString>(&self, parties: I) {
+        let list: Vec<String> = parties.into_iter().map(|p| p.to_string()).collect();
+        self.with_notes(|n| n.counterparts = list);
+    }
+
+    /// Records the justification given.
+    pub fn note_justification(&self, text: &str) {
+        self.with_notes(|n| n.justification = Some(text.to_owned()));
+    }
+
+    /// Records a structured fact for the audit record (never content).
+    pub fn note_detail(&self, key: &str, value: Value) {
+        self.with_notes(|n| {
+            n.details.insert(key.to_owned(), value);
+        });
+    }
+
+    fn with_notes<R>(&self, f: impl FnOnce(&mut Notes) -> R) -> R {
+        match self.notes.lock() {
+            Ok(mut n) => f(&mut n),
+            Err(poisoned) => f(&mut poisoned.into_inner()),
+        }
+    }
+
+    /// The audit draft of this request for `action` and `outcome`, from the
+    /// facts noted so far.
+    pub fn draft(&self, action: Action, outcome: Outcome, code: Option<&str>) -> RecordDraft {
+        self.with_notes(|n| RecordDraft {
+            at: format_at(time::OffsetDateTime::now_utc()),
+            actor: Actor {
+                role: self.identity.role().to_owned(),
+                id: Some(self.identity.id().to_owned()),
+                officer: self.officer.clone(),
+                cert_serial: Some(self.cert_serial.clone()),
+            },
+            action,
+            message_id: n.message_id.clone(),
+            counterparts: n.counterparts.clone(),
+            outcome,
+            code: code.map(str::to_owned),
+            justification: n.justification.clone(),
+            request_id: Some(self.request_id.clone()),
+            node: None,
+            details: (!n.details.is_empty()).then(|| n.details.clone()),
+        })
+    }
+
+    /// The handler appended this request's record itself.
+    pub fn mark_audited(&self, seq: u64) {
+        self.with_notes(|n| n.audited_seq = Some(seq));
+    }
+
+    fn audited(&self) -> Option<u64> {
+        self.with_notes(|n| n.audited_seq)
+    }
+}
+
+/// Reads a UTF-8 header value of 1..=`max` printable characters. Raw UTF-8
+/// is accepted so officers' names keep their letters (`insp.Petrović`).
+pub fn text_header(headers: &HeaderMap, name: &str, max: usize) -> Result<Option<String>, String> {
+    let mut values = headers.get_all(name).iter();
+    let Some(v) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(format!("Send the {name} header once."));
+    }
+    let s = std::str::from_utf8(v.as_bytes())
+        .map_err(|_| format!("The {name} header must be UTF-8 text."))?;
+    let s = s.trim();
+    let n = s.chars().count();
+    if n == 0 || n > max {
+        return Err(format!(
+            "The {name} header must be 1 to {max} characters, not {n}."
+        ));
+    }
+    if s.chars().any(char::is_control) {
+        return Err(format!(
+            "The {name} header must not contain control characters."
+        ));
+    }
+    Ok(Some(s.to_owned()))
+}
+
+/// The middleware around every route.
+pub async fn gate(State(app): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
+    let request_id = uuid::Uuid::now_v7().to_string();
+    let op = lookup(
+        req.method(),
+        req.extensions()
+            .get::<MatchedPath>()
+            .map(MatchedPath::as_str),
+    );
+    let Some(conn) = req.extensions().get::<ConnectionInfo>().cloned() else {
+        // Only reachable if the router is served without the TLS accept loop.
+        tracing::error!("request without connection info refused");
+        return ApiError::Internal.to_response(Some(&request_id));
+    };
+    let peer = conn.peer.clone();
+    let started = std::time::Instant::now();
+
+    let (officer, officer_problem) = match text_header(req.headers(), OFFICER_HEADER, 128) {
+        Ok(o) => (o, None),
+        Err(p) => (None, Some(p)),
+    };
+
+    let span = tracing::info_span!("request", request_id = %request_id, op = op.action.as_str());
+    let _enter = span.enter();
+
+    let identity = match resolve(&app, &peer.identity) {
+        Ok(i) => i,
+        Err(e) => {
+            let draft = RecordDraft {
+                at: format_at(time::OffsetDateTime::now_utc()),
+                actor: Actor {
+                    role: "unidentified".to_owned(),
+                    id: None,
+                    officer: None,
+                    cert_serial: Some(peer.serial.clone()),
+                },
+                action: Action::Deny,
+                message_id: None,
+                counterparts: Vec::new(),
+                outcome: Outcome::Denied,
+                code: Some(e.code().to_owned()),
+                justification: None,
+                request_id: Some(request_id.clone()),
+                node: None,
+                details: Some(
+                    json!({"attempted": op.action.as_str(), "subject": peer.subject})
+                        .as_object()
+                        .cloned()
+                        .unwrap_or_default(),
+                ),
+            };
+            return finish_with(&app, draft, e.to_response(Some(&request_id)), &request_id).await;
+        }
+    };
+
+    let ctx = Arc::new(RequestCtx {
+        request_id: request_id.clone(),
+        op,
+        identity,
+        cert_serial: peer.serial.clone(),
+        officer,
+        officer_problem,
+        notes: Mutex::new(Notes::default()),
+    });
+
+    let refusal = if app.tls.is_revoked(&peer.serial) {
+        Some(ApiError::CertificateRevoked)
+    } else if let Identity::Partner(p) = &ctx.identity
+        && app.is_suspended(p)
+    {
+        Some(ApiError::PartnerSuspended(p.to_string()))
+    } else if !op.allows(&ctx.identity) {
+        Some(ApiError::ForbiddenRole {
+            role: ctx.identity.role(),
+        })
+    } else {
+        None
+    };
+
+    let response = match refusal {
+        Some(e) => e.to_response(Some(&request_id)),
+        None => {
+            req.extensions_mut().insert(ctx.clone());
+            next.run(req).await
+        }
+    };
+    let response = finish(&app, &ctx, response).await;
+    tracing::info!(
+        role = ctx.identity.role(),
+        caller = ctx.identity.id(),
+        status = response.status().as_u16(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "request done"
+    );
+    response
+}
+
+/// Maps the certificate's identity to a caller the policy knows.
+fn resolve(
+    app: &AppState,
+    identity: &Result<Identity, crate::tls::IdentityError>,
+) -> Result<Identity, ApiError> {
+    let identity = identity.as_ref().map_err(|e| {
+        ApiError::NoIdentity(format!("{}: {e}.", "The client certificate cannot be used"))
+    })?;
+    if let Some(p) = identity.partner()
+        && app.policy().partner(p).is_none()
+    {
+        return Err(ApiError::NoIdentity(format!(
+            "The client certificate names partner {p}, which the policy does not know."
+        )));
+    }
+    Ok(identity.clone())
+}
+
+/// Ensures the request is audited, then stamps the response.
+async fn finish(app: &AppState, ctx: &RequestCtx, mut response: Response) -> Response {
+    // Handlers return errors unrendered; render them now with the request id.
+    if let Some(err) = response.extensions_mut().remove::<ApiError>() {
+        response = err.to_response(Some(&ctx.request_id));
+    }
+    let info = response.extensions().get::<ErrorInfo>().cloned();
+    if let Some(seq) = ctx.audited() {
+        return stamp(response, &ctx.request_id, Some(seq));
+    }
+    let status = response.status();
+    let outcome = outcome_of(status, ctx.op.action);
+    let (action, code) = match (&info, outcome) {
+        (Some(i), Outcome::Denied) => {
+            ctx.note_detail(
+                "attempted",
+                Value::String(ctx.op.action.as_str().to_owned()),
+            );
+            (Action::Deny, Some(i.code))
+        }
+        (Some(i), _) => (ctx.op.action, Some(i.code)),
+        (None, _) if !status.is_success() => (ctx.op.action, Some(status_code_name(status))),
+        (None, _) => (ctx.op.action, None),
+    };
+    if let Some(i) = &info {
+        if !i.violations.is_empty() {
+            ctx.note_detail(
+                "violations",
+                serde_json::to_value(&i.violations).unwrap_or(Value::Null),
+            );
+        }
+        if !i.fields.is_empty() {
+            ctx.note_detail("fields", json!(i.fields));
+        }
+    }
+    let draft = ctx.draft(action, outcome, code);
+    finish_with(app, draft, response, &ctx.request_id).await
+}
+
+async fn finish_with(
+    app: &AppState,
+    draft: RecordDraft,
+    response: Response,
+    request_id: &str,
+) -> Response {
+    match app.store.append_audit(draft).await {
+        Ok(rec) => stamp(response, request_id, Some(rec.seq)),
+        Err(e) => {
+            tracing::error!(error = %e, "audit record could not be written; response withheld");
+            stamp(
+                ApiError::AuditUnavailable.to_response(Some(request_id)),
+                request_id,
+                None,
+            )
+        }
+    }
+}
+
+fn outcome_of(status: StatusCode, action: Action) -> Outcome {
+    if status.is_success() || status.is_redirection() {
+        Outcome::Allowed
+    } else if status == StatusCode::FORBIDDEN
+        || (status == StatusCode::NOT_FOUND && action != Action::Request)
+    {
+        Outcome::Denied
+    } else {
+        Outcome::Failed
+    }
+}
+
+fn status_code_name(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "bad_request",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        413 => "payload_too_large",
+        _ => "http_error",
+    }
+}
+
+fn stamp(mut response: Response, request_id: &str, seq: Option<u64>) -> Response {
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, v);
+    }
+    if let Some(seq) = seq {
+        response
+            .headers_mut()
+            .insert(AUDIT_SEQ_HEADER, HeaderValue::from(seq));
+    }
+    response
+}

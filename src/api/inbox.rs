@@ -1,0 +1,222 @@
+//! `GET /v1/inbox`: headers of delivered messages, with long polling.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Extension, RawQuery, State};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+use super::AppState;
+use super::content::{self, marking_of};
+use super::context::RequestCtx;
+use super::problem::ApiError;
+use crate::domain::{FieldError, PartnerId};
+use crate::store::InboxRow;
+
+/// Longest long-poll wait, in seconds (SPEC §3).
+pub const MAX_WAIT_SECS: u64 = 60;
+/// Largest page.
+pub const MAX_LIMIT: u32 = 500;
+/// Page size when none is asked for.
+pub const DEFAULT_LIMIT: u32 = 50;
+
+/// Wakes a partner's long-polling readers when a message is delivered to
+/// it. A counter per partner in a `watch` channel: readers subscribe before
+/// querying, so a delivery between query and wait is never missed.
+#[derive(Debug, Default)]
+pub struct InboxNotifier {
+    senders: Mutex<HashMap<String, watch::Sender<u64>>>,
+}
+
+impl InboxNotifier {
+    fn with<R>(&self, partner: &str, f: impl FnOnce(&watch::Sender<u64>) -> R) -> R {
+        let mut map = match self.senders.lock() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        let tx = map
+            .entry(partner.to_owned())
+            .or_insert_with(|| watch::channel(0).0);
+        f(tx)
+    }
+
+    /// Subscribes to a partner's deliveries.
+    pub fn subscribe(&self, partner: &PartnerId) -> watch::Receiver<u64> {
+        self.with(partner.as_str(), watch::Sender::subscribe)
+    }
+
+    /// Signals that something was delivered to `partner`.
+    pub fn notify(&self, partner: &PartnerId) {
+        self.with(partner.as_str(), |tx| {
+            tx.send_modify(|n| *n = n.wrapping_add(1))
+        });
+    }
+}
+
+/// Query parameters of the inbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InboxQuery {
+    /// Cursor: entries after this one.
+    pub after: u64,
+    /// Page size.
+    pub limit: u32,
+    /// Seconds to wait for a first entry.
+    pub wait: u64,
+}
+
+/// Parses `after`, `limit`, `wait`; unknown or repeated parameters are
+/// errors, each named.
+pub fn parse_query(raw: Option<&str>) -> Result<InboxQuery, Vec<FieldError>> {
+    let mut q = InboxQuery {
+        after: 0,
+        limit: DEFAULT_LIMIT,
+        wait: 0,
+    };
+    let mut errors = Vec::new();
+    let mut seen = Vec::new();
+    for pair in raw.unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        if seen.contains(&k) {
+            errors.push(FieldError {
+                field: k.chars().take(40).collect(),
+                message: "is given more than once".into(),
+            });
+            continue;
+        }
+        seen.push(k);
+        let num = v.parse::<u64>();
+        match (k, num) {
+            ("after", Ok(n)) => q.after = n,
+            ("after", Err(_)) => errors.push(FieldError {
+                field: "after".into(),
+                message: "must be a cursor returned as `next` by an earlier call".into(),
+            }),
+            ("limit", Ok(n)) if (1..=u64::from(MAX_LIMIT)).contains(&n) => q.limit = n as u32,
+            ("limit", _) => errors.push(FieldError {
+                field: "limit".into(),
+                message: format!("must be a whole number from 1 to {MAX_LIMIT}"),
+            }),
+            ("wait", Ok(n)) if n <= MAX_WAIT_SECS => q.wait = n,
+            ("wait", _) => errors.push(FieldError {
+                field: "wait".into(),
+                message: format!("must be a whole number of seconds from 0 to {MAX_WAIT_SECS}"),
+            }),
+            (other, _) => errors.push(FieldError {
+                field: other.chars().take(40).collect(),
+                message: "is not a parameter of this endpoint (after, limit, wait)".into(),
+            }),
+        }
+    }
+    if errors.is_empty() {
+        Ok(q)
+    } else {
+        Err(errors)
+    }
+}
+
+/// `GET /v1/inbox`.
+pub async fn list(
+    State(app): State<Arc<AppState>>,
+    Extension(ctx): Extension<Arc<RequestCtx>>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let caller = ctx.partner()?.clone();
+    let q = parse_query(raw.as_deref()).map_err(ApiError::InvalidRequest)?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(q.wait);
+    let mut wake = app.inbox.subscribe(&caller);
+    let rows = loop {
+        wake.borrow_and_update();
+        let rows = app.store.inbox(caller.as_str(), q.after, q.limit).await?;
+        if !rows.is_empty() || tokio::time::Instant::now() >= deadline {
+            break rows;
+        }
+        // Woken by a delivery, or give up at the deadline; re-query either way.
+        let _ = tokio::time::timeout_at(deadline, wake.changed()).await;
+    };
+
+    let mut messages = Vec::with_capacity(rows.len());
+    for row in &rows {
+        messages.push(entry(&app, row)?);
+    }
+    let next = rows
+        .last()
+        .map_or(q.after, |r| u64::try_from(r.seq).unwrap_or(q.after));
+    let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+    let mut senders: Vec<&str> = rows.iter().map(|r| r.sender.as_str()).collect();
+    senders.sort_unstable();
+    senders.dedup();
+    ctx.note_counterparts(senders);
+    ctx.note_detail("message_ids", json!(ids));
+    Ok(Json(json!({"messages": messages, "next": next.to_string()})).into_response())
+}
+
+fn entry(app: &AppState, row: &InboxRow) -> Result<Value, ApiError> {
+    let subject = match (&row.content, &row.master_key_id, &row.wrapped_key) {
+        (Some(sealed), Some(key_id), Some(wrapped)) => {
+            Some(content::open_with(&app.master_key, &row.id, key_id, wrapped, sealed)?.subject)
+        }
+        _ => None,
+    };
+    let label: Value = serde_json::from_str(&row.label).unwrap_or(Value::Null);
+    let marking = label
+        .get("classification")
+        .and_then(Value::as_str)
+        .and_then(crate::domain::Classification::parse)
+        .map(|c| marking_of(c.rank()));
+    Ok(json!({
+        "id": row.id,
+        "from": row.sender,
+        "subject": subject,
+        "label": label,
+        "marking": marking,
+        "purpose": row.purpose,
+        "case_ref": row.case_ref,
+        "received_at": row.accepted_at,
+        "status": row.status,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_parsing() {
+        assert_eq!(
+            parse_query(None),
+            Ok(InboxQuery {
+                after: 0,
+                limit: 50,
+                wait: 0
+            })
+        );
+        assert_eq!(
+            parse_query(Some("after=17&limit=2&wait=60")),
+            Ok(InboxQuery {
+                after: 17,
+                limit: 2,
+                wait: 60
+            })
+        );
+        let e = parse_query(Some("limit=0&wait=61&after=x&colour=red&limit=3")).unwrap_err();
+        let fields: Vec<_> = e.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["limit", "wait", "after", "colour", "limit"]);
+    }
+
+    #[tokio::test]
+    async fn notifier_wakes_subscribers() {
+        let n = InboxNotifier::default();
+        let p = PartnerId::parse("RS-MOI").expect("id");
+        let mut rx = n.subscribe(&p);
+        rx.borrow_and_update();
+        n.notify(&p);
+        tokio::time::timeout(Duration::from_secs(1), rx.changed())
+            .await
+            .expect("woken")
+            .expect("open");
+    }
+}

@@ -1,0 +1,119 @@
+//! The mTLS HTTP API (SPEC §3).
+//!
+//! `routes` is the table of endpoints and roles; `context` is the gate every
+//! request passes (identity, role, audit); `problem` maps errors to problem
+//! documents; `body` reads bounded JSON bodies; `content` seals and opens
+//! message content; `messages` and `inbox` are the partner endpoints.
+
+pub mod body;
+pub mod content;
+pub mod context;
+pub mod inbox;
+pub mod messages;
+pub mod problem;
+pub mod routes;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use axum::Router;
+use axum::middleware;
+
+pub use context::RequestCtx;
+pub use problem::ApiError;
+
+use crate::crypto::MasterKey;
+use crate::domain::{Classification, PartnerId};
+use crate::policy::Policy;
+use crate::store::Store;
+use crate::tls::TlsState;
+
+/// Settings handlers need, fixed at start.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Largest JSON body.
+    pub max_body_bytes: usize,
+    /// The gateway's accredited maximum.
+    pub accreditation: Classification,
+}
+
+/// Everything a handler can reach.
+pub struct AppState {
+    /// The store.
+    pub store: Store,
+    /// Live TLS state (revocations).
+    pub tls: Arc<TlsState>,
+    /// The master key for content.
+    pub master_key: Arc<MasterKey>,
+    /// Wakes long-polling inbox readers.
+    pub inbox: inbox::InboxNotifier,
+    /// Fixed settings.
+    pub settings: Settings,
+    policy: ArcSwap<Policy>,
+    suspended: ArcSwap<BTreeSet<PartnerId>>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// Assembles the state.
+    pub fn new(
+        store: Store,
+        tls: Arc<TlsState>,
+        master_key: Arc<MasterKey>,
+        policy: Policy,
+        suspended: BTreeSet<PartnerId>,
+        settings: Settings,
+    ) -> Self {
+        Self {
+            store,
+            tls,
+            master_key,
+            inbox: inbox::InboxNotifier::default(),
+            settings,
+            policy: ArcSwap::from_pointee(policy),
+            suspended: ArcSwap::from_pointee(suspended),
+        }
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> Arc<Policy> {
+        self.policy.load_full()
+    }
+
+    /// Replaces the policy (reload).
+    pub fn set_policy(&self, policy: Policy) {
+        self.policy.store(Arc::new(policy));
+    }
+
+    /// Partners suspended now.
+    pub fn suspended(&self) -> Arc<BTreeSet<PartnerId>> {
+        self.suspended.load_full()
+    }
+
+    /// Whether a partner is suspended now.
+    pub fn is_suspended(&self, p: &PartnerId) -> bool {
+        self.suspended.load().contains(p)
+    }
+
+    /// Replaces the suspended set.
+    pub fn set_suspended(&self, set: BTreeSet<PartnerId>) {
+        self.suspended.store(Arc::new(set));
+    }
+}
+
+/// The complete API router with the gate around every route.
+pub fn router(app: Arc<AppState>) -> Router {
+    routes::build()
+        .fallback(|| async { ApiError::RouteNotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(middleware::from_fn_with_state(app.clone(), context::gate))
+        .with_state(app)
+}

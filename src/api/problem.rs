@@ -1,0 +1,330 @@
+//! Every error the API can answer, mapped to RFC 9457 problem documents in
+//! this one place.
+//!
+//! The mapping carries a machine code (stable, documented in the README),
+//! a title, and a detail sentence that names the field or rule. Internal
+//! causes (database messages, paths) are logged, never returned: they can
+//! reveal more than the caller may know.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::domain::FieldError;
+use crate::policy::Violation;
+
+/// Why a request is refused or failed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiError {
+    /// The certificate names no usable identity.
+    #[error("{0}")]
+    NoIdentity(String),
+    /// The caller's role may not use this endpoint.
+    #[error("the {role} role may not call this endpoint")]
+    ForbiddenRole {
+        /// The caller's role.
+        role: &'static str,
+    },
+    /// The caller's partner is suspended.
+    #[error("partner {0} is suspended")]
+    PartnerSuspended(String),
+    /// The caller's certificate was revoked after the connection opened.
+    #[error("the client certificate has been revoked")]
+    CertificateRevoked,
+    /// `Brdo-Officer` is missing or malformed.
+    #[error("{0}")]
+    OfficerRequired(String),
+    /// `Brdo-Justification` is missing or malformed.
+    #[error("{0}")]
+    JustificationRequired(String),
+    /// The message document is not valid; every field error is listed.
+    #[error("the message is not valid")]
+    InvalidMessage(Vec<FieldError>),
+    /// A query parameter or header other than the identity headers is not
+    /// valid.
+    #[error("the request is not valid")]
+    InvalidRequest(Vec<FieldError>),
+    /// The body is larger than allowed.
+    #[error("the request body exceeds the limit of {limit} bytes")]
+    PayloadTooLarge {
+        /// The limit.
+        limit: u64,
+    },
+    /// The body is not JSON.
+    #[error("the request body must be application/json")]
+    UnsupportedMediaType,
+    /// The policy refuses the transfer; all violations are listed.
+    #[error("the policy does not allow this message")]
+    PolicyDenied(Vec<Violation>),
+    /// Nothing the caller may see is there.
+    #[error("no such message")]
+    NotFound,
+    /// No such route.
+    #[error("no such endpoint")]
+    RouteNotFound,
+    /// The route exists, not with this method.
+    #[error("method not allowed on this endpoint")]
+    MethodNotAllowed,
+    /// The idempotency key was used with another body.
+    #[error("the Idempotency-Key was already used with a different request body")]
+    IdempotencyConflict,
+    /// The message's content was erased under its retention rules.
+    #[error("the message was erased when its retention ended")]
+    Erased,
+    /// The audit record could not be written; nothing was done.
+    #[error("the audit log cannot be written; the request was not carried out")]
+    AuditUnavailable,
+    /// Stored content failed its integrity check.
+    #[error("the stored content failed its integrity check")]
+    ContentIntegrity,
+    /// Anything else; details are in the logs under the request id.
+    #[error("internal error")]
+    Internal,
+}
+
+impl ApiError {
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::NoIdentity(_)
+            | Self::ForbiddenRole { .. }
+            | Self::PartnerSuspended(_)
+            | Self::CertificateRevoked
+            | Self::PolicyDenied(_) => StatusCode::FORBIDDEN,
+            Self::OfficerRequired(_)
+            | Self::JustificationRequired(_)
+            | Self::InvalidMessage(_)
+            | Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::NotFound | Self::RouteNotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::IdempotencyConflict => StatusCode::CONFLICT,
+            Self::Erased => StatusCode::GONE,
+            Self::AuditUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::ContentIntegrity | Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The machine-readable code (the last part of `type`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NoIdentity(_) => "no_identity",
+            Self::ForbiddenRole { .. } => "forbidden_role",
+            Self::PartnerSuspended(_) => "partner_suspended",
+            Self::CertificateRevoked => "certificate_revoked",
+            Self::OfficerRequired(_) => "officer_required",
+            Self::JustificationRequired(_) => "justification_required",
+            Self::InvalidMessage(_) => "invalid_message",
+            Self::InvalidRequest(_) => "invalid_request",
+            Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::PolicyDenied(v) => v.first().map_or("policy_denied", |v| v.code.as_str()),
+            Self::NotFound | Self::RouteNotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::IdempotencyConflict => "idempotency_conflict",
+            Self::Erased => "erased",
+            Self::AuditUnavailable => "audit_unavailable",
+            Self::ContentIntegrity => "content_integrity",
+            Self::Internal => "internal_error",
+        }
+    }
+
+    fn title(&self) -> &'static str {
+        match self {
+            Self::NoIdentity(_) => "The client certificate names no Brdo identity",
+            Self::ForbiddenRole { .. } => "This endpoint belongs to another role",
+            Self::PartnerSuspended(_) => "The partner is suspended",
+            Self::CertificateRevoked => "The client certificate is revoked",
+            Self::OfficerRequired(_) => "The acting officer must be named",
+            Self::JustificationRequired(_) => "A justification is required to read content",
+            Self::InvalidMessage(_) => "The message is not valid",
+            Self::InvalidRequest(_) => "The request is not valid",
+            Self::PayloadTooLarge { .. } => "The request body is too large",
+            Self::UnsupportedMediaType => "The request body must be JSON",
+            Self::PolicyDenied(_) => "The policy does not allow this transfer",
+            Self::NotFound => "Not found",
+            Self::RouteNotFound => "No such endpoint",
+            Self::MethodNotAllowed => "Method not allowed",
+            Self::IdempotencyConflict => "Idempotency key reused with another body",
+            Self::Erased => "The message was erased",
+            Self::AuditUnavailable => "The audit log is unavailable",
+            Self::ContentIntegrity => "Stored content failed its integrity check",
+            Self::Internal => "Internal error",
+        }
+    }
+
+    fn detail(&self) -> String {
+        match self {
+            Self::NoIdentity(d) | Self::OfficerRequired(d) | Self::JustificationRequired(d) => d.clone(),
+            Self::PolicyDenied(v) => format!(
+                "{} violation{} of the data-protection policy; see violations",
+                v.len(),
+                if v.len() == 1 { "" } else { "s" }
+            ),
+            Self::InvalidMessage(e) | Self::InvalidRequest(e) => format!(
+                "{} field error{}; see errors",
+                e.len(),
+                if e.len() == 1 { "" } else { "s" }
+            ),
+            Self::NotFound => "No message with this id is visible to the caller.".to_owned(),
+            Self::ContentIntegrity => {
+                "The content could not be decrypted intact; nothing was returned. Operators have been alerted."
+                    .to_owned()
+            }
+            Self::Internal => "The request failed; operators can find the cause under its request_id.".to_owned(),
+            other => {
+                let mut s = other.to_string();
+                if let Some(first) = s.get_mut(0..1) {
+                    first.make_ascii_uppercase();
+                }
+                s.push('.');
+                s
+            }
+        }
+    }
+
+    /// Field errors, for the audit record.
+    pub fn field_errors(&self) -> &[FieldError] {
+        match self {
+            Self::InvalidMessage(e) | Self::InvalidRequest(e) => e,
+            _ => &[],
+        }
+    }
+}
+
+/// What the audit middleware needs to know about an error response, put in
+/// the response's extensions by [`ApiError::into_response`].
+#[derive(Debug, Clone)]
+pub struct ErrorInfo {
+    /// The code.
+    pub code: &'static str,
+    /// Policy violations, when denied by policy.
+    pub violations: Vec<Violation>,
+    /// Field names that were wrong (names only: values may be content).
+    pub fields: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    title: &'a str,
+    status: u16,
+    detail: String,
+    code: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<String>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    violations: &'a [Violation],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    errors: &'a [FieldError],
+}
+
+/// The request id of the request being answered, so problem documents can
+/// name it; set by the request middleware.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+impl ApiError {
+    /// Builds the response, naming `request_id` when known.
+    pub fn to_response(&self, request_id: Option<&str>) -> Response {
+        let status = self.status();
+        let code = self.code();
+        let violations: &[Violation] = match self {
+            Self::PolicyDenied(v) => v,
+            _ => &[],
+        };
+        let problem = Problem {
+            kind: format!("urn:brdo:error:{code}"),
+            title: self.title(),
+            status: status.as_u16(),
+            detail: self.detail(),
+            code,
+            request_id: request_id.map(str::to_owned),
+            violations,
+            errors: self.field_errors(),
+        };
+        let body = serde_json::to_vec(&problem).unwrap_or_else(|_| b"{}".to_vec());
+        let mut resp = (status, body).into_response();
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if matches!(self, Self::CertificateRevoked | Self::PartnerSuspended(_)) {
+            // Tell HTTP/1.1 clients this connection is finished.
+            resp.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        resp.extensions_mut().insert(ErrorInfo {
+            code,
+            violations: violations.to_vec(),
+            fields: self
+                .field_errors()
+                .iter()
+                .map(|e| e.field.clone())
+                .collect(),
+        });
+        resp
+    }
+}
+
+impl IntoResponse for ApiError {
+    /// Defers rendering to the request gate, which knows the request id:
+    /// the response carries the error as an extension and no body yet.
+    fn into_response(self) -> Response {
+        let mut resp = self.status().into_response();
+        resp.extensions_mut().insert(self);
+        resp
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        tracing::error!(error = %e, "store failure");
+        match e {
+            crate::store::StoreError::NotFound => ApiError::NotFound,
+            _ => ApiError::AuditUnavailable,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn problem_document_shape() {
+        let e = ApiError::InvalidMessage(vec![FieldError {
+            field: "label.classification".into(),
+            message: "must be one of …".into(),
+        }]);
+        let resp = e.to_response(Some("req-1"));
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            resp.headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok()),
+            Some("application/problem+json")
+        );
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .expect("body");
+        let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
+        assert_eq!(v["type"], "urn:brdo:error:invalid_message");
+        assert_eq!(v["code"], "invalid_message");
+        assert_eq!(v["status"], 400);
+        assert_eq!(v["request_id"], "req-1");
+        assert_eq!(v["errors"][0]["field"], "label.classification");
+        assert!(v.get("violations").is_none());
+    }
+
+    #[test]
+    fn details_are_sentences() {
+        assert_eq!(
+            ApiError::IdempotencyConflict.detail(),
+            "The Idempotency-Key was already used with a different request body."
+        );
+    }
+}

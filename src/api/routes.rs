@@ -1,0 +1,192 @@
+//! The route table: every endpoint, the action it audits as, and the roles
+//! that may call it.
+//!
+//! The router is built from this table, so an endpoint cannot exist
+//! without a declared role set: authorisation is checked once, in the
+//! gate, not remembered in each handler.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::Method;
+use axum::routing::{MethodRouter, get, post};
+
+use super::{AppState, inbox, messages};
+use crate::audit::Action;
+use crate::tls::Identity;
+
+/// Roles, as a small bit set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Roles(u8);
+
+impl Roles {
+    /// Partner systems.
+    pub const PARTNER: Roles = Roles(1);
+    /// A partner's DPO.
+    pub const PARTNER_DPO: Roles = Roles(2);
+    /// The gateway's DPO.
+    pub const GATEWAY_DPO: Roles = Roles(4);
+    /// Any DPO.
+    pub const DPO: Roles = Roles(2 | 4);
+    /// Operators.
+    pub const OPERATOR: Roles = Roles(8);
+    /// Everyone (unknown routes, which answer 404 to all).
+    pub const ANY: Roles = Roles(15);
+
+    /// Union.
+    pub const fn or(self, other: Roles) -> Roles {
+        Roles(self.0 | other.0)
+    }
+
+    fn contains(self, identity: &Identity) -> bool {
+        let bit = match identity {
+            Identity::Partner(_) => 1,
+            Identity::PartnerDpo(_) => 2,
+            Identity::GatewayDpo => 4,
+            Identity::Operator(_) => 8,
+        };
+        self.0 & bit != 0
+    }
+}
+
+/// What a route does, for authorisation and audit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Operation {
+    /// The audit action of a successful call.
+    pub action: Action,
+    /// Who may call it.
+    pub roles: Roles,
+}
+
+impl Operation {
+    /// Whether `identity` may call it.
+    pub fn allows(&self, identity: &Identity) -> bool {
+        self.roles.contains(identity)
+    }
+}
+
+/// One endpoint.
+pub struct RouteSpec {
+    /// HTTP method.
+    pub method: Method,
+    /// Path pattern in axum syntax.
+    pub path: &'static str,
+    /// Action and roles.
+    pub op: Operation,
+    handler: fn() -> MethodRouter<Arc<AppState>>,
+}
+
+const fn spec(
+    method: Method,
+    path: &'static str,
+    action: Action,
+    roles: Roles,
+    handler: fn() -> MethodRouter<Arc<AppState>>,
+) -> RouteSpec {
+    RouteSpec {
+        method,
+        path,
+        op: Operation { action, roles },
+        handler,
+    }
+}
+
+/// Every endpoint of the mTLS API.
+pub static ROUTES: &[RouteSpec] = &[
+    spec(
+        Method::POST,
+        "/v1/messages",
+        Action::Collect,
+        Roles::PARTNER,
+        || post(messages::submit),
+    ),
+    spec(
+        Method::GET,
+        "/v1/inbox",
+        Action::List,
+        Roles::PARTNER,
+        || get(inbox::list),
+    ),
+    spec(
+        Method::GET,
+        "/v1/messages/{id}",
+        Action::Consult,
+        Roles::PARTNER,
+        || get(messages::read),
+    ),
+    spec(
+        Method::POST,
+        "/v1/messages/{id}/ack",
+        Action::Acknowledge,
+        Roles::PARTNER,
+        || post(messages::ack),
+    ),
+    spec(
+        Method::GET,
+        "/v1/messages/{id}/status",
+        Action::Status,
+        Roles::PARTNER,
+        || get(messages::status),
+    ),
+];
+
+/// The operation for a request; unknown routes and methods map to
+/// [`Action::Request`] open to all roles (they answer 404/405 to all).
+pub fn lookup(method: &Method, matched_path: Option<&str>) -> Operation {
+    ROUTES
+        .iter()
+        .find(|r| r.method == method && Some(r.path) == matched_path)
+        .map_or(
+            Operation {
+                action: Action::Request,
+                roles: Roles::ANY,
+            },
+            |r| r.op,
+        )
+}
+
+/// The router over [`ROUTES`], before the gate is layered on.
+pub fn build() -> Router<Arc<AppState>> {
+    ROUTES.iter().fold(Router::new(), |router, r| {
+        router.route(r.path, (r.handler)())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_is_unique() {
+        for (i, a) in ROUTES.iter().enumerate() {
+            for b in &ROUTES[i + 1..] {
+                assert!(
+                    !(a.method == b.method && a.path == b.path),
+                    "{} {} twice",
+                    a.method,
+                    a.path
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn role_sets() {
+        let partner = Identity::Partner(crate::domain::PartnerId::parse("AL-CTD").expect("id"));
+        assert!(Roles::PARTNER.contains(&partner));
+        assert!(!Roles::DPO.contains(&partner));
+        assert!(Roles::DPO.contains(&Identity::GatewayDpo));
+        assert!(
+            Roles::PARTNER
+                .or(Roles::GATEWAY_DPO)
+                .contains(&Identity::GatewayDpo)
+        );
+        assert!(!Roles::OPERATOR.contains(&Identity::GatewayDpo));
+        assert_eq!(lookup(&Method::GET, Some("/v1/inbox")).action, Action::List);
+        assert_eq!(
+            lookup(&Method::DELETE, Some("/v1/inbox")).action,
+            Action::Request
+        );
+        assert_eq!(lookup(&Method::GET, None).roles, Roles::ANY);
+    }
+}

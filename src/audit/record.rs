@@ -1,0 +1,369 @@
+//! One audit record and its place in the hash chain.
+
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use super::jcs;
+use crate::domain::string_enum;
+
+/// `prev_hash` of the first record: 64 zeros.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+string_enum! {
+    /// What happened, in the vocabulary of LED Art. 25 plus the gateway's own
+    /// operations. Stored as text; the DPO API filters on it.
+    pub enum Action {
+        /// A message was accepted.
+        Collect = "collect",
+        /// A message was made available onward (forward).
+        Disclose = "disclose",
+        /// Content was read.
+        Consult = "consult",
+        /// A label, review decision or hold changed.
+        Alter = "alter",
+        /// Content was erased.
+        Erase = "erase",
+        /// A request was refused (identity, role, policy or need-to-know).
+        Deny = "deny",
+        /// A recipient acknowledged a message.
+        Acknowledge = "acknowledge",
+        /// An originator granted a permission.
+        Grant = "grant",
+        /// A recipient recorded judicial use.
+        JudicialUse = "judicial_use",
+        /// A DPO queried the audit log.
+        AuditQuery = "audit_query",
+        /// A DPO exported the audit log.
+        AuditExport = "audit_export",
+        /// An operator suspended a partner.
+        PartnerSuspend = "partner_suspend",
+        /// An operator resumed a partner.
+        PartnerResume = "partner_resume",
+        /// A certificate was issued.
+        CertIssue = "cert_issue",
+        /// A certificate was revoked.
+        CertRevoke = "cert_revoke",
+        /// Policy, certificates and CRL were reloaded.
+        ConfigReload = "config_reload",
+        /// A partner listed its inbox (headers, including subjects, were shown).
+        List = "list",
+        /// An originator read its message's delivery status.
+        Status = "status",
+        /// A partner uploaded an attachment.
+        Upload = "upload",
+        /// An operator or DPO read gateway state (partners, certificates,
+        /// checkpoints, proofs).
+        Inspect = "inspect",
+        /// A request that matched no operation (unknown route or method).
+        Request = "request",
+    }
+}
+
+string_enum! {
+    /// How the request or action ended.
+    pub enum Outcome {
+        /// Done.
+        Allowed = "allowed",
+        /// Refused by identity, role, policy or need-to-know.
+        Denied = "denied",
+        /// Not done: bad input or an internal failure.
+        Failed = "failed",
+    }
+}
+
+/// Who acted. `role` is `partner`, `dpo`, `operator`, `system`, or
+/// `unidentified` for a certificate that names no Brdo identity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Actor {
+    /// The role.
+    pub role: String,
+    /// Partner id, operator name, `gateway` for the gateway DPO, or the
+    /// system task's name.
+    pub id: Option<String>,
+    /// The person acting (`Brdo-Officer`), when given.
+    pub officer: Option<String>,
+    /// Serial of the client certificate (lowercase hex).
+    pub cert_serial: Option<String>,
+}
+
+impl Actor {
+    /// A system task (retention sweeper, checkpointer).
+    pub fn system(task: &str) -> Self {
+        Self {
+            role: "system".to_owned(),
+            id: Some(task.to_owned()),
+            officer: None,
+            cert_serial: None,
+        }
+    }
+}
+
+/// A record before it has a place in the chain.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordDraft {
+    /// When (RFC 3339, UTC, milliseconds, `Z`).
+    pub at: String,
+    /// Who.
+    pub actor: Actor,
+    /// What.
+    pub action: Action,
+    /// The message concerned.
+    pub message_id: Option<String>,
+    /// The other partners concerned (recipients, sender, …).
+    pub counterparts: Vec<String>,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// The error or violation code, when not allowed.
+    pub code: Option<String>,
+    /// Why (`Brdo-Justification`), when given.
+    pub justification: Option<String>,
+    /// The request it belongs to; `None` for system actions.
+    pub request_id: Option<String>,
+    /// The gateway node that wrote it, in multi-node deployments.
+    pub node: Option<String>,
+    /// Further structured facts (violations, listed message ids, the
+    /// retention rule applied). Never message content.
+    pub details: Option<Map<String, Value>>,
+}
+
+/// A record in the chain, as stored and as served to DPOs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditRecord {
+    /// Position in the log, from 1.
+    pub seq: u64,
+    /// The record's fields.
+    pub draft: RecordDraft,
+    /// Hash of the previous record (hex), or [`GENESIS_HASH`].
+    pub prev_hash: String,
+    /// SHA-256(prev_hash bytes ‖ canonical form), hex.
+    pub hash: String,
+}
+
+impl RecordDraft {
+    /// The record as a JSON object without `hash` and `prev_hash`: exactly
+    /// what is canonicalised and hashed. Optional extensions (`node`,
+    /// `details`) appear only when set, so records without them hash as
+    /// SPEC §5 and the shared vectors define.
+    pub fn body(&self, seq: u64) -> Value {
+        let mut obj = json!({
+            "seq": seq,
+            "at": self.at,
+            "actor": self.actor,
+            "action": self.action,
+            "message_id": self.message_id,
+            "counterparts": self.counterparts,
+            "outcome": self.outcome,
+            "code": self.code,
+            "justification": self.justification,
+            "request_id": self.request_id,
+        });
+        if let Value::Object(map) = &mut obj {
+            if let Some(node) = &self.node {
+                map.insert("node".to_owned(), Value::String(node.clone()));
+            }
+            if let Some(details) = &self.details {
+                map.insert("details".to_owned(), Value::Object(details.clone()));
+            }
+        }
+        obj
+    }
+
+    /// Places the draft after `prev_hash` at `seq`, computing its hash.
+    pub fn chain(self, seq: u64, prev_hash: &str) -> Result<AuditRecord, ChainError> {
+        let hash = chain_hash(prev_hash, &jcs::canonicalize(&self.body(seq)))?;
+        Ok(AuditRecord {
+            seq,
+            draft: self,
+            prev_hash: prev_hash.to_owned(),
+            hash,
+        })
+    }
+}
+
+impl AuditRecord {
+    /// The record as served: its body plus `prev_hash` and `hash`.
+    pub fn to_json(&self) -> Value {
+        let mut v = self.draft.body(self.seq);
+        if let Value::Object(map) = &mut v {
+            map.insert(
+                "prev_hash".to_owned(),
+                Value::String(self.prev_hash.clone()),
+            );
+            map.insert("hash".to_owned(), Value::String(self.hash.clone()));
+        }
+        v
+    }
+
+    /// Recomputes the hash from the fields; `true` when it matches.
+    pub fn hash_matches(&self) -> bool {
+        chain_hash(
+            &self.prev_hash,
+            &jcs::canonicalize(&self.draft.body(self.seq)),
+        )
+        .is_ok_and(|h| h == self.hash)
+    }
+
+    /// The record's hash as the 32 bytes that are its Merkle leaf data.
+    pub fn hash_bytes(&self) -> Result<[u8; 32], ChainError> {
+        decode_hash(&self.hash)
+    }
+}
+
+/// A stored hash that is not 64 hex digits.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a SHA-256 hash in hex")]
+pub struct ChainError(pub String);
+
+/// Decodes a 64-hex-digit hash.
+pub fn decode_hash(hex_hash: &str) -> Result<[u8; 32], ChainError> {
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(hex_hash, &mut out).map_err(|_| ChainError(hex_hash.to_owned()))?;
+    Ok(out)
+}
+
+/// SHA-256(prev_hash bytes ‖ canonical UTF-8), hex (SPEC §5 "Integrity").
+pub fn chain_hash(prev_hash: &str, canonical: &str) -> Result<String, ChainError> {
+    let prev = decode_hash(prev_hash)?;
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    ctx.update(&prev);
+    ctx.update(canonical.as_bytes());
+    Ok(hex::encode(ctx.finish().as_ref()))
+}
+
+/// Formats an instant the way records carry it: UTC, milliseconds, `Z`.
+pub fn format_at(t: time::OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.millisecond()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+
+    fn vectors() -> PathBuf {
+        std::env::var_os("BRDO_VECTORS")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vectors"))
+            })
+    }
+
+    /// Reads a vector record into a draft, field by field, as the store would.
+    fn draft_from(v: &Value) -> RecordDraft {
+        let s = |k: &str| v[k].as_str().map(str::to_owned);
+        RecordDraft {
+            at: s("at").expect("at"),
+            actor: serde_json::from_value::<ActorIn>(v["actor"].clone())
+                .expect("actor")
+                .into(),
+            action: Action::parse(v["action"].as_str().expect("action")).expect("known action"),
+            message_id: s("message_id"),
+            counterparts: serde_json::from_value(v["counterparts"].clone()).expect("counterparts"),
+            outcome: Outcome::parse(v["outcome"].as_str().expect("outcome"))
+                .expect("known outcome"),
+            code: s("code"),
+            justification: s("justification"),
+            request_id: s("request_id"),
+            node: None,
+            details: None,
+        }
+    }
+
+    #[derive(serde::Deserialize)]
+    struct ActorIn {
+        role: String,
+        id: Option<String>,
+        officer: Option<String>,
+        cert_serial: Option<String>,
+    }
+
+    impl From<ActorIn> for Actor {
+        fn from(a: ActorIn) -> Self {
+            Actor {
+                role: a.role,
+                id: a.id,
+                officer: a.officer,
+                cert_serial: a.cert_serial,
+            }
+        }
+    }
+
+    #[test]
+    fn shared_chain_vectors() {
+        let path = vectors().join("audit/chain.json");
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let doc: Value = serde_json::from_str(&text).expect("json");
+        let chain = doc["chain"].as_array().expect("chain");
+        assert_eq!(chain.len(), 4);
+        let mut prev = GENESIS_HASH.to_owned();
+        for entry in chain {
+            let rec = &entry["record"];
+            let seq = rec["seq"].as_u64().expect("seq");
+            let draft = draft_from(rec);
+            assert_eq!(
+                jcs::canonicalize(&draft.body(seq)),
+                entry["canonical"].as_str().expect("canonical")
+            );
+            assert_eq!(rec["prev_hash"].as_str(), Some(prev.as_str()));
+            let chained = draft.chain(seq, &prev).expect("chain");
+            assert_eq!(
+                chained.hash,
+                rec["hash"].as_str().expect("hash"),
+                "seq {seq}"
+            );
+            assert!(chained.hash_matches());
+            assert_eq!(&chained.to_json(), rec);
+            prev = chained.hash;
+        }
+    }
+
+    #[test]
+    fn any_field_change_changes_the_hash() {
+        let draft = RecordDraft {
+            at: "2026-11-21T10:15:02.113Z".into(),
+            actor: Actor::system("retention"),
+            action: Action::Erase,
+            message_id: Some("m".into()),
+            counterparts: vec!["RS-MOI".into()],
+            outcome: Outcome::Allowed,
+            code: None,
+            justification: None,
+            request_id: None,
+            node: None,
+            details: None,
+        };
+        let base = draft.clone().chain(7, GENESIS_HASH).expect("chain");
+        let mut other = draft.clone();
+        other.counterparts.push("AL-CTD".into());
+        assert_ne!(other.chain(7, GENESIS_HASH).expect("chain").hash, base.hash);
+        let mut other = draft.clone();
+        other.node = Some("n1".into());
+        assert_ne!(other.chain(7, GENESIS_HASH).expect("chain").hash, base.hash);
+        assert_ne!(
+            draft.clone().chain(8, GENESIS_HASH).expect("chain").hash,
+            base.hash
+        );
+        let mut tampered = base.clone();
+        tampered.draft.outcome = Outcome::Denied;
+        assert!(!tampered.hash_matches());
+        assert!(draft.chain(1, "zz").is_err());
+    }
+
+    #[test]
+    fn at_format() {
+        let t = time::macros::datetime!(2026-11-21 10:15:02.113456 +01:00);
+        assert_eq!(format_at(t), "2026-11-21T09:15:02.113Z");
+    }
+}

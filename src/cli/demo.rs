@@ -1,0 +1,269 @@
+//! `brdo demo`: the quickstart.
+//!
+//! Creates (once) a development PKI, configuration and SQLite database
+//! under `./demo`, starts the gateway on 127.0.0.1:8443, runs a scripted
+//! exchange among the demo partners through real mTLS clients, prints it as
+//! it happens, then keeps serving and prints `curl` lines to try.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use super::{EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME, fail};
+use crate::client::{Client, ClientResponse};
+use crate::config::Config;
+use crate::gateway::Gateway;
+use crate::pki::{self, Subject};
+
+/// The embedded demo policy (the repository's `config/policy.toml`).
+pub const DEMO_POLICY: &str = include_str!("../../config/policy.toml");
+
+/// The demo partners, each gets a partner and a DPO certificate.
+pub const DEMO_PARTNERS: &[&str] = &[
+    "AL-CTD", "BA-SIPA", "XK-CTD", "ME-MOI", "MK-MOI", "RS-MOI", "EU-ECTC",
+];
+
+/// PKCS#12 password of the demo certificates (development only).
+pub const DEMO_P12_PASSWORD: &str = "brdo-demo";
+
+const DEMO_CONFIG: &str = r#"# Written by `brdo demo`; paths are relative to this file.
+[server]
+listen = "127.0.0.1:8443"
+metrics_listen = "127.0.0.1:9464"
+
+[tls]
+cert = "pki/gateway.crt"
+key = "pki/gateway.key"
+client_ca = "pki/ca.crt"
+crl = "pki/ca.crl"
+
+[database]
+url = "sqlite://data/brdo.db"
+
+[audit]
+signing_key = "pki/audit-signing.key"
+
+[crypto]
+master_key_file = "data/master.key"
+
+[policy]
+file = "policy.toml"
+"#;
+
+/// Creates `dir` with a PKI, config and policy, unless it exists already.
+pub fn prepare(dir: &Path) -> Result<PathBuf, String> {
+    let pki_dir = dir.join("pki");
+    let now = OffsetDateTime::now_utc();
+    if !pki_dir.join(pki::CA_KEY_FILE).exists() {
+        pki::init(&pki_dir, &[], now).map_err(|e| e.to_string())?;
+        for p in DEMO_PARTNERS {
+            for subject in [
+                Subject::Partner((*p).to_owned()),
+                Subject::Dpo((*p).to_owned()),
+            ] {
+                pki::issue(&pki_dir, &subject, 365, DEMO_P12_PASSWORD, now)
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+        // init's own operator and DPO certificates get the demo password too.
+        for subject in [
+            Subject::Operator("admin".into()),
+            Subject::Dpo("gateway".into()),
+        ] {
+            pki::issue(&pki_dir, &subject, 365, DEMO_P12_PASSWORD, now)
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    let config = dir.join("gateway.toml");
+    if !config.exists() {
+        std::fs::write(&config, DEMO_CONFIG).map_err(|e| format!("{}: {e}", config.display()))?;
+    }
+    let policy = dir.join("policy.toml");
+    if !policy.exists() {
+        std::fs::write(&policy, DEMO_POLICY).map_err(|e| format!("{}: {e}", policy.display()))?;
+    }
+    Ok(config)
+}
+
+/// Runs the demo.
+pub async fn run() -> u8 {
+    crate::telemetry::init();
+    let dir = PathBuf::from("demo");
+    let config_path = match prepare(&dir) {
+        Ok(p) => p,
+        Err(e) => return fail(EXIT_RUNTIME, format!("preparing ./demo failed: {e}")),
+    };
+    let config = match Config::load(&config_path) {
+        Ok(c) => c,
+        Err(e) => return fail(EXIT_CONFIG, e),
+    };
+    let gateway = match Gateway::start(&config).await {
+        Ok(g) => g,
+        Err(e) => {
+            return fail(
+                if e.is_config() {
+                    EXIT_CONFIG
+                } else {
+                    EXIT_RUNTIME
+                },
+                format!("{e} (is another gateway or demo already running?)"),
+            );
+        }
+    };
+    println!(
+        "Brdo gateway listening on https://{} (mTLS)\n",
+        gateway.addr
+    );
+    if let Err(e) = script(&dir.join("pki"), gateway.addr).await {
+        eprintln!("error: the scripted exchange failed: {e}");
+        gateway.stop().await;
+        return EXIT_RUNTIME;
+    }
+    print_curl_lines(&dir);
+    super::serve::shutdown_signal().await;
+    gateway.stop().await;
+    EXIT_OK
+}
+
+fn show(step: &str, resp: &ClientResponse) {
+    println!("{step}\n  → {} {}", resp.status, summary(&resp.json()));
+}
+
+fn summary(v: &Value) -> String {
+    serde_json::to_string_pretty(v)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| format!("    {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+        .trim_start()
+        .to_owned()
+}
+
+/// The scripted exchange; returns the id of the message sent.
+pub async fn script(pki_dir: &Path, addr: std::net::SocketAddr) -> Result<String, String> {
+    let client = |stem: &str| Client::from_pki(pki_dir, stem, addr).map_err(|e| e.to_string());
+    let albania = client("partner-AL-CTD")?;
+    let kosovo = client("partner-XK-CTD")?;
+    let serbia = client("partner-RS-MOI")?;
+    let err = |e: crate::client::ClientError| e.to_string();
+
+    let message = json!({
+        "recipients": ["RS-MOI", "EU-ECTC"],
+        "subject": "Travel of a returning foreign terrorist fighter",
+        "body": "A person known to us as a returning foreign terrorist fighter is expected to cross into Serbia this week. Details in the attached case file.",
+        "content_type": "text/plain",
+        "label": {
+            "classification": "EU_RESTRICTED",
+            "handling_codes": ["H0", "H2", "H3"],
+            "h3_text": "Not to be shared with border police units.",
+            "releasable_to": ["RS-MOI", "EU-ECTC"]
+        },
+        "evaluation": {"scheme": "EU-4x4", "source": "B", "information": "2"},
+        "purpose": "investigation",
+        "personal_data": {"subjects": ["suspect"], "special_categories": [], "minors": false},
+        "case_ref": "AL-2026-0042",
+        "retention_days": 365
+    });
+    let resp = albania
+        .post_json("/v1/messages", &[("brdo-officer", "insp.hoxha")], &message)
+        .await
+        .map_err(err)?;
+    show(
+        "1. AL-CTD (officer insp.hoxha) sends an EU_RESTRICTED message, H2+H3, to RS-MOI and EU-ECTC",
+        &resp,
+    );
+    if resp.status != 201 {
+        return Err(format!("the allowed message was answered {}", resp.status));
+    }
+    let id = resp.json()["id"].as_str().unwrap_or_default().to_owned();
+
+    let mut denied = message.clone();
+    denied["case_ref"] = json!("XK-2026-0007");
+    let resp = kosovo
+        .post_json("/v1/messages", &[("brdo-officer", "analyst.7")], &denied)
+        .await
+        .map_err(err)?;
+    show(
+        "\n2. XK-CTD tries to send the same kind of message: above its clearance, no legal basis with RS-MOI, and its Europol arrangement excludes personal data",
+        &resp,
+    );
+
+    let resp = serbia.get("/v1/inbox", &[]).await.map_err(err)?;
+    show("\n3. RS-MOI lists its inbox", &resp);
+
+    let path = format!("/v1/messages/{id}");
+    let resp = serbia
+        .get(
+            &path,
+            &[
+                ("brdo-officer", "insp.petrovic"),
+                ("brdo-justification", "Case AL-2026-0042: border alert"),
+            ],
+        )
+        .await
+        .map_err(err)?;
+    println!(
+        "\n4. RS-MOI (officer insp.petrovic) reads it, giving a justification\n  → {} marking {} ; H3: {}",
+        resp.status,
+        resp.json()["marking"].as_str().unwrap_or("?"),
+        resp.json()["label"]["h3_text"].as_str().unwrap_or("")
+    );
+
+    let resp = serbia
+        .request(
+            hyper::Method::POST,
+            &format!("{path}/ack"),
+            &[("brdo-officer", "insp.petrovic")],
+            None,
+        )
+        .await
+        .map_err(err)?;
+    show("\n5. RS-MOI acknowledges", &resp);
+
+    let resp = albania
+        .get(&format!("{path}/status"), &[])
+        .await
+        .map_err(err)?;
+    show("\n6. AL-CTD checks delivery status", &resp);
+    println!("\nEvery step above is an audit record (see the Brdo-Audit-Seq response header).");
+    Ok(id)
+}
+
+fn print_curl_lines(dir: &Path) {
+    let p = dir.join("pki");
+    let tls = |stem: &str| {
+        format!(
+            "--cacert {}/ca.crt --cert {}/{stem}.crt --key {}/{stem}.key",
+            p.display(),
+            p.display(),
+            p.display()
+        )
+    };
+    println!("\nThe gateway keeps serving; press Ctrl-C to stop. Try:\n");
+    println!("# RS-MOI's inbox (long-poll up to 30 s for new messages)");
+    println!(
+        "curl -s {} 'https://localhost:8443/v1/inbox?wait=30'\n",
+        tls("partner-RS-MOI")
+    );
+    println!("# BA-SIPA sends a message to ME-MOI");
+    println!(
+        "curl -s {} -H 'Content-Type: application/json' -H 'Brdo-Officer: insp.kovac' \\\n  -d '{{\"recipients\":[\"ME-MOI\"],\"subject\":\"Hello\",\"body\":\"Test message\",\"label\":{{\"classification\":\"BASIC_PROTECTION\"}},\"evaluation\":{{\"scheme\":\"EU-4x4\",\"source\":\"A\",\"information\":\"1\"}},\"purpose\":\"prevention\",\"personal_data\":{{\"subjects\":[]}}}}' \\\n  https://localhost:8443/v1/messages\n",
+        tls("partner-BA-SIPA")
+    );
+    println!("# ME-MOI reads it (use the id from the answer above)");
+    println!(
+        "curl -s {} -H 'Brdo-Officer: insp.vukovic' -H 'Brdo-Justification: checking the demo' https://localhost:8443/v1/messages/ID\n",
+        tls("partner-ME-MOI")
+    );
+    println!("# A certificate with no role on this endpoint gets 403 forbidden_role");
+    println!(
+        "curl -s {} https://localhost:8443/v1/inbox\n",
+        tls("dpo-gateway")
+    );
+    println!(
+        "Verify the audit log: cargo run --release -- audit verify --config {}/gateway.toml",
+        dir.display()
+    );
+}

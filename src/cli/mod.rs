@@ -1,0 +1,88 @@
+//! The `brdo` command line (SPEC §9): one file per command.
+//!
+//! Exit codes: 0 success, 1 runtime failure, 2 usage or configuration
+//! error, 3 verification failed. Errors are one sentence on stderr naming
+//! the file, field or flag.
+
+pub mod audit;
+pub mod demo;
+pub mod pki;
+pub mod policy;
+pub mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Success.
+pub const EXIT_OK: u8 = 0;
+/// A runtime failure.
+pub const EXIT_RUNTIME: u8 = 1;
+/// A usage or configuration error.
+pub const EXIT_CONFIG: u8 = 2;
+/// Verification found tampering.
+pub const EXIT_VERIFY: u8 = 3;
+
+/// Brdo: secure information exchange for counter-terrorism partner authorities.
+#[derive(Debug, Parser)]
+#[command(name = "brdo", version, about, long_about = None)]
+pub struct Cli {
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Quickstart: a development PKI and database under ./demo, the gateway
+    /// on 127.0.0.1:8443, a scripted exchange, then keep serving.
+    Demo,
+    /// Run the gateway.
+    Serve {
+        /// The gateway configuration file.
+        #[arg(long, default_value = "config/gateway.toml")]
+        config: PathBuf,
+    },
+    /// Manage the development PKI.
+    #[command(subcommand)]
+    Pki(pki::PkiCommand),
+    /// Work with policy files.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
+    /// Work with the audit log.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> ExitCode {
+    let code = match cli.command {
+        Command::Pki(cmd) => pki::run(cmd),
+        Command::Policy(cmd) => policy::run(cmd),
+        Command::Demo => with_runtime(demo::run()),
+        Command::Serve { config } => with_runtime(serve::run(config)),
+        Command::Audit(cmd) => with_runtime(audit::run(cmd)),
+    };
+    ExitCode::from(code)
+}
+
+fn with_runtime(fut: impl std::future::Future<Output = u8>) -> u8 {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(fut),
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            EXIT_RUNTIME
+        }
+    }
+}
+
+/// Prints an error sentence and returns its exit code.
+pub fn fail(code: u8, message: impl std::fmt::Display) -> u8 {
+    eprintln!("error: {message}");
+    code
+}

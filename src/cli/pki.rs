@@ -1,0 +1,182 @@
+//! `brdo pki init | issue | revoke | list`.
+
+use std::path::PathBuf;
+
+use clap::{ArgGroup, Args, Subcommand};
+use time::OffsetDateTime;
+
+use super::{EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME, fail};
+use crate::pki::{self, PkiError, RevocationReason, Subject};
+
+/// PKI commands.
+#[derive(Debug, Subcommand)]
+pub enum PkiCommand {
+    /// Create a CA, an empty CRL, the gateway's certificate, the audit
+    /// signing key, and an operator and a gateway-DPO certificate.
+    Init {
+        /// The PKI directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// A host name or IP address for the gateway certificate (repeat;
+        /// default localhost and 127.0.0.1).
+        #[arg(long = "host")]
+        hosts: Vec<String>,
+    },
+    /// Issue a client certificate as PEM and PKCS#12.
+    Issue(IssueArgs),
+    /// Revoke a certificate by serial (updates ca.crl).
+    Revoke {
+        /// The PKI directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The serial in hex, as `pki list` or `pki issue` print it.
+        #[arg(long)]
+        serial: String,
+        /// RFC 5280 reason: unspecified, key-compromise, ca-compromise,
+        /// affiliation-changed, superseded, cessation-of-operation,
+        /// certificate-hold, privilege-withdrawn.
+        #[arg(long, default_value = "unspecified")]
+        reason: String,
+    },
+    /// List issued certificates with identity, serial, expiry and status.
+    List {
+        /// The PKI directory.
+        #[arg(long)]
+        dir: PathBuf,
+    },
+}
+
+/// Arguments of `pki issue`.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("who").required(true).args(["partner", "dpo", "operator"])))]
+pub struct IssueArgs {
+    /// The PKI directory.
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// A partner system, e.g. AL-CTD.
+    #[arg(long)]
+    pub partner: Option<String>,
+    /// A data-protection officer: a partner id, or `gateway`.
+    #[arg(long)]
+    pub dpo: Option<String>,
+    /// An operator name, e.g. admin.
+    #[arg(long)]
+    pub operator: Option<String>,
+    /// Validity in days.
+    #[arg(long, default_value_t = 365)]
+    pub days: u32,
+    /// Password of the .p12 file (default: a random one, printed once).
+    #[arg(long, env = "BRDO_P12_PASSWORD", hide_env_values = true)]
+    pub p12_password: Option<String>,
+}
+
+/// Runs a PKI command.
+pub fn run(cmd: PkiCommand) -> u8 {
+    let now = OffsetDateTime::now_utc();
+    match cmd {
+        PkiCommand::Init { dir, hosts } => match pki::init(&dir, &hosts, now) {
+            Ok(report) => {
+                println!("initialised PKI in {}", report.dir.display());
+                for p in &report.written {
+                    println!("  wrote {}", p.display());
+                }
+                println!("CA serial {}", report.ca_serial_hex);
+                println!("gateway certificate serial {}", report.gateway_serial_hex);
+                for c in &report.clients {
+                    println!(
+                        "{} certificate serial {} (PKCS#12 password: {})",
+                        c.subject, c.issued.serial_hex, c.p12_password
+                    );
+                }
+                EXIT_OK
+            }
+            Err(e) => fail(code_of(&e), e),
+        },
+        PkiCommand::Issue(args) => issue(args, now),
+        PkiCommand::Revoke {
+            dir,
+            serial,
+            reason,
+        } => {
+            let reason: RevocationReason = match reason.parse() {
+                Ok(r) => r,
+                Err(e) => return fail(EXIT_CONFIG, format!("--reason: {e}")),
+            };
+            match pki::revoke(&dir, &serial, reason, now) {
+                Ok(()) => {
+                    println!(
+                        "revoked {serial} ({reason}); {} updated",
+                        dir.join(pki::CA_CRL_FILE).display()
+                    );
+                    EXIT_OK
+                }
+                Err(e) => fail(code_of(&e), e),
+            }
+        }
+        PkiCommand::List { dir } => match pki::list(&dir, now) {
+            Ok(certs) => {
+                println!(
+                    "{:<28} {:<36} {:<32} {:<20} status",
+                    "file", "identity", "serial", "not after"
+                );
+                for c in certs {
+                    println!(
+                        "{:<28} {:<36} {:<32} {:<20} {}",
+                        c.file,
+                        c.identity,
+                        c.serial_hex,
+                        crate::audit::record::format_at(c.not_after),
+                        c.status
+                    );
+                }
+                EXIT_OK
+            }
+            Err(e) => fail(code_of(&e), e),
+        },
+    }
+}
+
+fn issue(args: IssueArgs, now: OffsetDateTime) -> u8 {
+    let subject = match (args.partner, args.dpo, args.operator) {
+        (Some(p), None, None) => Subject::Partner(p),
+        (None, Some(d), None) => Subject::Dpo(d),
+        (None, None, Some(o)) => Subject::Operator(o),
+        _ => {
+            return fail(
+                EXIT_CONFIG,
+                "give exactly one of --partner, --dpo, --operator",
+            );
+        }
+    };
+    let (password, generated) = match args.p12_password {
+        Some(p) => (p, false),
+        None => match pki::random_password() {
+            Ok(p) => (p, true),
+            Err(e) => return fail(EXIT_RUNTIME, e),
+        },
+    };
+    match pki::issue(&args.dir, &subject, args.days, &password, now) {
+        Ok(issued) => {
+            println!("{}", issued.serial_hex);
+            eprintln!(
+                "issued {subject}: {}, {}, {}",
+                issued.cert_path.display(),
+                issued.key_path.display(),
+                issued.p12_path.display()
+            );
+            if generated {
+                eprintln!("PKCS#12 password: {password}");
+            }
+            EXIT_OK
+        }
+        Err(e) => fail(code_of(&e), e),
+    }
+}
+
+/// Input problems exit 2; I/O and crypto failures exit 1.
+fn code_of(e: &PkiError) -> u8 {
+    match e {
+        PkiError::Io { .. } | PkiError::Crypto { .. } => EXIT_RUNTIME,
+        _ => EXIT_CONFIG,
+    }
+}

@@ -1,0 +1,453 @@
+//! `gateway.toml` → a typed [`Config`].
+//!
+//! Every key has a safe default and unknown keys are an error: a misspelt
+//! `max_clasification` must stop the gateway, not silently leave the
+//! accreditation at its default. `BRDO_SECTION__KEY` environment variables
+//! override keys so containers can be configured without editing files.
+//! Relative paths are resolved against the config file's folder so the same
+//! file works from any working directory.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::domain::Classification;
+use crate::policy::file::line_col;
+
+/// The whole gateway configuration.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Listening sockets and request limits.
+    pub server: ServerConfig,
+    /// Certificates and TLS protocol settings.
+    pub tls: TlsConfig,
+    /// The store.
+    pub database: DatabaseConfig,
+    /// The gateway's accreditation.
+    pub accreditation: AccreditationConfig,
+    /// The audit log.
+    pub audit: AuditConfig,
+    /// Encryption at rest.
+    pub crypto: CryptoConfig,
+    /// The policy file.
+    pub policy: PolicyConfig,
+    /// The retention sweeper.
+    pub retention: RetentionConfig,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// The mTLS API address.
+    pub listen: SocketAddr,
+    /// Plain-HTTP address for `/metrics`, `/healthz`, `/readyz`.
+    pub metrics_listen: SocketAddr,
+    /// Largest JSON request body.
+    pub max_body_bytes: usize,
+    /// Largest attachment upload.
+    pub max_attachment_bytes: u64,
+    /// Most simultaneous connections; further ones are closed at once.
+    pub max_connections: usize,
+    /// Time a client has to complete the TLS handshake.
+    pub handshake_timeout_secs: u64,
+    /// Time a client has to send a request's headers.
+    pub header_read_timeout_secs: u64,
+    /// An identifier for this node in logs and audit records.
+    pub node: Option<String>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            metrics_listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
+            max_body_bytes: 1024 * 1024,
+            max_attachment_bytes: 50 * 1024 * 1024,
+            max_connections: 1024,
+            handshake_timeout_secs: 10,
+            header_read_timeout_secs: 10,
+            node: None,
+        }
+    }
+}
+
+/// TLS protocol versions the gateway may negotiate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum TlsMinVersion {
+    /// TLS 1.3 only (the default).
+    #[serde(rename = "1.3")]
+    Tls13,
+    /// TLS 1.2 and 1.3, for partners whose systems cannot do 1.3 yet.
+    #[serde(rename = "1.2")]
+    Tls12,
+}
+
+/// `[tls]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// The gateway's certificate chain (PEM).
+    pub cert: PathBuf,
+    /// The gateway's private key (PEM).
+    pub key: PathBuf,
+    /// The CA that client certificates must chain to (PEM).
+    pub client_ca: PathBuf,
+    /// The CA's revocation list (PEM or DER).
+    pub crl: PathBuf,
+    /// Lowest TLS version accepted.
+    pub min_version: TlsMinVersion,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        Self {
+            cert: "certs/gateway.crt".into(),
+            key: "certs/gateway.key".into(),
+            client_ca: "certs/ca.crt".into(),
+            crl: "certs/ca.crl".into(),
+            min_version: TlsMinVersion::Tls13,
+        }
+    }
+}
+
+/// `[database]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://path` (relative to the config file) or `postgres://…`.
+    pub url: String,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://data/brdo.db".into(),
+        }
+    }
+}
+
+/// `[accreditation]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccreditationConfig {
+    /// Highest classification the gateway is accredited to handle.
+    pub max_classification: Classification,
+}
+
+impl Default for AccreditationConfig {
+    fn default() -> Self {
+        Self {
+            max_classification: Classification::EuConfidential,
+        }
+    }
+}
+
+/// `[audit]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// Private key signing checkpoints (PEM, Ed25519 or P-256).
+    pub signing_key: PathBuf,
+    /// Sign a checkpoint every this many records.
+    pub checkpoint_every: u64,
+    /// ... or after this many seconds with new records.
+    pub checkpoint_interval_secs: u64,
+    /// Days audit records keep their fields before only the hash remains.
+    pub retention_days: u32,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            signing_key: "certs/audit-signing.key".into(),
+            checkpoint_every: 1000,
+            checkpoint_interval_secs: 60,
+            retention_days: 1095,
+        }
+    }
+}
+
+/// `[crypto]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CryptoConfig {
+    /// The master key file; created with mode 0600 on first start.
+    pub master_key_file: PathBuf,
+}
+
+impl Default for CryptoConfig {
+    fn default() -> Self {
+        Self {
+            master_key_file: "data/master.key".into(),
+        }
+    }
+}
+
+/// `[policy]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    /// The policy file.
+    pub file: PathBuf,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        Self {
+            file: "config/policy.toml".into(),
+        }
+    }
+}
+
+/// `[retention]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Seconds between retention sweeps; 0 turns the background sweeper off.
+    pub sweep_interval_secs: u64,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            sweep_interval_secs: 300,
+        }
+    }
+}
+
+/// A configuration that cannot be used; the message names the file, key or
+/// variable.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("config file {path} cannot be read: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file or an override is not valid.
+    #[error("config file {path}{location}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// ` line L column C` when known.
+        location: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// An environment override names no known key or has a bad value.
+    #[error("environment variable {var}: {message}")]
+    Env {
+        /// The variable.
+        var: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl Config {
+    /// Reads a config file, applies `BRDO_*__*` overrides from the process
+    /// environment and resolves relative paths.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let env: BTreeMap<String, String> = std::env::vars()
+            .filter(|(k, _)| k.starts_with("BRDO_"))
+            .collect();
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::from_text(&text, path, base, &env)
+    }
+
+    /// Parses config text with the given overrides; `base` resolves relative
+    /// paths. Split out from [`Config::load`] so tests need no files.
+    pub fn from_text(
+        text: &str,
+        path: &Path,
+        base: &Path,
+        env: &BTreeMap<String, String>,
+    ) -> Result<Self, ConfigError> {
+        let invalid =
+            |span: Option<std::ops::Range<usize>>, message: String| ConfigError::Invalid {
+                path: path.to_owned(),
+                location: span
+                    .map(|s| {
+                        let (l, c) = line_col(text, s.start);
+                        format!(" line {l} column {c}")
+                    })
+                    .unwrap_or_default(),
+                message: message.trim_end().to_owned(),
+            };
+        let mut table: toml::Table =
+            toml::from_str(text).map_err(|e| invalid(e.span(), e.message().to_owned()))?;
+        for (var, value) in env {
+            apply_override(&mut table, var, value)?;
+        }
+        let overridden = env.keys().any(|k| k.contains("__"));
+        let mut config: Config = if overridden {
+            Config::deserialize(toml::Value::Table(table)).map_err(|e| ConfigError::Env {
+                var: env
+                    .keys()
+                    .filter(|k| k.contains("__"))
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                message: e.message().trim_end().to_owned(),
+            })?
+        } else {
+            toml::from_str(text).map_err(|e| invalid(e.span(), e.message().to_owned()))?
+        };
+        config.resolve_paths(base);
+        Ok(config)
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        fix(&mut self.tls.cert);
+        fix(&mut self.tls.key);
+        fix(&mut self.tls.client_ca);
+        fix(&mut self.tls.crl);
+        fix(&mut self.audit.signing_key);
+        fix(&mut self.crypto.master_key_file);
+        fix(&mut self.policy.file);
+        if let Some(rest) = self.database.url.strip_prefix("sqlite://") {
+            let (file, query) = rest
+                .split_once('?')
+                .map_or((rest, None), |(f, q)| (f, Some(q)));
+            let p = Path::new(file);
+            if p.is_relative() && file != ":memory:" {
+                let joined = base.join(p);
+                self.database.url = match query {
+                    Some(q) => format!("sqlite://{}?{q}", joined.display()),
+                    None => format!("sqlite://{}", joined.display()),
+                };
+            }
+        }
+    }
+
+    /// The SQLite file, when the store is SQLite; used to keep data files
+    /// beside it and by tests that inspect the file.
+    pub fn sqlite_path(&self) -> Option<PathBuf> {
+        let rest = self.database.url.strip_prefix("sqlite://")?;
+        Some(PathBuf::from(rest.split('?').next().unwrap_or(rest)))
+    }
+}
+
+/// Applies `BRDO_SECTION__KEY=value`; variables without `__` are not config
+/// keys (e.g. `BRDO_TEST_PG_URL`) and are left alone.
+fn apply_override(table: &mut toml::Table, var: &str, value: &str) -> Result<(), ConfigError> {
+    let Some(rest) = var.strip_prefix("BRDO_") else {
+        return Ok(());
+    };
+    let Some((section, key)) = rest.split_once("__") else {
+        return Ok(());
+    };
+    let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
+    // Parse as a TOML value when it is one (numbers, booleans); otherwise a string.
+    let parsed = toml::from_str::<toml::Table>(&format!("v = {value}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .filter(|v| !matches!(v, toml::Value::Table(_)))
+        .unwrap_or_else(|| toml::Value::String(value.to_owned()));
+    let entry = table
+        .entry(section.clone())
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    match entry {
+        toml::Value::Table(t) => {
+            t.insert(key, parsed);
+            Ok(())
+        }
+        _ => Err(ConfigError::Env {
+            var: var.to_owned(),
+            message: format!("[{section}] is not a section"),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let env = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_text(
+            text,
+            Path::new("/etc/brdo/gateway.toml"),
+            Path::new("/etc/brdo"),
+            &env,
+        )
+    }
+
+    #[test]
+    fn empty_file_gives_safe_defaults() {
+        let c = load("", &[]).expect("defaults");
+        assert_eq!(c.server.listen.to_string(), "127.0.0.1:8443");
+        assert_eq!(c.server.max_body_bytes, 1_048_576);
+        assert_eq!(
+            c.accreditation.max_classification,
+            Classification::EuConfidential
+        );
+        assert_eq!(c.tls.min_version, TlsMinVersion::Tls13);
+        assert_eq!(c.tls.cert, Path::new("/etc/brdo/certs/gateway.crt"));
+        assert_eq!(c.database.url, "sqlite:///etc/brdo/data/brdo.db");
+        assert_eq!(
+            c.sqlite_path().as_deref(),
+            Some(Path::new("/etc/brdo/data/brdo.db"))
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_with_location() {
+        let e = load("[accreditation]\nmax_clasification = \"EU_SECRET\"\n", &[])
+            .expect_err("unknown key");
+        let msg = e.to_string();
+        assert!(
+            msg.contains("line 2 column 1") && msg.contains("max_clasification"),
+            "{msg}"
+        );
+        assert!(load("[nonsense]\n", &[]).is_err());
+    }
+
+    #[test]
+    fn environment_overrides() {
+        let c = load(
+            "[database]\nurl = \"sqlite://a.db\"\n",
+            &[
+                ("BRDO_DATABASE__URL", "postgres://localhost/test"),
+                ("BRDO_SERVER__MAX_BODY_BYTES", "2048"),
+                ("BRDO_TEST_PG_URL", "ignored"),
+            ],
+        )
+        .expect("overrides");
+        assert_eq!(c.database.url, "postgres://localhost/test");
+        assert_eq!(c.server.max_body_bytes, 2048);
+        let e = load("", &[("BRDO_SERVER__NOPE", "1")]).expect_err("unknown override");
+        assert!(e.to_string().contains("BRDO_SERVER__NOPE"), "{e}");
+    }
+
+    #[test]
+    fn absolute_paths_stay() {
+        let c = load(
+            "[tls]\ncert = \"/x/gw.crt\"\n[database]\nurl = \"sqlite:///var/brdo.db\"\n",
+            &[],
+        )
+        .expect("ok");
+        assert_eq!(c.tls.cert, Path::new("/x/gw.crt"));
+        assert_eq!(c.database.url, "sqlite:///var/brdo.db");
+    }
+}

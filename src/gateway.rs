@@ -1,0 +1,160 @@
+//! Starting and stopping a whole gateway from a [`Config`].
+//!
+//! `brdo serve`, `brdo demo` and the integration tests all go through
+//! [`Gateway::start`], so the tests exercise exactly what operators run:
+//! the real TLS accept loop on a real socket, the real store file.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::api::{self, AppState, Settings};
+use crate::config::Config;
+use crate::crypto::{MasterKey, MasterKeyError};
+use crate::domain::PartnerId;
+use crate::policy::{Policy, PolicyError};
+use crate::store::{Store, StoreError, StoreOptions};
+use crate::tls::{ServeOptions, TlsError, TlsMaterial, TlsState};
+
+/// Why the gateway cannot start. `is_config` tells the CLI which exit code
+/// to use (2 for configuration, 1 for runtime).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The policy file is invalid.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    /// Certificates, key or CRL are unusable.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// The master key is unusable.
+    #[error(transparent)]
+    MasterKey(#[from] MasterKeyError),
+    /// The store cannot be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The listen address cannot be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+impl StartError {
+    /// Whether this is a configuration problem (exit code 2).
+    pub fn is_config(&self) -> bool {
+        matches!(self, Self::Policy(_) | Self::Tls(_) | Self::MasterKey(_))
+    }
+}
+
+/// A running gateway.
+pub struct Gateway {
+    /// The address the mTLS API listens on.
+    pub addr: SocketAddr,
+    /// Shared state, for in-process inspection (tests, demo).
+    pub app: Arc<AppState>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Gateway {
+    /// Loads everything `config` names and starts serving.
+    pub async fn start(config: &Config) -> Result<Self, StartError> {
+        let policy = Policy::load(&config.policy.file)?;
+        for p in policy.partners.values() {
+            if p.clearance > config.accreditation.max_classification {
+                tracing::warn!(
+                    partner = %p.id,
+                    clearance = %p.clearance,
+                    accreditation = %config.accreditation.max_classification,
+                    "partner clearance is above the gateway's accreditation; the accreditation caps it"
+                );
+            }
+        }
+        let material = TlsMaterial::load(&config.tls)?;
+        let tls = Arc::new(TlsState::new(&material, config.tls.min_version)?);
+        let master_key = Arc::new(MasterKey::load_or_create(&config.crypto.master_key_file)?);
+        let store = Store::open(&StoreOptions {
+            url: config.database.url.clone(),
+            node: config.server.node.clone(),
+            read_connections: 8,
+        })
+        .await?;
+        let suspended: BTreeSet<PartnerId> = store
+            .partner_states()
+            .await?
+            .into_iter()
+            .filter(|s| s.suspended != 0)
+            .filter_map(|s| PartnerId::parse(&s.partner))
+            .collect();
+        let app = Arc::new(AppState::new(
+            store,
+            tls.clone(),
+            master_key,
+            policy,
+            suspended,
+            Settings {
+                max_body_bytes: config.server.max_body_bytes,
+                accreditation: config.accreditation.max_classification,
+            },
+        ));
+        let listener = TcpListener::bind(config.server.listen)
+            .await
+            .map_err(|source| StartError::Bind {
+                addr: config.server.listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: config.server.listen,
+            source,
+        })?;
+        let opts = ServeOptions {
+            max_connections: config.server.max_connections,
+            handshake_timeout: Duration::from_secs(config.server.handshake_timeout_secs),
+            header_read_timeout: Duration::from_secs(config.server.header_read_timeout_secs),
+            shutdown_grace: Duration::from_secs(10),
+        };
+        let (tx, rx) = oneshot::channel::<()>();
+        let router = api::router(app.clone());
+        let task = tokio::spawn(crate::tls::serve(listener, tls, router, opts, async {
+            let _ = rx.await;
+        }));
+        tracing::info!(%addr, "gateway listening");
+        Ok(Self {
+            addr,
+            app,
+            shutdown: Some(tx),
+            task,
+        })
+    }
+
+    /// Stops accepting, lets open requests finish, and waits.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let _ = (&mut self.task).await;
+        self.app.store.close().await;
+    }
+
+    /// Waits until the server task ends (it ends only on `stop`).
+    pub async fn wait(&mut self) {
+        let _ = (&mut self.task).await;
+    }
+}

@@ -1,0 +1,378 @@
+//! One-time creation of a complete development PKI directory.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use rcgen::{KeyPair, PKCS_ED25519};
+use time::OffsetDateTime;
+
+use super::ca::Ca;
+use super::files::{self, KEY_MODE, PUBLIC_MODE};
+use super::issue::{self, Issued};
+use super::{
+    AUDIT_KEY_FILE, AUDIT_PUB_FILE, CA_CERT_FILE, CA_CRL_FILE, CA_KEY_FILE, GATEWAY_CERT_FILE,
+    GATEWAY_KEY_FILE, PkiError, Subject, crl, validity,
+};
+
+/// Hosts put in the gateway certificate when none are given, for local development.
+pub const DEFAULT_HOSTS: [&str; 2] = ["localhost", "127.0.0.1"];
+/// Validity of the gateway's server certificate.
+const GATEWAY_DAYS: u32 = 730;
+/// Validity of the operator and DPO certificates created by `init`.
+const INIT_CLIENT_DAYS: u32 = 365;
+
+/// What `init` created, so the CLI can show the operator every file and serial once.
+#[derive(Debug, Clone)]
+pub struct InitReport {
+    /// The PKI directory.
+    pub dir: PathBuf,
+    /// Every file written, in the order written (`ca.key` last).
+    pub written: Vec<PathBuf>,
+    /// Serial of the CA certificate.
+    pub ca_serial_hex: String,
+    /// Serial of `gateway.crt`.
+    pub gateway_serial_hex: String,
+    /// The `operator-admin` and `dpo-gateway` client certificates.
+    pub clients: Vec<InitClient>,
+}
+
+/// A client certificate made by `init`, with the generated PKCS#12 password.
+///
+/// Why a generated password: `init` takes none, and a `.p12` holding a private
+/// key must not be protected by a guessable or empty one. The CLI prints it
+/// once; it is stored nowhere else.
+#[derive(Clone)]
+pub struct InitClient {
+    /// Who the certificate is for.
+    pub subject: Subject,
+    /// The files and serial.
+    pub issued: Issued,
+    /// The password protecting `issued.p12_path`.
+    pub p12_password: String,
+}
+
+impl fmt::Debug for InitClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InitClient")
+            .field("subject", &self.subject)
+            .field("issued", &self.issued)
+            .field("p12_password", &"[redacted]")
+            .finish()
+    }
+}
+
+/// Creates a development PKI in `dir`: CA, empty CRL, gateway server
+/// certificate, Ed25519 audit-signing key pair, and `operator-admin` and
+/// `dpo-gateway` client certificates.
+///
+/// Why: a new deployment needs all of these before the gateway can start, and
+/// creating them together guarantees they belong to one CA. Refuses to run if
+/// `dir/ca.key` exists. Everything is generated in memory first and `ca.key`
+/// is written last, so a failed run leaves no usable half-CA and can simply be
+/// repeated. Hosts that parse as IP addresses become IP SANs; with no hosts,
+/// `localhost` and `127.0.0.1` are used.
+pub fn init(dir: &Path, hosts: &[String], now: OffsetDateTime) -> Result<InitReport, PkiError> {
+    let ca_key_path = dir.join(CA_KEY_FILE);
+    match std::fs::symlink_metadata(&ca_key_path) {
+        Ok(_) => return Err(PkiError::AlreadyInitialised { path: ca_key_path }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(PkiError::io("check for", ca_key_path, e)),
+    }
+    let hosts: Vec<String> = if hosts.is_empty() {
+        DEFAULT_HOSTS.iter().map(|h| (*h).to_owned()).collect()
+    } else {
+        hosts.to_vec()
+    };
+
+    // Build everything before touching the disk.
+    let new_ca = Ca::create(dir, now)?;
+    let ca = &new_ca.ca;
+    let crl_pem = crl::initial_crl_pem(ca, now)?;
+    let (nb, na) = validity::window(now, GATEWAY_DAYS)?;
+    let gateway = issue::build_server(ca, &hosts, nb, na)?;
+    let audit = KeyPair::generate_for(&PKCS_ED25519)
+        .map_err(|e| PkiError::crypto("generate the audit-signing key", e))?;
+    let (nb, na) = validity::window(now, INIT_CLIENT_DAYS)?;
+    let mut clients = Vec::new();
+    for subject in [
+        Subject::Operator("admin".to_owned()),
+        Subject::Dpo("gateway".to_owned()),
+    ] {
+        let password = random_password()?;
+        let bundle = issue::build_client(
+            ca,
+            &subject.file_stem(),
+            subject.name(),
+            &[subject.san_uri()],
+            nb,
+            na,
+            &password,
+        )?;
+        clients.push((subject, bundle, password));
+    }
+
+    files::ensure_private_dir(dir)?;
+    let mut written = Vec::new();
+    let mut put = |name: &str, bytes: &[u8], mode: u32| -> Result<(), PkiError> {
+        let path = dir.join(name);
+        files::write_atomic(&path, bytes, mode)?;
+        written.push(path);
+        Ok(())
+    };
+    put(CA_CERT_FILE, new_ca.cert_pem.as_bytes(), PUBLIC_MODE)?;
+    put(CA_CRL_FILE, crl_pem.as_bytes(), PUBLIC_MODE)?;
+    put(GATEWAY_CERT_FILE, gateway.cert_pem.as_bytes(), PUBLIC_MODE)?;
+    put(GATEWAY_KEY_FILE, gateway.key_pem.as_bytes(), KEY_MODE)?;
+    put(AUDIT_KEY_FILE, audit.serialize_pem().as_bytes(), KEY_MODE)?;
+    put(
+        AUDIT_PUB_FILE,
+        audit.public_key_pem().as_bytes(),
+        PUBLIC_MODE,
+    )?;
+
+    let mut reports = Vec::new();
+    for (subject, bundle, p12_password) in clients {
+        let issued = issue::write_client(dir, &bundle)?;
+        written.extend([
+            issued.key_path.clone(),
+            issued.p12_path.clone(),
+            issued.cert_path.clone(),
+        ]);
+        reports.push(InitClient {
+            subject,
+            issued,
+            p12_password,
+        });
+    }
+
+    files::write_atomic_new(&ca_key_path, new_ca.key_pem.as_bytes(), KEY_MODE)?;
+    written.push(ca_key_path);
+
+    Ok(InitReport {
+        dir: dir.to_path_buf(),
+        written,
+        ca_serial_hex: new_ca.serial_hex.clone(),
+        gateway_serial_hex: gateway.serial_hex.clone(),
+        clients: reports,
+    })
+}
+
+/// 24 characters from a 32-symbol alphabet without look-alikes: 120 bits.
+pub fn random_password() -> Result<String, PkiError> {
+    const ALPHABET: &[u8; 32] = b"abcdefghijkmnpqrstuvwxyz23456789";
+    let mut bytes = [0u8; 24];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
+        .map_err(|e| PkiError::crypto("generate a PKCS#12 password", e))?;
+    Ok(bytes
+        .iter()
+        .filter_map(|b| ALPHABET.get(usize::from(b % 32)).copied().map(char::from))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use ring::signature::{ED25519, Ed25519KeyPair, KeyPair as _, UnparsedPublicKey};
+    use time::macros::datetime;
+    use x509_parser::extensions::GeneralName;
+
+    use super::super::p12::tests as p12t;
+    use super::super::pem::der_from_pem_or_der;
+    use super::*;
+
+    fn now() -> OffsetDateTime {
+        datetime!(2030-06-01 12:00 UTC)
+    }
+
+    fn mode(p: &Path) -> u32 {
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    fn cert(dir: &Path, name: &str) -> Vec<u8> {
+        der_from_pem_or_der(
+            &std::fs::read(dir.join(name)).unwrap(),
+            "CERTIFICATE",
+            name,
+            "certificate",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn writes_every_file_with_the_right_mode() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("pki");
+        let report = init(&dir, &[], now()).unwrap();
+        assert_eq!(mode(&dir), 0o700);
+
+        let expected = [
+            ("ca.crt", 0o644),
+            ("ca.key", 0o600),
+            ("ca.crl", 0o644),
+            ("gateway.crt", 0o644),
+            ("gateway.key", 0o600),
+            ("audit-signing.key", 0o600),
+            ("audit-signing.pub", 0o644),
+            ("operator-admin.crt", 0o644),
+            ("operator-admin.key", 0o600),
+            ("operator-admin.p12", 0o600),
+            ("dpo-gateway.crt", 0o644),
+            ("dpo-gateway.key", 0o600),
+            ("dpo-gateway.p12", 0o600),
+        ];
+        for (name, m) in expected {
+            let p = dir.join(name);
+            assert!(p.is_file(), "{name} missing");
+            assert_eq!(mode(&p), m, "{name}");
+            assert!(report.written.contains(&p), "{name} not reported");
+        }
+        assert_eq!(report.written.len(), expected.len());
+        assert_eq!(report.written.last(), Some(&dir.join("ca.key")));
+        let on_disk = std::fs::read_dir(&dir).unwrap().count();
+        assert_eq!(on_disk, expected.len(), "no stray files");
+
+        let key_pem = std::fs::read_to_string(dir.join("ca.key")).unwrap();
+        assert!(key_pem.starts_with("-----BEGIN PRIVATE KEY-----"));
+        let ca_der = cert(&dir, "ca.crt");
+        let (_, ca) = x509_parser::parse_x509_certificate(&ca_der).unwrap();
+        assert_eq!(
+            super::super::serial_hex(ca.raw_serial()),
+            report.ca_serial_hex
+        );
+
+        // Client certificates: right SAN, chain to the CA, p12 opens with the reported password.
+        assert_eq!(report.clients.len(), 2);
+        for c in &report.clients {
+            let der = cert(&dir, &format!("{}.crt", c.subject.file_stem()));
+            let (_, leaf) = x509_parser::parse_x509_certificate(&der).unwrap();
+            leaf.verify_signature(Some(ca.public_key())).unwrap();
+            assert_eq!(
+                super::super::serial_hex(leaf.raw_serial()),
+                c.issued.serial_hex
+            );
+            let p12 = std::fs::read(&c.issued.p12_path).unwrap();
+            let (alias, _, certs) = p12t::open(&p12, &c.p12_password);
+            assert_eq!(alias, c.subject.file_stem());
+            assert_eq!(certs[0], der);
+            assert_eq!(c.p12_password.len(), 24);
+            assert!(!format!("{c:?}").contains(&c.p12_password));
+        }
+        assert_ne!(
+            report.clients[0].p12_password,
+            report.clients[1].p12_password
+        );
+        assert_eq!(
+            report.clients[0].subject.san_uri(),
+            "urn:brdo:operator:admin"
+        );
+        assert_eq!(report.clients[1].subject.san_uri(), "urn:brdo:dpo:gateway");
+    }
+
+    #[test]
+    fn gateway_certificate_has_server_auth_and_host_sans() {
+        let tmp = tempfile::tempdir().unwrap();
+        let hosts = vec![
+            "gw.brdo.example".to_owned(),
+            "10.0.0.7".to_owned(),
+            "::1".to_owned(),
+        ];
+        let report = init(tmp.path(), &hosts, now()).unwrap();
+        let ca_der = cert(tmp.path(), "ca.crt");
+        let (_, ca) = x509_parser::parse_x509_certificate(&ca_der).unwrap();
+        let der = cert(tmp.path(), "gateway.crt");
+        let (_, gw) = x509_parser::parse_x509_certificate(&der).unwrap();
+        gw.verify_signature(Some(ca.public_key())).unwrap();
+        assert_eq!(
+            super::super::serial_hex(gw.raw_serial()),
+            report.gateway_serial_hex
+        );
+        let eku = gw.extended_key_usage().unwrap().unwrap().value;
+        assert!(eku.server_auth && !eku.client_auth);
+        let names = &gw
+            .subject_alternative_name()
+            .unwrap()
+            .unwrap()
+            .value
+            .general_names;
+        assert_eq!(names.len(), 3);
+        assert!(matches!(names[0], GeneralName::DNSName("gw.brdo.example")));
+        assert!(matches!(names[1], GeneralName::IPAddress(&[10, 0, 0, 7])));
+        assert!(matches!(names[2], GeneralName::IPAddress(ip) if ip.len() == 16));
+        let days = (gw.validity().not_after.to_datetime() - now()).whole_days();
+        assert_eq!(days, 730);
+
+        let key =
+            KeyPair::from_pem(&std::fs::read_to_string(tmp.path().join("gateway.key")).unwrap())
+                .unwrap();
+        assert_eq!(
+            rcgen::PublicKeyData::der_bytes(&key),
+            gw.public_key().subject_public_key.data.as_ref()
+        );
+    }
+
+    #[test]
+    fn default_hosts_are_localhost_and_loopback() {
+        let tmp = tempfile::tempdir().unwrap();
+        init(tmp.path(), &[], now()).unwrap();
+        let der = cert(tmp.path(), "gateway.crt");
+        let (_, gw) = x509_parser::parse_x509_certificate(&der).unwrap();
+        let names = &gw
+            .subject_alternative_name()
+            .unwrap()
+            .unwrap()
+            .value
+            .general_names;
+        assert_eq!(names.len(), 2);
+        assert!(matches!(names[0], GeneralName::DNSName("localhost")));
+        assert!(matches!(names[1], GeneralName::IPAddress(&[127, 0, 0, 1])));
+    }
+
+    #[test]
+    fn audit_key_pair_signs_and_verifies() {
+        let tmp = tempfile::tempdir().unwrap();
+        init(tmp.path(), &[], now()).unwrap();
+        let key = der_from_pem_or_der(
+            &std::fs::read(tmp.path().join("audit-signing.key")).unwrap(),
+            "PRIVATE KEY",
+            "k",
+            "key",
+        )
+        .unwrap();
+        let spki = der_from_pem_or_der(
+            &std::fs::read(tmp.path().join("audit-signing.pub")).unwrap(),
+            "PUBLIC KEY",
+            "p",
+            "public key",
+        )
+        .unwrap();
+        let pair = Ed25519KeyPair::from_pkcs8(&key).unwrap();
+        // SPKI for Ed25519 is a 12-byte header followed by the 32-byte key.
+        assert_eq!(spki.len(), 44);
+        assert_eq!(&spki[12..], pair.public_key().as_ref());
+        let sig = pair.sign(b"audit record");
+        let public = UnparsedPublicKey::new(&ED25519, &spki[12..]);
+        public.verify(b"audit record", sig.as_ref()).unwrap();
+        assert!(public.verify(b"tampered", sig.as_ref()).is_err());
+    }
+
+    #[test]
+    fn refuses_second_init_and_leaves_files_alone() {
+        let tmp = tempfile::tempdir().unwrap();
+        init(tmp.path(), &[], now()).unwrap();
+        let ca_before = std::fs::read(tmp.path().join("ca.crt")).unwrap();
+        let err = init(tmp.path(), &[], now()).unwrap_err();
+        assert!(matches!(err, PkiError::AlreadyInitialised { .. }), "{err}");
+        assert!(err.to_string().contains("ca.key"), "{err}");
+        assert_eq!(std::fs::read(tmp.path().join("ca.crt")).unwrap(), ca_before);
+    }
+
+    #[test]
+    fn bad_host_writes_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("pki");
+        let err = init(&dir, &["bad host".to_owned()], now()).unwrap_err();
+        assert!(matches!(err, PkiError::InvalidHost { .. }), "{err}");
+        assert!(!dir.exists());
+    }
+}

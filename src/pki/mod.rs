@@ -1,0 +1,64 @@
+//! Brdo's development PKI: the CA that issues every certificate the gateway trusts.
+//!
+//! Partner systems, data-protection officers and operators authenticate to the
+//! gateway with client certificates whose single SAN URI
+//! (`urn:brdo:partner:<ID>`, `urn:brdo:dpo:<ID>`, `urn:brdo:operator:<NAME>`)
+//! is their identity. This module creates the CA directory ([`init`]), issues
+//! client certificates as PEM and PKCS#12 ([`issue`]), revokes them through
+//! `ca.crl` ([`revoke`]) and lists them ([`list`]). It never prints; the CLI
+//! wrapper does. All files are written atomically with owner-only keys
+//! ([`write_atomic`]).
+//!
+//! Layout of the directory:
+//!
+//! | file | content |
+//! | --- | --- |
+//! | `ca.crt`, `ca.key` | self-signed ECDSA P-256 CA |
+//! | `ca.crl` | CRL signed by the CA |
+//! | `gateway.crt`, `gateway.key` | the gateway's TLS server certificate |
+//! | `audit-signing.key`, `audit-signing.pub` | Ed25519 key pair for the audit log |
+//! | `<role>-<id>.crt/.key/.p12` | client certificates |
+//! | `superseded/<stem>-<serial>.crt` | certificates replaced by a reissue, kept so they can be revoked |
+
+mod ca;
+mod crl;
+mod error;
+mod files;
+mod init;
+mod issue;
+mod list;
+mod p12;
+mod pem;
+mod serial;
+mod subject;
+mod validity;
+
+pub use crl::{RevocationReason, revoke, revoked_serials, verified_revoked_serials};
+pub use error::PkiError;
+pub use files::{KEY_MODE, PUBLIC_MODE, write_atomic};
+pub use init::{DEFAULT_HOSTS, InitClient, InitReport, init, random_password};
+pub use issue::{Issued, issue, issue_custom};
+pub use list::{CertInfo, CertStatus, EXPIRY_WARNING_DAYS, cert_san_uris, list, read_cert_info};
+pub use serial::serial_hex;
+pub use subject::Subject;
+
+/// The CA certificate; the gateway's trust anchor for client certificates.
+pub const CA_CERT_FILE: &str = "ca.crt";
+/// The CA private key; its presence marks a directory as initialised.
+pub const CA_KEY_FILE: &str = "ca.key";
+/// The CA's CRL, which the gateway watches and reloads.
+pub const CA_CRL_FILE: &str = "ca.crl";
+/// The gateway's TLS server certificate.
+pub const GATEWAY_CERT_FILE: &str = "gateway.crt";
+/// The gateway's TLS server key.
+pub const GATEWAY_KEY_FILE: &str = "gateway.key";
+/// The Ed25519 key the gateway signs audit records with.
+///
+/// PEM "PRIVATE KEY" in PKCS#8 v2 form (with the public key), as produced by
+/// `ring`: load it with `ring::signature::Ed25519KeyPair::from_pkcs8`.
+/// OpenSSL 3.0 cannot parse this form; verifiers only need [`AUDIT_PUB_FILE`].
+pub const AUDIT_KEY_FILE: &str = "audit-signing.key";
+/// The public half, for verifying the audit log elsewhere.
+pub const AUDIT_PUB_FILE: &str = "audit-signing.pub";
+/// Subdirectory where reissued subjects' old certificates are kept for revocation.
+pub const SUPERSEDED_DIR: &str = "superseded";

@@ -1,0 +1,237 @@
+//! Audit records in the database: appending to the chain, reading back.
+
+use serde_json::{Map, Value};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+use super::StoreError;
+use super::writer::to_i64;
+use crate::audit::record::{
+    Action, Actor, AuditRecord, GENESIS_HASH, Outcome, RecordDraft, format_at,
+};
+
+/// The end of the chain, as the writer tracks it within a batch.
+#[derive(Debug, Clone)]
+pub(super) struct Head {
+    pub seq: u64,
+    pub hash: String,
+    /// `at` of the last record: records are stamped in chain order, never
+    /// earlier than their predecessor, so time order is chain order.
+    pub at: String,
+}
+
+pub(super) async fn read_head(conn: &mut AnyConnection) -> Result<Head, StoreError> {
+    let row = sqlx::query("SELECT seq, hash, at FROM audit_log ORDER BY seq DESC LIMIT 1")
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(match row {
+        Some(r) => Head {
+            seq: u64::try_from(r.try_get::<i64, _>(0)?)
+                .map_err(|_| StoreError::Corrupt("negative seq".into()))?,
+            hash: r.try_get(1)?,
+            at: r.try_get::<Option<String>, _>(2)?.unwrap_or_default(),
+        },
+        None => Head {
+            seq: 0,
+            hash: GENESIS_HASH.to_owned(),
+            at: String::new(),
+        },
+    })
+}
+
+/// Appends a record after `head`, with its index rows, and advances `head`.
+pub(super) async fn append(
+    conn: &mut AnyConnection,
+    head: &mut Head,
+    mut draft: RecordDraft,
+) -> Result<AuditRecord, StoreError> {
+    let seq = head.seq + 1;
+    let now = format_at(time::OffsetDateTime::now_utc());
+    draft.at = if now < head.at { head.at.clone() } else { now };
+    let rec = draft
+        .chain(seq, &head.hash)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let d = &rec.draft;
+    let seq_i = to_i64(seq)?;
+    let counterparts =
+        serde_json::to_string(&d.counterparts).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let details = d
+        .details
+        .as_ref()
+        .map(|m| crate::audit::jcs::canonicalize(&Value::Object(m.clone())));
+    sqlx::query(
+        "INSERT INTO audit_log (seq, at, actor_role, actor_id, actor_officer, actor_cert_serial, action, message_id, \
+         counterparts, outcome, code, justification, request_id, node, details, reduced, prev_hash, hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 0, $16, $17)",
+    )
+    .bind(seq_i)
+    .bind(d.at.clone())
+    .bind(d.actor.role.clone())
+    .bind(d.actor.id.clone())
+    .bind(d.actor.officer.clone())
+    .bind(d.actor.cert_serial.clone())
+    .bind(d.action.as_str())
+    .bind(d.message_id.clone())
+    .bind(counterparts)
+    .bind(d.outcome.as_str())
+    .bind(d.code.clone())
+    .bind(d.justification.clone())
+    .bind(d.request_id.clone())
+    .bind(d.node.clone())
+    .bind(details)
+    .bind(rec.prev_hash.clone())
+    .bind(rec.hash.clone())
+    .execute(&mut *conn)
+    .await?;
+
+    for party in parties(d) {
+        sqlx::query("INSERT INTO audit_parties (partner, seq) VALUES ($1, $2)")
+            .bind(party)
+            .bind(seq_i)
+            .execute(&mut *conn)
+            .await?;
+    }
+    for message in messages(d) {
+        sqlx::query("INSERT INTO audit_messages (message_id, seq) VALUES ($1, $2)")
+            .bind(message)
+            .bind(seq_i)
+            .execute(&mut *conn)
+            .await?;
+    }
+    head.seq = seq;
+    head.hash.clone_from(&rec.hash);
+    head.at.clone_from(&rec.draft.at);
+    Ok(rec)
+}
+
+/// Partners a record involves: a partner or partner-DPO actor, and every
+/// counterpart.
+fn parties(d: &RecordDraft) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    if matches!(d.actor.role.as_str(), "partner" | "dpo")
+        && let Some(id) = &d.actor.id
+        && id != "gateway"
+    {
+        out.push(id.clone());
+    }
+    for c in &d.counterparts {
+        if !out.contains(c) {
+            out.push(c.clone());
+        }
+    }
+    out
+}
+
+/// Messages a record concerns: its `message_id` and any ids listed in
+/// `details.message_ids` (an inbox listing).
+fn messages(d: &RecordDraft) -> Vec<String> {
+    let mut out: Vec<String> = d.message_id.iter().cloned().collect();
+    if let Some(Value::Array(ids)) = d.details.as_ref().and_then(|m| m.get("message_ids")) {
+        for id in ids.iter().filter_map(Value::as_str) {
+            if !out.iter().any(|o| o == id) {
+                out.push(id.to_owned());
+            }
+        }
+    }
+    out
+}
+
+/// The columns read back for a record, in [`record_from_row`] order.
+pub(super) const RECORD_COLUMNS: &str = "seq, at, actor_role, actor_id, actor_officer, actor_cert_serial, action, \
+     message_id, counterparts, outcome, code, justification, request_id, node, details, reduced, prev_hash, hash";
+
+/// Rebuilds a record from its row. A reduced record comes back with empty
+/// fields and `true`; its hash is then only checked for linkage.
+pub(super) fn record_from_row(row: &AnyRow) -> Result<(AuditRecord, bool), StoreError> {
+    let corrupt = |what: &str, seq: i64| StoreError::Corrupt(format!("audit record {seq}: {what}"));
+    let seq: i64 = row.try_get(0)?;
+    let reduced: i64 = row.try_get(15)?;
+    let prev_hash: String = row.try_get(16)?;
+    let hash: String = row.try_get(17)?;
+    let useq = u64::try_from(seq).map_err(|_| corrupt("negative seq", seq))?;
+    let text = |i: usize| row.try_get::<Option<String>, _>(i);
+    let draft = if reduced != 0 {
+        RecordDraft {
+            at: String::new(),
+            actor: Actor {
+                role: String::new(),
+                id: None,
+                officer: None,
+                cert_serial: None,
+            },
+            action: Action::Request,
+            message_id: None,
+            counterparts: Vec::new(),
+            outcome: Outcome::Allowed,
+            code: None,
+            justification: None,
+            request_id: None,
+            node: None,
+            details: None,
+        }
+    } else {
+        let action = text(6)?.ok_or_else(|| corrupt("no action", seq))?;
+        let outcome = text(9)?.ok_or_else(|| corrupt("no outcome", seq))?;
+        let counterparts = text(8)?.ok_or_else(|| corrupt("no counterparts", seq))?;
+        let details = match text(14)? {
+            None => None,
+            Some(s) => match serde_json::from_str::<Value>(&s) {
+                Ok(Value::Object(m)) => Some(m),
+                _ => return Err(corrupt("details is not a JSON object", seq)),
+            },
+        };
+        RecordDraft {
+            at: text(1)?.ok_or_else(|| corrupt("no time", seq))?,
+            actor: Actor {
+                role: text(2)?.ok_or_else(|| corrupt("no actor role", seq))?,
+                id: text(3)?,
+                officer: text(4)?,
+                cert_serial: text(5)?,
+            },
+            action: Action::parse(&action).ok_or_else(|| corrupt("unknown action", seq))?,
+            message_id: text(7)?,
+            counterparts: serde_json::from_str(&counterparts)
+                .map_err(|_| corrupt("counterparts is not a list", seq))?,
+            outcome: Outcome::parse(&outcome).ok_or_else(|| corrupt("unknown outcome", seq))?,
+            code: text(10)?,
+            justification: text(11)?,
+            request_id: text(12)?,
+            node: text(13)?,
+            details: details.map(|m: Map<String, Value>| m),
+        }
+    };
+    Ok((
+        AuditRecord {
+            seq: useq,
+            draft,
+            prev_hash,
+            hash,
+        },
+        reduced != 0,
+    ))
+}
+
+/// Filters of the DPO audit query (SPEC §5).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// Only records involving this partner (actor or counterpart).
+    pub partner: Option<String>,
+    /// Only records concerning this message.
+    pub message: Option<String>,
+    /// Only records by this officer.
+    pub officer: Option<String>,
+    /// Only this action.
+    pub action: Option<String>,
+    /// Only this outcome.
+    pub outcome: Option<String>,
+    /// At or after this instant (RFC 3339, as stored).
+    pub from: Option<String>,
+    /// Before this instant.
+    pub to: Option<String>,
+    /// Records after this seq (ascending) or before it (descending).
+    pub after: Option<u64>,
+    /// Newest first.
+    pub descending: bool,
+    /// Page size.
+    pub limit: u32,
+}

@@ -1,0 +1,261 @@
+//! Persistence: messages, deliveries, keys, idempotency and the audit log.
+//!
+//! One `Store` serves every backend through sqlx's `Any` driver with SQL
+//! both SQLite and PostgreSQL understand (`$N` parameters, TEXT/INTEGER/BLOB,
+//! times as RFC 3339 text and unix milliseconds), so handlers never see which
+//! database is behind it. Backend differences (transaction start, the chain
+//! lock, migrations) are confined to [`Backend`].
+//!
+//! All writes go through one writer task (`writer`) that batches concurrent
+//! requests into one transaction (group commit) and extends the audit hash
+//! chain in commit order; a `201` is sent only after that transaction is
+//! durable. Reads use a pool of connections and never block the writer
+//! (SQLite in WAL mode).
+
+mod audit_rows;
+mod reads;
+mod rows;
+mod writer;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyConnection, AnyPool, ConnectOptions, Executor};
+use tokio::sync::{mpsc, oneshot};
+
+pub use audit_rows::AuditFilter;
+pub use rows::{DeliveryRow, IdempotencyRow, InboxRow, MessageRow, NewDelivery, PartnerStateRow};
+pub use writer::{WriteOp, WriteOutput};
+
+use crate::audit::{AuditRecord, RecordDraft};
+
+/// Which database is behind the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Backend {
+    /// An embedded SQLite file.
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database could not be reached or refused the write; the request
+    /// fails closed (`503`). The text is for logs, never for clients.
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+    /// Another request stored the same idempotency key first.
+    #[error("the idempotency key was used by a concurrent request")]
+    IdempotencyRace,
+    /// The row the operation needs is not there (or no longer).
+    #[error("not found")]
+    NotFound,
+    /// Stored data does not have the shape the code writes.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    /// The database URL is not one the gateway supports.
+    #[error("database url {0:?} is not supported: use sqlite://PATH or postgres://…")]
+    UnsupportedUrl(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        StoreError::Unavailable(e.to_string())
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        StoreError::Unavailable(format!("migration failed: {e}"))
+    }
+}
+
+/// Options for opening a store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// `sqlite://PATH` or `postgres://…`.
+    pub url: String,
+    /// Name of this node, written into every audit record it appends.
+    pub node: Option<String>,
+    /// Size of the read pool.
+    pub read_connections: u32,
+}
+
+/// The store handle shared by all request handlers.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    writer: mpsc::Sender<writer::Job>,
+    backend: Backend,
+    node: Option<String>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the database, runs migrations and starts
+    /// the writer task.
+    pub async fn open(opts: &StoreOptions) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let (backend, url) = normalise_url(&opts.url)?;
+        if backend == Backend::Sqlite
+            && let Some(dir) =
+                sqlite_file(&url).and_then(|p| p.parent().map(std::path::Path::to_path_buf))
+        {
+            std::fs::create_dir_all(&dir).map_err(|e| {
+                StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
+            })?;
+        }
+        let connect_opts = AnyConnectOptions::from_str(&url)?.disable_statement_logging();
+
+        let mut writer_conn = connect_opts.connect().await?;
+        backend.prepare_connection(&mut writer_conn, true).await?;
+        backend.migrate(&mut writer_conn).await?;
+
+        let pool = AnyPoolOptions::new()
+            .max_connections(opts.read_connections.max(1))
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _| {
+                Box::pin(async move { backend.prepare_connection(conn, false).await })
+            })
+            .connect_with(connect_opts)
+            .await?;
+
+        let (tx, rx) = mpsc::channel(4096);
+        tokio::spawn(writer::run(writer_conn, backend, rx));
+        Ok(Self {
+            pool,
+            writer: tx,
+            backend,
+            node: opts.node.clone(),
+        })
+    }
+
+    /// Which database this is.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The read pool, for the query modules.
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Performs `op` and appends `audit` in one durable transaction; the
+    /// record is appended only if `op` succeeds. Returns the op's output and
+    /// the appended record.
+    pub async fn write(
+        &self,
+        op: WriteOp,
+        mut audit: RecordDraft,
+    ) -> Result<(WriteOutput, AuditRecord), StoreError> {
+        if audit.node.is_none() {
+            audit.node.clone_from(&self.node);
+        }
+        let (reply, rx) = oneshot::channel();
+        self.writer
+            .send(writer::Job { op, audit, reply })
+            .await
+            .map_err(|_| StoreError::Unavailable("the writer task has stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Unavailable("the writer task dropped the request".into()))?
+    }
+
+    /// Appends an audit record on its own (read-only requests, failures).
+    pub async fn append_audit(&self, audit: RecordDraft) -> Result<AuditRecord, StoreError> {
+        self.write(WriteOp::AuditOnly, audit)
+            .await
+            .map(|(_, rec)| rec)
+    }
+
+    /// Closes the read pool; the writer stops when the last handle is gone.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+impl Backend {
+    async fn prepare_connection(
+        self,
+        conn: &mut AnyConnection,
+        writer: bool,
+    ) -> Result<(), sqlx::Error> {
+        match self {
+            Backend::Sqlite => {
+                // WAL lets readers run beside the writer; FULL makes every
+                // commit durable before a 201; secure_delete overwrites
+                // erased content instead of leaving it in free pages.
+                conn.execute("PRAGMA busy_timeout = 10000").await?;
+                if writer {
+                    conn.execute("PRAGMA journal_mode = WAL").await?;
+                }
+                conn.execute("PRAGMA synchronous = FULL").await?;
+                conn.execute("PRAGMA foreign_keys = ON").await?;
+                conn.execute("PRAGMA secure_delete = ON").await?;
+                Ok(())
+            }
+            Backend::Postgres => {
+                conn.execute("SET TIME ZONE 'UTC'").await?;
+                Ok(())
+            }
+        }
+    }
+
+    async fn migrate(self, conn: &mut AnyConnection) -> Result<(), StoreError> {
+        match self {
+            Backend::Sqlite => {
+                sqlx::migrate!("./migrations/sqlite")
+                    .run_direct(None, conn, false)
+                    .await?
+            }
+            Backend::Postgres => {
+                sqlx::migrate!("./migrations/postgres")
+                    .run_direct(None, conn, false)
+                    .await?
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Picks the backend from the URL; a SQLite URL gets `mode=rwc` so the file
+/// is created on first start.
+fn normalise_url(url: &str) -> Result<(Backend, String), StoreError> {
+    if let Some(rest) = url.strip_prefix("sqlite://") {
+        if rest.is_empty() {
+            return Err(StoreError::UnsupportedUrl(url.to_owned()));
+        }
+        let url = if rest.contains("mode=") {
+            url.to_owned()
+        } else if rest.contains('?') {
+            format!("{url}&mode=rwc")
+        } else {
+            format!("{url}?mode=rwc")
+        };
+        Ok((Backend::Sqlite, url))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok((Backend::Postgres, url.to_owned()))
+    } else {
+        Err(StoreError::UnsupportedUrl(url.to_owned()))
+    }
+}
+
+fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url.strip_prefix("sqlite://")?;
+    Some(std::path::PathBuf::from(
+        rest.split('?').next().unwrap_or(rest),
+    ))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,131 @@
+//! Read queries. Each takes a connection from the read pool; none blocks
+//! the writer.
+
+use sqlx::{AssertSqlSafe, Row};
+
+use super::audit_rows::{RECORD_COLUMNS, record_from_row};
+use super::rows::{DeliveryRow, IdempotencyRow, InboxRow, MessageRow, PartnerStateRow};
+use super::writer::to_i64;
+use super::{Store, StoreError};
+use crate::audit::AuditRecord;
+
+const MESSAGE_COLUMNS: &str = "id, sender, originator, forwarded_from, officer, classification, label, evaluation, \
+     purpose, personal_data, case_ref, in_reply_to, content_type, retention_days, attachments, accepted_at, \
+     accepted_ms, retain_until_ms, review_on, retention_basis, held, erased_at_ms, content, collect_seq";
+
+impl Store {
+    /// A message by id.
+    pub async fn message(&self, id: &str) -> Result<Option<MessageRow>, StoreError> {
+        Ok(sqlx::query_as::<_, MessageRow>(AssertSqlSafe(format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1"
+        )))
+        .bind(id.to_owned())
+        .fetch_optional(self.pool())
+        .await?)
+    }
+
+    /// A message's wrapped data key: (master key id, wrapped bytes).
+    pub async fn data_key(&self, owner: &str) -> Result<Option<(String, Vec<u8>)>, StoreError> {
+        let row = sqlx::query("SELECT master_key_id, wrapped_key FROM data_keys WHERE owner = $1")
+            .bind(owner.to_owned())
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(match row {
+            Some(r) => Some((r.try_get(0)?, r.try_get(1)?)),
+            None => None,
+        })
+    }
+
+    /// Every delivery of a message, by recipient.
+    pub async fn deliveries(&self, message_id: &str) -> Result<Vec<DeliveryRow>, StoreError> {
+        Ok(sqlx::query_as::<_, DeliveryRow>(
+            "SELECT message_id, recipient, seq, status, updated_at FROM deliveries WHERE message_id = $1 ORDER BY recipient",
+        )
+        .bind(message_id.to_owned())
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// A partner's inbox after cursor `after`, oldest first.
+    pub async fn inbox(
+        &self,
+        recipient: &str,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<InboxRow>, StoreError> {
+        Ok(sqlx::query_as::<_, InboxRow>(
+            "SELECT d.seq, m.id, m.sender, m.label, m.purpose, m.case_ref, m.accepted_at, m.content, \
+             k.master_key_id, k.wrapped_key, d.status \
+             FROM deliveries d JOIN messages m ON m.id = d.message_id LEFT JOIN data_keys k ON k.owner = m.id \
+             WHERE d.recipient = $1 AND d.seq > $2 ORDER BY d.seq LIMIT $3",
+        )
+        .bind(recipient.to_owned())
+        .bind(to_i64(after)?)
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// A partner's stored idempotency key.
+    pub async fn idempotency(
+        &self,
+        partner: &str,
+        key: &str,
+    ) -> Result<Option<IdempotencyRow>, StoreError> {
+        Ok(sqlx::query_as::<_, IdempotencyRow>(
+            "SELECT request_hash, message_id, response FROM idempotency WHERE partner = $1 AND key = $2",
+        )
+        .bind(partner.to_owned())
+        .bind(key.to_owned())
+        .fetch_optional(self.pool())
+        .await?)
+    }
+
+    /// Operator-controlled partner states.
+    pub async fn partner_states(&self) -> Result<Vec<PartnerStateRow>, StoreError> {
+        Ok(sqlx::query_as::<_, PartnerStateRow>(
+            "SELECT partner, suspended, updated_at FROM partner_state ORDER BY partner",
+        )
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Up to `limit` records with seq > `after`, in order, each with its
+    /// `reduced` flag: the pages `audit verify` walks.
+    pub async fn audit_page(
+        &self,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<(AuditRecord, bool)>, StoreError> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {RECORD_COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2"
+        )))
+        .bind(to_i64(after)?)
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(record_from_row).collect()
+    }
+
+    /// One record by seq.
+    pub async fn audit_record(&self, seq: u64) -> Result<Option<AuditRecord>, StoreError> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {RECORD_COLUMNS} FROM audit_log WHERE seq = $1"
+        )))
+        .bind(to_i64(seq)?)
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref()
+            .map(|r| record_from_row(r).map(|(rec, _)| rec))
+            .transpose()
+    }
+
+    /// Number of records (the highest seq).
+    pub async fn audit_size(&self) -> Result<u64, StoreError> {
+        let n: Option<i64> = sqlx::query("SELECT MAX(seq) FROM audit_log")
+            .fetch_one(self.pool())
+            .await?
+            .try_get(0)?;
+        Ok(n.and_then(|n| u64::try_from(n).ok()).unwrap_or(0))
+    }
+}

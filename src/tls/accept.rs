@@ -1,0 +1,158 @@
+//! The accept loop: TCP → TLS (with a deadline) → HTTP/1.1 or HTTP/2.
+//!
+//! Our own loop rather than a ready-made server because the handler must
+//! see the peer certificate: each connection's verified leaf is parsed once
+//! into a [`PeerCert`] and attached to every request on it.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use hyper::Request;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
+
+use super::config::TlsState;
+use super::identity::PeerCert;
+
+/// Limits of the accept loop.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Most simultaneous connections; beyond it new TCP connections are
+    /// closed at once, so a flood cannot exhaust memory or descriptors.
+    pub max_connections: usize,
+    /// Time to finish the TLS handshake (slow or silent clients lose their
+    /// slot after this).
+    pub handshake_timeout: Duration,
+    /// Time to send a request's headers (slowloris).
+    pub header_read_timeout: Duration,
+    /// How long shutdown waits for in-flight requests.
+    pub shutdown_grace: Duration,
+}
+
+/// Facts about the connection a request arrived on, attached to each
+/// request as an extension.
+#[derive(Debug, Clone)]
+pub struct ConnectionInfo {
+    /// Connection number (for logs).
+    pub id: u64,
+    /// The peer's address.
+    pub remote: SocketAddr,
+    /// The verified client certificate.
+    pub peer: Arc<PeerCert>,
+}
+
+/// Serves `app` on `listener` until `shutdown` completes, then lets open
+/// requests finish for up to `shutdown_grace`.
+pub async fn serve(
+    listener: TcpListener,
+    tls: Arc<TlsState>,
+    app: Router,
+    opts: ServeOptions,
+    shutdown: impl Future<Output = ()>,
+) {
+    let limit = Arc::new(Semaphore::new(opts.max_connections));
+    let graceful = GracefulShutdown::new();
+    let counter = AtomicU64::new(0);
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, remote) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let Ok(permit) = limit.clone().try_acquire_owned() else {
+            tracing::warn!(%remote, max = opts.max_connections, "connection limit reached; closing new connection");
+            drop(stream);
+            continue;
+        };
+        let id = counter.fetch_add(1, Ordering::Relaxed);
+        let tls = tls.clone();
+        let app = app.clone();
+        let opts = opts.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let Some((io, info)) =
+                handshake(stream, remote, id, &tls, opts.handshake_timeout).await
+            else {
+                return;
+            };
+            let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+                req.extensions_mut().insert(info.clone());
+                app.clone().oneshot(req)
+            });
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(opts.header_read_timeout)
+                .keep_alive(true);
+            builder
+                .http2()
+                .timer(TokioTimer::new())
+                .max_concurrent_streams(128)
+                .keep_alive_interval(Some(Duration::from_secs(30)));
+            let conn = builder.serve_connection(io, service).into_owned();
+            if let Err(e) = watcher.watch(conn).await {
+                tracing::debug!(conn = id, error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(opts.shutdown_grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("shutdown grace period elapsed with requests still open");
+    }
+}
+
+async fn handshake(
+    stream: TcpStream,
+    remote: SocketAddr,
+    id: u64,
+    tls: &TlsState,
+    timeout: Duration,
+) -> Option<(
+    TokioIo<tokio_rustls::server::TlsStream<TcpStream>>,
+    ConnectionInfo,
+)> {
+    let _ = stream.set_nodelay(true);
+    let acceptor = TlsAcceptor::from(tls.current());
+    let tls_stream = match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            tracing::info!(conn = id, %remote, error = %e, "TLS handshake refused");
+            return None;
+        }
+        Err(_) => {
+            tracing::info!(conn = id, %remote, "TLS handshake timed out");
+            return None;
+        }
+    };
+    let (_, session) = tls_stream.get_ref();
+    // The verifier requires a client certificate, so this is always set.
+    let leaf = session.peer_certificates().and_then(|c| c.first())?;
+    let peer = Arc::new(PeerCert::from_der(leaf));
+    Some((
+        TokioIo::new(tls_stream),
+        ConnectionInfo { id, remote, peer },
+    ))
+}

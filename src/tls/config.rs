@@ -1,0 +1,195 @@
+//! The rustls server configuration, rebuilt atomically on reload.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use rustls::RootCertStore;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
+use rustls::server::{NoServerSessionStorage, WebPkiClientVerifier};
+
+use crate::config::{TlsConfig, TlsMinVersion};
+
+/// Why TLS material cannot be used; names the file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TlsError {
+    /// A file could not be read or parsed.
+    #[error("{what} {path}: {message}")]
+    File {
+        /// What the file should hold.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Why it cannot be used.
+        message: String,
+    },
+    /// rustls refused the combination.
+    #[error("TLS configuration: {0}")]
+    Rustls(String),
+}
+
+/// The certificates, key and CRL read from disk, before they become a
+/// rustls config.
+#[derive(Debug)]
+pub struct TlsMaterial {
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    client_ca: Vec<CertificateDer<'static>>,
+    crl: CertificateRevocationListDer<'static>,
+    /// Serials revoked by the CRL (signature checked against the client CA).
+    pub revoked: BTreeSet<String>,
+    /// notAfter of the gateway's own certificate, unix seconds.
+    pub server_not_after: i64,
+}
+
+fn file_err(what: &'static str, path: &Path, message: impl ToString) -> TlsError {
+    TlsError::File {
+        what,
+        path: path.to_owned(),
+        message: message.to_string(),
+    }
+}
+
+impl TlsMaterial {
+    /// Reads every file named in `[tls]`.
+    pub fn load(cfg: &TlsConfig) -> Result<Self, TlsError> {
+        let read = |what, path: &Path| std::fs::read(path).map_err(|e| file_err(what, path, e));
+        let chain_pem = read("server certificate", &cfg.cert)?;
+        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&chain_pem)
+            .collect::<Result<_, _>>()
+            .map_err(|e| file_err("server certificate", &cfg.cert, e))?;
+        if chain.is_empty() {
+            return Err(file_err(
+                "server certificate",
+                &cfg.cert,
+                "holds no PEM certificate",
+            ));
+        }
+        let key_pem = read("server key", &cfg.key)?;
+        let key = PrivateKeyDer::from_pem_slice(&key_pem)
+            .map_err(|e| file_err("server key", &cfg.key, e))?;
+        let ca_pem = read("client CA", &cfg.client_ca)?;
+        let client_ca: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&ca_pem)
+            .collect::<Result<_, _>>()
+            .map_err(|e| file_err("client CA", &cfg.client_ca, e))?;
+        if client_ca.is_empty() {
+            return Err(file_err(
+                "client CA",
+                &cfg.client_ca,
+                "holds no PEM certificate",
+            ));
+        }
+        let crl_bytes = read("CRL", &cfg.crl)?;
+        let crl = if crl_bytes.starts_with(b"-----") {
+            CertificateRevocationListDer::from_pem_slice(&crl_bytes)
+                .map_err(|e| file_err("CRL", &cfg.crl, e))?
+        } else {
+            CertificateRevocationListDer::from(crl_bytes.clone())
+        };
+        // The verifier checks the CRL against the CA during handshakes; the
+        // per-request revocation set must come from the same signed list.
+        let revoked = crate::pki::verified_revoked_serials(&crl_bytes, &ca_pem)
+            .map_err(|e| file_err("CRL", &cfg.crl, e))?;
+        let server_not_after = crate::tls::identity::PeerCert::from_der(&chain[0]).not_after;
+        Ok(Self {
+            chain,
+            key,
+            client_ca,
+            crl,
+            revoked,
+            server_not_after,
+        })
+    }
+
+    /// Builds the rustls server configuration.
+    pub fn server_config(
+        &self,
+        min_version: TlsMinVersion,
+    ) -> Result<rustls::ServerConfig, TlsError> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = RootCertStore::empty();
+        for ca in &self.client_ca {
+            roots
+                .add(ca.clone())
+                .map_err(|e| TlsError::Rustls(format!("client CA: {e}")))?;
+        }
+        let verifier =
+            WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                .with_crls([self.crl.clone()])
+                .build()
+                .map_err(|e| TlsError::Rustls(format!("client verifier: {e}")))?;
+        let versions: &[&'static rustls::SupportedProtocolVersion] = match min_version {
+            TlsMinVersion::Tls13 => &[&rustls::version::TLS13],
+            TlsMinVersion::Tls12 => &[&rustls::version::TLS13, &rustls::version::TLS12],
+        };
+        let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
+            .with_protocol_versions(versions)
+            .map_err(|e| TlsError::Rustls(e.to_string()))?
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(self.chain.clone(), self.key.clone_key())
+            .map_err(|e| TlsError::Rustls(format!("server certificate and key: {e}")))?;
+        // No resumption: every connection runs the verifier (and the CRL).
+        cfg.session_storage = Arc::new(NoServerSessionStorage {});
+        cfg.send_tls13_tickets = 0;
+        cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Ok(cfg)
+    }
+}
+
+/// The live TLS state: swapped whole on reload, read per connection and
+/// per request.
+pub struct TlsState {
+    config: ArcSwap<rustls::ServerConfig>,
+    revoked: ArcSwap<BTreeSet<String>>,
+    server_not_after: ArcSwap<i64>,
+}
+
+impl std::fmt::Debug for TlsState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsState").finish_non_exhaustive()
+    }
+}
+
+impl TlsState {
+    /// Builds the state from loaded material.
+    pub fn new(material: &TlsMaterial, min_version: TlsMinVersion) -> Result<Self, TlsError> {
+        Ok(Self {
+            config: ArcSwap::from_pointee(material.server_config(min_version)?),
+            revoked: ArcSwap::from_pointee(material.revoked.clone()),
+            server_not_after: ArcSwap::from_pointee(material.server_not_after),
+        })
+    }
+
+    /// Swaps in new material in one step (new handshakes use it; open
+    /// connections keep theirs but are re-checked against `revoked`).
+    pub fn replace(
+        &self,
+        material: &TlsMaterial,
+        min_version: TlsMinVersion,
+    ) -> Result<(), TlsError> {
+        let cfg = material.server_config(min_version)?;
+        self.config.store(Arc::new(cfg));
+        self.revoked.store(Arc::new(material.revoked.clone()));
+        self.server_not_after
+            .store(Arc::new(material.server_not_after));
+        Ok(())
+    }
+
+    /// The config for the next handshake.
+    pub fn current(&self) -> Arc<rustls::ServerConfig> {
+        self.config.load_full()
+    }
+
+    /// Whether a serial is revoked now.
+    pub fn is_revoked(&self, serial: &str) -> bool {
+        self.revoked.load().contains(serial)
+    }
+
+    /// notAfter of the gateway's own certificate, unix seconds.
+    pub fn server_not_after(&self) -> i64 {
+        **self.server_not_after.load()
+    }
+}
