@@ -1,0 +1,320 @@
+//! The `brdo` binary (SPEC §9): pki, policy check, audit verify, serve.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use sqlx::Executor;
+
+use crate::harness::*;
+
+fn brdo(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_brdo"))
+        .args(args)
+        .output()
+        .expect("run brdo")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn pki_init_issue_list_write_the_contract_file_names() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pki = dir.path().join("pki");
+    let p = pki.to_str().expect("utf8");
+    let out = brdo(&[
+        "pki",
+        "init",
+        "--dir",
+        p,
+        "--host",
+        "localhost",
+        "--host",
+        "127.0.0.1",
+        "--host",
+        "gw.example",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for f in [
+        "ca.crt",
+        "ca.key",
+        "ca.crl",
+        "gateway.crt",
+        "gateway.key",
+        "audit-signing.key",
+        "audit-signing.pub",
+        "operator-admin.crt",
+        "operator-admin.key",
+        "operator-admin.p12",
+        "dpo-gateway.crt",
+        "dpo-gateway.key",
+        "dpo-gateway.p12",
+    ] {
+        assert!(pki.join(f).exists(), "{f} missing");
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(pki.join("ca.key"))
+        .expect("meta")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600);
+    // A second init refuses to overwrite the CA.
+    let out = brdo(&["pki", "init", "--dir", p]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+
+    for (flag, id, stem) in [
+        ("--partner", "AL-CTD", "partner-AL-CTD"),
+        ("--dpo", "AL-CTD", "dpo-AL-CTD"),
+        ("--operator", "ops.jane", "operator-ops.jane"),
+    ] {
+        let out = brdo(&[
+            "pki",
+            "issue",
+            "--dir",
+            p,
+            flag,
+            id,
+            "--days",
+            "10",
+            "--p12-password",
+            "pw",
+        ]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let serial = text(&out.stdout).trim().to_owned();
+        assert!(
+            serial.len() >= 2 && serial.chars().all(|c| c.is_ascii_hexdigit()),
+            "{serial}"
+        );
+        for ext in ["crt", "key", "p12"] {
+            assert!(pki.join(format!("{stem}.{ext}")).exists(), "{stem}.{ext}");
+        }
+        let list = text(&brdo(&["pki", "list", "--dir", p]).stdout);
+        assert!(
+            list.contains(&serial) && list.contains(&format!("urn:brdo:{}:{id}", &flag[2..])),
+            "{list}"
+        );
+    }
+    // Bad identities are usage errors.
+    let out = brdo(&["pki", "issue", "--dir", p, "--partner", "al-ctd"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("al-ctd"));
+    let out = brdo(&["pki", "issue", "--dir", p]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "one of the role flags is required"
+    );
+}
+
+#[test]
+fn policy_check_names_line_and_column() {
+    let out = brdo(&[
+        "policy",
+        "check",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/config/policy.toml"),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("7 partners"));
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = dir.path().join("policy.toml");
+    let policy = brdo::cli::demo::DEMO_POLICY.replacen(
+        "clearance = \"EU_RESTRICTED\"",
+        "clearance = \"RESTRICTED\"",
+        1,
+    );
+    std::fs::write(&bad, &policy).expect("write");
+    let out = brdo(&["policy", "check", bad.to_str().expect("utf8")]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    let line = policy
+        .lines()
+        .position(|l| l.contains("\"RESTRICTED\""))
+        .expect("line")
+        + 1;
+    assert!(err.contains(&format!("line {line} column 13")), "{err}");
+    assert!(
+        err.contains("EU_RESTRICTED"),
+        "names the allowed values: {err}"
+    );
+
+    let out = brdo(&["policy", "check", "/nonexistent/policy.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+/// Writes the gateway's config as a TOML file for the CLI.
+fn write_config(gw: &TestGateway) -> std::path::PathBuf {
+    let c = &gw.config;
+    let toml = format!(
+        "[database]\nurl = \"{}\"\n[tls]\ncert = \"{}\"\nkey = \"{}\"\nclient_ca = \"{}\"\ncrl = \"{}\"\n[crypto]\nmaster_key_file = \"{}\"\n[policy]\nfile = \"{}\"\n",
+        c.database.url,
+        c.tls.cert.display(),
+        c.tls.key.display(),
+        c.tls.client_ca.display(),
+        c.tls.crl.display(),
+        c.crypto.master_key_file.display(),
+        c.policy.file.display(),
+    );
+    let path = gw.data.join("gateway.toml");
+    std::fs::write(&path, toml).expect("config");
+    path
+}
+
+async fn tamper(db: &Path, statements: &[&'static str]) {
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect(&format!("sqlite://{}", db.display()))
+        .await
+        .expect("open");
+    // An attacker with file access drops the append-only triggers first.
+    pool.execute("DROP TRIGGER IF EXISTS audit_log_no_update")
+        .await
+        .expect("drop");
+    pool.execute("DROP TRIGGER IF EXISTS audit_log_no_delete")
+        .await
+        .expect("drop");
+    for s in statements {
+        pool.execute(*s).await.expect("tamper");
+    }
+    pool.close().await;
+}
+
+async fn gateway_with_records() -> (TestGateway, std::path::PathBuf) {
+    let gw = TestGateway::start().await;
+    for _ in 0..4 {
+        submit_ok(&gw).await;
+    }
+    let serbia = gw.partner("RS-MOI");
+    serbia.get("/v1/inbox", &[]).await.expect("inbox");
+    let config = write_config(&gw);
+    (gw, config)
+}
+
+#[tokio::test]
+async fn audit_verify_passes_then_names_the_first_altered_or_removed_record() {
+    let (gw, config) = gateway_with_records().await;
+    let cfg = config.to_str().expect("utf8").to_owned();
+    let out = brdo(&["audit", "verify", "--config", &cfg]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("5 records"),
+        "{}",
+        text(&out.stdout)
+    );
+    let db = gw.data.join("brdo.db");
+    let _files = gw.stop().await;
+
+    tamper(
+        &db,
+        &["UPDATE audit_log SET outcome = 'denied' WHERE seq = 3"],
+    )
+    .await;
+    let out = brdo(&["audit", "verify", "--config", &cfg]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        text(&out.stderr).contains("record 3"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn audit_verify_detects_a_removed_record() {
+    let (gw, config) = gateway_with_records().await;
+    let db = gw.data.join("brdo.db");
+    let _files = gw.stop().await;
+    tamper(&db, &["DELETE FROM audit_log WHERE seq = 2"]).await;
+    let out = brdo(&[
+        "audit",
+        "verify",
+        "--config",
+        config.to_str().expect("utf8"),
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        text(&out.stderr).contains("record 2"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn audit_verify_detects_reordered_records() {
+    let (gw, config) = gateway_with_records().await;
+    let db = gw.data.join("brdo.db");
+    let _files = gw.stop().await;
+    // Swap the contents of records 2 and 3, keeping their seq.
+    tamper(
+        &db,
+        &[
+            "UPDATE audit_log SET seq = -2 WHERE seq = 2",
+            "UPDATE audit_log SET seq = 2 WHERE seq = 3",
+            "UPDATE audit_log SET seq = 3 WHERE seq = -2",
+        ],
+    )
+    .await;
+    let out = brdo(&[
+        "audit",
+        "verify",
+        "--config",
+        config.to_str().expect("utf8"),
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        text(&out.stderr).contains("record 2"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn serve_logs_no_content_and_exits_cleanly_on_sigterm() {
+    let gw = TestGateway::start().await;
+    let config = write_config(&gw);
+    let pki = gw.pki.clone();
+    let _files = gw.stop().await;
+    // Run the real binary on a free port.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("port")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let child = Command::new(env!("CARGO_BIN_EXE_brdo"))
+        .args(["serve", "--config", config.to_str().expect("utf8")])
+        .env("BRDO_SERVER__LISTEN", format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "trace")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let client = brdo::client::Client::from_pki(&pki, "partner-AL-CTD", addr).expect("client");
+    let marker = "MARKER-logs-4d1e";
+    let mut m = message();
+    m["subject"] = serde_json::json!(marker);
+    m["body"] = serde_json::json!(marker);
+    let mut status = 0;
+    for _ in 0..100 {
+        if let Ok(r) = client.post_json("/v1/messages", &[OFFICER], &m).await {
+            status = r.status;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 201);
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let logs = text(&out.stderr) + &text(&out.stdout);
+    assert!(logs.contains("request done"), "logs were written: {logs}");
+    assert!(!logs.contains(marker), "logs carry no message content");
+}

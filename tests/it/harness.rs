@@ -1,0 +1,294 @@
+//! The shared test harness: a PKI, a running gateway, clients.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use brdo::client::{Client, ClientResponse, Protocol};
+use brdo::config::Config;
+use brdo::gateway::Gateway;
+use brdo::pki::{self, Subject};
+use serde_json::{Value, json};
+use time::{Duration, OffsetDateTime};
+
+/// Partners of the demo policy, each with a partner and a DPO certificate.
+pub const PARTNERS: &[&str] = brdo::cli::demo::DEMO_PARTNERS;
+/// PKCS#12 password of test certificates.
+pub const P12_PASSWORD: &str = "test-password";
+
+/// A PKI directory with every certificate the tests use.
+pub struct Pki {
+    /// The directory.
+    pub dir: PathBuf,
+    /// A second, unrelated CA with a partner certificate.
+    pub foreign: PathBuf,
+    _keep: tempfile::TempDir,
+}
+
+impl Pki {
+    /// Builds a fresh PKI (use when a test revokes or rotates).
+    pub fn create() -> Pki {
+        let keep = tempfile::tempdir().expect("tempdir");
+        let dir = keep.path().join("pki");
+        let now = OffsetDateTime::now_utc();
+        pki::init(&dir, &[], now).expect("pki init");
+        for p in PARTNERS {
+            pki::issue(&dir, &Subject::Partner((*p).into()), 30, P12_PASSWORD, now)
+                .expect("issue partner");
+            pki::issue(&dir, &Subject::Dpo((*p).into()), 30, P12_PASSWORD, now).expect("issue dpo");
+        }
+        let custom = |stem: &str, uris: &[&str], from: OffsetDateTime, to: OffsetDateTime| {
+            let uris: Vec<String> = uris.iter().map(|u| (*u).to_owned()).collect();
+            pki::issue_custom(&dir, stem, &uris, from, to, P12_PASSWORD).expect("issue custom");
+        };
+        let later = now + Duration::days(30);
+        custom("no-uri", &[], now - Duration::minutes(5), later);
+        custom(
+            "two-uris",
+            &["urn:brdo:partner:AL-CTD", "urn:brdo:partner:RS-MOI"],
+            now - Duration::minutes(5),
+            later,
+        );
+        custom(
+            "unknown-partner",
+            &["urn:brdo:partner:ZZ-UNKNOWN"],
+            now - Duration::minutes(5),
+            later,
+        );
+        custom(
+            "malformed-uri",
+            &["urn:brdo:partner:al-ctd"],
+            now - Duration::minutes(5),
+            later,
+        );
+        custom(
+            "expired",
+            &["urn:brdo:partner:AL-CTD"],
+            now - Duration::days(30),
+            now - Duration::days(1),
+        );
+        let foreign = keep.path().join("foreign");
+        pki::init(&foreign, &[], now).expect("foreign init");
+        pki::issue(
+            &foreign,
+            &Subject::Partner("AL-CTD".into()),
+            30,
+            P12_PASSWORD,
+            now,
+        )
+        .expect("foreign issue");
+        Pki {
+            dir,
+            foreign,
+            _keep: keep,
+        }
+    }
+
+    /// One PKI shared by all tests that do not change it (certificates are
+    /// slow to make).
+    pub fn shared() -> &'static Pki {
+        static SHARED: OnceLock<Pki> = OnceLock::new();
+        SHARED.get_or_init(Pki::create)
+    }
+}
+
+/// A running gateway with its own data directory.
+pub struct TestGateway {
+    /// The gateway.
+    pub gateway: Gateway,
+    /// Its configuration.
+    pub config: Config,
+    /// The PKI directory its clients use.
+    pub pki: PathBuf,
+    /// Data directory (database, master key).
+    pub data: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// Builds the configuration of a test gateway.
+pub fn test_config(pki: &Path, data: &Path) -> Config {
+    let mut c = Config::default();
+    c.server.listen = "127.0.0.1:0".parse().expect("addr");
+    c.server.metrics_listen = "127.0.0.1:0".parse().expect("addr");
+    c.tls.cert = pki.join("gateway.crt");
+    c.tls.key = pki.join("gateway.key");
+    c.tls.client_ca = pki.join("ca.crt");
+    c.tls.crl = pki.join("ca.crl");
+    c.audit.signing_key = pki.join("audit-signing.key");
+    c.database.url = format!("sqlite://{}", data.join("brdo.db").display());
+    c.crypto.master_key_file = data.join("master.key");
+    c.policy.file = data.join("policy.toml");
+    c
+}
+
+impl TestGateway {
+    /// A gateway on the shared PKI with default settings.
+    pub async fn start() -> TestGateway {
+        Self::start_with(&Pki::shared().dir, |_| {}).await
+    }
+
+    /// A gateway on `pki`, with settings adjusted by `tweak`.
+    pub async fn start_with(pki: &Path, tweak: impl FnOnce(&mut Config)) -> TestGateway {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(&data).expect("data dir");
+        std::fs::write(data.join("policy.toml"), brdo::cli::demo::DEMO_POLICY).expect("policy");
+        let mut config = test_config(pki, &data);
+        tweak(&mut config);
+        let gateway = Gateway::start(&config).await.expect("gateway starts");
+        TestGateway {
+            gateway,
+            config,
+            pki: pki.to_owned(),
+            data,
+            _dir: dir,
+        }
+    }
+
+    /// The API address.
+    pub fn addr(&self) -> SocketAddr {
+        self.gateway.addr
+    }
+
+    /// A client presenting `<stem>.crt` from the gateway's PKI.
+    pub fn client(&self, stem: &str) -> Client {
+        Client::from_pki(&self.pki, stem, self.addr()).expect("client")
+    }
+
+    /// A partner's client.
+    pub fn partner(&self, id: &str) -> Client {
+        self.client(&format!("partner-{id}"))
+    }
+
+    /// A client speaking HTTP/2.
+    pub fn partner_h2(&self, id: &str) -> Client {
+        self.partner(id).with_protocol(Protocol::Http2)
+    }
+
+    /// Number of audit records.
+    pub async fn audit_size(&self) -> u64 {
+        self.gateway
+            .app
+            .store
+            .audit_size()
+            .await
+            .expect("audit size")
+    }
+
+    /// The audit record with this seq, as served to DPOs.
+    pub async fn audit_record(&self, seq: u64) -> Value {
+        self.gateway
+            .app
+            .store
+            .audit_record(seq)
+            .await
+            .expect("read audit")
+            .expect("record exists")
+            .to_json()
+    }
+
+    /// The audit record a response names in `Brdo-Audit-Seq`.
+    pub async fn audit_of(&self, resp: &ClientResponse) -> Value {
+        let seq: u64 = resp
+            .header("brdo-audit-seq")
+            .expect("Brdo-Audit-Seq header")
+            .parse()
+            .expect("seq");
+        self.audit_record(seq).await
+    }
+
+    /// Rows in a table of the gateway's database (read directly from the
+    /// file, as an auditor would).
+    pub async fn count(&self, table: &str) -> i64 {
+        let path = self.data.join("brdo.db");
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect(&format!("sqlite://{}?mode=ro", path.display()))
+            .await
+            .expect("open db");
+        let n: i64 =
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
+                .fetch_one(&pool)
+                .await
+                .expect("count");
+        pool.close().await;
+        n
+    }
+
+    /// Stops the gateway; the returned guard keeps its files until dropped.
+    pub async fn stop(self) -> tempfile::TempDir {
+        self.gateway.stop().await;
+        self._dir
+    }
+}
+
+/// Officer header.
+pub const OFFICER: (&str, &str) = ("brdo-officer", "insp.hoxha");
+/// Justification header.
+pub const JUSTIFICATION: (&str, &str) = ("brdo-justification", "Case AL-2026-0042: border alert");
+
+/// A valid message from AL-CTD to RS-MOI and EU-ECTC.
+pub fn message() -> Value {
+    json!({
+        "recipients": ["RS-MOI", "EU-ECTC"],
+        "subject": "Travel of a returning foreign terrorist fighter",
+        "body": "Details follow.",
+        "content_type": "text/plain",
+        "label": {
+            "classification": "EU_RESTRICTED",
+            "handling_codes": ["H0", "H2", "H3"],
+            "h3_text": "Not to be shared with border police units.",
+            "releasable_to": ["RS-MOI", "EU-ECTC"],
+            "review_on": "2029-11-21"
+        },
+        "evaluation": {"scheme": "EU-4x4", "source": "B", "information": "2"},
+        "purpose": "investigation",
+        "personal_data": {
+            "subjects": ["suspect"],
+            "special_categories": [],
+            "special_categories_basis": null,
+            "minors": false
+        },
+        "case_ref": "AL-2026-0042",
+        "in_reply_to": null,
+        "attachments": [],
+        "retention_days": 365
+    })
+}
+
+/// Submits `msg` as `from` with an officer; returns the response.
+pub async fn submit(gw: &TestGateway, from: &str, msg: &Value) -> ClientResponse {
+    gw.partner(from)
+        .post_json("/v1/messages", &[OFFICER], msg)
+        .await
+        .expect("submit request")
+}
+
+/// Submits the standard message from AL-CTD and returns its id.
+pub async fn submit_ok(gw: &TestGateway) -> String {
+    let resp = submit(gw, "AL-CTD", &message()).await;
+    assert_eq!(resp.status, 201, "{}", String::from_utf8_lossy(&resp.body));
+    resp.json()["id"].as_str().expect("id").to_owned()
+}
+
+/// Asserts a problem document with `status` and `code`; returns it.
+pub fn assert_problem(resp: &ClientResponse, status: u16, code: &str) -> Value {
+    assert_eq!(
+        resp.status,
+        status,
+        "body: {}",
+        String::from_utf8_lossy(&resp.body)
+    );
+    assert_eq!(
+        resp.header("content-type"),
+        Some("application/problem+json")
+    );
+    let v = resp.json();
+    assert_eq!(v["code"], code, "{v}");
+    assert_eq!(v["type"], format!("urn:brdo:error:{code}"));
+    assert_eq!(v["status"], status);
+    assert!(v["title"].as_str().is_some_and(|t| !t.is_empty()));
+    assert!(v["detail"].as_str().is_some_and(|t| !t.is_empty()));
+    assert_eq!(v["request_id"].as_str(), resp.header("brdo-request-id"));
+    v
+}

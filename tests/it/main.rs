@@ -1,0 +1,11 @@
+//! Integration tests: the gateway as a whole, over real mTLS with real
+//! certificates, on a real SQLite file. One binary; `harness` starts
+//! gateways on ephemeral ports and is shared by every module.
+
+mod audit;
+mod cli;
+mod harness;
+mod messages;
+mod policy;
+mod tls;
+mod validation;
