@@ -17,6 +17,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 use serde_json::{Map, Value, json};
+use tracing::Instrument;
 
 use super::AppState;
 use super::problem::{ApiError, ErrorInfo};
@@ -176,7 +177,7 @@ pub fn text_header(headers: &HeaderMap, name: &str, max: usize) -> Result<Option
 }
 
 /// The middleware around every route.
-pub async fn gate(State(app): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
+pub async fn gate(State(app): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let request_id = uuid::Uuid::now_v7().to_string();
     let op = lookup(
         req.method(),
@@ -184,6 +185,19 @@ pub async fn gate(State(app): State<Arc<AppState>>, mut req: Request, next: Next
             .get::<MatchedPath>()
             .map(MatchedPath::as_str),
     );
+    let span = tracing::info_span!("request", request_id = %request_id, op = op.action.as_str());
+    gate_in_span(app, req, next, request_id, op)
+        .instrument(span)
+        .await
+}
+
+async fn gate_in_span(
+    app: Arc<AppState>,
+    mut req: Request,
+    next: Next,
+    request_id: String,
+    op: Operation,
+) -> Response {
     let Some(conn) = req.extensions().get::<ConnectionInfo>().cloned() else {
         // Only reachable if the router is served without the TLS accept loop.
         tracing::error!("request without connection info refused");
@@ -196,9 +210,6 @@ pub async fn gate(State(app): State<Arc<AppState>>, mut req: Request, next: Next
         Ok(o) => (o, None),
         Err(p) => (None, Some(p)),
     };
-
-    let span = tracing::info_span!("request", request_id = %request_id, op = op.action.as_str());
-    let _enter = span.enter();
 
     let identity = match resolve(&app, &peer.identity) {
         Ok(i) => i,

@@ -327,14 +327,7 @@ mod tests {
     use serde_json::json;
     use std::path::PathBuf;
 
-    /// The shared conformance vectors: `$BRDO_VECTORS` if set, else
-    /// `<crate>/../shared/vectors`.
-    fn vectors_dir() -> PathBuf {
-        match std::env::var_os("BRDO_VECTORS") {
-            Some(dir) => PathBuf::from(dir),
-            None => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vectors")),
-        }
-    }
+    use crate::audit::vectors_dir;
 
     fn num(f: f64) -> String {
         canonicalize(&Value::from(f))

@@ -591,14 +591,7 @@ mod tests {
     use serde::Deserialize;
     use std::path::{Path, PathBuf};
 
-    /// The shared conformance vectors: `$BRDO_VECTORS` if set, else
-    /// `<crate>/../shared/vectors`.
-    fn vectors_dir() -> PathBuf {
-        match std::env::var_os("BRDO_VECTORS") {
-            Some(dir) => PathBuf::from(dir),
-            None => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vectors")),
-        }
-    }
+    use crate::audit::vectors_dir;
 
     fn json_files(dir: &Path) -> Vec<PathBuf> {
         let mut out = Vec::new();

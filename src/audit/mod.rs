@@ -12,3 +12,14 @@ pub mod record;
 pub mod verify;
 
 pub use record::{Action, Actor, AuditRecord, GENESIS_HASH, Outcome, RecordDraft};
+
+/// The conformance vectors (RFC 9162 proofs, RFC 8785 pairs, the audit
+/// chain): `$BRDO_VECTORS` if set, else the copy in `tests/vectors` (taken
+/// from the project's shared folder so a fresh checkout has them).
+#[cfg(test)]
+pub(crate) fn vectors_dir() -> std::path::PathBuf {
+    std::env::var_os("BRDO_VECTORS").map_or_else(
+        || std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors")),
+        std::path::PathBuf::from,
+    )
+}

@@ -247,17 +247,10 @@ pub fn format_at(t: time::OffsetDateTime) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
 
     use super::*;
 
-    fn vectors() -> PathBuf {
-        std::env::var_os("BRDO_VECTORS")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| {
-                PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vectors"))
-            })
-    }
+    use crate::audit::vectors_dir;
 
     /// Reads a vector record into a draft, field by field, as the store would.
     fn draft_from(v: &Value) -> RecordDraft {
@@ -301,7 +294,7 @@ mod tests {
 
     #[test]
     fn shared_chain_vectors() {
-        let path = vectors().join("audit/chain.json");
+        let path = vectors_dir().join("audit/chain.json");
         let text =
             std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let doc: Value = serde_json::from_str(&text).expect("json");

@@ -120,7 +120,7 @@ pub async fn run() -> u8 {
         gateway.stop().await;
         return EXIT_RUNTIME;
     }
-    print_curl_lines(&dir);
+    print_curl_lines(&dir, gateway.addr.port());
     super::serve::shutdown_signal().await;
     gateway.stop().await;
     EXIT_OK
@@ -231,7 +231,8 @@ pub async fn script(pki_dir: &Path, addr: std::net::SocketAddr) -> Result<String
     Ok(id)
 }
 
-fn print_curl_lines(dir: &Path) {
+fn print_curl_lines(dir: &Path, port: u16) {
+    let base = format!("https://localhost:{port}");
     let p = dir.join("pki");
     let tls = |stem: &str| {
         format!(
@@ -244,24 +245,21 @@ fn print_curl_lines(dir: &Path) {
     println!("\nThe gateway keeps serving; press Ctrl-C to stop. Try:\n");
     println!("# RS-MOI's inbox (long-poll up to 30 s for new messages)");
     println!(
-        "curl -s {} 'https://localhost:8443/v1/inbox?wait=30'\n",
+        "curl -s {} '{base}/v1/inbox?wait=30'\n",
         tls("partner-RS-MOI")
     );
     println!("# BA-SIPA sends a message to ME-MOI");
     println!(
-        "curl -s {} -H 'Content-Type: application/json' -H 'Brdo-Officer: insp.kovac' \\\n  -d '{{\"recipients\":[\"ME-MOI\"],\"subject\":\"Hello\",\"body\":\"Test message\",\"label\":{{\"classification\":\"BASIC_PROTECTION\"}},\"evaluation\":{{\"scheme\":\"EU-4x4\",\"source\":\"A\",\"information\":\"1\"}},\"purpose\":\"prevention\",\"personal_data\":{{\"subjects\":[]}}}}' \\\n  https://localhost:8443/v1/messages\n",
+        "curl -s {} -H 'Content-Type: application/json' -H 'Brdo-Officer: insp.kovac' \\\n  -d '{{\"recipients\":[\"ME-MOI\"],\"subject\":\"Hello\",\"body\":\"Test message\",\"label\":{{\"classification\":\"BASIC_PROTECTION\"}},\"evaluation\":{{\"scheme\":\"EU-4x4\",\"source\":\"A\",\"information\":\"1\"}},\"purpose\":\"prevention\",\"personal_data\":{{\"subjects\":[]}}}}' \\\n  {base}/v1/messages\n",
         tls("partner-BA-SIPA")
     );
     println!("# ME-MOI reads it (use the id from the answer above)");
     println!(
-        "curl -s {} -H 'Brdo-Officer: insp.vukovic' -H 'Brdo-Justification: checking the demo' https://localhost:8443/v1/messages/ID\n",
+        "curl -s {} -H 'Brdo-Officer: insp.vukovic' -H 'Brdo-Justification: checking the demo' {base}/v1/messages/ID\n",
         tls("partner-ME-MOI")
     );
     println!("# A certificate with no role on this endpoint gets 403 forbidden_role");
-    println!(
-        "curl -s {} https://localhost:8443/v1/inbox\n",
-        tls("dpo-gateway")
-    );
+    println!("curl -s {} {base}/v1/inbox\n", tls("dpo-gateway"));
     println!(
         "Verify the audit log: cargo run --release -- audit verify --config {}/gateway.toml",
         dir.display()

@@ -198,3 +198,31 @@ async fn unsupported_urls_are_named() {
     .expect_err("refused");
     assert!(e.to_string().contains("mysql://x"));
 }
+
+#[tokio::test]
+async fn sqlite_runs_in_wal_mode_with_full_sync() {
+    use sqlx::Row;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = sqlite_store(dir.path()).await;
+    let mode: String = sqlx::query("PRAGMA journal_mode")
+        .fetch_one(store.pool())
+        .await
+        .expect("pragma")
+        .try_get(0)
+        .expect("text");
+    assert_eq!(mode, "wal");
+    let sync: i64 = sqlx::query("PRAGMA synchronous")
+        .fetch_one(store.pool())
+        .await
+        .expect("pragma")
+        .try_get(0)
+        .expect("int");
+    assert_eq!(sync, 2, "FULL: a commit is on disk before the 201");
+    let fk: i64 = sqlx::query("PRAGMA foreign_keys")
+        .fetch_one(store.pool())
+        .await
+        .expect("pragma")
+        .try_get(0)
+        .expect("int");
+    assert_eq!(fk, 1);
+}

@@ -318,3 +318,27 @@ async fn serve_logs_no_content_and_exits_cleanly_on_sigterm() {
     assert!(logs.contains("request done"), "logs were written: {logs}");
     assert!(!logs.contains(marker), "logs carry no message content");
 }
+
+#[tokio::test]
+async fn serve_refuses_a_broken_policy_with_exit_2() {
+    let gw = TestGateway::start().await;
+    let config = write_config(&gw);
+    let policy = gw.config.policy.file.clone();
+    let _files = gw.stop().await;
+    let text_policy =
+        brdo::cli::demo::DEMO_POLICY.replacen("third_country = true", "third_country = \"yes\"", 1);
+    std::fs::write(&policy, &text_policy).expect("write");
+    let line = text_policy
+        .lines()
+        .position(|l| l.contains("\"yes\""))
+        .expect("line")
+        + 1;
+    let out = Command::new(env!("CARGO_BIN_EXE_brdo"))
+        .args(["serve", "--config", config.to_str().expect("utf8")])
+        .env("BRDO_SERVER__LISTEN", "127.0.0.1:0")
+        .output()
+        .expect("serve");
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains(&format!("line {line} column 17")), "{err}");
+}

@@ -4,6 +4,7 @@
 
 mod audit;
 mod cli;
+mod demo;
 mod harness;
 mod messages;
 mod policy;

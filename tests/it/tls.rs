@@ -217,3 +217,33 @@ async fn connections_beyond_the_limit_are_closed() {
     assert_eq!(c.get("/v1/inbox", &[]).await.expect("c").status, 200);
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn certificate_revoked_before_start_is_refused() {
+    let pki = Pki::create();
+    let serial = std::fs::read(pki.dir.join("partner-RS-MOI.crt")).expect("cert");
+    let serial =
+        brdo::tls::PeerCert::from_der(&CertificateDer::from_pem_slice(&serial).expect("pem"))
+            .serial;
+    brdo::pki::revoke(
+        &pki.dir,
+        &serial,
+        brdo::pki::RevocationReason::KeyCompromise,
+        time::OffsetDateTime::now_utc(),
+    )
+    .expect("revoke");
+    let gw = TestGateway::start_with(&pki.dir, |_| {}).await;
+    assert!(
+        gw.partner("RS-MOI").get("/v1/inbox", &[]).await.is_err(),
+        "revoked: no handshake"
+    );
+    assert_eq!(
+        gw.partner("AL-CTD")
+            .get("/v1/inbox", &[])
+            .await
+            .expect("ok")
+            .status,
+        200
+    );
+    gw.stop().await;
+}
