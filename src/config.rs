@@ -36,6 +36,24 @@ pub struct Config {
     pub policy: PolicyConfig,
     /// The retention sweeper.
     pub retention: RetentionConfig,
+    /// Where attachment content lives.
+    pub storage: StorageConfig,
+}
+
+/// `[storage]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// Directory of encrypted attachment files (mode 0700).
+    pub blob_dir: PathBuf,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            blob_dir: "data/blobs".into(),
+        }
+    }
 }
 
 /// `[server]`.
@@ -322,6 +340,7 @@ impl Config {
         fix(&mut self.audit.signing_key);
         fix(&mut self.crypto.master_key_file);
         fix(&mut self.policy.file);
+        fix(&mut self.storage.blob_dir);
         if let Some(rest) = self.database.url.strip_prefix("sqlite://") {
             let (file, query) = rest
                 .split_once('?')

@@ -14,6 +14,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::api::{self, AppState, Settings};
+use crate::blobs::{BlobError, BlobStore};
 use crate::config::Config;
 use crate::crypto::{MasterKey, MasterKeyError};
 use crate::domain::PartnerId;
@@ -38,6 +39,9 @@ pub enum StartError {
     /// The store cannot be opened.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The attachment directory cannot be used.
+    #[error(transparent)]
+    Blobs(#[from] BlobError),
     /// The listen address cannot be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -63,6 +67,7 @@ pub struct Gateway {
     pub app: Arc<AppState>,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
+    background: Vec<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -96,6 +101,7 @@ impl Gateway {
             read_connections: 8,
         })
         .await?;
+        let blobs = BlobStore::open(&config.storage.blob_dir)?;
         let suspended: BTreeSet<PartnerId> = store
             .partner_states()
             .await?
@@ -107,13 +113,23 @@ impl Gateway {
             store,
             tls.clone(),
             master_key,
+            blobs,
             policy,
             suspended,
             Settings {
                 max_body_bytes: config.server.max_body_bytes,
                 accreditation: config.accreditation.max_classification,
+                max_attachment_bytes: config.server.max_attachment_bytes,
             },
         ));
+        let mut background = Vec::new();
+        if config.retention.sweep_interval_secs > 0 {
+            background.push(tokio::spawn(crate::retention::run_periodically(
+                app.store.clone(),
+                app.blobs.clone(),
+                Duration::from_secs(config.retention.sweep_interval_secs),
+            )));
+        }
         let listener = TcpListener::bind(config.server.listen)
             .await
             .map_err(|source| StartError::Bind {
@@ -141,6 +157,7 @@ impl Gateway {
             app,
             shutdown: Some(tx),
             task,
+            background,
         })
     }
 
@@ -150,6 +167,9 @@ impl Gateway {
             let _ = tx.send(());
         }
         let _ = (&mut self.task).await;
+        for t in &self.background {
+            t.abort();
+        }
         self.app.store.close().await;
     }
 

@@ -22,6 +22,8 @@
 //! - [`tls`]: rustls server config, peer identity, the accept loop.
 //! - [`api`]: routes, the request gate (identity, role, audit), handlers,
 //!   problem documents.
+//! - [`blobs`]: encrypted, chunked attachment files.
+//! - [`retention`]: the sweeper: erasure when retention ends, orphans.
 //! - [`pki`]: the development CA: issue, revoke, list, CRL, PKCS#12.
 //! - [`client`]: a small mTLS HTTP client (demo, tests, benchmarks).
 //! - [`gateway`]: start/stop a whole gateway from a config.
@@ -33,6 +35,7 @@
 
 pub mod api;
 pub mod audit;
+pub mod blobs;
 pub mod cli;
 pub mod client;
 pub mod config;
@@ -41,6 +44,7 @@ pub mod domain;
 pub mod gateway;
 pub mod pki;
 pub mod policy;
+pub mod retention;
 pub mod store;
 pub mod telemetry;
 pub mod tls;

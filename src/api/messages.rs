@@ -122,6 +122,8 @@ pub async fn submit(
         erased_at_ms: None,
         content: Some(sealed),
         collect_seq: 0,
+        root_id: id.clone(),
+        hold_reason: None,
     };
     let op = WriteOp::Submit {
         message: Box::new(row),
@@ -133,6 +135,7 @@ pub async fn submit(
             })
             .collect(),
         data_key: (wrapped.master_key_id, wrapped.wrapped_key),
+        attachments: msg.attachments.iter().map(ToString::to_string).collect(),
         idempotency: key.clone().map(|k| {
             (
                 sender.to_string(),
@@ -166,11 +169,11 @@ pub async fn submit(
 }
 
 /// A value as the text of a JSON column.
-fn json_text<T: serde::Serialize>(v: &T) -> String {
+pub(crate) fn json_text<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".to_owned())
 }
 
-fn created(id: &str, body: String) -> Response {
+pub(crate) fn created(id: &str, body: String) -> Response {
     let mut resp = (
         StatusCode::CREATED,
         [(header::CONTENT_TYPE, "application/json")],
@@ -238,10 +241,17 @@ async fn check_references(
         }
     }
     for (i, a) in msg.attachments.iter().enumerate() {
-        errors.push(FieldError {
-            field: format!("attachments[{i}]"),
-            message: format!("{a} is not an attachment uploaded by the sender"),
-        });
+        let usable = app
+            .store
+            .attachment(&a.to_string())
+            .await?
+            .is_some_and(|row| row.owner == sender.as_str() && row.erased_at_ms.is_none());
+        if !usable {
+            errors.push(FieldError {
+                field: format!("attachments[{i}]"),
+                message: format!("{a} is not an attachment uploaded by the sender"),
+            });
+        }
     }
     if errors.is_empty() {
         Ok(())
@@ -269,7 +279,7 @@ async fn holder_of(
 /// A message the caller holds (as sender or recipient), with its
 /// deliveries; anything else is `404`, exactly like a missing id. Notes the
 /// message and counterparts for the audit record.
-async fn visible_message(
+pub(crate) async fn visible_message(
     app: &AppState,
     ctx: &RequestCtx,
     caller: &PartnerId,
@@ -294,7 +304,7 @@ async fn visible_message(
     Ok((row, deliveries))
 }
 
-fn justification(ctx: &RequestCtx, headers: &HeaderMap) -> Result<String, ApiError> {
+pub(crate) fn justification(ctx: &RequestCtx, headers: &HeaderMap) -> Result<String, ApiError> {
     match text_header(headers, JUSTIFICATION_HEADER, 1000) {
         Ok(Some(j)) => {
             ctx.note_justification(&j);

@@ -5,12 +5,15 @@
 //! documents; `body` reads bounded JSON bodies; `content` seals and opens
 //! message content; `messages` and `inbox` are the partner endpoints.
 
+pub mod attachments;
 pub mod body;
 pub mod content;
 pub mod context;
 pub mod inbox;
+pub mod lifecycle;
 pub mod messages;
 pub mod problem;
+pub mod retention;
 pub mod routes;
 
 use std::collections::BTreeSet;
@@ -23,6 +26,7 @@ use axum::middleware;
 pub use context::RequestCtx;
 pub use problem::ApiError;
 
+use crate::blobs::BlobStore;
 use crate::crypto::MasterKey;
 use crate::domain::{Classification, PartnerId};
 use crate::policy::Policy;
@@ -36,6 +40,8 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// The gateway's accredited maximum.
     pub accreditation: Classification,
+    /// Largest attachment.
+    pub max_attachment_bytes: u64,
 }
 
 /// Everything a handler can reach.
@@ -46,6 +52,8 @@ pub struct AppState {
     pub tls: Arc<TlsState>,
     /// The master key for content.
     pub master_key: Arc<MasterKey>,
+    /// Encrypted attachment files.
+    pub blobs: BlobStore,
     /// Wakes long-polling inbox readers.
     pub inbox: inbox::InboxNotifier,
     /// Fixed settings.
@@ -68,6 +76,7 @@ impl AppState {
         store: Store,
         tls: Arc<TlsState>,
         master_key: Arc<MasterKey>,
+        blobs: BlobStore,
         policy: Policy,
         suspended: BTreeSet<PartnerId>,
         settings: Settings,
@@ -76,6 +85,7 @@ impl AppState {
             store,
             tls,
             master_key,
+            blobs,
             inbox: inbox::InboxNotifier::default(),
             settings,
             policy: ArcSwap::from_pointee(policy),

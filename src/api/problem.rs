@@ -66,6 +66,18 @@ pub enum ApiError {
     /// The route exists, not with this method.
     #[error("method not allowed on this endpoint")]
     MethodNotAllowed,
+    /// Only the message's originator may do this.
+    #[error("only the originator of the information may do this")]
+    NotOriginator,
+    /// The message is under a legal hold.
+    #[error("the message is under a legal hold and cannot be erased")]
+    LegalHold,
+    /// A label change that is not a raise.
+    #[error("a label can only be raised, never lowered")]
+    LabelNotRaised(Vec<FieldError>),
+    /// An upload that ended before its body was complete.
+    #[error("the upload ended before its body was complete; nothing was stored")]
+    UploadIncomplete,
     /// The idempotency key was used with another body.
     #[error("the Idempotency-Key was already used with a different request body")]
     IdempotencyConflict,
@@ -91,16 +103,19 @@ impl ApiError {
             | Self::ForbiddenRole { .. }
             | Self::PartnerSuspended(_)
             | Self::CertificateRevoked
-            | Self::PolicyDenied(_) => StatusCode::FORBIDDEN,
+            | Self::PolicyDenied(_)
+            | Self::NotOriginator => StatusCode::FORBIDDEN,
             Self::OfficerRequired(_)
             | Self::JustificationRequired(_)
             | Self::InvalidMessage(_)
-            | Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            | Self::InvalidRequest(_)
+            | Self::LabelNotRaised(_)
+            | Self::UploadIncomplete => StatusCode::BAD_REQUEST,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::NotFound | Self::RouteNotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::IdempotencyConflict => StatusCode::CONFLICT,
+            Self::IdempotencyConflict | Self::LegalHold => StatusCode::CONFLICT,
             Self::Erased => StatusCode::GONE,
             Self::AuditUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::ContentIntegrity | Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -124,6 +139,10 @@ impl ApiError {
             Self::NotFound | Self::RouteNotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::IdempotencyConflict => "idempotency_conflict",
+            Self::NotOriginator => "not_originator",
+            Self::LegalHold => "legal_hold",
+            Self::LabelNotRaised(_) => "label_not_raised",
+            Self::UploadIncomplete => "upload_incomplete",
             Self::Erased => "erased",
             Self::AuditUnavailable => "audit_unavailable",
             Self::ContentIntegrity => "content_integrity",
@@ -148,6 +167,10 @@ impl ApiError {
             Self::RouteNotFound => "No such endpoint",
             Self::MethodNotAllowed => "Method not allowed",
             Self::IdempotencyConflict => "Idempotency key reused with another body",
+            Self::NotOriginator => "Only the originator may do this",
+            Self::LegalHold => "The message is under a legal hold",
+            Self::LabelNotRaised(_) => "A label can only be raised",
+            Self::UploadIncomplete => "The upload was incomplete",
             Self::Erased => "The message was erased",
             Self::AuditUnavailable => "The audit log is unavailable",
             Self::ContentIntegrity => "Stored content failed its integrity check",
@@ -163,7 +186,7 @@ impl ApiError {
                 v.len(),
                 if v.len() == 1 { "" } else { "s" }
             ),
-            Self::InvalidMessage(e) | Self::InvalidRequest(e) => format!(
+            Self::InvalidMessage(e) | Self::InvalidRequest(e) | Self::LabelNotRaised(e) => format!(
                 "{} field error{}; see errors",
                 e.len(),
                 if e.len() == 1 { "" } else { "s" }
@@ -188,7 +211,7 @@ impl ApiError {
     /// Field errors, for the audit record.
     pub fn field_errors(&self) -> &[FieldError] {
         match self {
-            Self::InvalidMessage(e) | Self::InvalidRequest(e) => e,
+            Self::InvalidMessage(e) | Self::InvalidRequest(e) | Self::LabelNotRaised(e) => e,
             _ => &[],
         }
     }
@@ -282,9 +305,16 @@ impl IntoResponse for ApiError {
 
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
-        tracing::error!(error = %e, "store failure");
+        if matches!(
+            e,
+            crate::store::StoreError::Unavailable(_) | crate::store::StoreError::Corrupt(_)
+        ) {
+            tracing::error!(error = %e, "store failure");
+        }
         match e {
             crate::store::StoreError::NotFound => ApiError::NotFound,
+            crate::store::StoreError::Held => ApiError::LegalHold,
+            crate::store::StoreError::AlreadyErased => ApiError::Erased,
             _ => ApiError::AuditUnavailable,
         }
     }

@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::http::Method;
-use axum::routing::{MethodRouter, get, post};
+use axum::routing::{MethodRouter, delete, get, post};
 
-use super::{AppState, inbox, messages};
+use super::{AppState, attachments, inbox, lifecycle, messages, retention};
 use crate::audit::Action;
 use crate::tls::Identity;
 
@@ -92,42 +92,23 @@ const fn spec(
 }
 
 /// Every endpoint of the mTLS API.
+#[rustfmt::skip]
 pub static ROUTES: &[RouteSpec] = &[
-    spec(
-        Method::POST,
-        "/v1/messages",
-        Action::Collect,
-        Roles::PARTNER,
-        || post(messages::submit),
-    ),
-    spec(
-        Method::GET,
-        "/v1/inbox",
-        Action::List,
-        Roles::PARTNER,
-        || get(inbox::list),
-    ),
-    spec(
-        Method::GET,
-        "/v1/messages/{id}",
-        Action::Consult,
-        Roles::PARTNER,
-        || get(messages::read),
-    ),
-    spec(
-        Method::POST,
-        "/v1/messages/{id}/ack",
-        Action::Acknowledge,
-        Roles::PARTNER,
-        || post(messages::ack),
-    ),
-    spec(
-        Method::GET,
-        "/v1/messages/{id}/status",
-        Action::Status,
-        Roles::PARTNER,
-        || get(messages::status),
-    ),
+    spec(Method::POST, "/v1/messages", Action::Collect, Roles::PARTNER, || post(messages::submit)),
+    spec(Method::GET, "/v1/inbox", Action::List, Roles::PARTNER, || get(inbox::list)),
+    spec(Method::GET, "/v1/messages/{id}", Action::Consult, Roles::PARTNER, || get(messages::read)),
+    spec(Method::POST, "/v1/messages/{id}/ack", Action::Acknowledge, Roles::PARTNER, || post(messages::ack)),
+    spec(Method::GET, "/v1/messages/{id}/status", Action::Status, Roles::PARTNER, || get(messages::status)),
+    spec(Method::POST, "/v1/messages/{id}/forward", Action::Disclose, Roles::PARTNER, || post(lifecycle::forward)),
+    spec(Method::POST, "/v1/messages/{id}/permissions", Action::Grant, Roles::PARTNER, || post(lifecycle::grant)),
+    spec(Method::POST, "/v1/messages/{id}/judicial-use", Action::JudicialUse, Roles::PARTNER, || post(lifecycle::judicial_use)),
+    spec(Method::POST, "/v1/messages/{id}/label", Action::Alter, Roles::PARTNER, || post(lifecycle::raise_label)),
+    spec(Method::POST, "/v1/messages/{id}/hold", Action::Alter, Roles::PARTNER.or(Roles::GATEWAY_DPO), || post(lifecycle::set_hold)),
+    spec(Method::DELETE, "/v1/messages/{id}/hold", Action::Alter, Roles::PARTNER.or(Roles::GATEWAY_DPO), || delete(lifecycle::lift_hold)),
+    spec(Method::POST, "/v1/messages/{id}/review", Action::Alter, Roles::PARTNER, || post(lifecycle::review)),
+    spec(Method::POST, "/v1/attachments", Action::Upload, Roles::PARTNER, || post(attachments::upload)),
+    spec(Method::GET, "/v1/messages/{id}/attachments/{attachment_id}", Action::Consult, Roles::PARTNER, || get(attachments::download)),
+    spec(Method::GET, "/v1/retention/due", Action::List, Roles::PARTNER, || get(retention::due)),
 ];
 
 /// The operation for a request; unknown routes and methods map to

@@ -6,8 +6,10 @@
 
 pub mod audit;
 pub mod demo;
+pub mod keys;
 pub mod pki;
 pub mod policy;
+pub mod retention;
 pub mod serve;
 
 use std::path::PathBuf;
@@ -54,6 +56,12 @@ pub enum Command {
     /// Work with the audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Run retention sweeps.
+    #[command(subcommand)]
+    Retention(retention::RetentionCommand),
+    /// Manage the master key.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
 }
 
 /// Runs a parsed command line.
@@ -64,6 +72,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Demo => with_runtime(demo::run()),
         Command::Serve { config } => with_runtime(serve::run(config)),
         Command::Audit(cmd) => with_runtime(audit::run(cmd)),
+        Command::Retention(cmd) => with_runtime(retention::run(cmd)),
+        Command::Keys(cmd) => with_runtime(keys::run(cmd)),
     };
     ExitCode::from(code)
 }

@@ -107,6 +107,13 @@ impl Label {
             .is_none_or(|set| set.contains(partner))
     }
 
+    /// Reads a label as stored (validated when it was submitted; a review
+    /// date may have passed since).
+    pub fn from_stored(value: &Value) -> Option<Self> {
+        let mut errs = FieldErrors::default();
+        Self::parse(value, "label", Date::MIN, &mut errs)
+    }
+
     /// Parses a label object at `path`. `today` bounds `review_on`, which
     /// must not lie in the past.
     pub fn parse(value: &Value, path: &str, today: Date, errs: &mut FieldErrors) -> Option<Self> {

@@ -85,6 +85,17 @@ pub struct PersonalData {
 }
 
 impl PersonalData {
+    /// Reads personal-data facts as stored (without the sealed basis).
+    pub fn from_stored(value: &Value) -> Option<Self> {
+        Some(Self {
+            subjects: serde_json::from_value(value.get("subjects")?.clone()).ok()?,
+            special_categories: serde_json::from_value(value.get("special_categories")?.clone())
+                .ok()?,
+            special_categories_basis: None,
+            minors: value.get("minors")?.as_bool()?,
+        })
+    }
+
     /// Whether the message carries personal data at all.
     pub fn present(&self) -> bool {
         !self.subjects.is_empty()

@@ -25,7 +25,10 @@ use sqlx::{AnyConnection, AnyPool, ConnectOptions, Executor};
 use tokio::sync::{mpsc, oneshot};
 
 pub use audit_rows::AuditFilter;
-pub use rows::{DeliveryRow, IdempotencyRow, InboxRow, MessageRow, NewDelivery, PartnerStateRow};
+pub use rows::{
+    AttachmentRow, DeliveryRow, DueRow, IdempotencyRow, InboxRow, MessageRow, NewDelivery,
+    PartnerStateRow,
+};
 pub use writer::{WriteOp, WriteOutput};
 
 use crate::audit::{AuditRecord, RecordDraft};
@@ -54,6 +57,12 @@ pub enum StoreError {
     /// The row the operation needs is not there (or no longer).
     #[error("not found")]
     NotFound,
+    /// The message is under a legal hold.
+    #[error("the message is under a legal hold")]
+    Held,
+    /// The message's content was already erased.
+    #[error("the message was already erased")]
+    AlreadyErased,
     /// Stored data does not have the shape the code writes.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),

@@ -4,14 +4,17 @@
 use sqlx::{AssertSqlSafe, Row};
 
 use super::audit_rows::{RECORD_COLUMNS, record_from_row};
-use super::rows::{DeliveryRow, IdempotencyRow, InboxRow, MessageRow, PartnerStateRow};
+use super::rows::{
+    AttachmentRow, DeliveryRow, DueRow, IdempotencyRow, InboxRow, MessageRow, PartnerStateRow,
+};
 use super::writer::to_i64;
 use super::{Store, StoreError};
 use crate::audit::AuditRecord;
 
 const MESSAGE_COLUMNS: &str = "id, sender, originator, forwarded_from, officer, classification, label, evaluation, \
      purpose, personal_data, case_ref, in_reply_to, content_type, retention_days, attachments, accepted_at, \
-     accepted_ms, retain_until_ms, review_on, retention_basis, held, erased_at_ms, content, collect_seq";
+     accepted_ms, retain_until_ms, review_on, retention_basis, held, erased_at_ms, content, collect_seq, \
+     COALESCE(root_id, id) AS root_id, hold_reason";
 
 impl Store {
     /// A message by id.
@@ -127,5 +130,146 @@ impl Store {
             .await?
             .try_get(0)?;
         Ok(n.and_then(|n| u64::try_from(n).ok()).unwrap_or(0))
+    }
+
+    /// Every message of a forwarding family (the original and its copies).
+    pub async fn family(&self, root_id: &str) -> Result<Vec<MessageRow>, StoreError> {
+        Ok(sqlx::query_as::<_, MessageRow>(AssertSqlSafe(format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE COALESCE(root_id, id) = $1 ORDER BY accepted_ms"
+        )))
+        .bind(root_id.to_owned())
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Recipients of every message of a family: everyone who holds a copy.
+    pub async fn family_recipients(&self, root_id: &str) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT d.recipient FROM deliveries d JOIN messages m ON m.id = d.message_id \
+             WHERE COALESCE(m.root_id, m.id) = $1 ORDER BY d.recipient",
+        )
+        .bind(root_id.to_owned())
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    }
+
+    /// Permissions granted on a family: (partner, scope).
+    pub async fn permissions(&self, root_id: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT partner, scope FROM permissions WHERE root_id = $1 ORDER BY partner, scope",
+        )
+        .bind(root_id.to_owned())
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
+    }
+
+    /// An attachment by id.
+    pub async fn attachment(&self, id: &str) -> Result<Option<AttachmentRow>, StoreError> {
+        Ok(sqlx::query_as::<_, AttachmentRow>(
+            "SELECT id, owner, content_type, size, sha256, created_ms, erased_at_ms FROM attachments WHERE id = $1",
+        )
+        .bind(id.to_owned())
+        .fetch_optional(self.pool())
+        .await?)
+    }
+
+    /// Ids of the attachments a message carries.
+    pub async fn message_attachments(&self, message_id: &str) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT attachment_id FROM message_attachments WHERE message_id = $1 ORDER BY attachment_id",
+        )
+        .bind(message_id.to_owned())
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    }
+
+    /// Messages whose retention ended at or before `as_of_ms`, not held,
+    /// not yet erased, oldest deadline first.
+    pub async fn due_for_erasure(
+        &self,
+        as_of_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<DueRow>, StoreError> {
+        Ok(sqlx::query_as::<_, DueRow>(
+            "SELECT id, retain_until_ms, retention_basis FROM messages \
+             WHERE erased_at_ms IS NULL AND held = 0 AND retain_until_ms <= $1 ORDER BY retain_until_ms, id LIMIT $2",
+        )
+        .bind(as_of_ms)
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Uploads created before `cutoff_ms` that no message references.
+    pub async fn orphan_attachments(
+        &self,
+        cutoff_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT a.id FROM attachments a WHERE a.erased_at_ms IS NULL AND a.created_ms <= $1 \
+             AND NOT EXISTS (SELECT 1 FROM message_attachments ma WHERE ma.attachment_id = a.id) \
+             ORDER BY a.created_ms LIMIT $2",
+        )
+        .bind(cutoff_ms)
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    }
+
+    /// A partner's own (sent) messages due for review by `review_by`
+    /// (`YYYY-MM-DD`) or for erasure by `erase_by_ms`.
+    pub async fn review_due(
+        &self,
+        sender: &str,
+        review_by: &str,
+        erase_by_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<MessageRow>, StoreError> {
+        Ok(sqlx::query_as::<_, MessageRow>(AssertSqlSafe(format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE sender = $1 AND erased_at_ms IS NULL \
+             AND (review_on <= $2 OR retain_until_ms <= $3) ORDER BY review_on, retain_until_ms, id LIMIT $4"
+        )))
+        .bind(sender.to_owned())
+        .bind(review_by.to_owned())
+        .bind(erase_by_ms)
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Every data key: (owner, master key id, wrapped key), for rotation.
+    pub async fn data_keys_under(
+        &self,
+        master_key_id: &str,
+        limit: u32,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT owner, wrapped_key FROM data_keys WHERE master_key_id = $1 ORDER BY owner LIMIT $2",
+        )
+        .bind(master_key_id.to_owned())
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
+    }
+
+    /// Number of data keys not wrapped under `master_key_id`.
+    pub async fn data_keys_not_under(&self, master_key_id: &str) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query("SELECT COUNT(*) FROM data_keys WHERE master_key_id <> $1")
+                .bind(master_key_id.to_owned())
+                .fetch_one(self.pool())
+                .await?
+                .try_get(0)?,
+        )
     }
 }

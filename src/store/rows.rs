@@ -52,6 +52,40 @@ pub struct MessageRow {
     pub content: Option<Vec<u8>>,
     /// Audit seq of the collect record.
     pub collect_seq: i64,
+    /// The originator's message this one copies (its own id for an original).
+    pub root_id: String,
+    /// Why a legal hold is set, while it is.
+    pub hold_reason: Option<String>,
+}
+
+/// An uploaded attachment.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct AttachmentRow {
+    /// UUIDv7.
+    pub id: String,
+    /// The uploading partner.
+    pub owner: String,
+    /// The Content-Type it was uploaded with.
+    pub content_type: String,
+    /// Plaintext size in bytes.
+    pub size: i64,
+    /// SHA-256 of the plaintext, hex.
+    pub sha256: String,
+    /// Upload time, unix milliseconds.
+    pub created_ms: i64,
+    /// When erased, unix milliseconds.
+    pub erased_at_ms: Option<i64>,
+}
+
+/// A message whose retention has run out, as the sweeper sees it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct DueRow {
+    /// The message.
+    pub id: String,
+    /// Unix milliseconds.
+    pub retain_until_ms: i64,
+    /// JSON of the rule that set it.
+    pub retention_basis: String,
 }
 
 /// A recipient's delivery of a message.

@@ -150,11 +150,14 @@ async fn idempotency_key_is_taken_once() {
             erased_at_ms: None,
             content: Some(vec![1, 2, 3]),
             collect_seq: 0,
+            root_id: id.into(),
+            hold_reason: None,
         }),
         deliveries: vec![NewDelivery {
             recipient: "RS-MOI".into(),
         }],
         data_key: ("k".into(), vec![9; 60]),
+        attachments: Vec::new(),
         idempotency: Some(("AL-CTD".into(), "key-1".into(), "h".into(), "{}".into())),
     };
     let (first, second) = tokio::join!(

@@ -17,7 +17,9 @@ use sqlx::{AnyConnection, Executor};
 use tokio::sync::{mpsc, oneshot};
 
 use super::audit_rows::{Head, append, read_head};
-use super::rows::{DeliveryRow, MessageRow, NewDelivery};
+use sqlx::Row;
+
+use super::rows::{AttachmentRow, DeliveryRow, MessageRow, NewDelivery};
 use super::{Backend, StoreError};
 use crate::audit::{AuditRecord, RecordDraft};
 
@@ -30,7 +32,8 @@ const MAX_BATCH: usize = 256;
 pub enum WriteOp {
     /// Nothing but the audit record.
     AuditOnly,
-    /// Store an accepted message with its deliveries and data key.
+    /// Store an accepted message (or a forward) with its deliveries, data
+    /// key and attachment links.
     Submit {
         /// The message (its `collect_seq` is set here).
         message: Box<MessageRow>,
@@ -38,6 +41,8 @@ pub enum WriteOp {
         deliveries: Vec<NewDelivery>,
         /// The wrapped data key: (master key id, wrapped bytes).
         data_key: (String, Vec<u8>),
+        /// Attachments the message carries (already checked).
+        attachments: Vec<String>,
         /// Idempotency key to record: (partner, key, request hash, response).
         idempotency: Option<(String, String, String, String)>,
     },
@@ -68,6 +73,84 @@ pub enum WriteOp {
         /// Now, RFC 3339.
         at: String,
     },
+    /// The originator grants a permission on its information.
+    Grant {
+        /// The family.
+        root_id: String,
+        /// To whom.
+        partner: String,
+        /// `forward` or `judicial_use`.
+        scope: String,
+        /// Now, RFC 3339.
+        at: String,
+        /// The granting officer.
+        officer: String,
+    },
+    /// A recipient records judicial use.
+    JudicialUse {
+        /// The message.
+        message_id: String,
+        /// The recipient.
+        partner: String,
+        /// Now, RFC 3339.
+        at: String,
+        /// The proceedings' reference.
+        reference: Option<String>,
+    },
+    /// Set or lift a legal hold on a whole family.
+    SetHold {
+        /// The family.
+        root_id: String,
+        /// Set (true) or lift.
+        held: bool,
+        /// Why, when set.
+        reason: Option<String>,
+    },
+    /// A `keep` review decision: new dates for one message.
+    ReviewKeep {
+        /// The message.
+        message_id: String,
+        /// New end of retention, unix ms.
+        retain_until_ms: i64,
+        /// New review date.
+        review_on: String,
+    },
+    /// Raise the label of a whole family.
+    RaiseLabel {
+        /// The family.
+        root_id: String,
+        /// New label JSON.
+        label: String,
+        /// New classification rank.
+        classification: i64,
+    },
+    /// Erase messages' content, all or none (refused if any is held;
+    /// already erased ones are skipped).
+    Erase {
+        /// The messages (one, or a forwarding family).
+        message_ids: Vec<String>,
+        /// Now, unix ms.
+        at_ms: i64,
+    },
+    /// Store an uploaded attachment (its blob is already on disk).
+    Upload {
+        /// The row.
+        attachment: AttachmentRow,
+        /// The wrapped data key.
+        data_key: (String, Vec<u8>),
+    },
+    /// Remove an attachment no message references.
+    EraseOrphan {
+        /// The attachment.
+        attachment_id: String,
+        /// Now, unix ms.
+        at_ms: i64,
+    },
+    /// Re-wrap data keys under a new master key.
+    Rewrap {
+        /// (owner, new master key id, new wrapped key).
+        keys: Vec<(String, String, Vec<u8>)>,
+    },
 }
 
 /// What a write produced.
@@ -78,6 +161,9 @@ pub enum WriteOutput {
     Done,
     /// The delivery after the change.
     Delivery(DeliveryRow),
+    /// A message was erased; these attachments lost their last reference
+    /// and their blobs can be deleted.
+    Erased(Vec<String>),
 }
 
 pub(super) struct Job {
@@ -162,6 +248,7 @@ async fn apply(
             message,
             deliveries,
             data_key,
+            attachments,
             idempotency,
         } => {
             if let Some((partner, key, _, _)) = idempotency {
@@ -177,14 +264,7 @@ async fn apply(
             }
             let rec = append(conn, head, audit).await?;
             insert_message(conn, message, rec.seq).await?;
-            sqlx::query(
-                "INSERT INTO data_keys (owner, master_key_id, wrapped_key) VALUES ($1, $2, $3)",
-            )
-            .bind(message.id.as_str())
-            .bind(data_key.0.as_str())
-            .bind(data_key.1.clone())
-            .execute(&mut *conn)
-            .await?;
+            put_data_key(conn, &message.id, data_key).await?;
             for d in deliveries {
                 sqlx::query(
                     "INSERT INTO deliveries (message_id, recipient, seq, status, updated_at) VALUES ($1, $2, $3, 'queued', $4)",
@@ -193,6 +273,15 @@ async fn apply(
                 .bind(d.recipient.as_str())
                 .bind(to_i64(rec.seq)?)
                 .bind(message.accepted_at.as_str())
+                .execute(&mut *conn)
+                .await?;
+            }
+            for a in attachments {
+                sqlx::query(
+                    "INSERT INTO message_attachments (message_id, attachment_id) VALUES ($1, $2)",
+                )
+                .bind(message.id.as_str())
+                .bind(a.as_str())
                 .execute(&mut *conn)
                 .await?;
             }
@@ -271,7 +360,230 @@ async fn apply(
             .await?;
             Ok((WriteOutput::Done, rec))
         }
+        WriteOp::Grant {
+            root_id,
+            partner,
+            scope,
+            at,
+            officer,
+        } => {
+            let rec = append(conn, head, audit).await?;
+            sqlx::query(
+                "INSERT INTO permissions (root_id, partner, scope, granted_at, officer) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (root_id, partner, scope) DO NOTHING",
+            )
+            .bind(root_id.as_str())
+            .bind(partner.as_str())
+            .bind(scope.as_str())
+            .bind(at.as_str())
+            .bind(officer.as_str())
+            .execute(&mut *conn)
+            .await?;
+            Ok((WriteOutput::Done, rec))
+        }
+        WriteOp::JudicialUse {
+            message_id,
+            partner,
+            at,
+            reference,
+        } => {
+            let rec = append(conn, head, audit).await?;
+            sqlx::query(
+                "INSERT INTO judicial_uses (message_id, partner, recorded_at, reference) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(message_id.as_str())
+            .bind(partner.as_str())
+            .bind(at.as_str())
+            .bind(reference.clone())
+            .execute(&mut *conn)
+            .await?;
+            Ok((WriteOutput::Done, rec))
+        }
+        WriteOp::SetHold {
+            root_id,
+            held,
+            reason,
+        } => {
+            let rec = append(conn, head, audit).await?;
+            sqlx::query(
+                "UPDATE messages SET held = $2, hold_reason = $3 WHERE COALESCE(root_id, id) = $1",
+            )
+            .bind(root_id.as_str())
+            .bind(i64::from(*held))
+            .bind(reason.clone())
+            .execute(&mut *conn)
+            .await?;
+            Ok((WriteOutput::Done, rec))
+        }
+        WriteOp::ReviewKeep {
+            message_id,
+            retain_until_ms,
+            review_on,
+        } => {
+            let rec = append(conn, head, audit).await?;
+            sqlx::query(
+                "UPDATE messages SET retain_until_ms = $2, review_on = $3 WHERE id = $1 AND erased_at_ms IS NULL",
+            )
+            .bind(message_id.as_str())
+            .bind(*retain_until_ms)
+            .bind(review_on.as_str())
+            .execute(&mut *conn)
+            .await?;
+            Ok((WriteOutput::Done, rec))
+        }
+        WriteOp::RaiseLabel {
+            root_id,
+            label,
+            classification,
+        } => {
+            let rec = append(conn, head, audit).await?;
+            sqlx::query("UPDATE messages SET label = $2, classification = $3 WHERE COALESCE(root_id, id) = $1")
+                .bind(root_id.as_str())
+                .bind(label.as_str())
+                .bind(*classification)
+                .execute(&mut *conn)
+                .await?;
+            Ok((WriteOutput::Done, rec))
+        }
+        WriteOp::Erase { message_ids, at_ms } => {
+            let mut live = Vec::with_capacity(message_ids.len());
+            for id in message_ids {
+                let Some(row) =
+                    sqlx::query("SELECT held, erased_at_ms FROM messages WHERE id = $1")
+                        .bind(id.as_str())
+                        .fetch_optional(&mut *conn)
+                        .await?
+                else {
+                    continue;
+                };
+                let held: i64 = row.try_get(0)?;
+                let erased: Option<i64> = row.try_get(1)?;
+                if erased.is_some() {
+                    continue;
+                }
+                if held != 0 {
+                    return Err(StoreError::Held);
+                }
+                live.push(id.clone());
+            }
+            if live.is_empty() {
+                return Err(StoreError::AlreadyErased);
+            }
+            let rec = append(conn, head, audit).await?;
+            let mut gone = Vec::new();
+            for id in &live {
+                sqlx::query("UPDATE messages SET content = NULL, erased_at_ms = $2 WHERE id = $1")
+                    .bind(id.as_str())
+                    .bind(*at_ms)
+                    .execute(&mut *conn)
+                    .await?;
+                sqlx::query("DELETE FROM data_keys WHERE owner = $1")
+                    .bind(id.as_str())
+                    .execute(&mut *conn)
+                    .await?;
+                // Attachments no longer carried by any message still holding content.
+                let rows = sqlx::query(
+                    "SELECT ma.attachment_id FROM message_attachments ma WHERE ma.message_id = $1 AND NOT EXISTS ( \
+                       SELECT 1 FROM message_attachments o JOIN messages m ON m.id = o.message_id \
+                       WHERE o.attachment_id = ma.attachment_id AND m.erased_at_ms IS NULL)",
+                )
+                .bind(id.as_str())
+                .fetch_all(&mut *conn)
+                .await?;
+                for r in &rows {
+                    let a: String = r.try_get(0)?;
+                    if !gone.contains(&a) {
+                        erase_attachment(conn, &a, *at_ms).await?;
+                        gone.push(a);
+                    }
+                }
+            }
+            Ok((WriteOutput::Erased(gone), rec))
+        }
+        WriteOp::Upload {
+            attachment,
+            data_key,
+        } => {
+            let rec = append(conn, head, audit).await?;
+            sqlx::query(
+                "INSERT INTO attachments (id, owner, content_type, size, sha256, created_ms, erased_at_ms) \
+                 VALUES ($1, $2, $3, $4, $5, $6, NULL)",
+            )
+            .bind(attachment.id.as_str())
+            .bind(attachment.owner.as_str())
+            .bind(attachment.content_type.as_str())
+            .bind(attachment.size)
+            .bind(attachment.sha256.as_str())
+            .bind(attachment.created_ms)
+            .execute(&mut *conn)
+            .await?;
+            put_data_key(conn, &attachment.id, data_key).await?;
+            Ok((WriteOutput::Done, rec))
+        }
+        WriteOp::EraseOrphan {
+            attachment_id,
+            at_ms,
+        } => {
+            let still = sqlx::query(
+                "SELECT 1 FROM attachments a WHERE a.id = $1 AND a.erased_at_ms IS NULL \
+                 AND NOT EXISTS (SELECT 1 FROM message_attachments ma WHERE ma.attachment_id = a.id)",
+            )
+            .bind(attachment_id.as_str())
+            .fetch_optional(&mut *conn)
+            .await?;
+            if still.is_none() {
+                return Err(StoreError::NotFound);
+            }
+            let rec = append(conn, head, audit).await?;
+            erase_attachment(conn, attachment_id, *at_ms).await?;
+            Ok((WriteOutput::Erased(vec![attachment_id.clone()]), rec))
+        }
+        WriteOp::Rewrap { keys } => {
+            let rec = append(conn, head, audit).await?;
+            for (owner, key_id, wrapped) in keys {
+                sqlx::query(
+                    "UPDATE data_keys SET master_key_id = $2, wrapped_key = $3 WHERE owner = $1",
+                )
+                .bind(owner.as_str())
+                .bind(key_id.as_str())
+                .bind(wrapped.clone())
+                .execute(&mut *conn)
+                .await?;
+            }
+            Ok((WriteOutput::Done, rec))
+        }
     }
+}
+
+async fn put_data_key(
+    conn: &mut AnyConnection,
+    owner: &str,
+    key: &(String, Vec<u8>),
+) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO data_keys (owner, master_key_id, wrapped_key) VALUES ($1, $2, $3)")
+        .bind(owner.to_owned())
+        .bind(key.0.clone())
+        .bind(key.1.clone())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+async fn erase_attachment(
+    conn: &mut AnyConnection,
+    id: &str,
+    at_ms: i64,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE attachments SET erased_at_ms = $2 WHERE id = $1 AND erased_at_ms IS NULL")
+        .bind(id.to_owned())
+        .bind(at_ms)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("DELETE FROM data_keys WHERE owner = $1")
+        .bind(id.to_owned())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 async fn delivery(
@@ -296,8 +608,10 @@ async fn insert_message(
     sqlx::query(
         "INSERT INTO messages (id, sender, originator, forwarded_from, officer, classification, label, evaluation, \
          purpose, personal_data, case_ref, in_reply_to, content_type, retention_days, attachments, accepted_at, \
-         accepted_ms, retain_until_ms, review_on, retention_basis, held, erased_at_ms, content, collect_seq) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)",
+         accepted_ms, retain_until_ms, review_on, retention_basis, held, erased_at_ms, content, collect_seq, \
+         root_id, hold_reason) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, \
+         $23, $24, $25, $26)",
     )
     .bind(m.id.clone())
     .bind(m.sender.clone())
@@ -323,6 +637,8 @@ async fn insert_message(
     .bind(m.erased_at_ms)
     .bind(m.content.clone())
     .bind(to_i64(collect_seq)?)
+    .bind(m.root_id.clone())
+    .bind(m.hold_reason.clone())
     .execute(&mut *conn)
     .await?;
     Ok(())

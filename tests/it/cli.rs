@@ -1,22 +1,11 @@
 //! The `brdo` binary (SPEC §9): pki, policy check, audit verify, serve.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
 use sqlx::Executor;
 
 use crate::harness::*;
-
-fn brdo(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_brdo"))
-        .args(args)
-        .output()
-        .expect("run brdo")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 #[test]
 fn pki_init_issue_list_write_the_contract_file_names() {
@@ -142,24 +131,6 @@ fn policy_check_names_line_and_column() {
 
     let out = brdo(&["policy", "check", "/nonexistent/policy.toml"]);
     assert_eq!(out.status.code(), Some(2));
-}
-
-/// Writes the gateway's config as a TOML file for the CLI.
-fn write_config(gw: &TestGateway) -> std::path::PathBuf {
-    let c = &gw.config;
-    let toml = format!(
-        "[database]\nurl = \"{}\"\n[tls]\ncert = \"{}\"\nkey = \"{}\"\nclient_ca = \"{}\"\ncrl = \"{}\"\n[crypto]\nmaster_key_file = \"{}\"\n[policy]\nfile = \"{}\"\n",
-        c.database.url,
-        c.tls.cert.display(),
-        c.tls.key.display(),
-        c.tls.client_ca.display(),
-        c.tls.crl.display(),
-        c.crypto.master_key_file.display(),
-        c.policy.file.display(),
-    );
-    let path = gw.data.join("gateway.toml");
-    std::fs::write(&path, toml).expect("config");
-    path
 }
 
 async fn tamper(db: &Path, statements: &[&'static str]) {
@@ -341,4 +312,122 @@ async fn serve_refuses_a_broken_policy_with_exit_2() {
     assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);
     assert!(err.contains(&format!("line {line} column 17")), "{err}");
+}
+
+#[tokio::test]
+async fn keys_rotate_rewraps_every_data_key_without_touching_content() {
+    let gw = TestGateway::start().await;
+    let att = upload(&gw, "AL-CTD", b"attachment bytes".to_vec(), "text/plain")
+        .await
+        .json()["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let mut m = message();
+    m["attachments"] = serde_json::json!([att]);
+    let id = send(&gw, "AL-CTD", &m).await;
+    let config_path = write_config(&gw);
+    let (config, pki) = (gw.config.clone(), gw.pki.clone());
+    let key_file = config.crypto.master_key_file.clone();
+    let old_key = std::fs::read_to_string(&key_file).expect("old key");
+    let content_before: Vec<u8> = {
+        let pool = open_db(&gw.data).await;
+        let c = sqlx::query_scalar("SELECT content FROM messages WHERE id = $1")
+            .bind(&id)
+            .fetch_one(&pool)
+            .await
+            .expect("c");
+        pool.close().await;
+        c
+    };
+    let data = gw.data.clone();
+    let files = gw.stop().await;
+
+    let out = brdo(&[
+        "keys",
+        "rotate",
+        "--config",
+        config_path.to_str().expect("utf8"),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("re-wrapped 2 data key(s)"),
+        "{}",
+        text(&out.stdout)
+    );
+    let new_key = std::fs::read_to_string(&key_file).expect("new key");
+    assert_ne!(new_key, old_key);
+    assert!(!key_file.with_file_name("master.key.new").exists());
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&key_file)
+            .expect("meta")
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+
+    let pool = open_db(&data).await;
+    let content_after: Vec<u8> = sqlx::query_scalar("SELECT content FROM messages WHERE id = $1")
+        .bind(&id)
+        .fetch_one(&pool)
+        .await
+        .expect("c");
+    assert_eq!(content_after, content_before, "content untouched");
+    let wrapped: Vec<u8> = sqlx::query_scalar("SELECT wrapped_key FROM data_keys WHERE owner = $1")
+        .bind(&id)
+        .fetch_one(&pool)
+        .await
+        .expect("k");
+    pool.close().await;
+    let old = brdo::crypto::MasterKey::from_bytes(&hex::decode(old_key.trim()).expect("hex"))
+        .expect("key");
+    assert!(
+        brdo::crypto::DataKey::unwrap_key(&old, &id, &wrapped).is_err(),
+        "the old master key opens nothing"
+    );
+
+    let gw = TestGateway::restart(files, config, &pki).await;
+    let r = read(&gw, "RS-MOI", &id).await;
+    assert_eq!(r.status, 200, "{}", text(&r.body));
+    let a = gw
+        .partner("RS-MOI")
+        .get(
+            &format!("/v1/messages/{id}/attachments/{att}"),
+            &[OFFICER, JUSTIFICATION],
+        )
+        .await
+        .expect("download");
+    assert_eq!(&a.body[..], b"attachment bytes");
+    gw.stop().await;
+}
+
+async fn open_db(data: &Path) -> sqlx::SqlitePool {
+    sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect(&format!("sqlite://{}", data.join("brdo.db").display()))
+        .await
+        .expect("db")
+}
+
+#[tokio::test]
+async fn serve_refuses_a_master_key_others_can_read() {
+    let gw = TestGateway::start().await;
+    let config = write_config(&gw);
+    let key = gw.config.crypto.master_key_file.clone();
+    let _files = gw.stop().await;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let out = Command::new(env!("CARGO_BIN_EXE_brdo"))
+        .args(["serve", "--config", config.to_str().expect("utf8")])
+        .env("BRDO_SERVER__LISTEN", "127.0.0.1:0")
+        .output()
+        .expect("serve");
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("master key file") && err.contains("mode 644"),
+        "{err}"
+    );
 }

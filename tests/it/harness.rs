@@ -118,6 +118,9 @@ pub fn test_config(pki: &Path, data: &Path) -> Config {
     c.database.url = format!("sqlite://{}", data.join("brdo.db").display());
     c.crypto.master_key_file = data.join("master.key");
     c.policy.file = data.join("policy.toml");
+    c.storage.blob_dir = data.join("blobs");
+    // Tests sweep explicitly; a background sweep would race them.
+    c.retention.sweep_interval_secs = 0;
     c
 }
 
@@ -136,6 +139,19 @@ impl TestGateway {
         let mut config = test_config(pki, &data);
         tweak(&mut config);
         let gateway = Gateway::start(&config).await.expect("gateway starts");
+        TestGateway {
+            gateway,
+            config,
+            pki: pki.to_owned(),
+            data,
+            _dir: dir,
+        }
+    }
+
+    /// Starts a gateway again on the files a stopped one left (`stop`'s guard).
+    pub async fn restart(dir: tempfile::TempDir, config: Config, pki: &Path) -> TestGateway {
+        let data = dir.path().join("data");
+        let gateway = Gateway::start(&config).await.expect("gateway restarts");
         TestGateway {
             gateway,
             config,
@@ -291,4 +307,79 @@ pub fn assert_problem(resp: &ClientResponse, status: u16, code: &str) -> Value {
     assert!(v["detail"].as_str().is_some_and(|t| !t.is_empty()));
     assert_eq!(v["request_id"].as_str(), resp.header("brdo-request-id"));
     v
+}
+
+/// Runs the `brdo` binary.
+pub fn brdo(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_brdo"))
+        .args(args)
+        .output()
+        .expect("run brdo")
+}
+
+/// Bytes as text, for messages.
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Writes the gateway's config as a TOML file for the CLI; returns its path.
+pub fn write_config(gw: &TestGateway) -> PathBuf {
+    let c = &gw.config;
+    let toml = format!(
+        "[database]\nurl = \"{}\"\n[tls]\ncert = \"{}\"\nkey = \"{}\"\nclient_ca = \"{}\"\ncrl = \"{}\"\n\
+         [crypto]\nmaster_key_file = \"{}\"\n[policy]\nfile = \"{}\"\n[storage]\nblob_dir = \"{}\"\n\
+         [retention]\nsweep_interval_secs = 0\n",
+        c.database.url,
+        c.tls.cert.display(),
+        c.tls.key.display(),
+        c.tls.client_ca.display(),
+        c.tls.crl.display(),
+        c.crypto.master_key_file.display(),
+        c.policy.file.display(),
+        c.storage.blob_dir.display(),
+    );
+    let path = gw.data.join("gateway.toml");
+    std::fs::write(&path, toml).expect("config");
+    path
+}
+
+/// Uploads `bytes` as `partner`.
+pub async fn upload(
+    gw: &TestGateway,
+    partner: &str,
+    bytes: Vec<u8>,
+    content_type: &str,
+) -> ClientResponse {
+    gw.partner(partner)
+        .request(
+            hyper::Method::POST,
+            "/v1/attachments",
+            &[OFFICER, ("content-type", content_type)],
+            Some(bytes),
+        )
+        .await
+        .expect("upload")
+}
+
+/// Reads a message as `partner` with officer and justification.
+pub async fn read(gw: &TestGateway, partner: &str, id: &str) -> ClientResponse {
+    gw.partner(partner)
+        .get(&format!("/v1/messages/{id}"), &[OFFICER, JUSTIFICATION])
+        .await
+        .expect("read")
+}
+
+/// POSTs JSON as `partner` with an officer.
+pub async fn post(gw: &TestGateway, partner: &str, path: &str, body: &Value) -> ClientResponse {
+    gw.partner(partner)
+        .post_json(path, &[OFFICER], body)
+        .await
+        .expect("post")
+}
+
+/// Sends `msg` from `from` and returns the new id, asserting 201.
+pub async fn send(gw: &TestGateway, from: &str, msg: &Value) -> String {
+    let r = submit(gw, from, msg).await;
+    assert_eq!(r.status, 201, "{}", text(&r.body));
+    r.json()["id"].as_str().expect("id").to_owned()
 }

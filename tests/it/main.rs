@@ -2,11 +2,14 @@
 //! certificates, on a real SQLite file. One binary; `harness` starts
 //! gateways on ephemeral ports and is shared by every module.
 
+mod attachments;
 mod audit;
 mod cli;
 mod demo;
 mod harness;
+mod lifecycle;
 mod messages;
 mod policy;
+mod retention;
 mod tls;
 mod validation;

@@ -1,0 +1,84 @@
+//! `GET /v1/retention/due`: what a partner must review soon.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Extension, RawQuery, State};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use time::{Duration, OffsetDateTime};
+
+use super::AppState;
+use super::content::{ms_to_text, to_ms};
+use super::context::RequestCtx;
+use super::problem::ApiError;
+use crate::domain::FieldError;
+use crate::domain::label::format_date;
+
+/// Parses `within_days` (0 to 3650, default 30).
+pub fn parse_within(raw: Option<&str>) -> Result<i64, Vec<FieldError>> {
+    let mut within = 30;
+    let mut errors = Vec::new();
+    for pair in raw.unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=').unwrap_or((pair, "")) {
+            ("within_days", v) => match v.parse::<i64>() {
+                Ok(n) if (0..=3650).contains(&n) => within = n,
+                _ => errors.push(FieldError {
+                    field: "within_days".into(),
+                    message: "must be a whole number of days from 0 to 3650".into(),
+                }),
+            },
+            (k, _) => errors.push(FieldError {
+                field: k.chars().take(40).collect(),
+                message: "is not a parameter of this endpoint (within_days)".into(),
+            }),
+        }
+    }
+    if errors.is_empty() {
+        Ok(within)
+    } else {
+        Err(errors)
+    }
+}
+
+/// `GET /v1/retention/due?within_days=N`: the caller's own messages whose
+/// review date or end of retention falls within `N` days.
+pub async fn due(
+    State(app): State<Arc<AppState>>,
+    Extension(ctx): Extension<Arc<RequestCtx>>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let caller = ctx.partner()?.clone();
+    let within = parse_within(raw.as_deref()).map_err(ApiError::InvalidRequest)?;
+    let now = OffsetDateTime::now_utc();
+    let horizon = now + Duration::days(within);
+    let rows = app
+        .store
+        .review_due(
+            caller.as_str(),
+            &format_date(horizon.date()),
+            to_ms(horizon),
+            500,
+        )
+        .await?;
+    let messages: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            json!({
+                "id": r.id,
+                "case_ref": r.case_ref,
+                "label": serde_json::from_str::<Value>(&r.label).unwrap_or(Value::Null),
+                "accepted_at": r.accepted_at,
+                "review_on": r.review_on,
+                "retain_until": ms_to_text(r.retain_until_ms),
+                "held": r.held != 0,
+                "forwarded_from": r.forwarded_from,
+            })
+        })
+        .collect();
+    ctx.note_detail(
+        "message_ids",
+        json!(rows.iter().map(|r| &r.id).collect::<Vec<_>>()),
+    );
+    Ok(Json(json!({"within_days": within, "messages": messages})).into_response())
+}

@@ -1,0 +1,179 @@
+//! The retention sweeper: content does not outlive its retention.
+//!
+//! A sweep erases every message whose `retain_until` has passed and which
+//! is not under a legal hold (each erasure one `erase` audit record naming
+//! the rule that set the date), removes uploads no message took up within
+//! 24 hours, and deletes the blob files of attachments whose last carrying
+//! message was erased. The gateway runs it every
+//! `retention.sweep_interval_secs`; `brdo retention run` runs it once, also
+//! as if at another time (`--as-of`).
+
+use std::collections::BTreeSet;
+
+use serde_json::{Value, json};
+use time::{Duration, OffsetDateTime};
+
+use crate::api::content::to_ms;
+use crate::audit::record::{Action, Actor, Outcome, RecordDraft, format_at};
+use crate::blobs::BlobStore;
+use crate::store::{Store, StoreError, WriteOp, WriteOutput};
+
+/// Unreferenced uploads are removed after this long.
+pub const ORPHAN_AFTER: Duration = Duration::hours(24);
+const PAGE: u32 = 500;
+
+/// What one sweep did (or, dry, would do).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Messages erased, in the order erased.
+    pub erased: Vec<String>,
+    /// Unreferenced uploads removed.
+    pub orphans: Vec<String>,
+}
+
+/// The audit draft of a system erasure.
+pub fn erase_draft(
+    message_id: Option<&str>,
+    counterparts: Vec<String>,
+    details: Value,
+) -> RecordDraft {
+    RecordDraft {
+        at: format_at(OffsetDateTime::now_utc()),
+        actor: Actor::system("retention"),
+        action: Action::Erase,
+        message_id: message_id.map(str::to_owned),
+        counterparts,
+        outcome: Outcome::Allowed,
+        code: None,
+        justification: None,
+        request_id: None,
+        node: None,
+        details: details.as_object().cloned(),
+    }
+}
+
+/// Deletes the blob files of attachments an erasure released.
+pub async fn delete_blobs(blobs: &BlobStore, out: &WriteOutput) {
+    if let WriteOutput::Erased(ids) = out {
+        for id in ids {
+            if let Err(e) = blobs.delete(id).await {
+                // The data key is gone already; the file is unreadable. A
+                // later sweep removes strays.
+                tracing::warn!(attachment = %id, error = %e, "could not delete an erased attachment's file");
+            }
+        }
+    }
+}
+
+/// One sweep as if at `as_of`. With `dry_run`, nothing is written and the
+/// report lists what would be erased.
+pub async fn sweep(
+    store: &Store,
+    blobs: &BlobStore,
+    as_of: OffsetDateTime,
+    dry_run: bool,
+) -> Result<SweepReport, StoreError> {
+    let mut report = SweepReport::default();
+    let as_of_ms = to_ms(as_of);
+    let mut skipped: BTreeSet<String> = BTreeSet::new();
+    loop {
+        let due = store.due_for_erasure(as_of_ms, PAGE).await?;
+        let fresh: Vec<_> = due
+            .into_iter()
+            .filter(|d| !skipped.contains(&d.id))
+            .collect();
+        if fresh.is_empty() {
+            break;
+        }
+        for d in fresh {
+            if dry_run {
+                skipped.insert(d.id.clone());
+                report.erased.push(d.id);
+                continue;
+            }
+            let Some(msg) = store.message(&d.id).await? else {
+                continue;
+            };
+            let mut parties: Vec<String> = store
+                .deliveries(&d.id)
+                .await?
+                .into_iter()
+                .map(|x| x.recipient)
+                .collect();
+            parties.insert(0, msg.sender.clone());
+            parties.dedup();
+            let rule: Value = serde_json::from_str(&d.retention_basis).unwrap_or(Value::Null);
+            let draft = erase_draft(
+                Some(&d.id),
+                parties,
+                json!({
+                    "rule": rule,
+                    "retain_until": crate::api::content::ms_to_text(d.retain_until_ms),
+                    "as_of": format_at(as_of),
+                }),
+            );
+            let op = WriteOp::Erase {
+                message_ids: vec![d.id.clone()],
+                at_ms: to_ms(OffsetDateTime::now_utc()),
+            };
+            match store.write(op, draft).await {
+                Ok((out, _)) => {
+                    delete_blobs(blobs, &out).await;
+                    report.erased.push(d.id);
+                }
+                // Held or erased since the query: not this sweep's to erase.
+                Err(StoreError::Held | StoreError::AlreadyErased | StoreError::NotFound) => {
+                    skipped.insert(d.id);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    let cutoff = to_ms(as_of - ORPHAN_AFTER);
+    let orphans = store.orphan_attachments(cutoff, 10_000).await?;
+    for id in orphans {
+        if dry_run {
+            report.orphans.push(id);
+            continue;
+        }
+        let draft = erase_draft(
+            None,
+            Vec::new(),
+            json!({"attachment_id": id, "rule": "unreferenced_upload_24h"}),
+        );
+        let op = WriteOp::EraseOrphan {
+            attachment_id: id.clone(),
+            at_ms: to_ms(OffsetDateTime::now_utc()),
+        };
+        match store.write(op, draft).await {
+            Ok((out, _)) => {
+                delete_blobs(blobs, &out).await;
+                report.orphans.push(id);
+            }
+            Err(StoreError::NotFound) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(report)
+}
+
+/// Runs [`sweep`] every `interval` until the task is dropped.
+pub async fn run_periodically(store: Store, blobs: BlobStore, interval: std::time::Duration) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match sweep(&store, &blobs, OffsetDateTime::now_utc(), false).await {
+            Ok(r) if !r.erased.is_empty() || !r.orphans.is_empty() => {
+                tracing::info!(
+                    erased = r.erased.len(),
+                    orphans = r.orphans.len(),
+                    "retention sweep"
+                )
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "retention sweep failed; retrying next interval"),
+        }
+    }
+}
