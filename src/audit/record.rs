@@ -169,7 +169,14 @@ impl RecordDraft {
     }
 
     /// Places the draft after `prev_hash` at `seq`, computing its hash.
+    /// Refuses a `seq` above [`MAX_SEQ`], which canonical JSON could not
+    /// tell from its neighbours.
     pub fn chain(self, seq: u64, prev_hash: &str) -> Result<AuditRecord, ChainError> {
+        if seq > MAX_SEQ {
+            return Err(ChainError(format!(
+                "sequence number {seq} is beyond the largest exact JSON integer"
+            )));
+        }
         let hash = chain_hash(prev_hash, &jcs::canonicalize(&self.body(seq)))?;
         Ok(AuditRecord {
             seq,
@@ -209,13 +216,29 @@ impl AuditRecord {
     }
 }
 
-/// A stored hash that is not 64 hex digits.
+/// The largest `seq` a record may have: RFC 8785 writes numbers as IEEE
+/// doubles, so integers above 2^53 would share a canonical form with their
+/// neighbours and two records could hash alike (found by fuzzing).
+pub const MAX_SEQ: u64 = (1 << 53) - 1;
+
+/// A record that cannot be placed in the chain: a malformed hash or an
+/// out-of-range sequence number.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0:?} is not a SHA-256 hash in hex")]
+#[error("cannot chain the record: {0}")]
 pub struct ChainError(pub String);
 
-/// Decodes a 64-hex-digit hash.
+/// Decodes a hash written as 64 lower-case hex digits (the only spelling the
+/// log uses, so two spellings of one hash cannot both verify).
 pub fn decode_hash(hex_hash: &str) -> Result<[u8; 32], ChainError> {
+    if hex_hash.len() != 64
+        || !hex_hash
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    {
+        return Err(ChainError(format!(
+            "{hex_hash:?} is not a SHA-256 hash in lower-case hex"
+        )));
+    }
     let mut out = [0u8; 32];
     hex::decode_to_slice(hex_hash, &mut out).map_err(|_| ChainError(hex_hash.to_owned()))?;
     Ok(out)
@@ -352,6 +375,45 @@ mod tests {
         tampered.draft.outcome = Outcome::Denied;
         assert!(!tampered.hash_matches());
         assert!(draft.chain(1, "zz").is_err());
+    }
+
+    #[test]
+    fn seq_beyond_exact_json_integers_is_refused() {
+        // Regression from fuzz/regressions/audit_record/seq-above-2pow53:
+        // 28539402212868096 and its successor canonicalise identically.
+        let draft = RecordDraft {
+            at: "2026-11-21T10:15:02.113Z".into(),
+            actor: Actor::system("retention"),
+            action: Action::Erase,
+            message_id: None,
+            counterparts: vec![],
+            outcome: Outcome::Allowed,
+            code: None,
+            justification: None,
+            request_id: None,
+            node: None,
+            details: None,
+        };
+        assert_eq!(
+            jcs::canonicalize(&draft.body(28_539_402_212_868_096)),
+            jcs::canonicalize(&draft.body(28_539_402_212_868_097))
+        );
+        assert!(
+            draft
+                .clone()
+                .chain(28_539_402_212_868_096, GENESIS_HASH)
+                .is_err()
+        );
+        assert!(draft.clone().chain(MAX_SEQ + 1, GENESIS_HASH).is_err());
+        assert!(draft.chain(MAX_SEQ, GENESIS_HASH).is_ok());
+    }
+
+    #[test]
+    fn hashes_have_one_spelling() {
+        assert!(decode_hash(&"AB".repeat(32)).is_err());
+        assert!(decode_hash(&"ab".repeat(32)).is_ok());
+        assert!(decode_hash(GENESIS_HASH).is_ok());
+        assert!(decode_hash(&"ab".repeat(31)).is_err());
     }
 
     #[test]
