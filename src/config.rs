@@ -170,6 +170,8 @@ impl Default for AccreditationConfig {
 pub struct AuditConfig {
     /// Private key signing checkpoints (PEM, Ed25519 or P-256).
     pub signing_key: PathBuf,
+    /// Its public half (PEM), which `brdo audit verify` checks against.
+    pub public_key: PathBuf,
     /// Sign a checkpoint every this many records.
     pub checkpoint_every: u64,
     /// ... or after this many seconds with new records.
@@ -182,6 +184,7 @@ impl Default for AuditConfig {
     fn default() -> Self {
         Self {
             signing_key: "certs/audit-signing.key".into(),
+            public_key: "certs/audit-signing.pub".into(),
             checkpoint_every: 1000,
             checkpoint_interval_secs: 60,
             retention_days: 1095,
@@ -338,6 +341,7 @@ impl Config {
         fix(&mut self.tls.client_ca);
         fix(&mut self.tls.crl);
         fix(&mut self.audit.signing_key);
+        fix(&mut self.audit.public_key);
         fix(&mut self.crypto.master_key_file);
         fix(&mut self.policy.file);
         fix(&mut self.storage.blob_dir);

@@ -13,13 +13,14 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::api::{self, AppState, Settings};
+use crate::api::{self, AppParts, AppState, Settings};
 use crate::blobs::{BlobError, BlobStore};
 use crate::config::Config;
+use crate::crypto::jose::{CheckpointSigner, JoseError};
 use crate::crypto::{MasterKey, MasterKeyError};
 use crate::domain::PartnerId;
 use crate::policy::{Policy, PolicyError};
-use crate::store::{Store, StoreError, StoreOptions};
+use crate::store::{CheckpointPolicy, Store, StoreError, StoreOptions};
 use crate::tls::{ServeOptions, TlsError, TlsMaterial, TlsState};
 
 /// Why the gateway cannot start. `is_config` tells the CLI which exit code
@@ -39,6 +40,9 @@ pub enum StartError {
     /// The store cannot be opened.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The audit signing key is unusable.
+    #[error("audit signing key: {0}")]
+    SigningKey(#[from] JoseError),
     /// The attachment directory cannot be used.
     #[error(transparent)]
     Blobs(#[from] BlobError),
@@ -55,7 +59,7 @@ pub enum StartError {
 impl StartError {
     /// Whether this is a configuration problem (exit code 2).
     pub fn is_config(&self) -> bool {
-        matches!(self, Self::Policy(_) | Self::Tls(_) | Self::MasterKey(_))
+        matches!(self, Self::Policy(_) | Self::Tls(_) | Self::MasterKey(_) | Self::SigningKey(_))
     }
 }
 
@@ -95,10 +99,16 @@ impl Gateway {
         let material = TlsMaterial::load(&config.tls)?;
         let tls = Arc::new(TlsState::new(&material, config.tls.min_version)?);
         let master_key = Arc::new(MasterKey::load_or_create(&config.crypto.master_key_file)?);
+        let signer = CheckpointSigner::from_pem_file(&config.audit.signing_key)?;
+        let checkpoint_verifier = Arc::new(signer.verifier()?);
         let store = Store::open(&StoreOptions {
-            url: config.database.url.clone(),
-            node: config.server.node.clone(),
             read_connections: 8,
+            checkpoints: CheckpointPolicy {
+                signer: Some(Arc::new(signer)),
+                every: config.audit.checkpoint_every.max(1),
+                interval: Duration::from_secs(config.audit.checkpoint_interval_secs.max(1)),
+            },
+            ..StoreOptions::for_tool(config)
         })
         .await?;
         let blobs = BlobStore::open(&config.storage.blob_dir)?;
@@ -109,25 +119,27 @@ impl Gateway {
             .filter(|s| s.suspended != 0)
             .filter_map(|s| PartnerId::parse(&s.partner))
             .collect();
-        let app = Arc::new(AppState::new(
+        let app = Arc::new(AppState::new(AppParts {
             store,
-            tls.clone(),
+            tls: tls.clone(),
             master_key,
             blobs,
+            checkpoint_verifier,
             policy,
             suspended,
-            Settings {
+            settings: Settings {
                 max_body_bytes: config.server.max_body_bytes,
                 accreditation: config.accreditation.max_classification,
                 max_attachment_bytes: config.server.max_attachment_bytes,
             },
-        ));
+        }));
         let mut background = Vec::new();
         if config.retention.sweep_interval_secs > 0 {
             background.push(tokio::spawn(crate::retention::run_periodically(
                 app.store.clone(),
                 app.blobs.clone(),
                 Duration::from_secs(config.retention.sweep_interval_secs),
+                config.audit.retention_days,
             )));
         }
         let listener = TcpListener::bind(config.server.listen)

@@ -29,6 +29,53 @@ pub struct SweepReport {
     pub erased: Vec<String>,
     /// Unreferenced uploads removed.
     pub orphans: Vec<String>,
+    /// Audit records reduced to their hashes (audit retention).
+    pub audit_reduced: u64,
+}
+
+/// How to sweep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SweepOptions {
+    /// Sweep as if it were this time.
+    pub as_of: OffsetDateTime,
+    /// Report only.
+    pub dry_run: bool,
+    /// Days audit records keep their fields (`audit.retention_days`).
+    pub audit_retention_days: u32,
+}
+
+/// Reduces audit records older than the audit retention to their hashes,
+/// in bounded steps; returns how many were reduced. The reduction is one
+/// `erase` record by the system naming the range.
+pub async fn reduce_audit(store: &Store, opts: &SweepOptions) -> Result<u64, StoreError> {
+    let cutoff = opts.as_of - Duration::days(i64::from(opts.audit_retention_days));
+    let Some(through) = store.audit_seq_before(&format_at(cutoff)).await? else {
+        return Ok(0);
+    };
+    let first = store.audit_first_kept().await?.unwrap_or(through + 1);
+    if first > through {
+        return Ok(0);
+    }
+    let count = through - first + 1;
+    if opts.dry_run {
+        return Ok(count);
+    }
+    let draft = erase_draft(
+        None,
+        Vec::new(),
+        json!({
+            "rule": {"kind": "audit_retention", "days": opts.audit_retention_days},
+            "reduced_from_seq": first,
+            "reduced_through_seq": through,
+            "as_of": format_at(opts.as_of),
+        }),
+    );
+    let op = WriteOp::ReduceAudit {
+        through_seq: through,
+        tombstones_before_ms: to_ms(cutoff),
+    };
+    store.write(op, draft).await?;
+    Ok(count)
 }
 
 /// The audit draft of a system erasure.
@@ -67,12 +114,8 @@ pub async fn delete_blobs(blobs: &BlobStore, out: &WriteOutput) {
 
 /// One sweep as if at `as_of`. With `dry_run`, nothing is written and the
 /// report lists what would be erased.
-pub async fn sweep(
-    store: &Store,
-    blobs: &BlobStore,
-    as_of: OffsetDateTime,
-    dry_run: bool,
-) -> Result<SweepReport, StoreError> {
+pub async fn sweep(store: &Store, blobs: &BlobStore, opts: &SweepOptions) -> Result<SweepReport, StoreError> {
+    let (as_of, dry_run) = (opts.as_of, opts.dry_run);
     let mut report = SweepReport::default();
     let as_of_ms = to_ms(as_of);
     let mut skipped: BTreeSet<String> = BTreeSet::new();
@@ -155,20 +198,27 @@ pub async fn sweep(
             Err(e) => return Err(e),
         }
     }
+    report.audit_reduced = reduce_audit(store, opts).await?;
     Ok(report)
 }
 
 /// Runs [`sweep`] every `interval` until the task is dropped.
-pub async fn run_periodically(store: Store, blobs: BlobStore, interval: std::time::Duration) {
+pub async fn run_periodically(store: Store, blobs: BlobStore, interval: std::time::Duration, audit_retention_days: u32) {
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        match sweep(&store, &blobs, OffsetDateTime::now_utc(), false).await {
-            Ok(r) if !r.erased.is_empty() || !r.orphans.is_empty() => {
+        let opts = SweepOptions {
+            as_of: OffsetDateTime::now_utc(),
+            dry_run: false,
+            audit_retention_days,
+        };
+        match sweep(&store, &blobs, &opts).await {
+            Ok(r) if !r.erased.is_empty() || !r.orphans.is_empty() || r.audit_reduced > 0 => {
                 tracing::info!(
                     erased = r.erased.len(),
                     orphans = r.orphans.len(),
+                    audit_reduced = r.audit_reduced,
                     "retention sweep"
                 )
             }

@@ -6,9 +6,11 @@
 //! message content; `messages` and `inbox` are the partner endpoints.
 
 pub mod attachments;
+pub mod audit;
 pub mod body;
 pub mod content;
 pub mod context;
+pub mod dpo_page;
 pub mod inbox;
 pub mod lifecycle;
 pub mod messages;
@@ -28,6 +30,7 @@ pub use problem::ApiError;
 
 use crate::blobs::BlobStore;
 use crate::crypto::MasterKey;
+use crate::crypto::jose::CheckpointVerifier;
 use crate::domain::{Classification, PartnerId};
 use crate::policy::Policy;
 use crate::store::Store;
@@ -54,6 +57,8 @@ pub struct AppState {
     pub master_key: Arc<MasterKey>,
     /// Encrypted attachment files.
     pub blobs: BlobStore,
+    /// Verifies the gateway's own checkpoints.
+    pub checkpoint_verifier: Arc<CheckpointVerifier>,
     /// Wakes long-polling inbox readers.
     pub inbox: inbox::InboxNotifier,
     /// Fixed settings.
@@ -70,26 +75,39 @@ impl std::fmt::Debug for AppState {
     }
 }
 
+/// What [`AppState::new`] is assembled from.
+pub struct AppParts {
+    /// The store.
+    pub store: Store,
+    /// Live TLS state.
+    pub tls: Arc<TlsState>,
+    /// The master key.
+    pub master_key: Arc<MasterKey>,
+    /// Attachment files.
+    pub blobs: BlobStore,
+    /// Verifies the gateway's own checkpoints (the DPO page shows the result).
+    pub checkpoint_verifier: Arc<CheckpointVerifier>,
+    /// The policy.
+    pub policy: Policy,
+    /// Partners suspended at start.
+    pub suspended: BTreeSet<PartnerId>,
+    /// Fixed settings.
+    pub settings: Settings,
+}
+
 impl AppState {
     /// Assembles the state.
-    pub fn new(
-        store: Store,
-        tls: Arc<TlsState>,
-        master_key: Arc<MasterKey>,
-        blobs: BlobStore,
-        policy: Policy,
-        suspended: BTreeSet<PartnerId>,
-        settings: Settings,
-    ) -> Self {
+    pub fn new(parts: AppParts) -> Self {
         Self {
-            store,
-            tls,
-            master_key,
-            blobs,
+            store: parts.store,
+            tls: parts.tls,
+            master_key: parts.master_key,
+            blobs: parts.blobs,
+            checkpoint_verifier: parts.checkpoint_verifier,
             inbox: inbox::InboxNotifier::default(),
-            settings,
-            policy: ArcSwap::from_pointee(policy),
-            suspended: ArcSwap::from_pointee(suspended),
+            settings: parts.settings,
+            policy: ArcSwap::from_pointee(parts.policy),
+            suspended: ArcSwap::from_pointee(parts.suspended),
         }
     }
 

@@ -11,7 +11,7 @@ use axum::Router;
 use axum::http::Method;
 use axum::routing::{MethodRouter, delete, get, post};
 
-use super::{AppState, attachments, inbox, lifecycle, messages, retention};
+use super::{AppState, attachments, audit, dpo_page, inbox, lifecycle, messages, retention};
 use crate::audit::Action;
 use crate::tls::Identity;
 
@@ -109,6 +109,13 @@ pub static ROUTES: &[RouteSpec] = &[
     spec(Method::POST, "/v1/attachments", Action::Upload, Roles::PARTNER, || post(attachments::upload)),
     spec(Method::GET, "/v1/messages/{id}/attachments/{attachment_id}", Action::Consult, Roles::PARTNER, || get(attachments::download)),
     spec(Method::GET, "/v1/retention/due", Action::List, Roles::PARTNER, || get(retention::due)),
+    spec(Method::GET, "/v1/audit", Action::AuditQuery, Roles::DPO, || get(audit::query)),
+    spec(Method::GET, "/v1/audit/export", Action::AuditExport, Roles::DPO, || get(audit::export)),
+    spec(Method::GET, "/v1/audit/checkpoint", Action::AuditQuery, Roles::DPO, || get(audit::checkpoint)),
+    spec(Method::GET, "/v1/audit/proof/{seq}", Action::AuditQuery, Roles::DPO, || get(audit::proof)),
+    spec(Method::GET, "/v1/audit/consistency", Action::AuditQuery, Roles::DPO, || get(audit::consistency)),
+    spec(Method::GET, "/dpo", Action::AuditQuery, Roles::DPO, || get(dpo_page::index)),
+    spec(Method::GET, "/dpo/records/{seq}", Action::AuditQuery, Roles::DPO, || get(dpo_page::record)),
 ];
 
 /// The operation for a request; unknown routes and methods map to

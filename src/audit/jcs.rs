@@ -120,7 +120,7 @@ fn cmp_utf16(a: &str, b: &str) -> Ordering {
 /// and the control characters below U+0020 are escaped (the five with a short
 /// form as `\b \t \n \f \r`, the rest as `\u00xx` in lowercase hex);
 /// everything else, including U+007F and `/`, is written as literal UTF-8.
-fn write_string(s: &str, out: &mut String) {
+pub(crate) fn write_string(s: &str, out: &mut String) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push('"');
     let mut start = 0;

@@ -557,6 +557,29 @@ impl CompactRange {
         Ok(index)
     }
 
+    /// Like [`append`](Self::append), and reports every perfect subtree the
+    /// leaf completes as `(level, index, root)` (level 1 = two leaves; index
+    /// counts subtrees of that level from the left), so the store can keep
+    /// the interior nodes proofs are served from.
+    pub fn append_reporting(
+        &mut self,
+        leaf_hash: &Hash,
+        mut completed: impl FnMut(u32, u64, &Hash),
+    ) -> Result<u64, CompactRangeError> {
+        let index = self.size;
+        let new_size = index.checked_add(1).ok_or(CompactRangeError::Full)?;
+        let merges = index.trailing_ones() as usize;
+        let keep = self.hashes.len().saturating_sub(merges);
+        let mut node = *leaf_hash;
+        for (level, left) in (1u32..).zip(self.hashes.drain(keep..).rev()) {
+            node = node_hash(&left, &node);
+            completed(level, (new_size >> level) - 1, &node);
+        }
+        self.hashes.push(node);
+        self.size = new_size;
+        Ok(index)
+    }
+
     /// Number of leaves covered.
     #[must_use]
     pub fn size(&self) -> u64 {
@@ -580,6 +603,34 @@ impl CompactRange {
             None => empty_root(),
             Some(last) => rev.fold(*last, |acc, left| node_hash(left, &acc)),
         }
+    }
+}
+
+#[cfg(test)]
+mod reporting_tests {
+    use super::*;
+
+    #[test]
+    fn append_reporting_names_every_completed_subtree() {
+        let leaves: Vec<Hash> = (0u8..37).map(|i| leaf_hash(&[i])).collect();
+        let mut cr = CompactRange::new();
+        let mut seen = Vec::new();
+        for l in &leaves {
+            cr.append_reporting(l, |level, index, h| seen.push((level, index, *h))).expect("append");
+        }
+        assert_eq!(cr.root(), root(&mut SliceSource(&leaves), 37).expect("root"));
+        // Every perfect subtree inside 37 leaves, each exactly once.
+        let mut expected = Vec::new();
+        for level in 1..6u32 {
+            let width = 1u64 << level;
+            for index in 0..(37 / width) {
+                let start = index * width;
+                let h = root(&mut SliceSource(&leaves[start as usize..(start + width) as usize]), width).expect("root");
+                expected.push((level, index, h));
+            }
+        }
+        seen.sort_by_key(|(l, i, _)| (*l, *i));
+        assert_eq!(seen, expected);
     }
 }
 

@@ -168,6 +168,57 @@ impl RecordDraft {
         obj
     }
 
+    /// Writes the canonical form of [`body`](Self::body) directly, without
+    /// building a JSON value: the keys are ASCII, so their RFC 8785 order is
+    /// fixed and known. Verification runs this once per record, so it must
+    /// be fast; a test checks it against the generic canonicaliser.
+    pub fn canonical_into(&self, seq: u64, out: &mut String) {
+        use std::fmt::Write as _;
+        let opt = |v: &Option<String>, out: &mut String| match v {
+            Some(s) => jcs::write_string(s, out),
+            None => out.push_str("null"),
+        };
+        out.push_str("{\"action\":");
+        jcs::write_string(self.action.as_str(), out);
+        out.push_str(",\"actor\":{\"cert_serial\":");
+        opt(&self.actor.cert_serial, out);
+        out.push_str(",\"id\":");
+        opt(&self.actor.id, out);
+        out.push_str(",\"officer\":");
+        opt(&self.actor.officer, out);
+        out.push_str(",\"role\":");
+        jcs::write_string(&self.actor.role, out);
+        out.push_str("},\"at\":");
+        jcs::write_string(&self.at, out);
+        out.push_str(",\"code\":");
+        opt(&self.code, out);
+        out.push_str(",\"counterparts\":[");
+        for (i, c) in self.counterparts.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            jcs::write_string(c, out);
+        }
+        out.push(']');
+        if let Some(details) = &self.details {
+            out.push_str(",\"details\":");
+            jcs::canonicalize_into(&Value::Object(details.clone()), out);
+        }
+        out.push_str(",\"justification\":");
+        opt(&self.justification, out);
+        out.push_str(",\"message_id\":");
+        opt(&self.message_id, out);
+        if let Some(node) = &self.node {
+            out.push_str(",\"node\":");
+            jcs::write_string(node, out);
+        }
+        out.push_str(",\"outcome\":");
+        jcs::write_string(self.outcome.as_str(), out);
+        out.push_str(",\"request_id\":");
+        opt(&self.request_id, out);
+        let _ = write!(out, ",\"seq\":{seq}}}");
+    }
+
     /// Places the draft after `prev_hash` at `seq`, computing its hash.
     /// Refuses a `seq` above [`MAX_SEQ`], which canonical JSON could not
     /// tell from its neighbours.
@@ -177,7 +228,9 @@ impl RecordDraft {
                 "sequence number {seq} is beyond the largest exact JSON integer"
             )));
         }
-        let hash = chain_hash(prev_hash, &jcs::canonicalize(&self.body(seq)))?;
+        let mut canonical = String::with_capacity(512);
+        self.canonical_into(seq, &mut canonical);
+        let hash = chain_hash(prev_hash, &canonical)?;
         Ok(AuditRecord {
             seq,
             draft: self,
@@ -208,6 +261,95 @@ impl AuditRecord {
             &jcs::canonicalize(&self.draft.body(self.seq)),
         )
         .is_ok_and(|h| h == self.hash)
+    }
+
+    /// Reads a record as served (API, export): the inverse of
+    /// [`to_json`](Self::to_json). Returns the record and whether it is
+    /// reduced. Unknown or missing fields are errors, so an export with
+    /// anything added or dropped cannot verify.
+    pub fn from_served(v: &Value) -> Result<(Self, bool), String> {
+        let obj = v.as_object().ok_or("a record must be a JSON object")?;
+        let text = |k: &str| obj.get(k).and_then(Value::as_str).map(str::to_owned);
+        let opt = |k: &str| -> Result<Option<String>, String> {
+            match obj.get(k) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.clone())),
+                Some(_) => Err(format!("{k} must be a string or null")),
+            }
+        };
+        let seq = obj.get("seq").and_then(Value::as_u64).ok_or("seq must be a whole number")?;
+        let prev_hash = text("prev_hash").ok_or("prev_hash is missing")?;
+        let hash = text("hash").ok_or("hash is missing")?;
+        if obj.get("reduced") == Some(&Value::Bool(true)) {
+            if obj.len() != 4 {
+                return Err(format!("reduced record {seq} carries fields"));
+            }
+            let draft = RecordDraft {
+                at: String::new(),
+                actor: Actor { role: String::new(), id: None, officer: None, cert_serial: None },
+                action: Action::Request,
+                message_id: None,
+                counterparts: Vec::new(),
+                outcome: Outcome::Allowed,
+                code: None,
+                justification: None,
+                request_id: None,
+                node: None,
+                details: None,
+            };
+            return Ok((AuditRecord { seq, draft, prev_hash, hash }, true));
+        }
+        const KNOWN: &[&str] = &[
+            "seq", "at", "actor", "action", "message_id", "counterparts", "outcome", "code", "justification",
+            "request_id", "node", "details", "prev_hash", "hash",
+        ];
+        if let Some(k) = obj.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+            return Err(format!("record {seq} has an unknown field {k:?}"));
+        }
+        let actor = obj.get("actor").and_then(Value::as_object).ok_or("actor must be an object")?;
+        let actor_opt = |k: &str| -> Result<Option<String>, String> {
+            match actor.get(k) {
+                Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.clone())),
+                _ => Err(format!("actor.{k} must be a string or null")),
+            }
+        };
+        if actor.len() != 4 {
+            return Err(format!("record {seq}: actor must have exactly role, id, officer, cert_serial"));
+        }
+        let draft = RecordDraft {
+            at: text("at").ok_or("at is missing")?,
+            actor: Actor {
+                role: actor.get("role").and_then(Value::as_str).ok_or("actor.role is missing")?.to_owned(),
+                id: actor_opt("id")?,
+                officer: actor_opt("officer")?,
+                cert_serial: actor_opt("cert_serial")?,
+            },
+            action: text("action").as_deref().and_then(Action::parse).ok_or("action is not known")?,
+            message_id: opt("message_id")?,
+            counterparts: obj
+                .get("counterparts")
+                .and_then(Value::as_array)
+                .ok_or("counterparts must be a list")?
+                .iter()
+                .map(|c| c.as_str().map(str::to_owned).ok_or("counterparts must be strings"))
+                .collect::<Result<_, _>>()?,
+            outcome: text("outcome").as_deref().and_then(Outcome::parse).ok_or("outcome is not known")?,
+            code: opt("code")?,
+            justification: opt("justification")?,
+            request_id: opt("request_id")?,
+            node: match obj.get("node") {
+                None => None,
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(_) => return Err("node must be a string".into()),
+            },
+            details: match obj.get("details") {
+                None => None,
+                Some(Value::Object(m)) => Some(m.clone()),
+                Some(_) => return Err("details must be an object".into()),
+            },
+        };
+        Ok((AuditRecord { seq, draft, prev_hash, hash }, false))
     }
 
     /// The record's hash as the 32 bytes that are its Merkle leaf data.
@@ -375,6 +517,36 @@ mod tests {
         tampered.draft.outcome = Outcome::Denied;
         assert!(!tampered.hash_matches());
         assert!(draft.chain(1, "zz").is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn fast_canonical_form_equals_rfc8785(
+            seq in 0u64..(1 << 53),
+            strs in proptest::collection::vec(proptest::option::of("\\PC{0,12}|[\"\\\\\u{0}-\u{1f}é😂]{0,4}"), 9),
+            counterparts in proptest::collection::vec("[A-Z-]{2,8}", 0..4),
+            action in 0usize..Action::ALL.len(),
+            outcome in 0usize..Outcome::ALL.len(),
+            with_details in proptest::bool::ANY,
+        ) {
+            let s = |i: usize| strs[i].clone();
+            let draft = RecordDraft {
+                at: s(0).unwrap_or_default(),
+                actor: Actor { role: s(1).unwrap_or_default(), id: s(2), officer: s(3), cert_serial: s(4) },
+                action: Action::ALL[action],
+                message_id: s(5),
+                counterparts,
+                outcome: Outcome::ALL[outcome],
+                code: s(6),
+                justification: s(7),
+                request_id: s(8),
+                node: s(2),
+                details: with_details.then(|| serde_json::json!({"b": [1, 2.5, "x"], "a": {"z": null}}).as_object().cloned().unwrap_or_default()),
+            };
+            let mut fast = String::new();
+            draft.canonical_into(seq, &mut fast);
+            proptest::prop_assert_eq!(fast, jcs::canonicalize(&draft.body(seq)));
+        }
     }
 
     #[test]

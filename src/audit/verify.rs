@@ -1,6 +1,8 @@
 //! Walking a log and naming the first record that is not what it claims.
 
-use super::record::{AuditRecord, GENESIS_HASH};
+use super::merkle::{CompactRange, leaf_hash};
+use super::record::{AuditRecord, GENESIS_HASH, decode_hash};
+use crate::crypto::jose::CheckpointVerifier;
 
 /// The first problem found in a log, with the seq a person should look at.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -37,6 +39,42 @@ pub enum ChainFault {
         /// The record.
         seq: u64,
     },
+    /// A record was reduced to its hash although a later-kept record
+    /// precedes it: audit retention reduces the oldest records only.
+    #[error("record {seq} was reduced to its hash out of order (audit retention only reduces the oldest records)")]
+    ReducedOutOfOrder {
+        /// The record.
+        seq: u64,
+    },
+    /// A signed checkpoint's root does not match the records it covers: a
+    /// record after the previous good checkpoint was altered and the chain
+    /// rewritten to hide it.
+    #[error(
+        "the checkpoint of tree size {tree_size} does not match the records: a record from {first} to {tree_size} was altered and the chain rewritten"
+    )]
+    CheckpointMismatch {
+        /// The checkpoint's size.
+        tree_size: u64,
+        /// First record that may have been altered.
+        first: u64,
+    },
+    /// A checkpoint's signature does not verify with the published key.
+    #[error("the checkpoint of tree size {tree_size} is not validly signed: {reason}")]
+    BadSignature {
+        /// The checkpoint's size.
+        tree_size: u64,
+        /// Why.
+        reason: String,
+    },
+    /// A signed checkpoint covers more records than the log holds: the
+    /// newest records were removed.
+    #[error("records {first} to {tree_size} are missing: a checkpoint was signed over {tree_size} records")]
+    Truncated {
+        /// First missing record.
+        first: u64,
+        /// The checkpoint's size.
+        tree_size: u64,
+    },
 }
 
 impl ChainFault {
@@ -46,7 +84,10 @@ impl ChainFault {
             Self::Missing { expected, .. } => *expected,
             Self::OutOfSequence { seq, .. }
             | Self::BrokenLink { seq, .. }
-            | Self::Altered { seq } => *seq,
+            | Self::Altered { seq }
+            | Self::ReducedOutOfOrder { seq } => *seq,
+            Self::CheckpointMismatch { first, .. } | Self::Truncated { first, .. } => *first,
+            Self::BadSignature { tree_size, .. } => *tree_size,
         }
     }
 }
@@ -111,6 +152,139 @@ impl ChainVerifier {
     /// The hash of the last record checked.
     pub fn head(&self) -> &str {
         &self.prev_hash
+    }
+}
+
+/// A checkpoint to check while walking the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointClaim {
+    /// Records it covers.
+    pub tree_size: u64,
+    /// Its root (hex).
+    pub root_hash: String,
+    /// The compact JWS, checked with the published key.
+    pub jws: String,
+}
+
+/// What a complete verification found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogReport {
+    /// Records checked.
+    pub records: u64,
+    /// Leading records reduced to their hashes (audit retention).
+    pub reduced: u64,
+    /// Checkpoints whose signature and root were checked.
+    pub checkpoints: usize,
+    /// Hash of the last record.
+    pub head: String,
+    /// Root over all records.
+    pub root: String,
+}
+
+/// Verifies a whole log streamed record by record: the hash chain, that
+/// reduced records form a prefix, the RFC 9162 root at every checkpoint,
+/// each checkpoint's signature, and that no checkpoint covers more records
+/// than the log holds. O(log n) memory.
+pub struct LogVerifier<'a> {
+    chain: ChainVerifier,
+    tree: CompactRange,
+    claims: Vec<CheckpointClaim>,
+    next_claim: usize,
+    last_good: u64,
+    kept_seen: bool,
+    reduced: u64,
+    keys: &'a CheckpointVerifier,
+}
+
+impl<'a> LogVerifier<'a> {
+    /// Starts a verification against `claims` (any order) signed by `keys`.
+    pub fn new(mut claims: Vec<CheckpointClaim>, keys: &'a CheckpointVerifier) -> Self {
+        claims.sort_by_key(|c| c.tree_size);
+        Self {
+            chain: ChainVerifier::new(),
+            tree: CompactRange::new(),
+            claims,
+            next_claim: 0,
+            last_good: 0,
+            kept_seen: false,
+            reduced: 0,
+            keys,
+        }
+    }
+
+    /// Checks the next record.
+    pub fn push(&mut self, rec: &AuditRecord, reduced: bool) -> Result<(), ChainFault> {
+        self.chain.push(rec, reduced)?;
+        if reduced {
+            if self.kept_seen {
+                return Err(ChainFault::ReducedOutOfOrder { seq: rec.seq });
+            }
+            self.reduced += 1;
+        } else {
+            self.kept_seen = true;
+        }
+        let bytes = decode_hash(&rec.hash).map_err(|_| ChainFault::Altered { seq: rec.seq })?;
+        self.tree
+            .append(&leaf_hash(&bytes))
+            .map_err(|_| ChainFault::Altered { seq: rec.seq })?;
+        while let Some(claim) = self.claims.get(self.next_claim) {
+            if claim.tree_size != self.tree.size() {
+                if claim.tree_size < self.tree.size() {
+                    // A checkpoint of size 0 or a duplicate: check its signature only.
+                    self.check_signature(claim)?;
+                    self.next_claim += 1;
+                    continue;
+                }
+                break;
+            }
+            self.check_signature(claim)?;
+            if hex::encode(self.tree.root()) != claim.root_hash {
+                return Err(ChainFault::CheckpointMismatch {
+                    tree_size: claim.tree_size,
+                    first: self.last_good + 1,
+                });
+            }
+            self.last_good = claim.tree_size;
+            self.next_claim += 1;
+        }
+        Ok(())
+    }
+
+    fn check_signature(&self, claim: &CheckpointClaim) -> Result<(), ChainFault> {
+        let signed = self.keys.verify(&claim.jws).map_err(|e| ChainFault::BadSignature {
+            tree_size: claim.tree_size,
+            reason: e.to_string(),
+        })?;
+        if signed.tree_size != claim.tree_size || signed.root_hash != claim.root_hash {
+            return Err(ChainFault::BadSignature {
+                tree_size: claim.tree_size,
+                reason: "the signed values differ from the stored ones".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Records checked so far.
+    pub fn count(&self) -> u64 {
+        self.chain.count()
+    }
+
+    /// Ends the walk: fails if a checkpoint covers records that are not there.
+    pub fn finish(self) -> Result<LogReport, ChainFault> {
+        if let Some(claim) = self.claims.get(self.next_claim) {
+            self.check_signature(claim)?;
+            return Err(ChainFault::Truncated {
+                first: self.chain.count() + 1,
+                tree_size: claim.tree_size,
+            });
+        }
+        Ok(LogReport {
+            records: self.chain.count(),
+            reduced: self.reduced,
+            checkpoints: self.claims.len(),
+            head: self.chain.head().to_owned(),
+            root: hex::encode(self.tree.root()),
+        })
     }
 }
 
@@ -217,5 +391,84 @@ mod tests {
             v.push(r, i == 1).expect("reduced record links");
         }
         assert_eq!(v.count(), 5);
+    }
+
+    fn signed(records: &[AuditRecord], sizes: &[u64]) -> (Vec<CheckpointClaim>, CheckpointVerifier) {
+        let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
+        let signer = crate::crypto::jose::CheckpointSigner::from_pem(pair.serialize_pem().as_bytes()).expect("signer");
+        let leaves: Vec<_> = records
+            .iter()
+            .map(|r| leaf_hash(&r.hash_bytes().expect("hash")))
+            .collect();
+        let claims = sizes
+            .iter()
+            .map(|&n| {
+                let root = hex::encode(
+                    crate::audit::merkle::root(&mut crate::audit::merkle::SliceSource(&leaves), n).expect("root"),
+                );
+                let jws = signer
+                    .sign(&crate::crypto::jose::Checkpoint {
+                        tree_size: n,
+                        root_hash: root.clone(),
+                        at: "2026-11-21T10:00:00.000Z".into(),
+                    })
+                    .expect("sign");
+                CheckpointClaim {
+                    tree_size: n,
+                    root_hash: root,
+                    jws,
+                }
+            })
+            .collect();
+        (claims, signer.verifier().expect("verifier"))
+    }
+
+    fn run(records: &[AuditRecord], reduced: &[u64], claims: Vec<CheckpointClaim>, keys: &CheckpointVerifier) -> Result<LogReport, ChainFault> {
+        let mut v = LogVerifier::new(claims, keys);
+        for r in records {
+            v.push(r, reduced.contains(&r.seq))?;
+        }
+        v.finish()
+    }
+
+    #[test]
+    fn checkpoints_catch_rewritten_chains_and_truncation() {
+        let l = log(20);
+        let (claims, keys) = signed(&l, &[5, 10, 20]);
+        let report = run(&l, &[1, 2], claims.clone(), &keys).expect("intact");
+        assert_eq!((report.records, report.reduced, report.checkpoints), (20, 2, 3));
+
+        // Rewrite record 12 and re-chain everything after it: the chain
+        // verifies, the checkpoint at 20 does not.
+        let mut forged = l[..11].to_vec();
+        let mut prev = forged[10].hash.clone();
+        for r in &l[11..] {
+            let mut d = r.draft.clone();
+            if r.seq == 12 {
+                d.outcome = Outcome::Denied;
+            }
+            let rec = d.chain(r.seq, &prev).expect("chain");
+            prev.clone_from(&rec.hash);
+            forged.push(rec);
+        }
+        assert_eq!(
+            run(&forged, &[], claims.clone(), &keys),
+            Err(ChainFault::CheckpointMismatch { tree_size: 20, first: 11 })
+        );
+        // The newest records removed.
+        assert_eq!(
+            run(&l[..17], &[], claims.clone(), &keys),
+            Err(ChainFault::Truncated { first: 18, tree_size: 20 })
+        );
+        // A reduced record after kept ones.
+        assert_eq!(run(&l, &[7], claims.clone(), &keys), Err(ChainFault::ReducedOutOfOrder { seq: 7 }));
+        // A checkpoint signed by someone else, or with its root edited.
+        let (foreign, _) = signed(&l, &[5]);
+        let mut mixed = claims.clone();
+        mixed[0] = foreign[0].clone();
+        assert!(matches!(run(&l, &[], mixed, &keys), Err(ChainFault::BadSignature { tree_size: 5, .. })));
+        let mut edited = claims;
+        edited[1].root_hash = "00".repeat(32);
+        assert!(matches!(run(&l, &[], edited, &keys), Err(ChainFault::BadSignature { tree_size: 10, .. })));
     }
 }

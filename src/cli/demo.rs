@@ -43,6 +43,7 @@ url = "sqlite://data/brdo.db"
 
 [audit]
 signing_key = "pki/audit-signing.key"
+public_key = "pki/audit-signing.pub"
 
 [crypto]
 master_key_file = "data/master.key"

@@ -62,11 +62,7 @@ pub async fn rotate(config: &Config) -> Result<(u64, String), String> {
     let old = MasterKey::load(current_path).map_err(|e| e.to_string())?;
     let new_path = next_path(current_path);
     let new = MasterKey::load_or_create(&new_path).map_err(|e| e.to_string())?;
-    let store = Store::open(&StoreOptions {
-        url: config.database.url.clone(),
-        node: config.server.node.clone(),
-        read_connections: 2,
-    })
+    let store = Store::open(&StoreOptions::for_tool(&config))
     .await
     .map_err(|e| e.to_string())?;
     let mut total = 0u64;

@@ -51,11 +51,7 @@ pub async fn run(cmd: RetentionCommand) -> u8 {
         Ok(c) => c,
         Err(e) => return fail(EXIT_CONFIG, e),
     };
-    let store = match Store::open(&StoreOptions {
-        url: config.database.url.clone(),
-        node: config.server.node.clone(),
-        read_connections: 2,
-    })
+    let store = match Store::open(&StoreOptions::for_tool(&config))
     .await
     {
         Ok(s) => s,
@@ -65,16 +61,23 @@ pub async fn run(cmd: RetentionCommand) -> u8 {
         Ok(b) => b,
         Err(e) => return fail(EXIT_RUNTIME, e),
     };
-    match crate::retention::sweep(&store, &blobs, as_of, dry_run).await {
+    let opts = crate::retention::SweepOptions {
+        as_of,
+        dry_run,
+        audit_retention_days: config.audit.retention_days,
+    };
+    match crate::retention::sweep(&store, &blobs, &opts).await {
         Ok(report) => {
             for id in &report.erased {
                 println!("{id}");
             }
             eprintln!(
-                "{} {} message(s) and {} unreferenced upload(s) as of {}",
+                "{} {} message(s) and {} unreferenced upload(s), and {} {} audit record(s) to their hashes, as of {}",
                 if dry_run { "would erase" } else { "erased" },
                 report.erased.len(),
                 report.orphans.len(),
+                if dry_run { "would reduce" } else { "reduced" },
+                report.audit_reduced,
                 crate::audit::record::format_at(as_of)
             );
             store.close().await;

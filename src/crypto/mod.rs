@@ -9,6 +9,7 @@
 //! ciphertext moved to another message's row fails to open.
 
 pub mod envelope;
+pub mod jose;
 pub mod master_key;
 
 pub use envelope::{CryptoError, DataKey, Sealed};

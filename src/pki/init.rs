@@ -3,7 +3,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use rcgen::{KeyPair, PKCS_ED25519};
+
 use time::OffsetDateTime;
 
 use super::ca::Ca;
@@ -90,8 +90,7 @@ pub fn init(dir: &Path, hosts: &[String], now: OffsetDateTime) -> Result<InitRep
     let crl_pem = crl::initial_crl_pem(ca, now)?;
     let (nb, na) = validity::window(now, GATEWAY_DAYS)?;
     let gateway = issue::build_server(ca, &hosts, nb, na)?;
-    let audit = KeyPair::generate_for(&PKCS_ED25519)
-        .map_err(|e| PkiError::crypto("generate the audit-signing key", e))?;
+    let audit = AuditKey::generate()?;
     let (nb, na) = validity::window(now, INIT_CLIENT_DAYS)?;
     let mut clients = Vec::new();
     for subject in [
@@ -123,12 +122,8 @@ pub fn init(dir: &Path, hosts: &[String], now: OffsetDateTime) -> Result<InitRep
     put(CA_CRL_FILE, crl_pem.as_bytes(), PUBLIC_MODE)?;
     put(GATEWAY_CERT_FILE, gateway.cert_pem.as_bytes(), PUBLIC_MODE)?;
     put(GATEWAY_KEY_FILE, gateway.key_pem.as_bytes(), KEY_MODE)?;
-    put(AUDIT_KEY_FILE, audit.serialize_pem().as_bytes(), KEY_MODE)?;
-    put(
-        AUDIT_PUB_FILE,
-        audit.public_key_pem().as_bytes(),
-        PUBLIC_MODE,
-    )?;
+    put(AUDIT_KEY_FILE, audit.private_pem.as_bytes(), KEY_MODE)?;
+    put(AUDIT_PUB_FILE, audit.public_pem.as_bytes(), PUBLIC_MODE)?;
 
     let mut reports = Vec::new();
     for (subject, bundle, p12_password) in clients {
@@ -155,6 +150,54 @@ pub fn init(dir: &Path, hosts: &[String], now: OffsetDateTime) -> Result<InitRep
         gateway_serial_hex: gateway.serial_hex.clone(),
         clients: reports,
     })
+}
+
+/// The Ed25519 audit-signing key pair as PEM.
+///
+/// Why not rcgen's or ring's encoding: both write PKCS#8 v2 (with the public
+/// key), which OpenSSL 3.0 — and so josekit, which signs the checkpoints —
+/// cannot read. RFC 8410's v1 form (the 32-byte seed only) is read by
+/// OpenSSL and by ring alike.
+struct AuditKey {
+    private_pem: String,
+    public_pem: String,
+}
+
+/// DER prefix of an RFC 8410 PKCS#8 v1 Ed25519 private key; the seed follows.
+const ED25519_PKCS8_V1_PREFIX: [u8; 16] = [
+    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+];
+/// DER prefix of an Ed25519 SubjectPublicKeyInfo; the public key follows.
+const ED25519_SPKI_PREFIX: [u8; 12] = [0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
+
+impl AuditKey {
+    fn generate() -> Result<Self, PkiError> {
+        let mut seed = [0u8; 32];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut seed)
+            .map_err(|e| PkiError::crypto("generate the audit-signing key", e))?;
+        let pair = ring::signature::Ed25519KeyPair::from_seed_unchecked(&seed)
+            .map_err(|e| PkiError::crypto("derive the audit-signing public key", e))?;
+        let public = ring::signature::KeyPair::public_key(&pair);
+        let private_der = [&ED25519_PKCS8_V1_PREFIX[..], &seed].concat();
+        let public_der = [&ED25519_SPKI_PREFIX[..], public.as_ref()].concat();
+        seed.fill(0);
+        Ok(Self {
+            private_pem: pem_encode("PRIVATE KEY", &private_der),
+            public_pem: pem_encode("PUBLIC KEY", &public_der),
+        })
+    }
+}
+
+fn pem_encode(label: &str, der: &[u8]) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        out.push_str(&String::from_utf8_lossy(line));
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
 }
 
 /// 24 characters from a 32-symbol alphabet without look-alikes: 120 bits.
@@ -303,7 +346,7 @@ mod tests {
         assert_eq!(days, 730);
 
         let key =
-            KeyPair::from_pem(&std::fs::read_to_string(tmp.path().join("gateway.key")).unwrap())
+            rcgen::KeyPair::from_pem(&std::fs::read_to_string(tmp.path().join("gateway.key")).unwrap())
                 .unwrap();
         assert_eq!(
             rcgen::PublicKeyData::der_bytes(&key),
@@ -346,7 +389,15 @@ mod tests {
             "public key",
         )
         .unwrap();
-        let pair = Ed25519KeyPair::from_pkcs8(&key).unwrap();
+        let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(&key).unwrap();
+        if std::process::Command::new("openssl").arg("version").output().is_ok() {
+            let out = std::process::Command::new("openssl")
+                .args(["pkey", "-noout", "-in"])
+                .arg(tmp.path().join("audit-signing.key"))
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "OpenSSL (and josekit) must read the key");
+        }
         // SPKI for Ed25519 is a 12-byte header followed by the 32-byte key.
         assert_eq!(spki.len(), 44);
         assert_eq!(&spki[12..], pair.public_key().as_ref());

@@ -5,6 +5,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::StoreError;
+use super::merkle_rows::Tree;
 use super::writer::to_i64;
 use crate::audit::record::{
     Action, Actor, AuditRecord, GENESIS_HASH, Outcome, RecordDraft, format_at,
@@ -43,6 +44,7 @@ pub(super) async fn read_head(conn: &mut AnyConnection) -> Result<Head, StoreErr
 pub(super) async fn append(
     conn: &mut AnyConnection,
     head: &mut Head,
+    tree: &mut Tree,
     mut draft: RecordDraft,
 ) -> Result<AuditRecord, StoreError> {
     let seq = head.seq + 1;
@@ -98,6 +100,7 @@ pub(super) async fn append(
             .execute(&mut *conn)
             .await?;
     }
+    tree.push(&rec.hash)?;
     head.seq = seq;
     head.hash.clone_from(&rec.hash);
     head.at.clone_from(&rec.draft.at);
@@ -234,4 +237,102 @@ pub struct AuditFilter {
     pub descending: bool,
     /// Page size.
     pub limit: u32,
+}
+
+impl super::Store {
+    /// One page of the DPO audit query. `scope` limits the result to records
+    /// involving that partner (a partner DPO's view); filters combine with
+    /// AND. Stable cursor: records strictly after (or, descending, before)
+    /// `filter.after`, in seq order.
+    pub async fn audit_query(
+        &self,
+        filter: &AuditFilter,
+        scope: Option<&str>,
+    ) -> Result<Vec<(AuditRecord, bool)>, StoreError> {
+        let mut binds: Vec<Bind> = Vec::new();
+        let mut bind = |b: Bind| {
+            binds.push(b);
+            format!("${}", binds.len())
+        };
+        // Index tables that narrow the log: (table, key column, value).
+        let mut indexed: Vec<(&str, &str, String)> = Vec::new();
+        if let Some(p) = scope {
+            indexed.push(("audit_parties", "partner", p.to_owned()));
+        }
+        if let Some(p) = &filter.partner {
+            indexed.push(("audit_parties", "partner", p.clone()));
+        }
+        if let Some(m) = &filter.message {
+            indexed.push(("audit_messages", "message_id", m.clone()));
+        }
+        let cols: Vec<String> = RECORD_COLUMNS.split(", ").map(|c| format!("a.{c}")).collect();
+        let mut sql = format!("SELECT {} FROM ", cols.join(", "));
+        let mut conds: Vec<String> = Vec::new();
+        // The first index table drives the scan in seq order (its primary
+        // key is (key, seq)); the others are joined on seq.
+        let seq_col = if indexed.is_empty() {
+            sql.push_str("audit_log a");
+            "a.seq".to_owned()
+        } else {
+            for (i, (table, key, value)) in indexed.iter().enumerate() {
+                let p = bind(Bind::Text(value.clone()));
+                if i == 0 {
+                    sql.push_str(&format!("{table} d0 JOIN audit_log a ON a.seq = d0.seq"));
+                    conds.push(format!("d0.{key} = {p}"));
+                } else {
+                    sql.push_str(&format!(" JOIN {table} d{i} ON d{i}.seq = d0.seq AND d{i}.{key} = {p}"));
+                }
+            }
+            "d0.seq".to_owned()
+        };
+        for (column, value) in [
+            ("a.actor_officer =", &filter.officer),
+            ("a.action =", &filter.action),
+            ("a.outcome =", &filter.outcome),
+            ("a.at >=", &filter.from),
+            ("a.at <", &filter.to),
+        ] {
+            if let Some(v) = value {
+                let p = bind(Bind::Text(v.clone()));
+                conds.push(format!("{column} {p}"));
+            }
+        }
+        if let Some(after) = filter.after {
+            let p = bind(Bind::Int(super::writer::to_i64(after)?));
+            conds.push(format!("{seq_col} {} {p}", if filter.descending { "<" } else { ">" }));
+        }
+        if !conds.is_empty() {
+            sql.push_str(" WHERE ");
+            sql.push_str(&conds.join(" AND "));
+        }
+        let limit = bind(Bind::Int(i64::from(filter.limit.max(1))));
+        let order = if filter.descending { "DESC" } else { "ASC" };
+        sql.push_str(&format!(" ORDER BY {seq_col} {order} LIMIT {limit}"));
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for b in binds {
+            q = match b {
+                Bind::Text(t) => q.bind(t),
+                Bind::Int(i) => q.bind(i),
+            };
+        }
+        let rows = q.fetch_all(self.pool()).await?;
+        rows.iter().map(record_from_row).collect()
+    }
+
+    /// Whether record `seq` involves `partner` (a partner DPO's view).
+    pub async fn audit_involves(&self, seq: u64, partner: &str) -> Result<bool, StoreError> {
+        Ok(sqlx::query("SELECT 1 FROM audit_parties WHERE partner = $1 AND seq = $2")
+            .bind(partner.to_owned())
+            .bind(super::writer::to_i64(seq)?)
+            .fetch_optional(self.pool())
+            .await?
+            .is_some())
+    }
+}
+
+/// A bound parameter of a dynamically built query (values are always
+/// bound, never spliced into the SQL text).
+enum Bind {
+    Text(String),
+    Int(i64),
 }

@@ -13,6 +13,7 @@
 //! (SQLite in WAL mode).
 
 mod audit_rows;
+mod merkle_rows;
 mod reads;
 mod rows;
 mod writer;
@@ -25,6 +26,7 @@ use sqlx::{AnyConnection, AnyPool, ConnectOptions, Executor};
 use tokio::sync::{mpsc, oneshot};
 
 pub use audit_rows::AuditFilter;
+pub use merkle_rows::{CheckpointPolicy, StoredCheckpoint};
 pub use rows::{
     AttachmentRow, DeliveryRow, DueRow, IdempotencyRow, InboxRow, MessageRow, NewDelivery,
     PartnerStateRow,
@@ -92,6 +94,22 @@ pub struct StoreOptions {
     pub node: Option<String>,
     /// Size of the read pool.
     pub read_connections: u32,
+    /// Checkpoint signing; the default signs nothing.
+    pub checkpoints: CheckpointPolicy,
+}
+
+impl StoreOptions {
+    /// Options for a command-line tool working on a gateway's database: a
+    /// small pool, no checkpoint signing (the gateway signs what they
+    /// append at its next batch).
+    pub fn for_tool(config: &crate::config::Config) -> Self {
+        Self {
+            url: config.database.url.clone(),
+            node: config.server.node.clone(),
+            read_connections: 2,
+            checkpoints: CheckpointPolicy::default(),
+        }
+    }
 }
 
 /// The store handle shared by all request handlers.
@@ -141,7 +159,7 @@ impl Store {
             .await?;
 
         let (tx, rx) = mpsc::channel(4096);
-        tokio::spawn(writer::run(writer_conn, backend, rx));
+        tokio::spawn(writer::run(writer_conn, backend, opts.checkpoints.clone(), rx));
         Ok(Self {
             pool,
             writer: tx,

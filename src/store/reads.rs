@@ -272,4 +272,24 @@ impl Store {
                 .try_get(0)?,
         )
     }
+
+    /// The last record stamped before `at` (RFC 3339 as stored), if any:
+    /// times are stamped in chain order, so these records are a prefix.
+    pub async fn audit_seq_before(&self, at: &str) -> Result<Option<u64>, StoreError> {
+        let n: Option<i64> = sqlx::query("SELECT MAX(seq) FROM audit_log WHERE at < $1")
+            .bind(at.to_owned())
+            .fetch_one(self.pool())
+            .await?
+            .try_get(0)?;
+        Ok(n.and_then(|n| u64::try_from(n).ok()))
+    }
+
+    /// The first record not yet reduced.
+    pub async fn audit_first_kept(&self) -> Result<Option<u64>, StoreError> {
+        let n: Option<i64> = sqlx::query("SELECT MIN(seq) FROM audit_log WHERE reduced = 0")
+            .fetch_one(self.pool())
+            .await?
+            .try_get(0)?;
+        Ok(n.and_then(|n| u64::try_from(n).ok()))
+    }
 }

@@ -17,6 +17,7 @@ use sqlx::{AnyConnection, Executor};
 use tokio::sync::{mpsc, oneshot};
 
 use super::audit_rows::{Head, append, read_head};
+use super::merkle_rows::{CheckpointPolicy, Tree, flush, load_tree, maybe_checkpoint};
 use sqlx::Row;
 
 use super::rows::{AttachmentRow, DeliveryRow, MessageRow, NewDelivery};
@@ -146,6 +147,15 @@ pub enum WriteOp {
         /// Now, unix ms.
         at_ms: i64,
     },
+    /// Audit retention: reduce records up to `through_seq` to their hashes,
+    /// and drop tombstones of messages erased before `tombstones_before_ms`.
+    ReduceAudit {
+        /// Last record to reduce (records before it are reduced already or
+        /// reduced now: reduction is always a prefix).
+        through_seq: u64,
+        /// Erased messages older than this lose their tombstones.
+        tombstones_before_ms: i64,
+    },
     /// Re-wrap data keys under a new master key.
     Rewrap {
         /// (owner, new master key id, new wrapped key).
@@ -172,29 +182,49 @@ pub(super) struct Job {
     pub reply: oneshot::Sender<Result<(WriteOutput, AuditRecord), StoreError>>,
 }
 
-pub(super) async fn run(mut conn: AnyConnection, backend: Backend, mut rx: mpsc::Receiver<Job>) {
+pub(super) async fn run(
+    mut conn: AnyConnection,
+    backend: Backend,
+    policy: CheckpointPolicy,
+    mut rx: mpsc::Receiver<Job>,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while let Some(first) = rx.recv().await {
-        batch.push(first);
+    // Time-based checkpoints need a batch even when no request comes.
+    let tick = policy.interval.min(std::time::Duration::from_secs(5)).max(std::time::Duration::from_millis(100));
+    loop {
+        let first = if policy.signer.is_some() {
+            match tokio::time::timeout(tick, rx.recv()).await {
+                Ok(Some(job)) => Some(job),
+                Ok(None) => break,
+                Err(_) => None,
+            }
+        } else {
+            match rx.recv().await {
+                Some(job) => Some(job),
+                None => break,
+            }
+        };
+        batch.extend(first);
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
                 Ok(job) => batch.push(job),
                 Err(_) => break,
             }
         }
-        run_batch(&mut conn, backend, &mut batch).await;
+        run_batch(&mut conn, backend, &policy, &mut batch).await;
     }
 }
 
-async fn run_batch(conn: &mut AnyConnection, backend: Backend, batch: &mut Vec<Job>) {
+async fn run_batch(conn: &mut AnyConnection, backend: Backend, policy: &CheckpointPolicy, batch: &mut Vec<Job>) {
     let mut results: Vec<Result<(WriteOutput, AuditRecord), StoreError>> =
         Vec::with_capacity(batch.len());
     let outcome = async {
         begin(conn, backend).await?;
         let mut head = read_head(conn).await?;
+        let mut tree = load_tree(conn, head.seq).await?;
         for job in batch.iter() {
             let before = head.seq;
-            let r = apply(conn, &mut head, &job.op, job.audit.clone()).await;
+            let r = apply(conn, &mut head, &mut tree, &job.op, job.audit.clone()).await;
             match r {
                 Err(StoreError::Unavailable(e)) => return Err(StoreError::Unavailable(e)),
                 // A failure after the op's first write (its audit record)
@@ -203,6 +233,8 @@ async fn run_batch(conn: &mut AnyConnection, backend: Backend, batch: &mut Vec<J
                 other => results.push(other),
             }
         }
+        flush(conn, &mut tree).await?;
+        maybe_checkpoint(conn, &tree, policy).await?;
         conn.execute("COMMIT").await?;
         Ok::<(), StoreError>(())
     }
@@ -239,11 +271,12 @@ async fn begin(conn: &mut AnyConnection, backend: Backend) -> Result<(), StoreEr
 async fn apply(
     conn: &mut AnyConnection,
     head: &mut Head,
+    tree: &mut Tree,
     op: &WriteOp,
     audit: RecordDraft,
 ) -> Result<(WriteOutput, AuditRecord), StoreError> {
     match op {
-        WriteOp::AuditOnly => Ok((WriteOutput::Done, append(conn, head, audit).await?)),
+        WriteOp::AuditOnly => Ok((WriteOutput::Done, append(conn, head, tree, audit).await?)),
         WriteOp::Submit {
             message,
             deliveries,
@@ -262,7 +295,7 @@ async fn apply(
                     return Err(StoreError::IdempotencyRace);
                 }
             }
-            let rec = append(conn, head, audit).await?;
+            let rec = append(conn, head, tree, audit).await?;
             insert_message(conn, message, rec.seq).await?;
             put_data_key(conn, &message.id, data_key).await?;
             for d in deliveries {
@@ -305,7 +338,7 @@ async fn apply(
             recipient,
             at,
         } => {
-            let rec = append(conn, head, audit).await?;
+            let rec = append(conn, head, tree, audit).await?;
             sqlx::query(
                 "UPDATE deliveries SET status = 'delivered', updated_at = $3 WHERE message_id = $1 AND recipient = $2 AND status = 'queued'",
             )
@@ -324,7 +357,7 @@ async fn apply(
             let current = delivery(conn, message_id, recipient)
                 .await?
                 .ok_or(StoreError::NotFound)?;
-            let rec = append(conn, head, audit).await?;
+            let rec = append(conn, head, tree, audit).await?;
             if current.status == "acknowledged" {
                 return Ok((WriteOutput::Delivery(current), rec));
             }
@@ -348,7 +381,7 @@ async fn apply(
             suspended,
             at,
         } => {
-            let rec = append(conn, head, audit).await?;
+            let rec = append(conn, head, tree, audit).await?;
             sqlx::query(
                 "INSERT INTO partner_state (partner, suspended, updated_at) VALUES ($1, $2, $3) \
                  ON CONFLICT (partner) DO UPDATE SET suspended = excluded.suspended, updated_at = excluded.updated_at",
@@ -367,7 +400,7 @@ async fn apply(
             at,
             officer,
         } => {
-            let rec = append(conn, head, audit).await?;
+            let rec = append(conn, head, tree, audit).await?;
             sqlx::query(
                 "INSERT INTO permissions (root_id, partner, scope, granted_at, officer) VALUES ($1, $2, $3, $4, $5) \
                  ON CONFLICT (root_id, partner, scope) DO NOTHING",
@@ -387,7 +420,7 @@ async fn apply(
             at,
             reference,
         } => {
-            let rec = append(conn, head, audit).await?;
+            let rec = append(conn, head, tree, audit).await?;
             sqlx::query(
                 "INSERT INTO judicial_uses (message_id, partner, recorded_at, reference) VALUES ($1, $2, $3, $4)",
             )
@@ -404,7 +437,7 @@ async fn apply(
             held,
             reason,
         } => {
-            let rec = append(conn, head, audit).await?;
+            let rec = append(conn, head, tree, audit).await?;
             sqlx::query(
                 "UPDATE messages SET held = $2, hold_reason = $3 WHERE COALESCE(root_id, id) = $1",
             )
@@ -420,7 +453,7 @@ async fn apply(
             retain_until_ms,
             review_on,
         } => {
-            let rec = append(conn, head, audit).await?;
+            let rec = append(conn, head, tree, audit).await?;
             sqlx::query(
                 "UPDATE messages SET retain_until_ms = $2, review_on = $3 WHERE id = $1 AND erased_at_ms IS NULL",
             )
@@ -436,7 +469,7 @@ async fn apply(
             label,
             classification,
         } => {
-            let rec = append(conn, head, audit).await?;
+            let rec = append(conn, head, tree, audit).await?;
             sqlx::query("UPDATE messages SET label = $2, classification = $3 WHERE COALESCE(root_id, id) = $1")
                 .bind(root_id.as_str())
                 .bind(label.as_str())
@@ -469,7 +502,7 @@ async fn apply(
             if live.is_empty() {
                 return Err(StoreError::AlreadyErased);
             }
-            let rec = append(conn, head, audit).await?;
+            let rec = append(conn, head, tree, audit).await?;
             let mut gone = Vec::new();
             for id in &live {
                 sqlx::query("UPDATE messages SET content = NULL, erased_at_ms = $2 WHERE id = $1")
@@ -504,7 +537,7 @@ async fn apply(
             attachment,
             data_key,
         } => {
-            let rec = append(conn, head, audit).await?;
+            let rec = append(conn, head, tree, audit).await?;
             sqlx::query(
                 "INSERT INTO attachments (id, owner, content_type, size, sha256, created_ms, erased_at_ms) \
                  VALUES ($1, $2, $3, $4, $5, $6, NULL)",
@@ -534,12 +567,46 @@ async fn apply(
             if still.is_none() {
                 return Err(StoreError::NotFound);
             }
-            let rec = append(conn, head, audit).await?;
+            let rec = append(conn, head, tree, audit).await?;
             erase_attachment(conn, attachment_id, *at_ms).await?;
             Ok((WriteOutput::Erased(vec![attachment_id.clone()]), rec))
         }
+        WriteOp::ReduceAudit {
+            through_seq,
+            tombstones_before_ms,
+        } => {
+            let rec = append(conn, head, tree, audit).await?;
+            let through = to_i64(*through_seq)?;
+            sqlx::query(
+                "UPDATE audit_log SET reduced = 1, at = NULL, actor_role = NULL, actor_id = NULL, actor_officer = NULL, \
+                 actor_cert_serial = NULL, action = NULL, message_id = NULL, counterparts = NULL, outcome = NULL, \
+                 code = NULL, justification = NULL, request_id = NULL, node = NULL, details = NULL \
+                 WHERE reduced = 0 AND seq <= $1",
+            )
+            .bind(through)
+            .execute(&mut *conn)
+            .await?;
+            sqlx::query("DELETE FROM audit_parties WHERE seq <= $1")
+                .bind(through)
+                .execute(&mut *conn)
+                .await?;
+            sqlx::query("DELETE FROM audit_messages WHERE seq <= $1")
+                .bind(through)
+                .execute(&mut *conn)
+                .await?;
+            for table in [
+                "DELETE FROM deliveries WHERE message_id IN (SELECT id FROM messages WHERE erased_at_ms < $1)",
+                "DELETE FROM message_attachments WHERE message_id IN (SELECT id FROM messages WHERE erased_at_ms < $1)",
+                "DELETE FROM judicial_uses WHERE message_id IN (SELECT id FROM messages WHERE erased_at_ms < $1)",
+                "DELETE FROM idempotency WHERE message_id IN (SELECT id FROM messages WHERE erased_at_ms < $1)",
+                "DELETE FROM messages WHERE erased_at_ms < $1",
+            ] {
+                sqlx::query(table).bind(*tombstones_before_ms).execute(&mut *conn).await?;
+            }
+            Ok((WriteOutput::Done, rec))
+        }
         WriteOp::Rewrap { keys } => {
-            let rec = append(conn, head, audit).await?;
+            let rec = append(conn, head, tree, audit).await?;
             for (owner, key_id, wrapped) in keys {
                 sqlx::query(
                     "UPDATE data_keys SET master_key_id = $2, wrapped_key = $3 WHERE owner = $1",

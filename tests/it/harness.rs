@@ -115,6 +115,7 @@ pub fn test_config(pki: &Path, data: &Path) -> Config {
     c.tls.client_ca = pki.join("ca.crt");
     c.tls.crl = pki.join("ca.crl");
     c.audit.signing_key = pki.join("audit-signing.key");
+    c.audit.public_key = pki.join("audit-signing.pub");
     c.database.url = format!("sqlite://{}", data.join("brdo.db").display());
     c.crypto.master_key_file = data.join("master.key");
     c.policy.file = data.join("policy.toml");
@@ -193,14 +194,9 @@ impl TestGateway {
 
     /// The audit record with this seq, as served to DPOs.
     pub async fn audit_record(&self, seq: u64) -> Value {
-        self.gateway
-            .app
-            .store
-            .audit_record(seq)
-            .await
-            .expect("read audit")
-            .expect("record exists")
-            .to_json()
+        let page = self.gateway.app.store.audit_page(seq - 1, 1).await.expect("read audit");
+        let (rec, reduced) = page.into_iter().next().filter(|(r, _)| r.seq == seq).expect("record exists");
+        brdo::api::audit::record_json(&rec, reduced)
     }
 
     /// The audit record a response names in `Brdo-Audit-Seq`.
@@ -328,7 +324,8 @@ pub fn write_config(gw: &TestGateway) -> PathBuf {
     let toml = format!(
         "[database]\nurl = \"{}\"\n[tls]\ncert = \"{}\"\nkey = \"{}\"\nclient_ca = \"{}\"\ncrl = \"{}\"\n\
          [crypto]\nmaster_key_file = \"{}\"\n[policy]\nfile = \"{}\"\n[storage]\nblob_dir = \"{}\"\n\
-         [retention]\nsweep_interval_secs = 0\n",
+         [retention]\nsweep_interval_secs = 0\n[audit]\nsigning_key = \"{}\"\npublic_key = \"{}\"\n\
+         checkpoint_every = {}\nretention_days = {}\n",
         c.database.url,
         c.tls.cert.display(),
         c.tls.key.display(),
@@ -337,6 +334,10 @@ pub fn write_config(gw: &TestGateway) -> PathBuf {
         c.crypto.master_key_file.display(),
         c.policy.file.display(),
         c.storage.blob_dir.display(),
+        c.audit.signing_key.display(),
+        c.audit.public_key.display(),
+        c.audit.checkpoint_every,
+        c.audit.retention_days,
     );
     let path = gw.data.join("gateway.toml");
     std::fs::write(&path, toml).expect("config");

@@ -4,8 +4,10 @@
 
 mod attachments;
 mod audit;
+mod browser;
 mod cli;
 mod demo;
+mod dpo;
 mod harness;
 mod lifecycle;
 mod messages;

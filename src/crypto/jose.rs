@@ -1,0 +1,265 @@
+//! Signed checkpoints as compact JWS: the crate's only josekit user.
+//!
+//! A checkpoint is the log's signed tree head: `{"tree_size", "root_hash",
+//! "at"}`. A data-protection officer or supervisory authority who keeps
+//! checkpoints can later prove, with only the public key, that the log they
+//! are shown is the one the gateway committed to. Only EdDSA (Ed25519) and
+//! ES256 are accepted — the verifier selects by `kid` and refuses any other
+//! `alg` (no `none`, no RSA1_5, no HMAC confusion).
+
+use std::path::Path;
+
+use josekit::jwk::KeyPair as _;
+use josekit::jws::{self, ES256, EdDSA, JwsHeader, JwsSigner, JwsVerifier};
+use serde::{Deserialize, Serialize};
+
+/// The signed statement about the log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Checkpoint {
+    /// Number of records covered.
+    pub tree_size: u64,
+    /// RFC 9162 root over their hashes, lower-case hex.
+    pub root_hash: String,
+    /// When it was signed (RFC 3339, milliseconds, `Z`).
+    pub at: String,
+}
+
+/// Why a key or a checkpoint cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum JoseError {
+    /// The key file could not be read or is not an Ed25519/P-256 key.
+    #[error("{path}: {message}")]
+    Key {
+        /// The file (or `"key"`).
+        path: String,
+        /// Why.
+        message: String,
+    },
+    /// The JWS is malformed, signed by another key, with another
+    /// algorithm, or its signature does not verify.
+    #[error("the checkpoint signature does not verify: {0}")]
+    Signature(String),
+    /// The payload is not a checkpoint.
+    #[error("the checkpoint payload is not valid: {0}")]
+    Payload(String),
+}
+
+/// The JWS `typ` of checkpoints.
+pub const CHECKPOINT_TYPE: &str = "brdo-checkpoint+jws";
+
+/// A short id of a public key: hex of the first 8 bytes of SHA-256 over its
+/// SubjectPublicKeyInfo DER.
+pub fn key_id(spki_der: &[u8]) -> String {
+    hex::encode(&ring::digest::digest(&ring::digest::SHA256, spki_der).as_ref()[..8])
+}
+
+/// Signs checkpoints with the audit signing key.
+pub struct CheckpointSigner {
+    signer: Box<dyn JwsSigner>,
+    kid: String,
+    public_pem: Vec<u8>,
+}
+
+impl std::fmt::Debug for CheckpointSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CheckpointSigner").field("kid", &self.kid).finish_non_exhaustive()
+    }
+}
+
+fn key_err(path: &str, message: impl ToString) -> JoseError {
+    JoseError::Key {
+        path: path.to_owned(),
+        message: message.to_string(),
+    }
+}
+
+impl CheckpointSigner {
+    /// Loads a PKCS#8 PEM private key (Ed25519 or P-256).
+    pub fn from_pem_file(path: &Path) -> Result<Self, JoseError> {
+        let name = path.display().to_string();
+        let pem = std::fs::read(path).map_err(|e| key_err(&name, e))?;
+        Self::from_pem(&pem).map_err(|e| match e {
+            JoseError::Key { message, .. } => key_err(&name, message),
+            other => other,
+        })
+    }
+
+    /// Loads a PKCS#8 PEM private key (Ed25519 or P-256).
+    pub fn from_pem(pem: &[u8]) -> Result<Self, JoseError> {
+        if let Ok(pair) = EdDSA.key_pair_from_pem(pem) {
+            let kid = key_id(&pair.to_der_public_key());
+            let mut signer = EdDSA.signer_from_pem(pem).map_err(|e| key_err("key", e))?;
+            signer.set_key_id(kid.clone());
+            return Ok(Self {
+                signer: Box::new(signer),
+                kid,
+                public_pem: pair.to_pem_public_key(),
+            });
+        }
+        if let Ok(pair) = ES256.key_pair_from_pem(pem) {
+            let kid = key_id(&pair.to_der_public_key());
+            let mut signer = ES256.signer_from_pem(pem).map_err(|e| key_err("key", e))?;
+            signer.set_key_id(kid.clone());
+            return Ok(Self {
+                signer: Box::new(signer),
+                kid,
+                public_pem: pair.to_pem_public_key(),
+            });
+        }
+        Err(key_err("key", "is not a PKCS#8 PEM Ed25519 or P-256 private key"))
+    }
+
+    /// The signing key's id.
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// A verifier for this key's own signatures.
+    pub fn verifier(&self) -> Result<CheckpointVerifier, JoseError> {
+        CheckpointVerifier::from_public_pem(&self.public_pem)
+    }
+
+    /// Signs a checkpoint as a compact JWS.
+    pub fn sign(&self, cp: &Checkpoint) -> Result<String, JoseError> {
+        let payload = serde_json::to_vec(cp).map_err(|e| JoseError::Payload(e.to_string()))?;
+        let mut header = JwsHeader::new();
+        header.set_token_type(CHECKPOINT_TYPE);
+        header.set_key_id(self.kid.clone());
+        jws::serialize_compact(&payload, &header, &*self.signer).map_err(|e| JoseError::Signature(e.to_string()))
+    }
+}
+
+/// Verifies checkpoints with published public keys.
+pub struct CheckpointVerifier {
+    keys: Vec<(String, Box<dyn JwsVerifier>)>,
+}
+
+impl std::fmt::Debug for CheckpointVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kids: Vec<&str> = self.keys.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("CheckpointVerifier").field("kids", &kids).finish()
+    }
+}
+
+impl CheckpointVerifier {
+    /// Loads one SPKI PEM public key (`audit-signing.pub`).
+    pub fn from_public_pem_file(path: &Path) -> Result<Self, JoseError> {
+        let name = path.display().to_string();
+        let pem = std::fs::read(path).map_err(|e| key_err(&name, e))?;
+        Self::from_public_pem(&pem).map_err(|e| match e {
+            JoseError::Key { message, .. } => key_err(&name, message),
+            other => other,
+        })
+    }
+
+    /// Loads one SPKI PEM public key.
+    pub fn from_public_pem(pem: &[u8]) -> Result<Self, JoseError> {
+        let der = rustls::pki_types::SubjectPublicKeyInfoDer::from_pem_slice(pem)
+            .map_err(|_| key_err("key", "is not a PEM public key"))?;
+        let kid = key_id(der.as_ref());
+        let verifier: Box<dyn JwsVerifier> = if let Ok(v) = EdDSA.verifier_from_pem(pem) {
+            Box::new(v)
+        } else if let Ok(v) = ES256.verifier_from_pem(pem) {
+            Box::new(v)
+        } else {
+            return Err(key_err("key", "is not an Ed25519 or P-256 public key"));
+        };
+        Ok(Self {
+            keys: vec![(kid, verifier)],
+        })
+    }
+
+    /// Verifies a compact JWS and returns its checkpoint.
+    pub fn verify(&self, compact: &str) -> Result<Checkpoint, JoseError> {
+        let (payload, header) = jws::deserialize_compact_with_selector(compact.trim(), |header| {
+            let alg = header.algorithm().unwrap_or_default();
+            if alg != "EdDSA" && alg != "ES256" {
+                return Err(josekit::JoseError::UnsupportedSignatureAlgorithm(anyhow_like(format!(
+                    "alg {alg:?} is not allowed"
+                ))));
+            }
+            Ok(header
+                .key_id()
+                .and_then(|kid| self.keys.iter().find(|(k, _)| k == kid))
+                .map(|(_, v)| &**v))
+        })
+        .map_err(|e| JoseError::Signature(e.to_string()))?;
+        if header.token_type() != Some(CHECKPOINT_TYPE) {
+            return Err(JoseError::Signature("the JWS is not a Brdo checkpoint (typ)".into()));
+        }
+        serde_json::from_slice(&payload).map_err(|e| JoseError::Payload(e.to_string()))
+    }
+}
+
+fn anyhow_like(msg: String) -> anyhow::Error {
+    anyhow::Error::msg(msg)
+}
+
+use rustls::pki_types::pem::PemObject as _;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys() -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pki = dir.path().join("pki");
+        crate::pki::init(&pki, &[], time::OffsetDateTime::now_utc()).expect("init");
+        (dir, pki)
+    }
+
+    fn cp() -> Checkpoint {
+        Checkpoint {
+            tree_size: 42,
+            root_hash: "ab".repeat(32),
+            at: "2026-11-21T10:00:00.000Z".into(),
+        }
+    }
+
+    #[test]
+    fn sign_and_verify_with_the_published_key() {
+        let (_d, pki) = keys();
+        let signer = CheckpointSigner::from_pem_file(&pki.join("audit-signing.key")).expect("signer");
+        let verifier = CheckpointVerifier::from_public_pem_file(&pki.join("audit-signing.pub")).expect("verifier");
+        let jws = signer.sign(&cp()).expect("sign");
+        assert_eq!(jws.split('.').count(), 3);
+        assert_eq!(verifier.verify(&jws).expect("verify"), cp());
+        let own = signer.verifier().expect("own");
+        assert_eq!(own.verify(&jws).expect("verify"), cp());
+    }
+
+    #[test]
+    fn tampered_foreign_and_unsigned_checkpoints_fail() {
+        let (_d, pki) = keys();
+        let (_d2, other) = keys();
+        let signer = CheckpointSigner::from_pem_file(&pki.join("audit-signing.key")).expect("signer");
+        let verifier = CheckpointVerifier::from_public_pem_file(&pki.join("audit-signing.pub")).expect("verifier");
+        let jws = signer.sign(&cp()).expect("sign");
+        let parts: Vec<&str> = jws.split('.').collect();
+        // Another payload under the same signature.
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let forged = b64.encode(br#"{"tree_size":43,"root_hash":"00","at":"x"}"#);
+        assert!(verifier.verify(&format!("{}.{forged}.{}", parts[0], parts[2])).is_err());
+        // Signed by another gateway's key.
+        let foreign = CheckpointSigner::from_pem_file(&other.join("audit-signing.key")).expect("signer");
+        assert!(verifier.verify(&foreign.sign(&cp()).expect("sign")).is_err());
+        // alg none.
+        let none = b64.encode(br#"{"alg":"none","typ":"brdo-checkpoint+jws"}"#);
+        assert!(verifier.verify(&format!("{none}.{}.", parts[1])).is_err());
+        // HS256 with the public key as secret (algorithm confusion).
+        let hs = b64.encode(br#"{"alg":"HS256","typ":"brdo-checkpoint+jws"}"#);
+        assert!(verifier.verify(&format!("{hs}.{}.{}", parts[1], parts[2])).is_err());
+        assert!(verifier.verify("not a jws").is_err());
+    }
+
+    #[test]
+    fn p256_keys_work_too() {
+        let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("p256");
+        let signer = CheckpointSigner::from_pem(pair.serialize_pem().as_bytes()).expect("signer");
+        let verifier = CheckpointVerifier::from_public_pem(pair.public_key_pem().as_bytes()).expect("verifier");
+        assert_eq!(verifier.verify(&signer.sign(&cp()).expect("sign")).expect("verify"), cp());
+    }
+}
