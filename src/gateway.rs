@@ -59,7 +59,10 @@ pub enum StartError {
 impl StartError {
     /// Whether this is a configuration problem (exit code 2).
     pub fn is_config(&self) -> bool {
-        matches!(self, Self::Policy(_) | Self::Tls(_) | Self::MasterKey(_) | Self::SigningKey(_))
+        matches!(
+            self,
+            Self::Policy(_) | Self::Tls(_) | Self::MasterKey(_) | Self::SigningKey(_)
+        )
     }
 }
 

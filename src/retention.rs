@@ -114,7 +114,11 @@ pub async fn delete_blobs(blobs: &BlobStore, out: &WriteOutput) {
 
 /// One sweep as if at `as_of`. With `dry_run`, nothing is written and the
 /// report lists what would be erased.
-pub async fn sweep(store: &Store, blobs: &BlobStore, opts: &SweepOptions) -> Result<SweepReport, StoreError> {
+pub async fn sweep(
+    store: &Store,
+    blobs: &BlobStore,
+    opts: &SweepOptions,
+) -> Result<SweepReport, StoreError> {
     let (as_of, dry_run) = (opts.as_of, opts.dry_run);
     let mut report = SweepReport::default();
     let as_of_ms = to_ms(as_of);
@@ -203,7 +207,12 @@ pub async fn sweep(store: &Store, blobs: &BlobStore, opts: &SweepOptions) -> Res
 }
 
 /// Runs [`sweep`] every `interval` until the task is dropped.
-pub async fn run_periodically(store: Store, blobs: BlobStore, interval: std::time::Duration, audit_retention_days: u32) {
+pub async fn run_periodically(
+    store: Store,
+    blobs: BlobStore,
+    interval: std::time::Duration,
+    audit_retention_days: u32,
+) {
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

@@ -45,7 +45,11 @@ pub fn query_pairs(raw: Option<&str>) -> Result<Vec<(String, String)>, Vec<Field
             out.push((k.into_owned(), v.into_owned()));
         }
     }
-    if errors.is_empty() { Ok(out) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
 }
 
 /// Normalises an RFC 3339 time to the records' own format, so the text
@@ -54,7 +58,10 @@ fn instant(name: &str, v: &str, errors: &mut Vec<FieldError>) -> Option<String> 
     match time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339) {
         Ok(t) => Some(format_at(t)),
         Err(_) => {
-            errors.push(field(name, "must be an RFC 3339 time such as 2026-11-21T00:00:00Z"));
+            errors.push(field(
+                name,
+                "must be an RFC 3339 time such as 2026-11-21T00:00:00Z",
+            ));
             None
         }
     }
@@ -62,7 +69,10 @@ fn instant(name: &str, v: &str, errors: &mut Vec<FieldError>) -> Option<String> 
 
 /// The filters of `GET /v1/audit` and `/v1/audit/export`; `extra` names
 /// further parameters an endpoint accepts (e.g. `format`).
-pub fn parse_filter(pairs: &[(String, String)], extra: &[&str]) -> Result<AuditFilter, Vec<FieldError>> {
+pub fn parse_filter(
+    pairs: &[(String, String)],
+    extra: &[&str],
+) -> Result<AuditFilter, Vec<FieldError>> {
     let mut f = AuditFilter {
         limit: DEFAULT_PAGE,
         ..AuditFilter::default()
@@ -102,7 +112,10 @@ pub fn parse_filter(pairs: &[(String, String)], extra: &[&str]) -> Result<AuditF
             },
             "limit" => match v.parse::<u32>() {
                 Ok(n) if (1..=MAX_PAGE).contains(&n) => f.limit = n,
-                _ => errors.push(field(k, format!("must be a whole number from 1 to {MAX_PAGE}"))),
+                _ => errors.push(field(
+                    k,
+                    format!("must be a whole number from 1 to {MAX_PAGE}"),
+                )),
             },
             "order" => match v {
                 "asc" => f.descending = false,
@@ -113,7 +126,11 @@ pub fn parse_filter(pairs: &[(String, String)], extra: &[&str]) -> Result<AuditF
             other => errors.push(field(other, "is not a filter of this endpoint")),
         }
     }
-    if errors.is_empty() { Ok(f) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(f)
+    } else {
+        Err(errors)
+    }
 }
 
 /// The partner a DPO's view is limited to (`None` for the gateway DPO).
@@ -235,13 +252,20 @@ pub fn csv_line(rec: &AuditRecord, reduced: bool) -> String {
             opt(&d.justification),
             opt(&d.request_id),
             opt(&d.node),
-            d.details.as_ref().map(|m| Value::Object(m.clone()).to_string()).unwrap_or_default(),
+            d.details
+                .as_ref()
+                .map(|m| Value::Object(m.clone()).to_string())
+                .unwrap_or_default(),
             "false".into(),
             rec.prev_hash.clone(),
             rec.hash.clone(),
         ]
     };
-    let mut line = cells.iter().map(|c| csv_cell(c)).collect::<Vec<_>>().join(",");
+    let mut line = cells
+        .iter()
+        .map(|c| csv_cell(c))
+        .collect::<Vec<_>>()
+        .join(",");
     line.push_str("\r\n");
     line
 }
@@ -251,11 +275,21 @@ fn format_of(pairs: &[(String, String)], headers: &HeaderMap) -> Result<Format, 
         return match f.as_str() {
             "csv" => Ok(Format::Csv),
             "jsonl" | "ndjson" => Ok(Format::Jsonl),
-            _ => Err(ApiError::InvalidRequest(vec![field("format", "must be jsonl or csv")])),
+            _ => Err(ApiError::InvalidRequest(vec![field(
+                "format",
+                "must be jsonl or csv",
+            )])),
         };
     }
-    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    Ok(if accept.contains("text/csv") { Format::Csv } else { Format::Jsonl })
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    Ok(if accept.contains("text/csv") {
+        Format::Csv
+    } else {
+        Format::Jsonl
+    })
 }
 
 /// `GET /v1/audit/export`: the same filters, streamed page by page, so
@@ -272,11 +306,21 @@ pub async fn export(
     let mut filter = parse_filter(&pairs, &["format"]).map_err(ApiError::InvalidRequest)?;
     filter.limit = MAX_PAGE;
     ctx.note_detail("filters", filter_details(&filter));
-    ctx.note_detail("format", json!(if format == Format::Csv { "csv" } else { "jsonl" }));
+    ctx.note_detail(
+        "format",
+        json!(if format == Format::Csv {
+            "csv"
+        } else {
+            "jsonl"
+        }),
+    );
     // Audited before the first byte leaves.
     let (_, rec) = app
         .store
-        .write(WriteOp::AuditOnly, ctx.draft(Action::AuditExport, Outcome::Allowed, None))
+        .write(
+            WriteOp::AuditOnly,
+            ctx.draft(Action::AuditExport, Outcome::Allowed, None),
+        )
         .await?;
     ctx.mark_audited(rec.seq);
 
@@ -287,43 +331,59 @@ pub async fn export(
         h
     });
     let state = (store, filter, scope, header_line, false);
-    let stream = futures_util::stream::unfold(state, move |(store, mut filter, scope, header, done)| async move {
-        if done {
-            return None;
-        }
-        if let Some(h) = header {
-            return Some((Ok(bytes::Bytes::from(h)), (store, filter, scope, None, false)));
-        }
-        match store.audit_query(&filter, scope.as_deref()).await {
-            Ok(rows) => {
-                let Some((last, _)) = rows.last() else { return None };
-                filter.after = Some(last.seq);
-                let finished = (rows.len() as u32) < filter.limit;
-                let mut chunk = String::with_capacity(rows.len() * 400);
-                for (r, red) in &rows {
-                    match format {
-                        Format::Jsonl => {
-                            chunk.push_str(&record_json(r, *red).to_string());
-                            chunk.push('\n');
+    let stream = futures_util::stream::unfold(
+        state,
+        move |(store, mut filter, scope, header, done)| async move {
+            if done {
+                return None;
+            }
+            if let Some(h) = header {
+                return Some((
+                    Ok(bytes::Bytes::from(h)),
+                    (store, filter, scope, None, false),
+                ));
+            }
+            match store.audit_query(&filter, scope.as_deref()).await {
+                Ok(rows) => {
+                    let (last, _) = rows.last()?;
+                    filter.after = Some(last.seq);
+                    let finished = (rows.len() as u32) < filter.limit;
+                    let mut chunk = String::with_capacity(rows.len() * 400);
+                    for (r, red) in &rows {
+                        match format {
+                            Format::Jsonl => {
+                                chunk.push_str(&record_json(r, *red).to_string());
+                                chunk.push('\n');
+                            }
+                            Format::Csv => chunk.push_str(&csv_line(r, *red)),
                         }
-                        Format::Csv => chunk.push_str(&csv_line(r, *red)),
                     }
+                    Some((
+                        Ok(bytes::Bytes::from(chunk)),
+                        (store, filter, scope, None, finished),
+                    ))
                 }
-                Some((Ok(bytes::Bytes::from(chunk)), (store, filter, scope, None, finished)))
+                Err(e) => {
+                    tracing::error!(error = %e, "audit export aborted");
+                    Some((
+                        Err(std::io::Error::other("audit export failed")),
+                        (store, filter, scope, None, true),
+                    ))
+                }
             }
-            Err(e) => {
-                tracing::error!(error = %e, "audit export aborted");
-                Some((Err(std::io::Error::other("audit export failed")), (store, filter, scope, None, true)))
-            }
-        }
-    });
+        },
+    );
     let mut resp = Body::from_stream(stream).into_response();
     let (ctype, ext) = match format {
         Format::Jsonl => ("application/x-ndjson", "jsonl"),
         Format::Csv => ("text/csv; charset=utf-8", "csv"),
     };
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"brdo-audit-{}.{ext}\"", rec.seq)) {
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "attachment; filename=\"brdo-audit-{}.{ext}\"",
+        rec.seq
+    )) {
         resp.headers_mut().insert(header::CONTENT_DISPOSITION, v);
     }
     Ok(resp)
@@ -337,7 +397,9 @@ fn one_number(pairs: &[(String, String)], name: &str) -> Result<Option<u64>, Api
             .ok()
             .filter(|n| *n > 0)
             .map(Some)
-            .ok_or_else(|| ApiError::InvalidRequest(vec![field(k, "must be a positive whole number")])),
+            .ok_or_else(|| {
+                ApiError::InvalidRequest(vec![field(k, "must be a positive whole number")])
+            }),
     }
 }
 
@@ -347,7 +409,11 @@ fn only(pairs: &[(String, String)], allowed: &[&str]) -> Result<(), ApiError> {
         .filter(|(k, _)| !allowed.contains(&k.as_str()))
         .map(|(k, _)| field(k, "is not a parameter of this endpoint"))
         .collect();
-    if errors.is_empty() { Ok(()) } else { Err(ApiError::InvalidRequest(errors)) }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::InvalidRequest(errors))
+    }
 }
 
 /// `GET /v1/audit/checkpoint?tree_size=N`.
@@ -361,8 +427,15 @@ pub async fn checkpoint(
     only(&pairs, &["tree_size"])?;
     let size = one_number(&pairs, "tree_size")?;
     ctx.note_detail("checkpoint", json!(size));
-    let cp = app.store.checkpoint(size).await?.ok_or(ApiError::NotFound)?;
-    Ok(Json(json!({"jws": cp.jws, "tree_size": cp.tree_size, "root_hash": cp.root_hash, "at": cp.at})).into_response())
+    let cp = app
+        .store
+        .checkpoint(size)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(Json(
+        json!({"jws": cp.jws, "tree_size": cp.tree_size, "root_hash": cp.root_hash, "at": cp.at}),
+    )
+    .into_response())
 }
 
 /// `GET /v1/audit/proof/{seq}?tree_size=N`: the inclusion proof of record
@@ -378,7 +451,11 @@ pub async fn proof(
     let pairs = query_pairs(raw.as_deref()).map_err(ApiError::InvalidRequest)?;
     only(&pairs, &["tree_size"])?;
     let asked = one_number(&pairs, "tree_size")?;
-    let seq: u64 = seq.parse().ok().filter(|n| *n > 0).ok_or(ApiError::NotFound)?;
+    let seq: u64 = seq
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or(ApiError::NotFound)?;
     ctx.note_detail("proof_of", json!(seq));
     let log_size = app.store.audit_size().await?;
     if seq > log_size {
@@ -428,7 +505,10 @@ pub async fn consistency(
     let to = one_number(&pairs, "to")?;
     let log_size = app.store.audit_size().await?;
     let (Some(from), Some(to)) = (from, to) else {
-        return Err(ApiError::InvalidRequest(vec![field("from", "from and to are both required")]));
+        return Err(ApiError::InvalidRequest(vec![field(
+            "from",
+            "from and to are both required",
+        )]));
     };
     if from > to || to > log_size {
         return Err(ApiError::InvalidRequest(vec![field(
@@ -463,7 +543,10 @@ mod tests {
         assert_eq!(f.from.as_deref(), Some("2026-11-21T09:00:00.000Z"));
         assert_eq!(f.officer.as_deref(), Some("insp.Petrović"));
         assert!(f.descending);
-        let pairs = query_pairs(Some("partner=rs&action=peek&limit=0&colour=red&from=yesterday")).expect("pairs");
+        let pairs = query_pairs(Some(
+            "partner=rs&action=peek&limit=0&colour=red&from=yesterday",
+        ))
+        .expect("pairs");
         let e = parse_filter(&pairs, &[]).expect_err("bad");
         let names: Vec<_> = e.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(names, ["partner", "action", "limit", "colour", "from"]);

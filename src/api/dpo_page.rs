@@ -63,22 +63,33 @@ fn page(title: &str, body: &str) -> Response {
     );
     let mut resp = html.into_response();
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
     if let Ok(csp) = HeaderValue::from_str(&format!(
         "default-src 'none'; style-src 'sha256-{}'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         *STYLE_HASH
     )) {
         h.insert(header::CONTENT_SECURITY_POLICY, csp);
     }
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
 }
 
 fn who(ctx: &RequestCtx) -> String {
     match &ctx.identity {
-        Identity::PartnerDpo(p) => format!("data-protection officer of {p} (records involving {p})"),
+        Identity::PartnerDpo(p) => {
+            format!("data-protection officer of {p} (records involving {p})")
+        }
         Identity::GatewayDpo => "the gateway's data-protection officer (all records)".to_owned(),
         other => other.role().to_owned(),
     }
@@ -94,7 +105,9 @@ async fn verification(app: &AppState) -> Result<String, ApiError> {
         ));
     };
     let signature = app.checkpoint_verifier.verify(&cp.jws);
-    let sig_ok = signature.as_ref().is_ok_and(|c| c.tree_size == cp.tree_size && c.root_hash == cp.root_hash);
+    let sig_ok = signature
+        .as_ref()
+        .is_ok_and(|c| c.tree_size == cp.tree_size && c.root_hash == cp.root_hash);
     let root_ok = app
         .store
         .range_root(0, cp.tree_size)
@@ -114,7 +127,11 @@ async fn verification(app: &AppState) -> Result<String, ApiError> {
         cp.tree_size,
         esc(&cp.at),
         mark(sig_ok, "valid", "INVALID"),
-        mark(root_ok, "matches the stored records", "DOES NOT MATCH the stored records"),
+        mark(
+            root_ok,
+            "matches the stored records",
+            "DOES NOT MATCH the stored records"
+        ),
         esc(&cp.root_hash),
     ))
 }
@@ -122,7 +139,11 @@ async fn verification(app: &AppState) -> Result<String, ApiError> {
 fn options(name: &str, values: &[&str], selected: Option<&str>) -> String {
     let mut s = format!("<select name=\"{name}\"><option value=\"\">any</option>");
     for v in values {
-        let sel = if Some(*v) == selected { " selected" } else { "" };
+        let sel = if Some(*v) == selected {
+            " selected"
+        } else {
+            ""
+        };
         let _ = write!(s, "<option{sel}>{}</option>", esc(v));
     }
     s.push_str("</select>");
@@ -195,7 +216,11 @@ pub async fn index(
     let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
 
     let mut body = String::with_capacity(16 * 1024);
-    let _ = write!(body, "<h1>Brdo audit log</h1><p>Signed in as {}.</p>", esc(&who(&ctx)));
+    let _ = write!(
+        body,
+        "<h1>Brdo audit log</h1><p>Signed in as {}.</p>",
+        esc(&who(&ctx))
+    );
     body.push_str(&verification(&app).await?);
     body.push_str("<form method=\"get\" action=\"/dpo\" id=\"filters\">");
     body.push_str(&field("Partner", "partner", get("partner"), "RS-MOI"));
@@ -203,8 +228,16 @@ pub async fn index(
     body.push_str(&field("Officer", "officer", get("officer"), "insp.hoxha"));
     let actions: Vec<&str> = Action::ALL.iter().map(|a| a.as_str()).collect();
     let outcomes: Vec<&str> = Outcome::ALL.iter().map(|o| o.as_str()).collect();
-    let _ = write!(body, "<label>Action{}</label>", options("action", &actions, get("action")));
-    let _ = write!(body, "<label>Outcome{}</label>", options("outcome", &outcomes, get("outcome")));
+    let _ = write!(
+        body,
+        "<label>Action{}</label>",
+        options("action", &actions, get("action"))
+    );
+    let _ = write!(
+        body,
+        "<label>Outcome{}</label>",
+        options("outcome", &outcomes, get("outcome"))
+    );
     body.push_str(&field("From", "from", get("from"), "2026-11-21T00:00:00Z"));
     body.push_str(&field("To", "to", get("to"), "2026-11-22T00:00:00Z"));
     let _ = write!(
@@ -255,7 +288,11 @@ pub async fn record(
     Path(seq): Path<String>,
 ) -> Result<Response, ApiError> {
     let scope = scope_of(&ctx)?;
-    let seq: u64 = seq.parse().ok().filter(|n| *n > 0).ok_or(ApiError::NotFound)?;
+    let seq: u64 = seq
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or(ApiError::NotFound)?;
     ctx.note_detail("record", serde_json::json!(seq));
     if let Some(p) = &scope
         && !app.store.audit_involves(seq, p).await?
@@ -266,7 +303,9 @@ pub async fn record(
     let Some((rec, reduced)) = page_rec.into_iter().next().filter(|(r, _)| r.seq == seq) else {
         return Err(ApiError::NotFound);
     };
-    let mut body = format!("<h1>Audit record {seq}</h1><p><a href=\"/dpo\">Back to the log</a></p><dl id=\"record\">");
+    let mut body = format!(
+        "<h1>Audit record {seq}</h1><p><a href=\"/dpo\">Back to the log</a></p><dl id=\"record\">"
+    );
     let json = record_json(&rec, reduced);
     if let Some(obj) = json.as_object() {
         for (k, v) in obj {
@@ -283,9 +322,13 @@ pub async fn record(
         Some(cp) if cp.tree_size >= seq => {
             let leaf = rec.hash_bytes().map(|h| merkle::leaf_hash(&h));
             let path = app.store.inclusion_proof(seq - 1, cp.tree_size).await;
-            let root: Option<merkle::Hash> = hex::decode(&cp.root_hash).ok().and_then(|b| b.try_into().ok());
+            let root: Option<merkle::Hash> = hex::decode(&cp.root_hash)
+                .ok()
+                .and_then(|b| b.try_into().ok());
             let ok = match (leaf, path, root) {
-                (Ok(l), Ok(p), Some(r)) => merkle::verify_inclusion(&l, seq - 1, cp.tree_size, &p, &r).is_ok(),
+                (Ok(l), Ok(p), Some(r)) => {
+                    merkle::verify_inclusion(&l, seq - 1, cp.tree_size, &p, &r).is_ok()
+                }
                 _ => false,
             };
             format!(
@@ -299,7 +342,8 @@ pub async fn record(
                 }
             )
         }
-        _ => "<div class=\"panel\" id=\"inclusion\">Not yet covered by a signed checkpoint.</div>".to_owned(),
+        _ => "<div class=\"panel\" id=\"inclusion\">Not yet covered by a signed checkpoint.</div>"
+            .to_owned(),
     };
     body.push_str(&proof_panel);
     Ok(page(&format!("Audit record {seq}"), &body))
@@ -311,6 +355,9 @@ mod tests {
 
     #[test]
     fn escaping() {
-        assert_eq!(esc("<script>alert('x')</script>&\""), "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&quot;");
+        assert_eq!(
+            esc("<script>alert('x')</script>&\""),
+            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&quot;"
+        );
     }
 }

@@ -616,16 +616,24 @@ mod reporting_tests {
         let mut cr = CompactRange::new();
         let mut seen = Vec::new();
         for l in &leaves {
-            cr.append_reporting(l, |level, index, h| seen.push((level, index, *h))).expect("append");
+            cr.append_reporting(l, |level, index, h| seen.push((level, index, *h)))
+                .expect("append");
         }
-        assert_eq!(cr.root(), root(&mut SliceSource(&leaves), 37).expect("root"));
+        assert_eq!(
+            cr.root(),
+            root(&mut SliceSource(&leaves), 37).expect("root")
+        );
         // Every perfect subtree inside 37 leaves, each exactly once.
         let mut expected = Vec::new();
         for level in 1..6u32 {
             let width = 1u64 << level;
             for index in 0..(37 / width) {
                 let start = index * width;
-                let h = root(&mut SliceSource(&leaves[start as usize..(start + width) as usize]), width).expect("root");
+                let h = root(
+                    &mut SliceSource(&leaves[start as usize..(start + width) as usize]),
+                    width,
+                )
+                .expect("root");
                 expected.push((level, index, h));
             }
         }

@@ -256,11 +256,12 @@ impl AuditRecord {
 
     /// Recomputes the hash from the fields; `true` when it matches.
     pub fn hash_matches(&self) -> bool {
-        chain_hash(
-            &self.prev_hash,
-            &jcs::canonicalize(&self.draft.body(self.seq)),
-        )
-        .is_ok_and(|h| h == self.hash)
+        let mut canonical = String::with_capacity(512);
+        self.draft.canonical_into(self.seq, &mut canonical);
+        let Ok(expected) = decode_hash(&self.hash) else {
+            return false;
+        };
+        chain_digest(&self.prev_hash, &canonical).is_ok_and(|h| h == expected)
     }
 
     /// Reads a record as served (API, export): the inverse of
@@ -277,7 +278,10 @@ impl AuditRecord {
                 Some(_) => Err(format!("{k} must be a string or null")),
             }
         };
-        let seq = obj.get("seq").and_then(Value::as_u64).ok_or("seq must be a whole number")?;
+        let seq = obj
+            .get("seq")
+            .and_then(Value::as_u64)
+            .ok_or("seq must be a whole number")?;
         let prev_hash = text("prev_hash").ok_or("prev_hash is missing")?;
         let hash = text("hash").ok_or("hash is missing")?;
         if obj.get("reduced") == Some(&Value::Bool(true)) {
@@ -286,7 +290,12 @@ impl AuditRecord {
             }
             let draft = RecordDraft {
                 at: String::new(),
-                actor: Actor { role: String::new(), id: None, officer: None, cert_serial: None },
+                actor: Actor {
+                    role: String::new(),
+                    id: None,
+                    officer: None,
+                    cert_serial: None,
+                },
                 action: Action::Request,
                 message_id: None,
                 counterparts: Vec::new(),
@@ -297,16 +306,39 @@ impl AuditRecord {
                 node: None,
                 details: None,
             };
-            return Ok((AuditRecord { seq, draft, prev_hash, hash }, true));
+            return Ok((
+                AuditRecord {
+                    seq,
+                    draft,
+                    prev_hash,
+                    hash,
+                },
+                true,
+            ));
         }
         const KNOWN: &[&str] = &[
-            "seq", "at", "actor", "action", "message_id", "counterparts", "outcome", "code", "justification",
-            "request_id", "node", "details", "prev_hash", "hash",
+            "seq",
+            "at",
+            "actor",
+            "action",
+            "message_id",
+            "counterparts",
+            "outcome",
+            "code",
+            "justification",
+            "request_id",
+            "node",
+            "details",
+            "prev_hash",
+            "hash",
         ];
         if let Some(k) = obj.keys().find(|k| !KNOWN.contains(&k.as_str())) {
             return Err(format!("record {seq} has an unknown field {k:?}"));
         }
-        let actor = obj.get("actor").and_then(Value::as_object).ok_or("actor must be an object")?;
+        let actor = obj
+            .get("actor")
+            .and_then(Value::as_object)
+            .ok_or("actor must be an object")?;
         let actor_opt = |k: &str| -> Result<Option<String>, String> {
             match actor.get(k) {
                 Some(Value::Null) => Ok(None),
@@ -315,26 +347,42 @@ impl AuditRecord {
             }
         };
         if actor.len() != 4 {
-            return Err(format!("record {seq}: actor must have exactly role, id, officer, cert_serial"));
+            return Err(format!(
+                "record {seq}: actor must have exactly role, id, officer, cert_serial"
+            ));
         }
         let draft = RecordDraft {
             at: text("at").ok_or("at is missing")?,
             actor: Actor {
-                role: actor.get("role").and_then(Value::as_str).ok_or("actor.role is missing")?.to_owned(),
+                role: actor
+                    .get("role")
+                    .and_then(Value::as_str)
+                    .ok_or("actor.role is missing")?
+                    .to_owned(),
                 id: actor_opt("id")?,
                 officer: actor_opt("officer")?,
                 cert_serial: actor_opt("cert_serial")?,
             },
-            action: text("action").as_deref().and_then(Action::parse).ok_or("action is not known")?,
+            action: text("action")
+                .as_deref()
+                .and_then(Action::parse)
+                .ok_or("action is not known")?,
             message_id: opt("message_id")?,
             counterparts: obj
                 .get("counterparts")
                 .and_then(Value::as_array)
                 .ok_or("counterparts must be a list")?
                 .iter()
-                .map(|c| c.as_str().map(str::to_owned).ok_or("counterparts must be strings"))
+                .map(|c| {
+                    c.as_str()
+                        .map(str::to_owned)
+                        .ok_or("counterparts must be strings")
+                })
                 .collect::<Result<_, _>>()?,
-            outcome: text("outcome").as_deref().and_then(Outcome::parse).ok_or("outcome is not known")?,
+            outcome: text("outcome")
+                .as_deref()
+                .and_then(Outcome::parse)
+                .ok_or("outcome is not known")?,
             code: opt("code")?,
             justification: opt("justification")?,
             request_id: opt("request_id")?,
@@ -349,7 +397,15 @@ impl AuditRecord {
                 Some(_) => return Err("details must be an object".into()),
             },
         };
-        Ok((AuditRecord { seq, draft, prev_hash, hash }, false))
+        Ok((
+            AuditRecord {
+                seq,
+                draft,
+                prev_hash,
+                hash,
+            },
+            false,
+        ))
     }
 
     /// The record's hash as the 32 bytes that are its Merkle leaf data.
@@ -363,6 +419,89 @@ impl AuditRecord {
 /// neighbours and two records could hash alike (found by fuzzing).
 pub const MAX_SEQ: u64 = (1 << 53) - 1;
 
+/// A stored record's fields, borrowed as read: the bulk verification path,
+/// which must not allocate per record. `counterparts` and `details` are the
+/// stored JSON texts, which the writer stores in canonical form; they are
+/// embedded verbatim, so any other spelling in the database fails the hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredFields<'a> {
+    /// Position in the log.
+    pub seq: u64,
+    /// Time.
+    pub at: &'a str,
+    /// Actor role.
+    pub role: &'a str,
+    /// Actor id.
+    pub id: Option<&'a str>,
+    /// Officer.
+    pub officer: Option<&'a str>,
+    /// Certificate serial.
+    pub cert_serial: Option<&'a str>,
+    /// Action.
+    pub action: &'a str,
+    /// Message id.
+    pub message_id: Option<&'a str>,
+    /// Counterparts, as stored (a JSON array).
+    pub counterparts: &'a str,
+    /// Outcome.
+    pub outcome: &'a str,
+    /// Code.
+    pub code: Option<&'a str>,
+    /// Justification.
+    pub justification: Option<&'a str>,
+    /// Request id.
+    pub request_id: Option<&'a str>,
+    /// Node.
+    pub node: Option<&'a str>,
+    /// Details, as stored (canonical JSON object), if any.
+    pub details: Option<&'a str>,
+}
+
+impl StoredFields<'_> {
+    /// Writes the canonical form, byte for byte what
+    /// [`RecordDraft::canonical_into`] writes for the same record.
+    pub fn canonical_into(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        let opt = |v: Option<&str>, out: &mut String| match v {
+            Some(s) => jcs::write_string(s, out),
+            None => out.push_str("null"),
+        };
+        out.push_str("{\"action\":");
+        jcs::write_string(self.action, out);
+        out.push_str(",\"actor\":{\"cert_serial\":");
+        opt(self.cert_serial, out);
+        out.push_str(",\"id\":");
+        opt(self.id, out);
+        out.push_str(",\"officer\":");
+        opt(self.officer, out);
+        out.push_str(",\"role\":");
+        jcs::write_string(self.role, out);
+        out.push_str("},\"at\":");
+        jcs::write_string(self.at, out);
+        out.push_str(",\"code\":");
+        opt(self.code, out);
+        out.push_str(",\"counterparts\":");
+        out.push_str(self.counterparts);
+        if let Some(details) = self.details {
+            out.push_str(",\"details\":");
+            out.push_str(details);
+        }
+        out.push_str(",\"justification\":");
+        opt(self.justification, out);
+        out.push_str(",\"message_id\":");
+        opt(self.message_id, out);
+        if let Some(node) = self.node {
+            out.push_str(",\"node\":");
+            jcs::write_string(node, out);
+        }
+        out.push_str(",\"outcome\":");
+        jcs::write_string(self.outcome, out);
+        out.push_str(",\"request_id\":");
+        opt(self.request_id, out);
+        let _ = write!(out, ",\"seq\":{}}}", self.seq);
+    }
+}
+
 /// A record that cannot be placed in the chain: a malformed hash or an
 /// out-of-range sequence number.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -372,27 +511,43 @@ pub struct ChainError(pub String);
 /// Decodes a hash written as 64 lower-case hex digits (the only spelling the
 /// log uses, so two spellings of one hash cannot both verify).
 pub fn decode_hash(hex_hash: &str) -> Result<[u8; 32], ChainError> {
-    if hex_hash.len() != 64
-        || !hex_hash
-            .bytes()
-            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-    {
-        return Err(ChainError(format!(
+    fn nibble(c: u8) -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            _ => None,
+        }
+    }
+    let bytes = hex_hash.as_bytes();
+    let bad = || {
+        ChainError(format!(
             "{hex_hash:?} is not a SHA-256 hash in lower-case hex"
-        )));
+        ))
+    };
+    if bytes.len() != 64 {
+        return Err(bad());
     }
     let mut out = [0u8; 32];
-    hex::decode_to_slice(hex_hash, &mut out).map_err(|_| ChainError(hex_hash.to_owned()))?;
+    for (o, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+        *o = (nibble(pair[0]).ok_or_else(bad)? << 4) | nibble(pair[1]).ok_or_else(bad)?;
+    }
+    Ok(out)
+}
+
+/// SHA-256(prev_hash bytes ‖ canonical UTF-8), raw.
+pub fn chain_digest(prev_hash: &str, canonical: &str) -> Result<[u8; 32], ChainError> {
+    let prev = decode_hash(prev_hash)?;
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    ctx.update(&prev);
+    ctx.update(canonical.as_bytes());
+    let mut out = [0u8; 32];
+    out.copy_from_slice(ctx.finish().as_ref());
     Ok(out)
 }
 
 /// SHA-256(prev_hash bytes ‖ canonical UTF-8), hex (SPEC §5 "Integrity").
 pub fn chain_hash(prev_hash: &str, canonical: &str) -> Result<String, ChainError> {
-    let prev = decode_hash(prev_hash)?;
-    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-    ctx.update(&prev);
-    ctx.update(canonical.as_bytes());
-    Ok(hex::encode(ctx.finish().as_ref()))
+    chain_digest(prev_hash, canonical).map(hex::encode)
 }
 
 /// Formats an instant the way records carry it: UTC, milliseconds, `Z`.
@@ -546,6 +701,55 @@ mod tests {
             let mut fast = String::new();
             draft.canonical_into(seq, &mut fast);
             proptest::prop_assert_eq!(fast, jcs::canonicalize(&draft.body(seq)));
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn stored_columns_canonicalise_like_the_typed_record(
+            seq in 1u64..(1 << 53),
+            texts in proptest::collection::vec(proptest::option::of("\\PC{0,10}|[\\t\\n\"\\\\é😂]{0,3}"), 6),
+            counterparts in proptest::collection::vec("[A-Z-]{2,8}|\\PC{0,4}", 0..3),
+            with_details in proptest::bool::ANY,
+        ) {
+            let t = |i: usize| texts[i].clone();
+            let draft = RecordDraft {
+                at: "2026-11-21T10:00:00.000Z".into(),
+                actor: Actor { role: "partner".into(), id: t(0), officer: t(1), cert_serial: t(2) },
+                action: Action::Consult,
+                message_id: t(3),
+                counterparts: counterparts.clone(),
+                outcome: Outcome::Denied,
+                code: t(4),
+                justification: t(5),
+                request_id: t(0),
+                node: t(1),
+                details: with_details.then(|| serde_json::json!({"z": [1, "é\n"], "a": null}).as_object().cloned().unwrap_or_default()),
+            };
+            // The columns exactly as the writer stores them.
+            let counterparts_col = serde_json::to_string(&draft.counterparts).expect("json");
+            let details_col = draft.details.as_ref().map(|m| jcs::canonicalize(&Value::Object(m.clone())));
+            let view = StoredFields {
+                seq,
+                at: &draft.at,
+                role: &draft.actor.role,
+                id: draft.actor.id.as_deref(),
+                officer: draft.actor.officer.as_deref(),
+                cert_serial: draft.actor.cert_serial.as_deref(),
+                action: draft.action.as_str(),
+                message_id: draft.message_id.as_deref(),
+                counterparts: &counterparts_col,
+                outcome: draft.outcome.as_str(),
+                code: draft.code.as_deref(),
+                justification: draft.justification.as_deref(),
+                request_id: draft.request_id.as_deref(),
+                node: draft.node.as_deref(),
+                details: details_col.as_deref(),
+            };
+            let (mut a, mut b) = (String::new(), String::new());
+            view.canonical_into(&mut a);
+            draft.canonical_into(seq, &mut b);
+            proptest::prop_assert_eq!(a, b);
         }
     }
 

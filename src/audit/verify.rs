@@ -1,7 +1,7 @@
 //! Walking a log and naming the first record that is not what it claims.
 
 use super::merkle::{CompactRange, leaf_hash};
-use super::record::{AuditRecord, GENESIS_HASH, decode_hash};
+use super::record::{AuditRecord, GENESIS_HASH, StoredFields, decode_hash};
 use crate::crypto::jose::CheckpointVerifier;
 
 /// The first problem found in a log, with the seq a person should look at.
@@ -41,7 +41,9 @@ pub enum ChainFault {
     },
     /// A record was reduced to its hash although a later-kept record
     /// precedes it: audit retention reduces the oldest records only.
-    #[error("record {seq} was reduced to its hash out of order (audit retention only reduces the oldest records)")]
+    #[error(
+        "record {seq} was reduced to its hash out of order (audit retention only reduces the oldest records)"
+    )]
     ReducedOutOfOrder {
         /// The record.
         seq: u64,
@@ -66,9 +68,17 @@ pub enum ChainFault {
         /// Why.
         reason: String,
     },
+    /// A stored row cannot be read back as a record (damaged in place).
+    #[error("the record after {after} cannot be read back: the stored row is damaged")]
+    Unreadable {
+        /// The last record read before it.
+        after: u64,
+    },
     /// A signed checkpoint covers more records than the log holds: the
     /// newest records were removed.
-    #[error("records {first} to {tree_size} are missing: a checkpoint was signed over {tree_size} records")]
+    #[error(
+        "records {first} to {tree_size} are missing: a checkpoint was signed over {tree_size} records"
+    )]
     Truncated {
         /// First missing record.
         first: u64,
@@ -88,6 +98,7 @@ impl ChainFault {
             | Self::ReducedOutOfOrder { seq } => *seq,
             Self::CheckpointMismatch { first, .. } | Self::Truncated { first, .. } => *first,
             Self::BadSignature { tree_size, .. } => *tree_size,
+            Self::Unreadable { after } => after + 1,
         }
     }
 }
@@ -98,6 +109,8 @@ impl ChainFault {
 pub struct ChainVerifier {
     next_seq: u64,
     prev_hash: String,
+    prev_bytes: [u8; 32],
+    canonical: String,
 }
 
 impl Default for ChainVerifier {
@@ -112,36 +125,75 @@ impl ChainVerifier {
         Self {
             next_seq: 1,
             prev_hash: GENESIS_HASH.to_owned(),
+            prev_bytes: [0u8; 32],
+            canonical: String::with_capacity(1024),
         }
     }
 
-    /// Checks the next record. `reduced` records (whose fields were dropped
-    /// at the end of audit retention) are only checked for their link.
-    pub fn push(&mut self, rec: &AuditRecord, reduced: bool) -> Result<(), ChainFault> {
-        if rec.seq > self.next_seq {
+    /// Checks the next record and returns its hash as bytes (the Merkle
+    /// leaf data). `reduced` records (whose fields were dropped at the end
+    /// of audit retention) are only checked for their link.
+    pub fn push(&mut self, rec: &AuditRecord, reduced: bool) -> Result<[u8; 32], ChainFault> {
+        self.check(rec.seq, &rec.prev_hash, &rec.hash, reduced, |out| {
+            rec.draft.canonical_into(rec.seq, out)
+        })
+    }
+
+    /// [`push`](Self::push) for a record read as borrowed columns (`None`
+    /// fields when reduced): the bulk path, with no allocation per record.
+    pub fn push_stored(
+        &mut self,
+        seq: u64,
+        fields: Option<&StoredFields<'_>>,
+        prev_hash: &str,
+        hash: &str,
+    ) -> Result<[u8; 32], ChainFault> {
+        self.check(seq, prev_hash, hash, fields.is_none(), |out| {
+            if let Some(f) = fields {
+                f.canonical_into(out);
+            }
+        })
+    }
+
+    fn check(
+        &mut self,
+        seq: u64,
+        prev_hash: &str,
+        hash: &str,
+        reduced: bool,
+        canonical: impl FnOnce(&mut String),
+    ) -> Result<[u8; 32], ChainFault> {
+        if seq > self.next_seq {
             return Err(ChainFault::Missing {
                 expected: self.next_seq,
-                found: rec.seq,
+                found: seq,
             });
         }
-        if rec.seq < self.next_seq {
+        if seq < self.next_seq {
             return Err(ChainFault::OutOfSequence {
-                seq: rec.seq,
+                seq,
                 expected: self.next_seq,
             });
         }
-        if rec.prev_hash != self.prev_hash {
-            return Err(ChainFault::BrokenLink {
-                seq: rec.seq,
-                prev: rec.seq - 1,
-            });
+        if prev_hash != self.prev_hash {
+            return Err(ChainFault::BrokenLink { seq, prev: seq - 1 });
         }
-        if !reduced && !rec.hash_matches() {
-            return Err(ChainFault::Altered { seq: rec.seq });
+        let bytes = decode_hash(hash).map_err(|_| ChainFault::Altered { seq })?;
+        if !reduced {
+            self.canonical.clear();
+            canonical(&mut self.canonical);
+            let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+            ctx.update(&self.prev_bytes);
+            ctx.update(self.canonical.as_bytes());
+            if ctx.finish().as_ref() != bytes {
+                return Err(ChainFault::Altered { seq });
+            }
         }
         self.next_seq += 1;
-        self.prev_hash.clone_from(&rec.hash);
-        Ok(())
+        self.prev_hash.clear();
+        self.prev_hash.push_str(hash);
+        self.prev_bytes = bytes;
+        Ok(bytes)
     }
 
     /// Records checked so far.
@@ -214,19 +266,34 @@ impl<'a> LogVerifier<'a> {
 
     /// Checks the next record.
     pub fn push(&mut self, rec: &AuditRecord, reduced: bool) -> Result<(), ChainFault> {
-        self.chain.push(rec, reduced)?;
+        let hash = self.chain.push(rec, reduced)?;
+        self.after_chain(rec.seq, reduced, &hash)
+    }
+
+    /// Checks the next record, read as borrowed columns (`None` = reduced).
+    pub fn push_stored(
+        &mut self,
+        seq: u64,
+        fields: Option<&StoredFields<'_>>,
+        prev_hash: &str,
+        hash: &str,
+    ) -> Result<(), ChainFault> {
+        let bytes = self.chain.push_stored(seq, fields, prev_hash, hash)?;
+        self.after_chain(seq, fields.is_none(), &bytes)
+    }
+
+    fn after_chain(&mut self, seq: u64, reduced: bool, hash: &[u8; 32]) -> Result<(), ChainFault> {
         if reduced {
             if self.kept_seen {
-                return Err(ChainFault::ReducedOutOfOrder { seq: rec.seq });
+                return Err(ChainFault::ReducedOutOfOrder { seq });
             }
             self.reduced += 1;
         } else {
             self.kept_seen = true;
         }
-        let bytes = decode_hash(&rec.hash).map_err(|_| ChainFault::Altered { seq: rec.seq })?;
         self.tree
-            .append(&leaf_hash(&bytes))
-            .map_err(|_| ChainFault::Altered { seq: rec.seq })?;
+            .append(&leaf_hash(hash))
+            .map_err(|_| ChainFault::Altered { seq })?;
         while let Some(claim) = self.claims.get(self.next_claim) {
             if claim.tree_size != self.tree.size() {
                 if claim.tree_size < self.tree.size() {
@@ -251,10 +318,13 @@ impl<'a> LogVerifier<'a> {
     }
 
     fn check_signature(&self, claim: &CheckpointClaim) -> Result<(), ChainFault> {
-        let signed = self.keys.verify(&claim.jws).map_err(|e| ChainFault::BadSignature {
-            tree_size: claim.tree_size,
-            reason: e.to_string(),
-        })?;
+        let signed = self
+            .keys
+            .verify(&claim.jws)
+            .map_err(|e| ChainFault::BadSignature {
+                tree_size: claim.tree_size,
+                reason: e.to_string(),
+            })?;
         if signed.tree_size != claim.tree_size || signed.root_hash != claim.root_hash {
             return Err(ChainFault::BadSignature {
                 tree_size: claim.tree_size,
@@ -393,9 +463,14 @@ mod tests {
         assert_eq!(v.count(), 5);
     }
 
-    fn signed(records: &[AuditRecord], sizes: &[u64]) -> (Vec<CheckpointClaim>, CheckpointVerifier) {
+    fn signed(
+        records: &[AuditRecord],
+        sizes: &[u64],
+    ) -> (Vec<CheckpointClaim>, CheckpointVerifier) {
         let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
-        let signer = crate::crypto::jose::CheckpointSigner::from_pem(pair.serialize_pem().as_bytes()).expect("signer");
+        let signer =
+            crate::crypto::jose::CheckpointSigner::from_pem(pair.serialize_pem().as_bytes())
+                .expect("signer");
         let leaves: Vec<_> = records
             .iter()
             .map(|r| leaf_hash(&r.hash_bytes().expect("hash")))
@@ -404,7 +479,8 @@ mod tests {
             .iter()
             .map(|&n| {
                 let root = hex::encode(
-                    crate::audit::merkle::root(&mut crate::audit::merkle::SliceSource(&leaves), n).expect("root"),
+                    crate::audit::merkle::root(&mut crate::audit::merkle::SliceSource(&leaves), n)
+                        .expect("root"),
                 );
                 let jws = signer
                     .sign(&crate::crypto::jose::Checkpoint {
@@ -423,7 +499,12 @@ mod tests {
         (claims, signer.verifier().expect("verifier"))
     }
 
-    fn run(records: &[AuditRecord], reduced: &[u64], claims: Vec<CheckpointClaim>, keys: &CheckpointVerifier) -> Result<LogReport, ChainFault> {
+    fn run(
+        records: &[AuditRecord],
+        reduced: &[u64],
+        claims: Vec<CheckpointClaim>,
+        keys: &CheckpointVerifier,
+    ) -> Result<LogReport, ChainFault> {
         let mut v = LogVerifier::new(claims, keys);
         for r in records {
             v.push(r, reduced.contains(&r.seq))?;
@@ -436,7 +517,10 @@ mod tests {
         let l = log(20);
         let (claims, keys) = signed(&l, &[5, 10, 20]);
         let report = run(&l, &[1, 2], claims.clone(), &keys).expect("intact");
-        assert_eq!((report.records, report.reduced, report.checkpoints), (20, 2, 3));
+        assert_eq!(
+            (report.records, report.reduced, report.checkpoints),
+            (20, 2, 3)
+        );
 
         // Rewrite record 12 and re-chain everything after it: the chain
         // verifies, the checkpoint at 20 does not.
@@ -453,22 +537,37 @@ mod tests {
         }
         assert_eq!(
             run(&forged, &[], claims.clone(), &keys),
-            Err(ChainFault::CheckpointMismatch { tree_size: 20, first: 11 })
+            Err(ChainFault::CheckpointMismatch {
+                tree_size: 20,
+                first: 11
+            })
         );
         // The newest records removed.
         assert_eq!(
             run(&l[..17], &[], claims.clone(), &keys),
-            Err(ChainFault::Truncated { first: 18, tree_size: 20 })
+            Err(ChainFault::Truncated {
+                first: 18,
+                tree_size: 20
+            })
         );
         // A reduced record after kept ones.
-        assert_eq!(run(&l, &[7], claims.clone(), &keys), Err(ChainFault::ReducedOutOfOrder { seq: 7 }));
+        assert_eq!(
+            run(&l, &[7], claims.clone(), &keys),
+            Err(ChainFault::ReducedOutOfOrder { seq: 7 })
+        );
         // A checkpoint signed by someone else, or with its root edited.
         let (foreign, _) = signed(&l, &[5]);
         let mut mixed = claims.clone();
         mixed[0] = foreign[0].clone();
-        assert!(matches!(run(&l, &[], mixed, &keys), Err(ChainFault::BadSignature { tree_size: 5, .. })));
+        assert!(matches!(
+            run(&l, &[], mixed, &keys),
+            Err(ChainFault::BadSignature { tree_size: 5, .. })
+        ));
         let mut edited = claims;
         edited[1].root_hash = "00".repeat(32);
-        assert!(matches!(run(&l, &[], edited, &keys), Err(ChainFault::BadSignature { tree_size: 10, .. })));
+        assert!(matches!(
+            run(&l, &[], edited, &keys),
+            Err(ChainFault::BadSignature { tree_size: 10, .. })
+        ));
     }
 }

@@ -19,7 +19,7 @@ use crate::audit::AuditRecord;
 use crate::audit::verify::{ChainFault, CheckpointClaim, LogReport, LogVerifier};
 use crate::config::Config;
 use crate::crypto::jose::CheckpointVerifier;
-use crate::store::{Store, StoreOptions};
+use crate::store::{Block, Store, StoreOptions};
 
 /// Audit commands.
 #[derive(Debug, Subcommand)]
@@ -54,8 +54,13 @@ pub async fn run(cmd: AuditCommand) -> u8 {
     } = cmd;
     match (config, export, checkpoint, pubkey) {
         (Some(config), None, None, pubkey) => verify_database(&config, pubkey.as_deref()).await,
-        (None, Some(export), Some(checkpoint), Some(pubkey)) => verify_export(&export, &checkpoint, &pubkey),
-        _ => fail(EXIT_CONFIG, "give --config FILE, or --export FILE --checkpoint JWS --pubkey PEM"),
+        (None, Some(export), Some(checkpoint), Some(pubkey)) => {
+            verify_export(&export, &checkpoint, &pubkey)
+        }
+        _ => fail(
+            EXIT_CONFIG,
+            "give --config FILE, or --export FILE --checkpoint JWS --pubkey PEM",
+        ),
     }
 }
 
@@ -87,7 +92,10 @@ fn report(result: Result<LogReport, ChainFault>, started: Instant) -> u8 {
             EXIT_OK
         }
         Err(fault) => {
-            eprintln!("audit log verification FAILED at record {}: {fault}", fault.seq());
+            eprintln!(
+                "audit log verification FAILED at record {}: {fault}",
+                fault.seq()
+            );
             EXIT_VERIFY
         }
     }
@@ -100,7 +108,9 @@ async fn verify_database(config_path: &Path, pubkey: Option<&Path>) -> u8 {
         Ok(c) => c,
         Err(e) => return fail(EXIT_CONFIG, e),
     };
-    let keys = match CheckpointVerifier::from_public_pem_file(pubkey.unwrap_or(&config.audit.public_key)) {
+    let keys = match CheckpointVerifier::from_public_pem_file(
+        pubkey.unwrap_or(&config.audit.public_key),
+    ) {
         Ok(k) => k,
         Err(e) => return fail(EXIT_CONFIG, format!("audit public key: {e}")),
     };
@@ -110,7 +120,9 @@ async fn verify_database(config_path: &Path, pubkey: Option<&Path>) -> u8 {
     };
     let (claims, total) = match (store.checkpoints().await, store.audit_size().await) {
         (Ok(c), Ok(n)) => (c, n),
-        (Err(e), _) | (_, Err(e)) => return fail(EXIT_RUNTIME, format!("reading the audit log failed: {e}")),
+        (Err(e), _) | (_, Err(e)) => {
+            return fail(EXIT_RUNTIME, format!("reading the audit log failed: {e}"));
+        }
     };
     let claims: Vec<CheckpointClaim> = claims
         .into_iter()
@@ -122,16 +134,18 @@ async fn verify_database(config_path: &Path, pubkey: Option<&Path>) -> u8 {
         .collect();
     let started = Instant::now();
     let bar = progress(total);
-    // Read pages on the runtime while a blocking thread hashes: the two
+    // Read blocks on the runtime while a blocking thread hashes: the two
     // halves of the work run on both cores.
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<(AuditRecord, bool)>>(4);
+    let bulk = match store.bulk_reader(&config.database.url).await {
+        Ok(b) => b,
+        Err(e) => return fail(EXIT_RUNTIME, e),
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Block>(4);
     let reader = tokio::spawn(async move {
         let mut after = 0;
-        loop {
-            let page = store.audit_page(after, PAGE).await?;
-            let Some((last, _)) = page.last() else { break };
-            after = last.seq;
-            if tx.send(page).await.is_err() {
+        while let Some((block, next)) = bulk.block(after, PAGE).await? {
+            after = next;
+            if tx.send(block).await.is_err() {
                 break;
             }
         }
@@ -139,11 +153,9 @@ async fn verify_database(config_path: &Path, pubkey: Option<&Path>) -> u8 {
     });
     let checker = tokio::task::spawn_blocking(move || {
         let mut v = LogVerifier::new(claims, &keys);
-        while let Some(page) = rx.blocking_recv() {
-            for (rec, reduced) in &page {
-                v.push(rec, *reduced)?;
-            }
-            bar.inc(page.len() as u64);
+        while let Some(block) = rx.blocking_recv() {
+            let n = block.verify_into(&mut v)?;
+            bar.inc(n);
         }
         bar.finish_and_clear();
         v.finish()
@@ -152,12 +164,15 @@ async fn verify_database(config_path: &Path, pubkey: Option<&Path>) -> u8 {
         Ok(r) => r,
         Err(e) => return fail(EXIT_RUNTIME, format!("verification stopped: {e}")),
     };
-    if result.is_ok()
-        && let Ok(Err(e)) = reader.await
-    {
-        return fail(EXIT_RUNTIME, format!("reading the audit log failed: {e}"));
+    match reader.await {
+        // Rows that cannot be read back are a damaged log: verification fails.
+        Ok(Err(crate::store::StoreError::Corrupt(what))) => {
+            eprintln!("audit log verification FAILED: {what}");
+            EXIT_VERIFY
+        }
+        Ok(Err(e)) => fail(EXIT_RUNTIME, format!("reading the audit log failed: {e}")),
+        _ => report(result, started),
     }
-    report(result, started)
 }
 
 fn verify_export(export: &Path, checkpoint: &str, pubkey: &Path) -> u8 {
@@ -176,7 +191,9 @@ fn verify_export(export: &Path, checkpoint: &str, pubkey: &Path) -> u8 {
     let signed = match keys.verify(&jws) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("audit log verification FAILED: the checkpoint given is not validly signed: {e}");
+            eprintln!(
+                "audit log verification FAILED: the checkpoint given is not validly signed: {e}"
+            );
             return EXIT_VERIFY;
         }
     };

@@ -62,9 +62,9 @@ pub async fn rotate(config: &Config) -> Result<(u64, String), String> {
     let old = MasterKey::load(current_path).map_err(|e| e.to_string())?;
     let new_path = next_path(current_path);
     let new = MasterKey::load_or_create(&new_path).map_err(|e| e.to_string())?;
-    let store = Store::open(&StoreOptions::for_tool(&config))
-    .await
-    .map_err(|e| e.to_string())?;
+    let store = Store::open(&StoreOptions::for_tool(config))
+        .await
+        .map_err(|e| e.to_string())?;
     let mut total = 0u64;
     loop {
         let batch = store

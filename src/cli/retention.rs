@@ -51,9 +51,7 @@ pub async fn run(cmd: RetentionCommand) -> u8 {
         Ok(c) => c,
         Err(e) => return fail(EXIT_CONFIG, e),
     };
-    let store = match Store::open(&StoreOptions::for_tool(&config))
-    .await
-    {
+    let store = match Store::open(&StoreOptions::for_tool(&config)).await {
         Ok(s) => s,
         Err(e) => return fail(EXIT_RUNTIME, e),
     };

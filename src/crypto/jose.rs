@@ -64,7 +64,9 @@ pub struct CheckpointSigner {
 
 impl std::fmt::Debug for CheckpointSigner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CheckpointSigner").field("kid", &self.kid).finish_non_exhaustive()
+        f.debug_struct("CheckpointSigner")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
     }
 }
 
@@ -108,7 +110,10 @@ impl CheckpointSigner {
                 public_pem: pair.to_pem_public_key(),
             });
         }
-        Err(key_err("key", "is not a PKCS#8 PEM Ed25519 or P-256 private key"))
+        Err(key_err(
+            "key",
+            "is not a PKCS#8 PEM Ed25519 or P-256 private key",
+        ))
     }
 
     /// The signing key's id.
@@ -127,7 +132,8 @@ impl CheckpointSigner {
         let mut header = JwsHeader::new();
         header.set_token_type(CHECKPOINT_TYPE);
         header.set_key_id(self.kid.clone());
-        jws::serialize_compact(&payload, &header, &*self.signer).map_err(|e| JoseError::Signature(e.to_string()))
+        jws::serialize_compact(&payload, &header, &*self.signer)
+            .map_err(|e| JoseError::Signature(e.to_string()))
     }
 }
 
@@ -139,7 +145,9 @@ pub struct CheckpointVerifier {
 impl std::fmt::Debug for CheckpointVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let kids: Vec<&str> = self.keys.iter().map(|(k, _)| k.as_str()).collect();
-        f.debug_struct("CheckpointVerifier").field("kids", &kids).finish()
+        f.debug_struct("CheckpointVerifier")
+            .field("kids", &kids)
+            .finish()
     }
 }
 
@@ -176,9 +184,9 @@ impl CheckpointVerifier {
         let (payload, header) = jws::deserialize_compact_with_selector(compact.trim(), |header| {
             let alg = header.algorithm().unwrap_or_default();
             if alg != "EdDSA" && alg != "ES256" {
-                return Err(josekit::JoseError::UnsupportedSignatureAlgorithm(anyhow_like(format!(
-                    "alg {alg:?} is not allowed"
-                ))));
+                return Err(josekit::JoseError::UnsupportedSignatureAlgorithm(
+                    anyhow_like(format!("alg {alg:?} is not allowed")),
+                ));
             }
             Ok(header
                 .key_id()
@@ -187,7 +195,9 @@ impl CheckpointVerifier {
         })
         .map_err(|e| JoseError::Signature(e.to_string()))?;
         if header.token_type() != Some(CHECKPOINT_TYPE) {
-            return Err(JoseError::Signature("the JWS is not a Brdo checkpoint (typ)".into()));
+            return Err(JoseError::Signature(
+                "the JWS is not a Brdo checkpoint (typ)".into(),
+            ));
         }
         serde_json::from_slice(&payload).map_err(|e| JoseError::Payload(e.to_string()))
     }
@@ -221,8 +231,10 @@ mod tests {
     #[test]
     fn sign_and_verify_with_the_published_key() {
         let (_d, pki) = keys();
-        let signer = CheckpointSigner::from_pem_file(&pki.join("audit-signing.key")).expect("signer");
-        let verifier = CheckpointVerifier::from_public_pem_file(&pki.join("audit-signing.pub")).expect("verifier");
+        let signer =
+            CheckpointSigner::from_pem_file(&pki.join("audit-signing.key")).expect("signer");
+        let verifier = CheckpointVerifier::from_public_pem_file(&pki.join("audit-signing.pub"))
+            .expect("verifier");
         let jws = signer.sign(&cp()).expect("sign");
         assert_eq!(jws.split('.').count(), 3);
         assert_eq!(verifier.verify(&jws).expect("verify"), cp());
@@ -234,24 +246,39 @@ mod tests {
     fn tampered_foreign_and_unsigned_checkpoints_fail() {
         let (_d, pki) = keys();
         let (_d2, other) = keys();
-        let signer = CheckpointSigner::from_pem_file(&pki.join("audit-signing.key")).expect("signer");
-        let verifier = CheckpointVerifier::from_public_pem_file(&pki.join("audit-signing.pub")).expect("verifier");
+        let signer =
+            CheckpointSigner::from_pem_file(&pki.join("audit-signing.key")).expect("signer");
+        let verifier = CheckpointVerifier::from_public_pem_file(&pki.join("audit-signing.pub"))
+            .expect("verifier");
         let jws = signer.sign(&cp()).expect("sign");
         let parts: Vec<&str> = jws.split('.').collect();
         // Another payload under the same signature.
         use base64::Engine as _;
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
         let forged = b64.encode(br#"{"tree_size":43,"root_hash":"00","at":"x"}"#);
-        assert!(verifier.verify(&format!("{}.{forged}.{}", parts[0], parts[2])).is_err());
+        assert!(
+            verifier
+                .verify(&format!("{}.{forged}.{}", parts[0], parts[2]))
+                .is_err()
+        );
         // Signed by another gateway's key.
-        let foreign = CheckpointSigner::from_pem_file(&other.join("audit-signing.key")).expect("signer");
-        assert!(verifier.verify(&foreign.sign(&cp()).expect("sign")).is_err());
+        let foreign =
+            CheckpointSigner::from_pem_file(&other.join("audit-signing.key")).expect("signer");
+        assert!(
+            verifier
+                .verify(&foreign.sign(&cp()).expect("sign"))
+                .is_err()
+        );
         // alg none.
         let none = b64.encode(br#"{"alg":"none","typ":"brdo-checkpoint+jws"}"#);
         assert!(verifier.verify(&format!("{none}.{}.", parts[1])).is_err());
         // HS256 with the public key as secret (algorithm confusion).
         let hs = b64.encode(br#"{"alg":"HS256","typ":"brdo-checkpoint+jws"}"#);
-        assert!(verifier.verify(&format!("{hs}.{}.{}", parts[1], parts[2])).is_err());
+        assert!(
+            verifier
+                .verify(&format!("{hs}.{}.{}", parts[1], parts[2]))
+                .is_err()
+        );
         assert!(verifier.verify("not a jws").is_err());
     }
 
@@ -259,7 +286,13 @@ mod tests {
     fn p256_keys_work_too() {
         let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("p256");
         let signer = CheckpointSigner::from_pem(pair.serialize_pem().as_bytes()).expect("signer");
-        let verifier = CheckpointVerifier::from_public_pem(pair.public_key_pem().as_bytes()).expect("verifier");
-        assert_eq!(verifier.verify(&signer.sign(&cp()).expect("sign")).expect("verify"), cp());
+        let verifier = CheckpointVerifier::from_public_pem(pair.public_key_pem().as_bytes())
+            .expect("verifier");
+        assert_eq!(
+            verifier
+                .verify(&signer.sign(&cp()).expect("sign"))
+                .expect("verify"),
+            cp()
+        );
     }
 }

@@ -135,10 +135,16 @@ impl<'a> Obj<'a> {
     /// Reports every member that no reader asked for: unknown fields are an
     /// error, so a misspelt optional field never silently does nothing.
     pub fn finish(self, errs: &mut FieldErrors) {
-        for key in self.map.keys() {
-            if !self.known.contains(key.as_str()) {
-                errs.push(join(&self.path, key), "is not a known field");
-            }
+        // Sorted, so the report does not depend on whether serde_json keeps
+        // document order (a feature other crates may switch on).
+        let mut unknown: Vec<&String> = self
+            .map
+            .keys()
+            .filter(|k| !self.known.contains(k.as_str()))
+            .collect();
+        unknown.sort();
+        for key in unknown {
+            errs.push(join(&self.path, key), "is not a known field");
         }
     }
 }

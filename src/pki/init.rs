@@ -3,7 +3,6 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-
 use time::OffsetDateTime;
 
 use super::ca::Ca;
@@ -168,7 +167,9 @@ const ED25519_PKCS8_V1_PREFIX: [u8; 16] = [
     0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
 ];
 /// DER prefix of an Ed25519 SubjectPublicKeyInfo; the public key follows.
-const ED25519_SPKI_PREFIX: [u8; 12] = [0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
+const ED25519_SPKI_PREFIX: [u8; 12] = [
+    0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+];
 
 impl AuditKey {
     fn generate() -> Result<Self, PkiError> {
@@ -345,9 +346,10 @@ mod tests {
         let days = (gw.validity().not_after.to_datetime() - now()).whole_days();
         assert_eq!(days, 730);
 
-        let key =
-            rcgen::KeyPair::from_pem(&std::fs::read_to_string(tmp.path().join("gateway.key")).unwrap())
-                .unwrap();
+        let key = rcgen::KeyPair::from_pem(
+            &std::fs::read_to_string(tmp.path().join("gateway.key")).unwrap(),
+        )
+        .unwrap();
         assert_eq!(
             rcgen::PublicKeyData::der_bytes(&key),
             gw.public_key().subject_public_key.data.as_ref()
@@ -390,13 +392,20 @@ mod tests {
         )
         .unwrap();
         let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(&key).unwrap();
-        if std::process::Command::new("openssl").arg("version").output().is_ok() {
+        if std::process::Command::new("openssl")
+            .arg("version")
+            .output()
+            .is_ok()
+        {
             let out = std::process::Command::new("openssl")
                 .args(["pkey", "-noout", "-in"])
                 .arg(tmp.path().join("audit-signing.key"))
                 .output()
                 .unwrap();
-            assert!(out.status.success(), "OpenSSL (and josekit) must read the key");
+            assert!(
+                out.status.success(),
+                "OpenSSL (and josekit) must read the key"
+            );
         }
         // SPKI for Ed25519 is a 12-byte header followed by the 32-byte key.
         assert_eq!(spki.len(), 44);

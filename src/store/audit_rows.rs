@@ -146,14 +146,38 @@ pub(super) const RECORD_COLUMNS: &str = "seq, at, actor_role, actor_id, actor_of
 /// Rebuilds a record from its row. A reduced record comes back with empty
 /// fields and `true`; its hash is then only checked for linkage.
 pub(super) fn record_from_row(row: &AnyRow) -> Result<(AuditRecord, bool), StoreError> {
-    let corrupt = |what: &str, seq: i64| StoreError::Corrupt(format!("audit record {seq}: {what}"));
     let seq: i64 = row.try_get(0)?;
     let reduced: i64 = row.try_get(15)?;
-    let prev_hash: String = row.try_get(16)?;
-    let hash: String = row.try_get(17)?;
-    let useq = u64::try_from(seq).map_err(|_| corrupt("negative seq", seq))?;
-    let text = |i: usize| row.try_get::<Option<String>, _>(i);
-    let draft = if reduced != 0 {
+    let mut texts: Vec<Option<String>> = Vec::with_capacity(18);
+    texts.push(Some(seq.to_string()));
+    for i in 1..15 {
+        texts.push(row.try_get::<Option<String>, _>(i)?);
+    }
+    texts.push(Some(reduced.to_string()));
+    texts.push(Some(row.try_get::<String, _>(16)?));
+    texts.push(Some(row.try_get::<String, _>(17)?));
+    let borrowed: Vec<Option<&str>> = texts.iter().map(Option::as_deref).collect();
+    record_from_parts(&borrowed)
+}
+
+/// Rebuilds a record from its 18 columns as text (in [`RECORD_COLUMNS`]
+/// order), however they were read.
+pub(super) fn record_from_parts(f: &[Option<&str>]) -> Result<(AuditRecord, bool), StoreError> {
+    let seq: u64 = f
+        .first()
+        .copied()
+        .flatten()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| StoreError::Corrupt("audit record without a seq".into()))?;
+    let corrupt = |what: &str| StoreError::Corrupt(format!("audit record {seq}: {what}"));
+    if f.len() != 18 {
+        return Err(corrupt("wrong number of columns"));
+    }
+    let reduced = f[15] != Some("0");
+    let prev_hash = f[16].ok_or_else(|| corrupt("no prev_hash"))?.to_owned();
+    let hash = f[17].ok_or_else(|| corrupt("no hash"))?.to_owned();
+    let owned = |i: usize| f[i].map(str::to_owned);
+    let draft = if reduced {
         RecordDraft {
             at: String::new(),
             actor: Actor {
@@ -173,44 +197,45 @@ pub(super) fn record_from_row(row: &AnyRow) -> Result<(AuditRecord, bool), Store
             details: None,
         }
     } else {
-        let action = text(6)?.ok_or_else(|| corrupt("no action", seq))?;
-        let outcome = text(9)?.ok_or_else(|| corrupt("no outcome", seq))?;
-        let counterparts = text(8)?.ok_or_else(|| corrupt("no counterparts", seq))?;
-        let details = match text(14)? {
+        let details = match f[14] {
             None => None,
-            Some(s) => match serde_json::from_str::<Value>(&s) {
+            Some(s) => match serde_json::from_str::<Value>(s) {
                 Ok(Value::Object(m)) => Some(m),
-                _ => return Err(corrupt("details is not a JSON object", seq)),
+                _ => return Err(corrupt("details is not a JSON object")),
             },
         };
         RecordDraft {
-            at: text(1)?.ok_or_else(|| corrupt("no time", seq))?,
+            at: owned(1).ok_or_else(|| corrupt("no time"))?,
             actor: Actor {
-                role: text(2)?.ok_or_else(|| corrupt("no actor role", seq))?,
-                id: text(3)?,
-                officer: text(4)?,
-                cert_serial: text(5)?,
+                role: owned(2).ok_or_else(|| corrupt("no actor role"))?,
+                id: owned(3),
+                officer: owned(4),
+                cert_serial: owned(5),
             },
-            action: Action::parse(&action).ok_or_else(|| corrupt("unknown action", seq))?,
-            message_id: text(7)?,
-            counterparts: serde_json::from_str(&counterparts)
-                .map_err(|_| corrupt("counterparts is not a list", seq))?,
-            outcome: Outcome::parse(&outcome).ok_or_else(|| corrupt("unknown outcome", seq))?,
-            code: text(10)?,
-            justification: text(11)?,
-            request_id: text(12)?,
-            node: text(13)?,
+            action: f[6]
+                .and_then(Action::parse)
+                .ok_or_else(|| corrupt("unknown action"))?,
+            message_id: owned(7),
+            counterparts: serde_json::from_str(f[8].ok_or_else(|| corrupt("no counterparts"))?)
+                .map_err(|_| corrupt("counterparts is not a list"))?,
+            outcome: f[9]
+                .and_then(Outcome::parse)
+                .ok_or_else(|| corrupt("unknown outcome"))?,
+            code: owned(10),
+            justification: owned(11),
+            request_id: owned(12),
+            node: owned(13),
             details: details.map(|m: Map<String, Value>| m),
         }
     };
     Ok((
         AuditRecord {
-            seq: useq,
+            seq,
             draft,
             prev_hash,
             hash,
         },
-        reduced != 0,
+        reduced,
     ))
 }
 
@@ -265,7 +290,10 @@ impl super::Store {
         if let Some(m) = &filter.message {
             indexed.push(("audit_messages", "message_id", m.clone()));
         }
-        let cols: Vec<String> = RECORD_COLUMNS.split(", ").map(|c| format!("a.{c}")).collect();
+        let cols: Vec<String> = RECORD_COLUMNS
+            .split(", ")
+            .map(|c| format!("a.{c}"))
+            .collect();
         let mut sql = format!("SELECT {} FROM ", cols.join(", "));
         let mut conds: Vec<String> = Vec::new();
         // The first index table drives the scan in seq order (its primary
@@ -280,17 +308,34 @@ impl super::Store {
                     sql.push_str(&format!("{table} d0 JOIN audit_log a ON a.seq = d0.seq"));
                     conds.push(format!("d0.{key} = {p}"));
                 } else {
-                    sql.push_str(&format!(" JOIN {table} d{i} ON d{i}.seq = d0.seq AND d{i}.{key} = {p}"));
+                    sql.push_str(&format!(
+                        " JOIN {table} d{i} ON d{i}.seq = d0.seq AND d{i}.{key} = {p}"
+                    ));
                 }
             }
             "d0.seq".to_owned()
         };
+        // Records are stamped in chain order, so a time window is a seq
+        // range: two index lookups turn it into bounds every index can use.
+        if let Some(from) = &filter.from {
+            match self.first_seq_at_or_after(from).await? {
+                Some(lower) => {
+                    let p = bind(Bind::Int(super::writer::to_i64(lower)?));
+                    conds.push(format!("{seq_col} >= {p}"));
+                }
+                None => return Ok(Vec::new()),
+            }
+        }
+        if let Some(to) = &filter.to
+            && let Some(upper) = self.first_seq_at_or_after(to).await?
+        {
+            let p = bind(Bind::Int(super::writer::to_i64(upper)?));
+            conds.push(format!("{seq_col} < {p}"));
+        }
         for (column, value) in [
             ("a.actor_officer =", &filter.officer),
             ("a.action =", &filter.action),
             ("a.outcome =", &filter.outcome),
-            ("a.at >=", &filter.from),
-            ("a.at <", &filter.to),
         ] {
             if let Some(v) = value {
                 let p = bind(Bind::Text(v.clone()));
@@ -299,7 +344,10 @@ impl super::Store {
         }
         if let Some(after) = filter.after {
             let p = bind(Bind::Int(super::writer::to_i64(after)?));
-            conds.push(format!("{seq_col} {} {p}", if filter.descending { "<" } else { ">" }));
+            conds.push(format!(
+                "{seq_col} {} {p}",
+                if filter.descending { "<" } else { ">" }
+            ));
         }
         if !conds.is_empty() {
             sql.push_str(" WHERE ");
@@ -319,14 +367,30 @@ impl super::Store {
         rows.iter().map(record_from_row).collect()
     }
 
+    /// The first record stamped at or after `at`.
+    async fn first_seq_at_or_after(&self, at: &str) -> Result<Option<u64>, StoreError> {
+        // `at` rises with seq, so the first index entry is the answer
+        // (MIN(seq) would scan every entry after `at`).
+        let row = sqlx::query("SELECT seq FROM audit_log WHERE at >= $1 ORDER BY at, seq LIMIT 1")
+            .bind(at.to_owned())
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(match row {
+            Some(r) => u64::try_from(r.try_get::<i64, _>(0)?).ok(),
+            None => None,
+        })
+    }
+
     /// Whether record `seq` involves `partner` (a partner DPO's view).
     pub async fn audit_involves(&self, seq: u64, partner: &str) -> Result<bool, StoreError> {
-        Ok(sqlx::query("SELECT 1 FROM audit_parties WHERE partner = $1 AND seq = $2")
-            .bind(partner.to_owned())
-            .bind(super::writer::to_i64(seq)?)
-            .fetch_optional(self.pool())
-            .await?
-            .is_some())
+        Ok(
+            sqlx::query("SELECT 1 FROM audit_parties WHERE partner = $1 AND seq = $2")
+                .bind(partner.to_owned())
+                .bind(super::writer::to_i64(seq)?)
+                .fetch_optional(self.pool())
+                .await?
+                .is_some(),
+        )
     }
 }
 

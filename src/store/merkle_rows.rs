@@ -91,9 +91,13 @@ pub(super) async fn load_tree(conn: &mut AnyConnection, log_size: u64) -> Result
             let bytes: Vec<u8> = r.try_get(1)?;
             let hashes: Vec<Hash> = bytes
                 .chunks(32)
-                .map(|c| c.try_into().map_err(|_| corrupt("frontier hash is not 32 bytes")))
+                .map(|c| {
+                    c.try_into()
+                        .map_err(|_| corrupt("frontier hash is not 32 bytes"))
+                })
                 .collect::<Result<_, _>>()?;
-            CompactRange::from_parts(u64::try_from(size).map_err(corrupt)?, hashes).map_err(corrupt)?
+            CompactRange::from_parts(u64::try_from(size).map_err(corrupt)?, hashes)
+                .map_err(corrupt)?
         }
     };
     let mut tree = Tree {
@@ -102,10 +106,11 @@ pub(super) async fn load_tree(conn: &mut AnyConnection, log_size: u64) -> Result
         dirty: false,
     };
     while tree.range.size() < log_size {
-        let rows = sqlx::query("SELECT hash FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT 10000")
-            .bind(to_i64(tree.range.size())?)
-            .fetch_all(&mut *conn)
-            .await?;
+        let rows =
+            sqlx::query("SELECT hash FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT 10000")
+                .bind(to_i64(tree.range.size())?)
+                .fetch_all(&mut *conn)
+                .await?;
         if rows.is_empty() {
             break;
         }
@@ -152,24 +157,33 @@ pub(super) async fn maybe_checkpoint(
     tree: &Tree,
     policy: &CheckpointPolicy,
 ) -> Result<(), StoreError> {
-    let Some(signer) = &policy.signer else { return Ok(()) };
+    let Some(signer) = &policy.signer else {
+        return Ok(());
+    };
     let size = tree.range.size();
     if size == 0 {
         return Ok(());
     }
-    let last = sqlx::query("SELECT tree_size, at FROM audit_checkpoints ORDER BY tree_size DESC LIMIT 1")
-        .fetch_optional(&mut *conn)
-        .await?;
+    let last =
+        sqlx::query("SELECT tree_size, at FROM audit_checkpoints ORDER BY tree_size DESC LIMIT 1")
+            .fetch_optional(&mut *conn)
+            .await?;
     let (last_size, last_at) = match &last {
-        Some(r) => (u64::try_from(r.try_get::<i64, _>(0)?).map_err(corrupt)?, r.try_get::<String, _>(1)?),
+        Some(r) => (
+            u64::try_from(r.try_get::<i64, _>(0)?).map_err(corrupt)?,
+            r.try_get::<String, _>(1)?,
+        ),
         None => (0, String::new()),
     };
     if size <= last_size {
         return Ok(());
     }
     let now = time::OffsetDateTime::now_utc();
-    let elapsed = time::OffsetDateTime::parse(&last_at, &time::format_description::well_known::Rfc3339)
-        .map_or(Duration::MAX, |t| (now - t).try_into().unwrap_or(Duration::ZERO));
+    let elapsed =
+        time::OffsetDateTime::parse(&last_at, &time::format_description::well_known::Rfc3339)
+            .map_or(Duration::MAX, |t| {
+                (now - t).try_into().unwrap_or(Duration::ZERO)
+            });
     if size - last_size < policy.every && elapsed < policy.interval {
         return Ok(());
     }
@@ -178,14 +192,18 @@ pub(super) async fn maybe_checkpoint(
         root_hash: hex::encode(tree.range.root()),
         at: format_at(now),
     };
-    let jws = signer.sign(&cp).map_err(|e| StoreError::Unavailable(format!("signing a checkpoint failed: {e}")))?;
-    sqlx::query("INSERT INTO audit_checkpoints (tree_size, root_hash, at, jws) VALUES ($1, $2, $3, $4)")
-        .bind(to_i64(size)?)
-        .bind(cp.root_hash)
-        .bind(cp.at)
-        .bind(jws)
-        .execute(&mut *conn)
-        .await?;
+    let jws = signer
+        .sign(&cp)
+        .map_err(|e| StoreError::Unavailable(format!("signing a checkpoint failed: {e}")))?;
+    sqlx::query(
+        "INSERT INTO audit_checkpoints (tree_size, root_hash, at, jws) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(to_i64(size)?)
+    .bind(cp.root_hash)
+    .bind(cp.at)
+    .bind(jws)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
@@ -229,10 +247,13 @@ impl SubtreeSource for Fetched {
 
 fn fold_perfect(mut level: Vec<Hash>) -> Result<Hash, StoreError> {
     while level.len() > 1 {
-        if level.len() % 2 != 0 {
+        if !level.len().is_multiple_of(2) {
             return Err(corrupt("not a perfect subtree"));
         }
-        level = level.chunks(2).map(|p| merkle::node_hash(&p[0], &p[1])).collect();
+        level = level
+            .chunks(2)
+            .map(|p| merkle::node_hash(&p[0], &p[1]))
+            .collect();
     }
     level.pop().ok_or_else(|| corrupt("empty subtree"))
 }
@@ -240,11 +261,12 @@ fn fold_perfect(mut level: Vec<Hash>) -> Result<Hash, StoreError> {
 impl Store {
     /// Leaf hashes of records `[start, end)` (0-based leaf indices).
     async fn leaves(&self, start: u64, end: u64) -> Result<Vec<Hash>, StoreError> {
-        let rows = sqlx::query("SELECT hash FROM audit_log WHERE seq > $1 AND seq <= $2 ORDER BY seq")
-            .bind(to_i64(start)?)
-            .bind(to_i64(end)?)
-            .fetch_all(self.pool())
-            .await?;
+        let rows =
+            sqlx::query("SELECT hash FROM audit_log WHERE seq > $1 AND seq <= $2 ORDER BY seq")
+                .bind(to_i64(start)?)
+                .bind(to_i64(end)?)
+                .fetch_all(self.pool())
+                .await?;
         if rows.len() as u64 != end - start {
             return Err(StoreError::NotFound);
         }
@@ -274,15 +296,23 @@ impl Store {
                     .iter()
                     .map(|r| {
                         let b: Vec<u8> = r.try_get(0)?;
-                        b.try_into().map_err(|_| corrupt("node hash is not 32 bytes"))
+                        b.try_into()
+                            .map_err(|_| corrupt("node hash is not 32 bytes"))
                     })
                     .collect::<Result<Vec<Hash>, StoreError>>()?;
                 return fold_perfect(hashes);
             }
-            tracing::warn!(level, idx, "Merkle nodes missing; recomputing the subtree from its leaves");
+            tracing::warn!(
+                level,
+                idx,
+                "Merkle nodes missing; recomputing the subtree from its leaves"
+            );
         }
         let leaf_width = 1u64 << level;
-        fold_perfect(self.leaves(idx * leaf_width, (idx + 1) * leaf_width).await?)
+        fold_perfect(
+            self.leaves(idx * leaf_width, (idx + 1) * leaf_width)
+                .await?,
+        )
     }
 
     /// The RFC 9162 root of leaves `[start, end)`, split as the RFC defines,
@@ -300,7 +330,7 @@ impl Store {
             let mut level = 0u32;
             while level < 63 {
                 let w = 1u64 << (level + 1);
-                if pos % w != 0 || pos + w > end {
+                if !pos.is_multiple_of(w) || pos + w > end {
                     break;
                 }
                 level += 1;
@@ -342,7 +372,10 @@ impl Store {
     }
 
     /// The newest checkpoint, or the one at exactly `tree_size`.
-    pub async fn checkpoint(&self, tree_size: Option<u64>) -> Result<Option<StoredCheckpoint>, StoreError> {
+    pub async fn checkpoint(
+        &self,
+        tree_size: Option<u64>,
+    ) -> Result<Option<StoredCheckpoint>, StoreError> {
         let row = match tree_size {
             None => {
                 sqlx::query("SELECT tree_size, root_hash, at, jws FROM audit_checkpoints ORDER BY tree_size DESC LIMIT 1")
@@ -361,9 +394,11 @@ impl Store {
 
     /// Every checkpoint, oldest first (what `audit verify` checks).
     pub async fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>, StoreError> {
-        let rows = sqlx::query("SELECT tree_size, root_hash, at, jws FROM audit_checkpoints ORDER BY tree_size")
-            .fetch_all(self.pool())
-            .await?;
+        let rows = sqlx::query(
+            "SELECT tree_size, root_hash, at, jws FROM audit_checkpoints ORDER BY tree_size",
+        )
+        .fetch_all(self.pool())
+        .await?;
         rows.iter().map(checkpoint_from_row).collect()
     }
 }

@@ -13,6 +13,7 @@
 //! (SQLite in WAL mode).
 
 mod audit_rows;
+mod bulk_read;
 mod merkle_rows;
 mod reads;
 mod rows;
@@ -26,6 +27,7 @@ use sqlx::{AnyConnection, AnyPool, ConnectOptions, Executor};
 use tokio::sync::{mpsc, oneshot};
 
 pub use audit_rows::AuditFilter;
+pub use bulk_read::{Block, BulkReader};
 pub use merkle_rows::{CheckpointPolicy, StoredCheckpoint};
 pub use rows::{
     AttachmentRow, DeliveryRow, DueRow, IdempotencyRow, InboxRow, MessageRow, NewDelivery,
@@ -159,7 +161,12 @@ impl Store {
             .await?;
 
         let (tx, rx) = mpsc::channel(4096);
-        tokio::spawn(writer::run(writer_conn, backend, opts.checkpoints.clone(), rx));
+        tokio::spawn(writer::run(
+            writer_conn,
+            backend,
+            opts.checkpoints.clone(),
+            rx,
+        ));
         Ok(Self {
             pool,
             writer: tx,

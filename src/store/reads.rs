@@ -276,12 +276,16 @@ impl Store {
     /// The last record stamped before `at` (RFC 3339 as stored), if any:
     /// times are stamped in chain order, so these records are a prefix.
     pub async fn audit_seq_before(&self, at: &str) -> Result<Option<u64>, StoreError> {
-        let n: Option<i64> = sqlx::query("SELECT MAX(seq) FROM audit_log WHERE at < $1")
-            .bind(at.to_owned())
-            .fetch_one(self.pool())
-            .await?
-            .try_get(0)?;
-        Ok(n.and_then(|n| u64::try_from(n).ok()))
+        let row = sqlx::query(
+            "SELECT seq FROM audit_log WHERE at < $1 ORDER BY at DESC, seq DESC LIMIT 1",
+        )
+        .bind(at.to_owned())
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(match row {
+            Some(r) => u64::try_from(r.try_get::<i64, _>(0)?).ok(),
+            None => None,
+        })
     }
 
     /// The first record not yet reduced.

@@ -258,7 +258,9 @@ async fn database_proofs_match_the_in_memory_tree_and_checkpoints_verify() {
     let mut tasks = Vec::new();
     for i in 0..300 {
         let s = store.clone();
-        tasks.push(tokio::spawn(async move { s.append_audit(draft(Action::List, &format!("r{i}"))).await }));
+        tasks.push(tokio::spawn(async move {
+            s.append_audit(draft(Action::List, &format!("r{i}"))).await
+        }));
     }
     for t in tasks {
         t.await.expect("join").expect("append");
@@ -270,27 +272,38 @@ async fn database_proofs_match_the_in_memory_tree_and_checkpoints_verify() {
         .collect();
     for size in [1u64, 2, 3, 15, 16, 17, 31, 255, 256, 257, 299, 300] {
         let want = merkle::root(&mut SliceSource(&leaves), size).expect("root");
-        assert_eq!(store.range_root(0, size).await.expect("root"), want, "root at {size}");
+        assert_eq!(
+            store.range_root(0, size).await.expect("root"),
+            want,
+            "root at {size}"
+        );
         for index in [0, size / 3, size / 2, size - 1] {
             let got = store.inclusion_proof(index, size).await.expect("proof");
-            let expected = merkle::inclusion_proof(&mut SliceSource(&leaves), index, size).expect("proof");
+            let expected =
+                merkle::inclusion_proof(&mut SliceSource(&leaves), index, size).expect("proof");
             assert_eq!(got, expected, "inclusion {index} of {size}");
-            merkle::verify_inclusion(&leaves[index as usize], index, size, &got, &want).expect("verifies");
+            merkle::verify_inclusion(&leaves[index as usize], index, size, &got, &want)
+                .expect("verifies");
         }
         for old in [1, size / 2, size - 1, size] {
             if old == 0 {
                 continue;
             }
             let got = store.consistency_proof(old, size).await.expect("proof");
-            let expected = merkle::consistency_proof(&mut SliceSource(&leaves), old, size).expect("proof");
+            let expected =
+                merkle::consistency_proof(&mut SliceSource(&leaves), old, size).expect("proof");
             assert_eq!(got, expected, "consistency {old}..{size}");
             let old_root = merkle::root(&mut SliceSource(&leaves), old).expect("root");
             merkle::verify_consistency(old, size, &old_root, &want, &got).expect("verifies");
         }
     }
-    assert!(store.inclusion_proof(300, 300).await.is_err(), "index beyond the tree");
+    assert!(
+        store.inclusion_proof(300, 300).await.is_err(),
+        "index beyond the tree"
+    );
 
-    let verifier = CheckpointVerifier::from_public_pem_file(&pki.join("audit-signing.pub")).expect("verifier");
+    let verifier =
+        CheckpointVerifier::from_public_pem_file(&pki.join("audit-signing.pub")).expect("verifier");
     let checkpoints = store.checkpoints().await.expect("checkpoints");
     // Signed at the end of the first write batch that brings 25 or more new
     // records (group commit batches up to 256 jobs).
@@ -298,9 +311,16 @@ async fn database_proofs_match_the_in_memory_tree_and_checkpoints_verify() {
     assert!(300 - checkpoints.last().expect("one").tree_size < 25 + 256);
     for cp in &checkpoints {
         let signed = verifier.verify(&cp.jws).expect("signature");
-        assert_eq!((signed.tree_size, &signed.root_hash), (cp.tree_size, &cp.root_hash));
+        assert_eq!(
+            (signed.tree_size, &signed.root_hash),
+            (cp.tree_size, &cp.root_hash)
+        );
         let want = merkle::root(&mut SliceSource(&leaves), cp.tree_size).expect("root");
         assert_eq!(cp.root_hash, hex::encode(want));
     }
-    assert!(checkpoints.windows(2).all(|w| w[1].tree_size - w[0].tree_size >= 25));
+    assert!(
+        checkpoints
+            .windows(2)
+            .all(|w| w[1].tree_size - w[0].tree_size >= 25)
+    );
 }

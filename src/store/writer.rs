@@ -190,7 +190,10 @@ pub(super) async fn run(
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     // Time-based checkpoints need a batch even when no request comes.
-    let tick = policy.interval.min(std::time::Duration::from_secs(5)).max(std::time::Duration::from_millis(100));
+    let tick = policy
+        .interval
+        .min(std::time::Duration::from_secs(5))
+        .max(std::time::Duration::from_millis(100));
     loop {
         let first = if policy.signer.is_some() {
             match tokio::time::timeout(tick, rx.recv()).await {
@@ -215,7 +218,12 @@ pub(super) async fn run(
     }
 }
 
-async fn run_batch(conn: &mut AnyConnection, backend: Backend, policy: &CheckpointPolicy, batch: &mut Vec<Job>) {
+async fn run_batch(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    policy: &CheckpointPolicy,
+    batch: &mut Vec<Job>,
+) {
     let mut results: Vec<Result<(WriteOutput, AuditRecord), StoreError>> =
         Vec::with_capacity(batch.len());
     let outcome = async {
@@ -601,7 +609,10 @@ async fn apply(
                 "DELETE FROM idempotency WHERE message_id IN (SELECT id FROM messages WHERE erased_at_ms < $1)",
                 "DELETE FROM messages WHERE erased_at_ms < $1",
             ] {
-                sqlx::query(table).bind(*tombstones_before_ms).execute(&mut *conn).await?;
+                sqlx::query(table)
+                    .bind(*tombstones_before_ms)
+                    .execute(&mut *conn)
+                    .await?;
             }
             Ok((WriteOutput::Done, rec))
         }

@@ -14,7 +14,8 @@ use crate::harness::*;
 async fn dpo_page_in_a_real_browser() {
     let browser_dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser"));
     assert!(
-        Path::new("/usr/bin/chromium").exists() && browser_dir.join("node_modules/playwright-core").exists(),
+        Path::new("/usr/bin/chromium").exists()
+            && browser_dir.join("node_modules/playwright-core").exists(),
         "this test needs Debian's chromium and tests/browser/node_modules: run .ci/test (it installs both)"
     );
     let gw = TestGateway::start_with(&Pki::shared().dir, |c| c.audit.checkpoint_every = 2).await;
@@ -23,7 +24,13 @@ async fn dpo_page_in_a_real_browser() {
     let hostile = "<script>alert(1)</script> case 7";
     let r = gw
         .partner("EU-ECTC")
-        .get(&format!("/v1/messages/{id}"), &[("brdo-officer", "analyst.eu"), ("brdo-justification", hostile)])
+        .get(
+            &format!("/v1/messages/{id}"),
+            &[
+                ("brdo-officer", "analyst.eu"),
+                ("brdo-justification", hostile),
+            ],
+        )
         .await
         .expect("read");
     assert_eq!(r.status, 200);
@@ -40,7 +47,10 @@ async fn dpo_page_in_a_real_browser() {
     // must keep serving while the browser talks to it.
     let mut node = Command::new("node");
     node.arg(browser_dir.join("dpo.mjs"))
-        .env("BRDO_URL", format!("https://localhost:{}", gw.addr().port()))
+        .env(
+            "BRDO_URL",
+            format!("https://localhost:{}", gw.addr().port()),
+        )
         .env("BRDO_PKI", &gw.pki)
         .env("BRDO_SHOT", &shot);
     let out = tokio::task::spawn_blocking(move || node.output())
@@ -54,12 +64,20 @@ async fn dpo_page_in_a_real_browser() {
         text(&out.stderr)
     );
     let result: serde_json::Value = serde_json::from_slice(
-        out.stdout.split(|b| *b == b'\n').rfind(|l| l.starts_with(b"{")).expect("result line"),
+        out.stdout
+            .split(|b| *b == b'\n')
+            .rfind(|l| l.starts_with(b"{"))
+            .expect("result line"),
     )
     .expect("json");
     assert_eq!(result["ok"], true);
     assert_eq!(result["partner"]["status"], 403);
-    assert!(std::fs::metadata(&shot).map(|m| m.len() > 1000).unwrap_or(false), "screenshot written");
+    assert!(
+        std::fs::metadata(&shot)
+            .map(|m| m.len() > 1000)
+            .unwrap_or(false),
+        "screenshot written"
+    );
     // What the browser did is in the log too: page views are audit_query records.
     let n = gw.audit_size().await;
     let mut views = 0;

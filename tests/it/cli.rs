@@ -439,8 +439,21 @@ async fn checkpointed_log() -> (std::path::PathBuf, std::path::PathBuf, tempfile
     for _ in 0..8 {
         submit_ok(&gw).await;
     }
-    let sizes: Vec<u64> = gw.gateway.app.store.checkpoints().await.expect("cps").iter().map(|c| c.tree_size).collect();
-    assert_eq!(sizes, [1, 4, 7], "one request at a time: one record per batch");
+    let sizes: Vec<u64> = gw
+        .gateway
+        .app
+        .store
+        .checkpoints()
+        .await
+        .expect("cps")
+        .iter()
+        .map(|c| c.tree_size)
+        .collect();
+    assert_eq!(
+        sizes,
+        [1, 4, 7],
+        "one request at a time: one record per batch"
+    );
     let config = write_config(&gw);
     let db = gw.data.join("brdo.db");
     let files = gw.stop().await;
@@ -448,7 +461,12 @@ async fn checkpointed_log() -> (std::path::PathBuf, std::path::PathBuf, tempfile
 }
 
 fn verify(config: &Path) -> std::process::Output {
-    brdo(&["audit", "verify", "--config", config.to_str().expect("utf8")])
+    brdo(&[
+        "audit",
+        "verify",
+        "--config",
+        config.to_str().expect("utf8"),
+    ])
 }
 
 #[tokio::test]
@@ -472,7 +490,9 @@ async fn audit_verify_detects_a_rewritten_chain_by_the_checkpoint_root() {
         .connect(&format!("sqlite://{}", db.display()))
         .await
         .expect("db");
-    pool.execute("DROP TRIGGER audit_log_no_update").await.expect("drop");
+    pool.execute("DROP TRIGGER audit_log_no_update")
+        .await
+        .expect("drop");
     let store = brdo::store::Store::open(&brdo::store::StoreOptions {
         url: format!("sqlite://{}", db.display()),
         node: None,
@@ -489,14 +509,16 @@ async fn audit_verify_detects_a_rewritten_chain_by_the_checkpoint_root() {
             draft.justification = Some("nothing to see".into());
         }
         let forged = draft.chain(rec.seq, &prev).expect("chain");
-        sqlx::query("UPDATE audit_log SET justification = $1, prev_hash = $2, hash = $3 WHERE seq = $4")
-            .bind(forged.draft.justification.clone())
-            .bind(forged.prev_hash.clone())
-            .bind(forged.hash.clone())
-            .bind(rec.seq as i64)
-            .execute(&pool)
-            .await
-            .expect("rewrite");
+        sqlx::query(
+            "UPDATE audit_log SET justification = $1, prev_hash = $2, hash = $3 WHERE seq = $4",
+        )
+        .bind(forged.draft.justification.clone())
+        .bind(forged.prev_hash.clone())
+        .bind(forged.hash.clone())
+        .bind(rec.seq as i64)
+        .execute(&pool)
+        .await
+        .expect("rewrite");
         prev = forged.hash;
     }
     store.close().await;
@@ -504,7 +526,10 @@ async fn audit_verify_detects_a_rewritten_chain_by_the_checkpoint_root() {
     let out = verify(&config);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stdout));
     let err = text(&out.stderr);
-    assert!(err.contains("checkpoint") && err.contains("rewritten"), "{err}");
+    assert!(
+        err.contains("checkpoint") && err.contains("rewritten"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -522,5 +547,9 @@ async fn audit_verify_detects_an_inserted_record() {
     .await;
     let out = verify(&config);
     assert_eq!(out.status.code(), Some(3));
-    assert!(text(&out.stderr).contains("record 3"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("record 3"),
+        "{}",
+        text(&out.stderr)
+    );
 }

@@ -194,8 +194,18 @@ impl TestGateway {
 
     /// The audit record with this seq, as served to DPOs.
     pub async fn audit_record(&self, seq: u64) -> Value {
-        let page = self.gateway.app.store.audit_page(seq - 1, 1).await.expect("read audit");
-        let (rec, reduced) = page.into_iter().next().filter(|(r, _)| r.seq == seq).expect("record exists");
+        let page = self
+            .gateway
+            .app
+            .store
+            .audit_page(seq - 1, 1)
+            .await
+            .expect("read audit");
+        let (rec, reduced) = page
+            .into_iter()
+            .next()
+            .filter(|(r, _)| r.seq == seq)
+            .expect("record exists");
         brdo::api::audit::record_json(&rec, reduced)
     }
 

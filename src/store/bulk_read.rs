@@ -1,0 +1,336 @@
+//! Reading the whole audit log fast, for `brdo audit verify`.
+//!
+//! sqlx's per-row and per-column handling dominates bulk reads (measured:
+//! 70 000 rows/s with 18 columns through the `Any` driver, 800 000 rows/s
+//! when SQLite packs the row into one column). On SQLite this reader asks
+//! SQLite to join each record's fields with ASCII separators (0x1F between
+//! fields, 0x1E for NULL, 0x1D between records) and to concatenate a block
+//! of records per result row, on a dedicated read-only connection of the
+//! concrete driver. Audit fields never hold these characters: free text is
+//! validated free of control characters (newline and tab aside) before it
+//! is recorded, and canonical JSON escapes them. A row that does not split
+//! into whole records is a damaged log, reported as such. Other backends use
+//! the portable page query.
+
+use sqlx::{AssertSqlSafe, Row};
+
+use super::audit_rows::record_from_parts;
+use super::{Backend, Store, StoreError};
+use crate::audit::AuditRecord;
+use crate::audit::record::StoredFields;
+use crate::audit::verify::{ChainFault, LogVerifier};
+
+const FIELDS: [&str; 18] = [
+    "seq",
+    "at",
+    "actor_role",
+    "actor_id",
+    "actor_officer",
+    "actor_cert_serial",
+    "action",
+    "message_id",
+    "counterparts",
+    "outcome",
+    "code",
+    "justification",
+    "request_id",
+    "node",
+    "details",
+    "reduced",
+    "prev_hash",
+    "hash",
+];
+
+/// Records per result row.
+const BLOCK: i64 = 1000;
+
+/// One result row: the records in `($1, $2]` (at most `BLOCK` of them)
+/// concatenated, each its fields joined by separators, in seq order. The
+/// subquery walks the primary key in order, so nothing is sorted.
+fn packed_select() -> String {
+    // concat_ws builds each record in one pass (a chain of `||` would copy
+    // the growing string once per field).
+    let parts: Vec<String> = FIELDS
+        .iter()
+        .map(|f| format!("IFNULL({f}, char(30))"))
+        .collect();
+    format!(
+        "SELECT group_concat(p, char(29)) FROM (SELECT concat_ws(char(31), {}) AS p FROM audit_log \
+         WHERE seq > $1 AND seq <= $2 ORDER BY seq)",
+        parts.join(", ")
+    )
+}
+
+/// A packed block that does not split into whole records.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the stored audit log is damaged: a row does not split into its 18 fields")]
+pub struct Damaged;
+
+/// Splits packed text back into records of 18 optional fields each.
+fn unpack(packed: &str) -> Result<Vec<Vec<Option<&str>>>, Damaged> {
+    if packed.is_empty() {
+        return Ok(Vec::new());
+    }
+    packed
+        .split('\u{1d}')
+        .map(|rec| {
+            let fields: Vec<Option<&str>> = rec
+                .split('\u{1f}')
+                .map(|f| if f == "\u{1e}" { None } else { Some(f) })
+                .collect();
+            if fields.len() == FIELDS.len() {
+                Ok(fields)
+            } else {
+                Err(Damaged)
+            }
+        })
+        .collect()
+}
+
+/// A bulk reader of audit pages.
+pub enum BulkReader {
+    /// SQLite: packed blocks on a read-only concrete connection.
+    Sqlite {
+        /// The connection.
+        pool: sqlx::SqlitePool,
+        /// The packing query.
+        sql: String,
+        /// The highest seq when the reader was opened.
+        max_seq: u64,
+    },
+    /// Anything else: the store's page query.
+    Portable(Store),
+}
+
+impl Store {
+    /// A reader for walking the whole log quickly.
+    pub async fn bulk_reader(&self, url: &str) -> Result<BulkReader, StoreError> {
+        match self.backend() {
+            Backend::Sqlite => {
+                let opts: sqlx::sqlite::SqliteConnectOptions = url.parse()?;
+                let pool = sqlx::sqlite::SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .connect_with(opts.read_only(true))
+                    .await?;
+                let max: Option<i64> = sqlx::query("SELECT MAX(seq) FROM audit_log")
+                    .fetch_one(&pool)
+                    .await?
+                    .try_get(0)?;
+                Ok(BulkReader::Sqlite {
+                    pool,
+                    sql: packed_select(),
+                    max_seq: u64::try_from(max.unwrap_or(0)).unwrap_or(0),
+                })
+            }
+            Backend::Postgres => Ok(BulkReader::Portable(self.clone())),
+        }
+    }
+}
+
+/// A block of the log as read: packed text (SQLite) or records.
+#[derive(Debug)]
+pub enum Block {
+    /// Packed blocks of up to 1000 records each.
+    Packed(Vec<String>),
+    /// Records with their reduced flag.
+    Records(Vec<(AuditRecord, bool)>),
+}
+
+impl Block {
+    /// Number of records (packed blocks are counted while visiting).
+    pub fn is_empty(&self) -> bool {
+        match self {
+            Block::Packed(p) => p.iter().all(String::is_empty),
+            Block::Records(r) => r.is_empty(),
+        }
+    }
+
+    /// Feeds every record to `verifier` in order; returns how many.
+    pub fn verify_into(&self, verifier: &mut LogVerifier<'_>) -> Result<u64, ChainFault> {
+        let mut n = 0u64;
+        match self {
+            Block::Records(records) => {
+                for (rec, reduced) in records {
+                    verifier.push(rec, *reduced)?;
+                    n += 1;
+                }
+            }
+            Block::Packed(texts) => {
+                for text in texts {
+                    for rec in unpack(text).map_err(|_| ChainFault::Unreadable {
+                        after: verifier.count(),
+                    })? {
+                        let after = verifier.count();
+                        let unreadable = || ChainFault::Unreadable { after };
+                        let text = |i: usize| rec[i].ok_or_else(unreadable);
+                        let seq: u64 = text(0)?.parse().map_err(|_| unreadable())?;
+                        let reduced = text(15)? != "0";
+                        let fields = if reduced {
+                            None
+                        } else {
+                            Some(StoredFields {
+                                seq,
+                                at: text(1)?,
+                                role: text(2)?,
+                                id: rec[3],
+                                officer: rec[4],
+                                cert_serial: rec[5],
+                                action: text(6)?,
+                                message_id: rec[7],
+                                counterparts: text(8)?,
+                                outcome: text(9)?,
+                                code: rec[10],
+                                justification: rec[11],
+                                request_id: rec[12],
+                                node: rec[13],
+                                details: rec[14],
+                            })
+                        };
+                        verifier.push_stored(seq, fields.as_ref(), text(16)?, text(17)?)?;
+                        n += 1;
+                    }
+                }
+            }
+        }
+        Ok(n)
+    }
+}
+
+impl BulkReader {
+    /// The next block after `after` (about `limit` records) and the cursor
+    /// to continue from; `None` at the end of the log.
+    pub async fn block(&self, after: u64, limit: u32) -> Result<Option<(Block, u64)>, StoreError> {
+        match self {
+            BulkReader::Portable(store) => {
+                let page = store.audit_page(after, limit).await?;
+                Ok(page
+                    .last()
+                    .map(|(r, _)| r.seq)
+                    .map(|next| (Block::Records(page), next)))
+            }
+            BulkReader::Sqlite { pool, sql, max_seq } => {
+                if after >= *max_seq {
+                    return Ok(None);
+                }
+                let to_i64 = |n: u64| {
+                    i64::try_from(n).map_err(|_| StoreError::Corrupt("seq out of range".into()))
+                };
+                let end = after.saturating_add(u64::from(limit)).min(*max_seq);
+                let mut texts = Vec::new();
+                let mut from = after;
+                while from < end {
+                    let to = from.saturating_add(BLOCK as u64).min(end);
+                    let row = sqlx::query(AssertSqlSafe(sql.clone()))
+                        .bind(to_i64(from)?)
+                        .bind(to_i64(to)?)
+                        .fetch_one(pool)
+                        .await?;
+                    texts.push(row.try_get::<Option<String>, _>(0)?.unwrap_or_default());
+                    from = to;
+                }
+                Ok(Some((Block::Packed(texts), end)))
+            }
+        }
+    }
+
+    /// Records after `after` as owned values (tests, tools that need them).
+    pub async fn page(
+        &self,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<(AuditRecord, bool)>, StoreError> {
+        match self.block(after, limit).await? {
+            None => Ok(Vec::new()),
+            Some((Block::Records(r), _)) => Ok(r),
+            Some((Block::Packed(texts), _)) => {
+                let mut out = Vec::new();
+                for text in &texts {
+                    for fields in unpack(text).map_err(|e| StoreError::Corrupt(e.to_string()))? {
+                        out.push(record_from_parts(&fields)?);
+                    }
+                }
+                Ok(out)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn sqlite_packing_round_trips_any_content() {
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect("sqlite::memory:")
+            .await
+            .expect("sqlite");
+        let cols: Vec<String> = FIELDS
+            .iter()
+            .map(|f| format!("{f} {}", if *f == "seq" { "INTEGER" } else { "TEXT" }))
+            .collect();
+        sqlx::query(AssertSqlSafe(format!(
+            "CREATE TABLE audit_log ({})",
+            cols.join(", ")
+        )))
+        .execute(&pool)
+        .await
+        .expect("table");
+        let tricky = ["-", "12:x-", "é:ü😂", "", "a\tb\nc", "'\"", "--:--"];
+        let mut values: Vec<Option<String>> = (0..18)
+            .map(|i| Some(tricky[i % tricky.len()].to_owned()))
+            .collect();
+        values[0] = Some("7".into());
+        values[3] = None;
+        values[11] = None;
+        let placeholders: Vec<String> = (1..=18).map(|i| format!("${i}")).collect();
+        let mut q = sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO audit_log VALUES ({})",
+            placeholders.join(", ")
+        )));
+        for v in &values {
+            q = q.bind(v.clone());
+        }
+        q.execute(&pool).await.expect("insert");
+        let mut second = values.clone();
+        second[0] = Some("8".into());
+        let mut q = sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO audit_log VALUES ({})",
+            placeholders.join(", ")
+        )));
+        for v in &second {
+            q = q.bind(v.clone());
+        }
+        q.execute(&pool).await.expect("insert");
+        let row = sqlx::query(AssertSqlSafe(packed_select()))
+            .bind(0i64)
+            .bind(10i64)
+            .fetch_one(&pool)
+            .await
+            .expect("select");
+        let packed: String = row.try_get(0).expect("text");
+        let empty = sqlx::query(AssertSqlSafe(packed_select()))
+            .bind(10i64)
+            .bind(20i64)
+            .fetch_one(&pool)
+            .await
+            .expect("select");
+        assert_eq!(empty.try_get::<Option<String>, _>(0).expect("null"), None);
+        let records = unpack(&packed).expect("unpacks");
+        let want: Vec<Option<&str>> = values.iter().map(Option::as_deref).collect();
+        let want2: Vec<Option<&str>> = second.iter().map(Option::as_deref).collect();
+        assert_eq!(records, vec![want, want2]);
+        assert_eq!(
+            unpack("7\u{1f}x"),
+            Err(Damaged),
+            "an incomplete record is refused"
+        );
+        let smuggled = packed.replacen("é:ü😂", "é\u{1f}ü😂", 1);
+        assert_eq!(
+            unpack(&smuggled),
+            Err(Damaged),
+            "a separator inside a field is damage, not a field"
+        );
+    }
+}
