@@ -38,6 +38,17 @@ pub struct Config {
     pub retention: RetentionConfig,
     /// Where attachment content lives.
     pub storage: StorageConfig,
+    /// The PKI directory the admin API lists.
+    pub pki: PkiConfig,
+}
+
+/// `[pki]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PkiConfig {
+    /// Where `brdo pki` issues certificates; the admin API and the expiry
+    /// metrics list them. Default: the folder of `tls.client_ca`.
+    pub dir: Option<PathBuf>,
 }
 
 /// `[storage]`.
@@ -345,6 +356,10 @@ impl Config {
         fix(&mut self.crypto.master_key_file);
         fix(&mut self.policy.file);
         fix(&mut self.storage.blob_dir);
+        match &mut self.pki.dir {
+            Some(dir) => fix(dir),
+            None => self.pki.dir = crate::ops::default_pki_dir(&self.tls.client_ca),
+        }
         if let Some(rest) = self.database.url.strip_prefix("sqlite://") {
             let (file, query) = rest
                 .split_once('?')

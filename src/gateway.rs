@@ -23,6 +23,10 @@ use crate::policy::{Policy, PolicyError};
 use crate::store::{CheckpointPolicy, Store, StoreError, StoreOptions};
 use crate::tls::{ServeOptions, TlsError, TlsMaterial, TlsState};
 
+/// How often the TLS files are checked for changes: a revocation bites
+/// within this long.
+pub const TLS_WATCH_INTERVAL: Duration = Duration::from_millis(500);
+
 /// Why the gateway cannot start. `is_config` tells the CLI which exit code
 /// to use (2 for configuration, 1 for runtime).
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +74,8 @@ impl StartError {
 pub struct Gateway {
     /// The address the mTLS API listens on.
     pub addr: SocketAddr,
+    /// The plain-HTTP metrics and health address.
+    pub metrics_addr: SocketAddr,
     /// Shared state, for in-process inspection (tests, demo).
     pub app: Arc<AppState>,
     shutdown: Option<oneshot::Sender<()>>,
@@ -130,6 +136,7 @@ impl Gateway {
             checkpoint_verifier,
             policy,
             suspended,
+            config: Arc::new(config.clone()),
             settings: Settings {
                 max_body_bytes: config.server.max_body_bytes,
                 accreditation: config.accreditation.max_classification,
@@ -139,12 +146,32 @@ impl Gateway {
         let mut background = Vec::new();
         if config.retention.sweep_interval_secs > 0 {
             background.push(tokio::spawn(crate::retention::run_periodically(
-                app.store.clone(),
-                app.blobs.clone(),
+                app.clone(),
                 Duration::from_secs(config.retention.sweep_interval_secs),
-                config.audit.retention_days,
             )));
         }
+        background.push(tokio::spawn(crate::ops::watch(
+            app.clone(),
+            TLS_WATCH_INTERVAL,
+        )));
+        let metrics_listener = TcpListener::bind(config.server.metrics_listen)
+            .await
+            .map_err(|source| StartError::Bind {
+                addr: config.server.metrics_listen,
+                source,
+            })?;
+        let metrics_addr = metrics_listener
+            .local_addr()
+            .map_err(|source| StartError::Bind {
+                addr: config.server.metrics_listen,
+                source,
+            })?;
+        let health = crate::health::router(app.clone());
+        background.push(tokio::spawn(async move {
+            if let Err(e) = axum::serve(metrics_listener, health).await {
+                tracing::error!(error = %e, "the metrics endpoint stopped");
+            }
+        }));
         let listener = TcpListener::bind(config.server.listen)
             .await
             .map_err(|source| StartError::Bind {
@@ -163,12 +190,20 @@ impl Gateway {
         };
         let (tx, rx) = oneshot::channel::<()>();
         let router = api::router(app.clone());
-        let task = tokio::spawn(crate::tls::serve(listener, tls, router, opts, async {
-            let _ = rx.await;
-        }));
-        tracing::info!(%addr, "gateway listening");
+        let task = tokio::spawn(crate::tls::serve(
+            listener,
+            tls,
+            router,
+            opts,
+            app.connections.clone(),
+            async {
+                let _ = rx.await;
+            },
+        ));
+        tracing::info!(%addr, %metrics_addr, "gateway listening");
         Ok(Self {
             addr,
+            metrics_addr,
             app,
             shutdown: Some(tx),
             task,

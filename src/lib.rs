@@ -26,6 +26,8 @@
 //! - [`retention`]: the sweeper: erasure when retention ends, orphans.
 //! - [`pki`]: the development CA: issue, revoke, list, CRL, PKCS#12.
 //! - [`client`]: a small mTLS HTTP client (demo, tests, benchmarks).
+//! - [`ops`]: reloads, known certificates, the TLS file watcher.
+//! - [`metrics`], [`health`]: Prometheus text, `/healthz`, `/readyz`.
 //! - [`gateway`]: start/stop a whole gateway from a config.
 //! - [`cli`]: the `brdo` commands.
 //! - [`telemetry`]: logging setup.
@@ -42,6 +44,9 @@ pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod gateway;
+pub mod health;
+pub mod metrics;
+pub mod ops;
 pub mod pki;
 pub mod policy;
 pub mod retention;

@@ -208,10 +208,8 @@ pub async fn sweep(
 
 /// Runs [`sweep`] every `interval` until the task is dropped.
 pub async fn run_periodically(
-    store: Store,
-    blobs: BlobStore,
+    app: std::sync::Arc<crate::api::AppState>,
     interval: std::time::Duration,
-    audit_retention_days: u32,
 ) {
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -220,18 +218,21 @@ pub async fn run_periodically(
         let opts = SweepOptions {
             as_of: OffsetDateTime::now_utc(),
             dry_run: false,
-            audit_retention_days,
+            audit_retention_days: app.config.audit.retention_days,
         };
-        match sweep(&store, &blobs, &opts).await {
-            Ok(r) if !r.erased.is_empty() || !r.orphans.is_empty() || r.audit_reduced > 0 => {
-                tracing::info!(
-                    erased = r.erased.len(),
-                    orphans = r.orphans.len(),
-                    audit_reduced = r.audit_reduced,
-                    "retention sweep"
-                )
+        match sweep(&app.store, &app.blobs, &opts).await {
+            Ok(r) => {
+                app.metrics
+                    .sweep(r.erased.len(), r.orphans.len(), r.audit_reduced);
+                if !r.erased.is_empty() || !r.orphans.is_empty() || r.audit_reduced > 0 {
+                    tracing::info!(
+                        erased = r.erased.len(),
+                        orphans = r.orphans.len(),
+                        audit_reduced = r.audit_reduced,
+                        "retention sweep"
+                    );
+                }
             }
-            Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "retention sweep failed; retrying next interval"),
         }
     }

@@ -185,7 +185,16 @@ pub async fn gate(State(app): State<Arc<AppState>>, req: Request, next: Next) ->
             .get::<MatchedPath>()
             .map(MatchedPath::as_str),
     );
-    let span = tracing::info_span!("request", request_id = %request_id, op = op.action.as_str());
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        op = op.action.as_str(),
+        route = op.route,
+        role = tracing::field::Empty,
+        caller = tracing::field::Empty,
+        status = tracing::field::Empty,
+        outcome = tracing::field::Empty,
+    );
     gate_in_span(app, req, next, request_id, op)
         .instrument(span)
         .await
@@ -241,6 +250,7 @@ async fn gate_in_span(
         }
     };
 
+    app.seen.see(&peer, &identity_uri(&identity));
     let ctx = Arc::new(RequestCtx {
         request_id: request_id.clone(),
         op,
@@ -273,14 +283,42 @@ async fn gate_in_span(
         }
     };
     let response = finish(&app, &ctx, response).await;
+    let status = response.status().as_u16();
+    let elapsed = started.elapsed();
+    app.metrics
+        .request(op_route(&ctx.op), status, elapsed.as_secs_f64());
+    let span = tracing::Span::current();
+    span.record("role", ctx.identity.role());
+    span.record("caller", ctx.identity.id());
+    span.record("status", status);
+    span.record(
+        "outcome",
+        outcome_of(response.status(), ctx.op.action).as_str(),
+    );
     tracing::info!(
         role = ctx.identity.role(),
         caller = ctx.identity.id(),
-        status = response.status().as_u16(),
-        elapsed_ms = started.elapsed().as_millis() as u64,
+        status,
+        elapsed_ms = elapsed.as_millis() as u64,
         "request done"
     );
     response
+}
+
+/// The route label for metrics: the path template, never the concrete
+/// path (which may carry ids).
+fn op_route(op: &Operation) -> &'static str {
+    op.route
+}
+
+/// The SAN URI of an identity, as certificates carry it.
+fn identity_uri(identity: &Identity) -> String {
+    match identity {
+        Identity::Partner(p) => format!("urn:brdo:partner:{p}"),
+        Identity::PartnerDpo(p) => format!("urn:brdo:dpo:{p}"),
+        Identity::GatewayDpo => "urn:brdo:dpo:gateway".to_owned(),
+        Identity::Operator(n) => format!("urn:brdo:operator:{n}"),
+    }
 }
 
 /// Maps the certificate's identity to a caller the policy knows.

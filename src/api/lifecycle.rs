@@ -140,6 +140,8 @@ pub async fn forward(
         },
     );
     if let Decision::Deny(v) = decision {
+        app.metrics
+            .message_denied(v.iter().map(|v| v.code.as_str()));
         return Err(ApiError::PolicyDenied(v));
     }
 
@@ -186,6 +188,7 @@ pub async fn forward(
         .write(op, ctx.draft(Action::Disclose, Outcome::Allowed, None))
         .await?;
     ctx.mark_audited(rec.seq);
+    app.metrics.message_accepted();
     for r in &recipients {
         app.inbox.notify(r);
     }

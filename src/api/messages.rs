@@ -70,6 +70,8 @@ pub async fn submit(
         },
     );
     if let Decision::Deny(violations) = decision {
+        app.metrics
+            .message_denied(violations.iter().map(|v| v.code.as_str()));
         return Err(ApiError::PolicyDenied(violations));
     }
     check_references(&app, &sender, &msg).await?;
@@ -162,6 +164,7 @@ pub async fn submit(
         }
         Err(e) => return Err(e.into()),
     }
+    app.metrics.message_accepted();
     for r in &msg.recipients {
         app.inbox.notify(r);
     }

@@ -5,6 +5,7 @@
 //! documents; `body` reads bounded JSON bodies; `content` seals and opens
 //! message content; `messages` and `inbox` are the partner endpoints.
 
+pub mod admin;
 pub mod attachments;
 pub mod audit;
 pub mod body;
@@ -29,11 +30,15 @@ pub use context::RequestCtx;
 pub use problem::ApiError;
 
 use crate::blobs::BlobStore;
+use crate::config::Config;
 use crate::crypto::MasterKey;
 use crate::crypto::jose::CheckpointVerifier;
 use crate::domain::{Classification, PartnerId};
+use crate::metrics::Metrics;
+use crate::ops::SeenCerts;
 use crate::policy::Policy;
 use crate::store::Store;
+use crate::tls::Connections;
 use crate::tls::TlsState;
 
 /// Settings handlers need, fixed at start.
@@ -63,6 +68,15 @@ pub struct AppState {
     pub inbox: inbox::InboxNotifier,
     /// Fixed settings.
     pub settings: Settings,
+    /// The configuration the gateway was started with (reload re-reads
+    /// the files it names).
+    pub config: Arc<Config>,
+    /// Open connections (closed on revocation or suspension).
+    pub connections: Arc<Connections>,
+    /// Counters for `/metrics`.
+    pub metrics: Arc<Metrics>,
+    /// Client certificates presented so far.
+    pub seen: SeenCerts,
     policy: ArcSwap<Policy>,
     suspended: ArcSwap<BTreeSet<PartnerId>>,
 }
@@ -93,6 +107,8 @@ pub struct AppParts {
     pub suspended: BTreeSet<PartnerId>,
     /// Fixed settings.
     pub settings: Settings,
+    /// The configuration.
+    pub config: Arc<Config>,
 }
 
 impl AppState {
@@ -106,6 +122,10 @@ impl AppState {
             checkpoint_verifier: parts.checkpoint_verifier,
             inbox: inbox::InboxNotifier::default(),
             settings: parts.settings,
+            config: parts.config,
+            connections: Arc::new(Connections::default()),
+            metrics: Arc::new(Metrics::default()),
+            seen: SeenCerts::default(),
             policy: ArcSwap::from_pointee(parts.policy),
             suspended: ArcSwap::from_pointee(parts.suspended),
         }

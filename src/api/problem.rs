@@ -75,6 +75,9 @@ pub enum ApiError {
     /// A label change that is not a raise.
     #[error("a label can only be raised, never lowered")]
     LabelNotRaised(Vec<FieldError>),
+    /// A reload whose files are not usable; the old configuration serves on.
+    #[error("the new configuration was refused; the previous one stays in force")]
+    ReloadRefused(Vec<FieldError>),
     /// An upload that ended before its body was complete.
     #[error("the upload ended before its body was complete; nothing was stored")]
     UploadIncomplete,
@@ -110,6 +113,7 @@ impl ApiError {
             | Self::InvalidMessage(_)
             | Self::InvalidRequest(_)
             | Self::LabelNotRaised(_)
+            | Self::ReloadRefused(_)
             | Self::UploadIncomplete => StatusCode::BAD_REQUEST,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -143,6 +147,7 @@ impl ApiError {
             Self::LegalHold => "legal_hold",
             Self::LabelNotRaised(_) => "label_not_raised",
             Self::UploadIncomplete => "upload_incomplete",
+            Self::ReloadRefused(_) => "reload_refused",
             Self::Erased => "erased",
             Self::AuditUnavailable => "audit_unavailable",
             Self::ContentIntegrity => "content_integrity",
@@ -171,6 +176,7 @@ impl ApiError {
             Self::LegalHold => "The message is under a legal hold",
             Self::LabelNotRaised(_) => "A label can only be raised",
             Self::UploadIncomplete => "The upload was incomplete",
+            Self::ReloadRefused(_) => "The new configuration was refused",
             Self::Erased => "The message was erased",
             Self::AuditUnavailable => "The audit log is unavailable",
             Self::ContentIntegrity => "Stored content failed its integrity check",
@@ -186,7 +192,7 @@ impl ApiError {
                 v.len(),
                 if v.len() == 1 { "" } else { "s" }
             ),
-            Self::InvalidMessage(e) | Self::InvalidRequest(e) | Self::LabelNotRaised(e) => format!(
+            Self::InvalidMessage(e) | Self::InvalidRequest(e) | Self::LabelNotRaised(e) | Self::ReloadRefused(e) => format!(
                 "{} field error{}; see errors",
                 e.len(),
                 if e.len() == 1 { "" } else { "s" }
@@ -211,7 +217,10 @@ impl ApiError {
     /// Field errors, for the audit record.
     pub fn field_errors(&self) -> &[FieldError] {
         match self {
-            Self::InvalidMessage(e) | Self::InvalidRequest(e) | Self::LabelNotRaised(e) => e,
+            Self::InvalidMessage(e)
+            | Self::InvalidRequest(e)
+            | Self::LabelNotRaised(e)
+            | Self::ReloadRefused(e) => e,
             _ => &[],
         }
     }

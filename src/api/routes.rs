@@ -11,7 +11,7 @@ use axum::Router;
 use axum::http::Method;
 use axum::routing::{MethodRouter, delete, get, post};
 
-use super::{AppState, attachments, audit, dpo_page, inbox, lifecycle, messages, retention};
+use super::{AppState, admin, attachments, audit, dpo_page, inbox, lifecycle, messages, retention};
 use crate::audit::Action;
 use crate::tls::Identity;
 
@@ -56,6 +56,8 @@ pub struct Operation {
     pub action: Action,
     /// Who may call it.
     pub roles: Roles,
+    /// The path template (for metrics and traces; never a concrete path).
+    pub route: &'static str,
 }
 
 impl Operation {
@@ -86,7 +88,11 @@ const fn spec(
     RouteSpec {
         method,
         path,
-        op: Operation { action, roles },
+        op: Operation {
+            action,
+            roles,
+            route: path,
+        },
         handler,
     }
 }
@@ -116,6 +122,11 @@ pub static ROUTES: &[RouteSpec] = &[
     spec(Method::GET, "/v1/audit/consistency", Action::AuditQuery, Roles::DPO, || get(audit::consistency)),
     spec(Method::GET, "/dpo", Action::AuditQuery, Roles::DPO, || get(dpo_page::index)),
     spec(Method::GET, "/dpo/records/{seq}", Action::AuditQuery, Roles::DPO, || get(dpo_page::record)),
+    spec(Method::GET, "/v1/admin/partners", Action::Inspect, Roles::OPERATOR, || get(admin::partners)),
+    spec(Method::POST, "/v1/admin/partners/{id}/suspend", Action::PartnerSuspend, Roles::OPERATOR, || post(admin::suspend)),
+    spec(Method::POST, "/v1/admin/partners/{id}/resume", Action::PartnerResume, Roles::OPERATOR, || post(admin::resume)),
+    spec(Method::GET, "/v1/admin/certificates", Action::Inspect, Roles::OPERATOR, || get(admin::certificates)),
+    spec(Method::POST, "/v1/admin/reload", Action::ConfigReload, Roles::OPERATOR, || post(admin::reload)),
 ];
 
 /// The operation for a request; unknown routes and methods map to
@@ -128,6 +139,7 @@ pub fn lookup(method: &Method, matched_path: Option<&str>) -> Operation {
             Operation {
                 action: Action::Request,
                 roles: Roles::ANY,
+                route: "(unmatched)",
             },
             |r| r.op,
         )

@@ -305,8 +305,12 @@ impl super::Store {
             for (i, (table, key, value)) in indexed.iter().enumerate() {
                 let p = bind(Bind::Text(value.clone()));
                 if i == 0 {
-                    sql.push_str(&format!("{table} d0 JOIN audit_log a ON a.seq = d0.seq"));
+                    // CROSS JOIN keeps SQLite from reordering: the index
+                    // table drives in seq order, so no sort is needed even
+                    // when another filter has an index of its own.
+                    sql.push_str(&format!("{table} d0 CROSS JOIN audit_log a"));
                     conds.push(format!("d0.{key} = {p}"));
+                    conds.push("a.seq = d0.seq".to_owned());
                 } else {
                     sql.push_str(&format!(
                         " JOIN {table} d{i} ON d{i}.seq = d0.seq AND d{i}.{key} = {p}"

@@ -66,25 +66,29 @@ fn packed_select() -> String {
 #[error("the stored audit log is damaged: a row does not split into its 18 fields")]
 pub struct Damaged;
 
-/// Splits packed text back into records of 18 optional fields each.
-fn unpack(packed: &str) -> Result<Vec<Vec<Option<&str>>>, Damaged> {
-    if packed.is_empty() {
-        return Ok(Vec::new());
+/// The fields of one packed record.
+type Fields<'a> = [Option<&'a str>; 18];
+
+/// Splits one packed record into its 18 fields, without allocating.
+fn split_record(rec: &str) -> Result<Fields<'_>, Damaged> {
+    let mut fields: Fields<'_> = [None; 18];
+    let mut parts = rec.split('\u{1f}');
+    for slot in &mut fields {
+        let f = parts.next().ok_or(Damaged)?;
+        *slot = if f == "\u{1e}" { None } else { Some(f) };
     }
+    if parts.next().is_some() {
+        return Err(Damaged);
+    }
+    Ok(fields)
+}
+
+/// Splits packed text back into records of 18 optional fields each.
+fn unpack(packed: &str) -> impl Iterator<Item = Result<Fields<'_>, Damaged>> {
     packed
         .split('\u{1d}')
-        .map(|rec| {
-            let fields: Vec<Option<&str>> = rec
-                .split('\u{1f}')
-                .map(|f| if f == "\u{1e}" { None } else { Some(f) })
-                .collect();
-            if fields.len() == FIELDS.len() {
-                Ok(fields)
-            } else {
-                Err(Damaged)
-            }
-        })
-        .collect()
+        .filter(|_| !packed.is_empty())
+        .map(split_record)
 }
 
 /// A bulk reader of audit pages.
@@ -157,10 +161,9 @@ impl Block {
             }
             Block::Packed(texts) => {
                 for text in texts {
-                    for rec in unpack(text).map_err(|_| ChainFault::Unreadable {
-                        after: verifier.count(),
-                    })? {
+                    for rec in unpack(text) {
                         let after = verifier.count();
+                        let rec = rec.map_err(|_| ChainFault::Unreadable { after })?;
                         let unreadable = || ChainFault::Unreadable { after };
                         let text = |i: usize| rec[i].ok_or_else(unreadable);
                         let seq: u64 = text(0)?.parse().map_err(|_| unreadable())?;
@@ -245,7 +248,8 @@ impl BulkReader {
             Some((Block::Packed(texts), _)) => {
                 let mut out = Vec::new();
                 for text in &texts {
-                    for fields in unpack(text).map_err(|e| StoreError::Corrupt(e.to_string()))? {
+                    for fields in unpack(text) {
+                        let fields = fields.map_err(|e| StoreError::Corrupt(e.to_string()))?;
                         out.push(record_from_parts(&fields)?);
                     }
                 }
@@ -317,20 +321,23 @@ mod tests {
             .await
             .expect("select");
         assert_eq!(empty.try_get::<Option<String>, _>(0).expect("null"), None);
-        let records = unpack(&packed).expect("unpacks");
+        let records: Vec<Vec<Option<&str>>> = unpack(&packed)
+            .map(|r| r.map(|f| f.to_vec()))
+            .collect::<Result<_, _>>()
+            .expect("unpacks");
         let want: Vec<Option<&str>> = values.iter().map(Option::as_deref).collect();
         let want2: Vec<Option<&str>> = second.iter().map(Option::as_deref).collect();
         assert_eq!(records, vec![want, want2]);
         assert_eq!(
-            unpack("7\u{1f}x"),
+            split_record("7\u{1f}x"),
             Err(Damaged),
             "an incomplete record is refused"
         );
         let smuggled = packed.replacen("é:ü😂", "é\u{1f}ü😂", 1);
-        assert_eq!(
-            unpack(&smuggled),
-            Err(Damaged),
+        assert!(
+            unpack(&smuggled).any(|r| r.is_err()),
             "a separator inside a field is damage, not a field"
         );
+        assert_eq!(unpack("").count(), 0);
     }
 }

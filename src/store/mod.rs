@@ -212,6 +212,34 @@ impl Store {
             .map(|(_, rec)| rec)
     }
 
+    /// Whether the store and the audit log can be written now: the writer
+    /// task is alive and the database grants a write lock (SQLite
+    /// `BEGIN IMMEDIATE`, PostgreSQL not read-only). Writes nothing.
+    pub async fn check_writable(&self) -> Result<(), StoreError> {
+        if self.writer.is_closed() {
+            return Err(StoreError::Unavailable(
+                "the writer task has stopped".into(),
+            ));
+        }
+        let mut conn = self.pool.acquire().await?;
+        match self.backend {
+            Backend::Sqlite => {
+                conn.execute("BEGIN IMMEDIATE").await?;
+                conn.execute("ROLLBACK").await?;
+            }
+            Backend::Postgres => {
+                let row = sqlx::query("SELECT current_setting('transaction_read_only')")
+                    .fetch_one(&mut *conn)
+                    .await?;
+                let ro: String = sqlx::Row::try_get(&row, 0)?;
+                if ro == "on" {
+                    return Err(StoreError::Unavailable("the database is read-only".into()));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Closes the read pool; the writer stops when the last handle is gone.
     pub async fn close(&self) {
         self.pool.close().await;

@@ -15,13 +15,14 @@ use hyper::Request;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use super::config::TlsState;
+use super::connections::Connections;
+use super::identity::Identity;
 use super::identity::PeerCert;
 
 /// Limits of the accept loop.
@@ -52,16 +53,18 @@ pub struct ConnectionInfo {
 }
 
 /// Serves `app` on `listener` until `shutdown` completes, then lets open
-/// requests finish for up to `shutdown_grace`.
+/// requests finish for up to `shutdown_grace`. Every connection is
+/// registered in `connections`, so a revocation or suspension can close it.
 pub async fn serve(
     listener: TcpListener,
     tls: Arc<TlsState>,
     app: Router,
     opts: ServeOptions,
+    connections: Arc<Connections>,
     shutdown: impl Future<Output = ()>,
 ) {
     let limit = Arc::new(Semaphore::new(opts.max_connections));
-    let graceful = GracefulShutdown::new();
+    let (stop_tx, stop_rx) = watch::channel(false);
     let counter = AtomicU64::new(0);
     tokio::pin!(shutdown);
     loop {
@@ -86,7 +89,8 @@ pub async fn serve(
         let tls = tls.clone();
         let app = app.clone();
         let opts = opts.clone();
-        let watcher = graceful.watcher();
+        let connections = connections.clone();
+        let mut stop = stop_rx.clone();
         tokio::spawn(async move {
             let _permit = permit;
             let Some((io, info)) =
@@ -94,6 +98,11 @@ pub async fn serve(
             else {
                 return;
             };
+            let partner = match &info.peer.identity {
+                Ok(Identity::Partner(p)) => Some(p.to_string()),
+                _ => None,
+            };
+            let registration = connections.register(&info.peer.serial, partner.as_deref());
             let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
                 req.extensions_mut().insert(info.clone());
                 app.clone().oneshot(req)
@@ -109,14 +118,36 @@ pub async fn serve(
                 .timer(TokioTimer::new())
                 .max_concurrent_streams(128)
                 .keep_alive_interval(Some(Duration::from_secs(30)));
-            let conn = builder.serve_connection(io, service).into_owned();
-            if let Err(e) = watcher.watch(conn).await {
-                tracing::debug!(conn = id, error = %e, "connection ended with an error");
+            let conn = builder.serve_connection(io, service);
+            tokio::pin!(conn);
+            let mut draining = false;
+            loop {
+                tokio::select! {
+                    done = conn.as_mut() => {
+                        if let Err(e) = done {
+                            tracing::debug!(conn = id, error = %e, "connection ended with an error");
+                        }
+                        break;
+                    }
+                    () = registration.close.notified() => {
+                        // Revoked or suspended: drop the socket now, even mid-request.
+                        tracing::info!(conn = id, %remote, "connection closed: certificate revoked or partner suspended");
+                        break;
+                    }
+                    _ = stop.changed(), if !draining => {
+                        draining = true;
+                        conn.as_mut().graceful_shutdown();
+                    }
+                }
             }
         });
     }
     drop(listener);
-    if tokio::time::timeout(opts.shutdown_grace, graceful.shutdown())
+    let _ = stop_tx.send(true);
+    // Every connection holds a permit until it ends: having them all back
+    // means every open request finished.
+    let all = u32::try_from(opts.max_connections).unwrap_or(u32::MAX);
+    if tokio::time::timeout(opts.shutdown_grace, limit.acquire_many(all))
         .await
         .is_err()
     {

@@ -43,6 +43,8 @@ pub struct TlsMaterial {
     pub revoked: BTreeSet<String>,
     /// notAfter of the gateway's own certificate, unix seconds.
     pub server_not_after: i64,
+    /// Serial of the gateway's own certificate.
+    pub server_serial: String,
 }
 
 fn file_err(what: &'static str, path: &Path, message: impl ToString) -> TlsError {
@@ -93,14 +95,15 @@ impl TlsMaterial {
         // per-request revocation set must come from the same signed list.
         let revoked = crate::pki::verified_revoked_serials(&crl_bytes, &ca_pem)
             .map_err(|e| file_err("CRL", &cfg.crl, e))?;
-        let server_not_after = crate::tls::identity::PeerCert::from_der(&chain[0]).not_after;
+        let server = crate::tls::identity::PeerCert::from_der(&chain[0]);
         Ok(Self {
             chain,
             key,
             client_ca,
             crl,
             revoked,
-            server_not_after,
+            server_not_after: server.not_after,
+            server_serial: server.serial,
         })
     }
 
@@ -144,7 +147,7 @@ impl TlsMaterial {
 pub struct TlsState {
     config: ArcSwap<rustls::ServerConfig>,
     revoked: ArcSwap<BTreeSet<String>>,
-    server_not_after: ArcSwap<i64>,
+    server: ArcSwap<(String, i64)>,
 }
 
 impl std::fmt::Debug for TlsState {
@@ -159,23 +162,22 @@ impl TlsState {
         Ok(Self {
             config: ArcSwap::from_pointee(material.server_config(min_version)?),
             revoked: ArcSwap::from_pointee(material.revoked.clone()),
-            server_not_after: ArcSwap::from_pointee(material.server_not_after),
+            server: ArcSwap::from_pointee((
+                material.server_serial.clone(),
+                material.server_not_after,
+            )),
         })
     }
 
-    /// Swaps in new material in one step (new handshakes use it; open
+    /// Swaps in a config built from `material` (new handshakes use it; open
     /// connections keep theirs but are re-checked against `revoked`).
-    pub fn replace(
-        &self,
-        material: &TlsMaterial,
-        min_version: TlsMinVersion,
-    ) -> Result<(), TlsError> {
-        let cfg = material.server_config(min_version)?;
+    pub fn install(&self, cfg: rustls::ServerConfig, material: &TlsMaterial) {
         self.config.store(Arc::new(cfg));
         self.revoked.store(Arc::new(material.revoked.clone()));
-        self.server_not_after
-            .store(Arc::new(material.server_not_after));
-        Ok(())
+        self.server.store(Arc::new((
+            material.server_serial.clone(),
+            material.server_not_after,
+        )));
     }
 
     /// The config for the next handshake.
@@ -188,8 +190,22 @@ impl TlsState {
         self.revoked.load().contains(serial)
     }
 
-    /// notAfter of the gateway's own certificate, unix seconds.
-    pub fn server_not_after(&self) -> i64 {
-        **self.server_not_after.load()
+    /// The serials revoked now.
+    pub fn revoked(&self) -> BTreeSet<String> {
+        (**self.revoked.load()).clone()
+    }
+
+    /// The gateway's own certificate, for the admin API and metrics.
+    pub fn server_cert(&self) -> crate::ops::KnownCert {
+        let server = self.server.load();
+        crate::ops::KnownCert {
+            identity: "gateway (server)".to_owned(),
+            serial: server.0.clone(),
+            not_after: time::OffsetDateTime::from_unix_timestamp(server.1)
+                .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
+            source: "server",
+            file: None,
+            revoked: self.is_revoked(&server.0),
+        }
     }
 }

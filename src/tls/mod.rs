@@ -9,8 +9,10 @@
 
 pub mod accept;
 pub mod config;
+pub mod connections;
 pub mod identity;
 
 pub use accept::{ConnectionInfo, ServeOptions, serve};
 pub use config::{TlsError, TlsMaterial, TlsState};
+pub use connections::Connections;
 pub use identity::{Identity, IdentityError, PeerCert};

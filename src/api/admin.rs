@@ -1,0 +1,206 @@
+//! The operators' API (SPEC §6): partners, suspension, certificates,
+//! reload. Every call is an audit record (`inspect` for reads; the actions
+//! of SPEC §5 for changes).
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Extension, Path, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use super::AppState;
+use super::body::{parse_json, read_limited, require_json};
+use super::context::RequestCtx;
+use super::problem::ApiError;
+use crate::audit::record::{Action, Outcome, format_at};
+use crate::domain::PartnerId;
+use crate::domain::fields::{FieldErrors, Obj, check_text};
+use crate::ops::{self, KnownCert};
+use crate::store::WriteOp;
+
+fn cert_json(c: &KnownCert) -> Value {
+    json!({
+        "identity": c.identity,
+        "serial": c.serial,
+        "not_after": format_at(c.not_after),
+        "days_left": c.days_left(OffsetDateTime::now_utc()),
+        "status": c.status(OffsetDateTime::now_utc()),
+        "source": c.source,
+        "file": c.file,
+    })
+}
+
+/// `GET /v1/admin/partners`.
+pub async fn partners(State(app): State<Arc<AppState>>) -> Result<Response, ApiError> {
+    let policy = app.policy();
+    let certs = ops::known_certificates(&app);
+    let states = app.store.partner_states().await?;
+    let list: Vec<Value> = policy
+        .partners
+        .values()
+        .map(|p| {
+            let uri = format!("urn:brdo:partner:{}", p.id);
+            let theirs: Vec<Value> = certs
+                .iter()
+                .filter(|c| c.identity == uri)
+                .map(cert_json)
+                .collect();
+            let state = states.iter().find(|s| s.partner == p.id.as_str());
+            json!({
+                "id": p.id,
+                "name": p.name,
+                "country": p.country,
+                "clearance": p.clearance,
+                "third_country": p.third_country,
+                "status": if app.is_suspended(&p.id) { "suspended" } else { "active" },
+                "status_since": state.map(|s| s.updated_at.clone()),
+                "certificates": theirs,
+            })
+        })
+        .collect();
+    Ok(Json(json!({"partners": list})).into_response())
+}
+
+/// `GET /v1/admin/certificates`.
+pub async fn certificates(State(app): State<Arc<AppState>>) -> Result<Response, ApiError> {
+    let certs: Vec<Value> = ops::known_certificates(&app)
+        .iter()
+        .map(cert_json)
+        .collect();
+    Ok(Json(json!({"certificates": certs})).into_response())
+}
+
+async fn optional_reason(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<Option<String>, ApiError> {
+    let bytes = read_limited(body, headers, limit).await?;
+    if bytes.is_empty() {
+        return Ok(None);
+    }
+    require_json(headers)?;
+    let doc = parse_json(&bytes)?;
+    let mut errs = FieldErrors::default();
+    let mut reason = None;
+    if let Some(mut o) = Obj::new(&doc, "", &mut errs) {
+        reason = o
+            .optional_str("reason", &mut errs)
+            .filter(|s| check_text(s, "reason", 1, 1000, true, &mut errs))
+            .map(str::to_owned);
+        o.finish(&mut errs);
+    }
+    if errs.is_empty() {
+        Ok(reason)
+    } else {
+        Err(ApiError::InvalidMessage(errs.into_vec()))
+    }
+}
+
+async fn set_suspended(
+    app: &AppState,
+    ctx: &RequestCtx,
+    id: &str,
+    suspended: bool,
+    reason: Option<String>,
+) -> Result<Response, ApiError> {
+    let partner = PartnerId::parse(id)
+        .filter(|p| app.policy().partner(p).is_some())
+        .ok_or(ApiError::NotFound)?;
+    ctx.note_counterparts([partner.to_string()]);
+    if let Some(r) = &reason {
+        ctx.note_justification(r);
+    }
+    let at = format_at(OffsetDateTime::now_utc());
+    let op = WriteOp::SetPartnerState {
+        partner: partner.to_string(),
+        suspended,
+        at: at.clone(),
+    };
+    let action = if suspended {
+        Action::PartnerSuspend
+    } else {
+        Action::PartnerResume
+    };
+    let (_, rec) = app
+        .store
+        .write(op, ctx.draft(action, Outcome::Allowed, None))
+        .await?;
+    ctx.mark_audited(rec.seq);
+    let mut set = (*app.suspended()).clone();
+    if suspended {
+        set.insert(partner.clone());
+    } else {
+        set.remove(&partner);
+    }
+    app.set_suspended(set);
+    let closed = if suspended {
+        let n = app
+            .connections
+            .close_where(|_, p| p == Some(partner.as_str()));
+        app.metrics.connections_closed(n);
+        n
+    } else {
+        0
+    };
+    Ok(Json(json!({
+        "partner": partner,
+        "status": if suspended { "suspended" } else { "active" },
+        "updated_at": at,
+        "connections_closed": closed,
+    }))
+    .into_response())
+}
+
+/// `POST /v1/admin/partners/{id}/suspend`: cut the partner off now, open
+/// connections included.
+pub async fn suspend(
+    State(app): State<Arc<AppState>>,
+    Extension(ctx): Extension<Arc<RequestCtx>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let reason = optional_reason(&headers, body, app.settings.max_body_bytes).await?;
+    set_suspended(&app, &ctx, &id, true, reason).await
+}
+
+/// `POST /v1/admin/partners/{id}/resume`.
+pub async fn resume(
+    State(app): State<Arc<AppState>>,
+    Extension(ctx): Extension<Arc<RequestCtx>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let reason = optional_reason(&headers, body, app.settings.max_body_bytes).await?;
+    set_suspended(&app, &ctx, &id, false, reason).await
+}
+
+/// `POST /v1/admin/reload`: policy, certificates and CRL as one step. A
+/// broken file is refused with its place and the running configuration
+/// keeps serving.
+pub async fn reload(
+    State(app): State<Arc<AppState>>,
+    Extension(ctx): Extension<Arc<RequestCtx>>,
+) -> Result<Response, ApiError> {
+    match ops::reload_all(&app) {
+        Ok(report) => {
+            ctx.note_detail("reload", report.details());
+            let (_, rec) = app
+                .store
+                .write(
+                    WriteOp::AuditOnly,
+                    ctx.draft(Action::ConfigReload, Outcome::Allowed, None),
+                )
+                .await?;
+            ctx.mark_audited(rec.seq);
+            Ok(Json(report.details()).into_response())
+        }
+        Err(errors) => Err(ApiError::ReloadRefused(errors)),
+    }
+}

@@ -1,0 +1,77 @@
+//! The plain-HTTP operations endpoint on `metrics_listen`: `/metrics`
+//! (Prometheus text), `/healthz` (the process is up) and `/readyz` (the
+//! store and the audit log can be written). Meant for loopback or an
+//! internal network: it exposes counts, never content or identities beyond
+//! certificate subjects' SAN identities in the expiry gauge.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use time::OffsetDateTime;
+
+use crate::api::AppState;
+use crate::metrics::Gauges;
+
+/// The router of the operations endpoint.
+pub fn router(app: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .with_state(app)
+}
+
+async fn gauges(app: &AppState) -> Gauges {
+    let now = OffsetDateTime::now_utc();
+    let audit_records = app.store.audit_size().await.unwrap_or(0);
+    let checkpoint = app.store.checkpoint(None).await.ok().flatten();
+    let checkpoint_age_secs = checkpoint.as_ref().and_then(|c| {
+        OffsetDateTime::parse(&c.at, &time::format_description::well_known::Rfc3339)
+            .ok()
+            .map(|t| (now - t).as_seconds_f64())
+    });
+    Gauges {
+        audit_records,
+        checkpoint_age_secs,
+        checkpoint_tree_size: checkpoint.map_or(0, |c| c.tree_size),
+        connections: app.connections.count(),
+        certificates: crate::ops::known_certificates(app)
+            .into_iter()
+            .map(|c| {
+                let days = c.days_left(now);
+                (c.identity, c.serial, days)
+            })
+            .collect(),
+        suspended_partners: app.suspended().len(),
+    }
+}
+
+async fn metrics(State(app): State<Arc<AppState>>) -> Response {
+    let text = app.metrics.render(&gauges(&app).await);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+async fn readyz(State(app): State<Arc<AppState>>) -> Response {
+    match app.store.check_writable().await {
+        Ok(()) => (StatusCode::OK, "ready\n").into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not ready: the store or the audit log cannot be written\n",
+            )
+                .into_response()
+        }
+    }
+}

@@ -1,0 +1,349 @@
+//! Operating a running gateway: reloading policy and TLS material, the
+//! certificates it knows and when they expire, and the file watcher that
+//! makes a revocation bite within a second.
+//!
+//! A reload loads everything first and swaps only when all of it is valid,
+//! so a broken policy or a half-copied certificate never replaces a working
+//! configuration: the old one keeps serving and the error names the file,
+//! line and column.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use crate::api::AppState;
+use crate::audit::record::{Action, Actor, Outcome, RecordDraft, format_at};
+use crate::domain::FieldError;
+use crate::policy::Policy;
+use crate::store::WriteOp;
+use crate::tls::{PeerCert, TlsMaterial};
+
+/// Certificates expiring within this many days are warned about.
+pub const EXPIRY_WARNING_DAYS: i64 = 30;
+
+/// A certificate the gateway knows: its own, one issued in the PKI
+/// directory, or one a client presented.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KnownCert {
+    /// The SAN identity (or `gateway (server)`).
+    pub identity: String,
+    /// Serial, lowercase hex.
+    pub serial: String,
+    /// notAfter.
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_after: OffsetDateTime,
+    /// `server`, `issued` or `seen`.
+    pub source: &'static str,
+    /// The file, for issued certificates.
+    pub file: Option<String>,
+    /// On the CRL in force.
+    pub revoked: bool,
+}
+
+impl KnownCert {
+    /// Days until expiry (negative once expired).
+    pub fn days_left(&self, now: OffsetDateTime) -> f64 {
+        (self.not_after - now).as_seconds_f64() / 86_400.0
+    }
+
+    /// `valid`, `expiring`, `expired` or `revoked`.
+    pub fn status(&self, now: OffsetDateTime) -> &'static str {
+        let days = self.days_left(now);
+        if self.revoked {
+            "revoked"
+        } else if days <= 0.0 {
+            "expired"
+        } else if days <= EXPIRY_WARNING_DAYS as f64 {
+            "expiring"
+        } else {
+            "valid"
+        }
+    }
+}
+
+/// Certificates presented by clients, remembered for the admin API and
+/// the expiry metrics (bounded: only certificates of our CA get this far).
+#[derive(Debug, Default)]
+pub struct SeenCerts(std::sync::Mutex<BTreeMap<String, (String, i64)>>);
+
+impl SeenCerts {
+    /// Remembers a presented certificate.
+    pub fn see(&self, peer: &PeerCert, identity: &str) {
+        let mut m = match self.0.lock() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        if m.len() < 100_000 {
+            m.insert(peer.serial.clone(), (identity.to_owned(), peer.not_after));
+        }
+    }
+
+    fn all(&self) -> Vec<(String, String, i64)> {
+        let m = match self.0.lock() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        m.iter()
+            .map(|(s, (i, n))| (s.clone(), i.clone(), *n))
+            .collect()
+    }
+}
+
+/// Every certificate the gateway knows, by serial: its own, those issued in
+/// the PKI directory, and those clients presented.
+pub fn known_certificates(app: &AppState) -> Vec<KnownCert> {
+    let now = OffsetDateTime::now_utc();
+    let mut by_serial: BTreeMap<String, KnownCert> = BTreeMap::new();
+    let server = app.tls.server_cert();
+    by_serial.insert(server.serial.clone(), server);
+    if let Some(dir) = &app.config.pki.dir {
+        match crate::pki::list(dir, now) {
+            Ok(list) => {
+                for c in list {
+                    by_serial.entry(c.serial_hex.clone()).or_insert(KnownCert {
+                        identity: c.identity,
+                        serial: c.serial_hex.clone(),
+                        not_after: c.not_after,
+                        source: "issued",
+                        file: Some(c.file),
+                        revoked: app.tls.is_revoked(&c.serial_hex),
+                    });
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot list the PKI directory"),
+        }
+    }
+    for (serial, identity, not_after) in app.seen.all() {
+        by_serial
+            .entry(serial.clone())
+            .or_insert_with(|| KnownCert {
+                identity,
+                revoked: app.tls.is_revoked(&serial),
+                serial,
+                not_after: OffsetDateTime::from_unix_timestamp(not_after)
+                    .unwrap_or(OffsetDateTime::UNIX_EPOCH),
+                source: "seen",
+                file: None,
+            });
+    }
+    by_serial.into_values().collect()
+}
+
+/// What a reload changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReloadReport {
+    /// Partners in the policy now.
+    pub partners: usize,
+    /// Agreements in the policy now.
+    pub agreements: usize,
+    /// Serials revoked by the new CRL that were not before.
+    pub newly_revoked: Vec<String>,
+    /// Connections closed because of them.
+    pub connections_closed: usize,
+    /// The gateway certificate's serial now.
+    pub server_serial: String,
+}
+
+impl ReloadReport {
+    /// As JSON for the API and the audit record.
+    pub fn details(&self) -> Value {
+        json!({
+            "partners": self.partners,
+            "agreements": self.agreements,
+            "newly_revoked": self.newly_revoked,
+            "connections_closed": self.connections_closed,
+            "server_certificate_serial": self.server_serial,
+        })
+    }
+}
+
+fn installs_tls(
+    app: &AppState,
+    material: &TlsMaterial,
+) -> Result<(Vec<String>, usize), FieldError> {
+    let cfg = material
+        .server_config(app.config.tls.min_version)
+        .map_err(|e| FieldError {
+            field: "tls".into(),
+            message: e.to_string(),
+        })?;
+    let before = app.tls.revoked();
+    app.tls.install(cfg, material);
+    let newly: Vec<String> = material.revoked.difference(&before).cloned().collect();
+    let closed = app
+        .connections
+        .close_where(|serial, _| newly.iter().any(|s| s == serial));
+    app.metrics.connections_closed(closed);
+    Ok((newly, closed))
+}
+
+/// Re-reads policy, certificates and CRL; swaps them in together, or
+/// changes nothing and names every problem.
+pub fn reload_all(app: &AppState) -> Result<ReloadReport, Vec<FieldError>> {
+    let policy = Policy::load(&app.config.policy.file).map_err(|e| FieldError {
+        field: "policy".into(),
+        message: e.to_string(),
+    });
+    let material = TlsMaterial::load(&app.config.tls).map_err(|e| FieldError {
+        field: "tls".into(),
+        message: e.to_string(),
+    });
+    let (policy, material) = match (policy, material) {
+        (Ok(p), Ok(m)) => (p, m),
+        (p, m) => {
+            app.metrics.reload("refused");
+            return Err(p.err().into_iter().chain(m.err()).collect());
+        }
+    };
+    // Build the TLS config before touching anything, so a failure here
+    // also leaves the old configuration in place.
+    if let Err(e) = material.server_config(app.config.tls.min_version) {
+        app.metrics.reload("refused");
+        return Err(vec![FieldError {
+            field: "tls".into(),
+            message: e.to_string(),
+        }]);
+    }
+    let (partners, agreements) = (policy.partners.len(), policy.agreements.len());
+    app.set_policy(policy);
+    let (newly_revoked, connections_closed) = installs_tls(app, &material).map_err(|e| vec![e])?;
+    app.metrics.reload("ok");
+    Ok(ReloadReport {
+        partners,
+        agreements,
+        newly_revoked,
+        connections_closed,
+        server_serial: app.tls.server_cert().serial,
+    })
+}
+
+fn system_record(action: Action, details: Value) -> RecordDraft {
+    RecordDraft {
+        at: format_at(OffsetDateTime::now_utc()),
+        actor: Actor::system("tls-watch"),
+        action,
+        message_id: None,
+        counterparts: Vec::new(),
+        outcome: Outcome::Allowed,
+        code: None,
+        justification: None,
+        request_id: None,
+        node: None,
+        details: details.as_object().cloned(),
+    }
+}
+
+/// Size and modification time of each watched file.
+fn fingerprint(paths: &[PathBuf]) -> Vec<Option<(u64, SystemTime)>> {
+    paths
+        .iter()
+        .map(|p| {
+            std::fs::metadata(p)
+                .ok()
+                .and_then(|m| Some((m.len(), m.modified().ok()?)))
+        })
+        .collect()
+}
+
+/// Reloads the TLS material when its files change (checked every
+/// `interval`): a new CRL refuses revoked certificates on new handshakes and
+/// closes their open connections within a second; a new server certificate
+/// is used by new connections while open ones finish. Each newly revoked
+/// serial is a `cert_revoke` audit record; other changes a `config_reload`.
+/// Also warns, at start and daily, of certificates expiring within 30 days.
+pub async fn watch(app: Arc<AppState>, interval: Duration) {
+    let tls = &app.config.tls;
+    let paths = vec![
+        tls.cert.clone(),
+        tls.key.clone(),
+        tls.client_ca.clone(),
+        tls.crl.clone(),
+    ];
+    let mut last = fingerprint(&paths);
+    let mut next_expiry_check = std::time::Instant::now();
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if std::time::Instant::now() >= next_expiry_check {
+            warn_expiring(&app);
+            next_expiry_check = std::time::Instant::now() + Duration::from_secs(86_400);
+        }
+        let now = fingerprint(&paths);
+        if now == last {
+            continue;
+        }
+        last = now;
+        let material = match TlsMaterial::load(tls) {
+            Ok(m) => m,
+            Err(e) => {
+                // Often a file mid-copy: the next change retries.
+                app.metrics.reload("refused");
+                tracing::error!(error = %e, "TLS files changed but cannot be loaded; the previous ones stay in force");
+                continue;
+            }
+        };
+        match installs_tls(&app, &material) {
+            Ok((newly, closed)) => {
+                app.metrics.reload("ok");
+                tracing::info!(
+                    newly_revoked = newly.len(),
+                    connections_closed = closed,
+                    "TLS material reloaded"
+                );
+                let records: Vec<RecordDraft> = if newly.is_empty() {
+                    vec![system_record(
+                        Action::ConfigReload,
+                        json!({"tls": "reloaded", "server_certificate_serial": app.tls.server_cert().serial}),
+                    )]
+                } else {
+                    newly
+                        .iter()
+                        .map(|s| {
+                            system_record(
+                                Action::CertRevoke,
+                                json!({"serial": s, "connections_closed": closed}),
+                            )
+                        })
+                        .collect()
+                };
+                for r in records {
+                    if let Err(e) = app.store.write(WriteOp::AuditOnly, r).await {
+                        tracing::error!(error = %e, "could not record the TLS reload in the audit log");
+                    }
+                }
+            }
+            Err(e) => {
+                app.metrics.reload("refused");
+                tracing::error!(error = %e.message, "TLS files changed but are not usable together; the previous ones stay in force");
+            }
+        }
+    }
+}
+
+/// Logs a warning for every known certificate that expires within 30 days.
+pub fn warn_expiring(app: &AppState) {
+    let now = OffsetDateTime::now_utc();
+    for c in known_certificates(app) {
+        let days = c.days_left(now);
+        if !c.revoked && days <= EXPIRY_WARNING_DAYS as f64 {
+            tracing::warn!(
+                identity = %c.identity,
+                serial = %c.serial,
+                days_left = days.floor(),
+                not_after = %format_at(c.not_after),
+                "certificate expires within 30 days"
+            );
+        }
+    }
+}
+
+/// The PKI directory to list: configured, else the client CA's folder.
+pub fn default_pki_dir(client_ca: &Path) -> Option<PathBuf> {
+    client_ca.parent().map(Path::to_path_buf)
+}
