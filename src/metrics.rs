@@ -158,106 +158,36 @@ impl Metrics {
     /// The Prometheus text exposition.
     pub fn render(&self, g: &Gauges) -> String {
         let mut out = String::with_capacity(8192);
-        let mut family = |name: &str, kind: &str, help: &str| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        };
-        family(
-            "brdo_requests_total",
-            "counter",
-            "API requests by route and status.",
-        );
-        let _ = (&mut family, ());
         let requests = lock(&self.requests).clone();
         let latency = lock(&self.latency).clone();
         let denied = lock(&self.denied).clone();
         let reloads = lock(&self.reloads).clone();
-        drop(family);
+
+        header(&mut out, "brdo_requests_total", "counter", "API requests by route and status.");
         for ((route, status), n) in &requests {
-            let _ = writeln!(
-                out,
-                "brdo_requests_total{{route=\"{}\",status=\"{status}\"}} {n}",
-                label(route)
-            );
+            let _ = writeln!(out, "brdo_requests_total{{route=\"{}\",status=\"{status}\"}} {n}", label(route));
         }
-        let _ = writeln!(
-            out,
-            "# HELP brdo_request_duration_seconds API request latency.\n# TYPE brdo_request_duration_seconds histogram"
-        );
+        header(&mut out, "brdo_request_duration_seconds", "histogram", "API request latency.");
         for (route, h) in &latency {
             let r = label(route);
             for (b, le) in h.buckets.iter().zip(LATENCY_BUCKETS) {
-                let _ = writeln!(
-                    out,
-                    "brdo_request_duration_seconds_bucket{{route=\"{r}\",le=\"{le}\"}} {b}"
-                );
+                let _ = writeln!(out, "brdo_request_duration_seconds_bucket{{route=\"{r}\",le=\"{le}\"}} {b}");
             }
-            let _ = writeln!(
-                out,
-                "brdo_request_duration_seconds_bucket{{route=\"{r}\",le=\"+Inf\"}} {}",
-                h.count
-            );
-            let _ = writeln!(
-                out,
-                "brdo_request_duration_seconds_sum{{route=\"{r}\"}} {}",
-                h.sum
-            );
-            let _ = writeln!(
-                out,
-                "brdo_request_duration_seconds_count{{route=\"{r}\"}} {}",
-                h.count
-            );
+            let _ = writeln!(out, "brdo_request_duration_seconds_bucket{{route=\"{r}\",le=\"+Inf\"}} {}", h.count);
+            let _ = writeln!(out, "brdo_request_duration_seconds_sum{{route=\"{r}\"}} {}", h.sum);
+            let _ = writeln!(out, "brdo_request_duration_seconds_count{{route=\"{r}\"}} {}", h.count);
         }
-        let simple = |out: &mut String, name: &str, kind: &str, help: &str, value: String| {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
-            );
-        };
-        simple(
-            &mut out,
-            "brdo_messages_accepted_total",
-            "counter",
-            "Messages and forwards accepted.",
-            self.accepted.load(Ordering::Relaxed).to_string(),
-        );
-        let _ = writeln!(
-            out,
-            "# HELP brdo_messages_denied_total Messages refused by the policy, by violation code.\n# TYPE brdo_messages_denied_total counter"
-        );
+        single(&mut out, "brdo_messages_accepted_total", "counter", "Messages and forwards accepted.", self.accepted.load(Ordering::Relaxed));
+        header(&mut out, "brdo_messages_denied_total", "counter", "Messages refused by the policy, by violation code.");
         for (code, n) in &denied {
-            let _ = writeln!(
-                out,
-                "brdo_messages_denied_total{{code=\"{}\"}} {n}",
-                label(code)
-            );
+            let _ = writeln!(out, "brdo_messages_denied_total{{code=\"{}\"}} {n}", label(code));
         }
-        simple(
-            &mut out,
-            "brdo_audit_records",
-            "gauge",
-            "Records in the audit log.",
-            g.audit_records.to_string(),
-        );
-        simple(
-            &mut out,
-            "brdo_audit_checkpoint_tree_size",
-            "gauge",
-            "Tree size of the newest signed checkpoint.",
-            g.checkpoint_tree_size.to_string(),
-        );
+        single(&mut out, "brdo_audit_records", "gauge", "Records in the audit log.", g.audit_records);
+        single(&mut out, "brdo_audit_checkpoint_tree_size", "gauge", "Tree size of the newest signed checkpoint.", g.checkpoint_tree_size);
         if let Some(age) = g.checkpoint_age_secs {
-            simple(
-                &mut out,
-                "brdo_audit_checkpoint_age_seconds",
-                "gauge",
-                "Seconds since the newest checkpoint was signed.",
-                format!("{age:.3}"),
-            );
+            single(&mut out, "brdo_audit_checkpoint_age_seconds", "gauge", "Seconds since the newest checkpoint was signed.", format!("{age:.3}"));
         }
-        let _ = writeln!(
-            out,
-            "# HELP brdo_certificate_expiry_days Days until each known certificate expires.\n# TYPE brdo_certificate_expiry_days gauge"
-        );
+        header(&mut out, "brdo_certificate_expiry_days", "gauge", "Days until each known certificate expires.");
         for (identity, serial, days) in &g.certificates {
             let _ = writeln!(
                 out,
@@ -266,68 +196,34 @@ impl Metrics {
                 label(serial)
             );
         }
-        simple(
-            &mut out,
-            "brdo_retention_sweeps_total",
-            "counter",
-            "Retention sweeps run.",
-            self.sweeps.load(Ordering::Relaxed).to_string(),
-        );
-        simple(
-            &mut out,
-            "brdo_retention_erased_total",
-            "counter",
-            "Messages erased by the sweeper.",
-            self.erased.load(Ordering::Relaxed).to_string(),
-        );
-        simple(
-            &mut out,
-            "brdo_retention_orphans_removed_total",
-            "counter",
-            "Unreferenced uploads removed.",
-            self.orphans.load(Ordering::Relaxed).to_string(),
-        );
-        simple(
-            &mut out,
-            "brdo_audit_records_reduced_total",
-            "counter",
-            "Audit records reduced to their hashes.",
-            self.audit_reduced.load(Ordering::Relaxed).to_string(),
-        );
-        let _ = writeln!(
-            out,
-            "# HELP brdo_reloads_total Reloads of policy and TLS material, by outcome.\n# TYPE brdo_reloads_total counter"
-        );
+        single(&mut out, "brdo_retention_sweeps_total", "counter", "Retention sweeps run.", self.sweeps.load(Ordering::Relaxed));
+        single(&mut out, "brdo_retention_erased_total", "counter", "Messages erased by the sweeper.", self.erased.load(Ordering::Relaxed));
+        single(&mut out, "brdo_retention_orphans_removed_total", "counter", "Unreferenced uploads removed.", self.orphans.load(Ordering::Relaxed));
+        single(&mut out, "brdo_audit_records_reduced_total", "counter", "Audit records reduced to their hashes.", self.audit_reduced.load(Ordering::Relaxed));
+        header(&mut out, "brdo_reloads_total", "counter", "Reloads of policy and TLS material, by outcome.");
         for (outcome, n) in &reloads {
-            let _ = writeln!(
-                out,
-                "brdo_reloads_total{{outcome=\"{}\"}} {n}",
-                label(outcome)
-            );
+            let _ = writeln!(out, "brdo_reloads_total{{outcome=\"{}\"}} {n}", label(outcome));
         }
-        simple(
-            &mut out,
-            "brdo_connections_open",
-            "gauge",
-            "Open mTLS connections.",
-            g.connections.to_string(),
-        );
-        simple(
+        single(&mut out, "brdo_connections_open", "gauge", "Open mTLS connections.", g.connections);
+        single(
             &mut out,
             "brdo_connections_closed_total",
             "counter",
-            "Connections closed because their certificate was revoked or partner suspended.",
-            self.closed_connections.load(Ordering::Relaxed).to_string(),
+            "Connections closed because their certificate was revoked or their partner suspended.",
+            self.closed_connections.load(Ordering::Relaxed),
         );
-        simple(
-            &mut out,
-            "brdo_partners_suspended",
-            "gauge",
-            "Partners suspended now.",
-            g.suspended_partners.to_string(),
-        );
+        single(&mut out, "brdo_partners_suspended", "gauge", "Partners suspended now.", g.suspended_partners);
         out
     }
+}
+
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+fn single(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
+    header(out, name, kind, help);
+    let _ = writeln!(out, "{name} {value}");
 }
 
 #[cfg(test)]
