@@ -129,6 +129,11 @@ pub struct TlsConfig {
     pub crl: PathBuf,
     /// Lowest TLS version accepted.
     pub min_version: TlsMinVersion,
+    /// How often the certificate, key, CA and CRL files are checked for
+    /// changes, in milliseconds, so `brdo pki revoke` takes effect without
+    /// an operator step. 0 turns the watch off: reloads then happen only
+    /// through `POST /v1/admin/reload`.
+    pub watch_interval_ms: u64,
 }
 
 impl Default for TlsConfig {
@@ -139,6 +144,7 @@ impl Default for TlsConfig {
             client_ca: "certs/ca.crt".into(),
             crl: "certs/ca.crl".into(),
             min_version: TlsMinVersion::Tls13,
+            watch_interval_ms: 500,
         }
     }
 }

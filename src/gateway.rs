@@ -23,10 +23,6 @@ use crate::policy::{Policy, PolicyError};
 use crate::store::{CheckpointPolicy, Store, StoreError, StoreOptions};
 use crate::tls::{ServeOptions, TlsError, TlsMaterial, TlsState};
 
-/// How often the TLS files are checked for changes: a revocation bites
-/// within this long.
-pub const TLS_WATCH_INTERVAL: Duration = Duration::from_millis(500);
-
 /// Why the gateway cannot start. `is_config` tells the CLI which exit code
 /// to use (2 for configuration, 1 for runtime).
 #[derive(Debug, thiserror::Error)]
@@ -150,10 +146,13 @@ impl Gateway {
                 Duration::from_secs(config.retention.sweep_interval_secs),
             )));
         }
-        background.push(tokio::spawn(crate::ops::watch(
-            app.clone(),
-            TLS_WATCH_INTERVAL,
-        )));
+        background.push(tokio::spawn(crate::ops::warn_expiring_daily(app.clone())));
+        if config.tls.watch_interval_ms > 0 {
+            background.push(tokio::spawn(crate::ops::watch(
+                app.clone(),
+                Duration::from_millis(config.tls.watch_interval_ms),
+            )));
+        }
         let metrics_listener = TcpListener::bind(config.server.metrics_listen)
             .await
             .map_err(|source| StartError::Bind {

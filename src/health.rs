@@ -5,6 +5,7 @@
 //! certificate subjects' SAN identities in the expiry gauge.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
@@ -62,8 +63,17 @@ async fn metrics(State(app): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
+/// How long readiness may take before the answer is "no": a load balancer
+/// polling `/readyz` must not hang on a locked database, and a store that
+/// cannot take a write lock within this bound would stall requests too.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(2);
+
 async fn readyz(State(app): State<Arc<AppState>>) -> Response {
-    match app.store.check_writable().await {
+    let checked = tokio::time::timeout(READY_TIMEOUT, app.store.check_writable()).await;
+    match checked
+        .map_err(|_| "timed out".to_owned())
+        .and_then(|r| r.map_err(|e| e.to_string()))
+    {
         Ok(()) => (StatusCode::OK, "ready\n").into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "not ready");

@@ -163,31 +163,98 @@ impl Metrics {
         let denied = lock(&self.denied).clone();
         let reloads = lock(&self.reloads).clone();
 
-        header(&mut out, "brdo_requests_total", "counter", "API requests by route and status.");
+        header(
+            &mut out,
+            "brdo_requests_total",
+            "counter",
+            "API requests by route and status.",
+        );
         for ((route, status), n) in &requests {
-            let _ = writeln!(out, "brdo_requests_total{{route=\"{}\",status=\"{status}\"}} {n}", label(route));
+            let _ = writeln!(
+                out,
+                "brdo_requests_total{{route=\"{}\",status=\"{status}\"}} {n}",
+                label(route)
+            );
         }
-        header(&mut out, "brdo_request_duration_seconds", "histogram", "API request latency.");
+        header(
+            &mut out,
+            "brdo_request_duration_seconds",
+            "histogram",
+            "API request latency.",
+        );
         for (route, h) in &latency {
             let r = label(route);
             for (b, le) in h.buckets.iter().zip(LATENCY_BUCKETS) {
-                let _ = writeln!(out, "brdo_request_duration_seconds_bucket{{route=\"{r}\",le=\"{le}\"}} {b}");
+                let _ = writeln!(
+                    out,
+                    "brdo_request_duration_seconds_bucket{{route=\"{r}\",le=\"{le}\"}} {b}"
+                );
             }
-            let _ = writeln!(out, "brdo_request_duration_seconds_bucket{{route=\"{r}\",le=\"+Inf\"}} {}", h.count);
-            let _ = writeln!(out, "brdo_request_duration_seconds_sum{{route=\"{r}\"}} {}", h.sum);
-            let _ = writeln!(out, "brdo_request_duration_seconds_count{{route=\"{r}\"}} {}", h.count);
+            let _ = writeln!(
+                out,
+                "brdo_request_duration_seconds_bucket{{route=\"{r}\",le=\"+Inf\"}} {}",
+                h.count
+            );
+            let _ = writeln!(
+                out,
+                "brdo_request_duration_seconds_sum{{route=\"{r}\"}} {}",
+                h.sum
+            );
+            let _ = writeln!(
+                out,
+                "brdo_request_duration_seconds_count{{route=\"{r}\"}} {}",
+                h.count
+            );
         }
-        single(&mut out, "brdo_messages_accepted_total", "counter", "Messages and forwards accepted.", self.accepted.load(Ordering::Relaxed));
-        header(&mut out, "brdo_messages_denied_total", "counter", "Messages refused by the policy, by violation code.");
+        single(
+            &mut out,
+            "brdo_messages_accepted_total",
+            "counter",
+            "Messages and forwards accepted.",
+            self.accepted.load(Ordering::Relaxed),
+        );
+        header(
+            &mut out,
+            "brdo_messages_denied_total",
+            "counter",
+            "Messages refused by the policy, by violation code.",
+        );
         for (code, n) in &denied {
-            let _ = writeln!(out, "brdo_messages_denied_total{{code=\"{}\"}} {n}", label(code));
+            let _ = writeln!(
+                out,
+                "brdo_messages_denied_total{{code=\"{}\"}} {n}",
+                label(code)
+            );
         }
-        single(&mut out, "brdo_audit_records", "gauge", "Records in the audit log.", g.audit_records);
-        single(&mut out, "brdo_audit_checkpoint_tree_size", "gauge", "Tree size of the newest signed checkpoint.", g.checkpoint_tree_size);
+        single(
+            &mut out,
+            "brdo_audit_records",
+            "gauge",
+            "Records in the audit log.",
+            g.audit_records,
+        );
+        single(
+            &mut out,
+            "brdo_audit_checkpoint_tree_size",
+            "gauge",
+            "Tree size of the newest signed checkpoint.",
+            g.checkpoint_tree_size,
+        );
         if let Some(age) = g.checkpoint_age_secs {
-            single(&mut out, "brdo_audit_checkpoint_age_seconds", "gauge", "Seconds since the newest checkpoint was signed.", format!("{age:.3}"));
+            single(
+                &mut out,
+                "brdo_audit_checkpoint_age_seconds",
+                "gauge",
+                "Seconds since the newest checkpoint was signed.",
+                format!("{age:.3}"),
+            );
         }
-        header(&mut out, "brdo_certificate_expiry_days", "gauge", "Days until each known certificate expires.");
+        header(
+            &mut out,
+            "brdo_certificate_expiry_days",
+            "gauge",
+            "Days until each known certificate expires.",
+        );
         for (identity, serial, days) in &g.certificates {
             let _ = writeln!(
                 out,
@@ -196,15 +263,54 @@ impl Metrics {
                 label(serial)
             );
         }
-        single(&mut out, "brdo_retention_sweeps_total", "counter", "Retention sweeps run.", self.sweeps.load(Ordering::Relaxed));
-        single(&mut out, "brdo_retention_erased_total", "counter", "Messages erased by the sweeper.", self.erased.load(Ordering::Relaxed));
-        single(&mut out, "brdo_retention_orphans_removed_total", "counter", "Unreferenced uploads removed.", self.orphans.load(Ordering::Relaxed));
-        single(&mut out, "brdo_audit_records_reduced_total", "counter", "Audit records reduced to their hashes.", self.audit_reduced.load(Ordering::Relaxed));
-        header(&mut out, "brdo_reloads_total", "counter", "Reloads of policy and TLS material, by outcome.");
+        single(
+            &mut out,
+            "brdo_retention_sweeps_total",
+            "counter",
+            "Retention sweeps run.",
+            self.sweeps.load(Ordering::Relaxed),
+        );
+        single(
+            &mut out,
+            "brdo_retention_erased_total",
+            "counter",
+            "Messages erased by the sweeper.",
+            self.erased.load(Ordering::Relaxed),
+        );
+        single(
+            &mut out,
+            "brdo_retention_orphans_removed_total",
+            "counter",
+            "Unreferenced uploads removed.",
+            self.orphans.load(Ordering::Relaxed),
+        );
+        single(
+            &mut out,
+            "brdo_audit_records_reduced_total",
+            "counter",
+            "Audit records reduced to their hashes.",
+            self.audit_reduced.load(Ordering::Relaxed),
+        );
+        header(
+            &mut out,
+            "brdo_reloads_total",
+            "counter",
+            "Reloads of policy and TLS material, by outcome.",
+        );
         for (outcome, n) in &reloads {
-            let _ = writeln!(out, "brdo_reloads_total{{outcome=\"{}\"}} {n}", label(outcome));
+            let _ = writeln!(
+                out,
+                "brdo_reloads_total{{outcome=\"{}\"}} {n}",
+                label(outcome)
+            );
         }
-        single(&mut out, "brdo_connections_open", "gauge", "Open mTLS connections.", g.connections);
+        single(
+            &mut out,
+            "brdo_connections_open",
+            "gauge",
+            "Open mTLS connections.",
+            g.connections,
+        );
         single(
             &mut out,
             "brdo_connections_closed_total",
@@ -212,7 +318,13 @@ impl Metrics {
             "Connections closed because their certificate was revoked or their partner suspended.",
             self.closed_connections.load(Ordering::Relaxed),
         );
-        single(&mut out, "brdo_partners_suspended", "gauge", "Partners suspended now.", g.suspended_partners);
+        single(
+            &mut out,
+            "brdo_partners_suspended",
+            "gauge",
+            "Partners suspended now.",
+            g.suspended_partners,
+        );
         out
     }
 }

@@ -162,16 +162,14 @@ impl ReloadReport {
     }
 }
 
-fn installs_tls(
+/// Swaps in a TLS configuration built from `material` and closes the open
+/// connections of every certificate the new CRL revokes. Infallible, so a
+/// caller that has validated everything can make the change all at once.
+fn install_tls(
     app: &AppState,
+    cfg: rustls::ServerConfig,
     material: &TlsMaterial,
-) -> Result<(Vec<String>, usize), FieldError> {
-    let cfg = material
-        .server_config(app.config.tls.min_version)
-        .map_err(|e| FieldError {
-            field: "tls".into(),
-            message: e.to_string(),
-        })?;
+) -> (Vec<String>, usize) {
     let before = app.tls.revoked();
     app.tls.install(cfg, material);
     let newly: Vec<String> = material.revoked.difference(&before).cloned().collect();
@@ -179,7 +177,14 @@ fn installs_tls(
         .connections
         .close_where(|serial, _| newly.iter().any(|s| s == serial));
     app.metrics.connections_closed(closed);
-    Ok((newly, closed))
+    (newly, closed)
+}
+
+fn tls_field_error(e: impl std::fmt::Display) -> FieldError {
+    FieldError {
+        field: "tls".into(),
+        message: e.to_string(),
+    }
 }
 
 /// Re-reads policy, certificates and CRL; swaps them in together, or
@@ -189,29 +194,23 @@ pub fn reload_all(app: &AppState) -> Result<ReloadReport, Vec<FieldError>> {
         field: "policy".into(),
         message: e.to_string(),
     });
-    let material = TlsMaterial::load(&app.config.tls).map_err(|e| FieldError {
-        field: "tls".into(),
-        message: e.to_string(),
-    });
-    let (policy, material) = match (policy, material) {
-        (Ok(p), Ok(m)) => (p, m),
-        (p, m) => {
+    let tls = TlsMaterial::load(&app.config.tls)
+        .and_then(|m| {
+            let cfg = m.server_config(app.config.tls.min_version)?;
+            Ok((m, cfg))
+        })
+        .map_err(tls_field_error);
+    let (policy, (material, cfg)) = match (policy, tls) {
+        (Ok(p), Ok(t)) => (p, t),
+        (p, t) => {
             app.metrics.reload("refused");
-            return Err(p.err().into_iter().chain(m.err()).collect());
+            return Err(p.err().into_iter().chain(t.err()).collect());
         }
     };
-    // Build the TLS config before touching anything, so a failure here
-    // also leaves the old configuration in place.
-    if let Err(e) = material.server_config(app.config.tls.min_version) {
-        app.metrics.reload("refused");
-        return Err(vec![FieldError {
-            field: "tls".into(),
-            message: e.to_string(),
-        }]);
-    }
+    // Everything is validated; from here on nothing can fail half-way.
     let (partners, agreements) = (policy.partners.len(), policy.agreements.len());
     app.set_policy(policy);
-    let (newly_revoked, connections_closed) = installs_tls(app, &material).map_err(|e| vec![e])?;
+    let (newly_revoked, connections_closed) = install_tls(app, cfg, &material);
     app.metrics.reload("ok");
     Ok(ReloadReport {
         partners,
@@ -238,6 +237,16 @@ fn system_record(action: Action, details: Value) -> RecordDraft {
     }
 }
 
+/// Warns of certificates expiring within 30 days at start and then daily,
+/// so the warning reaches the log well before the certificate stops working.
+pub async fn warn_expiring_daily(app: Arc<AppState>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(86_400));
+    loop {
+        tick.tick().await;
+        warn_expiring(&app);
+    }
+}
+
 /// Size and modification time of each watched file.
 fn fingerprint(paths: &[PathBuf]) -> Vec<Option<(u64, SystemTime)>> {
     paths
@@ -255,7 +264,6 @@ fn fingerprint(paths: &[PathBuf]) -> Vec<Option<(u64, SystemTime)>> {
 /// closes their open connections within a second; a new server certificate
 /// is used by new connections while open ones finish. Each newly revoked
 /// serial is a `cert_revoke` audit record; other changes a `config_reload`.
-/// Also warns, at start and daily, of certificates expiring within 30 days.
 pub async fn watch(app: Arc<AppState>, interval: Duration) {
     let tls = &app.config.tls;
     let paths = vec![
@@ -265,31 +273,22 @@ pub async fn watch(app: Arc<AppState>, interval: Duration) {
         tls.crl.clone(),
     ];
     let mut last = fingerprint(&paths);
-    let mut next_expiry_check = std::time::Instant::now();
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        if std::time::Instant::now() >= next_expiry_check {
-            warn_expiring(&app);
-            next_expiry_check = std::time::Instant::now() + Duration::from_secs(86_400);
-        }
         let now = fingerprint(&paths);
         if now == last {
             continue;
         }
         last = now;
-        let material = match TlsMaterial::load(tls) {
-            Ok(m) => m,
-            Err(e) => {
-                // Often a file mid-copy: the next change retries.
-                app.metrics.reload("refused");
-                tracing::error!(error = %e, "TLS files changed but cannot be loaded; the previous ones stay in force");
-                continue;
-            }
-        };
-        match installs_tls(&app, &material) {
-            Ok((newly, closed)) => {
+        let loaded = TlsMaterial::load(tls).and_then(|m| {
+            let cfg = m.server_config(tls.min_version)?;
+            Ok((m, cfg))
+        });
+        match loaded {
+            Ok((material, cfg)) => {
+                let (newly, closed) = install_tls(&app, cfg, &material);
                 app.metrics.reload("ok");
                 tracing::info!(
                     newly_revoked = newly.len(),
@@ -319,8 +318,9 @@ pub async fn watch(app: Arc<AppState>, interval: Duration) {
                 }
             }
             Err(e) => {
+                // Often a file mid-copy: the next change retries.
                 app.metrics.reload("refused");
-                tracing::error!(error = %e.message, "TLS files changed but are not usable together; the previous ones stay in force");
+                tracing::error!(error = %e, "TLS files changed but are not usable; the previous ones stay in force");
             }
         }
     }
@@ -331,7 +331,17 @@ pub fn warn_expiring(app: &AppState) {
     let now = OffsetDateTime::now_utc();
     for c in known_certificates(app) {
         let days = c.days_left(now);
-        if !c.revoked && days <= EXPIRY_WARNING_DAYS as f64 {
+        if c.revoked || days > EXPIRY_WARNING_DAYS as f64 {
+            continue;
+        }
+        if days < 0.0 {
+            tracing::warn!(
+                identity = %c.identity,
+                serial = %c.serial,
+                not_after = %format_at(c.not_after),
+                "certificate has expired"
+            );
+        } else {
             tracing::warn!(
                 identity = %c.identity,
                 serial = %c.serial,

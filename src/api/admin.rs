@@ -199,6 +199,18 @@ pub async fn reload(
                 )
                 .await?;
             ctx.mark_audited(rec.seq);
+            // The same record per revoked serial as when the watch finds a
+            // new CRL, naming the operator whose reload brought it in.
+            for serial in &report.newly_revoked {
+                let mut draft = ctx.draft(Action::CertRevoke, Outcome::Allowed, None);
+                draft.details = json!({
+                    "serial": serial,
+                    "connections_closed": report.connections_closed,
+                })
+                .as_object()
+                .cloned();
+                app.store.write(WriteOp::AuditOnly, draft).await?;
+            }
             Ok(Json(report.details()).into_response())
         }
         Err(errors) => Err(ApiError::ReloadRefused(errors)),

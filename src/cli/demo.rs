@@ -89,7 +89,7 @@ pub fn prepare(dir: &Path) -> Result<PathBuf, String> {
 
 /// Runs the demo.
 pub async fn run() -> u8 {
-    crate::telemetry::init();
+    let telemetry = crate::telemetry::init();
     let dir = PathBuf::from("demo");
     let config_path = match prepare(&dir) {
         Ok(p) => p,
@@ -100,7 +100,10 @@ pub async fn run() -> u8 {
         Err(e) => return fail(EXIT_CONFIG, e),
     };
     let gateway = match Gateway::start(&config).await {
-        Ok(g) => g,
+        Ok(g) => {
+            telemetry.observe(g.app.metrics.clone());
+            g
+        }
         Err(e) => {
             return fail(
                 if e.is_config() {

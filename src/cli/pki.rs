@@ -48,7 +48,7 @@ pub enum PkiCommand {
 
 /// Arguments of `pki issue`.
 #[derive(Debug, Args)]
-#[command(group(ArgGroup::new("who").required(true).args(["partner", "dpo", "operator"])))]
+#[command(group(ArgGroup::new("who").required(true).args(["partner", "dpo", "operator", "gateway"])))]
 pub struct IssueArgs {
     /// The PKI directory.
     #[arg(long)]
@@ -62,6 +62,14 @@ pub struct IssueArgs {
     /// An operator name, e.g. admin.
     #[arg(long)]
     pub operator: Option<String>,
+    /// A new server certificate for the gateway itself (rotation): replaces
+    /// gateway.crt and gateway.key; a running gateway picks them up.
+    #[arg(long)]
+    pub gateway: bool,
+    /// With --gateway: a host name or IP address (repeat; default localhost
+    /// and 127.0.0.1).
+    #[arg(long = "host", requires = "gateway")]
+    pub hosts: Vec<String>,
     /// Validity in days.
     #[arg(long, default_value_t = 365)]
     pub days: u32,
@@ -137,6 +145,21 @@ pub fn run(cmd: PkiCommand) -> u8 {
 }
 
 fn issue(args: IssueArgs, now: OffsetDateTime) -> u8 {
+    if args.gateway {
+        return match pki::renew_gateway(&args.dir, &args.hosts, args.days.max(1), now) {
+            Ok(issued) => {
+                println!("{}", issued.serial_hex);
+                eprintln!(
+                    "issued a new gateway certificate: {}, {} (valid until {})",
+                    issued.cert_path.display(),
+                    issued.key_path.display(),
+                    crate::audit::record::format_at(issued.not_after)
+                );
+                EXIT_OK
+            }
+            Err(e) => fail(code_of(&e), e),
+        };
+    }
     let subject = match (args.partner, args.dpo, args.operator) {
         (Some(p), None, None) => Subject::Partner(p),
         (None, Some(d), None) => Subject::Dpo(d),

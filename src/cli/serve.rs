@@ -8,13 +8,16 @@ use crate::gateway::Gateway;
 
 /// Runs the gateway until SIGINT or SIGTERM, then drains open requests.
 pub async fn run(config_path: PathBuf) -> u8 {
-    crate::telemetry::init();
+    let telemetry = crate::telemetry::init();
     let config = match Config::load(&config_path) {
         Ok(c) => c,
         Err(e) => return fail(EXIT_CONFIG, e),
     };
     let gateway = match Gateway::start(&config).await {
-        Ok(g) => g,
+        Ok(g) => {
+            telemetry.observe(g.app.metrics.clone());
+            g
+        }
         Err(e) => {
             return fail(
                 if e.is_config() {

@@ -151,6 +151,43 @@ pub fn init(dir: &Path, hosts: &[String], now: OffsetDateTime) -> Result<InitRep
     })
 }
 
+/// Issues a new gateway server certificate and key from the CA in `dir`
+/// (for `hosts`, default `localhost` and `127.0.0.1`), replacing
+/// `gateway.crt` and `gateway.key`.
+///
+/// Why: the gateway's certificate must be rotated before it expires without
+/// an outage; the running gateway picks the new files up (file watcher or
+/// `POST /v1/admin/reload`) for new connections while open ones finish.
+/// The key is written before the certificate, each atomically, so a reader
+/// sees either the old pair or, briefly, a new key with the old certificate
+/// — which the gateway refuses as a mismatch and retries.
+pub fn renew_gateway(
+    dir: &Path,
+    hosts: &[String],
+    days: u32,
+    now: OffsetDateTime,
+) -> Result<Issued, PkiError> {
+    let hosts: Vec<String> = if hosts.is_empty() {
+        DEFAULT_HOSTS.iter().map(|h| (*h).to_owned()).collect()
+    } else {
+        hosts.to_vec()
+    };
+    let ca = Ca::load(dir)?;
+    let (nb, na) = validity::window(now, days)?;
+    let leaf = issue::build_server(&ca, &hosts, nb, na)?;
+    let key_path = dir.join(GATEWAY_KEY_FILE);
+    let cert_path = dir.join(GATEWAY_CERT_FILE);
+    files::write_atomic(&key_path, leaf.key_pem.as_bytes(), KEY_MODE)?;
+    files::write_atomic(&cert_path, leaf.cert_pem.as_bytes(), PUBLIC_MODE)?;
+    Ok(Issued {
+        serial_hex: leaf.serial_hex,
+        cert_path: cert_path.clone(),
+        key_path,
+        p12_path: cert_path,
+        not_after: leaf.not_after,
+    })
+}
+
 /// The Ed25519 audit-signing key pair as PEM.
 ///
 /// Why not rcgen's or ring's encoding: both write PKCS#8 v2 (with the public

@@ -36,7 +36,7 @@ mod validity;
 pub use crl::{RevocationReason, revoke, revoked_serials, verified_revoked_serials};
 pub use error::PkiError;
 pub use files::{KEY_MODE, PUBLIC_MODE, write_atomic};
-pub use init::{DEFAULT_HOSTS, InitClient, InitReport, init, random_password};
+pub use init::{DEFAULT_HOSTS, InitClient, InitReport, init, random_password, renew_gateway};
 pub use issue::{Issued, issue, issue_custom};
 pub use list::{CertInfo, CertStatus, EXPIRY_WARNING_DAYS, cert_san_uris, list, read_cert_info};
 pub use serial::serial_hex;

@@ -116,6 +116,7 @@ pub fn test_config(pki: &Path, data: &Path) -> Config {
     c.tls.crl = pki.join("ca.crl");
     c.audit.signing_key = pki.join("audit-signing.key");
     c.audit.public_key = pki.join("audit-signing.pub");
+    c.pki.dir = Some(pki.to_owned());
     c.database.url = format!("sqlite://{}", data.join("brdo.db").display());
     c.crypto.master_key_file = data.join("master.key");
     c.policy.file = data.join("policy.toml");

@@ -11,6 +11,7 @@ mod dpo;
 mod harness;
 mod lifecycle;
 mod messages;
+mod ops;
 mod policy;
 mod retention;
 mod tls;
