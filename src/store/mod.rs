@@ -17,6 +17,7 @@ mod bulk_read;
 mod merkle_rows;
 mod reads;
 mod rows;
+pub mod test_db;
 mod writer;
 
 use std::str::FromStr;
@@ -235,6 +236,17 @@ impl Store {
                 if ro == "on" {
                     return Err(StoreError::Unavailable("the database is read-only".into()));
                 }
+                // The lock an INSERT into the audit log takes: refused
+                // while anyone holds the table exclusively.
+                conn.execute("BEGIN").await?;
+                let locked = async {
+                    conn.execute("SET LOCAL lock_timeout = '1s'").await?;
+                    conn.execute("LOCK TABLE audit_log IN ROW EXCLUSIVE MODE")
+                        .await
+                };
+                let locked = locked.await;
+                conn.execute("ROLLBACK").await?;
+                locked?;
             }
         }
         Ok(())

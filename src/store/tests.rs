@@ -1,23 +1,88 @@
-//! Store tests on a real SQLite file.
+//! Store tests, each on a real SQLite file and on a real PostgreSQL
+//! database (see [`super::test_db`]).
 
 use std::sync::Arc;
 
 use sqlx::Executor;
 
+use super::test_db::PgTestDb;
 use super::*;
 use crate::audit::record::{Action, Actor, Outcome, format_at};
 use crate::audit::verify::ChainVerifier;
 
-pub(crate) async fn sqlite_store(dir: &std::path::Path) -> Store {
-    Store::open(&StoreOptions {
-        url: format!("sqlite://{}", dir.join("brdo.db").display()),
-        node: Some("test-node".into()),
-        read_connections: 2,
-        checkpoints: CheckpointPolicy::default(),
-    })
-    .await
-    .expect("open store")
+/// Which backend a test runs on.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Kind {
+    Sqlite,
+    Postgres,
 }
+
+/// Where a test's database lives; dropped (deleted) after the test.
+pub(crate) enum TestDb {
+    Sqlite(tempfile::TempDir),
+    Postgres(PgTestDb),
+}
+
+impl TestDb {
+    /// A fresh database, `None` when PostgreSQL tests are skipped.
+    pub(crate) async fn create(kind: Kind) -> Option<TestDb> {
+        Some(match kind {
+            Kind::Sqlite => TestDb::Sqlite(tempfile::tempdir().expect("tempdir")),
+            Kind::Postgres => TestDb::Postgres(PgTestDb::create().await?),
+        })
+    }
+
+    pub(crate) fn url(&self) -> String {
+        match self {
+            TestDb::Sqlite(dir) => format!("sqlite://{}", dir.path().join("brdo.db").display()),
+            TestDb::Postgres(db) => db.url.clone(),
+        }
+    }
+
+    pub(crate) async fn open(&self, node: &str, checkpoints: CheckpointPolicy) -> Store {
+        Store::open(&StoreOptions {
+            url: self.url(),
+            node: Some(node.into()),
+            read_connections: 2,
+            checkpoints,
+        })
+        .await
+        .expect("open store")
+    }
+}
+
+/// A fresh store of `kind` (with the database kept alive beside it).
+pub(crate) async fn store(kind: Kind) -> Option<(Store, TestDb)> {
+    let db = TestDb::create(kind).await?;
+    let store = db.open("test-node", CheckpointPolicy::default()).await;
+    Some((store, db))
+}
+
+/// Runs a test body once on SQLite and once on PostgreSQL.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test]
+                async fn sqlite() {
+                    super::$name(super::Kind::Sqlite).await
+                }
+                #[tokio::test]
+                async fn postgres() {
+                    super::$name(super::Kind::Postgres).await
+                }
+            }
+        )*
+    };
+}
+
+on_both_backends!(
+    concurrent_writers_build_one_gapless_chain,
+    audit_log_refuses_update_and_delete_but_allows_reduction,
+    idempotency_key_is_taken_once,
+    database_proofs_match_the_in_memory_tree_and_checkpoints_verify,
+    two_nodes_share_one_chain_and_one_tree,
+);
 
 pub(crate) fn draft(action: Action, request: &str) -> RecordDraft {
     RecordDraft {
@@ -54,10 +119,11 @@ async fn verify_all(store: &Store) -> u64 {
     v.count()
 }
 
-#[tokio::test]
-async fn concurrent_writers_build_one_gapless_chain() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = Arc::new(sqlite_store(dir.path()).await);
+async fn concurrent_writers_build_one_gapless_chain(kind: Kind) {
+    let Some((store, _db)) = store(kind).await else {
+        return;
+    };
+    let store = Arc::new(store);
     let mut tasks = Vec::new();
     for i in 0..200 {
         let s = store.clone();
@@ -80,10 +146,10 @@ async fn concurrent_writers_build_one_gapless_chain() {
     assert!(page.windows(2).all(|w| w[0].0.draft.at <= w[1].0.draft.at));
 }
 
-#[tokio::test]
-async fn audit_log_refuses_update_and_delete_but_allows_reduction() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = sqlite_store(dir.path()).await;
+async fn audit_log_refuses_update_and_delete_but_allows_reduction(kind: Kind) {
+    let Some((store, _db)) = store(kind).await else {
+        return;
+    };
     for i in 0..3 {
         store
             .append_audit(draft(Action::Consult, &format!("r{i}")))
@@ -121,10 +187,10 @@ async fn audit_log_refuses_update_and_delete_but_allows_reduction() {
     assert_eq!(verify_all(&store).await, 3);
 }
 
-#[tokio::test]
-async fn idempotency_key_is_taken_once() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = sqlite_store(dir.path()).await;
+async fn idempotency_key_is_taken_once(kind: Kind) {
+    let Some((store, _db)) = store(kind).await else {
+        return;
+    };
     let submit = |id: &str| WriteOp::Submit {
         message: Box::new(MessageRow {
             id: id.into(),
@@ -207,8 +273,9 @@ async fn unsupported_urls_are_named() {
 #[tokio::test]
 async fn sqlite_runs_in_wal_mode_with_full_sync() {
     use sqlx::Row;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = sqlite_store(dir.path()).await;
+    let Some((store, _db)) = store(Kind::Sqlite).await else {
+        return;
+    };
     let mode: String = sqlx::query("PRAGMA journal_mode")
         .fetch_one(store.pool())
         .await
@@ -232,28 +299,27 @@ async fn sqlite_runs_in_wal_mode_with_full_sync() {
     assert_eq!(fk, 1);
 }
 
-#[tokio::test]
-async fn database_proofs_match_the_in_memory_tree_and_checkpoints_verify() {
+async fn database_proofs_match_the_in_memory_tree_and_checkpoints_verify(kind: Kind) {
     use crate::audit::merkle::{self, SliceSource};
     use crate::crypto::jose::{CheckpointSigner, CheckpointVerifier};
 
+    let Some(db) = TestDb::create(kind).await else {
+        return;
+    };
     let dir = tempfile::tempdir().expect("tempdir");
     let pki = dir.path().join("pki");
     crate::pki::init(&pki, &[], time::OffsetDateTime::now_utc()).expect("pki");
     let signer = CheckpointSigner::from_pem_file(&pki.join("audit-signing.key")).expect("signer");
     let store = Arc::new(
-        Store::open(&StoreOptions {
-            url: format!("sqlite://{}", dir.path().join("brdo.db").display()),
-            node: None,
-            read_connections: 2,
-            checkpoints: CheckpointPolicy {
+        db.open(
+            "test-node",
+            CheckpointPolicy {
                 signer: Some(Arc::new(signer)),
                 every: 25,
                 interval: std::time::Duration::from_secs(3600),
             },
-        })
-        .await
-        .expect("store"),
+        )
+        .await,
     );
     let mut tasks = Vec::new();
     for i in 0..300 {
@@ -323,4 +389,64 @@ async fn database_proofs_match_the_in_memory_tree_and_checkpoints_verify() {
             .windows(2)
             .all(|w| w[1].tree_size - w[0].tree_size >= 25)
     );
+}
+
+/// Two stores on one database stand for two gateway nodes: their writers
+/// interleave batches, yet the chain is one gapless sequence, each record
+/// names its node, and the Merkle tree and checkpoints cover all of it.
+async fn two_nodes_share_one_chain_and_one_tree(kind: Kind) {
+    use crate::audit::merkle::{self, SliceSource};
+    use crate::crypto::jose::CheckpointSigner;
+
+    let Some(db) = TestDb::create(kind).await else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pki = dir.path().join("pki");
+    crate::pki::init(&pki, &[], time::OffsetDateTime::now_utc()).expect("pki");
+    let policy = || CheckpointPolicy {
+        signer: Some(Arc::new(
+            CheckpointSigner::from_pem_file(&pki.join("audit-signing.key")).expect("signer"),
+        )),
+        every: 20,
+        interval: std::time::Duration::from_secs(3600),
+    };
+    let a = Arc::new(db.open("node-a", policy()).await);
+    let b = Arc::new(db.open("node-b", policy()).await);
+    let mut tasks = Vec::new();
+    for i in 0..300 {
+        let s = if i % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.push(tokio::spawn(async move {
+            s.append_audit(draft(Action::List, &format!("r{i}"))).await
+        }));
+    }
+    for t in tasks {
+        t.await.expect("join").expect("append");
+    }
+    assert_eq!(verify_all(&a).await, 300);
+    let page = b.audit_page(0, 1000).await.expect("page");
+    let nodes: std::collections::BTreeMap<String, usize> =
+        page.iter().fold(Default::default(), |mut m, (r, _)| {
+            *m.entry(r.draft.node.clone().unwrap_or_default())
+                .or_default() += 1;
+            m
+        });
+    assert_eq!(nodes.get("node-a"), Some(&150));
+    assert_eq!(nodes.get("node-b"), Some(&150));
+    let leaves: Vec<merkle::Hash> = page
+        .iter()
+        .map(|(r, _)| merkle::leaf_hash(&r.hash_bytes().expect("hash")))
+        .collect();
+    let want = merkle::root(&mut SliceSource(&leaves), 300).expect("root");
+    assert_eq!(a.range_root(0, 300).await.expect("root"), want);
+    assert_eq!(b.range_root(0, 300).await.expect("root"), want);
+    let checkpoints = a.checkpoints().await.expect("checkpoints");
+    assert!(!checkpoints.is_empty());
+    for w in checkpoints.windows(2) {
+        assert!(w[0].tree_size < w[1].tree_size, "one strict sequence");
+    }
+    for cp in &checkpoints {
+        let root = merkle::root(&mut SliceSource(&leaves), cp.tree_size).expect("root");
+        assert_eq!(cp.root_hash, hex::encode(root));
+    }
 }

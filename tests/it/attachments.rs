@@ -219,11 +219,7 @@ async fn tampered_ciphertext_is_a_clear_error_never_garbage() {
     let r = download(&gw, "RS-MOI", &id, &att).await;
     assert_problem(&r, 500, "content_integrity");
     // Flip one byte of the message's sealed content in the database.
-    let pool = sqlx::sqlite::SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect(&format!("sqlite://{}", gw.data.join("brdo.db").display()))
-        .await
-        .expect("db");
+    let pool = gw.db().await;
     let mut content: Vec<u8> = sqlx::query_scalar("SELECT content FROM messages WHERE id = $1")
         .bind(&id)
         .fetch_one(&pool)
@@ -287,10 +283,45 @@ async fn plaintext_markers_are_nowhere_under_the_data_directory() {
             }
         }
     }
-    assert!(
-        files >= 4,
-        "database, WAL, key and blob were all searched ({files} files)"
-    );
+    match gw.db_kind() {
+        DbKind::Sqlite => assert!(
+            files >= 4,
+            "database, WAL, key and blob were all searched ({files} files)"
+        ),
+        DbKind::Postgres => {
+            assert!(files >= 2, "key and blob were searched ({files} files)");
+            // Every row of every table, as text (BYTEA as hex).
+            let pool = gw.db().await;
+            let tables: Vec<String> = sqlx::query_scalar(
+                "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'",
+            )
+            .fetch_all(&pool)
+            .await
+            .expect("tables");
+            assert!(tables.len() >= 5, "{tables:?}");
+            let mut id_seen = false;
+            for t in &tables {
+                let dump: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                    "SELECT string_agg(t::text, ' ') FROM {t} t"
+                )))
+                .fetch_one(&pool)
+                .await
+                .expect("dump");
+                let dump = dump.unwrap_or_default().to_lowercase();
+                id_seen |= dump.contains(&id.to_lowercase());
+                for needle in [&marker[..], b"SUBJECT-MARKER-9b2c71", b"BODY-MARKER-9b2c71"] {
+                    let plain = String::from_utf8_lossy(needle).to_lowercase();
+                    assert!(!dump.contains(&plain), "table {t} holds plaintext");
+                    assert!(
+                        !dump.contains(&hex::encode(needle)),
+                        "table {t} holds plaintext"
+                    );
+                }
+            }
+            assert!(id_seen, "the dump shows what is stored (the message id)");
+            pool.close().await;
+        }
+    }
     gw.stop().await;
 }
 

@@ -168,17 +168,24 @@ async fn records_are_chained_and_carry_no_content() {
 }
 
 async fn block_audit_writes(gw: &TestGateway, block: bool) {
-    let pool = sqlx::sqlite::SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect(&format!("sqlite://{}", gw.data.join("brdo.db").display()))
-        .await
-        .expect("open db");
-    let sql = if block {
-        "CREATE TRIGGER test_block_audit BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'simulated audit store failure'); END"
-    } else {
-        "DROP TRIGGER test_block_audit"
+    let pool = gw.db().await;
+    let statements: &[&str] = match (gw.db_kind(), block) {
+        (DbKind::Sqlite, true) => &[
+            "CREATE TRIGGER test_block_audit BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'simulated audit store failure'); END",
+        ],
+        (DbKind::Sqlite, false) => &["DROP TRIGGER test_block_audit"],
+        (DbKind::Postgres, true) => &[
+            "CREATE FUNCTION test_block_audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'simulated audit store failure'; END $$",
+            "CREATE TRIGGER test_block_audit BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION test_block_audit()",
+        ],
+        (DbKind::Postgres, false) => &[
+            "DROP TRIGGER test_block_audit ON audit_log",
+            "DROP FUNCTION test_block_audit()",
+        ],
     };
-    pool.execute(sql).await.expect("trigger");
+    for sql in statements {
+        pool.execute(*sql).await.expect("trigger");
+    }
     pool.close().await;
 }
 

@@ -153,7 +153,8 @@ async fn tamper(db: &Path, statements: &[&'static str]) {
 }
 
 async fn gateway_with_records() -> (TestGateway, std::path::PathBuf) {
-    let gw = TestGateway::start().await;
+    // Tampering goes through the SQLite file.
+    let gw = TestGateway::start_sqlite_with(&Pki::shared().dir, |_| {}).await;
     for _ in 0..4 {
         submit_ok(&gw).await;
     }
@@ -331,7 +332,7 @@ async fn keys_rotate_rewraps_every_data_key_without_touching_content() {
     let key_file = config.crypto.master_key_file.clone();
     let old_key = std::fs::read_to_string(&key_file).expect("old key");
     let content_before: Vec<u8> = {
-        let pool = open_db(&gw.data).await;
+        let pool = gw.db().await;
         let c = sqlx::query_scalar("SELECT content FROM messages WHERE id = $1")
             .bind(&id)
             .fetch_one(&pool)
@@ -340,7 +341,6 @@ async fn keys_rotate_rewraps_every_data_key_without_touching_content() {
         pool.close().await;
         c
     };
-    let data = gw.data.clone();
     let files = gw.stop().await;
 
     let out = brdo(&[
@@ -368,7 +368,7 @@ async fn keys_rotate_rewraps_every_data_key_without_touching_content() {
         0o600
     );
 
-    let pool = open_db(&data).await;
+    let pool = open_db(&config.database.url).await;
     let content_after: Vec<u8> = sqlx::query_scalar("SELECT content FROM messages WHERE id = $1")
         .bind(&id)
         .fetch_one(&pool)
@@ -403,14 +403,6 @@ async fn keys_rotate_rewraps_every_data_key_without_touching_content() {
     gw.stop().await;
 }
 
-async fn open_db(data: &Path) -> sqlx::SqlitePool {
-    sqlx::sqlite::SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect(&format!("sqlite://{}", data.join("brdo.db").display()))
-        .await
-        .expect("db")
-}
-
 #[tokio::test]
 async fn serve_refuses_a_master_key_others_can_read() {
     let gw = TestGateway::start().await;
@@ -434,8 +426,10 @@ async fn serve_refuses_a_master_key_others_can_read() {
 
 /// A stopped gateway's files with 8 records and a checkpoint every 3
 /// (signed at sizes 1, 4 and 7); returns the config, database and guard.
-async fn checkpointed_log() -> (std::path::PathBuf, std::path::PathBuf, tempfile::TempDir) {
-    let gw = TestGateway::start_with(&Pki::shared().dir, |c| c.audit.checkpoint_every = 3).await;
+async fn checkpointed_log() -> (std::path::PathBuf, std::path::PathBuf, Files) {
+    // Tampering goes through the SQLite file.
+    let gw =
+        TestGateway::start_sqlite_with(&Pki::shared().dir, |c| c.audit.checkpoint_every = 3).await;
     for _ in 0..8 {
         submit_ok(&gw).await;
     }

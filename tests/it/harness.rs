@@ -8,6 +8,7 @@ use brdo::client::{Client, ClientResponse, Protocol};
 use brdo::config::Config;
 use brdo::gateway::Gateway;
 use brdo::pki::{self, Subject};
+use brdo::store::test_db::PgTestDb;
 use serde_json::{Value, json};
 use time::{Duration, OffsetDateTime};
 
@@ -92,6 +93,39 @@ impl Pki {
     }
 }
 
+/// The database a test gateway runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbKind {
+    /// A SQLite file in the test's data directory.
+    Sqlite,
+    /// A fresh PostgreSQL database of its own.
+    Postgres,
+}
+
+/// Set to `postgres` to run every integration test's gateway on a fresh
+/// PostgreSQL database (server from `BRDO_TEST_POSTGRES_URL`); `.ci/test`
+/// runs the suite both ways. Tests that reach into the SQLite file itself
+/// ask for SQLite with [`TestGateway::start_sqlite_with`].
+pub const DATABASE_VAR: &str = "BRDO_TEST_DATABASE";
+
+/// The backend chosen by [`DATABASE_VAR`].
+pub fn default_db() -> DbKind {
+    match std::env::var(DATABASE_VAR).as_deref() {
+        Ok("postgres") => DbKind::Postgres,
+        Ok("sqlite") | Err(_) => DbKind::Sqlite,
+        Ok(other) => panic!("{DATABASE_VAR}={other}: use sqlite or postgres"),
+    }
+}
+
+/// What a test gateway leaves behind: its data directory and, on
+/// PostgreSQL, its database. Restart a gateway on them, or drop to delete.
+pub struct Files {
+    /// The temporary directory (PKI-independent data, config files).
+    pub dir: tempfile::TempDir,
+    /// The PostgreSQL database, when the gateway ran on one.
+    pub pg: Option<PgTestDb>,
+}
+
 /// A running gateway with its own data directory.
 pub struct TestGateway {
     /// The gateway.
@@ -102,7 +136,7 @@ pub struct TestGateway {
     pub pki: PathBuf,
     /// Data directory (database, master key).
     pub data: PathBuf,
-    _dir: tempfile::TempDir,
+    files: Files,
 }
 
 /// Builds the configuration of a test gateway.
@@ -132,13 +166,35 @@ impl TestGateway {
         Self::start_with(&Pki::shared().dir, |_| {}).await
     }
 
-    /// A gateway on `pki`, with settings adjusted by `tweak`.
+    /// A gateway on `pki`, with settings adjusted by `tweak`, on the
+    /// backend [`DATABASE_VAR`] names.
     pub async fn start_with(pki: &Path, tweak: impl FnOnce(&mut Config)) -> TestGateway {
+        Self::start_on(default_db(), pki, tweak).await
+    }
+
+    /// A gateway on a SQLite file, whatever [`DATABASE_VAR`] says: for
+    /// tests that open the file itself.
+    pub async fn start_sqlite_with(pki: &Path, tweak: impl FnOnce(&mut Config)) -> TestGateway {
+        Self::start_on(DbKind::Sqlite, pki, tweak).await
+    }
+
+    /// A gateway on `db`.
+    pub async fn start_on(db: DbKind, pki: &Path, tweak: impl FnOnce(&mut Config)) -> TestGateway {
         let dir = tempfile::tempdir().expect("tempdir");
         let data = dir.path().join("data");
         std::fs::create_dir_all(&data).expect("data dir");
         std::fs::write(data.join("policy.toml"), brdo::cli::demo::DEMO_POLICY).expect("policy");
         let mut config = test_config(pki, &data);
+        let pg = match db {
+            DbKind::Sqlite => None,
+            DbKind::Postgres => {
+                let pg = PgTestDb::create()
+                    .await
+                    .expect("BRDO_TEST_DATABASE=postgres needs a PostgreSQL server");
+                config.database.url = pg.url.clone();
+                Some(pg)
+            }
+        };
         tweak(&mut config);
         let gateway = Gateway::start(&config).await.expect("gateway starts");
         TestGateway {
@@ -146,21 +202,36 @@ impl TestGateway {
             config,
             pki: pki.to_owned(),
             data,
-            _dir: dir,
+            files: Files { dir, pg },
         }
     }
 
     /// Starts a gateway again on the files a stopped one left (`stop`'s guard).
-    pub async fn restart(dir: tempfile::TempDir, config: Config, pki: &Path) -> TestGateway {
-        let data = dir.path().join("data");
+    pub async fn restart(files: Files, config: Config, pki: &Path) -> TestGateway {
+        let data = files.dir.path().join("data");
         let gateway = Gateway::start(&config).await.expect("gateway restarts");
         TestGateway {
             gateway,
             config,
             pki: pki.to_owned(),
             data,
-            _dir: dir,
+            files,
         }
+    }
+
+    /// Which database this gateway runs on.
+    pub fn db_kind(&self) -> DbKind {
+        if self.files.pg.is_some() {
+            DbKind::Postgres
+        } else {
+            DbKind::Sqlite
+        }
+    }
+
+    /// A connection pool on the gateway's database, as an auditor or an
+    /// attacker with database access would have.
+    pub async fn db(&self) -> sqlx::AnyPool {
+        open_db(&self.config.database.url).await
     }
 
     /// The API address.
@@ -220,15 +291,10 @@ impl TestGateway {
         self.audit_record(seq).await
     }
 
-    /// Rows in a table of the gateway's database (read directly from the
-    /// file, as an auditor would).
+    /// Rows in a table of the gateway's database (read directly, as an
+    /// auditor would).
     pub async fn count(&self, table: &str) -> i64 {
-        let path = self.data.join("brdo.db");
-        let pool = sqlx::sqlite::SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect(&format!("sqlite://{}?mode=ro", path.display()))
-            .await
-            .expect("open db");
+        let pool = self.db().await;
         let n: i64 =
             sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
                 .fetch_one(&pool)
@@ -239,10 +305,20 @@ impl TestGateway {
     }
 
     /// Stops the gateway; the returned guard keeps its files until dropped.
-    pub async fn stop(self) -> tempfile::TempDir {
+    pub async fn stop(self) -> Files {
         self.gateway.stop().await;
-        self._dir
+        self.files
     }
+}
+
+/// A one-connection pool on a database URL of either backend.
+pub async fn open_db(url: &str) -> sqlx::AnyPool {
+    sqlx::any::install_default_drivers();
+    sqlx::any::AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(url)
+        .await
+        .expect("open the gateway's database")
 }
 
 /// Officer header.

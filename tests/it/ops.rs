@@ -647,15 +647,17 @@ async fn metrics_health_and_readiness() {
     );
 
     // Not ready while another process holds the database's write lock.
-    let pool = sqlx::sqlite::SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect(&format!("sqlite://{}", gw.data.join("brdo.db").display()))
-        .await
-        .expect("db");
+    let pool = gw.db().await;
     let mut conn = pool.acquire().await.expect("conn");
-    sqlx::Executor::execute(&mut *conn, "BEGIN EXCLUSIVE")
-        .await
-        .expect("lock");
+    let lock: &[&str] = match gw.db_kind() {
+        DbKind::Sqlite => &["BEGIN EXCLUSIVE"],
+        DbKind::Postgres => &["BEGIN", "LOCK TABLE audit_log IN ACCESS EXCLUSIVE MODE"],
+    };
+    for sql in lock {
+        sqlx::Executor::execute(&mut *conn, *sql)
+            .await
+            .expect("lock");
+    }
     assert_eq!(plain_get(addr, "/readyz").await.0, 503);
     sqlx::Executor::execute(&mut *conn, "ROLLBACK")
         .await

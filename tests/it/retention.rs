@@ -306,18 +306,13 @@ async fn the_background_sweeper_runs_on_its_interval() {
         TestGateway::start_with(&Pki::shared().dir, |c| c.retention.sweep_interval_secs = 1).await;
     let id = submit_ok(&gw).await;
     // Pretend its retention ended yesterday.
-    let pool = sqlx::sqlite::SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect(&format!("sqlite://{}", gw.data.join("brdo.db").display()))
+    let pool = gw.db().await;
+    sqlx::query("UPDATE messages SET retain_until_ms = retain_until_ms - $2 WHERE id = $1")
+        .bind(&id)
+        .bind(400_i64 * 86_400_000)
+        .execute(&pool)
         .await
-        .expect("db");
-    sqlx::query(
-        "UPDATE messages SET retain_until_ms = retain_until_ms - 400 * 86400000 WHERE id = $1",
-    )
-    .bind(&id)
-    .execute(&pool)
-    .await
-    .expect("update");
+        .expect("update");
     pool.close().await;
     let mut status = 0;
     for _ in 0..50 {
