@@ -157,6 +157,14 @@ pub struct DatabaseConfig {
     pub url: String,
 }
 
+impl DatabaseConfig {
+    /// Whether the URL names a PostgreSQL database (possibly shared by
+    /// several nodes).
+    pub fn is_postgres(&self) -> bool {
+        self.url.starts_with("postgres://") || self.url.starts_with("postgresql://")
+    }
+}
+
 impl Default for DatabaseConfig {
     fn default() -> Self {
         Self {
@@ -291,6 +299,26 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// The name this gateway writes into audit records and logs:
+    /// `server.node`, or, when several nodes may share the database
+    /// (PostgreSQL), `HOSTNAME:PORT` so that every record still names the
+    /// node that wrote it. On SQLite there is one node and no default.
+    pub fn node_name(&self) -> Option<String> {
+        if self.server.node.is_some() || !self.database.is_postgres() {
+            return self.server.node.clone();
+        }
+        Some(format!("{}:{}", host_name(), self.server.listen.port()))
+    }
+
+    /// The name command-line tools write into the records they append:
+    /// `server.node`, or `HOSTNAME:cli` on PostgreSQL.
+    pub fn tool_node_name(&self) -> Option<String> {
+        if self.server.node.is_some() || !self.database.is_postgres() {
+            return self.server.node.clone();
+        }
+        Some(format!("{}:cli", host_name()))
+    }
+
     /// Reads a config file, applies `BRDO_*__*` overrides from the process
     /// environment and resolves relative paths.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
@@ -418,6 +446,15 @@ fn apply_override(table: &mut toml::Table, var: &str, value: &str) -> Result<(),
             message: format!("[{section}] is not a section"),
         }),
     }
+}
+
+/// The machine's host name (Linux), or `localhost` when it cannot be read.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
 }
 
 #[cfg(test)]

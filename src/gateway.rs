@@ -113,6 +113,7 @@ impl Gateway {
                 every: config.audit.checkpoint_every.max(1),
                 interval: Duration::from_secs(config.audit.checkpoint_interval_secs.max(1)),
             },
+            node: config.node_name(),
             ..StoreOptions::for_tool(config)
         })
         .await?;
@@ -140,6 +141,10 @@ impl Gateway {
             },
         }));
         let mut background = Vec::new();
+        // Other nodes' deliveries and suspensions (PostgreSQL only).
+        if let Some(tasks) = crate::cluster::follow(&app) {
+            background.extend(tasks);
+        }
         if config.retention.sweep_interval_secs > 0 {
             background.push(tokio::spawn(crate::retention::run_periodically(
                 app.clone(),

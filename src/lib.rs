@@ -40,6 +40,7 @@ pub mod audit;
 pub mod blobs;
 pub mod cli;
 pub mod client;
+pub mod cluster;
 pub mod config;
 pub mod crypto;
 pub mod domain;

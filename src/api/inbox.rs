@@ -51,9 +51,24 @@ impl InboxNotifier {
 
     /// Signals that something was delivered to `partner`.
     pub fn notify(&self, partner: &PartnerId) {
-        self.with(partner.as_str(), |tx| {
-            tx.send_modify(|n| *n = n.wrapping_add(1))
-        });
+        self.notify_id(partner.as_str());
+    }
+
+    /// [`Self::notify`] by the identifier another node sent.
+    pub fn notify_id(&self, partner: &str) {
+        self.with(partner, |tx| tx.send_modify(|n| *n = n.wrapping_add(1)));
+    }
+
+    /// Wakes every waiting reader (deliveries may have been missed); each
+    /// re-queries its inbox, so a spurious wake costs one query.
+    pub fn notify_all(&self) {
+        let map = match self.senders.lock() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        for tx in map.values() {
+            tx.send_modify(|n| *n = n.wrapping_add(1));
+        }
     }
 }
 
@@ -217,6 +232,12 @@ mod tests {
         tokio::time::timeout(Duration::from_secs(1), rx.changed())
             .await
             .expect("woken")
+            .expect("open");
+        rx.borrow_and_update();
+        n.notify_all();
+        tokio::time::timeout(Duration::from_secs(1), rx.changed())
+            .await
+            .expect("woken by notify_all")
             .expect("open");
     }
 }

@@ -20,6 +20,7 @@ use super::audit_rows::{Head, append, read_head};
 use super::merkle_rows::{CheckpointPolicy, Tree, flush, load_tree, maybe_checkpoint};
 use sqlx::Row;
 
+use super::events::{CHANNEL, ClusterEvent, payloads};
 use super::rows::{AttachmentRow, DeliveryRow, MessageRow, NewDelivery};
 use super::{Backend, StoreError};
 use crate::audit::{AuditRecord, RecordDraft};
@@ -243,6 +244,9 @@ async fn run_batch(
         }
         flush(conn, &mut tree).await?;
         maybe_checkpoint(conn, &tree, policy).await?;
+        if backend == Backend::Postgres {
+            announce(conn, batch, &results).await?;
+        }
         conn.execute("COMMIT").await?;
         Ok::<(), StoreError>(())
     }
@@ -260,6 +264,40 @@ async fn run_batch(
         // The requester may have gone away; its work is committed anyway.
         let _ = job.reply.send(result);
     }
+}
+
+/// Sends, inside the batch's transaction, what the other nodes must act
+/// on; PostgreSQL delivers it on commit (see `events`).
+async fn announce(
+    conn: &mut AnyConnection,
+    batch: &[Job],
+    results: &[Result<(WriteOutput, AuditRecord), StoreError>],
+) -> Result<(), StoreError> {
+    let mut events = Vec::new();
+    for (job, r) in batch.iter().zip(results) {
+        if r.is_err() {
+            continue;
+        }
+        match &job.op {
+            WriteOp::Submit { deliveries, .. } => events.extend(
+                deliveries
+                    .iter()
+                    .map(|d| ClusterEvent::Inbox(d.recipient.clone())),
+            ),
+            WriteOp::SetPartnerState { partner, .. } => {
+                events.push(ClusterEvent::PartnerState(partner.clone()));
+            }
+            _ => {}
+        }
+    }
+    for payload in payloads(&events) {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANNEL)
+            .bind(payload)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
 }
 
 async fn begin(conn: &mut AnyConnection, backend: Backend) -> Result<(), StoreError> {

@@ -70,6 +70,8 @@ impl TlsMaterial {
                 "holds no PEM certificate",
             ));
         }
+        crate::crypto::check_owner_only(&cfg.key)
+            .map_err(|e| file_err("server key", &cfg.key, e))?;
         let key_pem = read("server key", &cfg.key)?;
         let key = PrivateKeyDer::from_pem_slice(&key_pem)
             .map_err(|e| file_err("server key", &cfg.key, e))?;

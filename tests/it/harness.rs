@@ -123,6 +123,7 @@ pub struct Files {
     /// The temporary directory (PKI-independent data, config files).
     pub dir: tempfile::TempDir,
     /// The PostgreSQL database, when the gateway ran on one.
+    #[expect(dead_code, reason = "held for its Drop, which drops the database")]
     pub pg: Option<PgTestDb>,
 }
 
@@ -219,9 +220,30 @@ impl TestGateway {
         }
     }
 
+    /// A second node of the same gateway: same database, PKI, keys and
+    /// attachment directory, its own listeners and node name. Stop it
+    /// before the first (which owns the files).
+    pub async fn another_node(&self, node: &str) -> TestGateway {
+        let mut config = self.config.clone();
+        config.server.listen = "127.0.0.1:0".parse().expect("addr");
+        config.server.metrics_listen = "127.0.0.1:0".parse().expect("addr");
+        config.server.node = Some(node.to_owned());
+        let gateway = Gateway::start(&config).await.expect("second node starts");
+        TestGateway {
+            gateway,
+            config,
+            pki: self.pki.clone(),
+            data: self.data.clone(),
+            files: Files {
+                dir: tempfile::tempdir().expect("tempdir"),
+                pg: None,
+            },
+        }
+    }
+
     /// Which database this gateway runs on.
     pub fn db_kind(&self) -> DbKind {
-        if self.files.pg.is_some() {
+        if self.config.database.is_postgres() {
             DbKind::Postgres
         } else {
             DbKind::Sqlite

@@ -6,6 +6,7 @@ mod attachments;
 mod audit;
 mod browser;
 mod cli;
+mod cluster;
 mod demo;
 mod dpo;
 mod harness;
