@@ -223,12 +223,19 @@ impl Default for AuditConfig {
 pub struct CryptoConfig {
     /// The master key file; created with mode 0600 on first start.
     pub master_key_file: PathBuf,
+    /// The envelope key signing every delivered message's label binding
+    /// (PEM, Ed25519 or P-256; `brdo pki init` makes one). Its public half
+    /// is published to recipients beside the audit key's. Default:
+    /// `envelope-signing.key` in the folder of `audit.signing_key`, where
+    /// `brdo pki init` writes both.
+    pub envelope_signing_key: PathBuf,
 }
 
 impl Default for CryptoConfig {
     fn default() -> Self {
         Self {
             master_key_file: "data/master.key".into(),
+            envelope_signing_key: PathBuf::new(),
         }
     }
 }
@@ -299,6 +306,18 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// The envelope signing key file: `crypto.envelope_signing_key`, or
+    /// `envelope-signing.key` beside `audit.signing_key`.
+    pub fn envelope_key_path(&self) -> PathBuf {
+        if self.crypto.envelope_signing_key.as_os_str().is_empty() {
+            self.audit
+                .signing_key
+                .with_file_name(crate::pki::ENVELOPE_KEY_FILE)
+        } else {
+            self.crypto.envelope_signing_key.clone()
+        }
+    }
+
     /// The name this gateway writes into audit records and logs:
     /// `server.node`, or, when several nodes may share the database
     /// (PostgreSQL), `HOSTNAME:PORT` so that every record still names the
@@ -388,6 +407,9 @@ impl Config {
         fix(&mut self.audit.signing_key);
         fix(&mut self.audit.public_key);
         fix(&mut self.crypto.master_key_file);
+        if !self.crypto.envelope_signing_key.as_os_str().is_empty() {
+            fix(&mut self.crypto.envelope_signing_key);
+        }
         fix(&mut self.policy.file);
         fix(&mut self.storage.blob_dir);
         match &mut self.pki.dir {

@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 use crate::api::{self, AppParts, AppState, Settings};
 use crate::blobs::{BlobError, BlobStore};
 use crate::config::Config;
-use crate::crypto::jose::{CheckpointSigner, JoseError};
+use crate::crypto::jose::{CheckpointSigner, JoseError, JwsKey};
 use crate::crypto::{MasterKey, MasterKeyError};
 use crate::domain::PartnerId;
 use crate::policy::{Policy, PolicyError};
@@ -43,6 +43,11 @@ pub enum StartError {
     /// The audit signing key is unusable.
     #[error("audit signing key: {0}")]
     SigningKey(#[from] JoseError),
+    /// The envelope (label-binding) signing key is unusable.
+    #[error(
+        "envelope signing key: {0} (a PKI directory made before label binding has none: `brdo pki envelope-key --dir DIR` creates it)"
+    )]
+    EnvelopeKey(JoseError),
     /// The attachment directory cannot be used.
     #[error(transparent)]
     Blobs(#[from] BlobError),
@@ -61,7 +66,11 @@ impl StartError {
     pub fn is_config(&self) -> bool {
         matches!(
             self,
-            Self::Policy(_) | Self::Tls(_) | Self::MasterKey(_) | Self::SigningKey(_)
+            Self::Policy(_)
+                | Self::Tls(_)
+                | Self::MasterKey(_)
+                | Self::SigningKey(_)
+                | Self::EnvelopeKey(_)
         )
     }
 }
@@ -106,6 +115,9 @@ impl Gateway {
         let master_key = Arc::new(MasterKey::load_or_create(&config.crypto.master_key_file)?);
         let signer = CheckpointSigner::from_pem_file(&config.audit.signing_key)?;
         let checkpoint_verifier = Arc::new(signer.verifier()?);
+        let envelope_key = Arc::new(
+            JwsKey::from_pem_file(&config.envelope_key_path()).map_err(StartError::EnvelopeKey)?,
+        );
         let store = Store::open(&StoreOptions {
             read_connections: 8,
             checkpoints: CheckpointPolicy {
@@ -131,6 +143,7 @@ impl Gateway {
             master_key,
             blobs,
             checkpoint_verifier,
+            envelope_key,
             policy,
             suspended,
             config: Arc::new(config.clone()),

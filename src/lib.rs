@@ -37,6 +37,7 @@
 
 pub mod api;
 pub mod audit;
+pub mod binding;
 pub mod blobs;
 pub mod cli;
 pub mod client;

@@ -341,7 +341,11 @@ pub async fn read(
     };
     let content = content::open(&app.store, &app.master_key, &row.id, sealed).await?;
     let recipients: Vec<String> = deliveries.iter().map(|d| d.recipient.clone()).collect();
-    let doc = message_json(&row, &content, &recipients);
+    let mut doc = message_json(&row, &content, &recipients);
+    let binding = bind(&app, &doc).await?;
+    if let Some(obj) = doc.as_object_mut() {
+        obj.insert("binding".into(), Value::String(binding));
+    }
     let first_read = deliveries
         .iter()
         .any(|d| d.recipient == caller.as_str() && d.status == "queued");
@@ -360,6 +364,27 @@ pub async fn read(
         .await?;
     ctx.mark_audited(rec.seq);
     Ok(Json(doc).into_response())
+}
+
+/// The label binding of a delivered message document (see
+/// [`crate::binding`]); attachment digests come from their uploads. A
+/// message that cannot be bound is not delivered.
+async fn bind(app: &AppState, doc: &Value) -> Result<String, ApiError> {
+    let mut digests = std::collections::BTreeMap::new();
+    for id in doc["attachments"].as_array().into_iter().flatten() {
+        if let Some(id) = id.as_str()
+            && let Some(a) = app.store.attachment(id).await?
+        {
+            digests.insert(id.to_owned(), a.sha256);
+        }
+    }
+    crate::binding::sign(&app.envelope_key, doc, |id| {
+        digests.get(id).cloned().unwrap_or_default()
+    })
+    .map_err(|e| {
+        tracing::error!(error = %e, "cannot sign a label binding; the message is not delivered");
+        ApiError::Internal
+    })
 }
 
 /// `POST /v1/messages/{id}/ack`.

@@ -64,6 +64,8 @@ pub struct AppState {
     pub blobs: BlobStore,
     /// Verifies the gateway's own checkpoints.
     pub checkpoint_verifier: Arc<CheckpointVerifier>,
+    /// Signs the label binding of every delivered message.
+    pub envelope_key: Arc<crate::crypto::jose::JwsKey>,
     /// Wakes long-polling inbox readers.
     pub inbox: inbox::InboxNotifier,
     /// Fixed settings.
@@ -101,6 +103,8 @@ pub struct AppParts {
     pub blobs: BlobStore,
     /// Verifies the gateway's own checkpoints (the DPO page shows the result).
     pub checkpoint_verifier: Arc<CheckpointVerifier>,
+    /// The envelope key (label bindings).
+    pub envelope_key: Arc<crate::crypto::jose::JwsKey>,
     /// The policy.
     pub policy: Policy,
     /// Partners suspended at start.
@@ -120,6 +124,7 @@ impl AppState {
             master_key: parts.master_key,
             blobs: parts.blobs,
             checkpoint_verifier: parts.checkpoint_verifier,
+            envelope_key: parts.envelope_key,
             inbox: inbox::InboxNotifier::default(),
             settings: parts.settings,
             config: parts.config,

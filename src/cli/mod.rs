@@ -11,6 +11,7 @@ pub mod pki;
 pub mod policy;
 pub mod retention;
 pub mod serve;
+pub mod verify_binding;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -62,6 +63,8 @@ pub enum Command {
     /// Manage the master key.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Check a message as received against its label binding, offline.
+    VerifyBinding(verify_binding::VerifyBindingArgs),
 }
 
 /// Runs a parsed command line.
@@ -74,6 +77,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Audit(cmd) => with_runtime(audit::run(cmd)),
         Command::Retention(cmd) => with_runtime(retention::run(cmd)),
         Command::Keys(cmd) => with_runtime(keys::run(cmd)),
+        Command::VerifyBinding(args) => verify_binding::run(&args),
     };
     ExitCode::from(code)
 }

@@ -430,7 +430,10 @@ async fn serve_refuses_signing_and_tls_keys_others_can_read() {
     let pki = Pki::create();
     let gw = TestGateway::start_with(&pki.dir, |_| {}).await;
     let config = write_config(&gw);
-    let keys = [gw.config.audit.signing_key.clone(), gw.config.tls.key.clone()];
+    let keys = [
+        gw.config.audit.signing_key.clone(),
+        gw.config.tls.key.clone(),
+    ];
     let _files = gw.stop().await;
     use std::os::unix::fs::PermissionsExt;
     for key in keys {

@@ -154,6 +154,7 @@ pub fn test_config(pki: &Path, data: &Path) -> Config {
     c.pki.dir = Some(pki.to_owned());
     c.database.url = format!("sqlite://{}", data.join("brdo.db").display());
     c.crypto.master_key_file = data.join("master.key");
+    c.crypto.envelope_signing_key = pki.join("envelope-signing.key");
     c.policy.file = data.join("policy.toml");
     c.storage.blob_dir = data.join("blobs");
     // Tests sweep explicitly; a background sweep would race them.
@@ -432,7 +433,7 @@ pub fn write_config(gw: &TestGateway) -> PathBuf {
     let c = &gw.config;
     let toml = format!(
         "[database]\nurl = \"{}\"\n[tls]\ncert = \"{}\"\nkey = \"{}\"\nclient_ca = \"{}\"\ncrl = \"{}\"\n\
-         [crypto]\nmaster_key_file = \"{}\"\n[policy]\nfile = \"{}\"\n[storage]\nblob_dir = \"{}\"\n\
+         [crypto]\nmaster_key_file = \"{}\"\nenvelope_signing_key = \"{}\"\n[policy]\nfile = \"{}\"\n[storage]\nblob_dir = \"{}\"\n\
          [retention]\nsweep_interval_secs = 0\n[audit]\nsigning_key = \"{}\"\npublic_key = \"{}\"\n\
          checkpoint_every = {}\nretention_days = {}\n",
         c.database.url,
@@ -441,6 +442,7 @@ pub fn write_config(gw: &TestGateway) -> PathBuf {
         c.tls.client_ca.display(),
         c.tls.crl.display(),
         c.crypto.master_key_file.display(),
+        c.crypto.envelope_signing_key.display(),
         c.policy.file.display(),
         c.storage.blob_dir.display(),
         c.audit.signing_key.display(),

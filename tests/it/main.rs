@@ -4,6 +4,7 @@
 
 mod attachments;
 mod audit;
+mod binding;
 mod browser;
 mod cli;
 mod cluster;
