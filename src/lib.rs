@@ -52,6 +52,7 @@ pub mod ops;
 pub mod pki;
 pub mod policy;
 pub mod retention;
+pub mod signature;
 pub mod store;
 pub mod telemetry;
 pub mod tls;

@@ -146,13 +146,38 @@ pub async fn forward(
     }
 
     let content = content::open(&app.store, &app.master_key, &row.id, sealed).await?;
+    let attachments = app.store.message_attachments(&row.id).await?;
+    // The originator's signatures travel with the copy; the forwarder may
+    // add its own over the original as it received it.
+    let mut signatures = app.store.signatures(&row.id).await?;
+    let as_received = content::message_json(&row, &content, &[]);
+    let recipient_ids: Vec<String> = recipients.iter().map(ToString::to_string).collect();
+    if let Some(own) = super::signed::check(
+        &app,
+        &ctx,
+        &headers,
+        &forwarder,
+        "forwarder",
+        &attachments,
+        |digest_of| {
+            crate::signature::forward_statement(
+                forwarder.as_str(),
+                &as_received,
+                &recipient_ids,
+                digest_of,
+            )
+        },
+    )
+    .await?
+    {
+        signatures.push(own);
+    }
     let now = OffsetDateTime::now_utc();
     let new_id = uuid::Uuid::now_v7().to_string();
     // A copy never outlives the original's retention.
     let own = compute_retention(&policy.retention, now, None, &personal_data.subjects, None);
     let retain_until_ms = to_ms(own.retain_until).min(row.retain_until_ms);
     let (sealed, wrapped) = content::seal(&app.master_key, &new_id, &content)?;
-    let attachments = app.store.message_attachments(&row.id).await?;
     let accepted_at = format_at(now);
     let copy = MessageRow {
         id: new_id.clone(),
@@ -182,6 +207,7 @@ pub async fn forward(
         data_key: (wrapped.master_key_id, wrapped.wrapped_key),
         attachments,
         idempotency: None,
+        signatures,
     };
     let (_, rec) = app
         .store

@@ -75,6 +75,17 @@ pub async fn submit(
         return Err(ApiError::PolicyDenied(violations));
     }
     check_references(&app, &sender, &msg).await?;
+    let attachment_ids: Vec<String> = msg.attachments.iter().map(ToString::to_string).collect();
+    let signature = super::signed::check(
+        &app,
+        &ctx,
+        &headers,
+        &sender,
+        "originator",
+        &attachment_ids,
+        |digest_of| crate::signature::submission_statement(sender.as_str(), &value, digest_of),
+    )
+    .await?;
 
     let id = uuid::Uuid::now_v7().to_string();
     ctx.note_message(&id);
@@ -137,7 +148,8 @@ pub async fn submit(
             })
             .collect(),
         data_key: (wrapped.master_key_id, wrapped.wrapped_key),
-        attachments: msg.attachments.iter().map(ToString::to_string).collect(),
+        attachments: attachment_ids,
+        signatures: signature.into_iter().collect(),
         idempotency: key.clone().map(|k| {
             (
                 sender.to_string(),
@@ -343,8 +355,10 @@ pub async fn read(
     let recipients: Vec<String> = deliveries.iter().map(|d| d.recipient.clone()).collect();
     let mut doc = message_json(&row, &content, &recipients);
     let binding = bind(&app, &doc).await?;
+    let signatures = app.store.signatures(&row.id).await?;
     if let Some(obj) = doc.as_object_mut() {
         obj.insert("binding".into(), Value::String(binding));
+        obj.insert("signatures".into(), super::signed::delivered(&signatures));
     }
     let first_read = deliveries
         .iter()

@@ -18,6 +18,7 @@ pub mod messages;
 pub mod problem;
 pub mod retention;
 pub mod routes;
+pub mod signed;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;

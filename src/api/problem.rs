@@ -45,6 +45,10 @@ pub enum ApiError {
     /// valid.
     #[error("the request is not valid")]
     InvalidRequest(Vec<FieldError>),
+    /// `Brdo-Signature` was sent and does not hold (see
+    /// [`crate::signature`]); the text says why, never what the message holds.
+    #[error("{0}")]
+    InvalidSignature(String),
     /// The body is larger than allowed.
     #[error("the request body exceeds the limit of {limit} bytes")]
     PayloadTooLarge {
@@ -114,6 +118,7 @@ impl ApiError {
             | Self::InvalidRequest(_)
             | Self::LabelNotRaised(_)
             | Self::ReloadRefused(_)
+            | Self::InvalidSignature(_)
             | Self::UploadIncomplete => StatusCode::BAD_REQUEST,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -137,6 +142,7 @@ impl ApiError {
             Self::JustificationRequired(_) => "justification_required",
             Self::InvalidMessage(_) => "invalid_message",
             Self::InvalidRequest(_) => "invalid_request",
+            Self::InvalidSignature(_) => "invalid_signature",
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::PolicyDenied(v) => v.first().map_or("policy_denied", |v| v.code.as_str()),
@@ -165,6 +171,7 @@ impl ApiError {
             Self::JustificationRequired(_) => "A justification is required to read content",
             Self::InvalidMessage(_) => "The message is not valid",
             Self::InvalidRequest(_) => "The request is not valid",
+            Self::InvalidSignature(_) => "The sender signature does not hold",
             Self::PayloadTooLarge { .. } => "The request body is too large",
             Self::UnsupportedMediaType => "The request body must be JSON",
             Self::PolicyDenied(_) => "The policy does not allow this transfer",
@@ -186,7 +193,10 @@ impl ApiError {
 
     fn detail(&self) -> String {
         match self {
-            Self::NoIdentity(d) | Self::OfficerRequired(d) | Self::JustificationRequired(d) => d.clone(),
+            Self::NoIdentity(d)
+            | Self::OfficerRequired(d)
+            | Self::JustificationRequired(d)
+            | Self::InvalidSignature(d) => d.clone(),
             Self::PolicyDenied(v) => format!(
                 "{} violation{} of the data-protection policy; see violations",
                 v.len(),

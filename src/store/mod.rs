@@ -33,7 +33,7 @@ pub use bulk_read::{Block, BulkReader};
 pub use merkle_rows::{CheckpointPolicy, StoredCheckpoint};
 pub use rows::{
     AttachmentRow, DeliveryRow, DueRow, IdempotencyRow, InboxRow, MessageRow, NewDelivery,
-    PartnerStateRow,
+    PartnerStateRow, SignatureRow,
 };
 pub use writer::{WriteOp, WriteOutput};
 

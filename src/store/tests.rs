@@ -228,6 +228,7 @@ async fn idempotency_key_is_taken_once(kind: Kind) {
         data_key: ("k".into(), vec![9; 60]),
         attachments: Vec::new(),
         idempotency: Some(("AL-CTD".into(), "key-1".into(), "h".into(), "{}".into())),
+        signatures: Vec::new(),
     };
     let (first, second) = tokio::join!(
         store.write(submit("m1"), draft(Action::Collect, "a")),

@@ -21,7 +21,7 @@ use super::merkle_rows::{CheckpointPolicy, Tree, flush, load_tree, maybe_checkpo
 use sqlx::Row;
 
 use super::events::{CHANNEL, ClusterEvent, payloads};
-use super::rows::{AttachmentRow, DeliveryRow, MessageRow, NewDelivery};
+use super::rows::{AttachmentRow, DeliveryRow, MessageRow, NewDelivery, SignatureRow};
 use super::{Backend, StoreError};
 use crate::audit::{AuditRecord, RecordDraft};
 
@@ -47,6 +47,8 @@ pub enum WriteOp {
         attachments: Vec<String>,
         /// Idempotency key to record: (partner, key, request hash, response).
         idempotency: Option<(String, String, String, String)>,
+        /// Sender signatures, in order (a forward's originator's first).
+        signatures: Vec<SignatureRow>,
     },
     /// First read by a recipient: `queued` → `delivered`.
     MarkDelivered {
@@ -329,6 +331,7 @@ async fn apply(
             data_key,
             attachments,
             idempotency,
+            signatures,
         } => {
             if let Some((partner, key, _, _)) = idempotency {
                 let taken =
@@ -352,6 +355,19 @@ async fn apply(
                 .bind(d.recipient.as_str())
                 .bind(to_i64(rec.seq)?)
                 .bind(message.accepted_at.as_str())
+                .execute(&mut *conn)
+                .await?;
+            }
+            for (i, sig) in signatures.iter().enumerate() {
+                sqlx::query(
+                    "INSERT INTO message_signatures (message_id, position, partner, role, jws, statement) VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(message.id.as_str())
+                .bind(i as i64)
+                .bind(sig.partner.as_str())
+                .bind(sig.role.as_str())
+                .bind(sig.jws.as_str())
+                .bind(sig.statement.as_str())
                 .execute(&mut *conn)
                 .await?;
             }
@@ -643,6 +659,7 @@ async fn apply(
             for table in [
                 "DELETE FROM deliveries WHERE message_id IN (SELECT id FROM messages WHERE erased_at_ms < $1)",
                 "DELETE FROM message_attachments WHERE message_id IN (SELECT id FROM messages WHERE erased_at_ms < $1)",
+                "DELETE FROM message_signatures WHERE message_id IN (SELECT id FROM messages WHERE erased_at_ms < $1)",
                 "DELETE FROM judicial_uses WHERE message_id IN (SELECT id FROM messages WHERE erased_at_ms < $1)",
                 "DELETE FROM idempotency WHERE message_id IN (SELECT id FROM messages WHERE erased_at_ms < $1)",
                 "DELETE FROM messages WHERE erased_at_ms < $1",

@@ -16,5 +16,6 @@ mod messages;
 mod ops;
 mod policy;
 mod retention;
+mod signatures;
 mod tls;
 mod validation;
