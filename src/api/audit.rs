@@ -160,6 +160,28 @@ fn filter_details(f: &AuditFilter) -> Value {
 }
 
 /// `GET /v1/audit`.
+#[utoipa::path(
+    get,
+    path = "/v1/audit",
+    tag = "audit",
+    operation_id = "audit_query",
+    summary = "Query audit records (DPO)",
+    params(
+        ("partner" = Option<String>, Query),
+        ("message" = Option<String>, Query),
+        ("officer" = Option<String>, Query),
+        ("action" = Option<String>, Query),
+        ("outcome" = Option<String>, Query),
+        ("from" = Option<String>, Query, format = DateTime),
+        ("to" = Option<String>, Query, format = DateTime),
+        ("after" = Option<u64>, Query),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000),
+        ("order" = Option<String>, Query, description = "asc (default) or desc")
+    ),
+    responses(
+        (status = 200, description = "A page of records", body = crate::api::schema::AuditPage)
+    )
+)]
 pub async fn query(
     State(app): State<Arc<AppState>>,
     Extension(ctx): Extension<Arc<RequestCtx>>,
@@ -294,6 +316,26 @@ fn format_of(pairs: &[(String, String)], headers: &HeaderMap) -> Result<Format, 
 
 /// `GET /v1/audit/export`: the same filters, streamed page by page, so
 /// memory stays constant for any log size.
+#[utoipa::path(
+    get,
+    path = "/v1/audit/export",
+    tag = "audit",
+    operation_id = "audit_export",
+    summary = "Export audit records as JSON Lines or CSV, streamed (DPO)",
+    params(
+        ("partner" = Option<String>, Query),
+        ("message" = Option<String>, Query),
+        ("officer" = Option<String>, Query),
+        ("action" = Option<String>, Query),
+        ("outcome" = Option<String>, Query),
+        ("from" = Option<String>, Query, format = DateTime),
+        ("to" = Option<String>, Query, format = DateTime),
+        ("format" = Option<String>, Query, description = "jsonl or csv, when Accept names neither")
+    ),
+    responses(
+        (status = 200, description = "The records", content((String = "application/x-ndjson"), (String = "text/csv")))
+    )
+)]
 pub async fn export(
     State(app): State<Arc<AppState>>,
     Extension(ctx): Extension<Arc<RequestCtx>>,
@@ -417,6 +459,19 @@ fn only(pairs: &[(String, String)], allowed: &[&str]) -> Result<(), ApiError> {
 }
 
 /// `GET /v1/audit/checkpoint?tree_size=N`.
+#[utoipa::path(
+    get,
+    path = "/v1/audit/checkpoint",
+    tag = "audit",
+    operation_id = "audit_checkpoint",
+    summary = "The latest (or an earlier) signed checkpoint (DPO)",
+    params(
+        ("tree_size" = Option<u64>, Query)
+    ),
+    responses(
+        (status = 200, description = "The checkpoint", body = crate::api::schema::Checkpoint)
+    )
+)]
 pub async fn checkpoint(
     State(app): State<Arc<AppState>>,
     Extension(ctx): Extension<Arc<RequestCtx>>,
@@ -441,6 +496,20 @@ pub async fn checkpoint(
 /// `GET /v1/audit/proof/{seq}?tree_size=N`: the inclusion proof of record
 /// `seq` (leaf `seq - 1`). Without `tree_size`, the newest checkpoint that
 /// covers the record, else the whole log.
+#[utoipa::path(
+    get,
+    path = "/v1/audit/proof/{seq}",
+    tag = "audit",
+    operation_id = "audit_proof",
+    summary = "Inclusion proof of a record (DPO)",
+    params(
+        ("seq" = u64, Path),
+        ("tree_size" = Option<u64>, Query)
+    ),
+    responses(
+        (status = 200, description = "The proof", body = crate::api::schema::InclusionProof)
+    )
+)]
 pub async fn proof(
     State(app): State<Arc<AppState>>,
     Extension(ctx): Extension<Arc<RequestCtx>>,
@@ -493,6 +562,20 @@ pub async fn proof(
 }
 
 /// `GET /v1/audit/consistency?from=N&to=M`.
+#[utoipa::path(
+    get,
+    path = "/v1/audit/consistency",
+    tag = "audit",
+    operation_id = "audit_consistency",
+    summary = "Consistency proof between two tree sizes (DPO)",
+    params(
+        ("from" = u64, Query),
+        ("to" = u64, Query)
+    ),
+    responses(
+        (status = 200, description = "The proof", body = crate::api::schema::ConsistencyProof)
+    )
+)]
 pub async fn consistency(
     State(app): State<Arc<AppState>>,
     Extension(ctx): Extension<Arc<RequestCtx>>,

@@ -62,6 +62,9 @@ pub enum Command {
     /// Manage the master key.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Print the OpenAPI 3.1 description of the API (the document the
+    /// gateway serves at /v1/openapi.json): `brdo openapi > openapi.json`.
+    Openapi,
 }
 
 /// Runs a parsed command line.
@@ -74,6 +77,10 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Audit(cmd) => with_runtime(audit::run(cmd)),
         Command::Retention(cmd) => with_runtime(retention::run(cmd)),
         Command::Keys(cmd) => with_runtime(keys::run(cmd)),
+        Command::Openapi => {
+            print!("{}", crate::api::openapi::document_json());
+            EXIT_OK
+        }
     };
     ExitCode::from(code)
 }

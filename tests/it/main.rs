@@ -11,6 +11,7 @@ mod dpo;
 mod harness;
 mod lifecycle;
 mod messages;
+mod openapi;
 mod ops;
 mod policy;
 mod retention;
