@@ -314,7 +314,7 @@ pub async fn record(
     let seq: u64 = seq
         .parse()
         .ok()
-        .filter(|n| *n > 0)
+        .filter(|n| (1..=super::audit::MAX_SEQ).contains(n))
         .ok_or(ApiError::NotFound)?;
     ctx.note_detail("record", serde_json::json!(seq));
     if let Some(p) = &scope

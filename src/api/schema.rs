@@ -642,8 +642,8 @@ pub struct CertificateInfo {
     /// Expiry.
     #[schema(format = DateTime)]
     pub not_after: String,
-    /// Whole days until expiry.
-    pub days_left: i64,
+    /// Days until expiry, fractional (negative once expired).
+    pub days_left: f64,
     /// `valid`, `expiring`, `expired` or `revoked`.
     pub status: String,
     /// Where the gateway learnt of it.

@@ -5,6 +5,7 @@
 //! the file, field or flag.
 
 pub mod audit;
+pub mod client;
 pub mod demo;
 pub mod keys;
 pub mod pki;
@@ -62,6 +63,9 @@ pub enum Command {
     /// Manage the master key.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Call the partner API with a certificate from a PKI directory and
+    /// print the JSON answers.
+    Client(Box<client::ClientArgs>),
     /// Print the OpenAPI 3.1 description of the API (the document the
     /// gateway serves at /v1/openapi.json): `brdo openapi > openapi.json`.
     Openapi,
@@ -77,6 +81,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Audit(cmd) => with_runtime(audit::run(cmd)),
         Command::Retention(cmd) => with_runtime(retention::run(cmd)),
         Command::Keys(cmd) => with_runtime(keys::run(cmd)),
+        Command::Client(args) => with_runtime(client::run(*args)),
         Command::Openapi => {
             print!("{}", crate::api::openapi::document_json());
             EXIT_OK

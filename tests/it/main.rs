@@ -2,10 +2,12 @@
 //! certificates, on a real SQLite file. One binary; `harness` starts
 //! gateways on ephemeral ports and is shared by every module.
 
+mod api_fuzz;
 mod attachments;
 mod audit;
 mod browser;
 mod cli;
+mod client_cli;
 mod demo;
 mod dpo;
 mod harness;
