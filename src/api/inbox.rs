@@ -134,6 +134,21 @@ pub fn parse_query(raw: Option<&str>) -> Result<InboxQuery, Vec<FieldError>> {
 }
 
 /// `GET /v1/inbox`.
+#[utoipa::path(
+    get,
+    path = "/v1/inbox",
+    tag = "messages",
+    operation_id = "inbox",
+    summary = "Headers of messages delivered to the caller, oldest first",
+    params(
+        ("after" = Option<String>, Query, description = "Cursor: the `next` of an earlier page (a whole number)"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 500, description = "Page size (default 50)"),
+        ("wait" = Option<u32>, Query, minimum = 0, maximum = 60, description = "Seconds to long-poll for a first entry (default 0)")
+    ),
+    responses(
+        (status = 200, description = "A page of headers", body = crate::api::schema::InboxPage)
+    )
+)]
 pub async fn list(
     State(app): State<Arc<AppState>>,
     Extension(ctx): Extension<Arc<RequestCtx>>,

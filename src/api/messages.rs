@@ -28,6 +28,23 @@ use crate::store::{
 pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 
 /// `POST /v1/messages`.
+#[utoipa::path(
+    post,
+    path = "/v1/messages",
+    tag = "messages",
+    operation_id = "submit_message",
+    summary = "Submit a labelled message",
+    params(
+        ("Brdo-Officer" = String, Header, description = "The acting officer, 1 to 128 printable characters"),
+        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters; the same key with the same body returns the first answer"),
+        ("Brdo-Signature" = Option<String>, Header, description = "Optional sender signature: a detached compact JWS (header..signature), typ brdo-origin+jws, ES256 or EdDSA, the signer's certificate chain in x5c, over the RFC 8785 form of the submission statement (SPEC §3); a bad one is 400 invalid_signature")
+    ),
+    request_body(content = crate::api::schema::MessageSubmission, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Accepted for every recipient", body = crate::api::schema::MessageAccepted),
+        (status = 409, description = "The Idempotency-Key was used with another body", body = crate::api::openapi::Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn submit(
     State(app): State<Arc<AppState>>,
     Extension(ctx): Extension<Arc<RequestCtx>>,
@@ -334,6 +351,22 @@ pub(crate) fn justification(ctx: &RequestCtx, headers: &HeaderMap) -> Result<Str
 }
 
 /// `GET /v1/messages/{id}`.
+#[utoipa::path(
+    get,
+    path = "/v1/messages/{id}",
+    tag = "messages",
+    operation_id = "read_message",
+    summary = "Read a whole message (consultation)",
+    params(
+        ("id" = String, Path, description = "The message id (UUID)"),
+        ("Brdo-Officer" = String, Header, description = "The acting officer, 1 to 128 printable characters"),
+        ("Brdo-Justification" = String, Header, description = "Why the content is read, 1 to 1000 characters")
+    ),
+    responses(
+        (status = 200, description = "The message", body = crate::api::schema::Message),
+        (status = 410, description = "The content was erased at retention", body = crate::api::openapi::Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn read(
     State(app): State<Arc<AppState>>,
     Extension(ctx): Extension<Arc<RequestCtx>>,
@@ -402,6 +435,21 @@ async fn bind(app: &AppState, doc: &Value) -> Result<String, ApiError> {
 }
 
 /// `POST /v1/messages/{id}/ack`.
+#[utoipa::path(
+    post,
+    path = "/v1/messages/{id}/ack",
+    tag = "messages",
+    operation_id = "acknowledge_message",
+    summary = "Acknowledge a delivered message",
+    params(
+        ("id" = String, Path, description = "The message id (UUID)"),
+        ("Brdo-Officer" = String, Header, description = "The acting officer, 1 to 128 printable characters")
+    ),
+    responses(
+        (status = 200, description = "Acknowledged", body = crate::api::schema::Acknowledged),
+        (status = 410, description = "The content was erased at retention", body = crate::api::openapi::Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn ack(
     State(app): State<Arc<AppState>>,
     Extension(ctx): Extension<Arc<RequestCtx>>,
@@ -440,6 +488,19 @@ pub async fn ack(
 }
 
 /// `GET /v1/messages/{id}/status`.
+#[utoipa::path(
+    get,
+    path = "/v1/messages/{id}/status",
+    tag = "messages",
+    operation_id = "message_status",
+    summary = "Delivery status per recipient (originator only)",
+    params(
+        ("id" = String, Path, description = "The message id (UUID)")
+    ),
+    responses(
+        (status = 200, description = "Every recipient's status", body = crate::api::schema::MessageStatus)
+    )
+)]
 pub async fn status(
     State(app): State<Arc<AppState>>,
     Extension(ctx): Extension<Arc<RequestCtx>>,

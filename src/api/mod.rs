@@ -15,9 +15,11 @@ pub mod dpo_page;
 pub mod inbox;
 pub mod lifecycle;
 pub mod messages;
+pub mod openapi;
 pub mod problem;
 pub mod retention;
 pub mod routes;
+pub mod schema;
 pub mod signed;
 
 use std::collections::BTreeSet;

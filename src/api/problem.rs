@@ -161,6 +161,38 @@ impl ApiError {
         }
     }
 
+    /// Every code [`ApiError::code`] can answer besides the policy's
+    /// violation codes (a policy refusal carries its first violation's
+    /// code). The OpenAPI description enumerates these, so a client can
+    /// switch over `code` exhaustively; the unit test
+    /// `every_code_is_listed` fails when a variant's code is missing.
+    pub const CODES: &'static [&'static str] = &[
+        "no_identity",
+        "forbidden_role",
+        "partner_suspended",
+        "certificate_revoked",
+        "officer_required",
+        "justification_required",
+        "invalid_message",
+        "invalid_request",
+        "invalid_signature",
+        "payload_too_large",
+        "unsupported_media_type",
+        "policy_denied",
+        "not_found",
+        "method_not_allowed",
+        "idempotency_conflict",
+        "not_originator",
+        "legal_hold",
+        "label_not_raised",
+        "upload_incomplete",
+        "reload_refused",
+        "erased",
+        "audit_unavailable",
+        "content_integrity",
+        "internal_error",
+    ];
+
     fn title(&self) -> &'static str {
         match self {
             Self::NoIdentity(_) => "The client certificate names no Brdo identity",
@@ -367,6 +399,83 @@ mod tests {
         assert_eq!(v["request_id"], "req-1");
         assert_eq!(v["errors"][0]["field"], "label.classification");
         assert!(v.get("violations").is_none());
+    }
+
+    /// One value of every variant; the match has no wildcard, so a new
+    /// variant does not compile until it is added here.
+    fn one_of_each() -> Vec<ApiError> {
+        let all = vec![
+            ApiError::NoIdentity(String::new()),
+            ApiError::ForbiddenRole { role: "dpo" },
+            ApiError::PartnerSuspended(String::new()),
+            ApiError::CertificateRevoked,
+            ApiError::OfficerRequired(String::new()),
+            ApiError::JustificationRequired(String::new()),
+            ApiError::InvalidMessage(Vec::new()),
+            ApiError::InvalidRequest(Vec::new()),
+            ApiError::InvalidSignature(String::new()),
+            ApiError::PayloadTooLarge { limit: 1 },
+            ApiError::UnsupportedMediaType,
+            ApiError::PolicyDenied(Vec::new()),
+            ApiError::NotFound,
+            ApiError::RouteNotFound,
+            ApiError::MethodNotAllowed,
+            ApiError::NotOriginator,
+            ApiError::LegalHold,
+            ApiError::LabelNotRaised(Vec::new()),
+            ApiError::ReloadRefused(Vec::new()),
+            ApiError::UploadIncomplete,
+            ApiError::IdempotencyConflict,
+            ApiError::Erased,
+            ApiError::AuditUnavailable,
+            ApiError::ContentIntegrity,
+            ApiError::Internal,
+        ];
+        for e in &all {
+            match e {
+                ApiError::NoIdentity(_)
+                | ApiError::ForbiddenRole { .. }
+                | ApiError::PartnerSuspended(_)
+                | ApiError::CertificateRevoked
+                | ApiError::OfficerRequired(_)
+                | ApiError::JustificationRequired(_)
+                | ApiError::InvalidMessage(_)
+                | ApiError::InvalidRequest(_)
+                | ApiError::InvalidSignature(_)
+                | ApiError::PayloadTooLarge { .. }
+                | ApiError::UnsupportedMediaType
+                | ApiError::PolicyDenied(_)
+                | ApiError::NotFound
+                | ApiError::RouteNotFound
+                | ApiError::MethodNotAllowed
+                | ApiError::NotOriginator
+                | ApiError::LegalHold
+                | ApiError::LabelNotRaised(_)
+                | ApiError::ReloadRefused(_)
+                | ApiError::UploadIncomplete
+                | ApiError::IdempotencyConflict
+                | ApiError::Erased
+                | ApiError::AuditUnavailable
+                | ApiError::ContentIntegrity
+                | ApiError::Internal => {}
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn every_code_is_listed() {
+        for e in one_of_each() {
+            assert!(
+                ApiError::CODES.contains(&e.code()),
+                "{} is missing from ApiError::CODES",
+                e.code()
+            );
+        }
+        let mut codes = ApiError::CODES.to_vec();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), ApiError::CODES.len(), "a code is listed twice");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! the file, field or flag.
 
 pub mod audit;
+pub mod client;
 pub mod demo;
 pub mod keys;
 pub mod pki;
@@ -65,6 +66,12 @@ pub enum Command {
     Keys(keys::KeysCommand),
     /// Check a message as received against its label binding, offline.
     VerifyBinding(verify_binding::VerifyBindingArgs),
+    /// Call the partner API with a certificate from a PKI directory and
+    /// print the JSON answers.
+    Client(Box<client::ClientArgs>),
+    /// Print the OpenAPI 3.1 description of the API (the document the
+    /// gateway serves at /v1/openapi.json): `brdo openapi > openapi.json`.
+    Openapi,
 }
 
 /// Runs a parsed command line.
@@ -78,6 +85,11 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Retention(cmd) => with_runtime(retention::run(cmd)),
         Command::Keys(cmd) => with_runtime(keys::run(cmd)),
         Command::VerifyBinding(args) => verify_binding::run(&args),
+        Command::Client(args) => with_runtime(client::run(*args)),
+        Command::Openapi => {
+            print!("{}", crate::api::openapi::document_json());
+            EXIT_OK
+        }
     };
     ExitCode::from(code)
 }

@@ -2,17 +2,20 @@
 //! certificates, on a real SQLite file. One binary; `harness` starts
 //! gateways on ephemeral ports and is shared by every module.
 
+mod api_fuzz;
 mod attachments;
 mod audit;
 mod binding;
 mod browser;
 mod cli;
+mod client_cli;
 mod cluster;
 mod demo;
 mod dpo;
 mod harness;
 mod lifecycle;
 mod messages;
+mod openapi;
 mod ops;
 mod policy;
 mod retention;
