@@ -133,6 +133,37 @@ pub struct SendArgs {
     /// `Idempotency-Key`, so a retry cannot send twice.
     #[arg(long)]
     pub idempotency_key: Option<String>,
+    /// Sign what is sent with the partner certificate's key
+    /// (`Brdo-Signature`, SPEC §3), for non-repudiation of origin.
+    #[arg(long)]
+    pub sign: bool,
+    /// With `--sign` and attachments: an attachment's SHA-256 as its upload
+    /// answered, `ID=HEX` (repeat).
+    #[arg(long = "attachment-sha256", value_name = "ID=HEX", requires = "sign")]
+    pub attachment_sha256: Vec<String>,
+}
+
+/// The `Brdo-Signature` of a submission by `args.partner`, made with its
+/// key and certificate from the PKI directory.
+fn sign_submission(args: &ClientArgs, send: &SendArgs, doc: &Value) -> Result<String, String> {
+    let stem = format!("partner-{}", args.partner);
+    let read = |ext: &str| {
+        let p = args.pki.join(format!("{stem}.{ext}"));
+        std::fs::read(&p).map_err(|e| format!("--sign: {}: {e}", p.display()))
+    };
+    let (key, crt) = (read("key")?, read("crt")?);
+    let mut digests = std::collections::BTreeMap::new();
+    for a in &send.attachment_sha256 {
+        let (id, hex) = a
+            .split_once('=')
+            .ok_or_else(|| format!("--attachment-sha256 {a:?}: give it as ID=HEX"))?;
+        digests.insert(id.to_owned(), hex.to_ascii_lowercase());
+    }
+    let statement = crate::signature::submission_statement(&args.partner, doc, &|id| {
+        digests.get(id).cloned().unwrap_or_default()
+    })
+    .map_err(|e| format!("--sign: {e}"))?;
+    crate::signature::sign(&key, &crt, &statement).map_err(|e| format!("--sign: {e}"))
 }
 
 /// Runs a client call; the exit code.
@@ -154,6 +185,12 @@ pub async fn run(args: ClientArgs) -> u8 {
             };
             if let Some(k) = &send.idempotency_key {
                 headers.push(("idempotency-key", k.clone()));
+            }
+            if send.sign {
+                match sign_submission(&args, send, &doc) {
+                    Ok(sig) => headers.push(("brdo-signature", sig)),
+                    Err(e) => return fail(EXIT_CONFIG, e),
+                }
             }
             (Method::POST, "/v1/messages".to_owned(), Some(doc))
         }

@@ -134,12 +134,18 @@ async fn send_from_flags_and_forward() {
                 "EU-4x4:B:2",
                 "--purpose",
                 "investigation",
+                "--sign",
             ],
         )
         .await,
     );
     let id = sent["id"].as_str().expect("id").to_owned();
     assert_eq!(sent["recipients"][0]["status"], "queued");
+    // --sign sent a sender signature the recipient can check.
+    let doc = crate::harness::read(&gw, "RS-MOI", &id).await.json();
+    assert_eq!(doc["signatures"][0]["partner"], "AL-CTD");
+    let ca = std::fs::read(gw.pki.join("ca.crt")).expect("ca");
+    brdo::signature::verify_entry(&doc["signatures"][0], &doc, &ca).expect("verifies");
     let fwd = json_out(
         &client(
             &gw,
