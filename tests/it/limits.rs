@@ -148,11 +148,18 @@ async fn the_rate_limit_answers_429_with_retry_after_and_is_audited() {
         c.server.rate_limit_burst = 3;
     })
     .await;
-    let al = gw.partner("AL-CTD");
-    for _ in 0..3 {
-        assert_eq!(al.get("/v1/inbox", &[]).await.expect("inbox").status, 200);
-    }
-    let r = submit(&gw, "AL-CTD", &message()).await;
+    // The burst of 3 goes through (a slow machine may refill a token or
+    // two meanwhile), then the bucket is empty.
+    let mut served = 0;
+    let r = loop {
+        let r = submit(&gw, "AL-CTD", &message()).await;
+        if r.status != 201 {
+            break r;
+        }
+        served += 1;
+        assert!(served <= 10, "the limit never applied");
+    };
+    assert!(served >= 3, "the burst of 3 was served, not {served}");
     let p = assert_problem(&r, 429, "rate_limited");
     assert!(
         p["detail"].as_str().is_some_and(|d| d.contains("retry")),
@@ -171,7 +178,7 @@ async fn the_rate_limit_answers_429_with_retry_after_and_is_audited() {
     assert_eq!(rec["code"], "rate_limited");
     assert_eq!(rec["actor"]["id"], "AL-CTD");
     assert_eq!(rec["details"]["attempted"], "collect");
-    assert_eq!(gw.count("messages").await, 0);
+    assert_eq!(gw.count("messages").await, served);
     // Another partner has a bucket of its own.
     assert_eq!(
         gw.partner("RS-MOI")
