@@ -456,6 +456,12 @@ mod tests {
         let c = load("", &[]).expect("defaults");
         assert_eq!(c.server.listen.to_string(), "127.0.0.1:8443");
         assert_eq!(c.server.max_body_bytes, 1_048_576);
+        assert_eq!(c.server.max_header_bytes, 65_536);
+        assert_eq!(
+            (c.server.rate_limit_per_second, c.server.rate_limit_burst),
+            (10_000, 20_000)
+        );
+        assert_eq!(c.server.shutdown_grace_secs, 10);
         assert_eq!(
             c.accreditation.max_classification,
             Classification::EuConfidential
@@ -467,6 +473,15 @@ mod tests {
             c.sqlite_path().as_deref(),
             Some(Path::new("/etc/brdo/data/brdo.db"))
         );
+    }
+
+    #[test]
+    fn the_shipped_config_file_parses_with_the_documented_limits() {
+        let c = load(include_str!("../config/gateway.toml"), &[]).expect("config/gateway.toml");
+        assert_eq!(c.server.max_connections, 1024);
+        assert_eq!(c.server.max_header_bytes, 65_536);
+        assert_eq!(c.server.rate_limit_per_second, 10_000);
+        assert_eq!(c.tls.min_version, TlsMinVersion::Tls13);
     }
 
     #[test]
