@@ -15,8 +15,12 @@
 //!   Build the honest inclusion proof of leaf i in n (`1`), consistency
 //!   proof m → n (`2`) or signed checkpoint of n (`3`) as the gateway
 //!   serves it; it must parse and verify. Then flip byte `p % len` of the
-//!   JSON with the mask: if the result still parses and verifies, it must
-//!   be the same document (any other would be a forgery).
+//!   JSON with the mask: if the result still parses and verifies against
+//!   the honest signed heads, it must be the same document (any other would
+//!   be a forgery). Against the signed heads, not alone: an RFC 9162 proof
+//!   does not bind the tree size by itself (this target's first finding,
+//!   kept in `fuzz/regressions/checkpoint_proof` and as the unit test
+//!   `a_proof_alone_does_not_bind_the_tree_size_signed_heads_do`).
 //!
 //! Seeds (`fuzz/corpus/checkpoint_proof`) are the RFC 9162 vectors of
 //! `/work/shared/vectors/merkle` rewritten as Brdo documents, plus one
@@ -27,7 +31,7 @@
 use std::sync::OnceLock;
 
 use brdo::audit::merkle::{Hash, SliceSource, consistency_proof, inclusion_proof, leaf_hash, root};
-use brdo::audit::proof_doc::{CheckpointDoc, ConsistencyDoc, InclusionDoc};
+use brdo::audit::proof_doc::{CheckpointDoc, ConsistencyDoc, InclusionDoc, TreeHead};
 use brdo::crypto::jose::{Checkpoint, CheckpointSigner, CheckpointVerifier};
 use libfuzzer_sys::fuzz_target;
 use serde_json::json;
@@ -103,6 +107,14 @@ fn honest(mode: u8, data: &[u8]) {
     let (records, leaves) = log(n);
     let mut src = SliceSource(&leaves);
     let root_n = root(&mut src, n).expect("root");
+    let head_n = TreeHead {
+        tree_size: n,
+        root: root_n,
+    };
+    let head_m = TreeHead {
+        tree_size: m,
+        root: root(&mut src, m).expect("root"),
+    };
     let doc = match mode {
         1 => json!({
             "leaf_index": i,
@@ -139,18 +151,22 @@ fn honest(mode: u8, data: &[u8]) {
     match mode {
         1 => {
             let honest = InclusionDoc::parse(&bytes).expect("honest parses");
-            honest.verify().expect("honest inclusion proof verifies");
+            honest
+                .verify_against(&head_n)
+                .expect("honest inclusion proof verifies");
             if let Ok(d) = InclusionDoc::parse(&mutant)
-                && d.verify().is_ok()
+                && d.verify_against(&head_n).is_ok()
             {
                 assert_eq!(d, honest, "a changed inclusion document verified");
             }
         }
         2 => {
             let honest = ConsistencyDoc::parse(&bytes).expect("honest parses");
-            honest.verify().expect("honest consistency proof verifies");
+            honest
+                .verify_between(&head_m, &head_n)
+                .expect("honest consistency proof verifies");
             if let Ok(d) = ConsistencyDoc::parse(&mutant)
-                && d.verify().is_ok()
+                && d.verify_between(&head_m, &head_n).is_ok()
             {
                 assert_eq!(d, honest, "a changed consistency document verified");
             }
@@ -160,6 +176,11 @@ fn honest(mode: u8, data: &[u8]) {
             honest
                 .verify(&keys().1)
                 .expect("honest checkpoint verifies");
+            assert_eq!(
+                honest.verify(&keys().1).expect("again"),
+                head_n,
+                "the signed head is the tree's"
+            );
             if let Ok(d) = CheckpointDoc::parse(&mutant)
                 && d.verify(&keys().1).is_ok()
             {

@@ -96,9 +96,15 @@ pub struct ConsistencyDoc {
     pub proof: Vec<String>,
 }
 
-/// A checkpoint whose signature and fields have been verified.
+/// A tree size and its root. From [`CheckpointDoc::verify`] it is signed
+/// and can be trusted; from a proof document alone it is only a claim: an
+/// RFC 9162 proof does not bind the tree size by itself (a proof for leaf 0
+/// of 70 leaves also verifies for 71 leaves and the same root, since both
+/// paths are the same right siblings), so proofs are checked against signed
+/// heads with [`InclusionDoc::verify_against`] and
+/// [`ConsistencyDoc::verify_between`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TrustedHead {
+pub struct TreeHead {
     /// Records covered.
     pub tree_size: u64,
     /// Their root.
@@ -142,7 +148,7 @@ impl CheckpointDoc {
 
     /// Verifies the JWS with `keys` and that the unsigned fields beside it
     /// say exactly what it signs.
-    pub fn verify(&self, keys: &CheckpointVerifier) -> Result<TrustedHead, ProofDocError> {
+    pub fn verify(&self, keys: &CheckpointVerifier) -> Result<TreeHead, ProofDocError> {
         let signed = keys.verify(&self.jws)?;
         if signed.tree_size != self.tree_size {
             return Err(ProofDocError::Unsigned { field: "tree_size" });
@@ -153,7 +159,7 @@ impl CheckpointDoc {
         if signed.at != self.at {
             return Err(ProofDocError::Unsigned { field: "at" });
         }
-        Ok(TrustedHead {
+        Ok(TreeHead {
             tree_size: signed.tree_size,
             root: hash_field("root_hash", &signed.root_hash)?,
         })
@@ -167,8 +173,9 @@ impl InclusionDoc {
     }
 
     /// Verifies that `record_hash` is leaf `leaf_index` of the tree whose
-    /// root the document names; returns that tree.
-    pub fn verify(&self) -> Result<TrustedHead, ProofDocError> {
+    /// root the document names; returns that tree's claimed head (see
+    /// [`TreeHead`] for why the size still needs a signed head).
+    pub fn verify(&self) -> Result<TreeHead, ProofDocError> {
         let record = self
             .record_hash
             .as_deref()
@@ -183,14 +190,14 @@ impl InclusionDoc {
             &path,
             &root,
         )?;
-        Ok(TrustedHead {
+        Ok(TreeHead {
             tree_size: self.tree_size,
             root,
         })
     }
 
     /// Verifies the proof and that its tree is the trusted checkpoint's.
-    pub fn verify_against(&self, head: &TrustedHead) -> Result<(), ProofDocError> {
+    pub fn verify_against(&self, head: &TreeHead) -> Result<(), ProofDocError> {
         let tree = self.verify()?;
         if tree != *head {
             return Err(ProofDocError::NotTheCheckpoint {
@@ -208,23 +215,38 @@ impl ConsistencyDoc {
         parse(bytes)
     }
 
-    /// Verifies that the tree at `to` extends the tree at `from`; returns
-    /// both heads.
-    pub fn verify(&self) -> Result<(TrustedHead, TrustedHead), ProofDocError> {
+    /// Verifies the proof between the two roots it names; returns both
+    /// claimed heads (see [`TreeHead`]).
+    pub fn verify(&self) -> Result<(TreeHead, TreeHead), ProofDocError> {
         let old = hash_field("from_root", &self.from_root)?;
         let new = hash_field("to_root", &self.to_root)?;
         let proof = hash_list("proof", &self.proof)?;
         verify_consistency(self.from, self.to, &old, &new, &proof)?;
         Ok((
-            TrustedHead {
+            TreeHead {
                 tree_size: self.from,
                 root: old,
             },
-            TrustedHead {
+            TreeHead {
                 tree_size: self.to,
                 root: new,
             },
         ))
+    }
+
+    /// Verifies that the signed head `new` extends the signed head `old`:
+    /// the proof verifies and its sizes and roots are exactly theirs.
+    pub fn verify_between(&self, old: &TreeHead, new: &TreeHead) -> Result<(), ProofDocError> {
+        let (from, to) = self.verify()?;
+        for (claimed, signed) in [(from, old), (to, new)] {
+            if claimed != *signed {
+                return Err(ProofDocError::NotTheCheckpoint {
+                    proof: claimed.tree_size,
+                    root: hex::encode(claimed.root),
+                });
+            }
+        }
+        Ok(())
     }
 }
 
@@ -337,6 +359,53 @@ mod tests {
         ));
     }
 
+    /// Fuzz finding (`checkpoint_proof`, fuzz/regressions/checkpoint_proof):
+    /// the consistency proof 1 → 70 also verifies as 1 → 71 with the same
+    /// roots, because RFC 9162 proofs do not bind the tree size. Only the
+    /// signed heads do, so `verify_between` refuses it.
+    #[test]
+    fn a_proof_alone_does_not_bind_the_tree_size_signed_heads_do() {
+        let l = leaves(70);
+        let mut src = SliceSource(&l);
+        let proof = consistency_proof(&mut src, 1, 70).expect("proof");
+        let old = TreeHead {
+            tree_size: 1,
+            root: root(&mut src, 1).expect("root"),
+        };
+        let new = TreeHead {
+            tree_size: 70,
+            root: root(&mut src, 70).expect("root"),
+        };
+        let honest = ConsistencyDoc {
+            from: 1,
+            to: 70,
+            from_root: hex::encode(old.root),
+            to_root: hex::encode(new.root),
+            proof: proof.iter().map(hex::encode).collect(),
+        };
+        honest.verify_between(&old, &new).expect("honest");
+        let resized = ConsistencyDoc {
+            to: 71,
+            ..honest.clone()
+        };
+        assert!(resized.verify().is_ok(), "the RFC 9162 ambiguity itself");
+        assert!(matches!(
+            resized.verify_between(&old, &new),
+            Err(ProofDocError::NotTheCheckpoint { proof: 71, .. })
+        ));
+        // The same holds for inclusion of leaf 0.
+        let (records, leaves70) = log(70);
+        let doc = InclusionDoc::parse(inclusion_json(&records, &leaves70, 0, 70).as_bytes())
+            .expect("parse");
+        let head = doc.verify().expect("honest");
+        let resized = InclusionDoc {
+            tree_size: 71,
+            ..doc.clone()
+        };
+        assert!(resized.verify().is_ok());
+        assert!(resized.verify_against(&head).is_err());
+    }
+
     #[test]
     fn checkpoints_verify_only_as_signed() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -362,7 +431,7 @@ mod tests {
         let head = doc.verify(&keys).expect("verifies");
         assert_eq!(
             head,
-            TrustedHead {
+            TreeHead {
                 tree_size: 5,
                 root: r
             }
