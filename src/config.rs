@@ -85,6 +85,16 @@ pub struct ServerConfig {
     pub handshake_timeout_secs: u64,
     /// Time a client has to send a request's headers.
     pub header_read_timeout_secs: u64,
+    /// Largest request head (request line and headers, HTTP/1.1) or header
+    /// list (HTTP/2), in bytes; larger ones are refused before routing.
+    pub max_header_bytes: usize,
+    /// Requests per second each certificate identity may send on average;
+    /// beyond it `429 rate_limited` with `Retry-After`. 0 turns it off.
+    pub rate_limit_per_second: u32,
+    /// Requests an identity may send at once before the rate applies.
+    pub rate_limit_burst: u32,
+    /// Seconds `brdo serve` gives open requests to finish after SIGTERM.
+    pub shutdown_grace_secs: u64,
     /// An identifier for this node in logs and audit records.
     pub node: Option<String>,
 }
@@ -99,6 +109,10 @@ impl Default for ServerConfig {
             max_connections: 1024,
             handshake_timeout_secs: 10,
             header_read_timeout_secs: 10,
+            max_header_bytes: 64 * 1024,
+            rate_limit_per_second: 10_000,
+            rate_limit_burst: 20_000,
+            shutdown_grace_secs: 10,
             node: None,
         }
     }
@@ -501,6 +515,12 @@ mod tests {
         let c = load("", &[]).expect("defaults");
         assert_eq!(c.server.listen.to_string(), "127.0.0.1:8443");
         assert_eq!(c.server.max_body_bytes, 1_048_576);
+        assert_eq!(c.server.max_header_bytes, 65_536);
+        assert_eq!(
+            (c.server.rate_limit_per_second, c.server.rate_limit_burst),
+            (10_000, 20_000)
+        );
+        assert_eq!(c.server.shutdown_grace_secs, 10);
         assert_eq!(
             c.accreditation.max_classification,
             Classification::EuConfidential
@@ -512,6 +532,15 @@ mod tests {
             c.sqlite_path().as_deref(),
             Some(Path::new("/etc/brdo/data/brdo.db"))
         );
+    }
+
+    #[test]
+    fn the_shipped_config_file_parses_with_the_documented_limits() {
+        let c = load(include_str!("../config/gateway.toml"), &[]).expect("config/gateway.toml");
+        assert_eq!(c.server.max_connections, 1024);
+        assert_eq!(c.server.max_header_bytes, 65_536);
+        assert_eq!(c.server.rate_limit_per_second, 10_000);
+        assert_eq!(c.tls.min_version, TlsMinVersion::Tls13);
     }
 
     #[test]

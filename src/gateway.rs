@@ -151,6 +151,8 @@ impl Gateway {
                 max_body_bytes: config.server.max_body_bytes,
                 accreditation: config.accreditation.max_classification,
                 max_attachment_bytes: config.server.max_attachment_bytes,
+                rate_limit_per_second: config.server.rate_limit_per_second,
+                rate_limit_burst: config.server.rate_limit_burst,
             },
         }));
         let mut background = Vec::new();
@@ -203,7 +205,8 @@ impl Gateway {
             max_connections: config.server.max_connections,
             handshake_timeout: Duration::from_secs(config.server.handshake_timeout_secs),
             header_read_timeout: Duration::from_secs(config.server.header_read_timeout_secs),
-            shutdown_grace: Duration::from_secs(10),
+            max_header_bytes: config.server.max_header_bytes,
+            shutdown_grace: Duration::from_secs(config.server.shutdown_grace_secs),
         };
         let (tx, rx) = oneshot::channel::<()>();
         let router = api::router(app.clone());
@@ -230,6 +233,7 @@ impl Gateway {
 
     /// Stops accepting, lets open requests finish, and waits.
     pub async fn stop(mut self) {
+        self.app.shutting_down.send_replace(true);
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }

@@ -158,14 +158,22 @@ pub async fn list(
     let q = parse_query(raw.as_deref()).map_err(ApiError::InvalidRequest)?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(q.wait);
     let mut wake = app.inbox.subscribe(&caller);
+    // A shutting-down gateway answers long polls at once (with what is
+    // there), so a drain is bounded by the slowest real request, not by
+    // `wait`.
+    let mut stopping = app.shutting_down.subscribe();
     let rows = loop {
         wake.borrow_and_update();
         let rows = app.store.inbox(caller.as_str(), q.after, q.limit).await?;
-        if !rows.is_empty() || tokio::time::Instant::now() >= deadline {
+        if !rows.is_empty() || tokio::time::Instant::now() >= deadline || *stopping.borrow() {
             break rows;
         }
-        // Woken by a delivery, or give up at the deadline; re-query either way.
-        let _ = tokio::time::timeout_at(deadline, wake.changed()).await;
+        // Woken by a delivery or a shutdown, or give up at the deadline;
+        // re-query either way.
+        tokio::select! {
+            _ = tokio::time::timeout_at(deadline, wake.changed()) => {}
+            _ = stopping.changed() => {}
+        }
     };
 
     let mut messages = Vec::with_capacity(rows.len());

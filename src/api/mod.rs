@@ -17,6 +17,7 @@ pub mod lifecycle;
 pub mod messages;
 pub mod openapi;
 pub mod problem;
+pub mod rate_limit;
 pub mod retention;
 pub mod routes;
 pub mod schema;
@@ -53,6 +54,10 @@ pub struct Settings {
     pub accreditation: Classification,
     /// Largest attachment.
     pub max_attachment_bytes: u64,
+    /// Requests per second each identity may send on average (0: no limit).
+    pub rate_limit_per_second: u32,
+    /// Requests each identity may send at once before the rate applies.
+    pub rate_limit_burst: u32,
 }
 
 /// Everything a handler can reach.
@@ -82,6 +87,11 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Client certificates presented so far.
     pub seen: SeenCerts,
+    /// The per-identity request rate limit.
+    pub rate_limit: rate_limit::RateLimiter,
+    /// Set when the gateway is shutting down, so long polls answer now
+    /// instead of holding the drain up.
+    pub shutting_down: tokio::sync::watch::Sender<bool>,
     policy: ArcSwap<Policy>,
     suspended: ArcSwap<BTreeSet<PartnerId>>,
 }
@@ -121,6 +131,10 @@ pub struct AppParts {
 impl AppState {
     /// Assembles the state.
     pub fn new(parts: AppParts) -> Self {
+        let rate_limit = rate_limit::RateLimiter::new(
+            parts.settings.rate_limit_per_second,
+            parts.settings.rate_limit_burst,
+        );
         Self {
             store: parts.store,
             tls: parts.tls,
@@ -134,6 +148,8 @@ impl AppState {
             connections: Arc::new(Connections::default()),
             metrics: Arc::new(Metrics::default()),
             seen: SeenCerts::default(),
+            rate_limit,
+            shutting_down: tokio::sync::watch::channel(false).0,
             policy: ArcSwap::from_pointee(parts.policy),
             suspended: ArcSwap::from_pointee(parts.suspended),
         }

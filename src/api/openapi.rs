@@ -247,6 +247,10 @@ fn complete(op: &mut Operation, roles: Vec<&'static str>, action: &str) {
             "500",
             "Internal failure; the request_id finds the cause in the logs",
         ),
+        (
+            "429",
+            "The caller's identity exceeded server.rate_limit_per_second; Retry-After gives whole seconds",
+        ),
         ("503", "The audit log cannot be written; nothing was done"),
     ];
     if op.request_body.is_some() {

@@ -91,6 +91,12 @@ pub enum ApiError {
     /// The message's content was erased under its retention rules.
     #[error("the message was erased when its retention ended")]
     Erased,
+    /// The caller sent more requests than its rate limit allows.
+    #[error("too many requests from this identity; retry after {retry_after} s")]
+    RateLimited {
+        /// Seconds until a request will be accepted again (`Retry-After`).
+        retry_after: u64,
+    },
     /// The audit record could not be written; nothing was done.
     #[error("the audit log cannot be written; the request was not carried out")]
     AuditUnavailable,
@@ -126,6 +132,7 @@ impl ApiError {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::IdempotencyConflict | Self::LegalHold => StatusCode::CONFLICT,
             Self::Erased => StatusCode::GONE,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::AuditUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::ContentIntegrity | Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -155,6 +162,7 @@ impl ApiError {
             Self::UploadIncomplete => "upload_incomplete",
             Self::ReloadRefused(_) => "reload_refused",
             Self::Erased => "erased",
+            Self::RateLimited { .. } => "rate_limited",
             Self::AuditUnavailable => "audit_unavailable",
             Self::ContentIntegrity => "content_integrity",
             Self::Internal => "internal_error",
@@ -191,6 +199,7 @@ impl ApiError {
         "audit_unavailable",
         "content_integrity",
         "internal_error",
+        "rate_limited",
     ];
 
     fn title(&self) -> &'static str {
@@ -217,6 +226,7 @@ impl ApiError {
             Self::UploadIncomplete => "The upload was incomplete",
             Self::ReloadRefused(_) => "The new configuration was refused",
             Self::Erased => "The message was erased",
+            Self::RateLimited { .. } => "Too many requests",
             Self::AuditUnavailable => "The audit log is unavailable",
             Self::ContentIntegrity => "Stored content failed its integrity check",
             Self::Internal => "Internal error",
@@ -326,6 +336,10 @@ impl ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let Self::RateLimited { retry_after } = self {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+        }
         if matches!(self, Self::CertificateRevoked | Self::PartnerSuspended(_)) {
             // Tell HTTP/1.1 clients this connection is finished.
             resp.headers_mut()
@@ -430,6 +444,7 @@ mod tests {
             ApiError::AuditUnavailable,
             ApiError::ContentIntegrity,
             ApiError::Internal,
+            ApiError::RateLimited { retry_after: 1 },
         ];
         for e in &all {
             match e {
@@ -457,6 +472,7 @@ mod tests {
                 | ApiError::Erased
                 | ApiError::AuditUnavailable
                 | ApiError::ContentIntegrity
+                | ApiError::RateLimited { .. }
                 | ApiError::Internal => {}
             }
         }
@@ -476,6 +492,22 @@ mod tests {
         codes.sort_unstable();
         codes.dedup();
         assert_eq!(codes.len(), ApiError::CODES.len(), "a code is listed twice");
+    }
+
+    #[test]
+    fn rate_limited_is_429_with_retry_after() {
+        let resp = ApiError::RateLimited { retry_after: 3 }.to_response(None);
+        assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            resp.headers()
+                .get(header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok()),
+            Some("3")
+        );
+        assert_eq!(
+            ApiError::RateLimited { retry_after: 3 }.code(),
+            "rate_limited"
+        );
     }
 
     #[test]

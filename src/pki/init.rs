@@ -284,6 +284,7 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     use ring::signature::{ED25519, Ed25519KeyPair, KeyPair as _, UnparsedPublicKey};
+    use rustls::pki_types::pem::PemObject as _;
     use time::macros::datetime;
     use x509_parser::extensions::GeneralName;
 
@@ -482,6 +483,48 @@ mod tests {
         let public = UnparsedPublicKey::new(&ED25519, &spki[12..]);
         public.verify(b"audit record", sig.as_ref()).unwrap();
         assert!(public.verify(b"tampered", sig.as_ref()).is_err());
+    }
+
+    #[test]
+    fn every_key_is_ecdsa_p256_or_ed25519() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("pki");
+        init(&dir, &[], now()).unwrap();
+        crate::pki::issue(
+            &dir,
+            &crate::pki::Subject::Partner("AL-CTD".into()),
+            30,
+            "pw",
+            now(),
+        )
+        .unwrap();
+        for name in [
+            "ca",
+            "gateway",
+            "operator-admin",
+            "dpo-gateway",
+            "partner-AL-CTD",
+        ] {
+            let der = cert(&dir, &format!("{name}.crt"));
+            let (_, c) = x509_parser::parse_x509_certificate(&der).unwrap();
+            let alg = &c.public_key().algorithm;
+            assert_eq!(
+                alg.algorithm.to_id_string(),
+                "1.2.840.10045.2.1",
+                "{name}: EC key"
+            );
+            let curve = alg.parameters.as_ref().and_then(|p| p.as_oid().ok());
+            assert_eq!(
+                curve.map(|o| o.to_id_string()).as_deref(),
+                Some("1.2.840.10045.3.1.7"),
+                "{name}: P-256"
+            );
+        }
+        let spki = std::fs::read(dir.join("audit-signing.pub")).unwrap();
+        let der = rustls::pki_types::SubjectPublicKeyInfoDer::from_pem_slice(&spki).unwrap();
+        // SEQUENCE { SEQUENCE { OID 1.3.101.112 (Ed25519) } BIT STRING (32 bytes) }
+        assert_eq!(der.as_ref().len(), 44);
+        assert_eq!(&der.as_ref()[4..9], &[0x06, 0x03, 0x2b, 0x65, 0x70]);
     }
 
     #[test]

@@ -132,7 +132,11 @@ impl TlsMaterial {
         &self,
         min_version: TlsMinVersion,
     ) -> Result<rustls::ServerConfig, TlsError> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut provider = rustls::crypto::ring::default_provider();
+        // ECDHE with AEAD only. That is the ring provider's whole list
+        // today; the filter keeps it so if a provider update adds others.
+        provider.cipher_suites.retain(|s| is_ecdhe_aead(s.suite()));
+        let provider = Arc::new(provider);
         let verifier = self.client_verifier()?;
         let versions: &[&'static rustls::SupportedProtocolVersion] = match min_version {
             TlsMinVersion::Tls13 => &[&rustls::version::TLS13],
@@ -150,6 +154,25 @@ impl TlsMaterial {
         cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Ok(cfg)
     }
+}
+
+/// The suites the gateway may negotiate: TLS 1.3's AEAD suites, and for
+/// the TLS 1.2 opt-in only ECDHE key exchange (forward secrecy) with
+/// AES-GCM or ChaCha20-Poly1305 (no CBC, no static RSA).
+pub fn is_ecdhe_aead(suite: rustls::CipherSuite) -> bool {
+    use rustls::CipherSuite as S;
+    matches!(
+        suite,
+        S::TLS13_AES_128_GCM_SHA256
+            | S::TLS13_AES_256_GCM_SHA384
+            | S::TLS13_CHACHA20_POLY1305_SHA256
+            | S::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
+            | S::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384
+            | S::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256
+            | S::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256
+            | S::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384
+            | S::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256
+    )
 }
 
 /// The live TLS state: swapped whole on reload, read per connection and

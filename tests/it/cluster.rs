@@ -3,7 +3,6 @@
 //! one. Skipped (with a note) when `BRDO_TEST_POSTGRES_URL=skip`.
 
 use std::collections::BTreeSet;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -196,57 +195,8 @@ async fn a_suspension_on_one_node_cuts_the_partner_off_on_the_other() {
     a.stop().await;
 }
 
-/// A `brdo serve` process; killed when dropped.
-struct Node {
-    child: Child,
-    addr: std::net::SocketAddr,
-}
-
-impl Node {
-    fn spawn(config: &std::path::Path, name: &str) -> Node {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .expect("port")
-            .local_addr()
-            .expect("addr")
-            .port();
-        let child = Command::new(env!("CARGO_BIN_EXE_brdo"))
-            .args(["serve", "--config", config.to_str().expect("utf8")])
-            .env("BRDO_SERVER__LISTEN", format!("127.0.0.1:{port}"))
-            .env("BRDO_SERVER__METRICS_LISTEN", "127.0.0.1:0")
-            .env("BRDO_SERVER__NODE", name)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn brdo serve");
-        let addr = format!("127.0.0.1:{port}").parse().expect("addr");
-        Node { child, addr }
-    }
-
-    fn client(&self, pki: &std::path::Path, partner: &str) -> Client {
-        Client::from_pki(pki, &format!("partner-{partner}"), self.addr).expect("client")
-    }
-
-    async fn wait_ready(&self, pki: &std::path::Path) {
-        let c = self.client(pki, "RS-MOI");
-        for _ in 0..200 {
-            if matches!(c.get("/v1/inbox", &[]).await, Ok(r) if r.status == 200) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("node at {} did not come up", self.addr);
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill(); // SIGKILL
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        self.kill();
-    }
+fn partner_on(node: &ServeProcess, pki: &std::path::Path, partner: &str) -> Client {
+    Client::from_pki(pki, &format!("partner-{partner}"), node.addr).expect("client")
 }
 
 #[tokio::test]
@@ -255,10 +205,8 @@ async fn when_one_node_is_killed_the_other_serves_and_nothing_acknowledged_is_lo
     let config = write_config(&gw);
     let pki = gw.pki.clone();
     let files = gw.stop().await;
-    let mut one = Node::spawn(&config, "node-1");
-    let two = Node::spawn(&config, "node-2");
-    one.wait_ready(&pki).await;
-    two.wait_ready(&pki).await;
+    let mut one = ServeProcess::start(&config, &pki, &[("BRDO_SERVER__NODE", "node-1")]).await;
+    let two = ServeProcess::start(&config, &pki, &[("BRDO_SERVER__NODE", "node-2")]).await;
 
     // Four clients, two per node, each submitting until told to stop; each
     // keeps the ids it got a 201 for.
@@ -267,7 +215,7 @@ async fn when_one_node_is_killed_the_other_serves_and_nothing_acknowledged_is_lo
     let mut tasks = Vec::new();
     for i in 0..4 {
         let node = if i % 2 == 0 { &one } else { &two };
-        let client = node.client(&pki, "AL-CTD");
+        let client = partner_on(node, &pki, "AL-CTD");
         let (acked, stop) = (acked.clone(), stop.clone());
         tasks.push(tokio::spawn(async move {
             let mut sent = 0u32;
@@ -294,7 +242,8 @@ async fn when_one_node_is_killed_the_other_serves_and_nothing_acknowledged_is_lo
     }
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let before_kill = acked.lock().expect("lock").len();
-    one.kill();
+    one.signal("KILL");
+    one.wait_exit(Duration::from_secs(10)).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let mut per_client = Vec::new();
@@ -308,15 +257,14 @@ async fn when_one_node_is_killed_the_other_serves_and_nothing_acknowledged_is_lo
         per_client[1].0 > 0 && per_client[3].0 > 0,
         "node 2 kept serving: {per_client:?}"
     );
-    let after_kill_on_two = two
-        .client(&pki, "AL-CTD")
+    let after_kill_on_two = partner_on(&two, &pki, "AL-CTD")
         .post_json("/v1/messages", &[OFFICER], &message())
         .await
         .expect("submit on the surviving node");
     assert_eq!(after_kill_on_two.status, 201);
 
     // Every acknowledged message is there, whole, read through node 2.
-    let serbia = two.client(&pki, "RS-MOI");
+    let serbia = partner_on(&two, &pki, "RS-MOI");
     for id in &acked {
         let r = serbia
             .get(&format!("/v1/messages/{id}"), &[OFFICER, JUSTIFICATION])

@@ -495,3 +495,112 @@ pub async fn send(gw: &TestGateway, from: &str, msg: &Value) -> String {
     assert_eq!(r.status, 201, "{}", text(&r.body));
     r.json()["id"].as_str().expect("id").to_owned()
 }
+
+/// A TLS connection presenting `<stem>.crt` from `pki`, speaking nothing
+/// yet: for tests that write raw HTTP/1.1 bytes (slow clients, streamed
+/// uploads) where [`Client`] would send whole requests.
+pub async fn raw_tls(
+    pki: &Path,
+    stem: &str,
+    addr: SocketAddr,
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    let cfg = brdo::client::tls_config(
+        &pki.join(format!("{stem}.crt")),
+        &pki.join(format!("{stem}.key")),
+        &pki.join("ca.crt"),
+        Protocol::Http1,
+    )
+    .expect("client TLS config");
+    let tcp = tokio::net::TcpStream::connect(addr).await.expect("tcp");
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg))
+        .connect(name, tcp)
+        .await
+        .expect("TLS handshake")
+}
+
+/// A real `brdo serve` process on a config written by [`write_config`],
+/// listening on a free port (metrics on an ephemeral one, so processes of
+/// parallel tests do not collide). Killed when dropped if still running.
+pub struct ServeProcess {
+    /// The child process.
+    pub child: std::process::Child,
+    /// The API address.
+    pub addr: SocketAddr,
+    /// Where its stderr (the logs) goes.
+    pub log: PathBuf,
+}
+
+impl ServeProcess {
+    /// Starts `brdo serve --config CONFIG` with `env` added, and waits until
+    /// it serves `AL-CTD`'s client (up to 20 s).
+    pub async fn start(config: &Path, pki: &Path, env: &[(&str, &str)]) -> ServeProcess {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("port")
+            .local_addr()
+            .expect("addr")
+            .port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+        let log = config.with_file_name(format!("serve-{port}.log"));
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_brdo"))
+            .args(["serve", "--config", config.to_str().expect("utf8")])
+            .env("BRDO_SERVER__LISTEN", addr.to_string())
+            .env("BRDO_SERVER__METRICS_LISTEN", "127.0.0.1:0")
+            .envs(env.iter().copied())
+            // Logs go to a file beside the config (a pipe nobody reads
+            // would fill up and stall the server).
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("spawn brdo serve");
+        let mut process = ServeProcess { child, addr, log };
+        let probe = Client::from_pki(pki, "partner-AL-CTD", addr).expect("client");
+        for _ in 0..200 {
+            if probe.get("/v1/inbox", &[]).await.is_ok() {
+                return process;
+            }
+            if let Ok(Some(status)) = process.child.try_wait() {
+                let logs = std::fs::read_to_string(&process.log).unwrap_or_default();
+                panic!("brdo serve exited early with {status}: {logs}");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let _ = process.child.kill();
+        panic!("brdo serve did not start serving within 20 s");
+    }
+
+    /// Sends `signal` (`KILL`, `TERM`) to the process.
+    pub fn signal(&self, signal: &str) {
+        let ok = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .expect("run kill")
+            .success();
+        assert!(ok, "kill -{signal} failed");
+    }
+
+    /// Waits up to `limit` for the process to exit; returns its exit status
+    /// (panics past the limit).
+    pub async fn wait_exit(&mut self, limit: std::time::Duration) -> std::process::ExitStatus {
+        let started = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(
+                started.elapsed() < limit,
+                "brdo serve still running {limit:?} after the signal"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
