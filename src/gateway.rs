@@ -181,12 +181,7 @@ impl Gateway {
             addr: config.server.listen,
             source,
         })?;
-        let opts = ServeOptions {
-            max_connections: config.server.max_connections,
-            handshake_timeout: Duration::from_secs(config.server.handshake_timeout_secs),
-            header_read_timeout: Duration::from_secs(config.server.header_read_timeout_secs),
-            shutdown_grace: Duration::from_secs(10),
-        };
+        let opts = ServeOptions::from_config(&config.server);
         let (tx, rx) = oneshot::channel::<()>();
         let router = api::router(app.clone());
         let task = tokio::spawn(crate::tls::serve(

@@ -5,6 +5,7 @@
 //! the file, field or flag.
 
 pub mod audit;
+pub mod bench;
 pub mod demo;
 pub mod keys;
 pub mod pki;
@@ -62,6 +63,10 @@ pub enum Command {
     /// Manage the master key.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Load-test a gateway with partner certificates (its own in a
+    /// temporary directory, or a running one), optionally against a bare
+    /// mTLS baseline in the same run.
+    Bench(bench::BenchArgs),
 }
 
 /// Runs a parsed command line.
@@ -74,6 +79,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Audit(cmd) => with_runtime(audit::run(cmd)),
         Command::Retention(cmd) => with_runtime(retention::run(cmd)),
         Command::Keys(cmd) => with_runtime(keys::run(cmd)),
+        Command::Bench(args) => with_runtime(bench::run(args)),
     };
     ExitCode::from(code)
 }

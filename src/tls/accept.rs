@@ -40,6 +40,19 @@ pub struct ServeOptions {
     pub shutdown_grace: Duration,
 }
 
+impl ServeOptions {
+    /// The limits `[server]` sets, shared by the gateway and the benchmark's
+    /// baseline echo server so both accept connections the same way.
+    pub fn from_config(server: &crate::config::ServerConfig) -> Self {
+        Self {
+            max_connections: server.max_connections,
+            handshake_timeout: Duration::from_secs(server.handshake_timeout_secs),
+            header_read_timeout: Duration::from_secs(server.header_read_timeout_secs),
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
 /// Facts about the connection a request arrived on, attached to each
 /// request as an extension.
 #[derive(Debug, Clone)]
