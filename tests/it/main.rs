@@ -4,6 +4,7 @@
 
 mod attachments;
 mod audit;
+mod bench;
 mod browser;
 mod cli;
 mod demo;
