@@ -86,25 +86,43 @@ pub(super) async fn append(
     .execute(&mut *conn)
     .await?;
 
-    for party in parties(d) {
-        sqlx::query("INSERT INTO audit_parties (partner, seq) VALUES ($1, $2)")
-            .bind(party)
-            .bind(seq_i)
-            .execute(&mut *conn)
-            .await?;
-    }
-    for message in messages(d) {
-        sqlx::query("INSERT INTO audit_messages (message_id, seq) VALUES ($1, $2)")
-            .bind(message)
-            .bind(seq_i)
-            .execute(&mut *conn)
-            .await?;
-    }
+    insert_index(conn, "audit_parties", "partner", &parties(d), seq_i).await?;
+    insert_index(conn, "audit_messages", "message_id", &messages(d), seq_i).await?;
     tree.push(&rec.hash)?;
     head.seq = seq;
     head.hash.clone_from(&rec.hash);
     head.at.clone_from(&rec.draft.at);
     Ok(rec)
+}
+
+/// One multi-row `INSERT` of a record's index rows. Every statement is a
+/// round trip to the database connection's worker thread, which is most of
+/// the writer's time per request (BENCHMARKS.md), so a record costs one
+/// statement per index table, not one per row. `table` and `column` are
+/// constants of this module, never input.
+async fn insert_index(
+    conn: &mut AnyConnection,
+    table: &'static str,
+    column: &'static str,
+    values: &[String],
+    seq: i64,
+) -> Result<(), StoreError> {
+    if values.is_empty() {
+        return Ok(());
+    }
+    let mut sql = format!("INSERT INTO {table} ({column}, seq) VALUES ");
+    for i in 0..values.len() {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!("(${}, $1)", i + 2));
+    }
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(seq);
+    for v in values {
+        q = q.bind(v.as_str());
+    }
+    q.execute(&mut *conn).await?;
+    Ok(())
 }
 
 /// Partners a record involves: a partner or partner-DPO actor, and every

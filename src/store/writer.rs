@@ -306,17 +306,7 @@ async fn apply(
             let rec = append(conn, head, tree, audit).await?;
             insert_message(conn, message, rec.seq).await?;
             put_data_key(conn, &message.id, data_key).await?;
-            for d in deliveries {
-                sqlx::query(
-                    "INSERT INTO deliveries (message_id, recipient, seq, status, updated_at) VALUES ($1, $2, $3, 'queued', $4)",
-                )
-                .bind(message.id.as_str())
-                .bind(d.recipient.as_str())
-                .bind(to_i64(rec.seq)?)
-                .bind(message.accepted_at.as_str())
-                .execute(&mut *conn)
-                .await?;
-            }
+            insert_deliveries(conn, message, deliveries, rec.seq).await?;
             for a in attachments {
                 sqlx::query(
                     "INSERT INTO message_attachments (message_id, attachment_id) VALUES ($1, $2)",
@@ -631,6 +621,38 @@ async fn apply(
             Ok((WriteOutput::Done, rec))
         }
     }
+}
+
+/// All of a message's deliveries in one multi-row `INSERT` (one round trip
+/// to the database worker instead of one per recipient; see
+/// BENCHMARKS.md).
+async fn insert_deliveries(
+    conn: &mut AnyConnection,
+    message: &MessageRow,
+    deliveries: &[NewDelivery],
+    seq: u64,
+) -> Result<(), StoreError> {
+    if deliveries.is_empty() {
+        return Ok(());
+    }
+    let mut sql = String::from(
+        "INSERT INTO deliveries (message_id, recipient, seq, status, updated_at) VALUES ",
+    );
+    for i in 0..deliveries.len() {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!("($1, ${}, $2, 'queued', $3)", i + 4));
+    }
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(message.id.as_str())
+        .bind(to_i64(seq)?)
+        .bind(message.accepted_at.as_str());
+    for d in deliveries {
+        q = q.bind(d.recipient.as_str());
+    }
+    q.execute(&mut *conn).await?;
+    Ok(())
 }
 
 async fn put_data_key(
