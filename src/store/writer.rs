@@ -16,7 +16,7 @@
 use sqlx::{AnyConnection, Executor};
 use tokio::sync::{mpsc, oneshot};
 
-use super::audit_rows::{Head, append, read_head};
+use super::audit_rows::{Head, append, read_head, write_pending};
 use super::merkle_rows::{CheckpointPolicy, Tree, flush, load_tree, maybe_checkpoint};
 use sqlx::Row;
 
@@ -241,6 +241,7 @@ async fn run_batch(
                 other => results.push(other),
             }
         }
+        write_pending(conn, &mut head).await?;
         flush(conn, &mut tree).await?;
         maybe_checkpoint(conn, &tree, policy).await?;
         conn.execute("COMMIT").await?;
@@ -574,6 +575,8 @@ async fn apply(
             tombstones_before_ms,
         } => {
             let rec = append(conn, head, tree, audit).await?;
+            // The reduction below must see every record of this batch.
+            write_pending(conn, head).await?;
             let through = to_i64(*through_seq)?;
             sqlx::query(
                 "UPDATE audit_log SET reduced = 1, at = NULL, actor_role = NULL, actor_id = NULL, actor_officer = NULL, \
