@@ -126,7 +126,7 @@ pub(super) async fn load_tree(conn: &mut AnyConnection, log_size: u64) -> Result
 
 /// Interior nodes per `INSERT` (3 parameters each, well under SQLite's
 /// and PostgreSQL's parameter limits).
-const NODES_PER_INSERT: usize = 256;
+const NODES_PER_INSERT: usize = 64;
 
 /// Writes new interior nodes and the frontier.
 pub(super) async fn flush(conn: &mut AnyConnection, tree: &mut Tree) -> Result<(), StoreError> {
