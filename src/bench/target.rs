@@ -140,12 +140,11 @@ pub fn write_own(
     Ok(config)
 }
 
-async fn start_own(parties: &Parties) -> Result<Prepared, BenchError> {
-    let nanos = OffsetDateTime::now_utc().unix_timestamp_nanos();
-    let dir = std::env::temp_dir().join(format!("brdo-bench-{}-{nanos}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| setup("temporary directory", e))?;
+/// Writes the files and starts `brdo serve` on them; returns the child and
+/// its address.
+fn spawn_own(dir: &Path, parties: &Parties) -> Result<(Child, SocketAddr), BenchError> {
     let addr = free_port()?;
-    let config = write_own(&dir, parties, addr, free_port()?)?;
+    let config = write_own(dir, parties, addr, free_port()?)?;
     let exe = std::env::current_exe().map_err(|e| setup("finding the brdo binary", e))?;
     let log =
         std::fs::File::create(dir.join("gateway.log")).map_err(|e| setup("gateway.log", e))?;
@@ -158,6 +157,21 @@ async fn start_own(parties: &Parties) -> Result<Prepared, BenchError> {
         .stderr(log)
         .spawn()
         .map_err(|e| setup("starting brdo serve", e))?;
+    Ok((child, addr))
+}
+
+async fn start_own(parties: &Parties) -> Result<Prepared, BenchError> {
+    let nanos = OffsetDateTime::now_utc().unix_timestamp_nanos();
+    let dir = std::env::temp_dir().join(format!("brdo-bench-{}-{nanos}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| setup("temporary directory", e))?;
+    let (child, addr) = match spawn_own(&dir, parties) {
+        Ok(c) => c,
+        Err(e) => {
+            // Nothing may stay behind: the directory holds a CA key.
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(e);
+        }
+    };
     let mut prepared = Prepared {
         addr,
         pki: dir.join("pki"),
