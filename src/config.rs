@@ -85,6 +85,16 @@ pub struct ServerConfig {
     pub handshake_timeout_secs: u64,
     /// Time a client has to send a request's headers.
     pub header_read_timeout_secs: u64,
+    /// Largest request head (request line and headers, HTTP/1.1) or header
+    /// list (HTTP/2), in bytes; larger ones are refused before routing.
+    pub max_header_bytes: usize,
+    /// Requests per second each certificate identity may send on average;
+    /// beyond it `429 rate_limited` with `Retry-After`. 0 turns it off.
+    pub rate_limit_per_second: u32,
+    /// Requests an identity may send at once before the rate applies.
+    pub rate_limit_burst: u32,
+    /// Seconds `brdo serve` gives open requests to finish after SIGTERM.
+    pub shutdown_grace_secs: u64,
     /// An identifier for this node in logs and audit records.
     pub node: Option<String>,
 }
@@ -99,6 +109,10 @@ impl Default for ServerConfig {
             max_connections: 1024,
             handshake_timeout_secs: 10,
             header_read_timeout_secs: 10,
+            max_header_bytes: 64 * 1024,
+            rate_limit_per_second: 10_000,
+            rate_limit_burst: 20_000,
+            shutdown_grace_secs: 10,
             node: None,
         }
     }
@@ -155,6 +169,14 @@ impl Default for TlsConfig {
 pub struct DatabaseConfig {
     /// `sqlite://path` (relative to the config file) or `postgres://…`.
     pub url: String,
+}
+
+impl DatabaseConfig {
+    /// Whether the URL names a PostgreSQL database (possibly shared by
+    /// several nodes).
+    pub fn is_postgres(&self) -> bool {
+        self.url.starts_with("postgres://") || self.url.starts_with("postgresql://")
+    }
 }
 
 impl Default for DatabaseConfig {
@@ -215,12 +237,19 @@ impl Default for AuditConfig {
 pub struct CryptoConfig {
     /// The master key file; created with mode 0600 on first start.
     pub master_key_file: PathBuf,
+    /// The envelope key signing every delivered message's label binding
+    /// (PEM, Ed25519 or P-256; `brdo pki init` makes one). Its public half
+    /// is published to recipients beside the audit key's. Default:
+    /// `envelope-signing.key` in the folder of `audit.signing_key`, where
+    /// `brdo pki init` writes both.
+    pub envelope_signing_key: PathBuf,
 }
 
 impl Default for CryptoConfig {
     fn default() -> Self {
         Self {
             master_key_file: "data/master.key".into(),
+            envelope_signing_key: PathBuf::new(),
         }
     }
 }
@@ -291,6 +320,38 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// The envelope signing key file: `crypto.envelope_signing_key`, or
+    /// `envelope-signing.key` beside `audit.signing_key`.
+    pub fn envelope_key_path(&self) -> PathBuf {
+        if self.crypto.envelope_signing_key.as_os_str().is_empty() {
+            self.audit
+                .signing_key
+                .with_file_name(crate::pki::ENVELOPE_KEY_FILE)
+        } else {
+            self.crypto.envelope_signing_key.clone()
+        }
+    }
+
+    /// The name this gateway writes into audit records and logs:
+    /// `server.node`, or, when several nodes may share the database
+    /// (PostgreSQL), `HOSTNAME:PORT` so that every record still names the
+    /// node that wrote it. On SQLite there is one node and no default.
+    pub fn node_name(&self) -> Option<String> {
+        if self.server.node.is_some() || !self.database.is_postgres() {
+            return self.server.node.clone();
+        }
+        Some(format!("{}:{}", host_name(), self.server.listen.port()))
+    }
+
+    /// The name command-line tools write into the records they append:
+    /// `server.node`, or `HOSTNAME:cli` on PostgreSQL.
+    pub fn tool_node_name(&self) -> Option<String> {
+        if self.server.node.is_some() || !self.database.is_postgres() {
+            return self.server.node.clone();
+        }
+        Some(format!("{}:cli", host_name()))
+    }
+
     /// Reads a config file, applies `BRDO_*__*` overrides from the process
     /// environment and resolves relative paths.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
@@ -360,6 +421,9 @@ impl Config {
         fix(&mut self.audit.signing_key);
         fix(&mut self.audit.public_key);
         fix(&mut self.crypto.master_key_file);
+        if !self.crypto.envelope_signing_key.as_os_str().is_empty() {
+            fix(&mut self.crypto.envelope_signing_key);
+        }
         fix(&mut self.policy.file);
         fix(&mut self.storage.blob_dir);
         match &mut self.pki.dir {
@@ -420,6 +484,15 @@ fn apply_override(table: &mut toml::Table, var: &str, value: &str) -> Result<(),
     }
 }
 
+/// The machine's host name (Linux), or `localhost` when it cannot be read.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -442,6 +515,12 @@ mod tests {
         let c = load("", &[]).expect("defaults");
         assert_eq!(c.server.listen.to_string(), "127.0.0.1:8443");
         assert_eq!(c.server.max_body_bytes, 1_048_576);
+        assert_eq!(c.server.max_header_bytes, 65_536);
+        assert_eq!(
+            (c.server.rate_limit_per_second, c.server.rate_limit_burst),
+            (10_000, 20_000)
+        );
+        assert_eq!(c.server.shutdown_grace_secs, 10);
         assert_eq!(
             c.accreditation.max_classification,
             Classification::EuConfidential
@@ -453,6 +532,15 @@ mod tests {
             c.sqlite_path().as_deref(),
             Some(Path::new("/etc/brdo/data/brdo.db"))
         );
+    }
+
+    #[test]
+    fn the_shipped_config_file_parses_with_the_documented_limits() {
+        let c = load(include_str!("../config/gateway.toml"), &[]).expect("config/gateway.toml");
+        assert_eq!(c.server.max_connections, 1024);
+        assert_eq!(c.server.max_header_bytes, 65_536);
+        assert_eq!(c.server.rate_limit_per_second, 10_000);
+        assert_eq!(c.tls.min_version, TlsMinVersion::Tls13);
     }
 
     #[test]

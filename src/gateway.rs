@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 use crate::api::{self, AppParts, AppState, Settings};
 use crate::blobs::{BlobError, BlobStore};
 use crate::config::Config;
-use crate::crypto::jose::{CheckpointSigner, JoseError};
+use crate::crypto::jose::{CheckpointSigner, JoseError, JwsKey};
 use crate::crypto::{MasterKey, MasterKeyError};
 use crate::domain::PartnerId;
 use crate::policy::{Policy, PolicyError};
@@ -43,6 +43,11 @@ pub enum StartError {
     /// The audit signing key is unusable.
     #[error("audit signing key: {0}")]
     SigningKey(#[from] JoseError),
+    /// The envelope (label-binding) signing key is unusable.
+    #[error(
+        "envelope signing key: {0} (a PKI directory made before label binding has none: `brdo pki envelope-key --dir DIR` creates it)"
+    )]
+    EnvelopeKey(JoseError),
     /// The attachment directory cannot be used.
     #[error(transparent)]
     Blobs(#[from] BlobError),
@@ -61,7 +66,11 @@ impl StartError {
     pub fn is_config(&self) -> bool {
         matches!(
             self,
-            Self::Policy(_) | Self::Tls(_) | Self::MasterKey(_) | Self::SigningKey(_)
+            Self::Policy(_)
+                | Self::Tls(_)
+                | Self::MasterKey(_)
+                | Self::SigningKey(_)
+                | Self::EnvelopeKey(_)
         )
     }
 }
@@ -106,6 +115,9 @@ impl Gateway {
         let master_key = Arc::new(MasterKey::load_or_create(&config.crypto.master_key_file)?);
         let signer = CheckpointSigner::from_pem_file(&config.audit.signing_key)?;
         let checkpoint_verifier = Arc::new(signer.verifier()?);
+        let envelope_key = Arc::new(
+            JwsKey::from_pem_file(&config.envelope_key_path()).map_err(StartError::EnvelopeKey)?,
+        );
         let store = Store::open(&StoreOptions {
             read_connections: 8,
             checkpoints: CheckpointPolicy {
@@ -113,6 +125,7 @@ impl Gateway {
                 every: config.audit.checkpoint_every.max(1),
                 interval: Duration::from_secs(config.audit.checkpoint_interval_secs.max(1)),
             },
+            node: config.node_name(),
             ..StoreOptions::for_tool(config)
         })
         .await?;
@@ -130,6 +143,7 @@ impl Gateway {
             master_key,
             blobs,
             checkpoint_verifier,
+            envelope_key,
             policy,
             suspended,
             config: Arc::new(config.clone()),
@@ -137,9 +151,15 @@ impl Gateway {
                 max_body_bytes: config.server.max_body_bytes,
                 accreditation: config.accreditation.max_classification,
                 max_attachment_bytes: config.server.max_attachment_bytes,
+                rate_limit_per_second: config.server.rate_limit_per_second,
+                rate_limit_burst: config.server.rate_limit_burst,
             },
         }));
         let mut background = Vec::new();
+        // Other nodes' deliveries and suspensions (PostgreSQL only).
+        if let Some(tasks) = crate::cluster::follow(&app) {
+            background.extend(tasks);
+        }
         if config.retention.sweep_interval_secs > 0 {
             background.push(tokio::spawn(crate::retention::run_periodically(
                 app.clone(),
@@ -207,6 +227,7 @@ impl Gateway {
 
     /// Stops accepting, lets open requests finish, and waits.
     pub async fn stop(mut self) {
+        self.app.shutting_down.send_replace(true);
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }

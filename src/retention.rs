@@ -206,7 +206,27 @@ pub async fn sweep(
     Ok(report)
 }
 
-/// Runs [`sweep`] every `interval` until the task is dropped.
+/// [`sweep`], unless another node is sweeping the same database now
+/// (`Ok(None)`): several nodes on one PostgreSQL database take turns
+/// through an advisory lock instead of erasing the same messages twice. A
+/// dry run changes nothing and needs no turn.
+pub async fn sweep_exclusive(
+    store: &Store,
+    blobs: &BlobStore,
+    opts: &SweepOptions,
+) -> Result<Option<SweepReport>, StoreError> {
+    if opts.dry_run {
+        return sweep(store, blobs, opts).await.map(Some);
+    }
+    let Some(lock) = store.try_sweep_lock().await? else {
+        return Ok(None);
+    };
+    let report = sweep(store, blobs, opts).await;
+    lock.release().await;
+    report.map(Some)
+}
+
+/// Runs [`sweep_exclusive`] every `interval` until the task is dropped.
 pub async fn run_periodically(
     app: std::sync::Arc<crate::api::AppState>,
     interval: std::time::Duration,
@@ -220,8 +240,9 @@ pub async fn run_periodically(
             dry_run: false,
             audit_retention_days: app.config.audit.retention_days,
         };
-        match sweep(&app.store, &app.blobs, &opts).await {
-            Ok(r) => {
+        match sweep_exclusive(&app.store, &app.blobs, &opts).await {
+            Ok(None) => tracing::debug!("another node is sweeping retention; skipped"),
+            Ok(Some(r)) => {
                 app.metrics
                     .sweep(r.erased.len(), r.orphans.len(), r.audit_reduced);
                 if !r.erased.is_empty() || !r.orphans.is_empty() || r.audit_reduced > 0 {

@@ -268,7 +268,10 @@ fuzz_target!(|data: &[u8]| {
     let seq = input.seq;
     if seq > brdo::audit::record::MAX_SEQ {
         let prev_hash = hex_lower(&input.prev_hash);
-        assert!(draft_of(input).chain(seq, &prev_hash).is_err(), "seq {seq} must be refused");
+        assert!(
+            draft_of(input).chain(seq, &prev_hash).is_err(),
+            "seq {seq} must be refused"
+        );
         return;
     }
     let prev_hash = hex_lower(&input.prev_hash);

@@ -35,6 +35,16 @@ fn cert_json(c: &KnownCert) -> Value {
 }
 
 /// `GET /v1/admin/partners`.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/partners",
+    tag = "operators",
+    operation_id = "admin_partners",
+    summary = "Partners with status and certificates (operator)",
+    responses(
+        (status = 200, description = "The partners", body = crate::api::schema::PartnerList)
+    )
+)]
 pub async fn partners(State(app): State<Arc<AppState>>) -> Result<Response, ApiError> {
     let policy = app.policy();
     let certs = ops::known_certificates(&app);
@@ -66,6 +76,16 @@ pub async fn partners(State(app): State<Arc<AppState>>) -> Result<Response, ApiE
 }
 
 /// `GET /v1/admin/certificates`.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/certificates",
+    tag = "operators",
+    operation_id = "admin_certificates",
+    summary = "Certificates the gateway knows (operator)",
+    responses(
+        (status = 200, description = "The certificates", body = crate::api::schema::CertificateList)
+    )
+)]
 pub async fn certificates(State(app): State<Arc<AppState>>) -> Result<Response, ApiError> {
     let certs: Vec<Value> = ops::known_certificates(&app)
         .iter()
@@ -158,6 +178,19 @@ async fn set_suspended(
 
 /// `POST /v1/admin/partners/{id}/suspend`: cut the partner off now, open
 /// connections included.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/partners/{id}/suspend",
+    tag = "operators",
+    operation_id = "suspend_partner",
+    summary = "Cut a partner off now, open connections too (operator)",
+    params(
+        ("id" = String, Path, description = "The partner id")
+    ),
+    responses(
+        (status = 200, description = "Suspended", body = crate::api::schema::PartnerStateChange)
+    )
+)]
 pub async fn suspend(
     State(app): State<Arc<AppState>>,
     Extension(ctx): Extension<Arc<RequestCtx>>,
@@ -170,6 +203,19 @@ pub async fn suspend(
 }
 
 /// `POST /v1/admin/partners/{id}/resume`.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/partners/{id}/resume",
+    tag = "operators",
+    operation_id = "resume_partner",
+    summary = "Restore a suspended partner (operator)",
+    params(
+        ("id" = String, Path, description = "The partner id")
+    ),
+    responses(
+        (status = 200, description = "Active", body = crate::api::schema::PartnerStateChange)
+    )
+)]
 pub async fn resume(
     State(app): State<Arc<AppState>>,
     Extension(ctx): Extension<Arc<RequestCtx>>,
@@ -184,6 +230,16 @@ pub async fn resume(
 /// `POST /v1/admin/reload`: policy, certificates and CRL as one step. A
 /// broken file is refused with its place and the running configuration
 /// keeps serving.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/reload",
+    tag = "operators",
+    operation_id = "reload",
+    summary = "Re-read policy, certificates and CRL (operator)",
+    responses(
+        (status = 200, description = "What was reloaded", body = Object)
+    )
+)]
 pub async fn reload(
     State(app): State<Arc<AppState>>,
     Extension(ctx): Extension<Arc<RequestCtx>>,

@@ -61,6 +61,20 @@ fn upload_type(headers: &HeaderMap) -> Result<String, ApiError> {
 }
 
 /// `POST /v1/attachments`.
+#[utoipa::path(
+    post,
+    path = "/v1/attachments",
+    tag = "attachments",
+    operation_id = "upload_attachment",
+    summary = "Upload an attachment (raw body, streamed, encrypted at rest)",
+    params(
+        ("Brdo-Officer" = String, Header, description = "The acting officer, 1 to 128 printable characters")
+    ),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The raw content; its Content-Type is kept"),
+    responses(
+        (status = 201, description = "Stored", body = crate::api::schema::AttachmentStored)
+    )
+)]
 pub async fn upload(
     State(app): State<Arc<AppState>>,
     Extension(ctx): Extension<Arc<RequestCtx>>,
@@ -124,6 +138,23 @@ pub async fn upload(
 }
 
 /// `GET /v1/messages/{id}/attachments/{attachment_id}`.
+#[utoipa::path(
+    get,
+    path = "/v1/messages/{id}/attachments/{attachment_id}",
+    tag = "attachments",
+    operation_id = "download_attachment",
+    summary = "Download an attachment of a message",
+    params(
+        ("id" = String, Path, description = "The message id (UUID)"),
+        ("attachment_id" = String, Path, description = "The attachment id (UUID)"),
+        ("Brdo-Officer" = String, Header, description = "The acting officer, 1 to 128 printable characters"),
+        ("Brdo-Justification" = String, Header, description = "Why the content is read, 1 to 1000 characters")
+    ),
+    responses(
+        (status = 200, description = "The content, with the Content-Type it was uploaded with", body = Vec<u8>, content_type = "application/octet-stream"),
+        (status = 410, description = "The content was erased at retention", body = crate::api::openapi::Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn download(
     State(app): State<Arc<AppState>>,
     Extension(ctx): Extension<Arc<RequestCtx>>,

@@ -26,6 +26,11 @@ use crate::tls::Identity;
 pub const MAX_PAGE: u32 = 1000;
 /// Default page.
 pub const DEFAULT_PAGE: u32 = 100;
+/// Largest sequence number or tree size a caller may name: the store keeps
+/// them as signed 64-bit integers, so anything larger cannot exist and is
+/// refused as input rather than reaching the store (found by schemathesis:
+/// `?after=9223372036854775808` answered `503` before).
+pub const MAX_SEQ: u64 = i64::MAX as u64;
 
 fn field(name: &str, message: impl Into<String>) -> FieldError {
     FieldError {
@@ -107,8 +112,8 @@ pub fn parse_filter(
             "from" => f.from = instant(k, v, &mut errors),
             "to" => f.to = instant(k, v, &mut errors),
             "after" => match v.parse::<u64>() {
-                Ok(n) => f.after = Some(n),
-                Err(_) => errors.push(field(k, "must be a cursor returned as `next`")),
+                Ok(n) if n <= MAX_SEQ => f.after = Some(n),
+                _ => errors.push(field(k, "must be a cursor returned as `next`")),
             },
             "limit" => match v.parse::<u32>() {
                 Ok(n) if (1..=MAX_PAGE).contains(&n) => f.limit = n,
@@ -160,6 +165,28 @@ fn filter_details(f: &AuditFilter) -> Value {
 }
 
 /// `GET /v1/audit`.
+#[utoipa::path(
+    get,
+    path = "/v1/audit",
+    tag = "audit",
+    operation_id = "audit_query",
+    summary = "Query audit records (DPO)",
+    params(
+        ("partner" = Option<String>, Query),
+        ("message" = Option<String>, Query),
+        ("officer" = Option<String>, Query),
+        ("action" = Option<String>, Query),
+        ("outcome" = Option<String>, Query),
+        ("from" = Option<String>, Query, format = DateTime),
+        ("to" = Option<String>, Query, format = DateTime),
+        ("after" = Option<u64>, Query),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000),
+        ("order" = Option<String>, Query, description = "asc (default) or desc")
+    ),
+    responses(
+        (status = 200, description = "A page of records", body = crate::api::schema::AuditPage)
+    )
+)]
 pub async fn query(
     State(app): State<Arc<AppState>>,
     Extension(ctx): Extension<Arc<RequestCtx>>,
@@ -294,6 +321,26 @@ fn format_of(pairs: &[(String, String)], headers: &HeaderMap) -> Result<Format, 
 
 /// `GET /v1/audit/export`: the same filters, streamed page by page, so
 /// memory stays constant for any log size.
+#[utoipa::path(
+    get,
+    path = "/v1/audit/export",
+    tag = "audit",
+    operation_id = "audit_export",
+    summary = "Export audit records as JSON Lines or CSV, streamed (DPO)",
+    params(
+        ("partner" = Option<String>, Query),
+        ("message" = Option<String>, Query),
+        ("officer" = Option<String>, Query),
+        ("action" = Option<String>, Query),
+        ("outcome" = Option<String>, Query),
+        ("from" = Option<String>, Query, format = DateTime),
+        ("to" = Option<String>, Query, format = DateTime),
+        ("format" = Option<String>, Query, description = "jsonl or csv, when Accept names neither")
+    ),
+    responses(
+        (status = 200, description = "The records", content((String = "application/x-ndjson"), (String = "text/csv")))
+    )
+)]
 pub async fn export(
     State(app): State<Arc<AppState>>,
     Extension(ctx): Extension<Arc<RequestCtx>>,
@@ -395,10 +442,13 @@ fn one_number(pairs: &[(String, String)], name: &str) -> Result<Option<u64>, Api
         Some((k, v)) => v
             .parse::<u64>()
             .ok()
-            .filter(|n| *n > 0)
+            .filter(|n| (1..=MAX_SEQ).contains(n))
             .map(Some)
             .ok_or_else(|| {
-                ApiError::InvalidRequest(vec![field(k, "must be a positive whole number")])
+                ApiError::InvalidRequest(vec![field(
+                    k,
+                    "must be a positive whole number no larger than 9223372036854775807",
+                )])
             }),
     }
 }
@@ -417,6 +467,19 @@ fn only(pairs: &[(String, String)], allowed: &[&str]) -> Result<(), ApiError> {
 }
 
 /// `GET /v1/audit/checkpoint?tree_size=N`.
+#[utoipa::path(
+    get,
+    path = "/v1/audit/checkpoint",
+    tag = "audit",
+    operation_id = "audit_checkpoint",
+    summary = "The latest (or an earlier) signed checkpoint (DPO)",
+    params(
+        ("tree_size" = Option<u64>, Query)
+    ),
+    responses(
+        (status = 200, description = "The checkpoint", body = crate::api::schema::Checkpoint)
+    )
+)]
 pub async fn checkpoint(
     State(app): State<Arc<AppState>>,
     Extension(ctx): Extension<Arc<RequestCtx>>,
@@ -441,6 +504,20 @@ pub async fn checkpoint(
 /// `GET /v1/audit/proof/{seq}?tree_size=N`: the inclusion proof of record
 /// `seq` (leaf `seq - 1`). Without `tree_size`, the newest checkpoint that
 /// covers the record, else the whole log.
+#[utoipa::path(
+    get,
+    path = "/v1/audit/proof/{seq}",
+    tag = "audit",
+    operation_id = "audit_proof",
+    summary = "Inclusion proof of a record (DPO)",
+    params(
+        ("seq" = u64, Path),
+        ("tree_size" = Option<u64>, Query)
+    ),
+    responses(
+        (status = 200, description = "The proof", body = crate::api::schema::InclusionProof)
+    )
+)]
 pub async fn proof(
     State(app): State<Arc<AppState>>,
     Extension(ctx): Extension<Arc<RequestCtx>>,
@@ -454,7 +531,7 @@ pub async fn proof(
     let seq: u64 = seq
         .parse()
         .ok()
-        .filter(|n| *n > 0)
+        .filter(|n| (1..=MAX_SEQ).contains(n))
         .ok_or(ApiError::NotFound)?;
     ctx.note_detail("proof_of", json!(seq));
     let log_size = app.store.audit_size().await?;
@@ -493,6 +570,20 @@ pub async fn proof(
 }
 
 /// `GET /v1/audit/consistency?from=N&to=M`.
+#[utoipa::path(
+    get,
+    path = "/v1/audit/consistency",
+    tag = "audit",
+    operation_id = "audit_consistency",
+    summary = "Consistency proof between two tree sizes (DPO)",
+    params(
+        ("from" = u64, Query),
+        ("to" = u64, Query)
+    ),
+    responses(
+        (status = 200, description = "The proof", body = crate::api::schema::ConsistencyProof)
+    )
+)]
 pub async fn consistency(
     State(app): State<Arc<AppState>>,
     Extension(ctx): Extension<Arc<RequestCtx>>,

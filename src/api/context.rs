@@ -267,6 +267,13 @@ async fn gate_in_span(
         && app.is_suspended(p)
     {
         Some(ApiError::PartnerSuspended(p.to_string()))
+    } else if let Err(wait) = app
+        .rate_limit
+        .check(&identity_uri(&ctx.identity), std::time::Instant::now())
+    {
+        Some(ApiError::RateLimited {
+            retry_after: super::rate_limit::retry_after_secs(wait),
+        })
     } else if !op.allows(&ctx.identity) {
         Some(ApiError::ForbiddenRole {
             role: ctx.identity.role(),
@@ -401,6 +408,7 @@ fn outcome_of(status: StatusCode, action: Action) -> Outcome {
     if status.is_success() || status.is_redirection() {
         Outcome::Allowed
     } else if status == StatusCode::FORBIDDEN
+        || status == StatusCode::TOO_MANY_REQUESTS
         || (status == StatusCode::NOT_FOUND && action != Action::Request)
     {
         Outcome::Denied
@@ -415,6 +423,7 @@ fn status_code_name(status: StatusCode) -> &'static str {
         404 => "not_found",
         405 => "method_not_allowed",
         413 => "payload_too_large",
+        429 => "rate_limited",
         _ => "http_error",
     }
 }

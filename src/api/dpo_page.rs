@@ -197,6 +197,16 @@ fn row(rec: &AuditRecord, reduced: bool) -> String {
 }
 
 /// `GET /dpo`.
+#[utoipa::path(
+    get,
+    path = "/dpo",
+    tag = "audit",
+    operation_id = "dpo_page",
+    summary = "The DPO web page (HTML)",
+    responses(
+        (status = 200, description = "The page", body = String, content_type = "text/html")
+    )
+)]
 pub async fn index(
     State(app): State<Arc<AppState>>,
     Extension(ctx): Extension<Arc<RequestCtx>>,
@@ -282,6 +292,19 @@ pub async fn index(
 
 /// `GET /dpo/records/{seq}`: one record, with its inclusion proof in the
 /// newest checkpoint checked.
+#[utoipa::path(
+    get,
+    path = "/dpo/records/{seq}",
+    tag = "audit",
+    operation_id = "dpo_record_page",
+    summary = "One audit record on the DPO web page (HTML)",
+    params(
+        ("seq" = u64, Path)
+    ),
+    responses(
+        (status = 200, description = "The page", body = String, content_type = "text/html")
+    )
+)]
 pub async fn record(
     State(app): State<Arc<AppState>>,
     Extension(ctx): Extension<Arc<RequestCtx>>,
@@ -291,7 +314,7 @@ pub async fn record(
     let seq: u64 = seq
         .parse()
         .ok()
-        .filter(|n| *n > 0)
+        .filter(|n| (1..=super::audit::MAX_SEQ).contains(n))
         .ok_or(ApiError::NotFound)?;
     ctx.note_detail("record", serde_json::json!(seq));
     if let Some(p) = &scope

@@ -51,9 +51,24 @@ impl InboxNotifier {
 
     /// Signals that something was delivered to `partner`.
     pub fn notify(&self, partner: &PartnerId) {
-        self.with(partner.as_str(), |tx| {
-            tx.send_modify(|n| *n = n.wrapping_add(1))
-        });
+        self.notify_id(partner.as_str());
+    }
+
+    /// [`Self::notify`] by the identifier another node sent.
+    pub fn notify_id(&self, partner: &str) {
+        self.with(partner, |tx| tx.send_modify(|n| *n = n.wrapping_add(1)));
+    }
+
+    /// Wakes every waiting reader (deliveries may have been missed); each
+    /// re-queries its inbox, so a spurious wake costs one query.
+    pub fn notify_all(&self) {
+        let map = match self.senders.lock() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        for tx in map.values() {
+            tx.send_modify(|n| *n = n.wrapping_add(1));
+        }
     }
 }
 
@@ -119,6 +134,21 @@ pub fn parse_query(raw: Option<&str>) -> Result<InboxQuery, Vec<FieldError>> {
 }
 
 /// `GET /v1/inbox`.
+#[utoipa::path(
+    get,
+    path = "/v1/inbox",
+    tag = "messages",
+    operation_id = "inbox",
+    summary = "Headers of messages delivered to the caller, oldest first",
+    params(
+        ("after" = Option<String>, Query, description = "Cursor: the `next` of an earlier page (a whole number)"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 500, description = "Page size (default 50)"),
+        ("wait" = Option<u32>, Query, minimum = 0, maximum = 60, description = "Seconds to long-poll for a first entry (default 0)")
+    ),
+    responses(
+        (status = 200, description = "A page of headers", body = crate::api::schema::InboxPage)
+    )
+)]
 pub async fn list(
     State(app): State<Arc<AppState>>,
     Extension(ctx): Extension<Arc<RequestCtx>>,
@@ -128,14 +158,22 @@ pub async fn list(
     let q = parse_query(raw.as_deref()).map_err(ApiError::InvalidRequest)?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(q.wait);
     let mut wake = app.inbox.subscribe(&caller);
+    // A shutting-down gateway answers long polls at once (with what is
+    // there), so a drain is bounded by the slowest real request, not by
+    // `wait`.
+    let mut stopping = app.shutting_down.subscribe();
     let rows = loop {
         wake.borrow_and_update();
         let rows = app.store.inbox(caller.as_str(), q.after, q.limit).await?;
-        if !rows.is_empty() || tokio::time::Instant::now() >= deadline {
+        if !rows.is_empty() || tokio::time::Instant::now() >= deadline || *stopping.borrow() {
             break rows;
         }
-        // Woken by a delivery, or give up at the deadline; re-query either way.
-        let _ = tokio::time::timeout_at(deadline, wake.changed()).await;
+        // Woken by a delivery or a shutdown, or give up at the deadline;
+        // re-query either way.
+        tokio::select! {
+            _ = tokio::time::timeout_at(deadline, wake.changed()) => {}
+            _ = stopping.changed() => {}
+        }
     };
 
     let mut messages = Vec::with_capacity(rows.len());
@@ -217,6 +255,12 @@ mod tests {
         tokio::time::timeout(Duration::from_secs(1), rx.changed())
             .await
             .expect("woken")
+            .expect("open");
+        rx.borrow_and_update();
+        n.notify_all();
+        tokio::time::timeout(Duration::from_secs(1), rx.changed())
+            .await
+            .expect("woken by notify_all")
             .expect("open");
     }
 }

@@ -73,6 +73,23 @@ fn require_originator(row: &MessageRow, caller: &PartnerId) -> Result<(), ApiErr
 }
 
 /// `POST /v1/messages/{id}/forward`.
+#[utoipa::path(
+    post,
+    path = "/v1/messages/{id}/forward",
+    tag = "lifecycle",
+    operation_id = "forward_message",
+    summary = "Forward a received message onward, as a new message",
+    params(
+        ("id" = String, Path, description = "The message id (UUID)"),
+        ("Brdo-Officer" = String, Header, description = "The acting officer, 1 to 128 printable characters"),
+        ("Brdo-Signature" = Option<String>, Header, description = "Optional forwarder signature over the forward statement (SPEC §3); the originator's signatures travel with the copy")
+    ),
+    request_body(content = crate::api::schema::ForwardRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Accepted", body = crate::api::schema::ForwardAccepted),
+        (status = 410, description = "The content was erased at retention", body = crate::api::openapi::Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn forward(
     State(app): State<Arc<AppState>>,
     Extension(ctx): Extension<Arc<RequestCtx>>,
@@ -146,13 +163,38 @@ pub async fn forward(
     }
 
     let content = content::open(&app.store, &app.master_key, &row.id, sealed).await?;
+    let attachments = app.store.message_attachments(&row.id).await?;
+    // The originator's signatures travel with the copy; the forwarder may
+    // add its own over the original as it received it.
+    let mut signatures = app.store.signatures(&row.id).await?;
+    let as_received = content::message_json(&row, &content, &[]);
+    let recipient_ids: Vec<String> = recipients.iter().map(ToString::to_string).collect();
+    if let Some(own) = super::signed::check(
+        &app,
+        &ctx,
+        &headers,
+        &forwarder,
+        "forwarder",
+        &attachments,
+        |digest_of| {
+            crate::signature::forward_statement(
+                forwarder.as_str(),
+                &as_received,
+                &recipient_ids,
+                digest_of,
+            )
+        },
+    )
+    .await?
+    {
+        signatures.push(own);
+    }
     let now = OffsetDateTime::now_utc();
     let new_id = uuid::Uuid::now_v7().to_string();
     // A copy never outlives the original's retention.
     let own = compute_retention(&policy.retention, now, None, &personal_data.subjects, None);
     let retain_until_ms = to_ms(own.retain_until).min(row.retain_until_ms);
     let (sealed, wrapped) = content::seal(&app.master_key, &new_id, &content)?;
-    let attachments = app.store.message_attachments(&row.id).await?;
     let accepted_at = format_at(now);
     let copy = MessageRow {
         id: new_id.clone(),
@@ -182,6 +224,7 @@ pub async fn forward(
         data_key: (wrapped.master_key_id, wrapped.wrapped_key),
         attachments,
         idempotency: None,
+        signatures,
     };
     let (_, rec) = app
         .store
@@ -205,6 +248,21 @@ pub async fn forward(
 }
 
 /// `POST /v1/messages/{id}/permissions`.
+#[utoipa::path(
+    post,
+    path = "/v1/messages/{id}/permissions",
+    tag = "lifecycle",
+    operation_id = "grant_permission",
+    summary = "Originator grants a forward or judicial-use permission",
+    params(
+        ("id" = String, Path, description = "The message id (UUID)"),
+        ("Brdo-Officer" = String, Header, description = "The acting officer, 1 to 128 printable characters")
+    ),
+    request_body(content = crate::api::schema::PermissionRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Granted", body = crate::api::schema::PermissionGranted)
+    )
+)]
 pub async fn grant(
     State(app): State<Arc<AppState>>,
     Extension(ctx): Extension<Arc<RequestCtx>>,
@@ -262,6 +320,22 @@ pub async fn grant(
 }
 
 /// `POST /v1/messages/{id}/judicial-use`.
+#[utoipa::path(
+    post,
+    path = "/v1/messages/{id}/judicial-use",
+    tag = "lifecycle",
+    operation_id = "record_judicial_use",
+    summary = "Recipient records use in judicial proceedings (H1 check)",
+    params(
+        ("id" = String, Path, description = "The message id (UUID)"),
+        ("Brdo-Officer" = String, Header, description = "The acting officer, 1 to 128 printable characters")
+    ),
+    request_body(content = crate::api::schema::JudicialUseRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Recorded", body = crate::api::schema::JudicialUseRecorded),
+        (status = 410, description = "The content was erased at retention", body = crate::api::openapi::Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn judicial_use(
     State(app): State<Arc<AppState>>,
     Extension(ctx): Extension<Arc<RequestCtx>>,
@@ -355,6 +429,21 @@ async fn hold_target(app: &AppState, ctx: &RequestCtx, id: &str) -> Result<Messa
 }
 
 /// `POST /v1/messages/{id}/hold`.
+#[utoipa::path(
+    post,
+    path = "/v1/messages/{id}/hold",
+    tag = "lifecycle",
+    operation_id = "set_hold",
+    summary = "Set a legal hold (originator or gateway DPO)",
+    params(
+        ("id" = String, Path, description = "The message id (UUID)"),
+        ("Brdo-Officer" = String, Header, description = "The acting officer, 1 to 128 printable characters")
+    ),
+    request_body(content = crate::api::schema::HoldRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Held", body = crate::api::schema::HoldState)
+    )
+)]
 pub async fn set_hold(
     State(app): State<Arc<AppState>>,
     Extension(ctx): Extension<Arc<RequestCtx>>,
@@ -379,6 +468,20 @@ pub async fn set_hold(
 }
 
 /// `DELETE /v1/messages/{id}/hold`.
+#[utoipa::path(
+    delete,
+    path = "/v1/messages/{id}/hold",
+    tag = "lifecycle",
+    operation_id = "lift_hold",
+    summary = "Lift a legal hold (originator or gateway DPO)",
+    params(
+        ("id" = String, Path, description = "The message id (UUID)"),
+        ("Brdo-Officer" = String, Header, description = "The acting officer, 1 to 128 printable characters")
+    ),
+    responses(
+        (status = 200, description = "Not held", body = crate::api::schema::HoldState)
+    )
+)]
 pub async fn lift_hold(
     State(app): State<Arc<AppState>>,
     Extension(ctx): Extension<Arc<RequestCtx>>,
@@ -417,6 +520,22 @@ async fn hold(
 }
 
 /// `POST /v1/messages/{id}/review`.
+#[utoipa::path(
+    post,
+    path = "/v1/messages/{id}/review",
+    tag = "lifecycle",
+    operation_id = "review_message",
+    summary = "Originator records a review decision",
+    params(
+        ("id" = String, Path, description = "The message id (UUID)"),
+        ("Brdo-Officer" = String, Header, description = "The acting officer, 1 to 128 printable characters")
+    ),
+    request_body(content = crate::api::schema::ReviewRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The decision's outcome", body = crate::api::schema::ReviewOutcome),
+        (status = 409, description = "Under a legal hold", body = crate::api::openapi::Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn review(
     State(app): State<Arc<AppState>>,
     Extension(ctx): Extension<Arc<RequestCtx>>,
@@ -638,6 +757,21 @@ fn holder_violations(
 
 /// `POST /v1/messages/{id}/label`: the originator raises the label of the
 /// information and every copy of it.
+#[utoipa::path(
+    post,
+    path = "/v1/messages/{id}/label",
+    tag = "lifecycle",
+    operation_id = "raise_label",
+    summary = "Originator raises the label (never lowers it)",
+    params(
+        ("id" = String, Path, description = "The message id (UUID)"),
+        ("Brdo-Officer" = String, Header, description = "The acting officer, 1 to 128 printable characters")
+    ),
+    request_body(content = crate::api::schema::LabelRaise, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The label now in force", body = crate::api::schema::LabelRaised)
+    )
+)]
 pub async fn raise_label(
     State(app): State<Arc<AppState>>,
     Extension(ctx): Extension<Arc<RequestCtx>>,

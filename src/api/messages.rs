@@ -28,6 +28,23 @@ use crate::store::{
 pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 
 /// `POST /v1/messages`.
+#[utoipa::path(
+    post,
+    path = "/v1/messages",
+    tag = "messages",
+    operation_id = "submit_message",
+    summary = "Submit a labelled message",
+    params(
+        ("Brdo-Officer" = String, Header, description = "The acting officer, 1 to 128 printable characters"),
+        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters; the same key with the same body returns the first answer"),
+        ("Brdo-Signature" = Option<String>, Header, description = "Optional sender signature: a detached compact JWS (header..signature), typ brdo-origin+jws, ES256 or EdDSA, the signer's certificate chain in x5c, over the RFC 8785 form of the submission statement (SPEC §3); a bad one is 400 invalid_signature")
+    ),
+    request_body(content = crate::api::schema::MessageSubmission, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Accepted for every recipient", body = crate::api::schema::MessageAccepted),
+        (status = 409, description = "The Idempotency-Key was used with another body", body = crate::api::openapi::Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn submit(
     State(app): State<Arc<AppState>>,
     Extension(ctx): Extension<Arc<RequestCtx>>,
@@ -75,6 +92,17 @@ pub async fn submit(
         return Err(ApiError::PolicyDenied(violations));
     }
     check_references(&app, &sender, &msg).await?;
+    let attachment_ids: Vec<String> = msg.attachments.iter().map(ToString::to_string).collect();
+    let signature = super::signed::check(
+        &app,
+        &ctx,
+        &headers,
+        &sender,
+        "originator",
+        &attachment_ids,
+        |digest_of| crate::signature::submission_statement(sender.as_str(), &value, digest_of),
+    )
+    .await?;
 
     let id = uuid::Uuid::now_v7().to_string();
     ctx.note_message(&id);
@@ -137,7 +165,8 @@ pub async fn submit(
             })
             .collect(),
         data_key: (wrapped.master_key_id, wrapped.wrapped_key),
-        attachments: msg.attachments.iter().map(ToString::to_string).collect(),
+        attachments: attachment_ids,
+        signatures: signature.into_iter().collect(),
         idempotency: key.clone().map(|k| {
             (
                 sender.to_string(),
@@ -322,6 +351,22 @@ pub(crate) fn justification(ctx: &RequestCtx, headers: &HeaderMap) -> Result<Str
 }
 
 /// `GET /v1/messages/{id}`.
+#[utoipa::path(
+    get,
+    path = "/v1/messages/{id}",
+    tag = "messages",
+    operation_id = "read_message",
+    summary = "Read a whole message (consultation)",
+    params(
+        ("id" = String, Path, description = "The message id (UUID)"),
+        ("Brdo-Officer" = String, Header, description = "The acting officer, 1 to 128 printable characters"),
+        ("Brdo-Justification" = String, Header, description = "Why the content is read, 1 to 1000 characters")
+    ),
+    responses(
+        (status = 200, description = "The message", body = crate::api::schema::Message),
+        (status = 410, description = "The content was erased at retention", body = crate::api::openapi::Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn read(
     State(app): State<Arc<AppState>>,
     Extension(ctx): Extension<Arc<RequestCtx>>,
@@ -341,7 +386,13 @@ pub async fn read(
     };
     let content = content::open(&app.store, &app.master_key, &row.id, sealed).await?;
     let recipients: Vec<String> = deliveries.iter().map(|d| d.recipient.clone()).collect();
-    let doc = message_json(&row, &content, &recipients);
+    let mut doc = message_json(&row, &content, &recipients);
+    let binding = bind(&app, &doc).await?;
+    let signatures = app.store.signatures(&row.id).await?;
+    if let Some(obj) = doc.as_object_mut() {
+        obj.insert("binding".into(), Value::String(binding));
+        obj.insert("signatures".into(), super::signed::delivered(&signatures));
+    }
     let first_read = deliveries
         .iter()
         .any(|d| d.recipient == caller.as_str() && d.status == "queued");
@@ -362,7 +413,43 @@ pub async fn read(
     Ok(Json(doc).into_response())
 }
 
+/// The label binding of a delivered message document (see
+/// [`crate::binding`]); attachment digests come from their uploads. A
+/// message that cannot be bound is not delivered.
+async fn bind(app: &AppState, doc: &Value) -> Result<String, ApiError> {
+    let mut digests = std::collections::BTreeMap::new();
+    for id in doc["attachments"].as_array().into_iter().flatten() {
+        if let Some(id) = id.as_str()
+            && let Some(a) = app.store.attachment(id).await?
+        {
+            digests.insert(id.to_owned(), a.sha256);
+        }
+    }
+    crate::binding::sign(&app.envelope_key, doc, |id| {
+        digests.get(id).cloned().unwrap_or_default()
+    })
+    .map_err(|e| {
+        tracing::error!(error = %e, "cannot sign a label binding; the message is not delivered");
+        ApiError::Internal
+    })
+}
+
 /// `POST /v1/messages/{id}/ack`.
+#[utoipa::path(
+    post,
+    path = "/v1/messages/{id}/ack",
+    tag = "messages",
+    operation_id = "acknowledge_message",
+    summary = "Acknowledge a delivered message",
+    params(
+        ("id" = String, Path, description = "The message id (UUID)"),
+        ("Brdo-Officer" = String, Header, description = "The acting officer, 1 to 128 printable characters")
+    ),
+    responses(
+        (status = 200, description = "Acknowledged", body = crate::api::schema::Acknowledged),
+        (status = 410, description = "The content was erased at retention", body = crate::api::openapi::Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn ack(
     State(app): State<Arc<AppState>>,
     Extension(ctx): Extension<Arc<RequestCtx>>,
@@ -401,6 +488,19 @@ pub async fn ack(
 }
 
 /// `GET /v1/messages/{id}/status`.
+#[utoipa::path(
+    get,
+    path = "/v1/messages/{id}/status",
+    tag = "messages",
+    operation_id = "message_status",
+    summary = "Delivery status per recipient (originator only)",
+    params(
+        ("id" = String, Path, description = "The message id (UUID)")
+    ),
+    responses(
+        (status = 200, description = "Every recipient's status", body = crate::api::schema::MessageStatus)
+    )
+)]
 pub async fn status(
     State(app): State<Arc<AppState>>,
     Extension(ctx): Extension<Arc<RequestCtx>>,

@@ -15,9 +15,13 @@ pub mod dpo_page;
 pub mod inbox;
 pub mod lifecycle;
 pub mod messages;
+pub mod openapi;
 pub mod problem;
+pub mod rate_limit;
 pub mod retention;
 pub mod routes;
+pub mod schema;
+pub mod signed;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -50,6 +54,10 @@ pub struct Settings {
     pub accreditation: Classification,
     /// Largest attachment.
     pub max_attachment_bytes: u64,
+    /// Requests per second each identity may send on average (0: no limit).
+    pub rate_limit_per_second: u32,
+    /// Requests each identity may send at once before the rate applies.
+    pub rate_limit_burst: u32,
 }
 
 /// Everything a handler can reach.
@@ -64,6 +72,8 @@ pub struct AppState {
     pub blobs: BlobStore,
     /// Verifies the gateway's own checkpoints.
     pub checkpoint_verifier: Arc<CheckpointVerifier>,
+    /// Signs the label binding of every delivered message.
+    pub envelope_key: Arc<crate::crypto::jose::JwsKey>,
     /// Wakes long-polling inbox readers.
     pub inbox: inbox::InboxNotifier,
     /// Fixed settings.
@@ -77,6 +87,11 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Client certificates presented so far.
     pub seen: SeenCerts,
+    /// The per-identity request rate limit.
+    pub rate_limit: rate_limit::RateLimiter,
+    /// Set when the gateway is shutting down, so long polls answer now
+    /// instead of holding the drain up.
+    pub shutting_down: tokio::sync::watch::Sender<bool>,
     policy: ArcSwap<Policy>,
     suspended: ArcSwap<BTreeSet<PartnerId>>,
 }
@@ -101,6 +116,8 @@ pub struct AppParts {
     pub blobs: BlobStore,
     /// Verifies the gateway's own checkpoints (the DPO page shows the result).
     pub checkpoint_verifier: Arc<CheckpointVerifier>,
+    /// The envelope key (label bindings).
+    pub envelope_key: Arc<crate::crypto::jose::JwsKey>,
     /// The policy.
     pub policy: Policy,
     /// Partners suspended at start.
@@ -114,18 +131,25 @@ pub struct AppParts {
 impl AppState {
     /// Assembles the state.
     pub fn new(parts: AppParts) -> Self {
+        let rate_limit = rate_limit::RateLimiter::new(
+            parts.settings.rate_limit_per_second,
+            parts.settings.rate_limit_burst,
+        );
         Self {
             store: parts.store,
             tls: parts.tls,
             master_key: parts.master_key,
             blobs: parts.blobs,
             checkpoint_verifier: parts.checkpoint_verifier,
+            envelope_key: parts.envelope_key,
             inbox: inbox::InboxNotifier::default(),
             settings: parts.settings,
             config: parts.config,
             connections: Arc::new(Connections::default()),
             metrics: Arc::new(Metrics::default()),
             seen: SeenCerts::default(),
+            rate_limit,
+            shutting_down: tokio::sync::watch::channel(false).0,
             policy: ArcSwap::from_pointee(parts.policy),
             suspended: ArcSwap::from_pointee(parts.suspended),
         }

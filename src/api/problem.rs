@@ -45,6 +45,10 @@ pub enum ApiError {
     /// valid.
     #[error("the request is not valid")]
     InvalidRequest(Vec<FieldError>),
+    /// `Brdo-Signature` was sent and does not hold (see
+    /// [`crate::signature`]); the text says why, never what the message holds.
+    #[error("{0}")]
+    InvalidSignature(String),
     /// The body is larger than allowed.
     #[error("the request body exceeds the limit of {limit} bytes")]
     PayloadTooLarge {
@@ -87,6 +91,12 @@ pub enum ApiError {
     /// The message's content was erased under its retention rules.
     #[error("the message was erased when its retention ended")]
     Erased,
+    /// The caller sent more requests than its rate limit allows.
+    #[error("too many requests from this identity; retry after {retry_after} s")]
+    RateLimited {
+        /// Seconds until a request will be accepted again (`Retry-After`).
+        retry_after: u64,
+    },
     /// The audit record could not be written; nothing was done.
     #[error("the audit log cannot be written; the request was not carried out")]
     AuditUnavailable,
@@ -114,6 +124,7 @@ impl ApiError {
             | Self::InvalidRequest(_)
             | Self::LabelNotRaised(_)
             | Self::ReloadRefused(_)
+            | Self::InvalidSignature(_)
             | Self::UploadIncomplete => StatusCode::BAD_REQUEST,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -121,6 +132,7 @@ impl ApiError {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::IdempotencyConflict | Self::LegalHold => StatusCode::CONFLICT,
             Self::Erased => StatusCode::GONE,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::AuditUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::ContentIntegrity | Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -137,6 +149,7 @@ impl ApiError {
             Self::JustificationRequired(_) => "justification_required",
             Self::InvalidMessage(_) => "invalid_message",
             Self::InvalidRequest(_) => "invalid_request",
+            Self::InvalidSignature(_) => "invalid_signature",
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::PolicyDenied(v) => v.first().map_or("policy_denied", |v| v.code.as_str()),
@@ -149,11 +162,45 @@ impl ApiError {
             Self::UploadIncomplete => "upload_incomplete",
             Self::ReloadRefused(_) => "reload_refused",
             Self::Erased => "erased",
+            Self::RateLimited { .. } => "rate_limited",
             Self::AuditUnavailable => "audit_unavailable",
             Self::ContentIntegrity => "content_integrity",
             Self::Internal => "internal_error",
         }
     }
+
+    /// Every code [`ApiError::code`] can answer besides the policy's
+    /// violation codes (a policy refusal carries its first violation's
+    /// code). The OpenAPI description enumerates these, so a client can
+    /// switch over `code` exhaustively; the unit test
+    /// `every_code_is_listed` fails when a variant's code is missing.
+    pub const CODES: &'static [&'static str] = &[
+        "no_identity",
+        "forbidden_role",
+        "partner_suspended",
+        "certificate_revoked",
+        "officer_required",
+        "justification_required",
+        "invalid_message",
+        "invalid_request",
+        "invalid_signature",
+        "payload_too_large",
+        "unsupported_media_type",
+        "policy_denied",
+        "not_found",
+        "method_not_allowed",
+        "idempotency_conflict",
+        "not_originator",
+        "legal_hold",
+        "label_not_raised",
+        "upload_incomplete",
+        "reload_refused",
+        "erased",
+        "audit_unavailable",
+        "content_integrity",
+        "internal_error",
+        "rate_limited",
+    ];
 
     fn title(&self) -> &'static str {
         match self {
@@ -165,6 +212,7 @@ impl ApiError {
             Self::JustificationRequired(_) => "A justification is required to read content",
             Self::InvalidMessage(_) => "The message is not valid",
             Self::InvalidRequest(_) => "The request is not valid",
+            Self::InvalidSignature(_) => "The sender signature does not hold",
             Self::PayloadTooLarge { .. } => "The request body is too large",
             Self::UnsupportedMediaType => "The request body must be JSON",
             Self::PolicyDenied(_) => "The policy does not allow this transfer",
@@ -178,6 +226,7 @@ impl ApiError {
             Self::UploadIncomplete => "The upload was incomplete",
             Self::ReloadRefused(_) => "The new configuration was refused",
             Self::Erased => "The message was erased",
+            Self::RateLimited { .. } => "Too many requests",
             Self::AuditUnavailable => "The audit log is unavailable",
             Self::ContentIntegrity => "Stored content failed its integrity check",
             Self::Internal => "Internal error",
@@ -186,7 +235,10 @@ impl ApiError {
 
     fn detail(&self) -> String {
         match self {
-            Self::NoIdentity(d) | Self::OfficerRequired(d) | Self::JustificationRequired(d) => d.clone(),
+            Self::NoIdentity(d)
+            | Self::OfficerRequired(d)
+            | Self::JustificationRequired(d)
+            | Self::InvalidSignature(d) => d.clone(),
             Self::PolicyDenied(v) => format!(
                 "{} violation{} of the data-protection policy; see violations",
                 v.len(),
@@ -284,6 +336,10 @@ impl ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let Self::RateLimited { retry_after } = self {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+        }
         if matches!(self, Self::CertificateRevoked | Self::PartnerSuspended(_)) {
             // Tell HTTP/1.1 clients this connection is finished.
             resp.headers_mut()
@@ -357,6 +413,101 @@ mod tests {
         assert_eq!(v["request_id"], "req-1");
         assert_eq!(v["errors"][0]["field"], "label.classification");
         assert!(v.get("violations").is_none());
+    }
+
+    /// One value of every variant; the match has no wildcard, so a new
+    /// variant does not compile until it is added here.
+    fn one_of_each() -> Vec<ApiError> {
+        let all = vec![
+            ApiError::NoIdentity(String::new()),
+            ApiError::ForbiddenRole { role: "dpo" },
+            ApiError::PartnerSuspended(String::new()),
+            ApiError::CertificateRevoked,
+            ApiError::OfficerRequired(String::new()),
+            ApiError::JustificationRequired(String::new()),
+            ApiError::InvalidMessage(Vec::new()),
+            ApiError::InvalidRequest(Vec::new()),
+            ApiError::InvalidSignature(String::new()),
+            ApiError::PayloadTooLarge { limit: 1 },
+            ApiError::UnsupportedMediaType,
+            ApiError::PolicyDenied(Vec::new()),
+            ApiError::NotFound,
+            ApiError::RouteNotFound,
+            ApiError::MethodNotAllowed,
+            ApiError::NotOriginator,
+            ApiError::LegalHold,
+            ApiError::LabelNotRaised(Vec::new()),
+            ApiError::ReloadRefused(Vec::new()),
+            ApiError::UploadIncomplete,
+            ApiError::IdempotencyConflict,
+            ApiError::Erased,
+            ApiError::AuditUnavailable,
+            ApiError::ContentIntegrity,
+            ApiError::Internal,
+            ApiError::RateLimited { retry_after: 1 },
+        ];
+        for e in &all {
+            match e {
+                ApiError::NoIdentity(_)
+                | ApiError::ForbiddenRole { .. }
+                | ApiError::PartnerSuspended(_)
+                | ApiError::CertificateRevoked
+                | ApiError::OfficerRequired(_)
+                | ApiError::JustificationRequired(_)
+                | ApiError::InvalidMessage(_)
+                | ApiError::InvalidRequest(_)
+                | ApiError::InvalidSignature(_)
+                | ApiError::PayloadTooLarge { .. }
+                | ApiError::UnsupportedMediaType
+                | ApiError::PolicyDenied(_)
+                | ApiError::NotFound
+                | ApiError::RouteNotFound
+                | ApiError::MethodNotAllowed
+                | ApiError::NotOriginator
+                | ApiError::LegalHold
+                | ApiError::LabelNotRaised(_)
+                | ApiError::ReloadRefused(_)
+                | ApiError::UploadIncomplete
+                | ApiError::IdempotencyConflict
+                | ApiError::Erased
+                | ApiError::AuditUnavailable
+                | ApiError::ContentIntegrity
+                | ApiError::RateLimited { .. }
+                | ApiError::Internal => {}
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn every_code_is_listed() {
+        for e in one_of_each() {
+            assert!(
+                ApiError::CODES.contains(&e.code()),
+                "{} is missing from ApiError::CODES",
+                e.code()
+            );
+        }
+        let mut codes = ApiError::CODES.to_vec();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), ApiError::CODES.len(), "a code is listed twice");
+    }
+
+    #[test]
+    fn rate_limited_is_429_with_retry_after() {
+        let resp = ApiError::RateLimited { retry_after: 3 }.to_response(None);
+        assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            resp.headers()
+                .get(header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok()),
+            Some("3")
+        );
+        assert_eq!(
+            ApiError::RateLimited { retry_after: 3 }.code(),
+            "rate_limited"
+        );
     }
 
     #[test]

@@ -43,6 +43,19 @@ pub fn parse_within(raw: Option<&str>) -> Result<i64, Vec<FieldError>> {
 
 /// `GET /v1/retention/due?within_days=N`: the caller's own messages whose
 /// review date or end of retention falls within `N` days.
+#[utoipa::path(
+    get,
+    path = "/v1/retention/due",
+    tag = "lifecycle",
+    operation_id = "retention_due",
+    summary = "The caller's messages due for review or erasure",
+    params(
+        ("within_days" = Option<u32>, Query, description = "Horizon in days")
+    ),
+    responses(
+        (status = 200, description = "Messages due", body = crate::api::schema::RetentionDue)
+    )
+)]
 pub async fn due(
     State(app): State<Arc<AppState>>,
     Extension(ctx): Extension<Arc<RequestCtx>>,

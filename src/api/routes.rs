@@ -11,7 +11,9 @@ use axum::Router;
 use axum::http::Method;
 use axum::routing::{MethodRouter, delete, get, post};
 
-use super::{AppState, admin, attachments, audit, dpo_page, inbox, lifecycle, messages, retention};
+use super::{
+    AppState, admin, attachments, audit, dpo_page, inbox, lifecycle, messages, openapi, retention,
+};
 use crate::audit::Action;
 use crate::tls::Identity;
 
@@ -30,12 +32,27 @@ impl Roles {
     pub const DPO: Roles = Roles(2 | 4);
     /// Operators.
     pub const OPERATOR: Roles = Roles(8);
-    /// Everyone (unknown routes, which answer 404 to all).
+    /// Every authenticated identity: the API description, and unknown
+    /// routes (which answer 404 to all).
     pub const ANY: Roles = Roles(15);
 
     /// Union.
     pub const fn or(self, other: Roles) -> Roles {
         Roles(self.0 | other.0)
+    }
+
+    /// The role names in the set, for the API description.
+    pub fn names(self) -> Vec<&'static str> {
+        [
+            (1, "partner"),
+            (2, "partner DPO"),
+            (4, "gateway DPO"),
+            (8, "operator"),
+        ]
+        .into_iter()
+        .filter(|(bit, _)| self.0 & bit != 0)
+        .map(|(_, name)| name)
+        .collect()
     }
 
     fn contains(self, identity: &Identity) -> bool {
@@ -127,6 +144,7 @@ pub static ROUTES: &[RouteSpec] = &[
     spec(Method::POST, "/v1/admin/partners/{id}/resume", Action::PartnerResume, Roles::OPERATOR, || post(admin::resume)),
     spec(Method::GET, "/v1/admin/certificates", Action::Inspect, Roles::OPERATOR, || get(admin::certificates)),
     spec(Method::POST, "/v1/admin/reload", Action::ConfigReload, Roles::OPERATOR, || post(admin::reload)),
+    spec(Method::GET, "/v1/openapi.json", Action::Inspect, Roles::ANY, || get(openapi::serve)),
 ];
 
 /// The operation for a request; unknown routes and methods map to

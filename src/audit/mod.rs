@@ -8,6 +8,7 @@
 
 pub mod jcs;
 pub mod merkle;
+pub mod proof_doc;
 pub mod record;
 pub mod verify;
 

@@ -52,7 +52,7 @@ string_enum! {
         /// A partner uploaded an attachment.
         Upload = "upload",
         /// An operator or DPO read gateway state (partners, certificates,
-        /// checkpoints, proofs).
+        /// checkpoints, proofs), or any caller read the API description.
         Inspect = "inspect",
         /// A request that matched no operation (unknown route or method).
         Request = "request",

@@ -76,6 +76,8 @@ pub fn prepare(dir: &Path) -> Result<PathBuf, String> {
                 .map_err(|e| e.to_string())?;
         }
     }
+    // A demo directory from before label binding gets its envelope key.
+    pki::ensure_envelope_key(&pki_dir).map_err(|e| e.to_string())?;
     let config = dir.join("gateway.toml");
     if !config.exists() {
         std::fs::write(&config, DEMO_CONFIG).map_err(|e| format!("{}: {e}", config.display()))?;

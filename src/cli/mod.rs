@@ -6,12 +6,14 @@
 
 pub mod audit;
 pub mod bench;
+pub mod client;
 pub mod demo;
 pub mod keys;
 pub mod pki;
 pub mod policy;
 pub mod retention;
 pub mod serve;
+pub mod verify_binding;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -67,6 +69,14 @@ pub enum Command {
     /// temporary directory, or a running one), optionally against a bare
     /// mTLS baseline in the same run.
     Bench(bench::BenchArgs),
+    /// Check a message as received against its label binding, offline.
+    VerifyBinding(verify_binding::VerifyBindingArgs),
+    /// Call the partner API with a certificate from a PKI directory and
+    /// print the JSON answers.
+    Client(Box<client::ClientArgs>),
+    /// Print the OpenAPI 3.1 description of the API (the document the
+    /// gateway serves at /v1/openapi.json): `brdo openapi > openapi.json`.
+    Openapi,
 }
 
 /// Runs a parsed command line.
@@ -80,6 +90,12 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Retention(cmd) => with_runtime(retention::run(cmd)),
         Command::Keys(cmd) => with_runtime(keys::run(cmd)),
         Command::Bench(args) => with_runtime(bench::run(args)),
+        Command::VerifyBinding(args) => verify_binding::run(&args),
+        Command::Client(args) => with_runtime(client::run(*args)),
+        Command::Openapi => {
+            print!("{}", crate::api::openapi::document_json());
+            EXIT_OK
+        }
     };
     ExitCode::from(code)
 }

@@ -44,6 +44,13 @@ pub enum PkiCommand {
         #[arg(long)]
         dir: PathBuf,
     },
+    /// Create the envelope (label-binding) key pair in a PKI directory made
+    /// before label binding; an existing key is kept.
+    EnvelopeKey {
+        /// The PKI directory.
+        #[arg(long)]
+        dir: PathBuf,
+    },
 }
 
 /// Arguments of `pki issue`.
@@ -101,6 +108,21 @@ pub fn run(cmd: PkiCommand) -> u8 {
             Err(e) => fail(code_of(&e), e),
         },
         PkiCommand::Issue(args) => issue(args, now),
+        PkiCommand::EnvelopeKey { dir } => match pki::ensure_envelope_key(&dir) {
+            Ok(true) => {
+                println!("wrote {}", dir.join(pki::ENVELOPE_KEY_FILE).display());
+                println!("wrote {}", dir.join(pki::ENVELOPE_PUB_FILE).display());
+                EXIT_OK
+            }
+            Ok(false) => {
+                println!(
+                    "{} exists; kept (recipients verify bindings with its public half)",
+                    dir.join(pki::ENVELOPE_KEY_FILE).display()
+                );
+                EXIT_OK
+            }
+            Err(e) => fail(code_of(&e), e),
+        },
         PkiCommand::Revoke {
             dir,
             serial,

@@ -64,8 +64,15 @@ pub async fn run(cmd: RetentionCommand) -> u8 {
         dry_run,
         audit_retention_days: config.audit.retention_days,
     };
-    match crate::retention::sweep(&store, &blobs, &opts).await {
-        Ok(report) => {
+    match crate::retention::sweep_exclusive(&store, &blobs, &opts).await {
+        Ok(None) => {
+            store.close().await;
+            fail(
+                EXIT_RUNTIME,
+                "another gateway node is sweeping retention now; nothing was done (try again later)",
+            )
+        }
+        Ok(Some(report)) => {
             for id in &report.erased {
                 println!("{id}");
             }

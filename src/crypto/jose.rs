@@ -1,4 +1,5 @@
-//! Signed checkpoints as compact JWS: the crate's only josekit user.
+//! Compact JWS — signed checkpoints and label bindings: the crate's only
+//! josekit user.
 //!
 //! A checkpoint is the log's signed tree head: `{"tree_size", "root_hash",
 //! "at"}`. A data-protection officer or supervisory authority who keeps
@@ -39,10 +40,10 @@ pub enum JoseError {
     },
     /// The JWS is malformed, signed by another key, with another
     /// algorithm, or its signature does not verify.
-    #[error("the checkpoint signature does not verify: {0}")]
+    #[error("the signature does not verify: {0}")]
     Signature(String),
     /// The payload is not a checkpoint.
-    #[error("the checkpoint payload is not valid: {0}")]
+    #[error("the signed payload is not valid: {0}")]
     Payload(String),
 }
 
@@ -55,16 +56,20 @@ pub fn key_id(spki_der: &[u8]) -> String {
     hex::encode(&ring::digest::digest(&ring::digest::SHA256, spki_der).as_ref()[..8])
 }
 
-/// Signs checkpoints with the audit signing key.
-pub struct CheckpointSigner {
+/// A private signing key (Ed25519 or P-256) that makes compact JWS.
+///
+/// One type for every key the gateway signs with — the audit key for
+/// checkpoints, the envelope key for label bindings — so algorithm
+/// selection and key ids are decided in one place.
+pub struct JwsKey {
     signer: Box<dyn JwsSigner>,
     kid: String,
     public_pem: Vec<u8>,
 }
 
-impl std::fmt::Debug for CheckpointSigner {
+impl std::fmt::Debug for JwsKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CheckpointSigner")
+        f.debug_struct("JwsKey")
             .field("kid", &self.kid)
             .finish_non_exhaustive()
     }
@@ -77,10 +82,12 @@ fn key_err(path: &str, message: impl ToString) -> JoseError {
     }
 }
 
-impl CheckpointSigner {
-    /// Loads a PKCS#8 PEM private key (Ed25519 or P-256).
+impl JwsKey {
+    /// Loads a PKCS#8 PEM private key (Ed25519 or P-256); the file must be
+    /// readable by its owner only.
     pub fn from_pem_file(path: &Path) -> Result<Self, JoseError> {
         let name = path.display().to_string();
+        super::check_owner_only(path).map_err(|e| key_err(&name, e))?;
         let pem = std::fs::read(path).map_err(|e| key_err(&name, e))?;
         Self::from_pem(&pem).map_err(|e| match e {
             JoseError::Key { message, .. } => key_err(&name, message),
@@ -116,43 +123,46 @@ impl CheckpointSigner {
         ))
     }
 
-    /// The signing key's id.
+    /// The key's id (`kid`).
     pub fn kid(&self) -> &str {
         &self.kid
     }
 
-    /// A verifier for this key's own signatures.
-    pub fn verifier(&self) -> Result<CheckpointVerifier, JoseError> {
-        CheckpointVerifier::from_public_pem(&self.public_pem)
+    /// The public half as SPKI PEM, for publishing.
+    pub fn public_pem(&self) -> &[u8] {
+        &self.public_pem
     }
 
-    /// Signs a checkpoint as a compact JWS.
-    pub fn sign(&self, cp: &Checkpoint) -> Result<String, JoseError> {
-        let payload = serde_json::to_vec(cp).map_err(|e| JoseError::Payload(e.to_string()))?;
+    /// A verifier for this key's own signatures.
+    pub fn verifier(&self) -> Result<JwsKeys, JoseError> {
+        JwsKeys::from_public_pem(&self.public_pem)
+    }
+
+    /// Signs `payload` as a compact JWS whose header names `typ`.
+    pub fn sign(&self, payload: &[u8], typ: &str) -> Result<String, JoseError> {
         let mut header = JwsHeader::new();
-        header.set_token_type(CHECKPOINT_TYPE);
+        header.set_token_type(typ);
         header.set_key_id(self.kid.clone());
-        jws::serialize_compact(&payload, &header, &*self.signer)
+        jws::serialize_compact(payload, &header, &*self.signer)
             .map_err(|e| JoseError::Signature(e.to_string()))
     }
 }
 
-/// Verifies checkpoints with published public keys.
-pub struct CheckpointVerifier {
+/// Published public keys that verify compact JWS of one `typ`.
+pub struct JwsKeys {
     keys: Vec<(String, Box<dyn JwsVerifier>)>,
 }
 
-impl std::fmt::Debug for CheckpointVerifier {
+impl std::fmt::Debug for JwsKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let kids: Vec<&str> = self.keys.iter().map(|(k, _)| k.as_str()).collect();
-        f.debug_struct("CheckpointVerifier")
-            .field("kids", &kids)
-            .finish()
+        f.debug_struct("JwsKeys").field("kids", &kids).finish()
     }
 }
 
-impl CheckpointVerifier {
-    /// Loads one SPKI PEM public key (`audit-signing.pub`).
+impl JwsKeys {
+    /// Loads one SPKI PEM public key (`audit-signing.pub`,
+    /// `envelope-signing.pub`).
     pub fn from_public_pem_file(path: &Path) -> Result<Self, JoseError> {
         let name = path.display().to_string();
         let pem = std::fs::read(path).map_err(|e| key_err(&name, e))?;
@@ -179,8 +189,9 @@ impl CheckpointVerifier {
         })
     }
 
-    /// Verifies a compact JWS and returns its checkpoint.
-    pub fn verify(&self, compact: &str) -> Result<Checkpoint, JoseError> {
+    /// Verifies a compact JWS of type `typ` and returns its payload. Only
+    /// EdDSA and ES256 by a known `kid` are accepted.
+    pub fn verify(&self, compact: &str, typ: &str) -> Result<Vec<u8>, JoseError> {
         let (payload, header) = jws::deserialize_compact_with_selector(compact.trim(), |header| {
             let alg = header.algorithm().unwrap_or_default();
             if alg != "EdDSA" && alg != "ES256" {
@@ -194,11 +205,65 @@ impl CheckpointVerifier {
                 .map(|(_, v)| &**v))
         })
         .map_err(|e| JoseError::Signature(e.to_string()))?;
-        if header.token_type() != Some(CHECKPOINT_TYPE) {
-            return Err(JoseError::Signature(
-                "the JWS is not a Brdo checkpoint (typ)".into(),
-            ));
+        if header.token_type() != Some(typ) {
+            return Err(JoseError::Signature(format!(
+                "the JWS is not of type {typ} (typ)"
+            )));
         }
+        Ok(payload)
+    }
+}
+
+/// Signs checkpoints with the audit signing key.
+#[derive(Debug)]
+pub struct CheckpointSigner(JwsKey);
+
+impl CheckpointSigner {
+    /// Loads the audit signing key (PKCS#8 PEM, Ed25519 or P-256).
+    pub fn from_pem_file(path: &Path) -> Result<Self, JoseError> {
+        JwsKey::from_pem_file(path).map(Self)
+    }
+
+    /// Loads a PKCS#8 PEM private key (Ed25519 or P-256).
+    pub fn from_pem(pem: &[u8]) -> Result<Self, JoseError> {
+        JwsKey::from_pem(pem).map(Self)
+    }
+
+    /// The signing key's id.
+    pub fn kid(&self) -> &str {
+        self.0.kid()
+    }
+
+    /// A verifier for this key's own signatures.
+    pub fn verifier(&self) -> Result<CheckpointVerifier, JoseError> {
+        self.0.verifier().map(CheckpointVerifier)
+    }
+
+    /// Signs a checkpoint as a compact JWS.
+    pub fn sign(&self, cp: &Checkpoint) -> Result<String, JoseError> {
+        let payload = serde_json::to_vec(cp).map_err(|e| JoseError::Payload(e.to_string()))?;
+        self.0.sign(&payload, CHECKPOINT_TYPE)
+    }
+}
+
+/// Verifies checkpoints with published public keys.
+#[derive(Debug)]
+pub struct CheckpointVerifier(JwsKeys);
+
+impl CheckpointVerifier {
+    /// Loads one SPKI PEM public key (`audit-signing.pub`).
+    pub fn from_public_pem_file(path: &Path) -> Result<Self, JoseError> {
+        JwsKeys::from_public_pem_file(path).map(Self)
+    }
+
+    /// Loads one SPKI PEM public key.
+    pub fn from_public_pem(pem: &[u8]) -> Result<Self, JoseError> {
+        JwsKeys::from_public_pem(pem).map(Self)
+    }
+
+    /// Verifies a compact JWS and returns its checkpoint.
+    pub fn verify(&self, compact: &str) -> Result<Checkpoint, JoseError> {
+        let payload = self.0.verify(compact, CHECKPOINT_TYPE)?;
         serde_json::from_slice(&payload).map_err(|e| JoseError::Payload(e.to_string()))
     }
 }

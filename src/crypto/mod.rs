@@ -13,4 +13,25 @@ pub mod jose;
 pub mod master_key;
 
 pub use envelope::{CryptoError, DataKey, Sealed};
+
+/// Refuses a private key file that others than its owner may read.
+///
+/// Several gateway nodes share the same key files (master key, audit
+/// signing key, gateway TLS key), often over a shared or copied
+/// directory, where a lax mode is easy to get; a key others can read is
+/// a key that may have leaked, so the gateway does not start on it.
+pub fn check_owner_only(path: &std::path::Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path)
+        .map_err(|e| e.to_string())?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        return Err(format!(
+            "has mode {:o}; a private key must be readable by its owner only (chmod 600)",
+            mode & 0o777
+        ));
+    }
+    Ok(())
+}
 pub use master_key::{MasterKey, MasterKeyError};

@@ -36,6 +36,19 @@ pub fn is_partner_id(s: &str) -> bool {
             .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == b'-')
 }
 
+/// The OpenAPI schema of a partner id (SPEC §1).
+impl utoipa::PartialSchema for PartnerId {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some("^[A-Z0-9][A-Z0-9-]{1,31}$"))
+            .examples(["AL-CTD", "RS-MOI", "EU-ECTC"])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for PartnerId {}
+
 impl fmt::Display for PartnerId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

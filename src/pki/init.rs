@@ -9,8 +9,8 @@ use super::ca::Ca;
 use super::files::{self, KEY_MODE, PUBLIC_MODE};
 use super::issue::{self, Issued};
 use super::{
-    AUDIT_KEY_FILE, AUDIT_PUB_FILE, CA_CERT_FILE, CA_CRL_FILE, CA_KEY_FILE, GATEWAY_CERT_FILE,
-    GATEWAY_KEY_FILE, PkiError, Subject, crl, validity,
+    AUDIT_KEY_FILE, AUDIT_PUB_FILE, CA_CERT_FILE, CA_CRL_FILE, CA_KEY_FILE, ENVELOPE_KEY_FILE,
+    ENVELOPE_PUB_FILE, GATEWAY_CERT_FILE, GATEWAY_KEY_FILE, PkiError, Subject, crl, validity,
 };
 
 /// Hosts put in the gateway certificate when none are given, for local development.
@@ -89,7 +89,8 @@ pub fn init(dir: &Path, hosts: &[String], now: OffsetDateTime) -> Result<InitRep
     let crl_pem = crl::initial_crl_pem(ca, now)?;
     let (nb, na) = validity::window(now, GATEWAY_DAYS)?;
     let gateway = issue::build_server(ca, &hosts, nb, na)?;
-    let audit = AuditKey::generate()?;
+    let audit = Ed25519Pem::generate()?;
+    let envelope = Ed25519Pem::generate()?;
     let (nb, na) = validity::window(now, INIT_CLIENT_DAYS)?;
     let mut clients = Vec::new();
     for subject in [
@@ -123,6 +124,12 @@ pub fn init(dir: &Path, hosts: &[String], now: OffsetDateTime) -> Result<InitRep
     put(GATEWAY_KEY_FILE, gateway.key_pem.as_bytes(), KEY_MODE)?;
     put(AUDIT_KEY_FILE, audit.private_pem.as_bytes(), KEY_MODE)?;
     put(AUDIT_PUB_FILE, audit.public_pem.as_bytes(), PUBLIC_MODE)?;
+    put(ENVELOPE_KEY_FILE, envelope.private_pem.as_bytes(), KEY_MODE)?;
+    put(
+        ENVELOPE_PUB_FILE,
+        envelope.public_pem.as_bytes(),
+        PUBLIC_MODE,
+    )?;
 
     let mut reports = Vec::new();
     for (subject, bundle, p12_password) in clients {
@@ -149,6 +156,28 @@ pub fn init(dir: &Path, hosts: &[String], now: OffsetDateTime) -> Result<InitRep
         gateway_serial_hex: gateway.serial_hex.clone(),
         clients: reports,
     })
+}
+
+/// Creates the envelope (label-binding) key pair in `dir` if it is not
+/// there; returns whether it did.
+///
+/// Why: PKI directories made before label binding existed have no
+/// envelope key, and the gateway does not start without one. An existing
+/// key is never replaced: recipients verify old bindings with its public
+/// half.
+pub fn ensure_envelope_key(dir: &Path) -> Result<bool, PkiError> {
+    let key = dir.join(ENVELOPE_KEY_FILE);
+    if key.exists() {
+        return Ok(false);
+    }
+    let pair = Ed25519Pem::generate()?;
+    files::write_atomic(
+        &dir.join(ENVELOPE_PUB_FILE),
+        pair.public_pem.as_bytes(),
+        PUBLIC_MODE,
+    )?;
+    files::write_atomic_new(&key, pair.private_pem.as_bytes(), KEY_MODE)?;
+    Ok(true)
 }
 
 /// Issues a new gateway server certificate and key from the CA in `dir`
@@ -188,13 +217,13 @@ pub fn renew_gateway(
     })
 }
 
-/// The Ed25519 audit-signing key pair as PEM.
+/// An Ed25519 key pair as PEM (the audit-signing and envelope keys).
 ///
 /// Why not rcgen's or ring's encoding: both write PKCS#8 v2 (with the public
 /// key), which OpenSSL 3.0 — and so josekit, which signs the checkpoints —
 /// cannot read. RFC 8410's v1 form (the 32-byte seed only) is read by
 /// OpenSSL and by ring alike.
-struct AuditKey {
+struct Ed25519Pem {
     private_pem: String,
     public_pem: String,
 }
@@ -208,7 +237,7 @@ const ED25519_SPKI_PREFIX: [u8; 12] = [
     0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
 ];
 
-impl AuditKey {
+impl Ed25519Pem {
     fn generate() -> Result<Self, PkiError> {
         let mut seed = [0u8; 32];
         ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut seed)
@@ -255,6 +284,7 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     use ring::signature::{ED25519, Ed25519KeyPair, KeyPair as _, UnparsedPublicKey};
+    use rustls::pki_types::pem::PemObject as _;
     use time::macros::datetime;
     use x509_parser::extensions::GeneralName;
 
@@ -295,6 +325,8 @@ mod tests {
             ("gateway.key", 0o600),
             ("audit-signing.key", 0o600),
             ("audit-signing.pub", 0o644),
+            ("envelope-signing.key", 0o600),
+            ("envelope-signing.pub", 0o644),
             ("operator-admin.crt", 0o644),
             ("operator-admin.key", 0o600),
             ("operator-admin.p12", 0o600),
@@ -451,6 +483,48 @@ mod tests {
         let public = UnparsedPublicKey::new(&ED25519, &spki[12..]);
         public.verify(b"audit record", sig.as_ref()).unwrap();
         assert!(public.verify(b"tampered", sig.as_ref()).is_err());
+    }
+
+    #[test]
+    fn every_key_is_ecdsa_p256_or_ed25519() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("pki");
+        init(&dir, &[], now()).unwrap();
+        crate::pki::issue(
+            &dir,
+            &crate::pki::Subject::Partner("AL-CTD".into()),
+            30,
+            "pw",
+            now(),
+        )
+        .unwrap();
+        for name in [
+            "ca",
+            "gateway",
+            "operator-admin",
+            "dpo-gateway",
+            "partner-AL-CTD",
+        ] {
+            let der = cert(&dir, &format!("{name}.crt"));
+            let (_, c) = x509_parser::parse_x509_certificate(&der).unwrap();
+            let alg = &c.public_key().algorithm;
+            assert_eq!(
+                alg.algorithm.to_id_string(),
+                "1.2.840.10045.2.1",
+                "{name}: EC key"
+            );
+            let curve = alg.parameters.as_ref().and_then(|p| p.as_oid().ok());
+            assert_eq!(
+                curve.map(|o| o.to_id_string()).as_deref(),
+                Some("1.2.840.10045.3.1.7"),
+                "{name}: P-256"
+            );
+        }
+        let spki = std::fs::read(dir.join("audit-signing.pub")).unwrap();
+        let der = rustls::pki_types::SubjectPublicKeyInfoDer::from_pem_slice(&spki).unwrap();
+        // SEQUENCE { SEQUENCE { OID 1.3.101.112 (Ed25519) } BIT STRING (32 bytes) }
+        assert_eq!(der.as_ref().len(), 44);
+        assert_eq!(&der.as_ref()[4..9], &[0x06, 0x03, 0x2b, 0x65, 0x70]);
     }
 
     #[test]

@@ -304,9 +304,15 @@ fn is_dns_name(host: &str) -> bool {
 /// File stems become file names in the CA directory, so they must not contain
 /// path separators or collide with the CA, gateway and audit files.
 fn check_file_stem(stem: &str) -> Result<(), PkiError> {
-    let reserved = [CA_CERT_FILE, GATEWAY_CERT_FILE, AUDIT_KEY_FILE, CA_CRL_FILE]
-        .iter()
-        .any(|f| f.split('.').next() == Some(stem));
+    let reserved = [
+        CA_CERT_FILE,
+        GATEWAY_CERT_FILE,
+        AUDIT_KEY_FILE,
+        CA_CRL_FILE,
+        super::ENVELOPE_KEY_FILE,
+    ]
+    .iter()
+    .any(|f| f.split('.').next() == Some(stem));
     let ok = (1..=64).contains(&stem.len())
         && !stem.starts_with('.')
         && stem
@@ -573,6 +579,7 @@ mod tests {
             "ca",
             "gateway",
             "audit-signing",
+            "envelope-signing",
             "../x",
             ".hidden",
             "a/b",

@@ -17,6 +17,7 @@
 //! | `ca.crl` | CRL signed by the CA |
 //! | `gateway.crt`, `gateway.key` | the gateway's TLS server certificate |
 //! | `audit-signing.key`, `audit-signing.pub` | Ed25519 key pair for the audit log |
+//! | `envelope-signing.key`, `envelope-signing.pub` | Ed25519 key pair for label bindings |
 //! | `<role>-<id>.crt/.key/.p12` | client certificates |
 //! | `superseded/<stem>-<serial>.crt` | certificates replaced by a reissue, kept so they can be revoked |
 
@@ -36,7 +37,10 @@ mod validity;
 pub use crl::{RevocationReason, revoke, revoked_serials, verified_revoked_serials};
 pub use error::PkiError;
 pub use files::{KEY_MODE, PUBLIC_MODE, write_atomic};
-pub use init::{DEFAULT_HOSTS, InitClient, InitReport, init, random_password, renew_gateway};
+pub use init::{
+    DEFAULT_HOSTS, InitClient, InitReport, ensure_envelope_key, init, random_password,
+    renew_gateway,
+};
 pub use issue::{Issued, issue, issue_custom};
 pub use list::{CertInfo, CertStatus, EXPIRY_WARNING_DAYS, cert_san_uris, list, read_cert_info};
 pub use serial::serial_hex;
@@ -60,5 +64,10 @@ pub const GATEWAY_KEY_FILE: &str = "gateway.key";
 pub const AUDIT_KEY_FILE: &str = "audit-signing.key";
 /// The public half, for verifying the audit log elsewhere.
 pub const AUDIT_PUB_FILE: &str = "audit-signing.pub";
+/// The Ed25519 key the gateway signs label bindings with (`binding` on
+/// every delivered message).
+pub const ENVELOPE_KEY_FILE: &str = "envelope-signing.key";
+/// Its public half, published beside [`AUDIT_PUB_FILE`] for recipients.
+pub const ENVELOPE_PUB_FILE: &str = "envelope-signing.pub";
 /// Subdirectory where reissued subjects' old certificates are kept for revocation.
 pub const SUPERSEDED_DIR: &str = "superseded";

@@ -14,6 +14,7 @@
 
 mod audit_rows;
 mod bulk_read;
+pub mod events;
 mod merkle_rows;
 mod reads;
 mod rows;
@@ -24,7 +25,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyConnection, AnyPool, ConnectOptions, Executor};
+use sqlx::{AnyConnection, AnyPool, ConnectOptions, Connection, Executor};
 use tokio::sync::{mpsc, oneshot};
 
 pub use audit_rows::AuditFilter;
@@ -32,7 +33,7 @@ pub use bulk_read::{Block, BulkReader};
 pub use merkle_rows::{CheckpointPolicy, StoredCheckpoint};
 pub use rows::{
     AttachmentRow, DeliveryRow, DueRow, IdempotencyRow, InboxRow, MessageRow, NewDelivery,
-    PartnerStateRow,
+    PartnerStateRow, SignatureRow,
 };
 pub use writer::{WriteOp, WriteOutput};
 
@@ -108,7 +109,7 @@ impl StoreOptions {
     pub fn for_tool(config: &crate::config::Config) -> Self {
         Self {
             url: config.database.url.clone(),
-            node: config.server.node.clone(),
+            node: config.tool_node_name(),
             read_connections: 2,
             checkpoints: CheckpointPolicy::default(),
         }
@@ -122,6 +123,7 @@ pub struct Store {
     writer: mpsc::Sender<writer::Job>,
     backend: Backend,
     node: Option<String>,
+    url: String,
 }
 
 impl std::fmt::Debug for Store {
@@ -173,7 +175,21 @@ impl Store {
             writer: tx,
             backend,
             node: opts.node.clone(),
+            url,
         })
+    }
+
+    /// Starts listening for what other nodes commit (PostgreSQL only; a
+    /// SQLite store has no other nodes and returns `None`). The task runs
+    /// until aborted.
+    pub fn listen_cluster(
+        &self,
+        handle: impl Fn(events::ClusterEvent) + Send + Sync + 'static,
+    ) -> Option<tokio::task::JoinHandle<()>> {
+        match self.backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(tokio::spawn(events::listen(self.url.clone(), handle))),
+        }
     }
 
     /// Which database this is.
@@ -252,9 +268,70 @@ impl Store {
         Ok(())
     }
 
+    /// Takes the right to sweep retention, if no other node holds it.
+    ///
+    /// On PostgreSQL a session advisory lock on a connection of its own:
+    /// `Ok(None)` when another node is sweeping (skip this round). The lock
+    /// is released by [`SweepLock::release`], or by PostgreSQL when the
+    /// connection closes, so a node that dies mid-sweep never blocks the
+    /// others. On SQLite there is one node: always granted.
+    pub async fn try_sweep_lock(&self) -> Result<Option<SweepLock>, StoreError> {
+        match self.backend {
+            Backend::Sqlite => Ok(Some(SweepLock { conn: None })),
+            Backend::Postgres => {
+                let mut conn = AnyConnectOptions::from_str(&self.url)?
+                    .disable_statement_logging()
+                    .connect()
+                    .await?;
+                let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+                    .bind(SWEEP_LOCK_KEY)
+                    .fetch_one(&mut conn)
+                    .await?;
+                if got {
+                    Ok(Some(SweepLock { conn: Some(conn) }))
+                } else {
+                    let _ = conn.close().await;
+                    Ok(None)
+                }
+            }
+        }
+    }
+
     /// Closes the read pool; the writer stops when the last handle is gone.
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// Advisory lock key of the retention sweeper (the audit chain's writer
+/// lock is 727274).
+const SWEEP_LOCK_KEY: i64 = 727_275;
+
+/// The right to sweep retention, held until released or dropped (see
+/// [`Store::try_sweep_lock`]).
+pub struct SweepLock {
+    conn: Option<AnyConnection>,
+}
+
+impl std::fmt::Debug for SweepLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SweepLock")
+            .field("database", &self.conn.is_some())
+            .finish()
+    }
+}
+
+impl SweepLock {
+    /// Releases the lock now (dropping it releases it when the connection
+    /// closes).
+    pub async fn release(mut self) {
+        if let Some(mut conn) = self.conn.take() {
+            let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+                .bind(SWEEP_LOCK_KEY)
+                .execute(&mut conn)
+                .await;
+            let _ = conn.close().await;
+        }
     }
 }
 

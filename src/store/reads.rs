@@ -6,6 +6,7 @@ use sqlx::{AssertSqlSafe, Row};
 use super::audit_rows::{RECORD_COLUMNS, record_from_row};
 use super::rows::{
     AttachmentRow, DeliveryRow, DueRow, IdempotencyRow, InboxRow, MessageRow, PartnerStateRow,
+    SignatureRow,
 };
 use super::writer::to_i64;
 use super::{Store, StoreError};
@@ -177,7 +178,17 @@ impl Store {
         .await?)
     }
 
-    /// Ids of the attachments a message carries.
+    /// A message's sender signatures, in order.
+    pub async fn signatures(&self, message_id: &str) -> Result<Vec<SignatureRow>, StoreError> {
+        Ok(sqlx::query_as::<_, SignatureRow>(
+            "SELECT partner, role, jws, statement FROM message_signatures WHERE message_id = $1 ORDER BY position",
+        )
+        .bind(message_id.to_owned())
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Attachment ids a message carries.
     pub async fn message_attachments(&self, message_id: &str) -> Result<Vec<String>, StoreError> {
         let rows = sqlx::query(
             "SELECT attachment_id FROM message_attachments WHERE message_id = $1 ORDER BY attachment_id",

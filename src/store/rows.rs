@@ -158,3 +158,16 @@ pub struct PartnerStateRow {
     /// RFC 3339.
     pub updated_at: String,
 }
+
+/// A sender signature kept with a message (see `crate::signature`).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct SignatureRow {
+    /// The signing partner.
+    pub partner: String,
+    /// `originator` or `forwarder`.
+    pub role: String,
+    /// The detached compact JWS as sent.
+    pub jws: String,
+    /// The signed statement, RFC 8785 JSON.
+    pub statement: String,
+}

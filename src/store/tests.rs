@@ -82,6 +82,8 @@ on_both_backends!(
     idempotency_key_is_taken_once,
     database_proofs_match_the_in_memory_tree_and_checkpoints_verify,
     two_nodes_share_one_chain_and_one_tree,
+    nodes_starting_together_migrate_once,
+    one_sweeper_at_a_time,
 );
 
 pub(crate) fn draft(action: Action, request: &str) -> RecordDraft {
@@ -226,6 +228,7 @@ async fn idempotency_key_is_taken_once(kind: Kind) {
         data_key: ("k".into(), vec![9; 60]),
         attachments: Vec::new(),
         idempotency: Some(("AL-CTD".into(), "key-1".into(), "h".into(), "{}".into())),
+        signatures: Vec::new(),
     };
     let (first, second) = tokio::join!(
         store.write(submit("m1"), draft(Action::Collect, "a")),
@@ -448,5 +451,67 @@ async fn two_nodes_share_one_chain_and_one_tree(kind: Kind) {
     for cp in &checkpoints {
         let root = merkle::root(&mut SliceSource(&leaves), cp.tree_size).expect("root");
         assert_eq!(cp.root_hash, hex::encode(root));
+    }
+}
+
+/// Nodes started at the same moment on an empty database: the migrator's
+/// lock makes one of them create the schema and the others find it.
+/// (SQLite serves one node; its migrator takes no lock.)
+async fn nodes_starting_together_migrate_once(kind: Kind) {
+    if matches!(kind, Kind::Sqlite) {
+        return;
+    }
+    let Some(db) = TestDb::create(kind).await else {
+        return;
+    };
+    let db = Arc::new(db);
+    let mut tasks = Vec::new();
+    for i in 0..4 {
+        let db = db.clone();
+        tasks.push(tokio::spawn(async move {
+            let s = db
+                .open(&format!("node-{i}"), CheckpointPolicy::default())
+                .await;
+            s.append_audit(draft(Action::List, &format!("r{i}")))
+                .await
+                .expect("append");
+        }));
+    }
+    for t in tasks {
+        t.await.expect("join");
+    }
+    let s = db.open("check", CheckpointPolicy::default()).await;
+    assert_eq!(verify_all(&s).await, 4);
+}
+
+/// Only one node sweeps retention at a time; a node that goes away
+/// (its connection closes) does not keep the others from sweeping.
+async fn one_sweeper_at_a_time(kind: Kind) {
+    let Some((a, db)) = store(kind).await else {
+        return;
+    };
+    let b = db.open("node-b", CheckpointPolicy::default()).await;
+    let held = a.try_sweep_lock().await.expect("lock").expect("granted");
+    let second = b.try_sweep_lock().await.expect("lock");
+    match kind {
+        // One node: nobody else to exclude.
+        Kind::Sqlite => assert!(second.is_some()),
+        Kind::Postgres => {
+            assert!(second.is_none(), "node B may not sweep while A does");
+            held.release().await;
+            let again = b.try_sweep_lock().await.expect("lock").expect("B's turn");
+            // Dropped without release, as when a node dies: the server
+            // frees the lock once the connection is closed.
+            drop(again);
+            let mut granted = None;
+            for _ in 0..50 {
+                granted = a.try_sweep_lock().await.expect("lock");
+                if granted.is_some() {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            assert!(granted.is_some(), "a dead holder's lock is released");
+        }
     }
 }

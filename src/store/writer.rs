@@ -20,7 +20,8 @@ use super::audit_rows::{Head, append, read_head, write_pending};
 use super::merkle_rows::{CheckpointPolicy, Tree, flush, load_tree, maybe_checkpoint};
 use sqlx::Row;
 
-use super::rows::{AttachmentRow, DeliveryRow, MessageRow, NewDelivery};
+use super::events::{CHANNEL, ClusterEvent, payloads};
+use super::rows::{AttachmentRow, DeliveryRow, MessageRow, NewDelivery, SignatureRow};
 use super::{Backend, StoreError};
 use crate::audit::{AuditRecord, RecordDraft};
 
@@ -46,6 +47,8 @@ pub enum WriteOp {
         attachments: Vec<String>,
         /// Idempotency key to record: (partner, key, request hash, response).
         idempotency: Option<(String, String, String, String)>,
+        /// Sender signatures, in order (a forward's originator's first).
+        signatures: Vec<SignatureRow>,
     },
     /// First read by a recipient: `queued` → `delivered`.
     MarkDelivered {
@@ -244,6 +247,9 @@ async fn run_batch(
         write_pending(conn, &mut head).await?;
         flush(conn, &mut tree).await?;
         maybe_checkpoint(conn, &tree, policy).await?;
+        if backend == Backend::Postgres {
+            announce(conn, batch, &results).await?;
+        }
         conn.execute("COMMIT").await?;
         Ok::<(), StoreError>(())
     }
@@ -261,6 +267,40 @@ async fn run_batch(
         // The requester may have gone away; its work is committed anyway.
         let _ = job.reply.send(result);
     }
+}
+
+/// Sends, inside the batch's transaction, what the other nodes must act
+/// on; PostgreSQL delivers it on commit (see `events`).
+async fn announce(
+    conn: &mut AnyConnection,
+    batch: &[Job],
+    results: &[Result<(WriteOutput, AuditRecord), StoreError>],
+) -> Result<(), StoreError> {
+    let mut events = Vec::new();
+    for (job, r) in batch.iter().zip(results) {
+        if r.is_err() {
+            continue;
+        }
+        match &job.op {
+            WriteOp::Submit { deliveries, .. } => events.extend(
+                deliveries
+                    .iter()
+                    .map(|d| ClusterEvent::Inbox(d.recipient.clone())),
+            ),
+            WriteOp::SetPartnerState { partner, .. } => {
+                events.push(ClusterEvent::PartnerState(partner.clone()));
+            }
+            _ => {}
+        }
+    }
+    for payload in payloads(&events) {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANNEL)
+            .bind(payload)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
 }
 
 async fn begin(conn: &mut AnyConnection, backend: Backend) -> Result<(), StoreError> {
@@ -292,6 +332,7 @@ async fn apply(
             data_key,
             attachments,
             idempotency,
+            signatures,
         } => {
             if let Some((partner, key, _, _)) = idempotency {
                 let taken =
@@ -308,6 +349,19 @@ async fn apply(
             insert_message(conn, message, rec.seq).await?;
             put_data_key(conn, &message.id, data_key).await?;
             insert_deliveries(conn, message, deliveries, rec.seq).await?;
+            for (i, sig) in signatures.iter().enumerate() {
+                sqlx::query(
+                    "INSERT INTO message_signatures (message_id, position, partner, role, jws, statement) VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(message.id.as_str())
+                .bind(i as i64)
+                .bind(sig.partner.as_str())
+                .bind(sig.role.as_str())
+                .bind(sig.jws.as_str())
+                .bind(sig.statement.as_str())
+                .execute(&mut *conn)
+                .await?;
+            }
             for a in attachments {
                 sqlx::query(
                     "INSERT INTO message_attachments (message_id, attachment_id) VALUES ($1, $2)",
@@ -598,6 +652,7 @@ async fn apply(
             for table in [
                 "DELETE FROM deliveries WHERE message_id IN (SELECT id FROM messages WHERE erased_at_ms < $1)",
                 "DELETE FROM message_attachments WHERE message_id IN (SELECT id FROM messages WHERE erased_at_ms < $1)",
+                "DELETE FROM message_signatures WHERE message_id IN (SELECT id FROM messages WHERE erased_at_ms < $1)",
                 "DELETE FROM judicial_uses WHERE message_id IN (SELECT id FROM messages WHERE erased_at_ms < $1)",
                 "DELETE FROM idempotency WHERE message_id IN (SELECT id FROM messages WHERE erased_at_ms < $1)",
                 "DELETE FROM messages WHERE erased_at_ms < $1",

@@ -36,9 +36,15 @@ pub struct ServeOptions {
     pub handshake_timeout: Duration,
     /// Time to send a request's headers (slowloris).
     pub header_read_timeout: Duration,
+    /// Largest request head (HTTP/1.1 read buffer, at least 8 KiB) or
+    /// header list (HTTP/2).
+    pub max_header_bytes: usize,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_grace: Duration,
 }
+
+/// hyper's smallest HTTP/1.1 read buffer (it panics below this).
+const MIN_HEADER_BUF: usize = 8192;
 
 impl ServeOptions {
     /// The limits `[server]` sets, shared by the gateway and the benchmark's
@@ -48,7 +54,8 @@ impl ServeOptions {
             max_connections: server.max_connections,
             handshake_timeout: Duration::from_secs(server.handshake_timeout_secs),
             header_read_timeout: Duration::from_secs(server.header_read_timeout_secs),
-            shutdown_grace: Duration::from_secs(10),
+            max_header_bytes: server.max_header_bytes,
+            shutdown_grace: Duration::from_secs(server.shutdown_grace_secs),
         }
     }
 }
@@ -125,11 +132,13 @@ pub async fn serve(
                 .http1()
                 .timer(TokioTimer::new())
                 .header_read_timeout(opts.header_read_timeout)
+                .max_buf_size(opts.max_header_bytes.max(MIN_HEADER_BUF))
                 .keep_alive(true);
             builder
                 .http2()
                 .timer(TokioTimer::new())
                 .max_concurrent_streams(128)
+                .max_header_list_size(u32::try_from(opts.max_header_bytes).unwrap_or(u32::MAX))
                 .keep_alive_interval(Some(Duration::from_secs(30)));
             let conn = builder.serve_connection(io, service);
             tokio::pin!(conn);

@@ -70,6 +70,8 @@ impl TlsMaterial {
                 "holds no PEM certificate",
             ));
         }
+        crate::crypto::check_owner_only(&cfg.key)
+            .map_err(|e| file_err("server key", &cfg.key, e))?;
         let key_pem = read("server key", &cfg.key)?;
         let key = PrivateKeyDer::from_pem_slice(&key_pem)
             .map_err(|e| file_err("server key", &cfg.key, e))?;
@@ -107,11 +109,11 @@ impl TlsMaterial {
         })
     }
 
-    /// Builds the rustls server configuration.
-    pub fn server_config(
+    /// The client-certificate verifier (client CA and CRL): used in every
+    /// handshake and for the certificate chains of sender signatures.
+    pub fn client_verifier(
         &self,
-        min_version: TlsMinVersion,
-    ) -> Result<rustls::ServerConfig, TlsError> {
+    ) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, TlsError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut roots = RootCertStore::empty();
         for ca in &self.client_ca {
@@ -119,11 +121,23 @@ impl TlsMaterial {
                 .add(ca.clone())
                 .map_err(|e| TlsError::Rustls(format!("client CA: {e}")))?;
         }
-        let verifier =
-            WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-                .with_crls([self.crl.clone()])
-                .build()
-                .map_err(|e| TlsError::Rustls(format!("client verifier: {e}")))?;
+        WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+            .with_crls([self.crl.clone()])
+            .build()
+            .map_err(|e| TlsError::Rustls(format!("client verifier: {e}")))
+    }
+
+    /// Builds the rustls server configuration.
+    pub fn server_config(
+        &self,
+        min_version: TlsMinVersion,
+    ) -> Result<rustls::ServerConfig, TlsError> {
+        let mut provider = rustls::crypto::ring::default_provider();
+        // ECDHE with AEAD only. That is the ring provider's whole list
+        // today; the filter keeps it so if a provider update adds others.
+        provider.cipher_suites.retain(|s| is_ecdhe_aead(s.suite()));
+        let provider = Arc::new(provider);
+        let verifier = self.client_verifier()?;
         let versions: &[&'static rustls::SupportedProtocolVersion] = match min_version {
             TlsMinVersion::Tls13 => &[&rustls::version::TLS13],
             TlsMinVersion::Tls12 => &[&rustls::version::TLS13, &rustls::version::TLS12],
@@ -142,10 +156,30 @@ impl TlsMaterial {
     }
 }
 
+/// The suites the gateway may negotiate: TLS 1.3's AEAD suites, and for
+/// the TLS 1.2 opt-in only ECDHE key exchange (forward secrecy) with
+/// AES-GCM or ChaCha20-Poly1305 (no CBC, no static RSA).
+pub fn is_ecdhe_aead(suite: rustls::CipherSuite) -> bool {
+    use rustls::CipherSuite as S;
+    matches!(
+        suite,
+        S::TLS13_AES_128_GCM_SHA256
+            | S::TLS13_AES_256_GCM_SHA384
+            | S::TLS13_CHACHA20_POLY1305_SHA256
+            | S::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
+            | S::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384
+            | S::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256
+            | S::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256
+            | S::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384
+            | S::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256
+    )
+}
+
 /// The live TLS state: swapped whole on reload, read per connection and
 /// per request.
 pub struct TlsState {
     config: ArcSwap<rustls::ServerConfig>,
+    signers: arc_swap::ArcSwapOption<SignerVerifier>,
     revoked: ArcSwap<BTreeSet<String>>,
     server: ArcSwap<(String, i64)>,
 }
@@ -156,11 +190,17 @@ impl std::fmt::Debug for TlsState {
     }
 }
 
+/// The client verifier, for chains that arrive outside a handshake.
+struct SignerVerifier(Arc<dyn rustls::server::danger::ClientCertVerifier>);
+
 impl TlsState {
     /// Builds the state from loaded material.
     pub fn new(material: &TlsMaterial, min_version: TlsMinVersion) -> Result<Self, TlsError> {
         Ok(Self {
             config: ArcSwap::from_pointee(material.server_config(min_version)?),
+            signers: arc_swap::ArcSwapOption::from_pointee(SignerVerifier(
+                material.client_verifier()?,
+            )),
             revoked: ArcSwap::from_pointee(material.revoked.clone()),
             server: ArcSwap::from_pointee((
                 material.server_serial.clone(),
@@ -173,11 +213,33 @@ impl TlsState {
     /// connections keep theirs but are re-checked against `revoked`).
     pub fn install(&self, cfg: rustls::ServerConfig, material: &TlsMaterial) {
         self.config.store(Arc::new(cfg));
+        // Built from the same material that just built `cfg`; should it
+        // fail anyway, signatures are refused until the next reload.
+        self.signers.store(
+            material
+                .client_verifier()
+                .ok()
+                .map(|v| Arc::new(SignerVerifier(v))),
+        );
         self.revoked.store(Arc::new(material.revoked.clone()));
         self.server.store(Arc::new((
             material.server_serial.clone(),
             material.server_not_after,
         )));
+    }
+
+    /// Whether a certificate chain (leaf first) would be accepted as a
+    /// client certificate now: same CA, same CRL, validity now. Sender
+    /// signatures are held to exactly what a connection is held to.
+    pub fn check_chain(&self, chain: &[CertificateDer<'static>]) -> Result<(), String> {
+        let guard = self.signers.load();
+        let Some(v) = guard.as_ref() else {
+            return Err("the gateway cannot check certificate chains now".into());
+        };
+        let (leaf, rest) = chain.split_first().ok_or("empty chain")?;
+        v.0.verify_client_cert(leaf, rest, rustls::pki_types::UnixTime::now())
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 
     /// The config for the next handshake.

@@ -13,6 +13,6 @@ pub mod connections;
 pub mod identity;
 
 pub use accept::{ConnectionInfo, ServeOptions, serve};
-pub use config::{TlsError, TlsMaterial, TlsState};
+pub use config::{TlsError, TlsMaterial, TlsState, is_ecdhe_aead};
 pub use connections::Connections;
 pub use identity::{Identity, IdentityError, PeerCert};

@@ -424,6 +424,36 @@ async fn serve_refuses_a_master_key_others_can_read() {
     );
 }
 
+#[tokio::test]
+async fn serve_refuses_signing_and_tls_keys_others_can_read() {
+    // Its own PKI: the shared one must keep its modes.
+    let pki = Pki::create();
+    let gw = TestGateway::start_with(&pki.dir, |_| {}).await;
+    let config = write_config(&gw);
+    let keys = [
+        gw.config.audit.signing_key.clone(),
+        gw.config.tls.key.clone(),
+    ];
+    let _files = gw.stop().await;
+    use std::os::unix::fs::PermissionsExt;
+    for key in keys {
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+        let out = Command::new(env!("CARGO_BIN_EXE_brdo"))
+            .args(["serve", "--config", config.to_str().expect("utf8")])
+            .env("BRDO_SERVER__LISTEN", "127.0.0.1:0")
+            .env("BRDO_SERVER__METRICS_LISTEN", "127.0.0.1:0")
+            .output()
+            .expect("serve");
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+        let err = text(&out.stderr);
+        assert!(
+            err.contains(&key.display().to_string()) && err.contains("mode 640"),
+            "{err}"
+        );
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    }
+}
+
 /// A stopped gateway's files with 8 records and a checkpoint every 3
 /// (signed at sizes 1, 4 and 7); returns the config, database and guard.
 async fn checkpointed_log() -> (std::path::PathBuf, std::path::PathBuf, Files) {

@@ -123,6 +123,7 @@ pub struct Files {
     /// The temporary directory (PKI-independent data, config files).
     pub dir: tempfile::TempDir,
     /// The PostgreSQL database, when the gateway ran on one.
+    #[expect(dead_code, reason = "held for its Drop, which drops the database")]
     pub pg: Option<PgTestDb>,
 }
 
@@ -153,6 +154,7 @@ pub fn test_config(pki: &Path, data: &Path) -> Config {
     c.pki.dir = Some(pki.to_owned());
     c.database.url = format!("sqlite://{}", data.join("brdo.db").display());
     c.crypto.master_key_file = data.join("master.key");
+    c.crypto.envelope_signing_key = pki.join("envelope-signing.key");
     c.policy.file = data.join("policy.toml");
     c.storage.blob_dir = data.join("blobs");
     // Tests sweep explicitly; a background sweep would race them.
@@ -219,9 +221,30 @@ impl TestGateway {
         }
     }
 
+    /// A second node of the same gateway: same database, PKI, keys and
+    /// attachment directory, its own listeners and node name. Stop it
+    /// before the first (which owns the files).
+    pub async fn another_node(&self, node: &str) -> TestGateway {
+        let mut config = self.config.clone();
+        config.server.listen = "127.0.0.1:0".parse().expect("addr");
+        config.server.metrics_listen = "127.0.0.1:0".parse().expect("addr");
+        config.server.node = Some(node.to_owned());
+        let gateway = Gateway::start(&config).await.expect("second node starts");
+        TestGateway {
+            gateway,
+            config,
+            pki: self.pki.clone(),
+            data: self.data.clone(),
+            files: Files {
+                dir: tempfile::tempdir().expect("tempdir"),
+                pg: None,
+            },
+        }
+    }
+
     /// Which database this gateway runs on.
     pub fn db_kind(&self) -> DbKind {
-        if self.files.pg.is_some() {
+        if self.config.database.is_postgres() {
             DbKind::Postgres
         } else {
             DbKind::Sqlite
@@ -410,7 +433,7 @@ pub fn write_config(gw: &TestGateway) -> PathBuf {
     let c = &gw.config;
     let toml = format!(
         "[database]\nurl = \"{}\"\n[tls]\ncert = \"{}\"\nkey = \"{}\"\nclient_ca = \"{}\"\ncrl = \"{}\"\n\
-         [crypto]\nmaster_key_file = \"{}\"\n[policy]\nfile = \"{}\"\n[storage]\nblob_dir = \"{}\"\n\
+         [crypto]\nmaster_key_file = \"{}\"\nenvelope_signing_key = \"{}\"\n[policy]\nfile = \"{}\"\n[storage]\nblob_dir = \"{}\"\n\
          [retention]\nsweep_interval_secs = 0\n[audit]\nsigning_key = \"{}\"\npublic_key = \"{}\"\n\
          checkpoint_every = {}\nretention_days = {}\n",
         c.database.url,
@@ -419,6 +442,7 @@ pub fn write_config(gw: &TestGateway) -> PathBuf {
         c.tls.client_ca.display(),
         c.tls.crl.display(),
         c.crypto.master_key_file.display(),
+        c.crypto.envelope_signing_key.display(),
         c.policy.file.display(),
         c.storage.blob_dir.display(),
         c.audit.signing_key.display(),
@@ -470,4 +494,113 @@ pub async fn send(gw: &TestGateway, from: &str, msg: &Value) -> String {
     let r = submit(gw, from, msg).await;
     assert_eq!(r.status, 201, "{}", text(&r.body));
     r.json()["id"].as_str().expect("id").to_owned()
+}
+
+/// A TLS connection presenting `<stem>.crt` from `pki`, speaking nothing
+/// yet: for tests that write raw HTTP/1.1 bytes (slow clients, streamed
+/// uploads) where [`Client`] would send whole requests.
+pub async fn raw_tls(
+    pki: &Path,
+    stem: &str,
+    addr: SocketAddr,
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    let cfg = brdo::client::tls_config(
+        &pki.join(format!("{stem}.crt")),
+        &pki.join(format!("{stem}.key")),
+        &pki.join("ca.crt"),
+        Protocol::Http1,
+    )
+    .expect("client TLS config");
+    let tcp = tokio::net::TcpStream::connect(addr).await.expect("tcp");
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg))
+        .connect(name, tcp)
+        .await
+        .expect("TLS handshake")
+}
+
+/// A real `brdo serve` process on a config written by [`write_config`],
+/// listening on a free port (metrics on an ephemeral one, so processes of
+/// parallel tests do not collide). Killed when dropped if still running.
+pub struct ServeProcess {
+    /// The child process.
+    pub child: std::process::Child,
+    /// The API address.
+    pub addr: SocketAddr,
+    /// Where its stderr (the logs) goes.
+    pub log: PathBuf,
+}
+
+impl ServeProcess {
+    /// Starts `brdo serve --config CONFIG` with `env` added, and waits until
+    /// it serves `AL-CTD`'s client (up to 20 s).
+    pub async fn start(config: &Path, pki: &Path, env: &[(&str, &str)]) -> ServeProcess {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("port")
+            .local_addr()
+            .expect("addr")
+            .port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+        let log = config.with_file_name(format!("serve-{port}.log"));
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_brdo"))
+            .args(["serve", "--config", config.to_str().expect("utf8")])
+            .env("BRDO_SERVER__LISTEN", addr.to_string())
+            .env("BRDO_SERVER__METRICS_LISTEN", "127.0.0.1:0")
+            .envs(env.iter().copied())
+            // Logs go to a file beside the config (a pipe nobody reads
+            // would fill up and stall the server).
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("spawn brdo serve");
+        let mut process = ServeProcess { child, addr, log };
+        let probe = Client::from_pki(pki, "partner-AL-CTD", addr).expect("client");
+        for _ in 0..200 {
+            if probe.get("/v1/inbox", &[]).await.is_ok() {
+                return process;
+            }
+            if let Ok(Some(status)) = process.child.try_wait() {
+                let logs = std::fs::read_to_string(&process.log).unwrap_or_default();
+                panic!("brdo serve exited early with {status}: {logs}");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let _ = process.child.kill();
+        panic!("brdo serve did not start serving within 20 s");
+    }
+
+    /// Sends `signal` (`KILL`, `TERM`) to the process.
+    pub fn signal(&self, signal: &str) {
+        let ok = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .expect("run kill")
+            .success();
+        assert!(ok, "kill -{signal} failed");
+    }
+
+    /// Waits up to `limit` for the process to exit; returns its exit status
+    /// (panics past the limit).
+    pub async fn wait_exit(&mut self, limit: std::time::Duration) -> std::process::ExitStatus {
+        let started = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(
+                started.elapsed() < limit,
+                "brdo serve still running {limit:?} after the signal"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
 }

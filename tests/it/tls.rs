@@ -119,6 +119,46 @@ async fn tls12_is_refused_by_default() {
 }
 
 #[tokio::test]
+async fn tls12_opt_in_negotiates_only_ecdhe_aead_suites() {
+    let gw = TestGateway::start_with(&Pki::shared().dir, |c| {
+        c.tls.min_version = brdo::config::TlsMinVersion::Tls12;
+    })
+    .await;
+    let cert: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_file_iter(gw.pki.join("partner-AL-CTD.crt"))
+            .expect("cert")
+            .collect::<Result<_, _>>()
+            .expect("pem");
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_file(gw.pki.join("partner-AL-CTD.key"))
+        .expect("key");
+    let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS12])
+    .expect("versions")
+    .with_root_certificates(roots(&gw))
+    .with_client_auth_cert(cert, key)
+    .expect("client cert");
+    let tcp = TcpStream::connect(gw.addr()).await.expect("tcp");
+    let name = ServerName::try_from("localhost").expect("name");
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
+        .connect(name, tcp)
+        .await
+        .expect("with the opt-in, a TLS 1.2 client with a certificate gets in");
+    let (_, session) = tls.get_ref();
+    assert_eq!(
+        session.protocol_version(),
+        Some(rustls::ProtocolVersion::TLSv1_2)
+    );
+    let suite = session.negotiated_cipher_suite().expect("suite").suite();
+    assert!(
+        brdo::tls::is_ecdhe_aead(suite),
+        "negotiated {suite:?}, not an ECDHE AEAD suite"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test]
 async fn certificates_without_a_usable_identity_get_no_identity() {
     let gw = TestGateway::start().await;
     for stem in ["no-uri", "two-uris", "unknown-partner", "malformed-uri"] {
