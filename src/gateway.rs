@@ -201,13 +201,7 @@ impl Gateway {
             addr: config.server.listen,
             source,
         })?;
-        let opts = ServeOptions {
-            max_connections: config.server.max_connections,
-            handshake_timeout: Duration::from_secs(config.server.handshake_timeout_secs),
-            header_read_timeout: Duration::from_secs(config.server.header_read_timeout_secs),
-            max_header_bytes: config.server.max_header_bytes,
-            shutdown_grace: Duration::from_secs(config.server.shutdown_grace_secs),
-        };
+        let opts = ServeOptions::from_config(&config.server);
         let (tx, rx) = oneshot::channel::<()>();
         let router = api::router(app.clone());
         let task = tokio::spawn(crate::tls::serve(

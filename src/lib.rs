@@ -26,6 +26,7 @@
 //! - [`retention`]: the sweeper: erasure when retention ends, orphans.
 //! - [`pki`]: the development CA: issue, revoke, list, CRL, PKCS#12.
 //! - [`client`]: a small mTLS HTTP client (demo, tests, benchmarks).
+//! - [`bench`]: `brdo bench`, the load generator and its baseline.
 //! - [`ops`]: reloads, known certificates, the TLS file watcher.
 //! - [`metrics`], [`health`]: Prometheus text, `/healthz`, `/readyz`.
 //! - [`gateway`]: start/stop a whole gateway from a config.
@@ -37,6 +38,7 @@
 
 pub mod api;
 pub mod audit;
+pub mod bench;
 pub mod binding;
 pub mod blobs;
 pub mod cli;

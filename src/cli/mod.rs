@@ -5,6 +5,7 @@
 //! the file, field or flag.
 
 pub mod audit;
+pub mod bench;
 pub mod client;
 pub mod demo;
 pub mod keys;
@@ -64,6 +65,10 @@ pub enum Command {
     /// Manage the master key.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Load-test a gateway with partner certificates (its own in a
+    /// temporary directory, or a running one), optionally against a bare
+    /// mTLS baseline in the same run.
+    Bench(bench::BenchArgs),
     /// Check a message as received against its label binding, offline.
     VerifyBinding(verify_binding::VerifyBindingArgs),
     /// Call the partner API with a certificate from a PKI directory and
@@ -84,6 +89,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Audit(cmd) => with_runtime(audit::run(cmd)),
         Command::Retention(cmd) => with_runtime(retention::run(cmd)),
         Command::Keys(cmd) => with_runtime(keys::run(cmd)),
+        Command::Bench(args) => with_runtime(bench::run(args)),
         Command::VerifyBinding(args) => verify_binding::run(&args),
         Command::Client(args) => with_runtime(client::run(*args)),
         Command::Openapi => {

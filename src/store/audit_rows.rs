@@ -19,6 +19,8 @@ pub(super) struct Head {
     /// `at` of the last record: records are stamped in chain order, never
     /// earlier than their predecessor, so time order is chain order.
     pub at: String,
+    /// Records appended in this batch, not yet written.
+    pub pending: Vec<PendingRecord>,
 }
 
 pub(super) async fn read_head(conn: &mut AnyConnection) -> Result<Head, StoreError> {
@@ -31,18 +33,39 @@ pub(super) async fn read_head(conn: &mut AnyConnection) -> Result<Head, StoreErr
                 .map_err(|_| StoreError::Corrupt("negative seq".into()))?,
             hash: r.try_get(1)?,
             at: r.try_get::<Option<String>, _>(2)?.unwrap_or_default(),
+            pending: Vec::new(),
         },
         None => Head {
             seq: 0,
             hash: GENESIS_HASH.to_owned(),
             at: String::new(),
+            pending: Vec::new(),
         },
     })
 }
 
-/// Appends a record after `head`, with its index rows, and advances `head`.
+/// A record appended in this batch but not yet written (see [`append`]).
+#[derive(Debug, Clone)]
+pub(super) struct PendingRecord {
+    seq: i64,
+    rec: AuditRecord,
+    counterparts: String,
+    details: Option<String>,
+    parties: Vec<String>,
+    messages: Vec<String>,
+}
+
+/// Appends a record after `head` and advances `head`. The rows themselves
+/// wait in `head.pending` until [`write_pending`] (before the batch's
+/// commit, or before an op that touches audit rows): one multi-row `INSERT`
+/// per table for the whole batch instead of three statements per record,
+/// because every statement is a round trip to the database connection's
+/// worker thread, most of the writer's time (BENCHMARKS.md). Nothing reads
+/// a batch's own audit rows before then, and a failure still aborts the
+/// whole transaction.
 pub(super) async fn append(
-    conn: &mut AnyConnection,
+    // Kept for the callers' uniform shape; rows are written by `write_pending`.
+    _conn: &mut AnyConnection,
     head: &mut Head,
     tree: &mut Tree,
     mut draft: RecordDraft,
@@ -61,50 +84,112 @@ pub(super) async fn append(
         .details
         .as_ref()
         .map(|m| crate::audit::jcs::canonicalize(&Value::Object(m.clone())));
-    sqlx::query(
-        "INSERT INTO audit_log (seq, at, actor_role, actor_id, actor_officer, actor_cert_serial, action, message_id, \
-         counterparts, outcome, code, justification, request_id, node, details, reduced, prev_hash, hash) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 0, $16, $17)",
-    )
-    .bind(seq_i)
-    .bind(d.at.clone())
-    .bind(d.actor.role.clone())
-    .bind(d.actor.id.clone())
-    .bind(d.actor.officer.clone())
-    .bind(d.actor.cert_serial.clone())
-    .bind(d.action.as_str())
-    .bind(d.message_id.clone())
-    .bind(counterparts)
-    .bind(d.outcome.as_str())
-    .bind(d.code.clone())
-    .bind(d.justification.clone())
-    .bind(d.request_id.clone())
-    .bind(d.node.clone())
-    .bind(details)
-    .bind(rec.prev_hash.clone())
-    .bind(rec.hash.clone())
-    .execute(&mut *conn)
-    .await?;
-
-    for party in parties(d) {
-        sqlx::query("INSERT INTO audit_parties (partner, seq) VALUES ($1, $2)")
-            .bind(party)
-            .bind(seq_i)
-            .execute(&mut *conn)
-            .await?;
-    }
-    for message in messages(d) {
-        sqlx::query("INSERT INTO audit_messages (message_id, seq) VALUES ($1, $2)")
-            .bind(message)
-            .bind(seq_i)
-            .execute(&mut *conn)
-            .await?;
-    }
     tree.push(&rec.hash)?;
     head.seq = seq;
     head.hash.clone_from(&rec.hash);
     head.at.clone_from(&rec.draft.at);
+    head.pending.push(PendingRecord {
+        seq: seq_i,
+        parties: parties(d),
+        messages: messages(d),
+        counterparts,
+        details,
+        rec: rec.clone(),
+    });
     Ok(rec)
+}
+
+/// Records per `audit_log` INSERT (17 parameters each). Kept small: sqlx's
+/// SQLite binding looks parameters up by name, which costs more than linear
+/// time in the statement's parameter count (`sqlite3_bind_parameter_name`
+/// was 5 % of the gateway's CPU with 64 records per statement).
+const RECORDS_PER_INSERT: usize = 16;
+/// Index rows per INSERT (2 parameters each).
+const INDEX_ROWS_PER_INSERT: usize = 64;
+
+/// Writes the records [`append`] queued in `head.pending`, with their index
+/// rows.
+pub(super) async fn write_pending(
+    conn: &mut AnyConnection,
+    head: &mut Head,
+) -> Result<(), StoreError> {
+    let pending = std::mem::take(&mut head.pending);
+    for chunk in pending.chunks(RECORDS_PER_INSERT) {
+        let mut sql = String::from(
+            "INSERT INTO audit_log (seq, at, actor_role, actor_id, actor_officer, actor_cert_serial, action, message_id, \
+             counterparts, outcome, code, justification, request_id, node, details, reduced, prev_hash, hash) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            let b = 17 * i;
+            sql.push('(');
+            for k in 1..=15 {
+                sql.push_str(&format!("${}, ", b + k));
+            }
+            sql.push_str(&format!("0, ${}, ${})", b + 16, b + 17));
+        }
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for p in chunk {
+            let d = &p.rec.draft;
+            q = q
+                .bind(p.seq)
+                .bind(d.at.as_str())
+                .bind(d.actor.role.as_str())
+                .bind(d.actor.id.as_deref())
+                .bind(d.actor.officer.as_deref())
+                .bind(d.actor.cert_serial.as_deref())
+                .bind(d.action.as_str())
+                .bind(d.message_id.as_deref())
+                .bind(p.counterparts.as_str())
+                .bind(d.outcome.as_str())
+                .bind(d.code.as_deref())
+                .bind(d.justification.as_deref())
+                .bind(d.request_id.as_deref())
+                .bind(d.node.as_deref())
+                .bind(p.details.as_deref())
+                .bind(p.rec.prev_hash.as_str())
+                .bind(p.rec.hash.as_str());
+        }
+        q.execute(&mut *conn).await?;
+    }
+    let parties: Vec<(&str, i64)> = pending
+        .iter()
+        .flat_map(|p| p.parties.iter().map(move |v| (v.as_str(), p.seq)))
+        .collect();
+    insert_index(conn, "audit_parties", "partner", &parties).await?;
+    let messages: Vec<(&str, i64)> = pending
+        .iter()
+        .flat_map(|p| p.messages.iter().map(move |v| (v.as_str(), p.seq)))
+        .collect();
+    insert_index(conn, "audit_messages", "message_id", &messages).await?;
+    Ok(())
+}
+
+/// Multi-row `INSERT`s of index rows. `table` and `column` are constants of
+/// this module, never input.
+async fn insert_index(
+    conn: &mut AnyConnection,
+    table: &'static str,
+    column: &'static str,
+    rows: &[(&str, i64)],
+) -> Result<(), StoreError> {
+    for chunk in rows.chunks(INDEX_ROWS_PER_INSERT) {
+        let mut sql = format!("INSERT INTO {table} ({column}, seq) VALUES ");
+        for i in 0..chunk.len() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("(${}, ${})", 2 * i + 1, 2 * i + 2));
+        }
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (v, seq) in chunk {
+            q = q.bind(*v).bind(*seq);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 /// Partners a record involves: a partner or partner-DPO actor, and every

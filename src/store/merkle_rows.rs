@@ -124,18 +124,36 @@ pub(super) async fn load_tree(conn: &mut AnyConnection, log_size: u64) -> Result
     Ok(tree)
 }
 
+/// Interior nodes per `INSERT` (3 parameters each, well under SQLite's
+/// and PostgreSQL's parameter limits).
+const NODES_PER_INSERT: usize = 64;
+
 /// Writes new interior nodes and the frontier.
 pub(super) async fn flush(conn: &mut AnyConnection, tree: &mut Tree) -> Result<(), StoreError> {
     if !tree.dirty {
         return Ok(());
     }
-    for (level, idx, hash) in tree.nodes.drain(..) {
-        sqlx::query("INSERT INTO merkle_nodes (level, idx, hash) VALUES ($1, $2, $3) ON CONFLICT (level, idx) DO NOTHING")
-            .bind(i64::from(level))
-            .bind(to_i64(idx)?)
-            .bind(hash.to_vec())
-            .execute(&mut *conn)
-            .await?;
+    // Multi-row INSERTs: each statement is a round trip to the database
+    // connection's worker thread (see BENCHMARKS.md), and a batch of n
+    // records makes about n new interior nodes.
+    let nodes = std::mem::take(&mut tree.nodes);
+    for chunk in nodes.chunks(NODES_PER_INSERT) {
+        let mut sql = String::from("INSERT INTO merkle_nodes (level, idx, hash) VALUES ");
+        for i in 0..chunk.len() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3));
+        }
+        sql.push_str(" ON CONFLICT (level, idx) DO NOTHING");
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (level, idx, hash) in chunk {
+            q = q
+                .bind(i64::from(*level))
+                .bind(to_i64(*idx)?)
+                .bind(hash.to_vec());
+        }
+        q.execute(&mut *conn).await?;
     }
     let hashes: Vec<u8> = tree.range.hashes().concat();
     sqlx::query(

@@ -16,7 +16,7 @@
 use sqlx::{AnyConnection, Executor};
 use tokio::sync::{mpsc, oneshot};
 
-use super::audit_rows::{Head, append, read_head};
+use super::audit_rows::{Head, append, read_head, write_pending};
 use super::merkle_rows::{CheckpointPolicy, Tree, flush, load_tree, maybe_checkpoint};
 use sqlx::Row;
 
@@ -244,6 +244,7 @@ async fn run_batch(
                 other => results.push(other),
             }
         }
+        write_pending(conn, &mut head).await?;
         flush(conn, &mut tree).await?;
         maybe_checkpoint(conn, &tree, policy).await?;
         if backend == Backend::Postgres {
@@ -347,17 +348,7 @@ async fn apply(
             let rec = append(conn, head, tree, audit).await?;
             insert_message(conn, message, rec.seq).await?;
             put_data_key(conn, &message.id, data_key).await?;
-            for d in deliveries {
-                sqlx::query(
-                    "INSERT INTO deliveries (message_id, recipient, seq, status, updated_at) VALUES ($1, $2, $3, 'queued', $4)",
-                )
-                .bind(message.id.as_str())
-                .bind(d.recipient.as_str())
-                .bind(to_i64(rec.seq)?)
-                .bind(message.accepted_at.as_str())
-                .execute(&mut *conn)
-                .await?;
-            }
+            insert_deliveries(conn, message, deliveries, rec.seq).await?;
             for (i, sig) in signatures.iter().enumerate() {
                 sqlx::query(
                     "INSERT INTO message_signatures (message_id, position, partner, role, jws, statement) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -638,6 +629,8 @@ async fn apply(
             tombstones_before_ms,
         } => {
             let rec = append(conn, head, tree, audit).await?;
+            // The reduction below must see every record of this batch.
+            write_pending(conn, head).await?;
             let through = to_i64(*through_seq)?;
             sqlx::query(
                 "UPDATE audit_log SET reduced = 1, at = NULL, actor_role = NULL, actor_id = NULL, actor_officer = NULL, \
@@ -686,6 +679,38 @@ async fn apply(
             Ok((WriteOutput::Done, rec))
         }
     }
+}
+
+/// All of a message's deliveries in one multi-row `INSERT` (one round trip
+/// to the database worker instead of one per recipient; see
+/// BENCHMARKS.md).
+async fn insert_deliveries(
+    conn: &mut AnyConnection,
+    message: &MessageRow,
+    deliveries: &[NewDelivery],
+    seq: u64,
+) -> Result<(), StoreError> {
+    if deliveries.is_empty() {
+        return Ok(());
+    }
+    let mut sql = String::from(
+        "INSERT INTO deliveries (message_id, recipient, seq, status, updated_at) VALUES ",
+    );
+    for i in 0..deliveries.len() {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!("($1, ${}, $2, 'queued', $3)", i + 4));
+    }
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(message.id.as_str())
+        .bind(to_i64(seq)?)
+        .bind(message.accepted_at.as_str());
+    for d in deliveries {
+        q = q.bind(d.recipient.as_str());
+    }
+    q.execute(&mut *conn).await?;
+    Ok(())
 }
 
 async fn put_data_key(

@@ -46,6 +46,20 @@ pub struct ServeOptions {
 /// hyper's smallest HTTP/1.1 read buffer (it panics below this).
 const MIN_HEADER_BUF: usize = 8192;
 
+impl ServeOptions {
+    /// The limits `[server]` sets, shared by the gateway and the benchmark's
+    /// baseline echo server so both accept connections the same way.
+    pub fn from_config(server: &crate::config::ServerConfig) -> Self {
+        Self {
+            max_connections: server.max_connections,
+            handshake_timeout: Duration::from_secs(server.handshake_timeout_secs),
+            header_read_timeout: Duration::from_secs(server.header_read_timeout_secs),
+            max_header_bytes: server.max_header_bytes,
+            shutdown_grace: Duration::from_secs(server.shutdown_grace_secs),
+        }
+    }
+}
+
 /// Facts about the connection a request arrived on, attached to each
 /// request as an extension.
 #[derive(Debug, Clone)]

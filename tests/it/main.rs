@@ -5,6 +5,7 @@
 mod api_fuzz;
 mod attachments;
 mod audit;
+mod bench;
 mod binding;
 mod browser;
 mod cli;

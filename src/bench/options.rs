@@ -1,0 +1,303 @@
+//! What a benchmark run does, checked before anything starts.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::BenchError;
+
+/// The operation each worker repeats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Scenario {
+    /// `POST /v1/messages` with a 1 KiB body to `--recipients` partners on a
+    /// kept connection: the durable, audited write path.
+    Submit,
+    /// The recipient's side: long-poll the inbox, read the message, ack it,
+    /// while as many senders submit alongside so there is always mail.
+    Receive,
+    /// A new TLS connection (full handshake, no resumption) per request.
+    Handshake,
+    /// A blend per worker, in a cycle of ten: four submits, two reads and
+    /// two acks of those messages by the recipient, one status check, one
+    /// inbox listing.
+    Mixed,
+}
+
+impl Scenario {
+    /// The lower-case name, as on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Submit => "submit",
+            Self::Receive => "receive",
+            Self::Handshake => "handshake",
+            Self::Mixed => "mixed",
+        }
+    }
+}
+
+/// Closed or open loop.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Mode {
+    /// Each worker sends its next request when the previous one is answered.
+    Closed,
+    /// Requests are due at a fixed offered rate (per second, all workers
+    /// together); latency counts from when a request was due, so a stalled
+    /// server is not hidden by the generator waiting for it (coordinated
+    /// omission).
+    Open {
+        /// Offered requests per second.
+        rate: f64,
+    },
+}
+
+/// The load itself.
+#[derive(Debug, Clone)]
+pub struct LoadSpec {
+    /// The operation.
+    pub scenario: Scenario,
+    /// Workers, each with its own connection(s).
+    pub concurrency: usize,
+    /// The measured interval.
+    pub duration: Duration,
+    /// Load before measuring (connections, caches, the SQLite WAL warm up).
+    pub warmup: Duration,
+    /// Closed or open loop.
+    pub mode: Mode,
+    /// Recipients per submitted message.
+    pub recipients: usize,
+    /// Size of each message body, bytes.
+    pub body_bytes: usize,
+    /// Draw a progress line on stderr (only when it is a terminal).
+    pub progress: bool,
+}
+
+/// Where the gateway is.
+#[derive(Debug, Clone)]
+pub enum TargetSpec {
+    /// Start a gateway in a temporary directory (fresh PKI, SQLite) as a
+    /// child process, so its CPU and memory are its own.
+    Own,
+    /// A running gateway.
+    Running {
+        /// Its mTLS address.
+        addr: SocketAddr,
+        /// The PKI directory holding `ca.crt`, the partner certificates
+        /// and (for `--baseline`) `gateway.crt`/`gateway.key`/`ca.crl`.
+        pki: PathBuf,
+        /// Its process, for CPU and memory figures.
+        server_pid: Option<u32>,
+    },
+}
+
+/// A whole benchmark run.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    /// The load.
+    pub load: LoadSpec,
+    /// The gateway.
+    pub target: TargetSpec,
+    /// Run the same load against the echo server first.
+    pub baseline: bool,
+    /// The sending partner (`partner-<ID>.crt` in the PKI directory).
+    pub sender: String,
+    /// Partners the messages go to; the first `recipients` are used and the
+    /// first one is the receiver in `receive` and `mixed`.
+    pub to: Vec<String>,
+}
+
+/// The most workers: each holds one or two TLS connections, and the
+/// gateway's default connection limit is 1024.
+pub const MAX_CONCURRENCY: usize = 512;
+
+fn usage(flag: &'static str, message: impl Into<String>) -> BenchError {
+    BenchError::Usage {
+        flag,
+        message: message.into(),
+    }
+}
+
+fn valid_partner_id(id: &str) -> bool {
+    crate::domain::PartnerId::parse(id).is_some()
+}
+
+impl BenchOptions {
+    /// Checks every value; the error names the flag.
+    pub fn validate(&self) -> Result<(), BenchError> {
+        let l = &self.load;
+        if l.concurrency == 0 || l.concurrency > MAX_CONCURRENCY {
+            return Err(usage(
+                "--concurrency",
+                format!("must be 1 to {MAX_CONCURRENCY}, got {}", l.concurrency),
+            ));
+        }
+        if l.duration.is_zero() {
+            return Err(usage("--duration", "must be longer than zero"));
+        }
+        if l.duration > Duration::from_secs(24 * 3600) || l.warmup > Duration::from_secs(3600) {
+            return Err(usage(
+                "--duration",
+                "at most 24 h of measurement and 1 h of warm-up",
+            ));
+        }
+        if let Mode::Open { rate } = l.mode
+            && !(rate.is_finite() && rate > 0.0 && rate <= 1_000_000.0)
+        {
+            return Err(usage(
+                "--rate",
+                format!("must be a number of requests per second from 0 to 1000000, got {rate}"),
+            ));
+        }
+        if l.body_bytes == 0 || l.body_bytes > 512 * 1024 {
+            return Err(usage("--body-bytes", "must be 1 to 524288"));
+        }
+        if !valid_partner_id(&self.sender) {
+            return Err(usage(
+                "--as",
+                format!("{:?} is not a partner id", self.sender),
+            ));
+        }
+        if let Some(bad) = self.to.iter().find(|p| !valid_partner_id(p)) {
+            return Err(usage("--to", format!("{bad:?} is not a partner id")));
+        }
+        if self.to.contains(&self.sender) {
+            return Err(usage("--to", "the sender cannot be a recipient"));
+        }
+        if l.recipients == 0 || l.recipients > self.to.len() {
+            return Err(usage(
+                "--recipients",
+                format!(
+                    "must be 1 to {} (the number of partners in --to), got {}",
+                    self.to.len(),
+                    l.recipients
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The sender and the recipients used, the first recipient receiving.
+    pub fn scenario_parties(&self) -> Parties {
+        Parties {
+            sender: self.sender.clone(),
+            recipients: self.to.iter().take(self.load.recipients).cloned().collect(),
+        }
+    }
+}
+
+/// Who sends and who receives.
+#[derive(Debug, Clone)]
+pub struct Parties {
+    /// The sending partner.
+    pub sender: String,
+    /// The recipients; the first one receives in `receive` and `mixed`.
+    pub recipients: Vec<String>,
+}
+
+/// Parses `2s`, `500ms`, `1m`, or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
+        Some(i) => (&s[..i], &s[i..]),
+        None => (s, "s"),
+    };
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 10s, 500ms or 2m"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        _ => return Err(format!("{s:?}: the unit must be ms, s or m")),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("{s:?} is out of range"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts() -> BenchOptions {
+        BenchOptions {
+            load: LoadSpec {
+                scenario: Scenario::Submit,
+                concurrency: 8,
+                duration: Duration::from_secs(2),
+                warmup: Duration::ZERO,
+                mode: Mode::Closed,
+                recipients: 1,
+                body_bytes: 1024,
+                progress: false,
+            },
+            target: TargetSpec::Own,
+            baseline: false,
+            sender: "AL-CTD".into(),
+            to: vec!["RS-MOI".into(), "EU-ECTC".into()],
+        }
+    }
+
+    fn flag_of(o: &BenchOptions) -> &'static str {
+        match o.validate() {
+            Err(BenchError::Usage { flag, .. }) => flag,
+            other => panic!("expected a usage error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        opts().validate().expect("valid");
+        assert_eq!(opts().scenario_parties().recipients, vec!["RS-MOI"]);
+    }
+
+    #[test]
+    fn each_bad_value_names_its_flag() {
+        let mut o = opts();
+        o.load.concurrency = 0;
+        assert_eq!(flag_of(&o), "--concurrency");
+        o.load.concurrency = MAX_CONCURRENCY + 1;
+        assert_eq!(flag_of(&o), "--concurrency");
+
+        let mut o = opts();
+        o.load.duration = Duration::ZERO;
+        assert_eq!(flag_of(&o), "--duration");
+
+        for rate in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            let mut o = opts();
+            o.load.mode = Mode::Open { rate };
+            assert_eq!(flag_of(&o), "--rate");
+        }
+
+        let mut o = opts();
+        o.load.recipients = 3;
+        assert_eq!(flag_of(&o), "--recipients");
+        o.load.recipients = 0;
+        assert_eq!(flag_of(&o), "--recipients");
+
+        let mut o = opts();
+        o.sender = "al-ctd".into();
+        assert_eq!(flag_of(&o), "--as");
+
+        let mut o = opts();
+        o.to.push("AL-CTD".into());
+        assert_eq!(flag_of(&o), "--to");
+        let mut o = opts();
+        o.to.push("../x".into());
+        assert_eq!(flag_of(&o), "--to");
+
+        let mut o = opts();
+        o.load.body_bytes = 0;
+        assert_eq!(flag_of(&o), "--body-bytes");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+        assert!(parse_duration("ten").is_err());
+        assert!(parse_duration("5h").is_err());
+        assert!(parse_duration("").is_err());
+    }
+}
