@@ -163,6 +163,9 @@ impl Store {
             .connect_with(connect_opts)
             .await?;
 
+        if backend == Backend::Sqlite {
+            tokio::spawn(checkpoint_wal(pool.clone()));
+        }
         let (tx, rx) = mpsc::channel(4096);
         tokio::spawn(writer::run(
             writer_conn,
@@ -303,6 +306,27 @@ impl Store {
     }
 }
 
+/// Copies SQLite's write-ahead log into the database file twice a second,
+/// off the writer's path: a PASSIVE checkpoint never waits for the writer
+/// or readers, so commits keep their fsync of the WAL only. Ends when the
+/// pool is closed.
+async fn checkpoint_wal(pool: AnyPool) {
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if pool.is_closed() {
+            return;
+        }
+        if let Err(e) = pool.execute("PRAGMA wal_checkpoint(PASSIVE)").await {
+            if pool.is_closed() {
+                return;
+            }
+            tracing::warn!(error = %e, "WAL checkpoint failed; retrying");
+        }
+    }
+}
+
 /// Advisory lock key of the retention sweeper (the audit chain's writer
 /// lock is 727274).
 const SWEEP_LOCK_KEY: i64 = 727_275;
@@ -349,6 +373,11 @@ impl Backend {
                 conn.execute("PRAGMA busy_timeout = 10000").await?;
                 if writer {
                     conn.execute("PRAGMA journal_mode = WAL").await?;
+                    // The commit that crosses the WAL's size limit would
+                    // copy it into the database and fsync it, stalling
+                    // every request in the batch behind it; a background
+                    // task checkpoints instead (`checkpoint_wal`).
+                    conn.execute("PRAGMA wal_autocheckpoint = 0").await?;
                 }
                 conn.execute("PRAGMA synchronous = FULL").await?;
                 conn.execute("PRAGMA foreign_keys = ON").await?;
