@@ -6,7 +6,6 @@
 //! suspended partners (checked on every request). The store's listener
 //! (`store::events`) reports each change; this module applies it.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
@@ -46,18 +45,13 @@ pub fn follow(app: &Arc<AppState>) -> Option<[JoinHandle<()>; 2]> {
 /// Re-reads which partners are suspended and cuts off the newly suspended
 /// ones' open connections, as the node that suspended them did.
 pub async fn refresh_suspended(app: &AppState) {
-    let states = match app.store.partner_states().await {
+    let now = match app.store.suspended_partners().await {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(error = %e, "cannot re-read partner states after another node changed them");
             return;
         }
     };
-    let now: BTreeSet<PartnerId> = states
-        .into_iter()
-        .filter(|s| s.suspended != 0)
-        .filter_map(|s| PartnerId::parse(&s.partner))
-        .collect();
     let before = app.suspended();
     let newly: Vec<PartnerId> = now.difference(&before).cloned().collect();
     app.set_suspended(now);

@@ -4,7 +4,6 @@
 //! [`Gateway::start`], so the tests exercise exactly what operators run:
 //! the real TLS accept loop on a real socket, the real store file.
 
-use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +17,6 @@ use crate::blobs::{BlobError, BlobStore};
 use crate::config::Config;
 use crate::crypto::jose::{CheckpointSigner, JoseError, JwsKey};
 use crate::crypto::{MasterKey, MasterKeyError};
-use crate::domain::PartnerId;
 use crate::policy::{Policy, PolicyError};
 use crate::store::{CheckpointPolicy, Store, StoreError, StoreOptions};
 use crate::tls::{ServeOptions, TlsError, TlsMaterial, TlsState};
@@ -130,13 +128,7 @@ impl Gateway {
         })
         .await?;
         let blobs = BlobStore::open(&config.storage.blob_dir)?;
-        let suspended: BTreeSet<PartnerId> = store
-            .partner_states()
-            .await?
-            .into_iter()
-            .filter(|s| s.suspended != 0)
-            .filter_map(|s| PartnerId::parse(&s.partner))
-            .collect();
+        let suspended = store.suspended_partners().await?;
         let app = Arc::new(AppState::new(AppParts {
             store,
             tls: tls.clone(),

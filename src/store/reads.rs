@@ -94,6 +94,20 @@ impl Store {
         .await?)
     }
 
+    /// The partners suspended now: read at start and, on PostgreSQL, again
+    /// whenever another node suspends or resumes one.
+    pub async fn suspended_partners(
+        &self,
+    ) -> Result<std::collections::BTreeSet<crate::domain::PartnerId>, StoreError> {
+        Ok(self
+            .partner_states()
+            .await?
+            .into_iter()
+            .filter(|s| s.suspended != 0)
+            .filter_map(|s| crate::domain::PartnerId::parse(&s.partner))
+            .collect())
+    }
+
     /// Up to `limit` records with seq > `after`, in order, each with its
     /// `reduced` flag: the pages `audit verify` walks.
     pub async fn audit_page(
