@@ -34,22 +34,26 @@ pub fn follow(app: &Arc<AppState>) -> Option<[JoinHandle<()>; 2]> {
     let app = app.clone();
     let refresher = tokio::spawn(async move {
         while rx.recv().await.is_some() {
-            // Coalesce a burst of changes into one read.
+            // Coalesce a burst of changes into one read; a failed read is
+            // retried every second rather than leaving a suspension unseen.
             while rx.try_recv().is_ok() {}
-            refresh_suspended(&app).await;
+            while !refresh_suspended(&app).await {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
         }
     });
     Some([listener, refresher])
 }
 
 /// Re-reads which partners are suspended and cuts off the newly suspended
-/// ones' open connections, as the node that suspended them did.
-pub async fn refresh_suspended(app: &AppState) {
+/// ones' open connections, as the node that suspended them did. Returns
+/// false when the store could not be read (nothing changed).
+pub async fn refresh_suspended(app: &AppState) -> bool {
     let now = match app.store.suspended_partners().await {
         Ok(s) => s,
         Err(e) => {
-            tracing::error!(error = %e, "cannot re-read partner states after another node changed them");
-            return;
+            tracing::error!(error = %e, "cannot re-read partner states after another node changed them; retrying");
+            return false;
         }
     };
     let before = app.suspended();
@@ -62,4 +66,5 @@ pub async fn refresh_suspended(app: &AppState) {
         app.metrics.connections_closed(n);
         tracing::info!(partner = %p, connections_closed = n, "partner suspended on another node");
     }
+    true
 }
