@@ -50,57 +50,79 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(ring::digest::digest(&ring::digest::SHA256, bytes))
 }
 
+/// A text field of a message document, or why not.
+pub(crate) fn text_field<'a>(doc: &'a Value, field: &str) -> Result<&'a str, String> {
+    doc.get(field)
+        .and_then(Value::as_str)
+        .ok_or_else(|| format!("`{field}` is missing or not text"))
+}
+
+/// A list of ids of a message document (recipients), sorted: order is not
+/// part of what a binding or a signature states.
+pub(crate) fn sorted_ids(doc: &Value, field: &str) -> Result<Vec<String>, String> {
+    let mut ids: Vec<String> = doc
+        .get(field)
+        .and_then(Value::as_array)
+        .ok_or_else(|| format!("`{field}` is missing"))?
+        .iter()
+        .map(|r| r.as_str().map(str::to_owned))
+        .collect::<Option<_>>()
+        .ok_or_else(|| format!("`{field}` must be partner ids"))?;
+    ids.sort();
+    Ok(ids)
+}
+
+/// The SHA-256 digests of a message document's content: subject, body and
+/// each attachment in the message's order (`digest_of` gives an
+/// attachment's). Bindings and sender signatures state the same digests.
+/// A missing `attachments` is an error when `attachments_required` (a
+/// delivered message always lists them), otherwise none.
+pub(crate) fn content_digests(
+    doc: &Value,
+    attachments_required: bool,
+    digest_of: &dyn Fn(&str) -> String,
+) -> Result<Value, String> {
+    let attachments: Vec<Value> = match doc.get("attachments") {
+        None | Some(Value::Null) if !attachments_required => Vec::new(),
+        listed => listed
+            .and_then(Value::as_array)
+            .ok_or("`attachments` is missing or not a list")?
+            .iter()
+            .map(|a| {
+                a.as_str()
+                    .map(|id| json!({"id": id, "sha256": digest_of(id)}))
+            })
+            .collect::<Option<_>>()
+            .ok_or("`attachments` must be ids")?,
+    };
+    Ok(json!({
+        "subject": sha256_hex(text_field(doc, "subject")?.as_bytes()),
+        "body": sha256_hex(text_field(doc, "body")?.as_bytes()),
+        "attachments": attachments,
+    }))
+}
+
 /// The bound statement about a delivered message `doc` (the JSON of
 /// `GET /v1/messages/{id}`), with each attachment's SHA-256 looked up by
 /// `digest_of` (the gateway knows them from upload; a verifier takes them
 /// from the signed payload and checks files against them separately).
 pub fn payload(doc: &Value, digest_of: impl Fn(&str) -> String) -> Result<Value, BindingError> {
-    let text = |field: &str| -> Result<String, BindingError> {
-        doc.get(field)
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .ok_or_else(|| BindingError::Malformed(format!("`{field}` is missing or not text")))
-    };
-    let sender = text("from")?;
-    let originator = match doc.get("originator").and_then(Value::as_str) {
-        Some(o) => o.to_owned(),
-        None => sender.clone(),
-    };
-    let mut recipients: Vec<String> = doc
-        .get("recipients")
-        .and_then(Value::as_array)
-        .ok_or_else(|| BindingError::Malformed("`recipients` is missing".into()))?
-        .iter()
-        .map(|r| r.as_str().map(str::to_owned))
-        .collect::<Option<_>>()
-        .ok_or_else(|| BindingError::Malformed("`recipients` must be partner ids".into()))?;
-    recipients.sort();
-    let attachments: Vec<Value> = doc
-        .get("attachments")
-        .and_then(Value::as_array)
-        .ok_or_else(|| BindingError::Malformed("`attachments` is missing".into()))?
-        .iter()
-        .map(|a| {
-            a.as_str()
-                .map(|id| json!({"id": id, "sha256": digest_of(id)}))
-        })
-        .collect::<Option<_>>()
-        .ok_or_else(|| BindingError::Malformed("`attachments` must be ids".into()))?;
+    let sender = text_field(doc, "from").map_err(BindingError::Malformed)?;
+    let originator = doc
+        .get("originator")
+        .and_then(Value::as_str)
+        .unwrap_or(sender);
     Ok(json!({
         "v": 1,
-        "id": text("id")?,
+        "id": text_field(doc, "id").map_err(BindingError::Malformed)?,
         "originator": originator,
         "sender": sender,
-        "recipients": recipients,
+        "recipients": sorted_ids(doc, "recipients").map_err(BindingError::Malformed)?,
         "label": doc.get("label").cloned().unwrap_or(Value::Null),
         "evaluation": doc.get("evaluation").cloned().unwrap_or(Value::Null),
         "purpose": doc.get("purpose").cloned().unwrap_or(Value::Null),
-        "accepted_at": text("accepted_at")?,
-        "digests": {
-            "subject": sha256_hex(text("subject")?.as_bytes()),
-            "body": sha256_hex(text("body")?.as_bytes()),
-            "attachments": attachments,
-        },
+        "accepted_at": text_field(doc, "accepted_at").map_err(BindingError::Malformed)?,
+        "digests": content_digests(doc, true, &digest_of).map_err(BindingError::Malformed)?,
     }))
 }
 

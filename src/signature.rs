@@ -19,7 +19,7 @@ use rustls::pki_types::pem::PemObject as _;
 use serde_json::{Value, json};
 
 use crate::audit::jcs;
-use crate::binding::sha256_hex;
+use crate::binding::{self, content_digests, sha256_hex, text_field};
 
 /// The JWS `typ` of sender signatures.
 pub const ORIGIN_TYPE: &str = "brdo-origin+jws";
@@ -63,43 +63,15 @@ pub enum SignatureError {
 }
 
 fn text<'a>(v: &'a Value, field: &str) -> Result<&'a str, SignatureError> {
-    v.get(field)
-        .and_then(Value::as_str)
-        .ok_or_else(|| SignatureError::Statement(format!("`{field}`")))
+    text_field(v, field).map_err(SignatureError::Statement)
 }
 
 fn sorted_ids(v: &Value, field: &str) -> Result<Vec<String>, SignatureError> {
-    let mut out: Vec<String> = v
-        .get(field)
-        .and_then(Value::as_array)
-        .ok_or_else(|| SignatureError::Statement(format!("`{field}`")))?
-        .iter()
-        .map(|x| x.as_str().map(str::to_owned))
-        .collect::<Option<_>>()
-        .ok_or_else(|| SignatureError::Statement(format!("`{field}` must be ids")))?;
-    out.sort();
-    Ok(out)
+    binding::sorted_ids(v, field).map_err(SignatureError::Statement)
 }
 
 fn digests(v: &Value, digest_of: &dyn Fn(&str) -> String) -> Result<Value, SignatureError> {
-    let attachments: Vec<Value> = match v.get("attachments") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(a) => a
-            .as_array()
-            .ok_or_else(|| SignatureError::Statement("`attachments`".into()))?
-            .iter()
-            .map(|x| {
-                x.as_str()
-                    .map(|id| json!({"id": id, "sha256": digest_of(id)}))
-            })
-            .collect::<Option<_>>()
-            .ok_or_else(|| SignatureError::Statement("`attachments` must be ids".into()))?,
-    };
-    Ok(json!({
-        "subject": sha256_hex(text(v, "subject")?.as_bytes()),
-        "body": sha256_hex(text(v, "body")?.as_bytes()),
-        "attachments": attachments,
-    }))
+    content_digests(v, false, digest_of).map_err(SignatureError::Statement)
 }
 
 /// The statement a sender signs for `POST /v1/messages`: built from the
