@@ -95,6 +95,22 @@ pub fn open_with(
     serde_json::from_slice(&plain).map_err(|_| integrity("content is not the expected document"))
 }
 
+/// The SHA-256 of each listed attachment, as its upload recorded it (what
+/// label bindings and sender signatures state); ids without an upload are
+/// left out.
+pub async fn attachment_digests<'a>(
+    store: &Store,
+    ids: impl IntoIterator<Item = &'a str>,
+) -> Result<std::collections::BTreeMap<String, String>, ApiError> {
+    let mut out = std::collections::BTreeMap::new();
+    for id in ids {
+        if let Some(a) = store.attachment(id).await? {
+            out.insert(id.to_owned(), a.sha256);
+        }
+    }
+    Ok(out)
+}
+
 /// Unix milliseconds → the record time format.
 pub fn ms_to_text(ms: i64) -> String {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)

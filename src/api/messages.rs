@@ -417,14 +417,8 @@ pub async fn read(
 /// [`crate::binding`]); attachment digests come from their uploads. A
 /// message that cannot be bound is not delivered.
 async fn bind(app: &AppState, doc: &Value) -> Result<String, ApiError> {
-    let mut digests = std::collections::BTreeMap::new();
-    for id in doc["attachments"].as_array().into_iter().flatten() {
-        if let Some(id) = id.as_str()
-            && let Some(a) = app.store.attachment(id).await?
-        {
-            digests.insert(id.to_owned(), a.sha256);
-        }
-    }
+    let ids = doc["attachments"].as_array().into_iter().flatten();
+    let digests = content::attachment_digests(&app.store, ids.filter_map(Value::as_str)).await?;
     crate::binding::sign(&app.envelope_key, doc, |id| {
         digests.get(id).cloned().unwrap_or_default()
     })

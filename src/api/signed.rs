@@ -17,20 +17,6 @@ impl From<SignatureError> for ApiError {
     }
 }
 
-/// The SHA-256 of each listed attachment, from its upload.
-async fn digests(
-    app: &AppState,
-    ids: &[String],
-) -> Result<std::collections::BTreeMap<String, String>, ApiError> {
-    let mut out = std::collections::BTreeMap::new();
-    for id in ids {
-        if let Some(a) = app.store.attachment(id).await? {
-            out.insert(id.clone(), a.sha256);
-        }
-    }
-    Ok(out)
-}
-
 /// Checks `Brdo-Signature` when the request has one: the JWS verifies over
 /// the statement `build` makes, its chain is one the gateway would accept
 /// as a client certificate now (CA, CRL, validity), and its signer is the
@@ -51,7 +37,9 @@ pub(crate) async fn check(
     let jws = raw.to_str().map_err(|_| {
         ApiError::InvalidSignature("Brdo-Signature must be visible ASCII text.".into())
     })?;
-    let digests = digests(app, attachment_ids).await?;
+    let digests =
+        super::content::attachment_digests(&app.store, attachment_ids.iter().map(String::as_str))
+            .await?;
     let statement = build(&|id: &str| digests.get(id).cloned().unwrap_or_default())?;
     let chain = signature::check(jws, &statement)?;
     app.tls
