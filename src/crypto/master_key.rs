@@ -2,7 +2,7 @@
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use ring::aead::{AES_256_GCM, LessSafeKey, UnboundKey};
@@ -100,11 +100,10 @@ impl MasterKey {
             path: path.to_owned(),
             source,
         };
-        let mode = fs::metadata(path).map_err(io)?.permissions().mode();
-        if mode & 0o077 != 0 {
+        if let Some(mode) = super::lax_mode(path).map_err(io)? {
             return Err(MasterKeyError::Permissions {
                 path: path.to_owned(),
-                mode: mode & 0o777,
+                mode,
             });
         }
         let text = fs::read_to_string(path).map_err(io)?;
@@ -147,6 +146,7 @@ impl MasterKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn created_with_owner_only_mode_and_reloaded() {

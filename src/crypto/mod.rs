@@ -14,24 +14,29 @@ pub mod master_key;
 
 pub use envelope::{CryptoError, DataKey, Sealed};
 
-/// Refuses a private key file that others than its owner may read.
+/// The permission bits of a private key file when others than its owner
+/// may read or write it (`Ok(None)` when it is owner-only).
 ///
 /// Several gateway nodes share the same key files (master key, audit
-/// signing key, gateway TLS key), often over a shared or copied
-/// directory, where a lax mode is easy to get; a key others can read is
-/// a key that may have leaked, so the gateway does not start on it.
-pub fn check_owner_only(path: &std::path::Path) -> Result<(), String> {
+/// signing key, envelope key, gateway TLS key), often over a shared or
+/// copied directory, where a lax mode is easy to get; a key others can
+/// read is a key that may have leaked, so the gateway does not start on
+/// it. Every key loader asks this one function.
+pub fn lax_mode(path: &std::path::Path) -> std::io::Result<Option<u32>> {
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(path)
-        .map_err(|e| e.to_string())?
-        .permissions()
-        .mode();
-    if mode & 0o077 != 0 {
-        return Err(format!(
-            "has mode {:o}; a private key must be readable by its owner only (chmod 600)",
-            mode & 0o777
-        ));
-    }
-    Ok(())
+    let mode = std::fs::metadata(path)?.permissions().mode();
+    Ok((mode & 0o077 != 0).then_some(mode & 0o777))
 }
+
+/// [`lax_mode`] as the sentence a loader's error carries.
+pub fn check_owner_only(path: &std::path::Path) -> Result<(), String> {
+    match lax_mode(path) {
+        Ok(None) => Ok(()),
+        Ok(Some(mode)) => Err(format!(
+            "has mode {mode:o}; a private key must be readable by its owner only (chmod 600)"
+        )),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 pub use master_key::{MasterKey, MasterKeyError};
