@@ -49,16 +49,22 @@ pub fn follow(app: &Arc<AppState>) -> Option<[JoinHandle<()>; 2]> {
 /// ones' open connections, as the node that suspended them did. Returns
 /// false when the store could not be read (nothing changed).
 pub async fn refresh_suspended(app: &AppState) -> bool {
-    let now = match app.store.suspended_partners().await {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot re-read partner states after another node changed them; retrying");
-            return false;
+    // The set is loaded before the read: if this node changes it while the
+    // read runs, the read may be stale, the swap fails and it reads again.
+    let newly: Vec<PartnerId> = loop {
+        let before = app.suspended();
+        let now = match app.store.suspended_partners().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot re-read partner states after another node changed them; retrying");
+                return false;
+            }
+        };
+        let newly = now.difference(&before).cloned().collect();
+        if app.replace_suspended_if(&before, now) {
+            break newly;
         }
     };
-    let before = app.suspended();
-    let newly: Vec<PartnerId> = now.difference(&before).cloned().collect();
-    app.set_suspended(now);
     for p in newly {
         let n = app
             .connections

@@ -151,13 +151,7 @@ async fn set_suspended(
         .write(op, ctx.draft(action, Outcome::Allowed, None))
         .await?;
     ctx.mark_audited(rec.seq);
-    let mut set = (*app.suspended()).clone();
-    if suspended {
-        set.insert(partner.clone());
-    } else {
-        set.remove(&partner);
-    }
-    app.set_suspended(set);
+    app.mark_suspended(&partner, suspended);
     let closed = if suspended {
         let n = app
             .connections

@@ -175,9 +175,30 @@ impl AppState {
         self.suspended.load().contains(p)
     }
 
-    /// Replaces the suspended set.
-    pub fn set_suspended(&self, set: BTreeSet<PartnerId>) {
-        self.suspended.store(Arc::new(set));
+    /// Suspends (`true`) or resumes one partner in the set, atomically
+    /// with respect to other changes of the set.
+    pub fn mark_suspended(&self, partner: &PartnerId, suspended: bool) {
+        self.suspended.rcu(|set| {
+            let mut set = (**set).clone();
+            if suspended {
+                set.insert(partner.clone());
+            } else {
+                set.remove(partner);
+            }
+            set
+        });
+    }
+
+    /// Replaces the suspended set with `set` read from the store, unless the
+    /// set changed since `read_from` was loaded (a newer change must not be
+    /// overwritten by an older read); returns whether it was replaced.
+    pub fn replace_suspended_if(
+        &self,
+        read_from: &Arc<BTreeSet<PartnerId>>,
+        set: BTreeSet<PartnerId>,
+    ) -> bool {
+        let previous = self.suspended.compare_and_swap(read_from, Arc::new(set));
+        Arc::ptr_eq(&previous, read_from)
     }
 }
 

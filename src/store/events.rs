@@ -23,7 +23,7 @@ pub const CHANNEL: &str = "brdo_events";
 /// well below that.
 const MAX_PAYLOAD: usize = 7000;
 
-/// Something another node (or this one) committed.
+/// Something another node committed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ClusterEvent {
@@ -60,33 +60,43 @@ impl ClusterEvent {
 }
 
 /// Joins event lines into payloads below PostgreSQL's size limit,
-/// dropping repeats.
-pub fn payloads(events: &[ClusterEvent]) -> Vec<String> {
+/// dropping repeats. Each payload starts with `from ORIGIN`, the sending
+/// store's token, so a node skips what it sent itself: it has acted on it
+/// already, and acting twice would race its own request handlers.
+pub fn payloads(origin: &str, events: &[ClusterEvent]) -> Vec<String> {
+    let header = format!("from {origin}");
     let mut seen = std::collections::BTreeSet::new();
     let mut out: Vec<String> = Vec::new();
-    let mut cur = String::new();
+    let mut cur = header.clone();
     for line in events.iter().filter_map(ClusterEvent::line) {
         if !seen.insert(line.clone()) {
             continue;
         }
-        if !cur.is_empty() && cur.len() + 1 + line.len() > MAX_PAYLOAD {
-            out.push(std::mem::take(&mut cur));
+        if cur.len() > header.len() && cur.len() + 1 + line.len() > MAX_PAYLOAD {
+            out.push(std::mem::replace(&mut cur, header.clone()));
         }
-        if !cur.is_empty() {
-            cur.push('\n');
-        }
+        cur.push('\n');
         cur.push_str(&line);
     }
-    if !cur.is_empty() {
+    if cur.len() > header.len() {
         out.push(cur);
     }
     out
 }
 
+/// The sending store's token of a payload (its `from` line).
+pub fn origin_of(payload: &str) -> Option<&str> {
+    payload.lines().next()?.strip_prefix("from ")
+}
+
 /// Listens on [`CHANNEL`] until the task is dropped, handing every event
-/// to `handle`. Connection losses are reported as [`ClusterEvent::Missed`]
+/// another store (not `origin`) sent to `handle`. Connection losses are reported as [`ClusterEvent::Missed`]
 /// and retried every second; nothing here ends the task.
-pub async fn listen(url: String, handle: impl Fn(ClusterEvent) + Send + Sync + 'static) {
+pub async fn listen(
+    url: String,
+    origin: String,
+    handle: impl Fn(ClusterEvent) + Send + Sync + 'static,
+) {
     let mut first = true;
     loop {
         let mut listener = match connect(&url).await {
@@ -103,6 +113,7 @@ pub async fn listen(url: String, handle: impl Fn(ClusterEvent) + Send + Sync + '
         first = false;
         loop {
             match listener.try_recv().await {
+                Ok(Some(n)) if origin_of(n.payload()) == Some(origin.as_str()) => {}
                 Ok(Some(n)) => ClusterEvent::parse(n.payload())
                     .into_iter()
                     .for_each(&handle),
@@ -136,8 +147,12 @@ mod tests {
             ClusterEvent::Inbox("RS-MOI".into()),
             ClusterEvent::PartnerState("AL-CTD".into()),
         ];
-        let p = payloads(&events);
-        assert_eq!(p, vec!["inbox RS-MOI\npartner AL-CTD".to_owned()]);
+        let p = payloads("node-1", &events);
+        assert_eq!(
+            p,
+            vec!["from node-1\ninbox RS-MOI\npartner AL-CTD".to_owned()]
+        );
+        assert_eq!(origin_of(&p[0]), Some("node-1"));
         let mut parsed = ClusterEvent::parse(&p[0]);
         assert_eq!(parsed, events);
         parsed = ClusterEvent::parse("inbox \nrestart everything\n\ninbox EU-ECTC");
@@ -149,11 +164,12 @@ mod tests {
         let events: Vec<ClusterEvent> = (0..3000)
             .map(|i| ClusterEvent::Inbox(format!("P-{}", i % 1500)))
             .collect();
-        let p = payloads(&events);
+        let p = payloads("node-1", &events);
         assert!(p.len() > 1);
+        assert!(p.iter().all(|x| origin_of(x) == Some("node-1")));
         assert!(p.iter().all(|x| x.len() <= MAX_PAYLOAD));
         let all: Vec<ClusterEvent> = p.iter().flat_map(|x| ClusterEvent::parse(x)).collect();
         assert_eq!(all.len(), 1500);
-        assert!(payloads(&[ClusterEvent::Missed]).is_empty());
+        assert!(payloads("node-1", &[ClusterEvent::Missed]).is_empty());
     }
 }

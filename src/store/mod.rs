@@ -124,6 +124,7 @@ pub struct Store {
     backend: Backend,
     node: Option<String>,
     url: String,
+    origin: String,
 }
 
 impl std::fmt::Debug for Store {
@@ -167,9 +168,12 @@ impl Store {
             tokio::spawn(checkpoint_wal(pool.clone()));
         }
         let (tx, rx) = mpsc::channel(4096);
+        // This store's token in what it announces to other nodes.
+        let origin = uuid::Uuid::now_v7().to_string();
         tokio::spawn(writer::run(
             writer_conn,
             backend,
+            origin.clone(),
             opts.checkpoints.clone(),
             rx,
         ));
@@ -179,19 +183,24 @@ impl Store {
             backend,
             node: opts.node.clone(),
             url,
+            origin,
         })
     }
 
     /// Starts listening for what other nodes commit (PostgreSQL only; a
-    /// SQLite store has no other nodes and returns `None`). The task runs
-    /// until aborted.
+    /// SQLite store has no other nodes and returns `None`); what this
+    /// store announced itself is skipped. The task runs until aborted.
     pub fn listen_cluster(
         &self,
         handle: impl Fn(events::ClusterEvent) + Send + Sync + 'static,
     ) -> Option<tokio::task::JoinHandle<()>> {
         match self.backend {
             Backend::Sqlite => None,
-            Backend::Postgres => Some(tokio::spawn(events::listen(self.url.clone(), handle))),
+            Backend::Postgres => Some(tokio::spawn(events::listen(
+                self.url.clone(),
+                self.origin.clone(),
+                handle,
+            ))),
         }
     }
 

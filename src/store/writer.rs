@@ -188,6 +188,7 @@ pub(super) struct Job {
 pub(super) async fn run(
     mut conn: AnyConnection,
     backend: Backend,
+    origin: String,
     policy: CheckpointPolicy,
     mut rx: mpsc::Receiver<Job>,
 ) {
@@ -217,13 +218,14 @@ pub(super) async fn run(
                 Err(_) => break,
             }
         }
-        run_batch(&mut conn, backend, &policy, &mut batch).await;
+        run_batch(&mut conn, backend, &origin, &policy, &mut batch).await;
     }
 }
 
 async fn run_batch(
     conn: &mut AnyConnection,
     backend: Backend,
+    origin: &str,
     policy: &CheckpointPolicy,
     batch: &mut Vec<Job>,
 ) {
@@ -248,7 +250,7 @@ async fn run_batch(
         flush(conn, &mut tree).await?;
         maybe_checkpoint(conn, &tree, policy).await?;
         if backend == Backend::Postgres {
-            announce(conn, batch, &results).await?;
+            announce(conn, origin, batch, &results).await?;
         }
         conn.execute("COMMIT").await?;
         Ok::<(), StoreError>(())
@@ -273,6 +275,7 @@ async fn run_batch(
 /// on; PostgreSQL delivers it on commit (see `events`).
 async fn announce(
     conn: &mut AnyConnection,
+    origin: &str,
     batch: &[Job],
     results: &[Result<(WriteOutput, AuditRecord), StoreError>],
 ) -> Result<(), StoreError> {
@@ -293,7 +296,7 @@ async fn announce(
             _ => {}
         }
     }
-    for payload in payloads(&events) {
+    for payload in payloads(origin, &events) {
         sqlx::query("SELECT pg_notify($1, $2)")
             .bind(CHANNEL)
             .bind(payload)
