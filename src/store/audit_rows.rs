@@ -6,6 +6,7 @@ use sqlx::{AnyConnection, Row};
 
 use super::StoreError;
 use super::merkle_rows::Tree;
+use super::new_messages::insert_sql;
 use super::writer::to_i64;
 use crate::audit::record::{
     Action, Actor, AuditRecord, GENESIS_HASH, Outcome, RecordDraft, format_at,
@@ -176,13 +177,7 @@ async fn insert_index(
     rows: &[(&str, i64)],
 ) -> Result<(), StoreError> {
     for chunk in rows.chunks(INDEX_ROWS_PER_INSERT) {
-        let mut sql = format!("INSERT INTO {table} ({column}, seq) VALUES ");
-        for i in 0..chunk.len() {
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!("(${}, ${})", 2 * i + 1, 2 * i + 2));
-        }
+        let sql = insert_sql(&format!("{table} ({column}, seq)"), chunk.len(), 2);
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (v, seq) in chunk {
             q = q.bind(*v).bind(*seq);

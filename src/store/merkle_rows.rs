@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use sqlx::{AnyConnection, Row};
 
+use super::new_messages::insert_sql;
 use super::writer::to_i64;
 use super::{Store, StoreError};
 use crate::audit::merkle::{self, CompactRange, Hash, SubtreeSource};
@@ -138,13 +139,7 @@ pub(super) async fn flush(conn: &mut AnyConnection, tree: &mut Tree) -> Result<(
     // records makes about n new interior nodes.
     let nodes = std::mem::take(&mut tree.nodes);
     for chunk in nodes.chunks(NODES_PER_INSERT) {
-        let mut sql = String::from("INSERT INTO merkle_nodes (level, idx, hash) VALUES ");
-        for i in 0..chunk.len() {
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3));
-        }
+        let mut sql = insert_sql("merkle_nodes (level, idx, hash)", chunk.len(), 3);
         sql.push_str(" ON CONFLICT (level, idx) DO NOTHING");
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (level, idx, hash) in chunk {

@@ -16,6 +16,7 @@ mod audit_rows;
 mod bulk_read;
 pub mod events;
 mod merkle_rows;
+mod new_messages;
 mod reads;
 mod rows;
 pub mod test_db;

@@ -80,6 +80,7 @@ on_both_backends!(
     concurrent_writers_build_one_gapless_chain,
     audit_log_refuses_update_and_delete_but_allows_reduction,
     idempotency_key_is_taken_once,
+    a_batch_writes_its_submits_before_other_writes,
     database_proofs_match_the_in_memory_tree_and_checkpoints_verify,
     two_nodes_share_one_chain_and_one_tree,
     nodes_starting_together_migrate_once,
@@ -193,43 +194,7 @@ async fn idempotency_key_is_taken_once(kind: Kind) {
     let Some((store, _db)) = store(kind).await else {
         return;
     };
-    let submit = |id: &str| WriteOp::Submit {
-        message: Box::new(MessageRow {
-            id: id.into(),
-            sender: "AL-CTD".into(),
-            originator: "AL-CTD".into(),
-            forwarded_from: None,
-            officer: "o".into(),
-            classification: 1,
-            label: "{}".into(),
-            evaluation: "{}".into(),
-            purpose: "prevention".into(),
-            personal_data: "{}".into(),
-            case_ref: None,
-            in_reply_to: None,
-            content_type: "text/plain".into(),
-            retention_days: None,
-            attachments: "[]".into(),
-            accepted_at: "2026-11-21T10:00:00.000Z".into(),
-            accepted_ms: 0,
-            retain_until_ms: 1,
-            review_on: "2029-11-21".into(),
-            retention_basis: "{}".into(),
-            held: 0,
-            erased_at_ms: None,
-            content: Some(vec![1, 2, 3]),
-            collect_seq: 0,
-            root_id: id.into(),
-            hold_reason: None,
-        }),
-        deliveries: vec![NewDelivery {
-            recipient: "RS-MOI".into(),
-        }],
-        data_key: ("k".into(), vec![9; 60]),
-        attachments: Vec::new(),
-        idempotency: Some(("AL-CTD".into(), "key-1".into(), "h".into(), "{}".into())),
-        signatures: Vec::new(),
-    };
+    let submit = |id: &str| submit_op(id, Some("key-1"));
     let (first, second) = tokio::join!(
         store.write(submit("m1"), draft(Action::Collect, "a")),
         store.write(submit("m2"), draft(Action::Collect, "b"))
@@ -300,6 +265,79 @@ async fn sqlite_runs_in_wal_mode_with_full_sync() {
         .try_get(0)
         .expect("int");
     assert_eq!(fk, 1);
+}
+
+/// A one-recipient submit of message `id`, with an idempotency key if given.
+fn submit_op(id: &str, key: Option<&str>) -> WriteOp {
+    WriteOp::Submit {
+        message: Box::new(MessageRow {
+            id: id.into(),
+            sender: "AL-CTD".into(),
+            originator: "AL-CTD".into(),
+            forwarded_from: None,
+            officer: "o".into(),
+            classification: 1,
+            label: "{}".into(),
+            evaluation: "{}".into(),
+            purpose: "prevention".into(),
+            personal_data: "{}".into(),
+            case_ref: None,
+            in_reply_to: None,
+            content_type: "text/plain".into(),
+            retention_days: None,
+            attachments: "[]".into(),
+            accepted_at: "2026-11-21T10:00:00.000Z".into(),
+            accepted_ms: 0,
+            retain_until_ms: 1,
+            review_on: "2029-11-21".into(),
+            retention_basis: "{}".into(),
+            held: 0,
+            erased_at_ms: None,
+            content: Some(vec![1, 2, 3]),
+            collect_seq: 0,
+            root_id: id.into(),
+            hold_reason: None,
+        }),
+        deliveries: vec![NewDelivery {
+            recipient: "RS-MOI".into(),
+        }],
+        data_key: ("k".into(), vec![9; 60]),
+        attachments: Vec::new(),
+        idempotency: key.map(|k| ("AL-CTD".into(), k.into(), "h".into(), "{}".into())),
+        signatures: Vec::new(),
+    }
+}
+
+/// Submits wait in the batch for one multi-row INSERT per table; any other
+/// write in the same batch must still find them written (here: a hold on a
+/// message submitted just before it, and a message after the hold).
+async fn a_batch_writes_its_submits_before_other_writes(kind: Kind) {
+    let Some((store, _db)) = store(kind).await else {
+        return;
+    };
+    let hold = WriteOp::SetHold {
+        root_id: "m1".into(),
+        held: true,
+        reason: Some("case".into()),
+    };
+    let (a, b, c) = tokio::join!(
+        store.write(submit_op("m1", None), draft(Action::Collect, "a")),
+        store.write(hold, draft(Action::Collect, "b")),
+        store.write(submit_op("m2", Some("key-2")), draft(Action::Collect, "c")),
+    );
+    for r in [a, b, c] {
+        r.expect("write");
+    }
+    let m1 = store.message("m1").await.expect("read").expect("m1");
+    assert_eq!(m1.held, 1, "the hold saw the message of its own batch");
+    assert_eq!(m1.collect_seq, 1);
+    let m2 = store.message("m2").await.expect("read").expect("m2");
+    assert_eq!(m2.collect_seq, 3);
+    assert_eq!(store.deliveries("m2").await.expect("read").len(), 1);
+    let key = store.idempotency("AL-CTD", "key-2").await.expect("read");
+    assert_eq!(key.map(|k| k.message_id).as_deref(), Some("m2"));
+    assert_eq!(store.inbox("RS-MOI", 0, 10).await.expect("inbox").len(), 2);
+    assert_eq!(verify_all(&store).await, 3);
 }
 
 async fn database_proofs_match_the_in_memory_tree_and_checkpoints_verify(kind: Kind) {

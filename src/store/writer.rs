@@ -21,6 +21,7 @@ use super::merkle_rows::{CheckpointPolicy, Tree, flush, load_tree, maybe_checkpo
 use sqlx::Row;
 
 use super::events::{CHANNEL, ClusterEvent, payloads};
+use super::new_messages::{NewMessage, NewMessages};
 use super::rows::{AttachmentRow, DeliveryRow, MessageRow, NewDelivery, SignatureRow};
 use super::{Backend, StoreError};
 use crate::audit::{AuditRecord, RecordDraft};
@@ -235,9 +236,22 @@ async fn run_batch(
         begin(conn, backend).await?;
         let mut head = read_head(conn).await?;
         let mut tree = load_tree(conn, head.seq).await?;
+        let mut new_messages = NewMessages::default();
         for job in batch.iter() {
+            if !matches!(job.op, WriteOp::Submit { .. } | WriteOp::AuditOnly) {
+                // Other writes may read or change what the submits wrote.
+                new_messages.write(conn).await?;
+            }
             let before = head.seq;
-            let r = apply(conn, &mut head, &mut tree, &job.op, job.audit.clone()).await;
+            let r = apply(
+                conn,
+                &mut head,
+                &mut tree,
+                &mut new_messages,
+                &job.op,
+                job.audit.clone(),
+            )
+            .await;
             match r {
                 Err(StoreError::Unavailable(e)) => return Err(StoreError::Unavailable(e)),
                 // A failure after the op's first write (its audit record)
@@ -246,6 +260,7 @@ async fn run_batch(
                 other => results.push(other),
             }
         }
+        new_messages.write(conn).await?;
         write_pending(conn, &mut head).await?;
         flush(conn, &mut tree).await?;
         maybe_checkpoint(conn, &tree, policy).await?;
@@ -320,11 +335,12 @@ async fn begin(conn: &mut AnyConnection, backend: Backend) -> Result<(), StoreEr
     Ok(())
 }
 
-async fn apply(
+async fn apply<'a>(
     conn: &mut AnyConnection,
     head: &mut Head,
     tree: &mut Tree,
-    op: &WriteOp,
+    new_messages: &mut NewMessages<'a>,
+    op: &'a WriteOp,
     audit: RecordDraft,
 ) -> Result<(WriteOutput, AuditRecord), StoreError> {
     match op {
@@ -344,49 +360,20 @@ async fn apply(
                         .bind(key.as_str())
                         .fetch_optional(&mut *conn)
                         .await?;
-                if taken.is_some() {
+                if taken.is_some() || new_messages.holds_key(partner, key) {
                     return Err(StoreError::IdempotencyRace);
                 }
             }
             let rec = append(conn, head, tree, audit).await?;
-            insert_message(conn, message, rec.seq).await?;
-            put_data_key(conn, &message.id, data_key).await?;
-            insert_deliveries(conn, message, deliveries, rec.seq).await?;
-            for (i, sig) in signatures.iter().enumerate() {
-                sqlx::query(
-                    "INSERT INTO message_signatures (message_id, position, partner, role, jws, statement) VALUES ($1, $2, $3, $4, $5, $6)",
-                )
-                .bind(message.id.as_str())
-                .bind(i as i64)
-                .bind(sig.partner.as_str())
-                .bind(sig.role.as_str())
-                .bind(sig.jws.as_str())
-                .bind(sig.statement.as_str())
-                .execute(&mut *conn)
-                .await?;
-            }
-            for a in attachments {
-                sqlx::query(
-                    "INSERT INTO message_attachments (message_id, attachment_id) VALUES ($1, $2)",
-                )
-                .bind(message.id.as_str())
-                .bind(a.as_str())
-                .execute(&mut *conn)
-                .await?;
-            }
-            if let Some((partner, key, hash, response)) = idempotency {
-                sqlx::query(
-                    "INSERT INTO idempotency (partner, key, request_hash, message_id, response, created_ms) VALUES ($1, $2, $3, $4, $5, $6)",
-                )
-                .bind(partner.as_str())
-                .bind(key.as_str())
-                .bind(hash.as_str())
-                .bind(message.id.as_str())
-                .bind(response.as_str())
-                .bind(message.accepted_ms)
-                .execute(&mut *conn)
-                .await?;
-            }
+            new_messages.push(NewMessage {
+                message,
+                seq: rec.seq,
+                deliveries,
+                data_key,
+                attachments,
+                signatures,
+                idempotency: idempotency.as_ref(),
+            });
             Ok((WriteOutput::Done, rec))
         }
         WriteOp::MarkDelivered {
@@ -684,38 +671,6 @@ async fn apply(
     }
 }
 
-/// All of a message's deliveries in one multi-row `INSERT` (one round trip
-/// to the database worker instead of one per recipient; see
-/// BENCHMARKS.md).
-async fn insert_deliveries(
-    conn: &mut AnyConnection,
-    message: &MessageRow,
-    deliveries: &[NewDelivery],
-    seq: u64,
-) -> Result<(), StoreError> {
-    if deliveries.is_empty() {
-        return Ok(());
-    }
-    let mut sql = String::from(
-        "INSERT INTO deliveries (message_id, recipient, seq, status, updated_at) VALUES ",
-    );
-    for i in 0..deliveries.len() {
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        sql.push_str(&format!("($1, ${}, $2, 'queued', $3)", i + 4));
-    }
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(message.id.as_str())
-        .bind(to_i64(seq)?)
-        .bind(message.accepted_at.as_str());
-    for d in deliveries {
-        q = q.bind(d.recipient.as_str());
-    }
-    q.execute(&mut *conn).await?;
-    Ok(())
-}
-
 async fn put_data_key(
     conn: &mut AnyConnection,
     owner: &str,
@@ -759,50 +714,6 @@ async fn delivery(
     .bind(recipient.to_owned())
     .fetch_optional(&mut *conn)
     .await?)
-}
-
-async fn insert_message(
-    conn: &mut AnyConnection,
-    m: &MessageRow,
-    collect_seq: u64,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO messages (id, sender, originator, forwarded_from, officer, classification, label, evaluation, \
-         purpose, personal_data, case_ref, in_reply_to, content_type, retention_days, attachments, accepted_at, \
-         accepted_ms, retain_until_ms, review_on, retention_basis, held, erased_at_ms, content, collect_seq, \
-         root_id, hold_reason) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, \
-         $23, $24, $25, $26)",
-    )
-    .bind(m.id.clone())
-    .bind(m.sender.clone())
-    .bind(m.originator.clone())
-    .bind(m.forwarded_from.clone())
-    .bind(m.officer.clone())
-    .bind(m.classification)
-    .bind(m.label.clone())
-    .bind(m.evaluation.clone())
-    .bind(m.purpose.clone())
-    .bind(m.personal_data.clone())
-    .bind(m.case_ref.clone())
-    .bind(m.in_reply_to.clone())
-    .bind(m.content_type.clone())
-    .bind(m.retention_days)
-    .bind(m.attachments.clone())
-    .bind(m.accepted_at.clone())
-    .bind(m.accepted_ms)
-    .bind(m.retain_until_ms)
-    .bind(m.review_on.clone())
-    .bind(m.retention_basis.clone())
-    .bind(m.held)
-    .bind(m.erased_at_ms)
-    .bind(m.content.clone())
-    .bind(to_i64(collect_seq)?)
-    .bind(m.root_id.clone())
-    .bind(m.hold_reason.clone())
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
 }
 
 pub(super) fn to_i64(n: u64) -> Result<i64, StoreError> {
