@@ -143,6 +143,9 @@ pub fn init() -> Telemetry {
         tracing_subscriber::fmt::layer()
             .json()
             .flatten_event(true)
+            // The current span is enough: requests have one level, and the
+            // list repeated it in every line.
+            .with_span_list(false)
             .with_writer(std::io::stderr)
     });
     let text = terminal.then(|| {

@@ -1,12 +1,13 @@
 //! Audit records in the database: appending to the chain, reading back.
 
 use serde_json::{Map, Value};
+use sqlx::Row;
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
 
 use super::StoreError;
 use super::merkle_rows::Tree;
 use super::new_messages::insert_sql;
+use super::write_conn::{Arg, WriteConn};
 use super::writer::to_i64;
 use crate::audit::record::{
     Action, Actor, AuditRecord, GENESIS_HASH, Outcome, RecordDraft, format_at,
@@ -24,16 +25,19 @@ pub(super) struct Head {
     pub pending: Vec<PendingRecord>,
 }
 
-pub(super) async fn read_head(conn: &mut AnyConnection) -> Result<Head, StoreError> {
-    let row = sqlx::query("SELECT seq, hash, at FROM audit_log ORDER BY seq DESC LIMIT 1")
-        .fetch_optional(&mut *conn)
+pub(super) async fn read_head(conn: &mut WriteConn) -> Result<Head, StoreError> {
+    let row = conn
+        .fetch_optional(
+            "SELECT seq, hash, at FROM audit_log ORDER BY seq DESC LIMIT 1",
+            &[],
+        )
         .await?;
     Ok(match row {
         Some(r) => Head {
-            seq: u64::try_from(r.try_get::<i64, _>(0)?)
+            seq: u64::try_from(r.int(0)?)
                 .map_err(|_| StoreError::Corrupt("negative seq".into()))?,
-            hash: r.try_get(1)?,
-            at: r.try_get::<Option<String>, _>(2)?.unwrap_or_default(),
+            hash: r.text(1)?,
+            at: r.opt_text(2)?.unwrap_or_default(),
             pending: Vec::new(),
         },
         None => Head {
@@ -66,7 +70,7 @@ pub(super) struct PendingRecord {
 /// whole transaction.
 pub(super) async fn append(
     // Kept for the callers' uniform shape; rows are written by `write_pending`.
-    _conn: &mut AnyConnection,
+    _conn: &mut WriteConn,
     head: &mut Head,
     tree: &mut Tree,
     mut draft: RecordDraft,
@@ -110,10 +114,7 @@ const INDEX_ROWS_PER_INSERT: usize = 64;
 
 /// Writes the records [`append`] queued in `head.pending`, with their index
 /// rows.
-pub(super) async fn write_pending(
-    conn: &mut AnyConnection,
-    head: &mut Head,
-) -> Result<(), StoreError> {
+pub(super) async fn write_pending(conn: &mut WriteConn, head: &mut Head) -> Result<(), StoreError> {
     let pending = std::mem::take(&mut head.pending);
     for chunk in pending.chunks(RECORDS_PER_INSERT) {
         let mut sql = String::from(
@@ -131,29 +132,31 @@ pub(super) async fn write_pending(
             }
             sql.push_str(&format!("0, ${}, ${})", b + 16, b + 17));
         }
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut args: Vec<Arg<'_>> = Vec::with_capacity(17 * chunk.len());
         for p in chunk {
             let d = &p.rec.draft;
-            q = q
-                .bind(p.seq)
-                .bind(d.at.as_str())
-                .bind(d.actor.role.as_str())
-                .bind(d.actor.id.as_deref())
-                .bind(d.actor.officer.as_deref())
-                .bind(d.actor.cert_serial.as_deref())
-                .bind(d.action.as_str())
-                .bind(d.message_id.as_deref())
-                .bind(p.counterparts.as_str())
-                .bind(d.outcome.as_str())
-                .bind(d.code.as_deref())
-                .bind(d.justification.as_deref())
-                .bind(d.request_id.as_deref())
-                .bind(d.node.as_deref())
-                .bind(p.details.as_deref())
-                .bind(p.rec.prev_hash.as_str())
-                .bind(p.rec.hash.as_str());
+            let row: [Arg<'_>; 17] = [
+                p.seq.into(),
+                d.at.as_str().into(),
+                d.actor.role.as_str().into(),
+                d.actor.id.as_deref().into(),
+                d.actor.officer.as_deref().into(),
+                d.actor.cert_serial.as_deref().into(),
+                d.action.as_str().into(),
+                d.message_id.as_deref().into(),
+                p.counterparts.as_str().into(),
+                d.outcome.as_str().into(),
+                d.code.as_deref().into(),
+                d.justification.as_deref().into(),
+                d.request_id.as_deref().into(),
+                d.node.as_deref().into(),
+                p.details.as_deref().into(),
+                p.rec.prev_hash.as_str().into(),
+                p.rec.hash.as_str().into(),
+            ];
+            args.extend(row);
         }
-        q.execute(&mut *conn).await?;
+        conn.execute(&sql, &args).await?;
     }
     let parties: Vec<(&str, i64)> = pending
         .iter()
@@ -171,18 +174,18 @@ pub(super) async fn write_pending(
 /// Multi-row `INSERT`s of index rows. `table` and `column` are constants of
 /// this module, never input.
 async fn insert_index(
-    conn: &mut AnyConnection,
+    conn: &mut WriteConn,
     table: &'static str,
     column: &'static str,
     rows: &[(&str, i64)],
 ) -> Result<(), StoreError> {
     for chunk in rows.chunks(INDEX_ROWS_PER_INSERT) {
         let sql = insert_sql(&format!("{table} ({column}, seq)"), chunk.len(), 2);
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (v, seq) in chunk {
-            q = q.bind(*v).bind(*seq);
-        }
-        q.execute(&mut *conn).await?;
+        let args: Vec<Arg<'_>> = chunk
+            .iter()
+            .flat_map(|(v, seq)| [(*v).into(), (*seq).into()])
+            .collect();
+        conn.execute(&sql, &args).await?;
     }
     Ok(())
 }

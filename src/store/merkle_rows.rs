@@ -5,9 +5,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::{AnyConnection, Row};
+use sqlx::Row;
 
 use super::new_messages::insert_sql;
+use super::write_conn::{Arg, WriteConn};
 use super::writer::to_i64;
 use super::{Store, StoreError};
 use crate::audit::merkle::{self, CompactRange, Hash, SubtreeSource};
@@ -81,15 +82,15 @@ impl Tree {
 /// Loads the frontier and appends any records it does not cover yet (a
 /// log written before the tree existed, or by a crash between tables —
 /// impossible within one transaction, but cheap to be sure).
-pub(super) async fn load_tree(conn: &mut AnyConnection, log_size: u64) -> Result<Tree, StoreError> {
-    let row = sqlx::query("SELECT size, hashes FROM merkle_frontier WHERE id = 1")
-        .fetch_optional(&mut *conn)
+pub(super) async fn load_tree(conn: &mut WriteConn, log_size: u64) -> Result<Tree, StoreError> {
+    let row = conn
+        .fetch_optional("SELECT size, hashes FROM merkle_frontier WHERE id = 1", &[])
         .await?;
     let range = match row {
         None => CompactRange::new(),
         Some(r) => {
-            let size: i64 = r.try_get(0)?;
-            let bytes: Vec<u8> = r.try_get(1)?;
+            let size = r.int(0)?;
+            let bytes = r.blob(1)?;
             let hashes: Vec<Hash> = bytes
                 .chunks(32)
                 .map(|c| {
@@ -107,16 +108,17 @@ pub(super) async fn load_tree(conn: &mut AnyConnection, log_size: u64) -> Result
         dirty: false,
     };
     while tree.range.size() < log_size {
-        let rows =
-            sqlx::query("SELECT hash FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT 10000")
-                .bind(to_i64(tree.range.size())?)
-                .fetch_all(&mut *conn)
-                .await?;
+        let rows = conn
+            .fetch_all(
+                "SELECT hash FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT 10000",
+                &[to_i64(tree.range.size())?.into()],
+            )
+            .await?;
         if rows.is_empty() {
             break;
         }
         for r in &rows {
-            let h: String = r.try_get(0)?;
+            let h = r.text(0)?;
             tree.push(&h)?;
         }
         // Keep memory bounded during a long catch-up.
@@ -130,7 +132,7 @@ pub(super) async fn load_tree(conn: &mut AnyConnection, log_size: u64) -> Result
 const NODES_PER_INSERT: usize = 64;
 
 /// Writes new interior nodes and the frontier.
-pub(super) async fn flush(conn: &mut AnyConnection, tree: &mut Tree) -> Result<(), StoreError> {
+pub(super) async fn flush(conn: &mut WriteConn, tree: &mut Tree) -> Result<(), StoreError> {
     if !tree.dirty {
         return Ok(());
     }
@@ -141,23 +143,23 @@ pub(super) async fn flush(conn: &mut AnyConnection, tree: &mut Tree) -> Result<(
     for chunk in nodes.chunks(NODES_PER_INSERT) {
         let mut sql = insert_sql("merkle_nodes (level, idx, hash)", chunk.len(), 3);
         sql.push_str(" ON CONFLICT (level, idx) DO NOTHING");
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut args: Vec<Arg<'_>> = Vec::with_capacity(3 * chunk.len());
         for (level, idx, hash) in chunk {
-            q = q
-                .bind(i64::from(*level))
-                .bind(to_i64(*idx)?)
-                .bind(hash.to_vec());
+            let row: [Arg<'_>; 3] = [
+                i64::from(*level).into(),
+                to_i64(*idx)?.into(),
+                hash.as_slice().into(),
+            ];
+            args.extend(row);
         }
-        q.execute(&mut *conn).await?;
+        conn.execute(&sql, &args).await?;
     }
     let hashes: Vec<u8> = tree.range.hashes().concat();
-    sqlx::query(
+    conn.execute(
         "INSERT INTO merkle_frontier (id, size, hashes) VALUES (1, $1, $2) \
          ON CONFLICT (id) DO UPDATE SET size = excluded.size, hashes = excluded.hashes",
+        &[to_i64(tree.range.size())?.into(), hashes.as_slice().into()],
     )
-    .bind(to_i64(tree.range.size())?)
-    .bind(hashes)
-    .execute(&mut *conn)
     .await?;
     tree.dirty = false;
     Ok(())
@@ -166,7 +168,7 @@ pub(super) async fn flush(conn: &mut AnyConnection, tree: &mut Tree) -> Result<(
 /// Signs and stores a checkpoint if one is due: `every` records since the
 /// last, or `interval` elapsed with new records.
 pub(super) async fn maybe_checkpoint(
-    conn: &mut AnyConnection,
+    conn: &mut WriteConn,
     tree: &Tree,
     policy: &CheckpointPolicy,
 ) -> Result<(), StoreError> {
@@ -177,15 +179,14 @@ pub(super) async fn maybe_checkpoint(
     if size == 0 {
         return Ok(());
     }
-    let last =
-        sqlx::query("SELECT tree_size, at FROM audit_checkpoints ORDER BY tree_size DESC LIMIT 1")
-            .fetch_optional(&mut *conn)
-            .await?;
+    let last = conn
+        .fetch_optional(
+            "SELECT tree_size, at FROM audit_checkpoints ORDER BY tree_size DESC LIMIT 1",
+            &[],
+        )
+        .await?;
     let (last_size, last_at) = match &last {
-        Some(r) => (
-            u64::try_from(r.try_get::<i64, _>(0)?).map_err(corrupt)?,
-            r.try_get::<String, _>(1)?,
-        ),
+        Some(r) => (u64::try_from(r.int(0)?).map_err(corrupt)?, r.text(1)?),
         None => (0, String::new()),
     };
     if size <= last_size {
@@ -208,14 +209,15 @@ pub(super) async fn maybe_checkpoint(
     let jws = signer
         .sign(&cp)
         .map_err(|e| StoreError::Unavailable(format!("signing a checkpoint failed: {e}")))?;
-    sqlx::query(
+    conn.execute(
         "INSERT INTO audit_checkpoints (tree_size, root_hash, at, jws) VALUES ($1, $2, $3, $4)",
+        &[
+            to_i64(size)?.into(),
+            cp.root_hash.as_str().into(),
+            cp.at.as_str().into(),
+            jws.as_str().into(),
+        ],
     )
-    .bind(to_i64(size)?)
-    .bind(cp.root_hash)
-    .bind(cp.at)
-    .bind(jws)
-    .execute(&mut *conn)
     .await?;
     Ok(())
 }

@@ -20,6 +20,7 @@ mod new_messages;
 mod reads;
 mod rows;
 pub mod test_db;
+mod write_conn;
 mod writer;
 
 use std::str::FromStr;
@@ -171,13 +172,30 @@ impl Store {
         let (tx, rx) = mpsc::channel(4096);
         // This store's token in what it announces to other nodes.
         let origin = uuid::Uuid::now_v7().to_string();
-        tokio::spawn(writer::run(
-            writer_conn,
-            backend,
-            origin.clone(),
-            opts.checkpoints.clone(),
-            rx,
-        ));
+        match (backend, sqlite_file(&url)) {
+            (Backend::Sqlite, Some(path)) => {
+                // The migrations ran on sqlx's connection; writes go through
+                // rusqlite on a thread of its own (see `write_conn`).
+                writer_conn.close().await?;
+                let conn = write_conn::WriteConn::open_sqlite(&path)?;
+                spawn_sqlite_writer(writer::run(
+                    conn,
+                    backend,
+                    origin.clone(),
+                    opts.checkpoints.clone(),
+                    rx,
+                ))?;
+            }
+            _ => {
+                tokio::spawn(writer::run(
+                    write_conn::WriteConn::Any(writer_conn),
+                    backend,
+                    origin.clone(),
+                    opts.checkpoints.clone(),
+                    rx,
+                ));
+            }
+        }
         Ok(Self {
             pool,
             writer: tx,
@@ -438,6 +456,25 @@ fn normalise_url(url: &str) -> Result<(Backend, String), StoreError> {
     } else {
         Err(StoreError::UnsupportedUrl(url.to_owned()))
     }
+}
+
+/// Runs the SQLite writer on a thread of its own with a runtime of its own:
+/// its statements run synchronously there, so a batch never waits for
+/// another thread (see `write_conn`), and the request handlers' runtime is
+/// never blocked by them. The thread ends when the last `Store` handle is
+/// dropped (the job channel closes).
+fn spawn_sqlite_writer(
+    writer: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), StoreError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .map_err(|e| StoreError::Unavailable(format!("cannot start the writer's runtime: {e}")))?;
+    std::thread::Builder::new()
+        .name("brdo-writer".into())
+        .spawn(move || runtime.block_on(writer))
+        .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
+    Ok(())
 }
 
 fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {

@@ -11,10 +11,9 @@
 //! against the keys held here as well as the table, so two submits with one
 //! key in one batch still end as one message and one replay.
 
-use sqlx::AnyConnection;
-
 use super::StoreError;
 use super::rows::{MessageRow, NewDelivery, SignatureRow};
+use super::write_conn::{Arg, WriteConn};
 use super::writer::to_i64;
 
 /// Messages per `INSERT` (26 parameters each). sqlx's SQLite binding finds
@@ -64,175 +63,147 @@ impl<'a> NewMessages<'a> {
 
     /// Writes every held submit (messages before the rows that refer to
     /// them) and forgets them.
-    pub async fn write(&mut self, conn: &mut AnyConnection) -> Result<(), StoreError> {
+    pub async fn write(&mut self, conn: &mut WriteConn) -> Result<(), StoreError> {
         if self.held.is_empty() {
             return Ok(());
         }
         let held = std::mem::take(&mut self.held);
-        insert_messages(conn, &held).await?;
-
-        let keys: Vec<_> = held
-            .iter()
-            .map(|m| (m.message.id.as_str(), m.data_key))
-            .collect();
-        for chunk in keys.chunks(ROWS_PER_INSERT) {
-            let sql = insert_sql(
-                "data_keys (owner, master_key_id, wrapped_key)",
-                chunk.len(),
-                3,
-            );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for (owner, (key_id, wrapped)) in chunk {
-                q = q
-                    .bind(*owner)
-                    .bind(key_id.as_str())
-                    .bind(wrapped.as_slice());
-            }
-            q.execute(&mut *conn).await?;
-        }
-
+        let mut messages = Vec::with_capacity(held.len());
+        let mut keys = Vec::with_capacity(held.len());
         let mut deliveries = Vec::new();
-        for m in &held {
-            let seq = to_i64(m.seq)?;
-            for d in m.deliveries {
-                deliveries.push((m.message, d.recipient.as_str(), seq));
-            }
-        }
-        for chunk in deliveries.chunks(ROWS_PER_INSERT) {
-            let sql = insert_sql(
-                "deliveries (message_id, recipient, seq, status, updated_at)",
-                chunk.len(),
-                5,
-            );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for (m, recipient, seq) in chunk {
-                q = q
-                    .bind(m.id.as_str())
-                    .bind(*recipient)
-                    .bind(*seq)
-                    .bind("queued")
-                    .bind(m.accepted_at.as_str());
-            }
-            q.execute(&mut *conn).await?;
-        }
-
         let mut signatures = Vec::new();
-        for m in &held {
-            for (i, s) in m.signatures.iter().enumerate() {
-                signatures.push((m.message.id.as_str(), to_i64(i as u64)?, s));
+        let mut links = Vec::new();
+        let mut idempotency = Vec::new();
+        for n in &held {
+            let m = n.message;
+            let seq = to_i64(n.seq)?;
+            messages.push(message_args(m, seq));
+            keys.push([
+                m.id.as_str().into(),
+                n.data_key.0.as_str().into(),
+                n.data_key.1.as_slice().into(),
+            ]);
+            for d in n.deliveries {
+                deliveries.push([
+                    m.id.as_str().into(),
+                    d.recipient.as_str().into(),
+                    seq.into(),
+                    "queued".into(),
+                    m.accepted_at.as_str().into(),
+                ]);
+            }
+            for (i, s) in n.signatures.iter().enumerate() {
+                signatures.push([
+                    m.id.as_str().into(),
+                    to_i64(i as u64)?.into(),
+                    s.partner.as_str().into(),
+                    s.role.as_str().into(),
+                    s.jws.as_str().into(),
+                    s.statement.as_str().into(),
+                ]);
+            }
+            for a in n.attachments {
+                links.push([m.id.as_str().into(), a.as_str().into()]);
+            }
+            if let Some((partner, key, hash, response)) = n.idempotency {
+                idempotency.push([
+                    partner.as_str().into(),
+                    key.as_str().into(),
+                    hash.as_str().into(),
+                    m.id.as_str().into(),
+                    response.as_str().into(),
+                    m.accepted_ms.into(),
+                ]);
             }
         }
-        for chunk in signatures.chunks(ROWS_PER_INSERT) {
-            let sql = insert_sql(
-                "message_signatures (message_id, position, partner, role, jws, statement)",
-                chunk.len(),
-                6,
-            );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for (id, position, s) in chunk {
-                q = q
-                    .bind(*id)
-                    .bind(*position)
-                    .bind(s.partner.as_str())
-                    .bind(s.role.as_str())
-                    .bind(s.jws.as_str())
-                    .bind(s.statement.as_str());
-            }
-            q.execute(&mut *conn).await?;
-        }
-
-        let links: Vec<(&str, &str)> = held
-            .iter()
-            .flat_map(|m| {
-                m.attachments
-                    .iter()
-                    .map(|a| (m.message.id.as_str(), a.as_str()))
-            })
-            .collect();
-        for chunk in links.chunks(ROWS_PER_INSERT) {
-            let sql = insert_sql(
-                "message_attachments (message_id, attachment_id)",
-                chunk.len(),
-                2,
-            );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for (id, attachment) in chunk {
-                q = q.bind(*id).bind(*attachment);
-            }
-            q.execute(&mut *conn).await?;
-        }
-
-        let keys: Vec<_> = held
-            .iter()
-            .filter_map(|m| m.idempotency.map(|k| (m.message, k)))
-            .collect();
-        for chunk in keys.chunks(ROWS_PER_INSERT) {
-            let sql = insert_sql(
-                "idempotency (partner, key, request_hash, message_id, response, created_ms)",
-                chunk.len(),
-                6,
-            );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for (m, (partner, key, hash, response)) in chunk {
-                q = q
-                    .bind(partner.as_str())
-                    .bind(key.as_str())
-                    .bind(hash.as_str())
-                    .bind(m.id.as_str())
-                    .bind(response.as_str())
-                    .bind(m.accepted_ms);
-            }
-            q.execute(&mut *conn).await?;
-        }
-        Ok(())
+        insert_rows(conn, MESSAGES, &messages, MESSAGES_PER_INSERT).await?;
+        insert_rows(
+            conn,
+            "data_keys (owner, master_key_id, wrapped_key)",
+            &keys,
+            ROWS_PER_INSERT,
+        )
+        .await?;
+        insert_rows(
+            conn,
+            "deliveries (message_id, recipient, seq, status, updated_at)",
+            &deliveries,
+            ROWS_PER_INSERT,
+        )
+        .await?;
+        insert_rows(
+            conn,
+            "message_signatures (message_id, position, partner, role, jws, statement)",
+            &signatures,
+            ROWS_PER_INSERT,
+        )
+        .await?;
+        insert_rows(
+            conn,
+            "message_attachments (message_id, attachment_id)",
+            &links,
+            ROWS_PER_INSERT,
+        )
+        .await?;
+        insert_rows(
+            conn,
+            "idempotency (partner, key, request_hash, message_id, response, created_ms)",
+            &idempotency,
+            ROWS_PER_INSERT,
+        )
+        .await
     }
 }
 
-async fn insert_messages(
-    conn: &mut AnyConnection,
-    held: &[NewMessage<'_>],
+/// The `messages` table and its columns, in [`message_args`]' order.
+const MESSAGES: &str = "messages (id, sender, originator, forwarded_from, officer, classification, label, \
+    evaluation, purpose, personal_data, case_ref, in_reply_to, content_type, retention_days, attachments, \
+    accepted_at, accepted_ms, retain_until_ms, review_on, retention_basis, held, erased_at_ms, content, \
+    collect_seq, root_id, hold_reason)";
+
+fn message_args(m: &MessageRow, collect_seq: i64) -> [Arg<'_>; 26] {
+    [
+        m.id.as_str().into(),
+        m.sender.as_str().into(),
+        m.originator.as_str().into(),
+        m.forwarded_from.as_deref().into(),
+        m.officer.as_str().into(),
+        m.classification.into(),
+        m.label.as_str().into(),
+        m.evaluation.as_str().into(),
+        m.purpose.as_str().into(),
+        m.personal_data.as_str().into(),
+        m.case_ref.as_deref().into(),
+        m.in_reply_to.as_deref().into(),
+        m.content_type.as_str().into(),
+        m.retention_days.into(),
+        m.attachments.as_str().into(),
+        m.accepted_at.as_str().into(),
+        m.accepted_ms.into(),
+        m.retain_until_ms.into(),
+        m.review_on.as_str().into(),
+        m.retention_basis.as_str().into(),
+        m.held.into(),
+        m.erased_at_ms.into(),
+        m.content.as_deref().into(),
+        collect_seq.into(),
+        m.root_id.as_str().into(),
+        m.hold_reason.as_deref().into(),
+    ]
+}
+
+/// Inserts `rows` into `table` (a constant of the store naming its
+/// columns), `per_insert` rows to a statement.
+pub(super) async fn insert_rows<const N: usize>(
+    conn: &mut WriteConn,
+    table: &str,
+    rows: &[[Arg<'_>; N]],
+    per_insert: usize,
 ) -> Result<(), StoreError> {
-    for chunk in held.chunks(MESSAGES_PER_INSERT) {
-        let sql = insert_sql(
-            "messages (id, sender, originator, forwarded_from, officer, classification, label, evaluation, \
-             purpose, personal_data, case_ref, in_reply_to, content_type, retention_days, attachments, accepted_at, \
-             accepted_ms, retain_until_ms, review_on, retention_basis, held, erased_at_ms, content, collect_seq, \
-             root_id, hold_reason)",
-            chunk.len(),
-            26,
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for n in chunk {
-            let m = n.message;
-            q = q
-                .bind(m.id.as_str())
-                .bind(m.sender.as_str())
-                .bind(m.originator.as_str())
-                .bind(m.forwarded_from.as_deref())
-                .bind(m.officer.as_str())
-                .bind(m.classification)
-                .bind(m.label.as_str())
-                .bind(m.evaluation.as_str())
-                .bind(m.purpose.as_str())
-                .bind(m.personal_data.as_str())
-                .bind(m.case_ref.as_deref())
-                .bind(m.in_reply_to.as_deref())
-                .bind(m.content_type.as_str())
-                .bind(m.retention_days)
-                .bind(m.attachments.as_str())
-                .bind(m.accepted_at.as_str())
-                .bind(m.accepted_ms)
-                .bind(m.retain_until_ms)
-                .bind(m.review_on.as_str())
-                .bind(m.retention_basis.as_str())
-                .bind(m.held)
-                .bind(m.erased_at_ms)
-                .bind(m.content.as_deref())
-                .bind(to_i64(n.seq)?)
-                .bind(m.root_id.as_str())
-                .bind(m.hold_reason.as_deref());
-        }
-        q.execute(&mut *conn).await?;
+    for chunk in rows.chunks(per_insert.max(1)) {
+        let args: Vec<Arg<'_>> = chunk.iter().flatten().copied().collect();
+        conn.execute(&insert_sql(table, chunk.len(), N), &args)
+            .await?;
     }
     Ok(())
 }

@@ -553,3 +553,34 @@ async fn one_sweeper_at_a_time(kind: Kind) {
         }
     }
 }
+
+/// The inbox query keeps one plan whatever limit it is given (a bare bound
+/// `LIMIT` made SQLite re-prepare it on every execution).
+#[tokio::test]
+async fn the_inbox_query_is_not_prepared_again_for_each_limit() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("inbox.db");
+    let store = Store::open(&StoreOptions {
+        url: format!("sqlite://{}", path.display()),
+        node: None,
+        read_connections: 1,
+        checkpoints: CheckpointPolicy::default(),
+    })
+    .await
+    .expect("open");
+    drop(store);
+    let conn = rusqlite::Connection::open(&path).expect("open");
+    let mut stmt = conn.prepare(super::reads::INBOX_SQL).expect("prepare");
+    for limit in [1i64, 10, 100, 7] {
+        let rows = stmt
+            .query_map(rusqlite::params!["RS-MOI", 0i64, limit], |_| Ok(()))
+            .expect("query")
+            .count();
+        assert_eq!(rows, 0);
+    }
+    assert_eq!(
+        stmt.get_status(rusqlite::StatementStatus::RePrepare),
+        0,
+        "a new limit must not re-prepare the statement"
+    );
+}

@@ -13,12 +13,11 @@
 //! savepoint; any database error after that aborts the whole batch, and
 //! every job in it fails closed.
 
-use sqlx::{AnyConnection, Executor};
 use tokio::sync::{mpsc, oneshot};
 
 use super::audit_rows::{Head, append, read_head, write_pending};
 use super::merkle_rows::{CheckpointPolicy, Tree, flush, load_tree, maybe_checkpoint};
-use sqlx::Row;
+use super::write_conn::WriteConn;
 
 use super::events::{CHANNEL, ClusterEvent, payloads};
 use super::new_messages::{NewMessage, NewMessages};
@@ -187,7 +186,7 @@ pub(super) struct Job {
 }
 
 pub(super) async fn run(
-    mut conn: AnyConnection,
+    mut conn: WriteConn,
     backend: Backend,
     origin: String,
     policy: CheckpointPolicy,
@@ -224,7 +223,7 @@ pub(super) async fn run(
 }
 
 async fn run_batch(
-    conn: &mut AnyConnection,
+    conn: &mut WriteConn,
     backend: Backend,
     origin: &str,
     policy: &CheckpointPolicy,
@@ -267,13 +266,13 @@ async fn run_batch(
         if backend == Backend::Postgres {
             announce(conn, origin, batch, &results).await?;
         }
-        conn.execute("COMMIT").await?;
+        conn.run("COMMIT").await?;
         Ok::<(), StoreError>(())
     }
     .await;
     if let Err(e) = outcome {
         tracing::error!(error = %e, jobs = batch.len(), "write batch failed; every request in it fails closed");
-        let _ = conn.execute("ROLLBACK").await;
+        let _ = conn.run("ROLLBACK").await;
         let msg = e.to_string();
         results = batch
             .iter()
@@ -289,7 +288,7 @@ async fn run_batch(
 /// Sends, inside the batch's transaction, what the other nodes must act
 /// on; PostgreSQL delivers it on commit (see `events`).
 async fn announce(
-    conn: &mut AnyConnection,
+    conn: &mut WriteConn,
     origin: &str,
     batch: &[Job],
     results: &[Result<(WriteOutput, AuditRecord), StoreError>],
@@ -312,31 +311,31 @@ async fn announce(
         }
     }
     for payload in payloads(origin, &events) {
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(CHANNEL)
-            .bind(payload)
-            .execute(&mut *conn)
-            .await?;
+        conn.execute(
+            "SELECT pg_notify($1, $2)",
+            &[CHANNEL.into(), payload.as_str().into()],
+        )
+        .await?;
     }
     Ok(())
 }
 
-async fn begin(conn: &mut AnyConnection, backend: Backend) -> Result<(), StoreError> {
+async fn begin(conn: &mut WriteConn, backend: Backend) -> Result<(), StoreError> {
     match backend {
         Backend::Sqlite => {
-            conn.execute("BEGIN IMMEDIATE").await?;
+            conn.run("BEGIN IMMEDIATE").await?;
         }
         Backend::Postgres => {
-            conn.execute("BEGIN").await?;
+            conn.run("BEGIN").await?;
             // One chain across all nodes: batches take turns.
-            conn.execute("SELECT pg_advisory_xact_lock(727274)").await?;
+            conn.run("SELECT pg_advisory_xact_lock(727274)").await?;
         }
     }
     Ok(())
 }
 
 async fn apply<'a>(
-    conn: &mut AnyConnection,
+    conn: &mut WriteConn,
     head: &mut Head,
     tree: &mut Tree,
     new_messages: &mut NewMessages<'a>,
@@ -354,12 +353,12 @@ async fn apply<'a>(
             signatures,
         } => {
             if let Some((partner, key, _, _)) = idempotency {
-                let taken =
-                    sqlx::query("SELECT 1 FROM idempotency WHERE partner = $1 AND key = $2")
-                        .bind(partner.as_str())
-                        .bind(key.as_str())
-                        .fetch_optional(&mut *conn)
-                        .await?;
+                let taken = conn
+                    .fetch_optional(
+                        "SELECT 1 FROM idempotency WHERE partner = $1 AND key = $2",
+                        &[partner.as_str().into(), key.as_str().into()],
+                    )
+                    .await?;
                 if taken.is_some() || new_messages.holds_key(partner, key) {
                     return Err(StoreError::IdempotencyRace);
                 }
@@ -382,14 +381,7 @@ async fn apply<'a>(
             at,
         } => {
             let rec = append(conn, head, tree, audit).await?;
-            sqlx::query(
-                "UPDATE deliveries SET status = 'delivered', updated_at = $3 WHERE message_id = $1 AND recipient = $2 AND status = 'queued'",
-            )
-            .bind(message_id.as_str())
-            .bind(recipient.as_str())
-            .bind(at.as_str())
-            .execute(&mut *conn)
-            .await?;
+            conn.execute("UPDATE deliveries SET status = 'delivered', updated_at = $3 WHERE message_id = $1 AND recipient = $2 AND status = 'queued'", &[message_id.as_str().into(), recipient.as_str().into(), at.as_str().into()]).await?;
             Ok((WriteOutput::Done, rec))
         }
         WriteOp::Acknowledge {
@@ -404,14 +396,7 @@ async fn apply<'a>(
             if current.status == "acknowledged" {
                 return Ok((WriteOutput::Delivery(current), rec));
             }
-            sqlx::query(
-                "UPDATE deliveries SET status = 'acknowledged', updated_at = $3 WHERE message_id = $1 AND recipient = $2",
-            )
-            .bind(message_id.as_str())
-            .bind(recipient.as_str())
-            .bind(at.as_str())
-            .execute(&mut *conn)
-            .await?;
+            conn.execute("UPDATE deliveries SET status = 'acknowledged', updated_at = $3 WHERE message_id = $1 AND recipient = $2", &[message_id.as_str().into(), recipient.as_str().into(), at.as_str().into()]).await?;
             let updated = DeliveryRow {
                 status: "acknowledged".to_owned(),
                 updated_at: at.clone(),
@@ -425,15 +410,8 @@ async fn apply<'a>(
             at,
         } => {
             let rec = append(conn, head, tree, audit).await?;
-            sqlx::query(
-                "INSERT INTO partner_state (partner, suspended, updated_at) VALUES ($1, $2, $3) \
-                 ON CONFLICT (partner) DO UPDATE SET suspended = excluded.suspended, updated_at = excluded.updated_at",
-            )
-            .bind(partner.as_str())
-            .bind(i64::from(*suspended))
-            .bind(at.as_str())
-            .execute(&mut *conn)
-            .await?;
+            conn.execute("INSERT INTO partner_state (partner, suspended, updated_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (partner) DO UPDATE SET suspended = excluded.suspended, updated_at = excluded.updated_at", &[partner.as_str().into(), i64::from(*suspended).into(), at.as_str().into()]).await?;
             Ok((WriteOutput::Done, rec))
         }
         WriteOp::Grant {
@@ -444,17 +422,8 @@ async fn apply<'a>(
             officer,
         } => {
             let rec = append(conn, head, tree, audit).await?;
-            sqlx::query(
-                "INSERT INTO permissions (root_id, partner, scope, granted_at, officer) VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT (root_id, partner, scope) DO NOTHING",
-            )
-            .bind(root_id.as_str())
-            .bind(partner.as_str())
-            .bind(scope.as_str())
-            .bind(at.as_str())
-            .bind(officer.as_str())
-            .execute(&mut *conn)
-            .await?;
+            conn.execute("INSERT INTO permissions (root_id, partner, scope, granted_at, officer) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (root_id, partner, scope) DO NOTHING", &[root_id.as_str().into(), partner.as_str().into(), scope.as_str().into(), at.as_str().into(), officer.as_str().into()]).await?;
             Ok((WriteOutput::Done, rec))
         }
         WriteOp::JudicialUse {
@@ -464,15 +433,7 @@ async fn apply<'a>(
             reference,
         } => {
             let rec = append(conn, head, tree, audit).await?;
-            sqlx::query(
-                "INSERT INTO judicial_uses (message_id, partner, recorded_at, reference) VALUES ($1, $2, $3, $4)",
-            )
-            .bind(message_id.as_str())
-            .bind(partner.as_str())
-            .bind(at.as_str())
-            .bind(reference.clone())
-            .execute(&mut *conn)
-            .await?;
+            conn.execute("INSERT INTO judicial_uses (message_id, partner, recorded_at, reference) VALUES ($1, $2, $3, $4)", &[message_id.as_str().into(), partner.as_str().into(), at.as_str().into(), reference.as_deref().into()]).await?;
             Ok((WriteOutput::Done, rec))
         }
         WriteOp::SetHold {
@@ -481,13 +442,14 @@ async fn apply<'a>(
             reason,
         } => {
             let rec = append(conn, head, tree, audit).await?;
-            sqlx::query(
+            conn.execute(
                 "UPDATE messages SET held = $2, hold_reason = $3 WHERE COALESCE(root_id, id) = $1",
+                &[
+                    root_id.as_str().into(),
+                    i64::from(*held).into(),
+                    reason.as_deref().into(),
+                ],
             )
-            .bind(root_id.as_str())
-            .bind(i64::from(*held))
-            .bind(reason.clone())
-            .execute(&mut *conn)
             .await?;
             Ok((WriteOutput::Done, rec))
         }
@@ -497,14 +459,7 @@ async fn apply<'a>(
             review_on,
         } => {
             let rec = append(conn, head, tree, audit).await?;
-            sqlx::query(
-                "UPDATE messages SET retain_until_ms = $2, review_on = $3 WHERE id = $1 AND erased_at_ms IS NULL",
-            )
-            .bind(message_id.as_str())
-            .bind(*retain_until_ms)
-            .bind(review_on.as_str())
-            .execute(&mut *conn)
-            .await?;
+            conn.execute("UPDATE messages SET retain_until_ms = $2, review_on = $3 WHERE id = $1 AND erased_at_ms IS NULL", &[message_id.as_str().into(), (*retain_until_ms).into(), review_on.as_str().into()]).await?;
             Ok((WriteOutput::Done, rec))
         }
         WriteOp::RaiseLabel {
@@ -513,27 +468,23 @@ async fn apply<'a>(
             classification,
         } => {
             let rec = append(conn, head, tree, audit).await?;
-            sqlx::query("UPDATE messages SET label = $2, classification = $3 WHERE COALESCE(root_id, id) = $1")
-                .bind(root_id.as_str())
-                .bind(label.as_str())
-                .bind(*classification)
-                .execute(&mut *conn)
-                .await?;
+            conn.execute("UPDATE messages SET label = $2, classification = $3 WHERE COALESCE(root_id, id) = $1", &[root_id.as_str().into(), label.as_str().into(), (*classification).into()]).await?;
             Ok((WriteOutput::Done, rec))
         }
         WriteOp::Erase { message_ids, at_ms } => {
             let mut live = Vec::with_capacity(message_ids.len());
             for id in message_ids {
-                let Some(row) =
-                    sqlx::query("SELECT held, erased_at_ms FROM messages WHERE id = $1")
-                        .bind(id.as_str())
-                        .fetch_optional(&mut *conn)
-                        .await?
+                let Some(row) = conn
+                    .fetch_optional(
+                        "SELECT held, erased_at_ms FROM messages WHERE id = $1",
+                        &[id.as_str().into()],
+                    )
+                    .await?
                 else {
                     continue;
                 };
-                let held: i64 = row.try_get(0)?;
-                let erased: Option<i64> = row.try_get(1)?;
+                let held = row.int(0)?;
+                let erased = row.opt_int(1)?;
                 if erased.is_some() {
                     continue;
                 }
@@ -548,26 +499,22 @@ async fn apply<'a>(
             let rec = append(conn, head, tree, audit).await?;
             let mut gone = Vec::new();
             for id in &live {
-                sqlx::query("UPDATE messages SET content = NULL, erased_at_ms = $2 WHERE id = $1")
-                    .bind(id.as_str())
-                    .bind(*at_ms)
-                    .execute(&mut *conn)
-                    .await?;
-                sqlx::query("DELETE FROM data_keys WHERE owner = $1")
-                    .bind(id.as_str())
-                    .execute(&mut *conn)
-                    .await?;
-                // Attachments no longer carried by any message still holding content.
-                let rows = sqlx::query(
-                    "SELECT ma.attachment_id FROM message_attachments ma WHERE ma.message_id = $1 AND NOT EXISTS ( \
-                       SELECT 1 FROM message_attachments o JOIN messages m ON m.id = o.message_id \
-                       WHERE o.attachment_id = ma.attachment_id AND m.erased_at_ms IS NULL)",
+                conn.execute(
+                    "UPDATE messages SET content = NULL, erased_at_ms = $2 WHERE id = $1",
+                    &[id.as_str().into(), (*at_ms).into()],
                 )
-                .bind(id.as_str())
-                .fetch_all(&mut *conn)
                 .await?;
+                conn.execute(
+                    "DELETE FROM data_keys WHERE owner = $1",
+                    &[id.as_str().into()],
+                )
+                .await?;
+                // Attachments no longer carried by any message still holding content.
+                let rows = conn.fetch_all("SELECT ma.attachment_id FROM message_attachments ma WHERE ma.message_id = $1 AND NOT EXISTS ( \
+                       SELECT 1 FROM message_attachments o JOIN messages m ON m.id = o.message_id \
+                       WHERE o.attachment_id = ma.attachment_id AND m.erased_at_ms IS NULL)", &[id.as_str().into()]).await?;
                 for r in &rows {
-                    let a: String = r.try_get(0)?;
+                    let a = r.text(0)?;
                     if !gone.contains(&a) {
                         erase_attachment(conn, &a, *at_ms).await?;
                         gone.push(a);
@@ -581,18 +528,8 @@ async fn apply<'a>(
             data_key,
         } => {
             let rec = append(conn, head, tree, audit).await?;
-            sqlx::query(
-                "INSERT INTO attachments (id, owner, content_type, size, sha256, created_ms, erased_at_ms) \
-                 VALUES ($1, $2, $3, $4, $5, $6, NULL)",
-            )
-            .bind(attachment.id.as_str())
-            .bind(attachment.owner.as_str())
-            .bind(attachment.content_type.as_str())
-            .bind(attachment.size)
-            .bind(attachment.sha256.as_str())
-            .bind(attachment.created_ms)
-            .execute(&mut *conn)
-            .await?;
+            conn.execute("INSERT INTO attachments (id, owner, content_type, size, sha256, created_ms, erased_at_ms) \
+                 VALUES ($1, $2, $3, $4, $5, $6, NULL)", &[attachment.id.as_str().into(), attachment.owner.as_str().into(), attachment.content_type.as_str().into(), attachment.size.into(), attachment.sha256.as_str().into(), attachment.created_ms.into()]).await?;
             put_data_key(conn, &attachment.id, data_key).await?;
             Ok((WriteOutput::Done, rec))
         }
@@ -600,13 +537,8 @@ async fn apply<'a>(
             attachment_id,
             at_ms,
         } => {
-            let still = sqlx::query(
-                "SELECT 1 FROM attachments a WHERE a.id = $1 AND a.erased_at_ms IS NULL \
-                 AND NOT EXISTS (SELECT 1 FROM message_attachments ma WHERE ma.attachment_id = a.id)",
-            )
-            .bind(attachment_id.as_str())
-            .fetch_optional(&mut *conn)
-            .await?;
+            let still = conn.fetch_optional("SELECT 1 FROM attachments a WHERE a.id = $1 AND a.erased_at_ms IS NULL \
+                 AND NOT EXISTS (SELECT 1 FROM message_attachments ma WHERE ma.attachment_id = a.id)", &[attachment_id.as_str().into()]).await?;
             if still.is_none() {
                 return Err(StoreError::NotFound);
             }
@@ -622,23 +554,20 @@ async fn apply<'a>(
             // The reduction below must see every record of this batch.
             write_pending(conn, head).await?;
             let through = to_i64(*through_seq)?;
-            sqlx::query(
-                "UPDATE audit_log SET reduced = 1, at = NULL, actor_role = NULL, actor_id = NULL, actor_officer = NULL, \
+            conn.execute("UPDATE audit_log SET reduced = 1, at = NULL, actor_role = NULL, actor_id = NULL, actor_officer = NULL, \
                  actor_cert_serial = NULL, action = NULL, message_id = NULL, counterparts = NULL, outcome = NULL, \
                  code = NULL, justification = NULL, request_id = NULL, node = NULL, details = NULL \
-                 WHERE reduced = 0 AND seq <= $1",
+                 WHERE reduced = 0 AND seq <= $1", &[through.into()]).await?;
+            conn.execute(
+                "DELETE FROM audit_parties WHERE seq <= $1",
+                &[through.into()],
             )
-            .bind(through)
-            .execute(&mut *conn)
             .await?;
-            sqlx::query("DELETE FROM audit_parties WHERE seq <= $1")
-                .bind(through)
-                .execute(&mut *conn)
-                .await?;
-            sqlx::query("DELETE FROM audit_messages WHERE seq <= $1")
-                .bind(through)
-                .execute(&mut *conn)
-                .await?;
+            conn.execute(
+                "DELETE FROM audit_messages WHERE seq <= $1",
+                &[through.into()],
+            )
+            .await?;
             for table in [
                 "DELETE FROM deliveries WHERE message_id IN (SELECT id FROM messages WHERE erased_at_ms < $1)",
                 "DELETE FROM message_attachments WHERE message_id IN (SELECT id FROM messages WHERE erased_at_ms < $1)",
@@ -647,9 +576,7 @@ async fn apply<'a>(
                 "DELETE FROM idempotency WHERE message_id IN (SELECT id FROM messages WHERE erased_at_ms < $1)",
                 "DELETE FROM messages WHERE erased_at_ms < $1",
             ] {
-                sqlx::query(table)
-                    .bind(*tombstones_before_ms)
-                    .execute(&mut *conn)
+                conn.execute(table, &[(*tombstones_before_ms).into()])
                     .await?;
             }
             Ok((WriteOutput::Done, rec))
@@ -657,13 +584,14 @@ async fn apply<'a>(
         WriteOp::Rewrap { keys } => {
             let rec = append(conn, head, tree, audit).await?;
             for (owner, key_id, wrapped) in keys {
-                sqlx::query(
+                conn.execute(
                     "UPDATE data_keys SET master_key_id = $2, wrapped_key = $3 WHERE owner = $1",
+                    &[
+                        owner.as_str().into(),
+                        key_id.as_str().into(),
+                        wrapped.as_slice().into(),
+                    ],
                 )
-                .bind(owner.as_str())
-                .bind(key_id.as_str())
-                .bind(wrapped.clone())
-                .execute(&mut *conn)
                 .await?;
             }
             Ok((WriteOutput::Done, rec))
@@ -672,48 +600,50 @@ async fn apply<'a>(
 }
 
 async fn put_data_key(
-    conn: &mut AnyConnection,
+    conn: &mut WriteConn,
     owner: &str,
     key: &(String, Vec<u8>),
 ) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO data_keys (owner, master_key_id, wrapped_key) VALUES ($1, $2, $3)")
-        .bind(owner.to_owned())
-        .bind(key.0.clone())
-        .bind(key.1.clone())
-        .execute(&mut *conn)
-        .await?;
+    conn.execute(
+        "INSERT INTO data_keys (owner, master_key_id, wrapped_key) VALUES ($1, $2, $3)",
+        &[owner.into(), key.0.as_str().into(), key.1.as_slice().into()],
+    )
+    .await?;
     Ok(())
 }
 
-async fn erase_attachment(
-    conn: &mut AnyConnection,
-    id: &str,
-    at_ms: i64,
-) -> Result<(), StoreError> {
-    sqlx::query("UPDATE attachments SET erased_at_ms = $2 WHERE id = $1 AND erased_at_ms IS NULL")
-        .bind(id.to_owned())
-        .bind(at_ms)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query("DELETE FROM data_keys WHERE owner = $1")
-        .bind(id.to_owned())
-        .execute(&mut *conn)
+async fn erase_attachment(conn: &mut WriteConn, id: &str, at_ms: i64) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE attachments SET erased_at_ms = $2 WHERE id = $1 AND erased_at_ms IS NULL",
+        &[id.into(), at_ms.into()],
+    )
+    .await?;
+    conn.execute("DELETE FROM data_keys WHERE owner = $1", &[id.into()])
         .await?;
     Ok(())
 }
 
 async fn delivery(
-    conn: &mut AnyConnection,
+    conn: &mut WriteConn,
     message_id: &str,
     recipient: &str,
 ) -> Result<Option<DeliveryRow>, StoreError> {
-    Ok(sqlx::query_as::<_, DeliveryRow>(
-        "SELECT message_id, recipient, seq, status, updated_at FROM deliveries WHERE message_id = $1 AND recipient = $2",
-    )
-    .bind(message_id.to_owned())
-    .bind(recipient.to_owned())
-    .fetch_optional(&mut *conn)
-    .await?)
+    let row = conn
+        .fetch_optional(
+            "SELECT message_id, recipient, seq, status, updated_at FROM deliveries WHERE message_id = $1 AND recipient = $2",
+            &[message_id.into(), recipient.into()],
+        )
+        .await?;
+    row.map(|r| {
+        Ok(DeliveryRow {
+            message_id: r.text(0)?,
+            recipient: r.text(1)?,
+            seq: r.int(2)?,
+            status: r.text(3)?,
+            updated_at: r.text(4)?,
+        })
+    })
+    .transpose()
 }
 
 pub(super) fn to_i64(n: u64) -> Result<i64, StoreError> {
