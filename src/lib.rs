@@ -18,7 +18,8 @@
 //! - [`audit`]: records, RFC 8785 canonical form, hash chain, RFC 9162
 //!   Merkle tree, verification.
 //! - [`store`]: SQLite/PostgreSQL persistence behind one writer task
-//!   (group commit, audit chain in commit order).
+//!   (group commit, audit chain in commit order); reads through sqlx,
+//!   SQLite writes through rusqlite on the writer's own thread.
 //! - [`tls`]: rustls server config, peer identity, the accept loop.
 //! - [`api`]: routes, the request gate (identity, role, audit), handlers,
 //!   problem documents.

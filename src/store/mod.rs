@@ -10,7 +10,9 @@
 //! requests into one transaction (group commit) and extends the audit hash
 //! chain in commit order; a `201` is sent only after that transaction is
 //! durable. Reads use a pool of connections and never block the writer
-//! (SQLite in WAL mode).
+//! (SQLite in WAL mode). On SQLite the writer owns a rusqlite connection
+//! and runs on a thread of its own, so a batch's statements need no thread
+//! hand-off each (`write_conn`); migrations and reads stay on sqlx.
 
 mod audit_rows;
 mod bulk_read;
