@@ -339,6 +339,10 @@ impl Store {
     }
 }
 
+/// How long a SQLite connection waits for a lock before it reports busy
+/// (the writer's connection included, see `write_conn`).
+pub(super) const SQLITE_BUSY_TIMEOUT_MS: u64 = 10_000;
+
 /// WAL size beyond which the checkpoint task restarts the log.
 const WAL_RESTART_BYTES: u64 = 64 << 20;
 
@@ -368,9 +372,13 @@ async fn checkpoint_wal(pool: AnyPool, wal: Option<std::path::PathBuf>) {
 /// afresh only after a checkpoint that did: under steady load the log grew
 /// by 90 MB/s, without end. So once the file is larger than `restart_at`,
 /// a RESTART checkpoint copies the rest (little, just after the passive
-/// one), waiting for the writer's current batch, and the next batch writes
-/// the log from its start again: the file stays near `restart_at`, and its
-/// pages stay in the cache instead of being allocated anew.
+/// one) and the next batch writes the log from its start again: the file
+/// stays near `restart_at`, and its pages stay in the cache instead of
+/// being allocated anew.
+///
+/// A RESTART holds off the writer while it waits for readers on older
+/// snapshots (a long audit export, say), so it waits at most
+/// [`RESTART_WAIT_MS`] for them and otherwise tries again next round.
 async fn checkpoint_once(
     pool: &AnyPool,
     wal: Option<&std::path::Path>,
@@ -381,10 +389,30 @@ async fn checkpoint_once(
         .and_then(|p| std::fs::metadata(p).ok())
         .is_some_and(|m| m.len() > restart_at);
     if large {
-        pool.execute("PRAGMA wal_checkpoint(RESTART)").await?;
+        let mut conn = pool.acquire().await?;
+        conn.execute(sqlx::AssertSqlSafe(format!(
+            "PRAGMA busy_timeout = {RESTART_WAIT_MS}"
+        )))
+        .await?;
+        let restarted = conn.execute("PRAGMA wal_checkpoint(RESTART)").await;
+        // Back to the read pool's own timeout before anything else uses it.
+        let reset = conn
+            .execute(sqlx::AssertSqlSafe(format!(
+                "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}"
+            )))
+            .await;
+        if reset.is_err() {
+            // Never hand a connection with the short timeout back.
+            conn.detach();
+        }
+        restarted?;
+        reset?;
     }
     Ok(())
 }
+
+/// Longest a RESTART checkpoint holds off the writer waiting for readers.
+const RESTART_WAIT_MS: u64 = 50;
 
 /// Advisory lock key of the retention sweeper (the audit chain's writer
 /// lock is 727274).
@@ -429,7 +457,10 @@ impl Backend {
                 // WAL lets readers run beside the writer; FULL makes every
                 // commit durable before a 201; secure_delete overwrites
                 // erased content instead of leaving it in free pages.
-                conn.execute("PRAGMA busy_timeout = 10000").await?;
+                conn.execute(sqlx::AssertSqlSafe(format!(
+                    "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}"
+                )))
+                .await?;
                 if writer {
                     conn.execute("PRAGMA journal_mode = WAL").await?;
                     // The commit that crosses the WAL's size limit would

@@ -187,7 +187,9 @@ impl WriteConn {
     /// request in its batch (a background task checkpoints instead).
     pub fn open_sqlite(path: &std::path::Path) -> Result<Self, StoreError> {
         let conn = rusqlite::Connection::open(path)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.busy_timeout(std::time::Duration::from_millis(
+            super::SQLITE_BUSY_TIMEOUT_MS,
+        ))?;
         let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::Unavailable(format!(
