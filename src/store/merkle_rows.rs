@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use sqlx::Row;
 
-use super::new_messages::insert_sql;
 use super::write_conn::{Arg, WriteConn};
 use super::writer::to_i64;
 use super::{Store, StoreError};
@@ -140,20 +139,23 @@ pub(super) async fn flush(conn: &mut WriteConn, tree: &mut Tree) -> Result<(), S
     // connection's worker thread (see BENCHMARKS.md), and a batch of n
     // records makes about n new interior nodes.
     let nodes = std::mem::take(&mut tree.nodes);
-    for chunk in nodes.chunks(NODES_PER_INSERT) {
-        let mut sql = insert_sql("merkle_nodes (level, idx, hash)", chunk.len(), 3);
-        sql.push_str(" ON CONFLICT (level, idx) DO NOTHING");
-        let mut args: Vec<Arg<'_>> = Vec::with_capacity(3 * chunk.len());
-        for (level, idx, hash) in chunk {
-            let row: [Arg<'_>; 3] = [
+    let rows = nodes
+        .iter()
+        .map(|(level, idx, hash)| {
+            Ok([
                 i64::from(*level).into(),
                 to_i64(*idx)?.into(),
                 hash.as_slice().into(),
-            ];
-            args.extend(row);
-        }
-        conn.execute(&sql, &args).await?;
-    }
+            ])
+        })
+        .collect::<Result<Vec<[Arg<'_>; 3]>, StoreError>>()?;
+    conn.insert_rows(
+        "merkle_nodes (level, idx, hash)",
+        &rows,
+        NODES_PER_INSERT,
+        " ON CONFLICT (level, idx) DO NOTHING",
+    )
+    .await?;
     let hashes: Vec<u8> = tree.range.hashes().concat();
     conn.execute(
         "INSERT INTO merkle_frontier (id, size, hashes) VALUES (1, $1, $2) \

@@ -1,10 +1,11 @@
 //! A write batch's new messages, held until one multi-row `INSERT` per
 //! table.
 //!
-//! Every SQL statement the writer runs is a round trip to the database
-//! connection's worker thread, and with one message costing three of them
-//! (message, data key, deliveries) those round trips bounded the gateway's
-//! submit rate (BENCHMARKS.md). A batch's submits are therefore collected
+//! Every statement the writer runs costs its own parse, bind and step, on
+//! PostgreSQL a network round trip, and (with sqlx's SQLite driver, before
+//! the writer moved to its own thread) a hand-off to another thread; with
+//! one message costing three of them (message, data key, deliveries) they
+//! bounded the submit rate (BENCHMARKS.md). A batch's submits are collected
 //! here and written together before the batch commits, or before any other
 //! kind of write in the same batch, so that no write ever meets a table
 //! missing rows the batch already promised. An idempotency key is checked
@@ -16,9 +17,8 @@ use super::rows::{MessageRow, NewDelivery, SignatureRow};
 use super::write_conn::{Arg, WriteConn};
 use super::writer::to_i64;
 
-/// Messages per `INSERT` (26 parameters each). sqlx's SQLite binding finds
-/// each parameter by name, which grows faster than linearly with the
-/// statement's parameter count, so statements stay near 200 parameters.
+/// Messages per `INSERT` (26 parameters each): about 200 parameters a
+/// statement, like the audit records' chunks.
 const MESSAGES_PER_INSERT: usize = 8;
 /// Rows per `INSERT` for the narrow tables (at most 6 parameters each).
 const ROWS_PER_INSERT: usize = 32;
@@ -116,40 +116,41 @@ impl<'a> NewMessages<'a> {
                 ]);
             }
         }
-        insert_rows(conn, MESSAGES, &messages, MESSAGES_PER_INSERT).await?;
-        insert_rows(
-            conn,
+        conn.insert_rows(MESSAGES, &messages, MESSAGES_PER_INSERT, "")
+            .await?;
+        conn.insert_rows(
             "data_keys (owner, master_key_id, wrapped_key)",
             &keys,
             ROWS_PER_INSERT,
+            "",
         )
         .await?;
-        insert_rows(
-            conn,
+        conn.insert_rows(
             "deliveries (message_id, recipient, seq, status, updated_at)",
             &deliveries,
             ROWS_PER_INSERT,
+            "",
         )
         .await?;
-        insert_rows(
-            conn,
+        conn.insert_rows(
             "message_signatures (message_id, position, partner, role, jws, statement)",
             &signatures,
             ROWS_PER_INSERT,
+            "",
         )
         .await?;
-        insert_rows(
-            conn,
+        conn.insert_rows(
             "message_attachments (message_id, attachment_id)",
             &links,
             ROWS_PER_INSERT,
+            "",
         )
         .await?;
-        insert_rows(
-            conn,
+        conn.insert_rows(
             "idempotency (partner, key, request_hash, message_id, response, created_ms)",
             &idempotency,
             ROWS_PER_INSERT,
+            "",
         )
         .await
     }
@@ -190,56 +191,4 @@ fn message_args(m: &MessageRow, collect_seq: i64) -> [Arg<'_>; 26] {
         m.root_id.as_str().into(),
         m.hold_reason.as_deref().into(),
     ]
-}
-
-/// Inserts `rows` into `table` (a constant of the store naming its
-/// columns), `per_insert` rows to a statement.
-pub(super) async fn insert_rows<const N: usize>(
-    conn: &mut WriteConn,
-    table: &str,
-    rows: &[[Arg<'_>; N]],
-    per_insert: usize,
-) -> Result<(), StoreError> {
-    for chunk in rows.chunks(per_insert.max(1)) {
-        let args: Vec<Arg<'_>> = chunk.iter().flatten().copied().collect();
-        conn.execute(&insert_sql(table, chunk.len(), N), &args)
-            .await?;
-    }
-    Ok(())
-}
-
-/// `INSERT INTO {table} VALUES ($1, …), (…), …` for `rows` rows of
-/// `per_row` parameters. `table` is always a constant of the store, never
-/// input.
-pub(super) fn insert_sql(table: &str, rows: usize, per_row: usize) -> String {
-    let mut sql = format!("INSERT INTO {table} VALUES ");
-    for r in 0..rows {
-        if r > 0 {
-            sql.push_str(", ");
-        }
-        sql.push('(');
-        for k in 1..=per_row {
-            if k > 1 {
-                sql.push_str(", ");
-            }
-            sql.push('$');
-            sql.push_str(&(r * per_row + k).to_string());
-        }
-        sql.push(')');
-    }
-    sql
-}
-
-#[cfg(test)]
-mod tests {
-    use super::insert_sql;
-
-    #[test]
-    fn placeholders_number_rows_after_each_other() {
-        assert_eq!(
-            insert_sql("t (a, b)", 2, 2),
-            "INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4)"
-        );
-        assert_eq!(insert_sql("t (a)", 1, 1), "INSERT INTO t (a) VALUES ($1)");
-    }
 }

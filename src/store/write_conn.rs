@@ -260,6 +260,27 @@ impl WriteConn {
         }
     }
 
+    /// Inserts `rows` into `table` (a constant of the store naming its
+    /// columns), `per_insert` rows to a multi-row `INSERT`, each statement
+    /// followed by `tail` (a conflict clause, or nothing). One statement
+    /// for many rows: even without thread hand-offs, each statement costs
+    /// its own parse, bind and step.
+    pub async fn insert_rows<const N: usize>(
+        &mut self,
+        table: &str,
+        rows: &[[Arg<'_>; N]],
+        per_insert: usize,
+        tail: &str,
+    ) -> Result<(), StoreError> {
+        for chunk in rows.chunks(per_insert.max(1)) {
+            let mut sql = insert_sql(table, chunk.len(), N);
+            sql.push_str(tail);
+            let args: Vec<Arg<'_>> = chunk.iter().flatten().copied().collect();
+            self.execute(&sql, &args).await?;
+        }
+        Ok(())
+    }
+
     /// The first row a query returns, if any.
     pub async fn fetch_optional(
         &mut self,
@@ -268,6 +289,28 @@ impl WriteConn {
     ) -> Result<Option<SqlRow>, StoreError> {
         Ok(self.fetch_all(sql, args).await?.into_iter().next())
     }
+}
+
+/// `INSERT INTO {table} VALUES ($1, …), (…), …` for `rows` rows of
+/// `per_row` parameters. `table` is always a constant of the store, never
+/// input.
+fn insert_sql(table: &str, rows: usize, per_row: usize) -> String {
+    let mut sql = format!("INSERT INTO {table} VALUES ");
+    for r in 0..rows {
+        if r > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for k in 1..=per_row {
+            if k > 1 {
+                sql.push_str(", ");
+            }
+            sql.push('$');
+            sql.push_str(&(r * per_row + k).to_string());
+        }
+        sql.push(')');
+    }
+    sql
 }
 
 fn any_query<'q>(
@@ -353,7 +396,16 @@ fn numbered_in_order(sql: &str) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Arg, WriteConn, numbered_in_order};
+    use super::{Arg, WriteConn, insert_sql, numbered_in_order};
+
+    #[test]
+    fn placeholders_number_rows_after_each_other() {
+        assert_eq!(
+            insert_sql("t (a, b)", 2, 2),
+            "INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4)"
+        );
+        assert_eq!(insert_sql("t (a)", 1, 1), "INSERT INTO t (a) VALUES ($1)");
+    }
 
     #[test]
     fn parameters_in_order_are_recognised() {
