@@ -554,21 +554,25 @@ async fn one_sweeper_at_a_time(kind: Kind) {
     }
 }
 
+/// A store on a SQLite file at `path`, for tests that look at the file.
+async fn sqlite_store_at(path: &std::path::Path) -> Store {
+    Store::open(&StoreOptions {
+        url: format!("sqlite://{}", path.display()),
+        node: None,
+        read_connections: 2,
+        checkpoints: CheckpointPolicy::default(),
+    })
+    .await
+    .expect("open")
+}
+
 /// The inbox query keeps one plan whatever limit it is given (a bare bound
 /// `LIMIT` made SQLite re-prepare it on every execution).
 #[tokio::test]
 async fn the_inbox_query_is_not_prepared_again_for_each_limit() {
     let dir = tempfile::tempdir().expect("dir");
     let path = dir.path().join("inbox.db");
-    let store = Store::open(&StoreOptions {
-        url: format!("sqlite://{}", path.display()),
-        node: None,
-        read_connections: 1,
-        checkpoints: CheckpointPolicy::default(),
-    })
-    .await
-    .expect("open");
-    drop(store);
+    drop(sqlite_store_at(&path).await);
     let conn = rusqlite::Connection::open(&path).expect("open");
     let mut stmt = conn.prepare(super::reads::INBOX_SQL).expect("prepare");
     for limit in [1i64, 10, 100, 7] {
@@ -603,14 +607,7 @@ async fn wal_frames(store: &Store) -> i64 {
 async fn a_large_wal_is_restarted() {
     let dir = tempfile::tempdir().expect("dir");
     let db = dir.path().join("wal.db");
-    let store = Store::open(&StoreOptions {
-        url: format!("sqlite://{}", db.display()),
-        node: None,
-        read_connections: 2,
-        checkpoints: CheckpointPolicy::default(),
-    })
-    .await
-    .expect("open");
+    let store = sqlite_store_at(&db).await;
     for i in 0..200 {
         store
             .write(WriteOp::AuditOnly, draft(Action::List, &format!("r{i}")))
