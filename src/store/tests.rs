@@ -657,3 +657,141 @@ async fn a_large_wal_is_restarted() {
     assert!(after < 20, "restarted: {after} frames (was {before})");
     assert_eq!(verify_all(&store).await, 212);
 }
+
+/// A database made before migration 0005 keeps every row when the store
+/// opens it: the tables that moved to WITHOUT ROWID hold what they held,
+/// and a forwarding family is still found, now by index.
+#[tokio::test]
+async fn the_fewer_pages_migration_keeps_every_row() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("old.db");
+
+    // The schema as migrations 0001–0004 left it, through sqlx's migrator
+    // so that the store sees them as applied.
+    let old = dir.path().join("migrations");
+    std::fs::create_dir(&old).expect("mkdir");
+    let all = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+    for entry in std::fs::read_dir(&all).expect("migrations") {
+        let entry = entry.expect("entry");
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.as_str() < "0005" {
+            std::fs::copy(entry.path(), old.join(&name)).expect("copy");
+        }
+    }
+    let pool = sqlx::SqlitePool::connect_with(
+        sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true),
+    )
+    .await
+    .expect("pool");
+    sqlx::migrate::Migrator::new(old)
+        .await
+        .expect("migrator")
+        .run(&pool)
+        .await
+        .expect("old migrations");
+    let message = |id: &str, root: &str| {
+        format!(
+            "INSERT INTO messages (id, sender, originator, officer, classification, label, \
+             evaluation, purpose, personal_data, content_type, attachments, accepted_at, \
+             accepted_ms, retain_until_ms, review_on, retention_basis, content, collect_seq, root_id) \
+             VALUES ('{id}', 'RS-MUP', 'RS-MUP', 'o', 0, '{{}}', '{{}}', 'p', '{{}}', 'text/plain', \
+             '[]', '2026-01-01T00:00:00Z', 1, 2, '2026-02-01', '{{}}', x'00', 1, '{root}')"
+        )
+    };
+    for sql in [
+        message("m1", "m1"),
+        message("m2", "m1"),
+        message("m3", "m3"),
+        "INSERT INTO deliveries VALUES ('m1', 'ME-UP', 1, 'queued', 't'), \
+         ('m2', 'AL-ASP', 2, 'delivered', 't'), ('m3', 'ME-UP', 3, 'queued', 't')"
+            .to_owned(),
+        "INSERT INTO data_keys VALUES ('m1', 'k1', x'01'), ('m2', 'k1', x'02'), ('m3', 'k2', x'03')"
+            .to_owned(),
+        "INSERT INTO audit_parties VALUES ('RS-MUP', 1), ('ME-UP', 1), ('RS-MUP', 2)".to_owned(),
+        "INSERT INTO audit_messages VALUES ('m1', 1), ('m2', 2)".to_owned(),
+        "INSERT INTO merkle_nodes VALUES (4, 0, x'aa'), (4, 1, x'bb')".to_owned(),
+    ] {
+        pool.execute(sqlx::AssertSqlSafe(sql)).await.expect("old rows");
+    }
+    pool.close().await;
+
+    let store = sqlite_store_at(&path).await;
+    let family: Vec<String> = store
+        .family("m1")
+        .await
+        .expect("family")
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(family, ["m1", "m2"]);
+    assert_eq!(
+        store.family_recipients("m1").await.expect("recipients"),
+        ["AL-ASP", "ME-UP"]
+    );
+
+    let conn = rusqlite::Connection::open(&path).expect("open");
+    let rows = |sql: &str| -> Vec<String> {
+        let mut stmt = conn.prepare(sql).expect("prepare");
+        stmt.query_map([], |r| r.get::<_, String>(0))
+            .expect("query")
+            .map(|r| r.expect("row"))
+            .collect()
+    };
+    assert_eq!(
+        rows("SELECT message_id || recipient || seq || status FROM deliveries ORDER BY seq"),
+        ["m1ME-UP1queued", "m2AL-ASP2delivered", "m3ME-UP3queued"]
+    );
+    assert_eq!(
+        rows("SELECT recipient FROM deliveries WHERE recipient = 'ME-UP' ORDER BY seq"),
+        ["ME-UP", "ME-UP"]
+    );
+    assert_eq!(
+        rows("SELECT owner || master_key_id || hex(wrapped_key) FROM data_keys ORDER BY owner"),
+        ["m1k101", "m2k102", "m3k203"]
+    );
+    assert_eq!(
+        rows("SELECT partner || seq FROM audit_parties ORDER BY seq, partner"),
+        ["ME-UP1", "RS-MUP1", "RS-MUP2"]
+    );
+    assert_eq!(
+        rows("SELECT message_id || seq FROM audit_messages ORDER BY seq"),
+        ["m11", "m22"]
+    );
+    assert_eq!(
+        rows("SELECT level || idx || hex(hash) FROM merkle_nodes ORDER BY idx"),
+        ["40AA", "41BB"]
+    );
+    for table in [
+        "data_keys",
+        "deliveries",
+        "audit_parties",
+        "audit_messages",
+        "merkle_nodes",
+    ] {
+        let sql: String = conn
+            .query_row(
+                "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+                [table],
+                |r| r.get(0),
+            )
+            .expect("schema");
+        assert!(sql.ends_with("WITHOUT ROWID"), "{table}: {sql}");
+    }
+    let mut explain = conn
+        .prepare(&format!(
+            "EXPLAIN QUERY PLAN SELECT id FROM messages WHERE {}",
+            super::reads::IN_FAMILY.replace("$1", "'m1'")
+        ))
+        .expect("explain");
+    let plan: Vec<String> = explain
+        .query_map([], |r| r.get::<_, String>("detail"))
+        .expect("plan")
+        .map(|r| r.expect("step"))
+        .collect();
+    assert!(
+        plan.iter().all(|step| !step.starts_with("SCAN")),
+        "a family is found by index: {plan:?}"
+    );
+}

@@ -184,7 +184,10 @@ impl WriteConn {
     /// commit durable before a 201; secure_delete overwrites erased content
     /// instead of leaving it in free pages; automatic WAL checkpoints are
     /// off because the commit that crossed the limit would stall every
-    /// request in its batch (a background task checkpoints instead).
+    /// request in its batch (a background task checkpoints instead);
+    /// temp_store keeps the statement journal (which a multi-row `INSERT`
+    /// inside the batch's transaction needs) in memory instead of a
+    /// temporary file written with a syscall per page.
     pub fn open_sqlite(path: &std::path::Path) -> Result<Self, StoreError> {
         let conn = rusqlite::Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_millis(
@@ -201,6 +204,7 @@ impl WriteConn {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.pragma_update(None, "secure_delete", "ON")?;
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
         conn.set_prepared_statement_cache_capacity(SQLITE_STATEMENT_CACHE);
         Ok(WriteConn::Sqlite(conn))
     }

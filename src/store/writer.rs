@@ -21,6 +21,7 @@ use super::write_conn::WriteConn;
 
 use super::events::{CHANNEL, ClusterEvent, payloads};
 use super::new_messages::{NewMessage, NewMessages};
+use super::reads::IN_FAMILY;
 use super::rows::{AttachmentRow, DeliveryRow, MessageRow, NewDelivery, SignatureRow};
 use super::{Backend, StoreError};
 use crate::audit::{AuditRecord, RecordDraft};
@@ -443,7 +444,7 @@ async fn apply<'a>(
         } => {
             let rec = append(conn, head, tree, audit).await?;
             conn.execute(
-                "UPDATE messages SET held = $2, hold_reason = $3 WHERE COALESCE(root_id, id) = $1",
+                &format!("UPDATE messages SET held = $2, hold_reason = $3 WHERE {IN_FAMILY}"),
                 &[
                     root_id.as_str().into(),
                     i64::from(*held).into(),
@@ -468,7 +469,15 @@ async fn apply<'a>(
             classification,
         } => {
             let rec = append(conn, head, tree, audit).await?;
-            conn.execute("UPDATE messages SET label = $2, classification = $3 WHERE COALESCE(root_id, id) = $1", &[root_id.as_str().into(), label.as_str().into(), (*classification).into()]).await?;
+            conn.execute(
+                &format!("UPDATE messages SET label = $2, classification = $3 WHERE {IN_FAMILY}"),
+                &[
+                    root_id.as_str().into(),
+                    label.as_str().into(),
+                    (*classification).into(),
+                ],
+            )
+            .await?;
             Ok((WriteOutput::Done, rec))
         }
         WriteOp::Erase { message_ids, at_ms } => {
