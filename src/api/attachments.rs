@@ -68,7 +68,7 @@ fn upload_type(headers: &HeaderMap) -> Result<String, ApiError> {
     operation_id = "upload_attachment",
     summary = "Upload an attachment (raw body, streamed, encrypted at rest)",
     params(
-        ("Brdo-Officer" = String, Header, description = "The acting officer, 1 to 128 printable characters")
+        crate::api::schema::OfficerHeader
     ),
     request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The raw content; its Content-Type is kept"),
     responses(
@@ -147,7 +147,7 @@ pub async fn upload(
     params(
         ("id" = String, Path, description = "The message id (UUID)"),
         ("attachment_id" = String, Path, description = "The attachment id (UUID)"),
-        ("Brdo-Officer" = String, Header, description = "The acting officer, 1 to 128 printable characters"),
+        crate::api::schema::OfficerHeader,
         ("Brdo-Justification" = String, Header, description = "Why the content is read, 1 to 1000 characters")
     ),
     responses(

@@ -172,13 +172,7 @@ fn filter_details(f: &AuditFilter) -> Value {
     operation_id = "audit_query",
     summary = "Query audit records (DPO)",
     params(
-        ("partner" = Option<String>, Query),
-        ("message" = Option<String>, Query),
-        ("officer" = Option<String>, Query),
-        ("action" = Option<String>, Query),
-        ("outcome" = Option<String>, Query),
-        ("from" = Option<String>, Query, format = DateTime),
-        ("to" = Option<String>, Query, format = DateTime),
+        crate::api::schema::AuditFilterParams,
         ("after" = Option<u64>, Query),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000),
         ("order" = Option<String>, Query, description = "asc (default) or desc")
@@ -328,13 +322,7 @@ fn format_of(pairs: &[(String, String)], headers: &HeaderMap) -> Result<Format, 
     operation_id = "audit_export",
     summary = "Export audit records as JSON Lines or CSV, streamed (DPO)",
     params(
-        ("partner" = Option<String>, Query),
-        ("message" = Option<String>, Query),
-        ("officer" = Option<String>, Query),
-        ("action" = Option<String>, Query),
-        ("outcome" = Option<String>, Query),
-        ("from" = Option<String>, Query, format = DateTime),
-        ("to" = Option<String>, Query, format = DateTime),
+        crate::api::schema::AuditFilterParams,
         ("format" = Option<String>, Query, description = "jsonl or csv, when Accept names neither")
     ),
     responses(

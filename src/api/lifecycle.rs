@@ -81,7 +81,7 @@ fn require_originator(row: &MessageRow, caller: &PartnerId) -> Result<(), ApiErr
     summary = "Forward a received message onward, as a new message",
     params(
         ("id" = String, Path, description = "The message id (UUID)"),
-        ("Brdo-Officer" = String, Header, description = "The acting officer, 1 to 128 printable characters"),
+        crate::api::schema::OfficerHeader,
         ("Brdo-Signature" = Option<String>, Header, description = "Optional forwarder signature over the forward statement (SPEC §3); the originator's signatures travel with the copy")
     ),
     request_body(content = crate::api::schema::ForwardRequest, content_type = "application/json"),
@@ -256,7 +256,7 @@ pub async fn forward(
     summary = "Originator grants a forward or judicial-use permission",
     params(
         ("id" = String, Path, description = "The message id (UUID)"),
-        ("Brdo-Officer" = String, Header, description = "The acting officer, 1 to 128 printable characters")
+        crate::api::schema::OfficerHeader
     ),
     request_body(content = crate::api::schema::PermissionRequest, content_type = "application/json"),
     responses(
@@ -328,7 +328,7 @@ pub async fn grant(
     summary = "Recipient records use in judicial proceedings (H1 check)",
     params(
         ("id" = String, Path, description = "The message id (UUID)"),
-        ("Brdo-Officer" = String, Header, description = "The acting officer, 1 to 128 printable characters")
+        crate::api::schema::OfficerHeader
     ),
     request_body(content = crate::api::schema::JudicialUseRequest, content_type = "application/json"),
     responses(
@@ -437,7 +437,7 @@ async fn hold_target(app: &AppState, ctx: &RequestCtx, id: &str) -> Result<Messa
     summary = "Set a legal hold (originator or gateway DPO)",
     params(
         ("id" = String, Path, description = "The message id (UUID)"),
-        ("Brdo-Officer" = String, Header, description = "The acting officer, 1 to 128 printable characters")
+        crate::api::schema::OfficerHeader
     ),
     request_body(content = crate::api::schema::HoldRequest, content_type = "application/json"),
     responses(
@@ -476,7 +476,7 @@ pub async fn set_hold(
     summary = "Lift a legal hold (originator or gateway DPO)",
     params(
         ("id" = String, Path, description = "The message id (UUID)"),
-        ("Brdo-Officer" = String, Header, description = "The acting officer, 1 to 128 printable characters")
+        crate::api::schema::OfficerHeader
     ),
     responses(
         (status = 200, description = "Not held", body = crate::api::schema::HoldState)
@@ -528,7 +528,7 @@ async fn hold(
     summary = "Originator records a review decision",
     params(
         ("id" = String, Path, description = "The message id (UUID)"),
-        ("Brdo-Officer" = String, Header, description = "The acting officer, 1 to 128 printable characters")
+        crate::api::schema::OfficerHeader
     ),
     request_body(content = crate::api::schema::ReviewRequest, content_type = "application/json"),
     responses(
@@ -765,7 +765,7 @@ fn holder_violations(
     summary = "Originator raises the label (never lowers it)",
     params(
         ("id" = String, Path, description = "The message id (UUID)"),
-        ("Brdo-Officer" = String, Header, description = "The acting officer, 1 to 128 printable characters")
+        crate::api::schema::OfficerHeader
     ),
     request_body(content = crate::api::schema::LabelRaise, content_type = "application/json"),
     responses(

@@ -35,7 +35,7 @@ pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
     operation_id = "submit_message",
     summary = "Submit a labelled message",
     params(
-        ("Brdo-Officer" = String, Header, description = "The acting officer, 1 to 128 printable characters"),
+        crate::api::schema::OfficerHeader,
         ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters; the same key with the same body returns the first answer"),
         ("Brdo-Signature" = Option<String>, Header, description = "Optional sender signature: a detached compact JWS (header..signature), typ brdo-origin+jws, ES256 or EdDSA, the signer's certificate chain in x5c, over the RFC 8785 form of the submission statement (SPEC §3); a bad one is 400 invalid_signature")
     ),
@@ -359,7 +359,7 @@ pub(crate) fn justification(ctx: &RequestCtx, headers: &HeaderMap) -> Result<Str
     summary = "Read a whole message (consultation)",
     params(
         ("id" = String, Path, description = "The message id (UUID)"),
-        ("Brdo-Officer" = String, Header, description = "The acting officer, 1 to 128 printable characters"),
+        crate::api::schema::OfficerHeader,
         ("Brdo-Justification" = String, Header, description = "Why the content is read, 1 to 1000 characters")
     ),
     responses(
@@ -437,7 +437,7 @@ async fn bind(app: &AppState, doc: &Value) -> Result<String, ApiError> {
     summary = "Acknowledge a delivered message",
     params(
         ("id" = String, Path, description = "The message id (UUID)"),
-        ("Brdo-Officer" = String, Header, description = "The acting officer, 1 to 128 printable characters")
+        crate::api::schema::OfficerHeader
     ),
     responses(
         (status = 200, description = "Acknowledged", body = crate::api::schema::Acknowledged),

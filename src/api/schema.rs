@@ -742,3 +742,39 @@ pub struct FieldError {
     /// What is wrong with it.
     pub message: String,
 }
+
+/// The filters `/v1/audit` and `/v1/audit/export` share (SPEC §5), declared
+/// once so the two operations cannot document them differently. Parsed by
+/// hand in `api::audit` like the request bodies, so that every bad filter
+/// is named in one 400.
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditFilterParams {
+    /// Records involving this partner (as actor or counterpart).
+    pub partner: Option<String>,
+    /// Records concerning this message id.
+    pub message: Option<String>,
+    /// Records made by this officer.
+    pub officer: Option<String>,
+    /// Records of this action.
+    pub action: Option<String>,
+    /// Records with this outcome.
+    pub outcome: Option<String>,
+    /// Records made at or after this instant (RFC 3339).
+    #[param(format = DateTime)]
+    pub from: Option<String>,
+    /// Records made before this instant (RFC 3339).
+    #[param(format = DateTime)]
+    pub to: Option<String>,
+}
+
+/// The acting officer's header, which every operation that acts on content
+/// requires (SPEC §1), declared once so each operation documents it alike.
+/// Read by `api::context` from the request itself.
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct OfficerHeader {
+    /// The acting officer, 1 to 128 printable characters
+    #[param(rename = "Brdo-Officer")]
+    pub officer: String,
+}
