@@ -4,9 +4,9 @@
 --
 -- 1. Tables whose whole row is (or is close to) their primary key are
 --    stored WITHOUT ROWID: one B-tree each instead of a rowid table plus
---    the primary key's index. Their rows are small (the largest, a wrapped
---    data key, is under 100 bytes), which is where SQLite recommends it.
---    Column order is kept: the writer inserts by position.
+--    the primary key's index. Their rows are small (ids, sequence numbers,
+--    a wrapped data key, a 32-byte hash), which is where SQLite recommends
+--    it. Columns, their order and their constraints are as before.
 -- 2. The forwarding-family index holds forwards only. An original's root_id
 --    is its own id, so it is found by its primary key; queries ask for
 --    `id = $1 OR (root_id = $1 AND root_id <> id)`, which uses both indexes
