@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use super::BenchError;
@@ -66,9 +67,25 @@ pub async fn run(
         .map(|w| tokio::spawn(feed(w, stop_feeding.clone())))
         .collect();
     let next_tick = Arc::new(AtomicU64::new(0));
+    let pacer = match spec.mode {
+        Mode::Open { rate } => Some(Pacer::start(clock, rate).map_err(|e| {
+            BenchError::Setup(format!("cannot start the open loop's pacing thread: {e}"))
+        })?),
+        Mode::Closed => None,
+    };
     let tasks: Vec<_> = workers
         .into_iter()
-        .map(|w| tokio::spawn(drive(w, spec.mode, clock, next_tick.clone(), live.clone())))
+        .map(|w| {
+            let released = pacer.as_ref().map(|p| p.released.clone());
+            tokio::spawn(drive(
+                w,
+                spec.mode,
+                clock,
+                released,
+                next_tick.clone(),
+                live.clone(),
+            ))
+        })
         .collect();
     let progress = spec
         .progress
@@ -87,6 +104,7 @@ pub async fn run(
             *total.errors.entry(k).or_default() += n;
         }
     }
+    drop(pacer);
     let wall = measured_from.elapsed().as_secs_f64();
     let server = match (server_pid, before) {
         (Some(pid), Some(b)) => procstat::sample(pid)
@@ -112,6 +130,65 @@ pub async fn run(
     ))
 }
 
+/// When open-loop request `n` is due.
+fn due_at(clock: Clock, rate: f64, n: u64) -> Instant {
+    clock.start + Duration::from_secs_f64(n as f64 / rate)
+}
+
+/// Releases open-loop requests at their due times, from an OS thread of
+/// its own. Workers used to wait with tokio's timer, which rounds a
+/// deadline up to its next millisecond tick and parks in whole
+/// milliseconds: every request left 1–2 ms late, and since latency counts
+/// from when a request was due, that lateness was reported as the
+/// server's (the in-process echo baseline showed a 1.0–1.7 ms median at
+/// 1 000/s, 0.3 ms with this pacer). The thread sleeps to each due time
+/// with the OS's own timer (`nanosleep`, microsecond resolution) and adds
+/// one permit per request; a request
+/// no worker is free to take keeps its due time, so a stalled server
+/// still shows in the percentiles.
+struct Pacer {
+    released: Arc<Semaphore>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Pacer {
+    fn start(clock: Clock, rate: f64) -> std::io::Result<Self> {
+        let released = Arc::new(Semaphore::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (sem, stopped) = (released.clone(), stop.clone());
+        std::thread::Builder::new()
+            .name("bench-pacer".into())
+            .spawn(move || {
+                for n in 0.. {
+                    let due = due_at(clock, rate, n);
+                    if due >= clock.end || stopped.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let wait = due.saturating_duration_since(Instant::now());
+                    if !wait.is_zero() {
+                        std::thread::sleep(wait);
+                    }
+                    sem.add_permits(1);
+                }
+                // Past the end: each worker takes one more, finds it due
+                // after the end and stops. (Closing the semaphore instead
+                // would drop requests released but not yet taken.)
+                sem.add_permits(END_PERMITS);
+            })?;
+        Ok(Self { released, stop })
+    }
+}
+
+/// More than any run has workers.
+const END_PERMITS: usize = 1 << 20;
+
+impl Drop for Pacer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.released.close();
+    }
+}
+
 /// One worker: repeats its operation until the end; only operations that
 /// start (closed loop) or are due (open loop) in the measured interval
 /// count.
@@ -119,23 +196,26 @@ async fn drive(
     mut worker: Worker,
     mode: Mode,
     clock: Clock,
+    released: Option<Arc<Semaphore>>,
     next_tick: Arc<AtomicU64>,
     live: Arc<Live>,
 ) -> Tally {
     let mut tally = Tally::default();
     loop {
-        let due = match mode {
-            Mode::Closed => Instant::now(),
-            Mode::Open { rate } => {
+        let due = match (mode, &released) {
+            (Mode::Open { rate }, Some(released)) => {
                 // All workers share one schedule: request n is due at
-                // start + n / rate, whichever worker is free takes it.
-                let n = next_tick.fetch_add(1, Ordering::Relaxed);
-                let due = clock.start + Duration::from_secs_f64(n as f64 / rate);
-                if due < clock.end {
-                    tokio::time::sleep_until(due).await;
+                // start + n / rate, whichever worker is free takes it
+                // once the pacer has released it.
+                match released.acquire().await {
+                    Ok(permit) => permit.forget(),
+                    // Closed: the run was abandoned.
+                    Err(_) => break,
                 }
-                due
+                let n = next_tick.fetch_add(1, Ordering::Relaxed);
+                due_at(clock, rate, n)
             }
+            _ => Instant::now(),
         };
         if due >= clock.end {
             break;
@@ -202,5 +282,48 @@ async fn show_progress(label: &'static str, clock: Clock, live: Arc<Live>) {
         if now >= clock.end {
             bar.finish_and_clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every request due before the end is released and taken, none after
+    /// it, and every worker stops: the workers count requests, not time.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_pacer_releases_each_due_request_once_and_then_stops_the_workers() {
+        let start = Instant::now();
+        let clock = Clock {
+            start,
+            measure_from: start,
+            end: start + Duration::from_millis(40),
+        };
+        let rate = 1000.0;
+        let pacer = Pacer::start(clock, rate).expect("pacer");
+        let next = Arc::new(AtomicU64::new(0));
+        let workers: Vec<_> = (0..3)
+            .map(|_| {
+                let (released, next) = (pacer.released.clone(), next.clone());
+                tokio::spawn(async move {
+                    let mut taken = Vec::new();
+                    loop {
+                        released.acquire().await.expect("open").forget();
+                        let n = next.fetch_add(1, Ordering::Relaxed);
+                        if due_at(clock, rate, n) >= clock.end {
+                            return taken;
+                        }
+                        taken.push(n);
+                    }
+                })
+            })
+            .collect();
+        let mut all = Vec::new();
+        for w in workers {
+            all.extend(w.await.expect("worker"));
+        }
+        all.sort_unstable();
+        assert_eq!(all, (0..40).collect::<Vec<u64>>());
+        drop(pacer);
     }
 }
