@@ -76,15 +76,8 @@ pub async fn run(
     let tasks: Vec<_> = workers
         .into_iter()
         .map(|w| {
-            let released = pacer.as_ref().map(|p| p.released.clone());
-            tokio::spawn(drive(
-                w,
-                spec.mode,
-                clock,
-                released,
-                next_tick.clone(),
-                live.clone(),
-            ))
+            let open = pacer.as_ref().map(|p| (p.rate, p.released.clone()));
+            tokio::spawn(drive(w, clock, open, next_tick.clone(), live.clone()))
         })
         .collect();
     let progress = spec
@@ -147,6 +140,7 @@ fn due_at(clock: Clock, rate: f64, n: u64) -> Instant {
 /// no worker is free to take keeps its due time, so a stalled server
 /// still shows in the percentiles.
 struct Pacer {
+    rate: f64,
     released: Arc<Semaphore>,
     stop: Arc<AtomicBool>,
 }
@@ -175,7 +169,11 @@ impl Pacer {
                 // would drop requests released but not yet taken.)
                 sem.add_permits(END_PERMITS);
             })?;
-        Ok(Self { released, stop })
+        Ok(Self {
+            rate,
+            released,
+            stop,
+        })
     }
 }
 
@@ -194,16 +192,16 @@ impl Drop for Pacer {
 /// count.
 async fn drive(
     mut worker: Worker,
-    mode: Mode,
     clock: Clock,
-    released: Option<Arc<Semaphore>>,
+    open: Option<(f64, Arc<Semaphore>)>,
     next_tick: Arc<AtomicU64>,
     live: Arc<Live>,
 ) -> Tally {
     let mut tally = Tally::default();
     loop {
-        let due = match (mode, &released) {
-            (Mode::Open { rate }, Some(released)) => {
+        let due = match &open {
+            // Open loop: the pacer's rate and the requests it released.
+            Some((rate, released)) => {
                 // All workers share one schedule: request n is due at
                 // start + n / rate, whichever worker is free takes it
                 // once the pacer has released it.
@@ -213,9 +211,9 @@ async fn drive(
                     Err(_) => break,
                 }
                 let n = next_tick.fetch_add(1, Ordering::Relaxed);
-                due_at(clock, rate, n)
+                due_at(clock, *rate, n)
             }
-            _ => Instant::now(),
+            None => Instant::now(),
         };
         if due >= clock.end {
             break;
