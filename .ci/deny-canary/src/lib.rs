@@ -1,0 +1,1 @@
+//! Empty: the canary exists for its dependency, not its code.
