@@ -88,8 +88,14 @@ async fn exactly_one_record_per_request_whatever_the_outcome() {
     ];
     for (i, (name, resp)) in requests.iter().enumerate() {
         let expected = 2 + i as u64;
-        // Partners never see the gateway-wide sequence (SPEC §5).
-        assert_eq!(resp.header("brdo-audit-seq"), None, "{name}");
+        // Partners never see the gateway-wide sequence (SPEC §5); the
+        // gateway DPO (refused another role's endpoint) does.
+        let seq = resp.header("brdo-audit-seq");
+        if *name == "forbidden role" {
+            assert_eq!(seq, Some(expected.to_string().as_str()), "{name}");
+        } else {
+            assert_eq!(seq, None, "{name}");
+        }
         assert!(resp.header("brdo-request-id").is_some(), "{name}");
         let rec = gw.audit_record(expected).await;
         assert_eq!(
