@@ -105,10 +105,9 @@ async fn refusal_floods_meet_the_rate_limit_and_are_counted_into_few_records() {
         // refused requests, in far fewer records.
         let (requests, records) = settled(&gw, before, &serial, 40).await;
         assert_eq!(requests, 40, "{who}: every refusal is accounted for");
-        assert!(
-            records <= 10,
-            "{who}: {records} records for 40 refusals (at most two per kind and second)"
-        );
+        // At most two records per kind and second: a handful while the 40
+        // take a second or two, never one per request.
+        assert!(records <= 20, "{who}: {records} records for 40 refusals");
     }
 
     // A revoked certificate does not get as far as the gate: its
