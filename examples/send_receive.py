@@ -60,6 +60,8 @@ sent = check(
 print("sent", sent["id"], "retain until", sent["retain_until"])
 
 # Long-poll the inbox until the message shows up (each call waits up to 5 s).
+# The cursor is opaque: send `next` back unchanged ("0" starts from the
+# beginning); an answer with nothing new hands back the same cursor.
 cursor = "0"
 while True:
     page = check(serbia.get(f"{GATEWAY}/v1/inbox",

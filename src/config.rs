@@ -81,6 +81,23 @@ pub struct ServerConfig {
     pub max_attachment_bytes: u64,
     /// Most simultaneous connections; further ones are closed at once.
     pub max_connections: usize,
+    /// Most simultaneous connections one certificate identity (its
+    /// `urn:brdo:` URI, or its serial when it has none) may hold, so one
+    /// certificate cannot take every slot. 0: a quarter of
+    /// `max_connections`.
+    pub max_connections_per_identity: usize,
+    /// Seconds a connection may stay open with no request in progress
+    /// (HTTP/1.1 keep-alive and HTTP/2 alike); then it is closed.
+    pub idle_timeout_secs: u64,
+    /// Seconds an HTTP/2 peer has to answer the keep-alive ping the
+    /// gateway sends every 30 s; a peer that does not answer is dropped.
+    pub keep_alive_timeout_secs: u64,
+    /// Bytes per second a request body must keep arriving at once
+    /// `upload_grace_secs` have passed; slower bodies are cut off with
+    /// `408 upload_too_slow`. 0 turns the minimum off.
+    pub min_upload_bytes_per_second: u64,
+    /// Seconds a request body may take before the minimum rate applies.
+    pub upload_grace_secs: u64,
     /// Time a client has to complete the TLS handshake.
     pub handshake_timeout_secs: u64,
     /// Time a client has to send a request's headers.
@@ -107,6 +124,11 @@ impl Default for ServerConfig {
             max_body_bytes: 1024 * 1024,
             max_attachment_bytes: 50 * 1024 * 1024,
             max_connections: 1024,
+            max_connections_per_identity: 0,
+            idle_timeout_secs: 120,
+            keep_alive_timeout_secs: 20,
+            min_upload_bytes_per_second: 1024,
+            upload_grace_secs: 10,
             handshake_timeout_secs: 10,
             header_read_timeout_secs: 10,
             max_header_bytes: 64 * 1024,
@@ -114,6 +136,17 @@ impl Default for ServerConfig {
             rate_limit_burst: 20_000,
             shutdown_grace_secs: 10,
             node: None,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// The connections one identity may hold: the setting, or a quarter of
+    /// `max_connections` (at least 1) when it is 0.
+    pub fn per_identity_connections(&self) -> usize {
+        match self.max_connections_per_identity {
+            0 => (self.max_connections / 4).max(1),
+            n => n,
         }
     }
 }
@@ -521,6 +554,19 @@ mod tests {
             (10_000, 20_000)
         );
         assert_eq!(c.server.shutdown_grace_secs, 10);
+        assert_eq!(c.server.max_connections_per_identity, 0);
+        assert_eq!(c.server.per_identity_connections(), 256);
+        assert_eq!(
+            (c.server.idle_timeout_secs, c.server.keep_alive_timeout_secs),
+            (120, 20)
+        );
+        assert_eq!(
+            (
+                c.server.min_upload_bytes_per_second,
+                c.server.upload_grace_secs
+            ),
+            (1024, 10)
+        );
         assert_eq!(
             c.accreditation.max_classification,
             Classification::EuConfidential

@@ -46,6 +46,14 @@ pub enum StartError {
         "envelope signing key: {0} (a PKI directory made before label binding has none: `brdo pki envelope-key --dir DIR` creates it)"
     )]
     EnvelopeKey(JoseError),
+    /// The inbox cursor key cannot be derived from the audit signing key.
+    #[error("audit signing key {path}: {message}")]
+    CursorKey {
+        /// The key file.
+        path: std::path::PathBuf,
+        /// Why.
+        message: String,
+    },
     /// The attachment directory cannot be used.
     #[error(transparent)]
     Blobs(#[from] BlobError),
@@ -69,8 +77,22 @@ impl StartError {
                 | Self::MasterKey(_)
                 | Self::SigningKey(_)
                 | Self::EnvelopeKey(_)
+                | Self::CursorKey { .. }
         )
     }
+}
+
+/// The inbox cursor key, derived from the audit signing key: a secret
+/// every node of a gateway already holds and that no key rotation
+/// replaces, so cursors keep working across nodes and restarts.
+fn cursor_key(config: &Config) -> Result<crate::api::cursor::CursorKey, StartError> {
+    let path = &config.audit.signing_key;
+    let fail = |message: String| StartError::CursorKey {
+        path: path.clone(),
+        message,
+    };
+    let secret = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
+    crate::api::cursor::CursorKey::derive(&secret).map_err(|e| fail(e.to_string()))
 }
 
 /// A running gateway.
@@ -84,6 +106,7 @@ pub struct Gateway {
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
     background: Vec<JoinHandle<()>>,
+    refusal_flusher: Option<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -112,6 +135,7 @@ impl Gateway {
         let tls = Arc::new(TlsState::new(&material, config.tls.min_version)?);
         let master_key = Arc::new(MasterKey::load_or_create(&config.crypto.master_key_file)?);
         let signer = CheckpointSigner::from_pem_file(&config.audit.signing_key)?;
+        let cursor_key = cursor_key(config)?;
         let checkpoint_verifier = Arc::new(signer.verifier()?);
         let envelope_key = Arc::new(
             JwsKey::from_pem_file(&config.envelope_key_path()).map_err(StartError::EnvelopeKey)?,
@@ -137,6 +161,7 @@ impl Gateway {
             checkpoint_verifier,
             envelope_key,
             policy,
+            cursor_key,
             suspended,
             config: Arc::new(config.clone()),
             settings: Settings {
@@ -145,6 +170,8 @@ impl Gateway {
                 max_attachment_bytes: config.server.max_attachment_bytes,
                 rate_limit_per_second: config.server.rate_limit_per_second,
                 rate_limit_burst: config.server.rate_limit_burst,
+                min_upload_bytes_per_second: config.server.min_upload_bytes_per_second,
+                upload_grace_secs: config.server.upload_grace_secs,
             },
         }));
         let mut background = Vec::new();
@@ -206,6 +233,9 @@ impl Gateway {
                 let _ = rx.await;
             },
         ));
+        let refusal_flusher = Some(tokio::spawn(crate::api::refusals::flush_periodically(
+            app.clone(),
+        )));
         tracing::info!(%addr, %metrics_addr, "gateway listening");
         Ok(Self {
             addr,
@@ -214,6 +244,7 @@ impl Gateway {
             shutdown: Some(tx),
             task,
             background,
+            refusal_flusher,
         })
     }
 
@@ -224,6 +255,15 @@ impl Gateway {
             let _ = tx.send(());
         }
         let _ = (&mut self.task).await;
+        // Every request has been answered: the refusals counted in open
+        // windows go into the log before it closes, so no count is lost.
+        if let Some(flusher) = self.refusal_flusher.take() {
+            let _ = flusher.await;
+        }
+        let counts = self.app.refusals.take_all();
+        if !crate::api::refusals::write(&self.app, counts).await {
+            tracing::error!("refusal counts could not be written to the audit log at shutdown");
+        }
         for t in &self.background {
             t.abort();
         }

@@ -187,9 +187,56 @@ fn tls_field_error(e: impl std::fmt::Display) -> FieldError {
     }
 }
 
-/// Re-reads policy, certificates and CRL; swaps them in together, or
-/// changes nothing and names every problem.
-pub fn reload_all(app: &AppState) -> Result<ReloadReport, Vec<FieldError>> {
+/// Policy and TLS material loaded and validated, not yet in force: the
+/// reload endpoint audits the change before it applies it, so a reload
+/// whose record cannot be written changes nothing.
+pub struct PreparedReload {
+    policy: Policy,
+    material: TlsMaterial,
+    cfg: rustls::ServerConfig,
+    /// Serials the new CRL revokes that the one in force does not.
+    pub newly_revoked: Vec<String>,
+}
+
+impl std::fmt::Debug for PreparedReload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreparedReload")
+            .field("newly_revoked", &self.newly_revoked)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PreparedReload {
+    /// What the reload will change, for its audit record (written before
+    /// it applies).
+    pub fn details(&self) -> Value {
+        json!({
+            "partners": self.policy.partners.len(),
+            "agreements": self.policy.agreements.len(),
+            "newly_revoked": self.newly_revoked,
+            "server_certificate_serial": self.material.server_serial,
+        })
+    }
+
+    /// Swaps everything in at once; nothing here can fail.
+    pub fn apply(self, app: &AppState) -> ReloadReport {
+        let (partners, agreements) = (self.policy.partners.len(), self.policy.agreements.len());
+        app.set_policy(self.policy);
+        let (newly_revoked, connections_closed) = install_tls(app, self.cfg, &self.material);
+        app.metrics.reload("ok");
+        ReloadReport {
+            partners,
+            agreements,
+            newly_revoked,
+            connections_closed,
+            server_serial: app.tls.server_cert().serial,
+        }
+    }
+}
+
+/// Re-reads policy, certificates and CRL and validates them all, changing
+/// nothing; every problem is named.
+pub fn prepare_reload(app: &AppState) -> Result<PreparedReload, Vec<FieldError>> {
     let policy = Policy::load(&app.config.policy.file).map_err(|e| FieldError {
         field: "policy".into(),
         message: e.to_string(),
@@ -200,25 +247,22 @@ pub fn reload_all(app: &AppState) -> Result<ReloadReport, Vec<FieldError>> {
             Ok((m, cfg))
         })
         .map_err(tls_field_error);
-    let (policy, (material, cfg)) = match (policy, tls) {
-        (Ok(p), Ok(t)) => (p, t),
+    match (policy, tls) {
+        (Ok(policy), Ok((material, cfg))) => {
+            let before = app.tls.revoked();
+            let newly_revoked = material.revoked.difference(&before).cloned().collect();
+            Ok(PreparedReload {
+                policy,
+                material,
+                cfg,
+                newly_revoked,
+            })
+        }
         (p, t) => {
             app.metrics.reload("refused");
-            return Err(p.err().into_iter().chain(t.err()).collect());
+            Err(p.err().into_iter().chain(t.err()).collect())
         }
-    };
-    // Everything is validated; from here on nothing can fail half-way.
-    let (partners, agreements) = (policy.partners.len(), policy.agreements.len());
-    app.set_policy(policy);
-    let (newly_revoked, connections_closed) = install_tls(app, cfg, &material);
-    app.metrics.reload("ok");
-    Ok(ReloadReport {
-        partners,
-        agreements,
-        newly_revoked,
-        connections_closed,
-        server_serial: app.tls.server_cert().serial,
-    })
+    }
 }
 
 fn system_record(action: Action, details: Value) -> RecordDraft {

@@ -223,7 +223,9 @@ pub async fn resume(
 
 /// `POST /v1/admin/reload`: policy, certificates and CRL as one step. A
 /// broken file is refused with its place and the running configuration
-/// keeps serving.
+/// keeps serving. The change is audited before it applies: if its record
+/// cannot be written the answer is `503 audit_unavailable` and the old
+/// configuration stays in force, so no change is ever unaudited.
 #[utoipa::path(
     post,
     path = "/v1/admin/reload",
@@ -238,31 +240,32 @@ pub async fn reload(
     State(app): State<Arc<AppState>>,
     Extension(ctx): Extension<Arc<RequestCtx>>,
 ) -> Result<Response, ApiError> {
-    match ops::reload_all(&app) {
-        Ok(report) => {
-            ctx.note_detail("reload", report.details());
-            let (_, rec) = app
-                .store
-                .write(
-                    WriteOp::AuditOnly,
-                    ctx.draft(Action::ConfigReload, Outcome::Allowed, None),
-                )
-                .await?;
-            ctx.mark_audited(rec.seq);
-            // The same record per revoked serial as when the watch finds a
-            // new CRL, naming the operator whose reload brought it in.
-            for serial in &report.newly_revoked {
-                let mut draft = ctx.draft(Action::CertRevoke, Outcome::Allowed, None);
-                draft.details = json!({
-                    "serial": serial,
-                    "connections_closed": report.connections_closed,
-                })
-                .as_object()
-                .cloned();
-                app.store.write(WriteOp::AuditOnly, draft).await?;
-            }
-            Ok(Json(report.details()).into_response())
+    let prepared = ops::prepare_reload(&app).map_err(ApiError::ReloadRefused)?;
+    ctx.note_detail("reload", prepared.details());
+    let (_, rec) = app
+        .store
+        .write(
+            WriteOp::AuditOnly,
+            ctx.draft(Action::ConfigReload, Outcome::Allowed, None),
+        )
+        .await?;
+    ctx.mark_audited(rec.seq);
+    let report = prepared.apply(&app);
+    // The same record per revoked serial as when the watch finds a new
+    // CRL, naming the operator whose reload brought it in. The revocation
+    // is already in force (the safe direction) and the reload record
+    // above names every serial, so a failure here is logged, not undone.
+    for serial in &report.newly_revoked {
+        let mut draft = ctx.draft(Action::CertRevoke, Outcome::Allowed, None);
+        draft.details = json!({
+            "serial": serial,
+            "connections_closed": report.connections_closed,
+        })
+        .as_object()
+        .cloned();
+        if let Err(e) = app.store.write(WriteOp::AuditOnly, draft).await {
+            tracing::error!(error = %e, "a cert_revoke record of the reload could not be written");
         }
-        Err(errors) => Err(ApiError::ReloadRefused(errors)),
     }
+    Ok(Json(report.details()).into_response())
 }

@@ -10,18 +10,22 @@
 //! it before the response leaves. If that append fails, the response is
 //! replaced by `503 audit_unavailable`, so nothing is disclosed unaudited.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 use tracing::Instrument;
 
 use super::AppState;
 use super::problem::{ApiError, ErrorInfo};
+use super::refusals::{Admission, RefusalKey};
 use super::routes::{Operation, lookup};
+use super::upload_rate::MinRate;
 use crate::audit::record::{Action, Actor, Outcome, RecordDraft, format_at};
 use crate::domain::PartnerId;
 use crate::tls::{ConnectionInfo, Identity};
@@ -220,9 +224,21 @@ async fn gate_in_span(
         Err(p) => (None, Some(p)),
     };
 
+    // The rate limit comes before every other refusal, keyed by the
+    // certificate's identity (or its serial when it has none), so a caller
+    // that is refused anyway cannot send faster than one that is served.
+    let limited = app
+        .rate_limit
+        .check(&peer.limit_key(), std::time::Instant::now())
+        .err()
+        .map(|wait| ApiError::RateLimited {
+            retry_after: super::rate_limit::retry_after_secs(wait),
+        });
+
     let identity = match resolve(&app, &peer.identity) {
         Ok(i) => i,
         Err(e) => {
+            let e = limited.unwrap_or(e);
             let draft = RecordDraft {
                 at: format_at(time::OffsetDateTime::now_utc()),
                 actor: Actor {
@@ -246,7 +262,14 @@ async fn gate_in_span(
                         .unwrap_or_default(),
                 ),
             };
-            return finish_with(&app, draft, e.to_response(Some(&request_id)), &request_id).await;
+            let key = RefusalKey {
+                caller: peer.limit_key(),
+                serial: peer.serial.clone(),
+                attempted: op.action.as_str(),
+                code: e.code(),
+            };
+            let response = e.to_response(Some(&request_id));
+            return refuse(&app, key, draft, response, &request_id, false).await;
         }
     };
 
@@ -261,19 +284,14 @@ async fn gate_in_span(
         notes: Mutex::new(Notes::default()),
     });
 
-    let refusal = if app.tls.is_revoked(&peer.serial) {
+    let refusal = if let Some(e) = limited {
+        Some(e)
+    } else if app.tls.is_revoked(&peer.serial) {
         Some(ApiError::CertificateRevoked)
     } else if let Identity::Partner(p) = &ctx.identity
         && app.is_suspended(p)
     {
         Some(ApiError::PartnerSuspended(p.to_string()))
-    } else if let Err(wait) = app
-        .rate_limit
-        .check(&identity_uri(&ctx.identity), std::time::Instant::now())
-    {
-        Some(ApiError::RateLimited {
-            retry_after: super::rate_limit::retry_after_secs(wait),
-        })
     } else if !op.allows(&ctx.identity) {
         Some(ApiError::ForbiddenRole {
             role: ctx.identity.role(),
@@ -283,13 +301,50 @@ async fn gate_in_span(
     };
 
     let response = match refusal {
-        Some(e) => e.to_response(Some(&request_id)),
+        Some(e) => {
+            let key = RefusalKey {
+                caller: identity_uri(&ctx.identity),
+                serial: ctx.cert_serial.clone(),
+                attempted: ctx.op.action.as_str(),
+                code: e.code(),
+            };
+            let response = e.to_response(Some(&request_id));
+            let draft = result_draft(&ctx, &response);
+            refuse(
+                &app,
+                key,
+                draft,
+                response,
+                &request_id,
+                shows_seq(&ctx.identity),
+            )
+            .await
+        }
         None => {
             req.extensions_mut().insert(ctx.clone());
-            next.run(req).await
+            let cut = Arc::new(AtomicBool::new(false));
+            let settings = &app.settings;
+            let req = req.map(|body| {
+                Body::new(MinRate::new(
+                    body,
+                    settings.min_upload_bytes_per_second,
+                    std::time::Duration::from_secs(settings.upload_grace_secs),
+                    cut.clone(),
+                ))
+            });
+            let mut response = next.run(req).await;
+            // However the handler reported the failed read, a body cut off
+            // for trickling is answered as such.
+            if cut.load(Ordering::Relaxed) && !response.status().is_success() {
+                response = ApiError::UploadTooSlow {
+                    min_rate: settings.min_upload_bytes_per_second,
+                    grace_secs: settings.upload_grace_secs,
+                }
+                .into_response();
+            }
+            finish(&app, &ctx, response).await
         }
     };
-    let response = finish(&app, &ctx, response).await;
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
     app.metrics
@@ -375,10 +430,18 @@ async fn finish(app: &AppState, ctx: &RequestCtx, mut response: Response) -> Res
     if let Some(err) = response.extensions_mut().remove::<ApiError>() {
         response = err.to_response(Some(&ctx.request_id));
     }
-    let info = response.extensions().get::<ErrorInfo>().cloned();
+    let show = shows_seq(&ctx.identity);
     if let Some(seq) = ctx.audited() {
-        return stamp(response, &ctx.request_id, Some(seq));
+        return stamp(response, &ctx.request_id, Some(seq).filter(|_| show));
     }
+    let draft = result_draft(ctx, &response);
+    finish_with(app, draft, response, &ctx.request_id, show).await
+}
+
+/// The audit draft of a request the handler did not audit itself, from
+/// its response.
+fn result_draft(ctx: &RequestCtx, response: &Response) -> RecordDraft {
+    let info = response.extensions().get::<ErrorInfo>().cloned();
     let status = response.status();
     let outcome = outcome_of(status, ctx.op.action);
     let (action, code) = match (&info, outcome) {
@@ -404,8 +467,37 @@ async fn finish(app: &AppState, ctx: &RequestCtx, mut response: Response) -> Res
             ctx.note_detail("fields", json!(i.fields));
         }
     }
-    let draft = ctx.draft(action, outcome, code);
-    finish_with(app, draft, response, &ctx.request_id).await
+    ctx.draft(action, outcome, code)
+}
+
+/// Whether the caller may see the gateway-wide audit sequence: DPOs and
+/// operators read the log anyway; a partner could count every other
+/// partner's traffic from it, so partners never get it.
+fn shows_seq(identity: &Identity) -> bool {
+    !matches!(identity, Identity::Partner(_))
+}
+
+/// Audits a gate refusal through the refusal log: the first of its kind
+/// in a window is appended now; identical ones are counted and written as
+/// one record when the window closes (see `refusals`).
+async fn refuse(
+    app: &AppState,
+    key: RefusalKey,
+    draft: RecordDraft,
+    response: Response,
+    request_id: &str,
+    show_seq: bool,
+) -> Response {
+    // Counts of windows already closed go first, keeping the chain in
+    // the order things happened.
+    let due = app.refusals.take_due(std::time::Instant::now());
+    if !due.is_empty() {
+        super::refusals::write(app, due).await;
+    }
+    match app.refusals.admit(key, &draft, std::time::Instant::now()) {
+        Admission::Record => finish_with(app, draft, response, request_id, show_seq).await,
+        Admission::Counted => stamp(response, request_id, None),
+    }
 }
 
 async fn finish_with(
@@ -413,9 +505,10 @@ async fn finish_with(
     draft: RecordDraft,
     response: Response,
     request_id: &str,
+    show_seq: bool,
 ) -> Response {
     match app.store.append_audit(draft).await {
-        Ok(rec) => stamp(response, request_id, Some(rec.seq)),
+        Ok(rec) => stamp(response, request_id, Some(rec.seq).filter(|_| show_seq)),
         Err(e) => {
             tracing::error!(error = %e, "audit record could not be written; response withheld");
             stamp(

@@ -73,10 +73,11 @@ impl InboxNotifier {
 }
 
 /// Query parameters of the inbox.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InboxQuery {
-    /// Cursor: entries after this one.
-    pub after: u64,
+    /// Cursor: entries after the position it seals (see `cursor`); none
+    /// starts from the beginning.
+    pub after: Option<String>,
     /// Page size.
     pub limit: u32,
     /// Seconds to wait for a first entry.
@@ -87,7 +88,7 @@ pub struct InboxQuery {
 /// errors, each named.
 pub fn parse_query(raw: Option<&str>) -> Result<InboxQuery, Vec<FieldError>> {
     let mut q = InboxQuery {
-        after: 0,
+        after: None,
         limit: DEFAULT_LIMIT,
         wait: 0,
     };
@@ -105,11 +106,10 @@ pub fn parse_query(raw: Option<&str>) -> Result<InboxQuery, Vec<FieldError>> {
         seen.push(k);
         let num = v.parse::<u64>();
         match (k, num) {
-            ("after", Ok(n)) => q.after = n,
-            ("after", Err(_)) => errors.push(FieldError {
-                field: "after".into(),
-                message: "must be a cursor returned as `next` by an earlier call".into(),
-            }),
+            ("after", _) if !v.is_empty() && v.len() <= super::cursor::MAX_LEN => {
+                q.after = Some(v.to_owned());
+            }
+            ("after", _) => errors.push(bad_cursor()),
             ("limit", Ok(n)) if (1..=u64::from(MAX_LIMIT)).contains(&n) => q.limit = n as u32,
             ("limit", _) => errors.push(FieldError {
                 field: "limit".into(),
@@ -133,6 +133,14 @@ pub fn parse_query(raw: Option<&str>) -> Result<InboxQuery, Vec<FieldError>> {
     }
 }
 
+/// The error for a cursor this inbox did not issue.
+fn bad_cursor() -> FieldError {
+    FieldError {
+        field: "after".into(),
+        message: "must be a cursor returned as `next` by an earlier call".into(),
+    }
+}
+
 /// `GET /v1/inbox`.
 #[utoipa::path(
     get,
@@ -141,7 +149,7 @@ pub fn parse_query(raw: Option<&str>) -> Result<InboxQuery, Vec<FieldError>> {
     operation_id = "inbox",
     summary = "Headers of messages delivered to the caller, oldest first",
     params(
-        ("after" = Option<String>, Query, description = "Cursor: the `next` of an earlier page (a whole number)"),
+        ("after" = Option<String>, Query, description = "Cursor: the `next` of an earlier page, opaque (omit it or send `0` to start from the beginning)"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 500, description = "Page size (default 50)"),
         ("wait" = Option<u32>, Query, minimum = 0, maximum = 60, description = "Seconds to long-poll for a first entry (default 0)")
     ),
@@ -156,6 +164,13 @@ pub async fn list(
 ) -> Result<Response, ApiError> {
     let caller = ctx.partner()?.clone();
     let q = parse_query(raw.as_deref()).map_err(ApiError::InvalidRequest)?;
+    let after = match &q.after {
+        None => 0,
+        Some(c) => app
+            .cursor_key
+            .open(caller.as_str(), c)
+            .map_err(|_| ApiError::InvalidRequest(vec![bad_cursor()]))?,
+    };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(q.wait);
     let mut wake = app.inbox.subscribe(&caller);
     // A shutting-down gateway answers long polls at once (with what is
@@ -164,7 +179,7 @@ pub async fn list(
     let mut stopping = app.shutting_down.subscribe();
     let rows = loop {
         wake.borrow_and_update();
-        let rows = app.store.inbox(caller.as_str(), q.after, q.limit).await?;
+        let rows = app.store.inbox(caller.as_str(), after, q.limit).await?;
         if !rows.is_empty() || tokio::time::Instant::now() >= deadline || *stopping.borrow() {
             break rows;
         }
@@ -180,16 +195,27 @@ pub async fn list(
     for row in &rows {
         messages.push(entry(&app, row)?);
     }
-    let next = rows
-        .last()
-        .map_or(q.after, |r| u64::try_from(r.seq).unwrap_or(q.after));
+    // An empty page hands back the cursor it was given, so a client can
+    // tell it is up to date by comparing; otherwise a fresh sealed one.
+    let next = match (rows.last(), &q.after) {
+        (None, Some(given)) => given.clone(),
+        (last, _) => {
+            let position = last.map_or(after, |r| u64::try_from(r.seq).unwrap_or(after));
+            app.cursor_key
+                .seal(caller.as_str(), position)
+                .map_err(|e| {
+                    tracing::error!(error = %e, "an inbox cursor could not be sealed");
+                    ApiError::Internal
+                })?
+        }
+    };
     let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
     let mut senders: Vec<&str> = rows.iter().map(|r| r.sender.as_str()).collect();
     senders.sort_unstable();
     senders.dedup();
     ctx.note_counterparts(senders);
     ctx.note_detail("message_ids", json!(ids));
-    Ok(Json(json!({"messages": messages, "next": next.to_string()})).into_response())
+    Ok(Json(json!({"messages": messages, "next": next})).into_response())
 }
 
 fn entry(app: &AppState, row: &InboxRow) -> Result<Value, ApiError> {
@@ -227,22 +253,29 @@ mod tests {
         assert_eq!(
             parse_query(None),
             Ok(InboxQuery {
-                after: 0,
+                after: None,
                 limit: 50,
                 wait: 0
             })
         );
         assert_eq!(
-            parse_query(Some("after=17&limit=2&wait=60")),
+            parse_query(Some("after=AbC_-9&limit=2&wait=60")),
             Ok(InboxQuery {
-                after: 17,
+                after: Some("AbC_-9".into()),
                 limit: 2,
                 wait: 60
             })
         );
-        let e = parse_query(Some("limit=0&wait=61&after=x&colour=red&limit=3")).unwrap_err();
+        let long = format!("after={}", "A".repeat(super::super::cursor::MAX_LEN + 1));
+        let e = parse_query(Some(&format!(
+            "limit=0&wait=61&{long}&colour=red&limit=3&after="
+        )))
+        .unwrap_err();
         let fields: Vec<_> = e.iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(fields, ["limit", "wait", "after", "colour", "limit"]);
+        assert_eq!(
+            fields,
+            ["limit", "wait", "after", "colour", "limit", "after"]
+        );
     }
 
     #[tokio::test]

@@ -11,6 +11,7 @@ pub mod audit;
 pub mod body;
 pub mod content;
 pub mod context;
+pub mod cursor;
 pub mod dpo_page;
 pub mod inbox;
 pub mod lifecycle;
@@ -18,10 +19,12 @@ pub mod messages;
 pub mod openapi;
 pub mod problem;
 pub mod rate_limit;
+pub mod refusals;
 pub mod retention;
 pub mod routes;
 pub mod schema;
 pub mod signed;
+pub mod upload_rate;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -58,6 +61,11 @@ pub struct Settings {
     pub rate_limit_per_second: u32,
     /// Requests each identity may send at once before the rate applies.
     pub rate_limit_burst: u32,
+    /// Bytes per second a request body must keep arriving at after the
+    /// grace period (0: no minimum).
+    pub min_upload_bytes_per_second: u64,
+    /// Seconds a request body may take before the minimum rate applies.
+    pub upload_grace_secs: u64,
 }
 
 /// Everything a handler can reach.
@@ -76,6 +84,8 @@ pub struct AppState {
     pub envelope_key: Arc<crate::crypto::jose::JwsKey>,
     /// Wakes long-polling inbox readers.
     pub inbox: inbox::InboxNotifier,
+    /// Seals inbox cursors so partners never see the global position.
+    pub cursor_key: cursor::CursorKey,
     /// Fixed settings.
     pub settings: Settings,
     /// The configuration the gateway was started with (reload re-reads
@@ -89,6 +99,8 @@ pub struct AppState {
     pub seen: SeenCerts,
     /// The per-identity request rate limit.
     pub rate_limit: rate_limit::RateLimiter,
+    /// Identical refusals folded into counted audit records.
+    pub refusals: refusals::RefusalLog,
     /// Set when the gateway is shutting down, so long polls answer now
     /// instead of holding the drain up.
     pub shutting_down: tokio::sync::watch::Sender<bool>,
@@ -120,6 +132,8 @@ pub struct AppParts {
     pub envelope_key: Arc<crate::crypto::jose::JwsKey>,
     /// The policy.
     pub policy: Policy,
+    /// The inbox cursor key.
+    pub cursor_key: cursor::CursorKey,
     /// Partners suspended at start.
     pub suspended: BTreeSet<PartnerId>,
     /// Fixed settings.
@@ -143,12 +157,14 @@ impl AppState {
             checkpoint_verifier: parts.checkpoint_verifier,
             envelope_key: parts.envelope_key,
             inbox: inbox::InboxNotifier::default(),
+            cursor_key: parts.cursor_key,
             settings: parts.settings,
             config: parts.config,
             connections: Arc::new(Connections::default()),
             metrics: Arc::new(Metrics::default()),
             seen: SeenCerts::default(),
             rate_limit,
+            refusals: refusals::RefusalLog::default(),
             shutting_down: tokio::sync::watch::channel(false).0,
             policy: ArcSwap::from_pointee(parts.policy),
             suspended: ArcSwap::from_pointee(parts.suspended),

@@ -43,8 +43,10 @@ pub const SECURITY_SCHEME: &str = "mutualTLS";
         title = "Brdo gateway API",
         description = "Secure information exchange for counter-terrorism partner authorities. \
             Every call is made over TLS with a client certificate naming one Brdo identity \
-            (SPEC §1); every call leaves one audit record, whose seq is in the Brdo-Audit-Seq \
-            response header, and every answer names its Brdo-Request-Id. Errors are RFC 9457 \
+            (SPEC §1); every call leaves one audit record (identical refusals within a second \
+            are counted into one), whose seq DPOs and operators get in the Brdo-Audit-Seq \
+            response header (partners do not: it would reveal the gateway's whole traffic), \
+            and every answer names its Brdo-Request-Id. Errors are RFC 9457 \
             problem documents (application/problem+json) with a stable `code`.",
         license(name = "EUPL-1.2", identifier = "EUPL-1.2"),
     ),
@@ -256,6 +258,10 @@ fn complete(op: &mut Operation, roles: Vec<&'static str>, action: &str) {
     if op.request_body.is_some() {
         errors.push(("413", "The body exceeds the configured limit"));
         errors.push(("415", "The body must be application/json"));
+        errors.push((
+            "408",
+            "The body arrived slower than server.min_upload_bytes_per_second after server.upload_grace_secs",
+        ));
     }
     for (status, description) in errors {
         op.responses

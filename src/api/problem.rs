@@ -97,6 +97,16 @@ pub enum ApiError {
         /// Seconds until a request will be accepted again (`Retry-After`).
         retry_after: u64,
     },
+    /// The request body arrived slower than the minimum upload rate.
+    #[error(
+        "the request body arrived slower than {min_rate} bytes per second after a grace of {grace_secs} s; the request was cut off"
+    )]
+    UploadTooSlow {
+        /// The minimum rate, bytes per second.
+        min_rate: u64,
+        /// The grace period, seconds.
+        grace_secs: u64,
+    },
     /// The audit record could not be written; nothing was done.
     #[error("the audit log cannot be written; the request was not carried out")]
     AuditUnavailable,
@@ -133,6 +143,7 @@ impl ApiError {
             Self::IdempotencyConflict | Self::LegalHold => StatusCode::CONFLICT,
             Self::Erased => StatusCode::GONE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::UploadTooSlow { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::AuditUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::ContentIntegrity | Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -163,6 +174,7 @@ impl ApiError {
             Self::ReloadRefused(_) => "reload_refused",
             Self::Erased => "erased",
             Self::RateLimited { .. } => "rate_limited",
+            Self::UploadTooSlow { .. } => "upload_too_slow",
             Self::AuditUnavailable => "audit_unavailable",
             Self::ContentIntegrity => "content_integrity",
             Self::Internal => "internal_error",
@@ -200,6 +212,7 @@ impl ApiError {
         "content_integrity",
         "internal_error",
         "rate_limited",
+        "upload_too_slow",
     ];
 
     fn title(&self) -> &'static str {
@@ -227,6 +240,7 @@ impl ApiError {
             Self::ReloadRefused(_) => "The new configuration was refused",
             Self::Erased => "The message was erased",
             Self::RateLimited { .. } => "Too many requests",
+            Self::UploadTooSlow { .. } => "The request body arrived too slowly",
             Self::AuditUnavailable => "The audit log is unavailable",
             Self::ContentIntegrity => "Stored content failed its integrity check",
             Self::Internal => "Internal error",
@@ -445,6 +459,10 @@ mod tests {
             ApiError::ContentIntegrity,
             ApiError::Internal,
             ApiError::RateLimited { retry_after: 1 },
+            ApiError::UploadTooSlow {
+                min_rate: 1,
+                grace_secs: 1,
+            },
         ];
         for e in &all {
             match e {
@@ -473,6 +491,7 @@ mod tests {
                 | ApiError::AuditUnavailable
                 | ApiError::ContentIntegrity
                 | ApiError::RateLimited { .. }
+                | ApiError::UploadTooSlow { .. }
                 | ApiError::Internal => {}
             }
         }

@@ -322,9 +322,9 @@ pub struct InboxEntry {
 pub struct InboxPage {
     /// The entries.
     pub messages: Vec<InboxEntry>,
-    /// Cursor for the next call's `after` (unchanged when the page is
-    /// empty).
-    #[schema(pattern = "^[0-9]+$")]
+    /// Opaque cursor for the next call's `after` (unchanged when the page
+    /// is empty); it reveals nothing of other partners' traffic.
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
     pub next: String,
 }
 

@@ -102,6 +102,7 @@ fn free_port() -> Result<SocketAddr, BenchError> {
 fn own_config(addr: SocketAddr, metrics: SocketAddr) -> String {
     format!(
         "[server]\nlisten = \"{addr}\"\nmetrics_listen = \"{metrics}\"\n\
+         max_connections_per_identity = 1024\n\
          [tls]\ncert = \"pki/gateway.crt\"\nkey = \"pki/gateway.key\"\n\
          client_ca = \"pki/ca.crt\"\ncrl = \"pki/ca.crl\"\n\
          [database]\nurl = \"sqlite://data/brdo.db\"\n\
@@ -234,7 +235,10 @@ impl Baseline {
             .local_addr()
             .map_err(|e| setup("baseline listener", e))?;
         let app = Router::new().fallback(|| async { StatusCode::ACCEPTED });
-        let opts = ServeOptions::from_config(&defaults.server);
+        let mut opts = ServeOptions::from_config(&defaults.server);
+        // The load comes from one identity; like the benchmark's own
+        // gateway, the baseline lets it use every connection slot.
+        opts.max_connections_per_identity = opts.max_connections;
         let (shutdown, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(crate::tls::serve(
             listener,

@@ -47,9 +47,10 @@ pub enum ClientCommand {
     Send(Box<SendArgs>),
     /// List message headers delivered to the partner.
     Inbox {
-        /// Cursor: the `next` of an earlier call.
+        /// Cursor: the `next` of an earlier call (opaque text; `0` or
+        /// none starts from the beginning).
         #[arg(long)]
-        after: Option<u64>,
+        after: Option<String>,
         /// Page size (1 to 500).
         #[arg(long)]
         limit: Option<u32>,
@@ -196,12 +197,12 @@ pub async fn run(args: ClientArgs) -> u8 {
         }
         ClientCommand::Inbox { after, limit, wait } => {
             let query: Vec<String> = [
-                ("after", *after),
-                ("limit", limit.map(u64::from)),
-                ("wait", *wait),
+                ("after", after.as_deref().map(segment)),
+                ("limit", limit.map(|l| l.to_string())),
+                ("wait", wait.map(|w| w.to_string())),
             ]
             .iter()
-            .filter_map(|(k, v)| v.map(|v| format!("{k}={v}")))
+            .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
             .collect();
             let path = if query.is_empty() {
                 "/v1/inbox".to_owned()

@@ -233,7 +233,9 @@ pub async fn script(pki_dir: &Path, addr: std::net::SocketAddr) -> Result<String
         .await
         .map_err(err)?;
     show("\n6. AL-CTD checks delivery status", &resp);
-    println!("\nEvery step above is an audit record (see the Brdo-Audit-Seq response header).");
+    println!(
+        "\nEvery step above is an audit record, found by the Brdo-Request-Id response header (the DPO's audit view shows them)."
+    );
     Ok(id)
 }
 

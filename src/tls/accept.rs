@@ -7,8 +7,8 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use hyper::Request;
@@ -41,6 +41,12 @@ pub struct ServeOptions {
     pub max_header_bytes: usize,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_grace: Duration,
+    /// Most connections one identity (or unidentified serial) may hold.
+    pub max_connections_per_identity: usize,
+    /// How long a connection may stay open with no request in progress.
+    pub idle_timeout: Duration,
+    /// How long an HTTP/2 peer has to answer a keep-alive ping.
+    pub keep_alive_timeout: Duration,
 }
 
 /// hyper's smallest HTTP/1.1 read buffer (it panics below this).
@@ -56,6 +62,9 @@ impl ServeOptions {
             header_read_timeout: Duration::from_secs(server.header_read_timeout_secs),
             max_header_bytes: server.max_header_bytes,
             shutdown_grace: Duration::from_secs(server.shutdown_grace_secs),
+            max_connections_per_identity: server.per_identity_connections(),
+            idle_timeout: Duration::from_secs(server.idle_timeout_secs.max(1)),
+            keep_alive_timeout: Duration::from_secs(server.keep_alive_timeout_secs.max(1)),
         }
     }
 }
@@ -122,11 +131,34 @@ pub async fn serve(
                 Ok(Identity::Partner(p)) => Some(p.to_string()),
                 _ => None,
             };
-            let registration = connections.register(&info.peer.serial, partner.as_deref());
-            let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
-                req.extensions_mut().insert(info.clone());
-                app.clone().oneshot(req)
-            });
+            let key = info.peer.limit_key();
+            let Some(registration) = connections.register_within(
+                &key,
+                &info.peer.serial,
+                partner.as_deref(),
+                opts.max_connections_per_identity,
+            ) else {
+                tracing::warn!(
+                    conn = id,
+                    %remote,
+                    max = opts.max_connections_per_identity,
+                    "connection limit of this certificate identity reached; closing new connection"
+                );
+                return;
+            };
+            let activity = Arc::new(Activity::default());
+            let service = {
+                let activity = activity.clone();
+                hyper::service::service_fn(move |mut req: Request<Incoming>| {
+                    req.extensions_mut().insert(info.clone());
+                    let busy = activity.begin();
+                    let app = app.clone();
+                    async move {
+                        let _busy = busy;
+                        app.oneshot(req).await
+                    }
+                })
+            };
             let mut builder = auto::Builder::new(TokioExecutor::new());
             builder
                 .http1()
@@ -139,10 +171,12 @@ pub async fn serve(
                 .timer(TokioTimer::new())
                 .max_concurrent_streams(128)
                 .max_header_list_size(u32::try_from(opts.max_header_bytes).unwrap_or(u32::MAX))
-                .keep_alive_interval(Some(Duration::from_secs(30)));
+                .keep_alive_interval(Some(Duration::from_secs(30)))
+                .keep_alive_timeout(opts.keep_alive_timeout);
             let conn = builder.serve_connection(io, service);
             tokio::pin!(conn);
             let mut draining = false;
+            let idle_check = (opts.idle_timeout / 4).max(Duration::from_millis(100));
             loop {
                 tokio::select! {
                     done = conn.as_mut() => {
@@ -160,6 +194,16 @@ pub async fn serve(
                         draining = true;
                         conn.as_mut().graceful_shutdown();
                     }
+                    () = tokio::time::sleep(idle_check), if !draining => {
+                        if activity.idle_for(opts.idle_timeout) {
+                            // No request in progress for the idle timeout
+                            // (HTTP/2 has no deadline of its own for this):
+                            // let the slot go.
+                            tracing::debug!(conn = id, "idle connection closed");
+                            draining = true;
+                            conn.as_mut().graceful_shutdown();
+                        }
+                    }
                 }
             }
         });
@@ -174,6 +218,60 @@ pub async fn serve(
         .is_err()
     {
         tracing::warn!("shutdown grace period elapsed with requests still open");
+    }
+}
+
+/// Requests in progress on one connection and when the last one ended,
+/// for the idle timeout.
+#[derive(Debug)]
+struct Activity {
+    in_flight: AtomicUsize,
+    last: std::sync::Mutex<Instant>,
+}
+
+impl Default for Activity {
+    fn default() -> Self {
+        Self {
+            in_flight: AtomicUsize::new(0),
+            last: std::sync::Mutex::new(Instant::now()),
+        }
+    }
+}
+
+/// One request in progress; ends it when dropped (answered or abandoned).
+struct Busy(Arc<Activity>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.touch();
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Activity {
+    fn begin(self: &Arc<Self>) -> Busy {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.touch();
+        Busy(self.clone())
+    }
+
+    fn touch(&self) {
+        match self.last.lock() {
+            Ok(mut l) => *l = Instant::now(),
+            Err(p) => *p.into_inner() = Instant::now(),
+        }
+    }
+
+    /// No request in progress and none ended within `limit`.
+    fn idle_for(&self, limit: Duration) -> bool {
+        if self.in_flight.load(Ordering::Relaxed) > 0 {
+            return false;
+        }
+        let last = match self.last.lock() {
+            Ok(l) => *l,
+            Err(p) => *p.into_inner(),
+        };
+        last.elapsed() >= limit
     }
 }
 

@@ -1,5 +1,6 @@
 //! The open connections, so a revocation or a suspension reaches the
-//! connections already open, not only the next handshake.
+//! connections already open, not only the next handshake, and so no one
+//! certificate identity holds more than its share of the slots.
 //!
 //! Every served connection registers its certificate serial and partner;
 //! [`Connections::close_where`] wakes the matching ones, which then drop
@@ -13,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 
 struct Live {
+    key: String,
     serial: String,
     partner: Option<String>,
     close: Arc<Notify>,
@@ -22,7 +24,14 @@ struct Live {
 #[derive(Default)]
 pub struct Connections {
     next: AtomicU64,
-    live: Mutex<HashMap<u64, Live>>,
+    live: Mutex<Registry>,
+}
+
+#[derive(Default)]
+struct Registry {
+    by_id: HashMap<u64, Live>,
+    /// Open connections per limit key.
+    per_key: HashMap<String, usize>,
 }
 
 impl std::fmt::Debug for Connections {
@@ -43,47 +52,69 @@ pub struct Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        self.registry.with(|m| {
-            m.remove(&self.id);
+        self.registry.with(|r| {
+            if let Some(live) = r.by_id.remove(&self.id)
+                && let Some(n) = r.per_key.get_mut(&live.key)
+            {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    r.per_key.remove(&live.key);
+                }
+            }
         });
     }
 }
 
 impl Connections {
-    fn with<R>(&self, f: impl FnOnce(&mut HashMap<u64, Live>) -> R) -> R {
+    fn with<R>(&self, f: impl FnOnce(&mut Registry) -> R) -> R {
         match self.live.lock() {
             Ok(mut m) => f(&mut m),
             Err(poisoned) => f(&mut poisoned.into_inner()),
         }
     }
 
-    /// Registers a connection presenting `serial` for `partner`.
-    pub fn register(self: &Arc<Self>, serial: &str, partner: Option<&str>) -> Registration {
+    /// Registers a connection under limit `key` (see
+    /// `PeerCert::limit_key`) unless `max` connections of that key are
+    /// open already; then returns `None` and the caller closes it.
+    pub fn register_within(
+        self: &Arc<Self>,
+        key: &str,
+        serial: &str,
+        partner: Option<&str>,
+        max: usize,
+    ) -> Option<Registration> {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let close = Arc::new(Notify::new());
-        self.with(|m| {
-            m.insert(
+        let admitted = self.with(|r| {
+            let open = r.per_key.entry(key.to_owned()).or_insert(0);
+            if *open >= max {
+                return false;
+            }
+            *open += 1;
+            r.by_id.insert(
                 id,
                 Live {
+                    key: key.to_owned(),
                     serial: serial.to_owned(),
                     partner: partner.map(str::to_owned),
                     close: close.clone(),
                 },
-            )
+            );
+            true
         });
-        Registration {
+        admitted.then(|| Registration {
             id,
             registry: self.clone(),
             close,
-        }
+        })
     }
 
     /// Closes every connection whose serial or partner matches; returns how
     /// many were told to close.
     pub fn close_where(&self, matches: impl Fn(&str, Option<&str>) -> bool) -> usize {
-        self.with(|m| {
+        self.with(|r| {
             let mut n = 0;
-            for live in m.values() {
+            for live in r.by_id.values() {
                 if matches(&live.serial, live.partner.as_deref()) {
                     // notify_one keeps a permit if the task is not waiting yet.
                     live.close.notify_one();
@@ -96,7 +127,7 @@ impl Connections {
 
     /// Number of open connections.
     pub fn count(&self) -> usize {
-        self.with(|m| m.len())
+        self.with(|r| r.by_id.len())
     }
 }
 
@@ -107,8 +138,12 @@ mod tests {
     #[tokio::test]
     async fn closes_only_matching_connections() {
         let reg = Arc::new(Connections::default());
-        let a = reg.register("0a", Some("AL-CTD"));
-        let b = reg.register("0b", Some("RS-MOI"));
+        let a = reg
+            .register_within("a", "0a", Some("AL-CTD"), 1)
+            .expect("a");
+        let b = reg
+            .register_within("b", "0b", Some("RS-MOI"), 1)
+            .expect("b");
         assert_eq!(reg.count(), 2);
         assert_eq!(reg.close_where(|s, _| s == "0b"), 1);
         tokio::time::timeout(std::time::Duration::from_secs(1), b.close.notified())
@@ -124,5 +159,24 @@ mod tests {
         drop(a);
         drop(b);
         assert_eq!(reg.count(), 0);
+    }
+
+    #[test]
+    fn each_key_gets_at_most_its_share_and_gets_it_back() {
+        let reg = Arc::new(Connections::default());
+        let a1 = reg.register_within("urn:brdo:partner:AL-CTD", "01", Some("AL-CTD"), 2);
+        let a2 = reg.register_within("urn:brdo:partner:AL-CTD", "02", Some("AL-CTD"), 2);
+        assert!(a1.is_some() && a2.is_some());
+        assert!(
+            reg.register_within("urn:brdo:partner:AL-CTD", "01", Some("AL-CTD"), 2)
+                .is_none(),
+            "a third connection of the same identity, whatever its serial"
+        );
+        let other = reg.register_within("serial:0f", "0f", None, 2);
+        assert!(other.is_some(), "another key has its own share");
+        drop(a1);
+        let a3 = reg.register_within("urn:brdo:partner:AL-CTD", "01", Some("AL-CTD"), 2);
+        assert!(a3.is_some(), "a closed connection frees its slot");
+        assert_eq!(reg.count(), 3);
     }
 }

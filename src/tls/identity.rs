@@ -20,6 +20,16 @@ pub enum Identity {
 }
 
 impl Identity {
+    /// The SAN URI that names this identity in certificates.
+    pub fn uri(&self) -> String {
+        match self {
+            Identity::Partner(p) => format!("urn:brdo:partner:{p}"),
+            Identity::PartnerDpo(p) => format!("urn:brdo:dpo:{p}"),
+            Identity::GatewayDpo => "urn:brdo:dpo:gateway".to_owned(),
+            Identity::Operator(n) => format!("urn:brdo:operator:{n}"),
+        }
+    }
+
     /// The role word used in audit records.
     pub fn role(&self) -> &'static str {
         match self {
@@ -80,6 +90,18 @@ pub struct PeerCert {
 }
 
 impl PeerCert {
+    /// The key the gateway shares limits by (request rate, connection
+    /// slots, refusal counts): the identity URI, so all of a partner's
+    /// certificates share one budget, or `serial:` and the serial for a
+    /// certificate without a usable identity, so no unusable certificate
+    /// borrows another's.
+    pub fn limit_key(&self) -> String {
+        match &self.identity {
+            Ok(i) => i.uri(),
+            Err(_) => format!("serial:{}", self.serial),
+        }
+    }
+
     /// Reads a verified leaf certificate.
     pub fn from_der(der: &[u8]) -> Self {
         let Ok((_, cert)) = X509Certificate::from_der(der) else {

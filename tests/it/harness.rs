@@ -304,14 +304,32 @@ impl TestGateway {
         brdo::api::audit::record_json(&rec, reduced)
     }
 
-    /// The audit record a response names in `Brdo-Audit-Seq`.
+    /// The audit record of a response: the one `Brdo-Audit-Seq` names
+    /// (DPOs and operators get it), else the one carrying its
+    /// `Brdo-Request-Id` (partners get no sequence number).
     pub async fn audit_of(&self, resp: &ClientResponse) -> Value {
-        let seq: u64 = resp
-            .header("brdo-audit-seq")
-            .expect("Brdo-Audit-Seq header")
-            .parse()
-            .expect("seq");
-        self.audit_record(seq).await
+        if let Some(seq) = resp.header("brdo-audit-seq") {
+            return self.audit_record(seq.parse().expect("seq")).await;
+        }
+        let id = resp
+            .header("brdo-request-id")
+            .expect("Brdo-Request-Id header")
+            .to_owned();
+        self.audit_by_request(&id)
+            .await
+            .unwrap_or_else(|| panic!("no audit record carries request id {id}"))
+    }
+
+    /// The audit record of request `id`, newest first search.
+    pub async fn audit_by_request(&self, id: &str) -> Option<Value> {
+        let n = self.audit_size().await;
+        for seq in (1..=n).rev() {
+            let rec = self.audit_record(seq).await;
+            if rec["request_id"] == id {
+                return Some(rec);
+            }
+        }
+        None
     }
 
     /// Rows in a table of the gateway's database (read directly, as an

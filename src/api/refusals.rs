@@ -1,0 +1,326 @@
+//! Folding a flood of identical refusals into few audit records.
+//!
+//! A cut-off caller (suspended partner, revoked or unusable certificate,
+//! one over its rate) is refused before any handler work, but each refusal
+//! used to append an audit record, so the caller could still keep the
+//! single writer and the hash chain busy. Here the first refusal of a kind
+//! (same caller, certificate serial, attempted action and code) is recorded
+//! at once; identical ones within [`WINDOW`] are only counted, and when the
+//! window closes the count becomes one more chained `deny` record with
+//! `details.count`. The audit log then grows by at most two records per
+//! second per kind of refusal, whatever the caller sends, and every refused
+//! request is still accounted for: the records of a kind plus their counts
+//! add up to the requests refused.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::AppState;
+use crate::audit::record::{RecordDraft, format_at};
+
+/// How long identical refusals are folded into one count.
+pub const WINDOW: Duration = Duration::from_secs(1);
+
+/// Above this many open windows new kinds are recorded one by one rather
+/// than tracked, so the table stays bounded (the rate limit bounds how many
+/// records that can still produce).
+const MAX_OPEN: usize = 10_000;
+
+/// What makes two refusals identical.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RefusalKey {
+    /// The identity URI, or `serial:` and the serial for a certificate
+    /// without a usable identity.
+    pub caller: String,
+    /// The certificate serial.
+    pub serial: String,
+    /// The action the caller attempted.
+    pub attempted: &'static str,
+    /// The refusal's problem code.
+    pub code: &'static str,
+}
+
+#[derive(Debug)]
+struct Window {
+    opened: Instant,
+    first_at: String,
+    last_at: String,
+    counted: u64,
+    template: RecordDraft,
+}
+
+impl Window {
+    /// The record standing for the refusals counted in this window.
+    fn summary(self) -> Option<RecordDraft> {
+        if self.counted == 0 {
+            return None;
+        }
+        let mut d = self.template;
+        d.at = format_at(time::OffsetDateTime::now_utc());
+        d.request_id = None;
+        let mut details = d.details.take().unwrap_or_default();
+        details.insert("count".into(), Value::from(self.counted));
+        details.insert("first_at".into(), Value::String(self.first_at));
+        details.insert("last_at".into(), Value::String(self.last_at));
+        d.details = Some(details);
+        Some(d)
+    }
+}
+
+/// Whether a refusal needs its own record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// The first of its kind in a window: append its record now.
+    Record,
+    /// Counted in an open window; its record comes with the window's.
+    Counted,
+}
+
+/// The open windows and the summaries not yet written.
+#[derive(Debug, Default)]
+pub struct RefusalLog {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    open: HashMap<RefusalKey, Window>,
+    /// Summaries whose write failed, tried again on the next flush.
+    pending: Vec<RecordDraft>,
+}
+
+impl RefusalLog {
+    fn with<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> R {
+        match self.inner.lock() {
+            Ok(mut g) => f(&mut g),
+            Err(poisoned) => f(&mut poisoned.into_inner()),
+        }
+    }
+
+    /// Admits one refusal described by `draft` at `now`.
+    pub fn admit(&self, key: RefusalKey, draft: &RecordDraft, now: Instant) -> Admission {
+        self.with(|inner| {
+            if let Some(w) = inner.open.get_mut(&key) {
+                if now.saturating_duration_since(w.opened) < WINDOW {
+                    w.counted += 1;
+                    w.last_at.clone_from(&draft.at);
+                    return Admission::Counted;
+                }
+                if let Some(w) = inner.open.remove(&key)
+                    && let Some(s) = w.summary()
+                {
+                    inner.pending.push(s);
+                }
+            }
+            if inner.open.len() >= MAX_OPEN {
+                close_expired(inner, now);
+                if inner.open.len() >= MAX_OPEN {
+                    return Admission::Record;
+                }
+            }
+            inner.open.insert(
+                key,
+                Window {
+                    opened: now,
+                    first_at: draft.at.clone(),
+                    last_at: draft.at.clone(),
+                    counted: 0,
+                    template: draft.clone(),
+                },
+            );
+            Admission::Record
+        })
+    }
+
+    /// Closes the windows older than [`WINDOW`] at `now`; returns the
+    /// records to write (earlier failed ones first).
+    pub fn take_due(&self, now: Instant) -> Vec<RecordDraft> {
+        self.with(|inner| {
+            close_expired(inner, now);
+            std::mem::take(&mut inner.pending)
+        })
+    }
+
+    /// Closes every window (shutdown); returns the records to write.
+    pub fn take_all(&self) -> Vec<RecordDraft> {
+        self.with(|inner| {
+            let open = std::mem::take(&mut inner.open);
+            let mut out = std::mem::take(&mut inner.pending);
+            out.extend(open.into_values().filter_map(Window::summary));
+            out
+        })
+    }
+
+    /// Puts back records whose write failed, for the next flush.
+    pub fn requeue(&self, drafts: Vec<RecordDraft>) {
+        self.with(|inner| {
+            let mut drafts = drafts;
+            drafts.append(&mut inner.pending);
+            inner.pending = drafts;
+        });
+    }
+
+    /// Open windows (for tests and metrics).
+    pub fn open_windows(&self) -> usize {
+        self.with(|inner| inner.open.len())
+    }
+}
+
+fn close_expired(inner: &mut Inner, now: Instant) {
+    let expired: Vec<RefusalKey> = inner
+        .open
+        .iter()
+        .filter(|(_, w)| now.saturating_duration_since(w.opened) >= WINDOW)
+        .map(|(k, _)| k.clone())
+        .collect();
+    for k in expired {
+        if let Some(w) = inner.open.remove(&k)
+            && let Some(s) = w.summary()
+        {
+            inner.pending.push(s);
+        }
+    }
+}
+
+/// Writes `drafts` in order; the ones that could not be written go back
+/// to the log for the next flush, so no count is lost to a passing store
+/// failure. Returns whether all were written.
+pub async fn write(app: &AppState, drafts: Vec<RecordDraft>) -> bool {
+    let mut iter = drafts.into_iter();
+    while let Some(d) = iter.next() {
+        if let Err(e) = app.store.append_audit(d.clone()).await {
+            tracing::error!(error = %e, "a refusal count could not be written to the audit log; kept for the next try");
+            let mut rest = vec![d];
+            rest.extend(iter);
+            app.refusals.requeue(rest);
+            return false;
+        }
+    }
+    true
+}
+
+/// Writes closed windows' counts every quarter window until the gateway
+/// shuts down; the final flush after the last request is the gateway's
+/// (see `Gateway::stop`).
+pub async fn flush_periodically(app: Arc<AppState>) {
+    let mut stopping = app.shutting_down.subscribe();
+    let mut tick = tokio::time::interval(WINDOW / 4);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stopping.changed() => return,
+        }
+        if *stopping.borrow() {
+            return;
+        }
+        let due = app.refusals.take_due(Instant::now());
+        if !due.is_empty() {
+            write(&app, due).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::record::{Action, Actor, Outcome};
+
+    fn draft(at: &str) -> RecordDraft {
+        RecordDraft {
+            at: at.to_owned(),
+            actor: Actor {
+                role: "partner".into(),
+                id: Some("RS-MOI".into()),
+                officer: None,
+                cert_serial: Some("0a".into()),
+            },
+            action: Action::Deny,
+            message_id: None,
+            counterparts: Vec::new(),
+            outcome: Outcome::Denied,
+            code: Some("partner_suspended".into()),
+            justification: None,
+            request_id: Some("r".into()),
+            node: None,
+            details: None,
+        }
+    }
+
+    fn key(code: &'static str) -> RefusalKey {
+        RefusalKey {
+            caller: "urn:brdo:partner:RS-MOI".into(),
+            serial: "0a".into(),
+            attempted: "collect",
+            code,
+        }
+    }
+
+    fn count(d: &RecordDraft) -> u64 {
+        d.details
+            .as_ref()
+            .and_then(|m| m.get("count"))
+            .and_then(Value::as_u64)
+            .expect("count")
+    }
+
+    #[test]
+    fn first_is_recorded_then_counted_until_the_window_closes() {
+        let log = RefusalLog::default();
+        let t0 = Instant::now();
+        assert_eq!(
+            log.admit(key("partner_suspended"), &draft("a"), t0),
+            Admission::Record
+        );
+        for i in 0..9 {
+            let at = t0 + Duration::from_millis(100 * i);
+            assert_eq!(
+                log.admit(key("partner_suspended"), &draft("b"), at),
+                Admission::Counted
+            );
+        }
+        // Another code is another kind.
+        assert_eq!(
+            log.admit(key("rate_limited"), &draft("c"), t0),
+            Admission::Record
+        );
+        assert!(log.take_due(t0 + Duration::from_millis(999)).is_empty());
+        let due = log.take_due(t0 + WINDOW);
+        assert_eq!(due.len(), 1, "the window with counts; the other had none");
+        assert_eq!(count(&due[0]), 9);
+        assert_eq!(due[0].request_id, None);
+        assert_eq!(log.open_windows(), 0);
+        // After the window the next refusal is recorded again.
+        assert_eq!(
+            log.admit(key("partner_suspended"), &draft("d"), t0 + WINDOW * 2),
+            Admission::Record
+        );
+    }
+
+    #[test]
+    fn a_refusal_after_the_window_closes_it_and_shutdown_takes_the_rest() {
+        let log = RefusalLog::default();
+        let t0 = Instant::now();
+        log.admit(key("x"), &draft("a"), t0);
+        log.admit(key("x"), &draft("b"), t0);
+        assert_eq!(
+            log.admit(key("x"), &draft("c"), t0 + WINDOW),
+            Admission::Record
+        );
+        log.admit(key("x"), &draft("d"), t0 + WINDOW);
+        log.admit(key("x"), &draft("e"), t0 + WINDOW);
+        let all = log.take_all();
+        let counts: Vec<u64> = all.iter().map(count).collect();
+        assert_eq!(
+            counts,
+            [1, 2],
+            "the earlier window first, then the open one"
+        );
+        // A failed write is put back in front.
+        log.requeue(all);
+        assert_eq!(log.take_all().len(), 2);
+    }
+}
