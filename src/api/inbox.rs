@@ -97,7 +97,7 @@ pub fn parse_query(raw: Option<&str>) -> Result<InboxQuery, Vec<FieldError>> {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         if seen.contains(&k) {
             errors.push(FieldError {
-                field: k.chars().take(40).collect(),
+                field: crate::domain::text::echo(k),
                 message: "is given more than once".into(),
             });
             continue;
@@ -105,8 +105,11 @@ pub fn parse_query(raw: Option<&str>) -> Result<InboxQuery, Vec<FieldError>> {
         seen.push(k);
         let num = v.parse::<u64>();
         match (k, num) {
-            ("after", Ok(n)) => q.after = n,
-            ("after", Err(_)) => errors.push(FieldError {
+            // The store keeps cursors as signed 64-bit integers: a larger
+            // one is the caller's mistake (400), not a store failure (it
+            // answered 503 `audit_unavailable` before).
+            ("after", Ok(n)) if n <= super::audit::MAX_SEQ => q.after = n,
+            ("after", _) => errors.push(FieldError {
                 field: "after".into(),
                 message: "must be a cursor returned as `next` by an earlier call".into(),
             }),
@@ -121,7 +124,7 @@ pub fn parse_query(raw: Option<&str>) -> Result<InboxQuery, Vec<FieldError>> {
                 message: format!("must be a whole number of seconds from 0 to {MAX_WAIT_SECS}"),
             }),
             (other, _) => errors.push(FieldError {
-                field: other.chars().take(40).collect(),
+                field: crate::domain::text::echo(other),
                 message: "is not a parameter of this endpoint (after, limit, wait)".into(),
             }),
         }
@@ -141,7 +144,7 @@ pub fn parse_query(raw: Option<&str>) -> Result<InboxQuery, Vec<FieldError>> {
     operation_id = "inbox",
     summary = "Headers of messages delivered to the caller, oldest first",
     params(
-        ("after" = Option<String>, Query, description = "Cursor: the `next` of an earlier page (a whole number)"),
+        ("after" = Option<String>, Query, description = "Cursor: the `next` of an earlier page (a whole number, at most 9223372036854775807)"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 500, description = "Page size (default 50)"),
         ("wait" = Option<u32>, Query, minimum = 0, maximum = 60, description = "Seconds to long-poll for a first entry (default 0)")
     ),
@@ -243,6 +246,20 @@ mod tests {
         let e = parse_query(Some("limit=0&wait=61&after=x&colour=red&limit=3")).unwrap_err();
         let fields: Vec<_> = e.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["limit", "wait", "after", "colour", "limit"]);
+        assert_eq!(
+            parse_query(Some("after=9223372036854775807")).map(|q| q.after),
+            Ok(9_223_372_036_854_775_807)
+        );
+        for bad in [
+            "9223372036854775808",
+            "18446744073709551616",
+            "-1",
+            "",
+            "1e3",
+        ] {
+            let e = parse_query(Some(&format!("after={bad}"))).unwrap_err();
+            assert_eq!(e[0].field, "after", "{bad}");
+        }
     }
 
     #[tokio::test]
