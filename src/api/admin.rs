@@ -18,7 +18,7 @@ use super::context::RequestCtx;
 use super::problem::ApiError;
 use crate::audit::record::{Action, Outcome, format_at};
 use crate::domain::PartnerId;
-use crate::domain::fields::{FieldErrors, Obj, check_text};
+use crate::domain::fields::{FieldErrors, Obj, text};
 use crate::ops::{self, KnownCert};
 use crate::store::WriteOp;
 
@@ -110,8 +110,7 @@ async fn optional_reason(
     if let Some(mut o) = Obj::new(&doc, "", &mut errs) {
         reason = o
             .optional_str("reason", &mut errs)
-            .filter(|s| check_text(s, "reason", 1, 1000, true, &mut errs))
-            .map(str::to_owned);
+            .and_then(|s| text(s, "reason", 1, 1000, true, &mut errs));
         o.finish(&mut errs);
     }
     if errs.is_empty() {

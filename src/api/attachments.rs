@@ -165,6 +165,13 @@ pub async fn download(
     ctx.officer()?;
     justification(&ctx, &headers)?;
     let (row, _) = visible_message(&app, &ctx, &caller, &id).await?;
+    // The path segment is the client's text: only an id that can exist
+    // is noted for the audit record (anything else is 404 like a missing
+    // one).
+    let attachment_id = match uuid::Uuid::try_parse(&attachment_id) {
+        Ok(u) if attachment_id.len() == 36 => u.to_string(),
+        _ => return Err(ApiError::NotFound),
+    };
     ctx.note_detail("attachment_id", json!(attachment_id));
     if !app
         .store

@@ -34,7 +34,7 @@ pub const MAX_SEQ: u64 = i64::MAX as u64;
 
 fn field(name: &str, message: impl Into<String>) -> FieldError {
     FieldError {
-        field: name.chars().take(40).collect(),
+        field: crate::domain::text::echo(name),
         message: message.into(),
     }
 }
@@ -94,13 +94,12 @@ pub fn parse_filter(
                 Ok(u) if v.len() == 36 => f.message = Some(u.to_string()),
                 _ => errors.push(field(k, "must be a message id (UUID)")),
             },
-            "officer" => {
-                if (1..=128).contains(&v.chars().count()) && !v.chars().any(char::is_control) {
-                    f.officer = Some(v.to_owned());
-                } else {
-                    errors.push(field(k, "must be 1 to 128 printable characters"));
-                }
-            }
+            // The same rule (and NFC) as the Brdo-Officer header, so the
+            // filter finds the officer however the name was typed.
+            "officer" => match crate::domain::text::free_text(v, 1, 128, false) {
+                Ok(o) => f.officer = Some(o),
+                Err(e) => errors.push(field(k, e.to_string())),
+            },
             "action" => match Action::parse(v) {
                 Some(a) => f.action = Some(a.as_str().to_owned()),
                 None => errors.push(field(k, format!("must be one of {}", Action::allowed()))),

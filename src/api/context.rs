@@ -101,13 +101,17 @@ impl RequestCtx {
         self.with_notes(|n| n.counterparts = list);
     }
 
-    /// Records the justification given.
+    /// Records the justification given (validated text, capped again here
+    /// so no caller can make the permanent record unbounded).
     pub fn note_justification(&self, text: &str) {
-        self.with_notes(|n| n.justification = Some(text.to_owned()));
+        let text = crate::domain::text::cap(text, super::audit_safe::MAX_DETAIL_CHARS);
+        self.with_notes(|n| n.justification = Some(text));
     }
 
-    /// Records a structured fact for the audit record (never content).
+    /// Records a structured fact for the audit record (never content);
+    /// every string in it is capped ([`super::audit_safe::bounded`]).
     pub fn note_detail(&self, key: &str, value: Value) {
+        let value = super::audit_safe::bounded(value);
         self.with_notes(|n| {
             n.details.insert(key.to_owned(), value);
         });
@@ -129,7 +133,7 @@ impl RequestCtx {
                 role: self.identity.role().to_owned(),
                 id: Some(self.identity.id().to_owned()),
                 officer: self.officer.clone(),
-                cert_serial: Some(self.cert_serial.clone()),
+                cert_serial: Some(crate::domain::text::cap(&self.cert_serial, 128)),
             },
             action,
             message_id: n.message_id.clone(),
@@ -153,8 +157,11 @@ impl RequestCtx {
     }
 }
 
-/// Reads a UTF-8 header value of 1..=`max` printable characters. Raw UTF-8
-/// is accepted so officers' names keep their letters (`insp.Petrović`).
+/// Reads a UTF-8 header value of 1..=`max` characters through the one
+/// rule for free text ([`crate::domain::text::free_text`]: no invisible,
+/// control, bidi, private-use or unassigned code points), trimmed and in
+/// NFC. Raw UTF-8 is accepted so officers' names keep their letters
+/// (`insp.Petrović`). The error names the header, never its value.
 pub fn text_header(headers: &HeaderMap, name: &str, max: usize) -> Result<Option<String>, String> {
     let mut values = headers.get_all(name).iter();
     let Some(v) = values.next() else {
@@ -165,19 +172,13 @@ pub fn text_header(headers: &HeaderMap, name: &str, max: usize) -> Result<Option
     }
     let s = std::str::from_utf8(v.as_bytes())
         .map_err(|_| format!("The {name} header must be UTF-8 text."))?;
-    let s = s.trim();
-    let n = s.chars().count();
-    if n == 0 || n > max {
-        return Err(format!(
-            "The {name} header must be 1 to {max} characters, not {n}."
-        ));
+    match crate::domain::text::free_text(s.trim(), 1, max, false) {
+        Ok(t) => Ok(Some(t)),
+        Err(crate::domain::text::TextError::Empty) => Err(format!(
+            "The {name} header must be 1 to {max} characters, not 0."
+        )),
+        Err(e) => Err(format!("The {name} header {e}.")),
     }
-    if s.chars().any(char::is_control) {
-        return Err(format!(
-            "The {name} header must not contain control characters."
-        ));
-    }
-    Ok(Some(s.to_owned()))
 }
 
 /// The middleware around every route.
@@ -256,7 +257,7 @@ async fn gate_in_span(
                 request_id: Some(request_id.clone()),
                 node: None,
                 details: Some(
-                    json!({"attempted": op.action.as_str(), "subject": peer.subject})
+                    json!({"attempted": op.action.as_str(), "subject": cert_subject(&peer.subject)})
                         .as_object()
                         .cloned()
                         .unwrap_or_default(),
@@ -366,6 +367,12 @@ async fn gate_in_span(
     response
 }
 
+/// The certificate subject as an audit record holds it: capped, since a
+/// certificate from the client CA may still carry a subject of any length.
+fn cert_subject(subject: &str) -> String {
+    crate::domain::text::cap(subject, super::audit_safe::MAX_SUBJECT_CHARS)
+}
+
 /// Records the request's result on its span in one call: the JSON log
 /// layer re-reads and rewrites a span's fields on every `record`, which
 /// done field by field cost 4 % of the gateway's request CPU.
@@ -430,6 +437,7 @@ async fn finish(app: &AppState, ctx: &RequestCtx, mut response: Response) -> Res
     if let Some(err) = response.extensions_mut().remove::<ApiError>() {
         response = err.to_response(Some(&ctx.request_id));
     }
+    response = super::params::framework_rejection(response, &ctx.request_id);
     let show = shows_seq(&ctx.identity);
     if let Some(seq) = ctx.audited() {
         return stamp(response, &ctx.request_id, Some(seq).filter(|_| show));

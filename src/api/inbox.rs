@@ -98,7 +98,7 @@ pub fn parse_query(raw: Option<&str>) -> Result<InboxQuery, Vec<FieldError>> {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         if seen.contains(&k) {
             errors.push(FieldError {
-                field: k.chars().take(40).collect(),
+                field: crate::domain::text::echo(k),
                 message: "is given more than once".into(),
             });
             continue;
@@ -121,7 +121,7 @@ pub fn parse_query(raw: Option<&str>) -> Result<InboxQuery, Vec<FieldError>> {
                 message: format!("must be a whole number of seconds from 0 to {MAX_WAIT_SECS}"),
             }),
             (other, _) => errors.push(FieldError {
-                field: other.chars().take(40).collect(),
+                field: crate::domain::text::echo(other),
                 message: "is not a parameter of this endpoint (after, limit, wait)".into(),
             }),
         }

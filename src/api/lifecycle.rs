@@ -25,7 +25,7 @@ use super::context::RequestCtx;
 use super::messages::{created, json_text, visible_message};
 use super::problem::ApiError;
 use crate::audit::record::{Action, Outcome, format_at};
-use crate::domain::fields::{FieldErrors, Obj, as_int_in, check_text};
+use crate::domain::fields::{FieldErrors, Obj, as_int_in, text};
 use crate::domain::label::{HandlingCode, Label, format_date, parse_partner_set};
 use crate::domain::{Classification, FieldError, PartnerId, PersonalData, Purpose};
 use crate::policy::decide::Onward;
@@ -109,8 +109,7 @@ pub async fn forward(
             .and_then(|v| parse_partner_set(v, "recipients", 1, 64, &mut errs));
         justification = o
             .required_str("justification", &mut errs)
-            .filter(|s| check_text(s, "justification", 1, 1000, true, &mut errs))
-            .map(str::to_owned);
+            .and_then(|s| text(s, "justification", 1, 1000, true, &mut errs));
         o.finish(&mut errs);
     }
     let (Some(recipients), Some(justification)) = (recipients, justification) else {
@@ -354,8 +353,7 @@ pub async fn judicial_use(
         if let Some(mut o) = Obj::new(&doc, "", &mut errs) {
             reference = o
                 .optional_str("reference", &mut errs)
-                .filter(|s| check_text(s, "reference", 1, 200, false, &mut errs))
-                .map(str::to_owned);
+                .and_then(|s| text(s, "reference", 1, 200, false, &mut errs));
             o.finish(&mut errs);
         }
         if !errs.is_empty() {
@@ -457,8 +455,7 @@ pub async fn set_hold(
     if let Some(mut o) = Obj::new(&doc, "", &mut errs) {
         reason = o
             .required_str("reason", &mut errs)
-            .filter(|s| check_text(s, "reason", 1, 1000, true, &mut errs))
-            .map(str::to_owned);
+            .and_then(|s| text(s, "reason", 1, 1000, true, &mut errs));
         o.finish(&mut errs);
     }
     let Some(reason) = reason else {
@@ -558,8 +555,7 @@ pub async fn review(
         });
         reason = o
             .required_str("reason", &mut errs)
-            .filter(|s| check_text(s, "reason", 1, 1000, true, &mut errs))
-            .map(str::to_owned);
+            .and_then(|s| text(s, "reason", 1, 1000, true, &mut errs));
         extend = o
             .optional("extend_days")
             .and_then(|v| as_int_in(v, "extend_days", 1, 36_500, &mut errs));

@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod attachments;
 pub mod audit;
+pub mod audit_safe;
 pub mod body;
 pub mod content;
 pub mod context;
@@ -17,6 +18,7 @@ pub mod inbox;
 pub mod lifecycle;
 pub mod messages;
 pub mod openapi;
+pub mod params;
 pub mod problem;
 pub mod rate_limit;
 pub mod refusals;

@@ -300,7 +300,9 @@ pub struct ErrorInfo {
     pub code: &'static str,
     /// Policy violations, when denied by policy.
     pub violations: Vec<Violation>,
-    /// Field names that were wrong (names only: values may be content).
+    /// Field names that were wrong, as the audit record may hold them
+    /// (names the API defines only: values may be content, and unknown
+    /// keys are the client's choice; see `audit_safe`).
     pub fields: Vec<String>,
 }
 
@@ -318,6 +320,14 @@ struct Problem<'a> {
     violations: &'a [Violation],
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     errors: &'a [FieldError],
+}
+
+/// Most field errors one problem document lists: a body of a million
+/// unknown keys must not make a response of a million errors.
+pub const MAX_PROBLEM_ERRORS: usize = 100;
+
+fn problem_errors(errors: &[FieldError]) -> &[FieldError] {
+    &errors[..errors.len().min(MAX_PROBLEM_ERRORS)]
 }
 
 /// The request id of the request being answered, so problem documents can
@@ -342,7 +352,7 @@ impl ApiError {
             code,
             request_id: request_id.map(str::to_owned),
             violations,
-            errors: self.field_errors(),
+            errors: problem_errors(self.field_errors()),
         };
         let body = serde_json::to_vec(&problem).unwrap_or_else(|_| b"{}".to_vec());
         let mut resp = (status, body).into_response();
@@ -362,11 +372,7 @@ impl ApiError {
         resp.extensions_mut().insert(ErrorInfo {
             code,
             violations: violations.to_vec(),
-            fields: self
-                .field_errors()
-                .iter()
-                .map(|e| e.field.clone())
-                .collect(),
+            fields: super::audit_safe::field_names(self.field_errors()),
         });
         resp
     }

@@ -19,17 +19,27 @@ use crate::domain::label::format_date;
 pub fn parse_within(raw: Option<&str>) -> Result<i64, Vec<FieldError>> {
     let mut within = 30;
     let mut errors = Vec::new();
+    let mut seen = false;
     for pair in raw.unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
         match pair.split_once('=').unwrap_or((pair, "")) {
-            ("within_days", v) => match v.parse::<i64>() {
-                Ok(n) if (0..=3650).contains(&n) => within = n,
-                _ => errors.push(FieldError {
-                    field: "within_days".into(),
-                    message: "must be a whole number of days from 0 to 3650".into(),
-                }),
-            },
+            // Given twice, which one was meant is a guess: refused, as
+            // every other endpoint refuses a repeated parameter.
+            ("within_days", _) if seen => errors.push(FieldError {
+                field: "within_days".into(),
+                message: "is given more than once".into(),
+            }),
+            ("within_days", v) => {
+                seen = true;
+                match v.parse::<i64>() {
+                    Ok(n) if (0..=3650).contains(&n) => within = n,
+                    _ => errors.push(FieldError {
+                        field: "within_days".into(),
+                        message: "must be a whole number of days from 0 to 3650".into(),
+                    }),
+                }
+            }
             (k, _) => errors.push(FieldError {
-                field: k.chars().take(40).collect(),
+                field: crate::domain::text::echo(k),
                 message: "is not a parameter of this endpoint (within_days)".into(),
             }),
         }

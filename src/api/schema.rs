@@ -754,7 +754,7 @@ pub struct AuditFilterParams {
     pub partner: Option<String>,
     /// Records concerning this message id.
     pub message: Option<String>,
-    /// Records made by this officer.
+    /// Records made by this officer (compared in NFC).
     pub officer: Option<String>,
     /// Records of this action.
     pub action: Option<String>,
@@ -774,7 +774,9 @@ pub struct AuditFilterParams {
 #[derive(Debug, utoipa::IntoParams)]
 #[into_params(parameter_in = Header)]
 pub struct OfficerHeader {
-    /// The acting officer, 1 to 128 printable characters
+    /// The acting officer, 1 to 128 characters (stored in NFC; invisible,
+    /// bidi-control, control, private-use and unassigned code points are
+    /// refused)
     #[param(rename = "Brdo-Officer")]
     pub officer: String,
 }

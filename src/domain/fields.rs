@@ -144,7 +144,13 @@ impl<'a> Obj<'a> {
             .collect();
         unknown.sort();
         for key in unknown {
-            errs.push(join(&self.path, key), "is not a known field");
+            // The key is the client's choice (it may be a person's name):
+            // the problem document echoes a bounded, sanitised prefix and
+            // the audit record none of it (`api::audit_safe`).
+            errs.push(
+                join(&self.path, &super::text::echo(key)),
+                "is not a known field",
+            );
         }
     }
 }
@@ -209,8 +215,29 @@ pub fn as_int_in(
     }
 }
 
-/// Checks a free-text field: length in characters within `min..=max` and no
-/// control characters other than the ones `allow_newlines` admits.
+/// Reads a free-text field through the one rule for free text
+/// ([`super::text::free_text`]: no invisible, control, bidi, private-use or
+/// unassigned code points; NFC; `min..=max` characters), recording an error
+/// naming `path`. Returns the NFC text to store.
+pub fn text(
+    s: &str,
+    path: &str,
+    min: usize,
+    max: usize,
+    allow_newlines: bool,
+    errs: &mut FieldErrors,
+) -> Option<String> {
+    match super::text::free_text(s, min, max, allow_newlines) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            errs.push(path, e.to_string());
+            None
+        }
+    }
+}
+
+/// [`text`] for callers that only need the verdict (the text they keep
+/// must then be the NFC form [`text`] returns, so prefer [`text`]).
 pub fn check_text(
     s: &str,
     path: &str,
@@ -219,26 +246,7 @@ pub fn check_text(
     allow_newlines: bool,
     errs: &mut FieldErrors,
 ) -> bool {
-    let len = s.chars().count();
-    if len < min || len > max {
-        if min > 0 && len == 0 {
-            errs.push(path, "must not be empty");
-        } else {
-            errs.push(
-                path,
-                format!("must be {min} to {max} characters long, not {len}"),
-            );
-        }
-        return false;
-    }
-    let bad = s
-        .chars()
-        .any(|c| c.is_control() && !(allow_newlines && matches!(c, '\n' | '\r' | '\t')));
-    if bad {
-        errs.push(path, "must not contain control characters");
-        return false;
-    }
-    true
+    text(s, path, min, max, allow_newlines, errs).is_some()
 }
 
 /// Reads an array of enum values, reporting bad and duplicate items by index.
@@ -308,9 +316,14 @@ mod tests {
         assert!(!check_text("abcd", "f", 1, 3, false, &mut errs));
         assert!(!check_text("", "f", 1, 3, false, &mut errs));
         assert!(!check_text("a\u{0}", "f", 1, 3, false, &mut errs));
+        assert!(!check_text("a\u{202E}", "f", 1, 3, false, &mut errs));
         assert!(check_text("a\nb", "f", 1, 3, true, &mut errs));
-        assert_eq!(errs.as_slice().len(), 3);
+        assert_eq!(errs.as_slice().len(), 4);
         assert_eq!(errs.as_slice()[1].message, "must not be empty");
+        assert_eq!(
+            text("e\u{301}", "f", 1, 1, false, &mut errs).as_deref(),
+            Some("\u{e9}")
+        );
     }
 
     #[test]

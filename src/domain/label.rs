@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::Value;
 use time::Date;
 
-use super::fields::{FieldErrors, Obj, as_array, as_str, check_text, enum_set};
+use super::fields::{FieldErrors, Obj, as_array, as_str, enum_set, text};
 use super::partner::PartnerId;
 use super::string_enum;
 
@@ -147,9 +147,9 @@ impl Label {
         });
 
         let h3_path = o.path_of("h3_text");
-        let h3_text = o.optional_str("h3_text", errs).and_then(|s| {
-            check_text(s, &h3_path, 1, H3_TEXT_MAX, true, errs).then(|| s.to_owned())
-        });
+        let h3_text = o
+            .optional_str("h3_text", errs)
+            .and_then(|s| text(s, &h3_path, 1, H3_TEXT_MAX, true, errs));
         if let Some(codes) = &handling_codes {
             let has_h3 = codes.contains(&HandlingCode::H3);
             match (&h3_text, has_h3, o.optional("h3_text").is_some()) {

@@ -8,7 +8,7 @@ use time::Date;
 use uuid::Uuid;
 
 use super::evaluation::Evaluation;
-use super::fields::{FieldErrors, Obj, as_array, as_bool, as_int_in, as_str, check_text, enum_set};
+use super::fields::{FieldErrors, Obj, as_array, as_bool, as_int_in, as_str, enum_set, text};
 use super::label::{Label, parse_partner_set};
 use super::partner::PartnerId;
 use super::string_enum;
@@ -128,7 +128,7 @@ impl PersonalData {
         let basis_path = o.path_of("special_categories_basis");
         let basis = o
             .optional_str("special_categories_basis", errs)
-            .and_then(|s| check_text(s, &basis_path, 1, 1000, true, errs).then(|| s.to_owned()));
+            .and_then(|s| text(s, &basis_path, 1, 1000, true, errs));
         let minors_path = o.path_of("minors");
         let minors = match o.optional("minors") {
             Some(v) => as_bool(v, &minors_path, errs),
@@ -251,7 +251,7 @@ impl NewMessage {
             .and_then(|v| parse_partner_set(v, "recipients", 1, limits::RECIPIENTS_MAX, errs));
         let subject = o
             .required_str("subject", errs)
-            .filter(|s| check_text(s, "subject", 1, limits::SUBJECT_MAX, false, errs));
+            .and_then(|s| text(s, "subject", 1, limits::SUBJECT_MAX, false, errs));
         let body = o.required_str("body", errs).filter(|s| {
             if s.is_empty() {
                 errs.push("body", "must not be empty");
@@ -285,8 +285,7 @@ impl NewMessage {
             .and_then(|v| PersonalData::parse(v, "personal_data", errs));
         let case_ref = o
             .optional_str("case_ref", errs)
-            .filter(|s| check_text(s, "case_ref", 1, limits::CASE_REF_MAX, false, errs))
-            .map(str::to_owned);
+            .and_then(|s| text(s, "case_ref", 1, limits::CASE_REF_MAX, false, errs));
         let in_reply_to = o
             .optional("in_reply_to")
             .and_then(|v| parse_uuid(v, "in_reply_to", errs));
@@ -302,7 +301,7 @@ impl NewMessage {
 
         Some(NewMessage {
             recipients: recipients?,
-            subject: subject?.to_owned(),
+            subject: subject?,
             body: body?.to_owned(),
             content_type: content_type?,
             label: label?,

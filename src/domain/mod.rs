@@ -11,6 +11,7 @@ pub mod fields;
 pub mod label;
 pub mod message;
 pub mod partner;
+pub mod text;
 
 pub use evaluation::Evaluation;
 pub use fields::{FieldError, FieldErrors};
