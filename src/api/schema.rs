@@ -297,7 +297,8 @@ pub struct InboxEntry {
     pub id: String,
     /// The sender.
     pub from: String,
-    /// Subject line; `null` once the content is erased.
+    /// Subject line; `null` once the content is erased, or when it cannot
+    /// be opened (then `error` is set).
     pub subject: Option<String>,
     /// Security label.
     #[schema(value_type = StoredLabel)]
@@ -315,6 +316,12 @@ pub struct InboxEntry {
     /// The caller's delivery status.
     #[schema(value_type = DeliveryState)]
     pub status: String,
+    /// Present only when the stored content failed to open
+    /// (`content_integrity`): the entry is listed without its subject
+    /// instead of failing the page, and the failure is audited for the DPO.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub error: Option<&'static str>,
 }
 
 /// `GET /v1/inbox`: a page of headers, oldest first.

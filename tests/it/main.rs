@@ -15,6 +15,7 @@ mod crash;
 mod demo;
 mod dpo;
 mod harness;
+mod keys;
 mod lifecycle;
 mod limits;
 mod messages;
