@@ -423,3 +423,36 @@ async fn readiness_probes_cut_off_mid_check_never_leave_the_write_lock_held() {
     assert_eq!(read(&gw, "RS-MOI", &id).await.status, 200);
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn on_postgres_a_rotation_is_refused_while_a_node_on_another_host_runs() {
+    let gw = TestGateway::start_on(DbKind::Postgres, &Pki::shared().dir, |_| {}).await;
+    send(&gw, "AL-CTD", &message()).await;
+    // Another host's copy of the key: the lock file beside it is not the
+    // running node's, so only the database's lock can refuse.
+    let other = tempfile::tempdir().expect("tempdir");
+    let copy = other.path().join("master.key");
+    std::fs::copy(&gw.config.crypto.master_key_file, &copy).expect("copy key");
+    chmod(&copy, 0o600);
+    let config = write_config(&gw);
+    let toml = std::fs::read_to_string(&config).expect("config");
+    let toml = toml.replace(
+        &gw.config.crypto.master_key_file.display().to_string(),
+        &copy.display().to_string(),
+    );
+    let other_config = other.path().join("gateway.toml");
+    std::fs::write(&other_config, toml).expect("write config");
+
+    let out = keys("rotate", &other_config, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("a gateway node is running on this database"),
+        "{err}"
+    );
+    assert!(!other.path().join("master.key.new").exists());
+
+    let _files = gw.stop().await;
+    let out = keys("rotate", &other_config, &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
