@@ -46,7 +46,7 @@ pub enum KeyLockError {
 /// A held lock; released when dropped (or when the process ends).
 #[derive(Debug)]
 pub struct KeyLock {
-    _file: File,
+    _file: Option<File>,
 }
 
 /// `master.key.lock` beside the key file.
@@ -70,13 +70,39 @@ fn open(path: &Path) -> Result<File, KeyLockError> {
         })
 }
 
+/// The lock file on a read-only mount (keys shared read-only between
+/// nodes): an existing one opened for reading (`flock` needs no write
+/// access), or `None` when there is none, since no rotation can write a
+/// new key into that directory either.
+fn open_read_only(path: &Path) -> Result<Option<File>, KeyLockError> {
+    match File::open(path) {
+        Ok(f) => Ok(Some(f)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(KeyLockError::Io {
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
 impl KeyLock {
     /// The gateway's share: many gateways may run on one key file.
     pub fn shared(key_file: &Path) -> Result<Self, KeyLockError> {
         let path = lock_path(key_file);
-        let file = open(&path)?;
+        let file = match open(&path) {
+            Ok(f) => f,
+            Err(KeyLockError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::ReadOnlyFilesystem =>
+            {
+                match open_read_only(&path)? {
+                    Some(f) => f,
+                    None => return Ok(Self { _file: None }),
+                }
+            }
+            Err(e) => return Err(e),
+        };
         match file.try_lock_shared() {
-            Ok(()) => Ok(Self { _file: file }),
+            Ok(()) => Ok(Self { _file: Some(file) }),
             Err(TryLockError::WouldBlock) => Err(KeyLockError::RotationRunning { path }),
             Err(TryLockError::Error(source)) => Err(KeyLockError::Io { path, source }),
         }
@@ -87,7 +113,7 @@ impl KeyLock {
         let path = lock_path(key_file);
         let file = open(&path)?;
         match file.try_lock() {
-            Ok(()) => Ok(Self { _file: file }),
+            Ok(()) => Ok(Self { _file: Some(file) }),
             Err(TryLockError::WouldBlock) => Err(KeyLockError::GatewayRunning { path }),
             Err(TryLockError::Error(source)) => Err(KeyLockError::Io { path, source }),
         }
