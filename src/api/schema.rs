@@ -767,6 +767,9 @@ pub struct AuditFilterParams {
     pub action: Option<String>,
     /// Records with this outcome.
     pub outcome: Option<String>,
+    /// Records with this code (a refusal or failure code such as
+    /// `content_integrity`).
+    pub code: Option<String>,
     /// Records made at or after this instant (RFC 3339).
     #[param(format = DateTime)]
     pub from: Option<String>,

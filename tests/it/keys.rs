@@ -340,7 +340,10 @@ async fn an_unopenable_message_is_reported_per_item_and_audited_not_breaking_the
     // The DPO finds it by outcome and message.
     let r = gw
         .client("dpo-gateway")
-        .get(&format!("/v1/audit?outcome=failed&message={}", ids[1]), &[])
+        .get(
+            &format!("/v1/audit?code=content_integrity&message={}", ids[1]),
+            &[],
+        )
         .await
         .expect("audit");
     assert_eq!(r.status, 200, "{}", text(&r.body));
