@@ -268,7 +268,8 @@ impl Default for AuditConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CryptoConfig {
-    /// The master key file; created with mode 0600 on first start.
+    /// The master key file, made by `brdo keys init` (never by the gateway:
+    /// a fresh key would silently open none of the stored content).
     pub master_key_file: PathBuf,
     /// The envelope key signing every delivered message's label binding
     /// (PEM, Ed25519 or P-256; `brdo pki init` makes one). Its public half

@@ -16,9 +16,9 @@ use crate::api::{self, AppParts, AppState, Settings};
 use crate::blobs::{BlobError, BlobStore};
 use crate::config::Config;
 use crate::crypto::jose::{CheckpointSigner, JoseError, JwsKey};
-use crate::crypto::{MasterKey, MasterKeyError};
+use crate::crypto::{KeyLock, KeyLockError, MasterKey, MasterKeyError};
 use crate::policy::{Policy, PolicyError};
-use crate::store::{CheckpointPolicy, Store, StoreError, StoreOptions};
+use crate::store::{CheckpointPolicy, KeyUseLock, Store, StoreError, StoreOptions};
 use crate::tls::{ServeOptions, TlsError, TlsMaterial, TlsState};
 
 /// Why the gateway cannot start. `is_config` tells the CLI which exit code
@@ -35,6 +35,9 @@ pub enum StartError {
     /// The master key is unusable.
     #[error(transparent)]
     MasterKey(#[from] MasterKeyError),
+    /// A master key rotation is running.
+    #[error(transparent)]
+    KeyLock(#[from] KeyLockError),
     /// The store cannot be opened.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -75,6 +78,8 @@ impl StartError {
             Self::Policy(_)
                 | Self::Tls(_)
                 | Self::MasterKey(_)
+                | Self::KeyLock(_)
+                | Self::Store(StoreError::Exposed(_))
                 | Self::SigningKey(_)
                 | Self::EnvelopeKey(_)
                 | Self::CursorKey { .. }
@@ -107,6 +112,8 @@ pub struct Gateway {
     task: JoinHandle<()>,
     background: Vec<JoinHandle<()>>,
     refusal_flusher: Option<JoinHandle<()>>,
+    /// Held while the gateway runs: `keys rotate` is refused meanwhile.
+    _key_locks: (KeyLock, KeyUseLock),
 }
 
 impl std::fmt::Debug for Gateway {
@@ -133,7 +140,9 @@ impl Gateway {
         }
         let material = TlsMaterial::load(&config.tls)?;
         let tls = Arc::new(TlsState::new(&material, config.tls.min_version)?);
-        let master_key = Arc::new(MasterKey::load_or_create(&config.crypto.master_key_file)?);
+        // Before the key is read: a rotation in progress must finish first.
+        let key_lock = KeyLock::shared(&config.crypto.master_key_file)?;
+        let master_key = Arc::new(MasterKey::load_ring(&config.crypto.master_key_file)?);
         let signer = CheckpointSigner::from_pem_file(&config.audit.signing_key)?;
         let cursor_key = cursor_key(config)?;
         let checkpoint_verifier = Arc::new(signer.verifier()?);
@@ -151,6 +160,14 @@ impl Gateway {
             ..StoreOptions::for_tool(config)
         })
         .await?;
+        let db_key_lock =
+            store
+                .key_use_lock(false)
+                .await?
+                .ok_or_else(|| KeyLockError::RotationRunning {
+                    path: "the database's master key lock".into(),
+                })?;
+        check_key_ids(&store, &master_key, &config.crypto.master_key_file).await?;
         let blobs = BlobStore::open(&config.storage.blob_dir)?;
         let suspended = store.suspended_partners().await?;
         let app = Arc::new(AppState::new(AppParts {
@@ -245,6 +262,7 @@ impl Gateway {
             task,
             background,
             refusal_flusher,
+            _key_locks: (key_lock, db_key_lock),
         })
     }
 
@@ -273,5 +291,31 @@ impl Gateway {
     /// Waits until the server task ends (it ends only on `stop`).
     pub async fn wait(&mut self) {
         let _ = (&mut self.task).await;
+    }
+}
+
+/// Refuses a database whose data keys name a master key the ring lacks:
+/// content sealed under it would answer `content_integrity` forever, and
+/// a gateway started on the wrong key (another node's, a fresh one) would
+/// add content no other node can open.
+async fn check_key_ids(
+    store: &Store,
+    ring: &MasterKey,
+    path: &std::path::Path,
+) -> Result<(), StartError> {
+    let unknown: Vec<String> = store
+        .data_key_master_ids()
+        .await?
+        .into_iter()
+        .filter(|id| ring.opener(id).is_none())
+        .collect();
+    if unknown.is_empty() {
+        Ok(())
+    } else {
+        Err(MasterKeyError::UnknownKeys {
+            path: path.to_owned(),
+            ids: unknown.join(", "),
+        }
+        .into())
     }
 }

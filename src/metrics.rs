@@ -53,6 +53,7 @@ pub struct Metrics {
     audit_reduced: AtomicU64,
     reloads: Mutex<BTreeMap<String, u64>>,
     closed_connections: AtomicU64,
+    content_unreadable: AtomicU64,
 }
 
 /// Values read at scrape time.
@@ -131,6 +132,13 @@ impl Metrics {
     /// Connections closed because of a revocation or suspension.
     pub fn connections_closed(&self, n: usize) {
         self.closed_connections
+            .fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// Stored messages whose content failed to open while listed: each is
+    /// a lost or damaged key or row the DPO has to look into.
+    pub fn content_unreadable(&self, n: usize) {
+        self.content_unreadable
             .fetch_add(n as u64, Ordering::Relaxed);
     }
 
@@ -317,6 +325,13 @@ impl Metrics {
             "counter",
             "Connections closed because their certificate was revoked or their partner suspended.",
             self.closed_connections.load(Ordering::Relaxed),
+        );
+        single(
+            &mut out,
+            "brdo_content_unreadable_total",
+            "counter",
+            "Stored messages whose content failed to open when listed (audited with code content_integrity).",
+            self.content_unreadable.load(Ordering::Relaxed),
         );
         single(
             &mut out,

@@ -195,11 +195,13 @@ pub async fn download(
     let Some((key_id, wrapped)) = app.store.data_key(&att.id).await? else {
         return Err(ApiError::ContentIntegrity);
     };
-    if key_id != app.master_key.id() {
+    // Any key of the ring the row names (a retired key until rotation
+    // re-wraps it); an unknown one is an integrity failure.
+    let Some(master) = app.master_key.opener(&key_id) else {
         return Err(ApiError::ContentIntegrity);
-    }
-    let key = DataKey::unwrap_key(&app.master_key, &att.id, &wrapped)
-        .map_err(|_| ApiError::ContentIntegrity)?;
+    };
+    let key =
+        DataKey::unwrap_key(master, &att.id, &wrapped).map_err(|_| ApiError::ContentIntegrity)?;
     let mut reader = app.blobs.reader(&att.id, key).await.map_err(blob_error)?;
     // Authenticate the first chunk before answering, so a damaged file is a
     // clear error rather than a broken download.

@@ -108,6 +108,16 @@ pub fn parse_filter(
                 Some(o) => f.outcome = Some(o.as_str().to_owned()),
                 None => errors.push(field(k, format!("must be one of {}", Outcome::allowed()))),
             },
+            "code" => {
+                if (1..=64).contains(&v.len())
+                    && v.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+                {
+                    f.code = Some(v.to_owned());
+                } else {
+                    errors.push(field(k, "must be an error code such as content_integrity"));
+                }
+            }
             "from" => f.from = instant(k, v, &mut errors),
             "to" => f.to = instant(k, v, &mut errors),
             "after" => match v.parse::<u64>() {
@@ -158,7 +168,7 @@ pub fn record_json(rec: &AuditRecord, reduced: bool) -> Value {
 fn filter_details(f: &AuditFilter) -> Value {
     json!({
         "partner": f.partner, "message": f.message, "officer": f.officer, "action": f.action,
-        "outcome": f.outcome, "from": f.from, "to": f.to, "after": f.after,
+        "outcome": f.outcome, "code": f.code, "from": f.from, "to": f.to, "after": f.after,
         "order": if f.descending { "desc" } else { "asc" },
     })
 }
@@ -629,6 +639,25 @@ mod tests {
         let names: Vec<_> = e.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(names, ["partner", "action", "limit", "colour", "from"]);
         assert!(query_pairs(Some("limit=1&limit=2")).is_err());
+    }
+
+    #[test]
+    fn the_code_filter_takes_an_error_code_only() {
+        let pairs = query_pairs(Some("code=content_integrity")).expect("pairs");
+        let f = parse_filter(&pairs, &[]).expect("filter");
+        assert_eq!(f.code.as_deref(), Some("content_integrity"));
+        for bad in [
+            "",
+            "Content",
+            "a%20b",
+            "x%27--",
+            "%E2%80%AE",
+            &"a".repeat(65),
+        ] {
+            let pairs = query_pairs(Some(&format!("code={bad}"))).expect("pairs");
+            let e = parse_filter(&pairs, &[]).expect_err(bad);
+            assert_eq!(e[0].field, "code", "{bad}");
+        }
     }
 
     #[test]

@@ -84,9 +84,11 @@ pub fn open_with(
         tracing::error!(message = message_id, "{what}");
         ApiError::ContentIntegrity
     };
-    if key_id != master.id() {
-        return Err(integrity("data key is wrapped under another master key"));
-    }
+    let Some(master) = master.opener(key_id) else {
+        return Err(integrity(
+            "data key is wrapped under a master key not in the ring",
+        ));
+    };
     let key = DataKey::unwrap_key(master, message_id, wrapped)
         .map_err(|_| integrity("data key failed to unwrap"))?;
     let plain = key

@@ -14,6 +14,7 @@ use super::AppState;
 use super::content::{self, marking_of};
 use super::context::RequestCtx;
 use super::problem::ApiError;
+use crate::audit::record::{Action, Outcome};
 use crate::domain::{FieldError, PartnerId};
 use crate::store::InboxRow;
 
@@ -192,9 +193,15 @@ pub async fn list(
     };
 
     let mut messages = Vec::with_capacity(rows.len());
+    let mut unreadable = Vec::new();
     for row in &rows {
-        messages.push(entry(&app, row)?);
+        let (item, opened) = entry(&app, row);
+        if !opened {
+            unreadable.push(row);
+        }
+        messages.push(item);
     }
+    report_unreadable(&app, &ctx, &unreadable).await?;
     // An empty page hands back the cursor it was given, so a client can
     // tell it is up to date by comparing; otherwise a fresh sealed one.
     let next = match (rows.last(), &q.after) {
@@ -218,12 +225,23 @@ pub async fn list(
     Ok(Json(json!({"messages": messages, "next": next})).into_response())
 }
 
-fn entry(app: &AppState, row: &InboxRow) -> Result<Value, ApiError> {
-    let subject = match (&row.content, &row.master_key_id, &row.wrapped_key) {
+/// The error code an inbox item carries instead of its subject when its
+/// content cannot be opened.
+pub const UNREADABLE_CODE: &str = "content_integrity";
+
+/// One inbox item, and whether its content (if any) opened. A message
+/// whose content fails to open is listed with `subject: null` and
+/// `error: "content_integrity"` rather than failing the whole page: one
+/// damaged row must not stop a partner's cursor from ever passing it.
+fn entry(app: &AppState, row: &InboxRow) -> (Value, bool) {
+    let (subject, opened) = match (&row.content, &row.master_key_id, &row.wrapped_key) {
         (Some(sealed), Some(key_id), Some(wrapped)) => {
-            Some(content::open_with(&app.master_key, &row.id, key_id, wrapped, sealed)?.subject)
+            match content::open_with(&app.master_key, &row.id, key_id, wrapped, sealed) {
+                Ok(c) => (Some(c.subject), true),
+                Err(_) => (None, false),
+            }
         }
-        _ => None,
+        _ => (None, true),
     };
     let label: Value = serde_json::from_str(&row.label).unwrap_or(Value::Null);
     let marking = label
@@ -231,7 +249,7 @@ fn entry(app: &AppState, row: &InboxRow) -> Result<Value, ApiError> {
         .and_then(Value::as_str)
         .and_then(crate::domain::Classification::parse)
         .map(|c| marking_of(c.rank()));
-    Ok(json!({
+    let mut item = json!({
         "id": row.id,
         "from": row.sender,
         "subject": subject,
@@ -241,7 +259,39 @@ fn entry(app: &AppState, row: &InboxRow) -> Result<Value, ApiError> {
         "case_ref": row.case_ref,
         "received_at": row.accepted_at,
         "status": row.status,
-    }))
+    });
+    if !opened && let Some(obj) = item.as_object_mut() {
+        obj.insert("error".into(), json!(UNREADABLE_CODE));
+    }
+    (item, opened)
+}
+
+/// Tells the DPO about each message a listing could not open: a record
+/// per message (action `consult`, outcome `failed`, code
+/// `content_integrity`) and the `brdo_content_unreadable_total` counter.
+/// Fails closed: without its records the page is not served.
+async fn report_unreadable(
+    app: &AppState,
+    ctx: &RequestCtx,
+    rows: &[&InboxRow],
+) -> Result<(), ApiError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    app.metrics.content_unreadable(rows.len());
+    let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+    ctx.note_detail("unreadable_ids", json!(ids));
+    for row in rows {
+        let mut draft = ctx.draft(Action::Consult, Outcome::Failed, Some(UNREADABLE_CODE));
+        draft.message_id = Some(row.id.clone());
+        draft.counterparts = vec![row.sender.clone()];
+        draft.details = json!({"listing": "inbox"}).as_object().cloned();
+        app.store.append_audit(draft).await.map_err(|e| {
+            tracing::error!(error = %e, "audit record of an unreadable message could not be written");
+            ApiError::AuditUnavailable
+        })?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

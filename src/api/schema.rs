@@ -297,7 +297,8 @@ pub struct InboxEntry {
     pub id: String,
     /// The sender.
     pub from: String,
-    /// Subject line; `null` once the content is erased.
+    /// Subject line; `null` once the content is erased, or when it cannot
+    /// be opened (then `error` is set).
     pub subject: Option<String>,
     /// Security label.
     #[schema(value_type = StoredLabel)]
@@ -315,6 +316,12 @@ pub struct InboxEntry {
     /// The caller's delivery status.
     #[schema(value_type = DeliveryState)]
     pub status: String,
+    /// Present only when the stored content failed to open
+    /// (`content_integrity`): the entry is listed without its subject
+    /// instead of failing the page, and the failure is audited for the DPO.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub error: Option<&'static str>,
 }
 
 /// `GET /v1/inbox`: a page of headers, oldest first.
@@ -760,6 +767,9 @@ pub struct AuditFilterParams {
     pub action: Option<String>,
     /// Records with this outcome.
     pub outcome: Option<String>,
+    /// Records with this code (a refusal or failure code such as
+    /// `content_integrity`).
+    pub code: Option<String>,
     /// Records made at or after this instant (RFC 3339).
     #[param(format = DateTime)]
     pub from: Option<String>,

@@ -133,7 +133,11 @@ pub fn write_own(
         )
         .map_err(|e| setup("pki issue", e))?;
     }
-    std::fs::create_dir_all(dir.join("data")).map_err(|e| setup("data directory", e))?;
+    std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700)
+        .create(dir.join("data"))
+        .map_err(|e| setup("data directory", e))?;
+    crate::crypto::MasterKey::create(&dir.join("data").join("master.key"))
+        .map_err(|e| setup("master key", e))?;
     std::fs::write(dir.join("policy.toml"), crate::cli::demo::DEMO_POLICY)
         .map_err(|e| setup("policy.toml", e))?;
     let config = dir.join("gateway.toml");

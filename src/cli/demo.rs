@@ -78,6 +78,12 @@ pub fn prepare(dir: &Path) -> Result<PathBuf, String> {
     }
     // A demo directory from before label binding gets its envelope key.
     pki::ensure_envelope_key(&pki_dir).map_err(|e| e.to_string())?;
+    // The demo is an explicit init step: it makes the master key on its
+    // first run (a gateway never does).
+    let key = dir.join("data").join("master.key");
+    if !key.exists() {
+        crate::crypto::MasterKey::create(&key).map_err(|e| e.to_string())?;
+    }
     let config = dir.join("gateway.toml");
     if !config.exists() {
         std::fs::write(&config, DEMO_CONFIG).map_err(|e| format!("{}: {e}", config.display()))?;

@@ -3,6 +3,8 @@
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::rand::{SecureRandom, SystemRandom};
 
+use zeroize::Zeroizing;
+
 use super::master_key::MasterKey;
 
 /// Why content could not be sealed or opened. Deliberately vague about the
@@ -21,10 +23,11 @@ pub enum CryptoError {
     Random,
 }
 
-/// A message's data key, unwrapped. Never stored in this form.
+/// A message's data key, unwrapped. Never stored in this form; its bytes
+/// are wiped when it is dropped.
 pub struct DataKey {
     key: LessSafeKey,
-    raw: [u8; 32],
+    raw: Zeroizing<[u8; 32]>,
 }
 
 /// A data key wrapped by the master key, as stored.
@@ -42,15 +45,15 @@ const CONTENT_CONTEXT: &[u8] = b"brdo/content/v1:";
 impl DataKey {
     /// A fresh random data key.
     pub fn generate() -> Result<Self, CryptoError> {
-        let mut raw = [0u8; 32];
+        let mut raw = Zeroizing::new([0u8; 32]);
         SystemRandom::new()
-            .fill(&mut raw)
+            .fill(&mut raw[..])
             .map_err(|_| CryptoError::Random)?;
         Self::from_raw(raw)
     }
 
-    fn from_raw(raw: [u8; 32]) -> Result<Self, CryptoError> {
-        let key = UnboundKey::new(&AES_256_GCM, &raw).map_err(|_| CryptoError::Tampered)?;
+    fn from_raw(raw: Zeroizing<[u8; 32]>) -> Result<Self, CryptoError> {
+        let key = UnboundKey::new(&AES_256_GCM, &raw[..]).map_err(|_| CryptoError::Tampered)?;
         Ok(Self {
             key: LessSafeKey::new(key),
             raw,
@@ -65,7 +68,7 @@ impl DataKey {
             wrapped_key: seal_with(
                 master.aead(),
                 &[WRAP_CONTEXT, owner.as_bytes()].concat(),
-                &self.raw,
+                &self.raw[..],
             )?,
         })
     }
@@ -76,12 +79,16 @@ impl DataKey {
         owner: &str,
         wrapped: &[u8],
     ) -> Result<Self, CryptoError> {
-        let raw = open_with(
+        let opened = Zeroizing::new(open_with(
             master.aead(),
             &[WRAP_CONTEXT, owner.as_bytes()].concat(),
             wrapped,
-        )?;
-        let raw: [u8; 32] = raw.try_into().map_err(|_| CryptoError::Tampered)?;
+        )?);
+        let mut raw = Zeroizing::new([0u8; 32]);
+        if opened.len() != raw.len() {
+            return Err(CryptoError::Tampered);
+        }
+        raw.copy_from_slice(&opened);
         Self::from_raw(raw)
     }
 
@@ -94,12 +101,6 @@ impl DataKey {
     /// Opens content sealed by [`DataKey::seal`].
     pub fn open(&self, owner: &str, part: &str, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
         open_with(&self.key, &aad(owner, part), sealed)
-    }
-}
-
-impl Drop for DataKey {
-    fn drop(&mut self) {
-        self.raw = [0u8; 32];
     }
 }
 

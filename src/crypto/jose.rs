@@ -88,7 +88,8 @@ impl JwsKey {
     pub fn from_pem_file(path: &Path) -> Result<Self, JoseError> {
         let name = path.display().to_string();
         super::check_owner_only(path).map_err(|e| key_err(&name, e))?;
-        let pem = std::fs::read(path).map_err(|e| key_err(&name, e))?;
+        // The private key's text is wiped once parsed.
+        let pem = zeroize::Zeroizing::new(std::fs::read(path).map_err(|e| key_err(&name, e))?);
         Self::from_pem(&pem).map_err(|e| match e {
             JoseError::Key { message, .. } => key_err(&name, message),
             other => other,

@@ -10,6 +10,7 @@
 
 pub mod envelope;
 pub mod jose;
+pub mod key_lock;
 pub mod master_key;
 
 pub use envelope::{CryptoError, DataKey, Sealed};
@@ -39,4 +40,5 @@ pub fn check_owner_only(path: &std::path::Path) -> Result<(), String> {
     }
 }
 
+pub use key_lock::{KeyLock, KeyLockError};
 pub use master_key::{MasterKey, MasterKeyError};

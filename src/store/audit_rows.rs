@@ -329,6 +329,9 @@ pub struct AuditFilter {
     pub action: Option<String>,
     /// Only this outcome.
     pub outcome: Option<String>,
+    /// Only records with this refusal or failure code (e.g.
+    /// `content_integrity`, what a DPO looks for after an alert).
+    pub code: Option<String>,
     /// At or after this instant (RFC 3339, as stored).
     pub from: Option<String>,
     /// Before this instant.
@@ -417,6 +420,7 @@ impl super::Store {
             ("a.actor_officer =", &filter.officer),
             ("a.action =", &filter.action),
             ("a.outcome =", &filter.outcome),
+            ("a.code =", &filter.code),
         ] {
             if let Some(v) = value {
                 let p = bind(Bind::Text(v.clone()));

@@ -17,6 +17,7 @@
 mod audit_rows;
 mod bulk_read;
 pub mod events;
+mod file_modes;
 mod merkle_rows;
 mod new_messages;
 mod reads;
@@ -79,6 +80,10 @@ pub enum StoreError {
     /// The database URL is not one the gateway supports.
     #[error("database url {0:?} is not supported: use sqlite://PATH or postgres://…")]
     UnsupportedUrl(String),
+    /// A database file or its directory is open to group or others, who
+    /// could read officer names, case references and routing from it.
+    #[error("{0}")]
+    Exposed(String),
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -146,12 +151,9 @@ impl Store {
         sqlx::any::install_default_drivers();
         let (backend, url) = normalise_url(&opts.url)?;
         if backend == Backend::Sqlite
-            && let Some(dir) =
-                sqlite_file(&url).and_then(|p| p.parent().map(std::path::Path::to_path_buf))
+            && let Some(file) = sqlite_file(&url)
         {
-            std::fs::create_dir_all(&dir).map_err(|e| {
-                StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
-            })?;
+            file_modes::prepare(&file)?;
         }
         let connect_opts = AnyConnectOptions::from_str(&url)?.disable_statement_logging();
 
@@ -274,7 +276,12 @@ impl Store {
                 "the writer task has stopped".into(),
             ));
         }
-        let mut conn = self.pool.acquire().await?;
+        // The probe may be cancelled at any await (a client that hangs up,
+        // the readiness timeout); a connection left between BEGIN and
+        // ROLLBACK would return to the pool holding the write lock, so the
+        // guard closes it instead unless the check ran to its end.
+        let mut probe = ProbeConn(Some(self.pool.acquire().await?));
+        let conn: &mut AnyConnection = probe.conn()?;
         match self.backend {
             Backend::Sqlite => {
                 conn.execute("BEGIN IMMEDIATE").await?;
@@ -301,7 +308,43 @@ impl Store {
                 locked?;
             }
         }
+        probe.finish();
         Ok(())
+    }
+
+    /// Takes this process's hold on the master key in the database, beside
+    /// the lock file (`crypto::KeyLock`), for nodes on other hosts: on
+    /// PostgreSQL a session advisory lock, shared by gateways and
+    /// exclusive for `keys rotate`, so a rotation is refused while any node
+    /// runs and a node is refused while a rotation runs. `Ok(None)` when
+    /// the other side holds it. PostgreSQL releases it when the connection
+    /// closes, so a node that dies never blocks a rotation. On SQLite the
+    /// lock file is enough (one host): always granted.
+    pub async fn key_use_lock(&self, exclusive: bool) -> Result<Option<KeyUseLock>, StoreError> {
+        match self.backend {
+            Backend::Sqlite => Ok(Some(KeyUseLock { _conn: None })),
+            Backend::Postgres => {
+                let mut conn = AnyConnectOptions::from_str(&self.url)?
+                    .disable_statement_logging()
+                    .connect()
+                    .await?;
+                let sql = if exclusive {
+                    "SELECT pg_try_advisory_lock($1)"
+                } else {
+                    "SELECT pg_try_advisory_lock_shared($1)"
+                };
+                let got: bool = sqlx::query_scalar(sql)
+                    .bind(KEY_USE_LOCK_KEY)
+                    .fetch_one(&mut conn)
+                    .await?;
+                if got {
+                    Ok(Some(KeyUseLock { _conn: Some(conn) }))
+                } else {
+                    let _ = conn.close().await;
+                    Ok(None)
+                }
+            }
+        }
     }
 
     /// Takes the right to sweep retention, if no other node holds it.
@@ -417,6 +460,49 @@ const RESTART_WAIT_MS: u64 = 50;
 /// Advisory lock key of the retention sweeper (the audit chain's writer
 /// lock is 727274).
 const SWEEP_LOCK_KEY: i64 = 727_275;
+
+/// Advisory lock key of master-key use (see [`Store::key_use_lock`]).
+const KEY_USE_LOCK_KEY: i64 = 727_276;
+
+/// A hold on the master key in the database, released when dropped (see
+/// [`Store::key_use_lock`]).
+pub struct KeyUseLock {
+    _conn: Option<AnyConnection>,
+}
+
+impl std::fmt::Debug for KeyUseLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyUseLock")
+            .field("database", &self._conn.is_some())
+            .finish()
+    }
+}
+
+/// A pooled connection that goes back to the pool only through
+/// [`ProbeConn::finish`]; dropped anywhere else (an error, a cancelled
+/// future) it is closed, which ends any transaction it was in.
+struct ProbeConn(Option<sqlx::pool::PoolConnection<sqlx::Any>>);
+
+impl ProbeConn {
+    fn conn(&mut self) -> Result<&mut sqlx::pool::PoolConnection<sqlx::Any>, StoreError> {
+        self.0
+            .as_mut()
+            .ok_or_else(|| StoreError::Unavailable("the probe connection is gone".into()))
+    }
+
+    fn finish(mut self) {
+        // Dropping the pooled connection returns it to the pool.
+        drop(self.0.take());
+    }
+}
+
+impl Drop for ProbeConn {
+    fn drop(&mut self) {
+        if let Some(conn) = self.0.take() {
+            drop(conn.detach());
+        }
+    }
+}
 
 /// The right to sweep retention, held until released or dropped (see
 /// [`Store::try_sweep_lock`]).

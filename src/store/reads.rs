@@ -310,6 +310,27 @@ impl Store {
         )
     }
 
+    /// The distinct master key ids that stored data keys name: a gateway
+    /// refuses to start when one of them is not in its key ring.
+    pub async fn data_key_master_ids(&self) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query("SELECT DISTINCT master_key_id FROM data_keys ORDER BY 1")
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    }
+
+    /// Number of data keys wrapped under `master_key_id`: a retired master
+    /// key is kept while this is not zero.
+    pub async fn data_keys_count_under(&self, master_key_id: &str) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query("SELECT COUNT(*) FROM data_keys WHERE master_key_id = $1")
+                .bind(master_key_id.to_owned())
+                .fetch_one(self.pool())
+                .await?
+                .try_get(0)?,
+        )
+    }
+
     /// The last record stamped before `at` (RFC 3339 as stored), if any:
     /// times are stamped in chain order, so these records are a prefix.
     pub async fn audit_seq_before(&self, at: &str) -> Result<Option<u64>, StoreError> {

@@ -27,7 +27,7 @@ impl TestDb {
     /// A fresh database, `None` when PostgreSQL tests are skipped.
     pub(crate) async fn create(kind: Kind) -> Option<TestDb> {
         Some(match kind {
-            Kind::Sqlite => TestDb::Sqlite(tempfile::tempdir().expect("tempdir")),
+            Kind::Sqlite => TestDb::Sqlite(owner_only_tempdir()),
             Kind::Postgres => TestDb::Postgres(PgTestDb::create().await?),
         })
     }
@@ -554,8 +554,29 @@ async fn one_sweeper_at_a_time(kind: Kind) {
     }
 }
 
-/// A store on a SQLite file at `path`, for tests that look at the file.
+/// A temporary directory only its owner may open, as the store requires
+/// of a database's directory.
+fn owner_only_tempdir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    owner_only(dir.path(), 0o700);
+    dir
+}
+
+fn owner_only(path: &std::path::Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+/// A store on a SQLite file at `path`, for tests that look at the file
+/// (its directory and, if it exists already, the file made owner-only
+/// first, as the store requires).
 async fn sqlite_store_at(path: &std::path::Path) -> Store {
+    if let Some(dir) = path.parent() {
+        owner_only(dir, 0o700);
+    }
+    if path.exists() {
+        owner_only(path, 0o600);
+    }
     Store::open(&StoreOptions {
         url: format!("sqlite://{}", path.display()),
         node: None,

@@ -358,6 +358,16 @@ async fn keys_rotate_rewraps_every_data_key_without_touching_content() {
     let new_key = std::fs::read_to_string(&key_file).expect("new key");
     assert_ne!(new_key, old_key);
     assert!(!key_file.with_file_name("master.key.new").exists());
+    let old_id = brdo::crypto::MasterKey::from_bytes(&hex::decode(old_key.trim()).expect("hex"))
+        .expect("key")
+        .id()
+        .to_owned();
+    assert!(
+        key_file
+            .with_file_name(format!("master.key.retired.{old_id}"))
+            .exists(),
+        "the replaced key is kept until no data key names it"
+    );
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(
         std::fs::metadata(&key_file)

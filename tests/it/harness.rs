@@ -184,7 +184,10 @@ impl TestGateway {
     pub async fn start_on(db: DbKind, pki: &Path, tweak: impl FnOnce(&mut Config)) -> TestGateway {
         let dir = tempfile::tempdir().expect("tempdir");
         let data = dir.path().join("data");
-        std::fs::create_dir_all(&data).expect("data dir");
+        // Owner-only, as the gateway requires of a data directory.
+        std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700)
+            .create(&data)
+            .expect("data dir");
         std::fs::write(data.join("policy.toml"), brdo::cli::demo::DEMO_POLICY).expect("policy");
         let mut config = test_config(pki, &data);
         let pg = match db {
@@ -198,6 +201,8 @@ impl TestGateway {
             }
         };
         tweak(&mut config);
+        // The gateway never makes a master key itself (`brdo keys init`).
+        brdo::crypto::MasterKey::create(&config.crypto.master_key_file).expect("master key");
         let gateway = Gateway::start(&config).await.expect("gateway starts");
         TestGateway {
             gateway,

@@ -18,6 +18,7 @@ mod dpo;
 mod flood;
 mod free_text;
 mod harness;
+mod keys;
 mod lifecycle;
 mod limits;
 mod messages;
