@@ -128,6 +128,8 @@ impl Gateway {
         })
         .await?;
         let blobs = BlobStore::open(&config.storage.blob_dir)?;
+        // Files an erasure could not delete, or uploads a crash cut off.
+        crate::retention::sweep_blob_strays(&store, &blobs).await?;
         let suspended = store.suspended_partners().await?;
         let app = Arc::new(AppState::new(AppParts {
             store,
