@@ -368,11 +368,21 @@ impl Store {
         let Some(latest) = latest else {
             return Ok(false);
         };
-        if latest <= self.purged_through.load(Ordering::Acquire) {
+        let since = self.purged_through.load(Ordering::Acquire);
+        if latest <= since {
             return Ok(false);
         }
+        // A rewrite keeps row versions that a transaction running now (in
+        // any database of the server) may still see; erasures committed
+        // after such a transaction began are rewritten again next time.
+        let pending: i64 = sqlx::query_scalar(PENDING_SQL)
+            .bind(since)
+            .fetch_one(&self.pool)
+            .await?;
         self.pool.execute(PURGE_SQL).await?;
-        self.purged_through.fetch_max(latest, Ordering::AcqRel);
+        if pending == 0 {
+            self.purged_through.fetch_max(latest, Ordering::AcqRel);
+        }
         Ok(true)
     }
 
@@ -386,6 +396,14 @@ impl Store {
 /// signatures, attachment and request digests), rewritten without their
 /// dead row versions.
 const PURGE_SQL: &str = "VACUUM FULL data_keys, message_signatures, attachments, idempotency";
+
+/// Erased rows (after `$1`) whose erasing transaction is not older than
+/// every transaction running now: `age()` is counted back from the next
+/// transaction id, so an older transaction id has a greater age.
+const PENDING_SQL: &str = "SELECT COUNT(*) FROM ( \
+     SELECT xmin AS x FROM messages WHERE erased_at_ms > $1 \
+     UNION ALL SELECT xmin AS x FROM attachments WHERE erased_at_ms > $1) e \
+     WHERE age(e.x) <= age(((pg_snapshot_xmin(pg_current_snapshot())::text::bigint % 4294967296)::text)::xid)";
 
 /// How long a SQLite connection waits for a lock before it reports busy
 /// (the writer's connection included, see `write_conn`).
