@@ -256,15 +256,18 @@ async fn run_batch(
         let mut tree = load_tree(conn, head.seq).await?;
         let mut new_messages = NewMessages::default();
         for job in batch.iter() {
-            if !matches!(job.op, WriteOp::Submit { .. } | WriteOp::AuditOnly) {
-                // Other writes may read or change what the submits wrote.
-                new_messages.write(conn).await?;
-            }
-            let before = head.seq;
             let (op, expected) = match &job.op {
                 WriteOp::Checked { expected, op } => (&**op, Some(expected)),
                 op => (op, None),
             };
+            // A check reads only rows committed before its request was
+            // decided, and what earlier writes of this batch changed in
+            // place; it needs no flush of its own.
+            if !matches!(op, WriteOp::Submit { .. } | WriteOp::AuditOnly) {
+                // Other writes may read or change what the submits wrote.
+                new_messages.write(conn).await?;
+            }
+            let before = head.seq;
             let checked = match expected {
                 Some(x) => x.check(conn).await,
                 None => Ok(()),
