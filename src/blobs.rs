@@ -120,18 +120,12 @@ impl BlobStore {
     {
         let final_path = self.path(id)?;
         let tmp = self.dir.join(format!(".upload-{id}"));
-        let result = self.write_to(&tmp, id, key, body, limit).await;
-        match result {
-            Ok(stored) => {
-                fs::rename(&tmp, &final_path).await.map_err(io)?;
-                sync_dir(&self.dir).await?;
-                Ok(stored)
-            }
-            Err(e) => {
-                let _ = fs::remove_file(&tmp).await;
-                Err(e)
-            }
-        }
+        let partial = PartialFile(Some(tmp.clone()));
+        let stored = self.write_to(&tmp, id, key, body, limit).await?;
+        fs::rename(&tmp, &final_path).await.map_err(io)?;
+        partial.keep();
+        sync_dir(&self.dir).await?;
+        Ok(stored)
     }
 
     async fn write_to<B>(
@@ -230,31 +224,88 @@ impl BlobStore {
         }
     }
 
-    /// Removes upload files left by a crash mid-upload, and blob files whose
-    /// attachment row does not exist (`known` says which ids are stored).
-    pub async fn sweep_strays(&self, known: impl Fn(&str) -> bool) -> Result<usize, BlobError> {
+    /// Removes what no attachment needs any more: upload files left by a
+    /// crash or an aborted request, files of erased attachments whose
+    /// delete failed, and files no attachment row names (`state` says what
+    /// the store knows of an id). A file without a row, and an upload
+    /// file, may belong to an upload still in progress (its row commits
+    /// after its file is in place), so those go only once older than
+    /// [`STRAY_AFTER`].
+    pub async fn sweep_strays(
+        &self,
+        state: impl Fn(&str) -> BlobState,
+    ) -> Result<usize, BlobError> {
         let mut removed = 0;
         let mut entries = fs::read_dir(&self.dir).await.map_err(io)?;
         while let Some(e) = entries.next_entry().await.map_err(io)? {
             let name = e.file_name().to_string_lossy().into_owned();
             let stray = if let Some(id) = name.strip_prefix(".upload-") {
-                // An upload older than an hour was interrupted by a crash.
-                let age = e
-                    .metadata()
-                    .await
-                    .ok()
-                    .and_then(|m| m.modified().ok())
-                    .and_then(|t| t.elapsed().ok());
-                age.is_some_and(|a| a.as_secs() > 3600) && !id.is_empty()
+                !id.is_empty() && abandoned(&e).await
             } else {
-                !known(&name)
+                match state(&name) {
+                    BlobState::Live => false,
+                    BlobState::Erased => true,
+                    BlobState::Unknown => abandoned(&e).await,
+                }
             };
-            if stray && fs::remove_file(e.path()).await.is_ok() {
-                removed += 1;
+            if stray {
+                match fs::remove_file(e.path()).await {
+                    Ok(()) => removed += 1,
+                    Err(err) => {
+                        tracing::warn!(file = %name, error = %err, "cannot remove a stray attachment file; retried at the next sweep");
+                    }
+                }
             }
+        }
+        if removed > 0 {
+            sync_dir(&self.dir).await?;
         }
         Ok(removed)
     }
+}
+
+/// What the store knows of an attachment file's id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlobState {
+    /// Stored and not erased: keep.
+    Live,
+    /// Erased: its file must go.
+    Erased,
+    /// No row (an upload in progress, or a crash before its row).
+    Unknown,
+}
+
+/// Age after which an upload file or a file without a row is taken as
+/// abandoned.
+pub const STRAY_AFTER: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Removes an upload's partial file when the upload does not finish: the
+/// request's future may be dropped mid-body (a client resetting its HTTP/2
+/// stream), and then no code after the await runs.
+struct PartialFile(Option<PathBuf>);
+
+impl PartialFile {
+    fn keep(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for PartialFile {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// Whether a file was last written longer than [`STRAY_AFTER`] ago.
+async fn abandoned(e: &fs::DirEntry) -> bool {
+    e.metadata()
+        .await
+        .ok()
+        .and_then(|m| m.modified().ok())
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|a| a > STRAY_AFTER)
 }
 
 async fn sync_dir(dir: &Path) -> Result<(), BlobError> {

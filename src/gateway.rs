@@ -169,6 +169,8 @@ impl Gateway {
                 })?;
         check_key_ids(&store, &master_key, &config.crypto.master_key_file).await?;
         let blobs = BlobStore::open(&config.storage.blob_dir)?;
+        // Files an erasure could not delete, or uploads a crash cut off.
+        crate::retention::sweep_blob_strays(&store, &blobs).await?;
         let suspended = store.suspended_partners().await?;
         let app = Arc::new(AppState::new(AppParts {
             store,

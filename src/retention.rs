@@ -15,7 +15,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::api::content::to_ms;
 use crate::audit::record::{Action, Actor, Outcome, RecordDraft, format_at};
-use crate::blobs::BlobStore;
+use crate::blobs::{BlobState, BlobStore};
 use crate::store::{Store, StoreError, WriteOp, WriteOutput};
 
 /// Unreferenced uploads are removed after this long.
@@ -101,11 +101,11 @@ pub fn erase_draft(
 
 /// Deletes the blob files of attachments an erasure released.
 pub async fn delete_blobs(blobs: &BlobStore, out: &WriteOutput) {
-    if let WriteOutput::Erased(ids) = out {
-        for id in ids {
+    if let WriteOutput::Erased { attachments, .. } = out {
+        for id in attachments {
             if let Err(e) = blobs.delete(id).await {
-                // The data key is gone already; the file is unreadable. A
-                // later sweep removes strays.
+                // The data key is gone already; the file is unreadable.
+                // The next sweep removes it (`sweep_blob_strays`).
                 tracing::warn!(attachment = %id, error = %e, "could not delete an erased attachment's file");
             }
         }
@@ -161,6 +161,7 @@ pub async fn sweep(
             );
             let op = WriteOp::Erase {
                 message_ids: vec![d.id.clone()],
+                family_of: None,
                 at_ms: to_ms(OffsetDateTime::now_utc()),
             };
             match store.write(op, draft).await {
@@ -203,7 +204,39 @@ pub async fn sweep(
         }
     }
     report.audit_reduced = reduce_audit(store, opts).await?;
+    if !dry_run {
+        sweep_blob_strays(store, blobs).await?;
+        // Erasures by this sweep and any since the last (review decisions
+        // on any node).
+        store.purge_erased().await?;
+    }
     Ok(report)
+}
+
+/// Removes attachment files no attachment needs (see
+/// [`BlobStore::sweep_strays`]): the gateway runs it at start and the
+/// sweeper on every run, so an erased attachment whose file could not be
+/// deleted at its erasure goes at the next run. A file system failure is
+/// logged and left to the next run; it never stops the sweep.
+pub async fn sweep_blob_strays(store: &Store, blobs: &BlobStore) -> Result<usize, StoreError> {
+    let states = store.attachment_states().await?;
+    let state = |name: &str| match states.get(name) {
+        Some(false) => BlobState::Live,
+        Some(true) => BlobState::Erased,
+        None => BlobState::Unknown,
+    };
+    match blobs.sweep_strays(state).await {
+        Ok(n) => {
+            if n > 0 {
+                tracing::info!(removed = n, "stray attachment files removed");
+            }
+            Ok(n)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot sweep stray attachment files; retried at the next run");
+            Ok(0)
+        }
+    }
 }
 
 /// [`sweep`], unless another node is sweeping the same database now

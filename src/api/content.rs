@@ -63,6 +63,15 @@ pub async fn open(
     sealed: &[u8],
 ) -> Result<Content, ApiError> {
     let Some((key_id, wrapped)) = store.data_key(message_id).await? else {
+        // The row was read before an erasure that committed since: the
+        // message is gone, not damaged.
+        if store
+            .message(message_id)
+            .await?
+            .is_some_and(|m| m.erased_at_ms.is_some())
+        {
+            return Err(ApiError::Erased);
+        }
         tracing::error!(
             message = message_id,
             "content present but its data key is missing"

@@ -31,7 +31,7 @@ use crate::domain::{Classification, FieldError, PartnerId, PersonalData, Purpose
 use crate::policy::decide::Onward;
 use crate::policy::{Decision, Transfer, Violation, ViolationCode, compute_retention, decide};
 use crate::retention::delete_blobs;
-use crate::store::{MessageRow, NewDelivery, WriteOp};
+use crate::store::{Expected, MessageRow, NewDelivery, WriteOp, WriteOutput};
 
 /// Permission scopes an originator can grant.
 const SCOPES: &[&str] = &["forward", "judicial_use"];
@@ -87,6 +87,7 @@ fn require_originator(row: &MessageRow, caller: &PartnerId) -> Result<(), ApiErr
     request_body(content = crate::api::schema::ForwardRequest, content_type = "application/json"),
     responses(
         (status = 201, description = "Accepted", body = crate::api::schema::ForwardAccepted),
+        (status = 409, description = "The family changed while the request was decided (label, hold, permissions); retry", body = crate::api::openapi::Problem, content_type = "application/problem+json"),
         (status = 410, description = "The content was erased at retention", body = crate::api::openapi::Problem, content_type = "application/problem+json")
     )
 )]
@@ -138,6 +139,17 @@ pub async fn forward(
         .filter(|(_, scope)| scope == "forward")
         .filter_map(|(p, _)| PartnerId::parse(&p))
         .collect();
+    // The copy takes the label and hold read here, and the decision rests
+    // on them and the permissions: all must still hold at commit.
+    let expected = Expected::live(&row.id, &row.root_id)
+        .with_label(&row.label)
+        .with_held(row.held)
+        .with_permissions(
+            forward_permitted
+                .iter()
+                .map(|p| (p.to_string(), "forward".to_owned()))
+                .collect(),
+        );
     let policy = app.policy();
     let decision = decide(
         &policy,
@@ -212,7 +224,7 @@ pub async fn forward(
     };
     ctx.note_detail("message_ids", json!([new_id]));
     ctx.note_detail("forward_id", json!(new_id));
-    let op = WriteOp::Submit {
+    let submit = WriteOp::Submit {
         message: Box::new(copy),
         deliveries: recipients
             .iter()
@@ -224,6 +236,10 @@ pub async fn forward(
         attachments,
         idempotency: None,
         signatures,
+    };
+    let op = WriteOp::Checked {
+        expected,
+        op: Box::new(submit),
     };
     let (_, rec) = app
         .store
@@ -259,7 +275,8 @@ pub async fn forward(
     ),
     request_body(content = crate::api::schema::PermissionRequest, content_type = "application/json"),
     responses(
-        (status = 201, description = "Granted", body = crate::api::schema::PermissionGranted)
+        (status = 201, description = "Granted", body = crate::api::schema::PermissionGranted),
+        (status = 410, description = "The family was erased", body = crate::api::openapi::Problem, content_type = "application/problem+json")
     )
 )]
 pub async fn grant(
@@ -299,12 +316,16 @@ pub async fn grant(
     ctx.note_detail("scope", json!(scope));
     require_originator(&row, &caller)?;
     let at = format_at(OffsetDateTime::now_utc());
-    let op = WriteOp::Grant {
+    let grant = WriteOp::Grant {
         root_id: row.root_id.clone(),
         partner: partner.to_string(),
         scope: scope.clone(),
         at: at.clone(),
         officer,
+    };
+    let op = WriteOp::Checked {
+        expected: Expected::live(&row.id, &row.root_id),
+        op: Box::new(grant),
     };
     let (_, rec) = app
         .store
@@ -332,6 +353,7 @@ pub async fn grant(
     request_body(content = crate::api::schema::JudicialUseRequest, content_type = "application/json"),
     responses(
         (status = 201, description = "Recorded", body = crate::api::schema::JudicialUseRecorded),
+        (status = 409, description = "The family changed while the request was decided (label, hold, permissions); retry", body = crate::api::openapi::Problem, content_type = "application/problem+json"),
         (status = 410, description = "The content was erased at retention", body = crate::api::openapi::Problem, content_type = "application/problem+json")
     )
 )]
@@ -388,11 +410,19 @@ pub async fn judicial_use(
         }
     }
     let at = format_at(OffsetDateTime::now_utc());
-    let op = WriteOp::JudicialUse {
+    let use_op = WriteOp::JudicialUse {
         message_id: row.id.clone(),
         partner: caller.to_string(),
         at: at.clone(),
         reference: reference.clone(),
+    };
+    let mut expected = Expected::live(&row.id, &row.root_id).with_label(&row.label);
+    if label.has(HandlingCode::H1) {
+        expected = expected.with_permissions(vec![(caller.to_string(), "judicial_use".into())]);
+    }
+    let op = WriteOp::Checked {
+        expected,
+        op: Box::new(use_op),
     };
     let (_, rec) = app
         .store
@@ -503,10 +533,15 @@ async fn hold(
     }
     ctx.note_detail("hold", json!(held));
     ctx.note_counterparts([row.originator.clone()]);
-    let op = WriteOp::SetHold {
+    let set = WriteOp::SetHold {
         root_id: row.root_id.clone(),
         held,
         reason: reason.clone(),
+    };
+    // A hold on a family erased meanwhile would answer for nothing held.
+    let op = WriteOp::Checked {
+        expected: Expected::live(&row.id, &row.root_id),
+        op: Box::new(set),
     };
     let (_, rec) = app
         .store
@@ -581,10 +616,12 @@ pub async fn review(
     if decision == "erase" {
         let family = app.store.family(&row.root_id).await?;
         let ids: Vec<String> = family.iter().map(|m| m.id.clone()).collect();
+        // The writer replaces these with the family as it is at commit.
         ctx.note_detail("message_ids", json!(ids));
         ctx.note_detail("rule", json!({"kind": "review"}));
         let op = WriteOp::Erase {
-            message_ids: ids.clone(),
+            message_ids: ids,
+            family_of: Some(row.root_id.clone()),
             at_ms: to_ms(OffsetDateTime::now_utc()),
         };
         let (out, rec) = app
@@ -593,7 +630,13 @@ pub async fn review(
             .await?;
         ctx.mark_audited(rec.seq);
         delete_blobs(&app.blobs, &out).await;
-        return Ok(Json(json!({"id": row.id, "decision": "erase", "erased": ids})).into_response());
+        let erased = match out {
+            WriteOutput::Erased { messages, .. } => messages,
+            _ => Vec::new(),
+        };
+        return Ok(
+            Json(json!({"id": row.id, "decision": "erase", "erased": erased})).into_response(),
+        );
     }
 
     let policy = app.policy();
@@ -619,10 +662,14 @@ pub async fn review(
     let review_on = format_date(next_review.min(until_date));
     ctx.note_detail("extend_days", json!(extend));
     ctx.note_detail("retain_until", json!(ms_to_text(new_until)));
-    let op = WriteOp::ReviewKeep {
+    let keep = WriteOp::ReviewKeep {
         message_id: row.id.clone(),
         retain_until_ms: new_until,
         review_on: review_on.clone(),
+    };
+    let op = WriteOp::Checked {
+        expected: Expected::live(&row.id, &row.root_id),
+        op: Box::new(keep),
     };
     let (_, rec) = app
         .store
@@ -765,7 +812,9 @@ fn holder_violations(
     ),
     request_body(content = crate::api::schema::LabelRaise, content_type = "application/json"),
     responses(
-        (status = 200, description = "The label now in force", body = crate::api::schema::LabelRaised)
+        (status = 200, description = "The label now in force", body = crate::api::schema::LabelRaised),
+        (status = 409, description = "The family changed while the raise was decided (a new holder, another raise); retry", body = crate::api::openapi::Problem, content_type = "application/problem+json"),
+        (status = 410, description = "The family was erased", body = crate::api::openapi::Problem, content_type = "application/problem+json")
     )
 )]
 pub async fn raise_label(
@@ -819,10 +868,18 @@ pub async fn raise_label(
         "message_ids",
         json!(family.iter().map(|m| &m.id).collect::<Vec<_>>()),
     );
-    let op = WriteOp::RaiseLabel {
+    let raise = WriteOp::RaiseLabel {
         root_id: row.root_id.clone(),
         label: json_text(&new),
         classification: new.classification.rank(),
+    };
+    // The holders were checked against the family read here; a forward
+    // committed since may have added one the new label excludes.
+    let op = WriteOp::Checked {
+        expected: Expected::live(&row.id, &row.root_id)
+            .with_label(&row.label)
+            .with_family(family.iter().map(|m| m.id.clone()).collect()),
+        op: Box::new(raise),
     };
     let (_, rec) = app
         .store

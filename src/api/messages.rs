@@ -405,6 +405,12 @@ pub async fn read(
     } else {
         WriteOp::AuditOnly
     };
+    // Content read before an erasure committed is handed out only if the
+    // consultation's record commits before it too.
+    let op = WriteOp::Checked {
+        expected: crate::store::Expected::live(&row.id, &row.root_id),
+        op: Box::new(op),
+    };
     let (_, rec) = app
         .store
         .write(op, ctx.draft(Action::Consult, Outcome::Allowed, None))

@@ -91,6 +91,10 @@ pub enum ApiError {
     /// The message's content was erased under its retention rules.
     #[error("the message was erased when its retention ended")]
     Erased,
+    /// The family's label, hold, members or permissions changed between
+    /// the request's decision and its commit; nothing was done.
+    #[error("the message's family changed while the request was decided; retry")]
+    FamilyChanged,
     /// The caller sent more requests than its rate limit allows.
     #[error("too many requests from this identity; retry after {retry_after} s")]
     RateLimited {
@@ -140,7 +144,9 @@ impl ApiError {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::NotFound | Self::RouteNotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::IdempotencyConflict | Self::LegalHold => StatusCode::CONFLICT,
+            Self::IdempotencyConflict | Self::LegalHold | Self::FamilyChanged => {
+                StatusCode::CONFLICT
+            }
             Self::Erased => StatusCode::GONE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::UploadTooSlow { .. } => StatusCode::REQUEST_TIMEOUT,
@@ -173,6 +179,7 @@ impl ApiError {
             Self::UploadIncomplete => "upload_incomplete",
             Self::ReloadRefused(_) => "reload_refused",
             Self::Erased => "erased",
+            Self::FamilyChanged => "family_changed",
             Self::RateLimited { .. } => "rate_limited",
             Self::UploadTooSlow { .. } => "upload_too_slow",
             Self::AuditUnavailable => "audit_unavailable",
@@ -213,6 +220,7 @@ impl ApiError {
         "internal_error",
         "rate_limited",
         "upload_too_slow",
+        "family_changed",
     ];
 
     fn title(&self) -> &'static str {
@@ -239,6 +247,7 @@ impl ApiError {
             Self::UploadIncomplete => "The upload was incomplete",
             Self::ReloadRefused(_) => "The new configuration was refused",
             Self::Erased => "The message was erased",
+            Self::FamilyChanged => "The message's family changed; retry",
             Self::RateLimited { .. } => "Too many requests",
             Self::UploadTooSlow { .. } => "The request body arrived too slowly",
             Self::AuditUnavailable => "The audit log is unavailable",
@@ -400,6 +409,7 @@ impl From<crate::store::StoreError> for ApiError {
             crate::store::StoreError::NotFound => ApiError::NotFound,
             crate::store::StoreError::Held => ApiError::LegalHold,
             crate::store::StoreError::AlreadyErased => ApiError::Erased,
+            crate::store::StoreError::FamilyChanged => ApiError::FamilyChanged,
             _ => ApiError::AuditUnavailable,
         }
     }
@@ -461,6 +471,7 @@ mod tests {
             ApiError::UploadIncomplete,
             ApiError::IdempotencyConflict,
             ApiError::Erased,
+            ApiError::FamilyChanged,
             ApiError::AuditUnavailable,
             ApiError::ContentIntegrity,
             ApiError::Internal,
@@ -494,6 +505,7 @@ mod tests {
                 | ApiError::UploadIncomplete
                 | ApiError::IdempotencyConflict
                 | ApiError::Erased
+                | ApiError::FamilyChanged
                 | ApiError::AuditUnavailable
                 | ApiError::ContentIntegrity
                 | ApiError::RateLimited { .. }

@@ -17,6 +17,7 @@
 mod audit_rows;
 mod bulk_read;
 pub mod events;
+mod expected;
 mod file_modes;
 mod merkle_rows;
 mod new_messages;
@@ -27,6 +28,8 @@ mod write_conn;
 mod writer;
 
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -35,6 +38,7 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use audit_rows::AuditFilter;
 pub use bulk_read::{Block, BulkReader};
+pub use expected::Expected;
 pub use merkle_rows::{CheckpointPolicy, StoredCheckpoint};
 pub use rows::{
     AttachmentRow, DeliveryRow, DueRow, IdempotencyRow, InboxRow, MessageRow, NewDelivery,
@@ -74,6 +78,11 @@ pub enum StoreError {
     /// The message's content was already erased.
     #[error("the message was already erased")]
     AlreadyErased,
+    /// The family's label, hold, members or permissions a lifecycle write
+    /// was decided on changed before it committed; deciding again may give
+    /// another answer.
+    #[error("the message's family changed since the request was decided")]
+    FamilyChanged,
     /// Stored data does not have the shape the code writes.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
@@ -134,6 +143,8 @@ pub struct Store {
     node: Option<String>,
     url: String,
     origin: String,
+    /// Latest erasure time (unix ms) whose dead rows were purged.
+    purged_through: Arc<AtomicI64>,
 }
 
 impl std::fmt::Debug for Store {
@@ -210,6 +221,7 @@ impl Store {
             node: opts.node.clone(),
             url,
             origin,
+            purged_through: Arc::new(AtomicI64::new(i64::MIN)),
         })
     }
 
@@ -376,11 +388,65 @@ impl Store {
         }
     }
 
+    /// Removes what erasures left behind in the database's files, if
+    /// anything was erased since the last time (by any node). On
+    /// PostgreSQL an `UPDATE` or `DELETE` leaves the old row version (a
+    /// wrapped data key, a signature, a digest) in its page as a dead
+    /// tuple; a plain `VACUUM` frees the space without overwriting it, so
+    /// the tables that hold such values are rewritten (`VACUUM FULL`, a
+    /// short exclusive lock on each; they hold small rows only). On SQLite
+    /// the writer zeroes freed cells (`secure_delete`) and empties the log
+    /// after each erasure; nothing is left to do. Returns whether it
+    /// rewrote anything.
+    pub async fn purge_erased(&self) -> Result<bool, StoreError> {
+        if self.backend != Backend::Postgres {
+            return Ok(false);
+        }
+        let latest: Option<i64> = sqlx::query_scalar(
+            "SELECT MAX(t) FROM (SELECT MAX(erased_at_ms) AS t FROM messages \
+             UNION ALL SELECT MAX(erased_at_ms) AS t FROM attachments) e",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let Some(latest) = latest else {
+            return Ok(false);
+        };
+        let since = self.purged_through.load(Ordering::Acquire);
+        if latest <= since {
+            return Ok(false);
+        }
+        // A rewrite keeps row versions that a transaction running now (in
+        // any database of the server) may still see; erasures committed
+        // after such a transaction began are rewritten again next time.
+        let pending: i64 = sqlx::query_scalar(PENDING_SQL)
+            .bind(since)
+            .fetch_one(&self.pool)
+            .await?;
+        self.pool.execute(PURGE_SQL).await?;
+        if pending == 0 {
+            self.purged_through.fetch_max(latest, Ordering::AcqRel);
+        }
+        Ok(true)
+    }
+
     /// Closes the read pool; the writer stops when the last handle is gone.
     pub async fn close(&self) {
         self.pool.close().await;
     }
 }
+
+/// The tables whose rows carry what an erasure removes (data keys,
+/// signatures, attachment and request digests), rewritten without their
+/// dead row versions.
+const PURGE_SQL: &str = "VACUUM FULL data_keys, message_signatures, attachments, idempotency";
+
+/// Erased rows (after `$1`) whose erasing transaction is not older than
+/// every transaction running now: `age()` is counted back from the next
+/// transaction id, so an older transaction id has a greater age.
+const PENDING_SQL: &str = "SELECT COUNT(*) FROM ( \
+     SELECT xmin AS x FROM messages WHERE erased_at_ms > $1 \
+     UNION ALL SELECT xmin AS x FROM attachments WHERE erased_at_ms > $1) e \
+     WHERE age(e.x) <= age(((pg_snapshot_xmin(pg_current_snapshot())::text::bigint % 4294967296)::text)::xid)";
 
 /// How long a SQLite connection waits for a lock before it reports busy
 /// (the writer's connection included, see `write_conn`).

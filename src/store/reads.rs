@@ -260,6 +260,22 @@ impl Store {
         rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
     }
 
+    /// Every attachment id with whether it was erased, for sweeping
+    /// attachment files no attachment needs.
+    pub async fn attachment_states(
+        &self,
+    ) -> Result<std::collections::HashMap<String, bool>, StoreError> {
+        let rows = sqlx::query("SELECT id, erased_at_ms FROM attachments")
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let erased: Option<i64> = r.try_get(1)?;
+                Ok((r.try_get(0)?, erased.is_some()))
+            })
+            .collect()
+    }
+
     /// A partner's own (sent) messages due for review by `review_by`
     /// (`YYYY-MM-DD`) or for erasure by `erase_by_ms`.
     pub async fn review_due(

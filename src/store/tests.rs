@@ -85,6 +85,7 @@ on_both_backends!(
     two_nodes_share_one_chain_and_one_tree,
     nodes_starting_together_migrate_once,
     one_sweeper_at_a_time,
+    checked_writes_see_the_family_as_it_is_at_commit,
 );
 
 pub(crate) fn draft(action: Action, request: &str) -> RecordDraft {
@@ -306,6 +307,127 @@ fn submit_op(id: &str, key: Option<&str>) -> WriteOp {
         idempotency: key.map(|k| ("AL-CTD".into(), k.into(), "h".into(), "{}".into())),
         signatures: Vec::new(),
     }
+}
+
+/// A forward `id` of the family `root`.
+fn forward_op(id: &str, root: &str) -> WriteOp {
+    let mut op = submit_op(id, None);
+    if let WriteOp::Submit { message, .. } = &mut op {
+        message.forwarded_from = Some(root.into());
+        message.root_id = root.into();
+    }
+    op
+}
+
+fn checked(expected: Expected, op: WriteOp) -> WriteOp {
+    WriteOp::Checked {
+        expected,
+        op: Box::new(op),
+    }
+}
+
+/// A lifecycle write is refused, with nothing written, when what it was
+/// decided on (label, hold, members, permissions, not erased) changed
+/// before its commit; a family erasure takes the family as it is then.
+async fn checked_writes_see_the_family_as_it_is_at_commit(kind: Kind) {
+    let Some((store, _db)) = store(kind).await else {
+        return;
+    };
+    let d = |r: &str| draft(Action::Alter, r);
+    store
+        .write(submit_op("m1", None), d("m1"))
+        .await
+        .expect("m1");
+    let raised = r#"{"raised":true}"#;
+    let raise = |family: Vec<String>| {
+        checked(
+            Expected::live("m1", "m1")
+                .with_label("{}")
+                .with_family(family),
+            WriteOp::RaiseLabel {
+                root_id: "m1".into(),
+                label: raised.into(),
+                classification: 2,
+            },
+        )
+    };
+    store
+        .write(raise(vec!["m1".into()]), d("raise"))
+        .await
+        .expect("raise");
+    // A forward decided on the label before the raise.
+    let stale = Expected::live("m1", "m1").with_label("{}").with_held(0);
+    let r = store
+        .write(checked(stale, forward_op("f1", "m1")), d("f1"))
+        .await;
+    assert!(matches!(r, Err(StoreError::FamilyChanged)), "{r:?}");
+    assert!(store.message("f1").await.expect("read").is_none());
+    let current = Expected::live("m1", "m1").with_label(raised).with_held(0);
+    store
+        .write(checked(current.clone(), forward_op("f2", "m1")), d("f2"))
+        .await
+        .expect("a forward decided on the current state");
+    // A raise decided before f2 existed.
+    let r = store.write(raise(vec!["m1".into()]), d("raise2")).await;
+    assert!(matches!(r, Err(StoreError::FamilyChanged)), "{r:?}");
+    // A hold set meanwhile.
+    let hold = |held: bool| WriteOp::SetHold {
+        root_id: "m1".into(),
+        held,
+        reason: held.then(|| "case".into()),
+    };
+    store.write(hold(true), d("hold")).await.expect("hold");
+    let r = store
+        .write(checked(current.clone(), forward_op("f3", "m1")), d("f3"))
+        .await;
+    assert!(matches!(r, Err(StoreError::FamilyChanged)), "{r:?}");
+    store.write(hold(false), d("lift")).await.expect("lift");
+    // A permission relied on must be granted at commit.
+    let needs = current
+        .clone()
+        .with_permissions(vec![("ME-MOI".into(), "forward".into())]);
+    let r = store
+        .write(checked(needs.clone(), WriteOp::AuditOnly), d("p"))
+        .await;
+    assert!(matches!(r, Err(StoreError::FamilyChanged)), "{r:?}");
+    let grant = WriteOp::Grant {
+        root_id: "m1".into(),
+        partner: "ME-MOI".into(),
+        scope: "forward".into(),
+        at: "2026-11-21T10:00:00.000Z".into(),
+        officer: "o".into(),
+    };
+    store.write(grant, d("grant")).await.expect("grant");
+    store
+        .write(checked(needs, WriteOp::AuditOnly), d("p2"))
+        .await
+        .expect("granted now");
+    // An erasure decided when only m1 existed takes f2 too.
+    let erase = WriteOp::Erase {
+        message_ids: vec!["m1".into()],
+        family_of: Some("m1".into()),
+        at_ms: 5,
+    };
+    let (out, _) = store.write(erase, d("erase")).await.expect("erase");
+    let WriteOutput::Erased { mut messages, .. } = out else {
+        panic!("{out:?}");
+    };
+    messages.sort();
+    assert_eq!(messages, ["f2", "m1"]);
+    for id in ["m1", "f2"] {
+        let m = store.message(id).await.expect("read").expect("tombstone");
+        assert!(m.erased_at_ms.is_some() && m.content.is_none(), "{id}");
+        assert!(store.data_key(id).await.expect("read").is_none(), "{id}");
+    }
+    let r = store
+        .write(
+            checked(Expected::live("f2", "m1"), WriteOp::AuditOnly),
+            d("read"),
+        )
+        .await;
+    assert!(matches!(r, Err(StoreError::AlreadyErased)), "{r:?}");
+    // Refused writes appended nothing: m1, raise, f2, hold, lift, grant, p2, erase.
+    assert_eq!(verify_all(&store).await, 8);
 }
 
 /// Submits wait in the batch for one multi-row INSERT per table; any other

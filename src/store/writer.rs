@@ -20,6 +20,7 @@ use super::merkle_rows::{CheckpointPolicy, Tree, flush, load_tree, maybe_checkpo
 use super::write_conn::WriteConn;
 
 use super::events::{CHANNEL, ClusterEvent, payloads};
+use super::expected::Expected;
 use super::new_messages::{NewMessage, NewMessages};
 use super::reads::IN_FAMILY;
 use super::rows::{AttachmentRow, DeliveryRow, MessageRow, NewDelivery, SignatureRow};
@@ -35,6 +36,14 @@ const MAX_BATCH: usize = 256;
 pub enum WriteOp {
     /// Nothing but the audit record.
     AuditOnly,
+    /// `op`, only if what it was decided on still holds at commit (see
+    /// [`Expected`]); otherwise refused with nothing written.
+    Checked {
+        /// What the decision rested on.
+        expected: Expected,
+        /// The write.
+        op: Box<WriteOp>,
+    },
     /// Store an accepted message (or a forward) with its deliveries, data
     /// key and attachment links.
     Submit {
@@ -134,6 +143,9 @@ pub enum WriteOp {
     Erase {
         /// The messages (one, or a forwarding family).
         message_ids: Vec<String>,
+        /// Erase the family with this root as it is at commit instead: a
+        /// forward committed before the erasure is erased with it.
+        family_of: Option<String>,
         /// Now, unix ms.
         at_ms: i64,
     },
@@ -175,9 +187,15 @@ pub enum WriteOutput {
     Done,
     /// The delivery after the change.
     Delivery(DeliveryRow),
-    /// A message was erased; these attachments lost their last reference
-    /// and their blobs can be deleted.
-    Erased(Vec<String>),
+    /// Messages or an orphan upload were erased.
+    Erased {
+        /// The messages the erasure covered (as at commit; those erased
+        /// before included).
+        messages: Vec<String>,
+        /// Attachments that lost their last reference; their blobs can be
+        /// deleted.
+        attachments: Vec<String>,
+    },
 }
 
 pub(super) struct Job {
@@ -238,20 +256,36 @@ async fn run_batch(
         let mut tree = load_tree(conn, head.seq).await?;
         let mut new_messages = NewMessages::default();
         for job in batch.iter() {
-            if !matches!(job.op, WriteOp::Submit { .. } | WriteOp::AuditOnly) {
+            let (op, expected) = match &job.op {
+                WriteOp::Checked { expected, op } => (&**op, Some(expected)),
+                op => (op, None),
+            };
+            // A check reads only rows committed before its request was
+            // decided, and what earlier writes of this batch changed in
+            // place; it needs no flush of its own.
+            if !matches!(op, WriteOp::Submit { .. } | WriteOp::AuditOnly) {
                 // Other writes may read or change what the submits wrote.
                 new_messages.write(conn).await?;
             }
             let before = head.seq;
-            let r = apply(
-                conn,
-                &mut head,
-                &mut tree,
-                &mut new_messages,
-                &job.op,
-                job.audit.clone(),
-            )
-            .await;
+            let checked = match expected {
+                Some(x) => x.check(conn).await,
+                None => Ok(()),
+            };
+            let r = match checked {
+                Ok(()) => {
+                    apply(
+                        conn,
+                        &mut head,
+                        &mut tree,
+                        &mut new_messages,
+                        op,
+                        job.audit.clone(),
+                    )
+                    .await
+                }
+                Err(e) => Err(e),
+            };
             match r {
                 Err(StoreError::Unavailable(e)) => return Err(StoreError::Unavailable(e)),
                 // A failure after the op's first write (its audit record)
@@ -268,6 +302,9 @@ async fn run_batch(
             announce(conn, origin, batch, &results).await?;
         }
         conn.run("COMMIT").await?;
+        if backend == Backend::Sqlite && erased_any(&results) {
+            truncate_wal(conn).await;
+        }
         Ok::<(), StoreError>(())
     }
     .await;
@@ -286,6 +323,30 @@ async fn run_batch(
     }
 }
 
+/// Whether a committed job of the batch erased anything.
+fn erased_any(results: &[Result<(WriteOutput, AuditRecord), StoreError>]) -> bool {
+    results
+        .iter()
+        .any(|r| matches!(r, Ok((WriteOutput::Erased { .. }, _))))
+}
+
+/// Copies the log into the database file and empties it, so that no
+/// frame still holds the pages as they were before an erasure (a wrapped
+/// data key, a signature) once the erasure is answered. `secure_delete`
+/// has already zeroed the erased cells in the new pages. A failure (a
+/// reader on an old snapshot past the busy timeout) leaves the frames to
+/// the next erasure's or the background task's checkpoint; the erasure
+/// itself is committed either way.
+async fn truncate_wal(conn: &mut WriteConn) {
+    match conn.fetch_all("PRAGMA wal_checkpoint(TRUNCATE)", &[]).await {
+        Ok(rows) if rows.first().and_then(|r| r.int(0).ok()) == Some(0) => {}
+        Ok(_) => {
+            tracing::warn!("the log could not be emptied after an erasure; retried at the next")
+        }
+        Err(e) => tracing::warn!(error = %e, "the log could not be emptied after an erasure"),
+    }
+}
+
 /// Sends, inside the batch's transaction, what the other nodes must act
 /// on; PostgreSQL delivers it on commit (see `events`).
 async fn announce(
@@ -299,7 +360,11 @@ async fn announce(
         if r.is_err() {
             continue;
         }
-        match &job.op {
+        let op = match &job.op {
+            WriteOp::Checked { op, .. } => &**op,
+            op => op,
+        };
+        match op {
             WriteOp::Submit { deliveries, .. } => events.extend(
                 deliveries
                     .iter()
@@ -345,6 +410,8 @@ async fn apply<'a>(
 ) -> Result<(WriteOutput, AuditRecord), StoreError> {
     match op {
         WriteOp::AuditOnly => Ok((WriteOutput::Done, append(conn, head, tree, audit).await?)),
+        // Unwrapped by `run_batch`; a nested one is never built.
+        WriteOp::Checked { .. } => Err(StoreError::Corrupt("nested checked write".into())),
         WriteOp::Submit {
             message,
             deliveries,
@@ -480,9 +547,24 @@ async fn apply<'a>(
             .await?;
             Ok((WriteOutput::Done, rec))
         }
-        WriteOp::Erase { message_ids, at_ms } => {
-            let mut live = Vec::with_capacity(message_ids.len());
-            for id in message_ids {
+        WriteOp::Erase {
+            message_ids,
+            family_of,
+            at_ms,
+        } => {
+            let mut audit = audit;
+            let ids = match family_of {
+                Some(root) => {
+                    let ids = family_ids(conn, root).await?;
+                    if let Some(d) = audit.details.as_mut() {
+                        d.insert("message_ids".into(), serde_json::json!(ids));
+                    }
+                    ids
+                }
+                None => message_ids.clone(),
+            };
+            let mut live = Vec::with_capacity(ids.len());
+            for id in &ids {
                 let Some(row) = conn
                     .fetch_optional(
                         "SELECT held, erased_at_ms FROM messages WHERE id = $1",
@@ -518,6 +600,21 @@ async fn apply<'a>(
                     &[id.as_str().into()],
                 )
                 .await?;
+                // A signature states digests of the subject and body: with
+                // a guess at a short subject it would confirm it.
+                conn.execute(
+                    "DELETE FROM message_signatures WHERE message_id = $1",
+                    &[id.as_str().into()],
+                )
+                .await?;
+                // The idempotency row's request hash is a digest of the
+                // whole request, content included. Without it a replay of
+                // the key matches no body: `409`, never a new message.
+                conn.execute(
+                    "UPDATE idempotency SET request_hash = '' WHERE message_id = $1",
+                    &[id.as_str().into()],
+                )
+                .await?;
                 // Attachments no longer carried by any message still holding content.
                 let rows = conn.fetch_all("SELECT ma.attachment_id FROM message_attachments ma WHERE ma.message_id = $1 AND NOT EXISTS ( \
                        SELECT 1 FROM message_attachments o JOIN messages m ON m.id = o.message_id \
@@ -530,7 +627,13 @@ async fn apply<'a>(
                     }
                 }
             }
-            Ok((WriteOutput::Erased(gone), rec))
+            Ok((
+                WriteOutput::Erased {
+                    messages: ids,
+                    attachments: gone,
+                },
+                rec,
+            ))
         }
         WriteOp::Upload {
             attachment,
@@ -553,7 +656,13 @@ async fn apply<'a>(
             }
             let rec = append(conn, head, tree, audit).await?;
             erase_attachment(conn, attachment_id, *at_ms).await?;
-            Ok((WriteOutput::Erased(vec![attachment_id.clone()]), rec))
+            Ok((
+                WriteOutput::Erased {
+                    messages: Vec::new(),
+                    attachments: vec![attachment_id.clone()],
+                },
+                rec,
+            ))
         }
         WriteOp::ReduceAudit {
             through_seq,
@@ -621,9 +730,23 @@ async fn put_data_key(
     Ok(())
 }
 
+/// The family's messages as they are in this transaction, oldest first.
+async fn family_ids(conn: &mut WriteConn, root: &str) -> Result<Vec<String>, StoreError> {
+    conn.fetch_all(
+        &format!("SELECT id FROM messages WHERE {IN_FAMILY} ORDER BY accepted_ms, id"),
+        &[root.into()],
+    )
+    .await?
+    .iter()
+    .map(|r| r.text(0))
+    .collect()
+}
+
+/// Erases an attachment's key and the digest of its content (which would
+/// confirm a guessed file), keeping the row as its tombstone.
 async fn erase_attachment(conn: &mut WriteConn, id: &str, at_ms: i64) -> Result<(), StoreError> {
     conn.execute(
-        "UPDATE attachments SET erased_at_ms = $2 WHERE id = $1 AND erased_at_ms IS NULL",
+        "UPDATE attachments SET erased_at_ms = $2, sha256 = '' WHERE id = $1 AND erased_at_ms IS NULL",
         &[id.into(), at_ms.into()],
     )
     .await?;
