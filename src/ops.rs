@@ -21,7 +21,7 @@ use crate::audit::record::{Action, Actor, Outcome, RecordDraft, format_at};
 use crate::domain::FieldError;
 use crate::policy::Policy;
 use crate::store::WriteOp;
-use crate::tls::{PeerCert, TlsMaterial};
+use crate::tls::{PeerCert, TlsError, TlsMaterial};
 
 /// Certificates expiring within this many days are warned about.
 pub const EXPIRY_WARNING_DAYS: i64 = 30;
@@ -147,6 +147,9 @@ pub struct ReloadReport {
     pub connections_closed: usize,
     /// The gateway certificate's serial now.
     pub server_serial: String,
+    /// The CRL put in force and the one it replaced, when the number or
+    /// the serials changed.
+    pub crl_change: Option<(crate::tls::crl::CrlState, crate::tls::crl::CrlState)>,
 }
 
 impl ReloadReport {
@@ -158,8 +161,63 @@ impl ReloadReport {
             "newly_revoked": self.newly_revoked,
             "connections_closed": self.connections_closed,
             "server_certificate_serial": self.server_serial,
+            "crl": self.crl_change.as_ref().map(|(after, before)| {
+                let (added, removed) = crate::tls::crl::changes(&before.revoked, &after.revoked);
+                json!({
+                    "crl_number": after.number.to_string(),
+                    "previous_crl_number": before.number.to_string(),
+                    "added": added,
+                    "removed": removed,
+                })
+            }),
         })
     }
+
+    /// The `crl_update` record for the CRL change this reload made, if any.
+    pub fn crl_record_details(&self) -> Option<serde_json::Map<String, Value>> {
+        self.crl_change
+            .as_ref()
+            .map(|(after, before)| crate::tls::crl::accepted_details(after, Some(before), "reload"))
+    }
+}
+
+/// Loads the TLS material and checks its CRL may replace the one in force
+/// (not older, not a different list under the same number); the loader has
+/// already refused an expired one.
+fn load_checked(app: &AppState) -> Result<(TlsMaterial, rustls::ServerConfig), TlsError> {
+    let tls = &app.config.tls;
+    let material = TlsMaterial::load(tls)?;
+    crate::tls::crl::check_successor(&material.crl_info, &app.tls.crl()).map_err(|refusal| {
+        TlsError::CrlRefused {
+            path: tls.crl.clone(),
+            refusal,
+            offered: Box::new(material.crl_info.clone()),
+        }
+    })?;
+    let cfg = material.server_config(tls.min_version)?;
+    Ok((material, cfg))
+}
+
+/// Counts and logs a refused CRL; the CRL in force stays.
+fn note_crl_refusal(app: &AppState, e: &TlsError) {
+    if let TlsError::CrlRefused { refusal, .. } = e {
+        app.metrics.crl_refused(refusal.code());
+        tracing::error!(
+            reason = refusal.code(),
+            error = %e,
+            "CRL refused; the CRL in force stays"
+        );
+    }
+}
+
+/// The CRL change `material` brings, when its number or serials differ.
+fn crl_change(
+    app: &AppState,
+    material: &TlsMaterial,
+) -> Option<(crate::tls::crl::CrlState, crate::tls::crl::CrlState)> {
+    let before = app.tls.crl();
+    let after = crate::tls::crl::CrlState::from(&material.crl_info);
+    (after.number != before.number || after.revoked != before.revoked).then_some((after, before))
 }
 
 /// Swaps in a TLS configuration built from `material` and closes the open
@@ -172,6 +230,8 @@ fn install_tls(
 ) -> (Vec<String>, usize) {
     let before = app.tls.revoked();
     app.tls.install(cfg, material);
+    app.metrics
+        .crl_in_force(material.crl_info.number, material.crl_info.next_update);
     let newly: Vec<String> = material.revoked.difference(&before).cloned().collect();
     let closed = app
         .connections
@@ -194,12 +254,10 @@ pub fn reload_all(app: &AppState) -> Result<ReloadReport, Vec<FieldError>> {
         field: "policy".into(),
         message: e.to_string(),
     });
-    let tls = TlsMaterial::load(&app.config.tls)
-        .and_then(|m| {
-            let cfg = m.server_config(app.config.tls.min_version)?;
-            Ok((m, cfg))
-        })
-        .map_err(tls_field_error);
+    let tls = load_checked(app).map_err(|e| {
+        note_crl_refusal(app, &e);
+        tls_field_error(e)
+    });
     let (policy, (material, cfg)) = match (policy, tls) {
         (Ok(p), Ok(t)) => (p, t),
         (p, t) => {
@@ -210,6 +268,7 @@ pub fn reload_all(app: &AppState) -> Result<ReloadReport, Vec<FieldError>> {
     // Everything is validated; from here on nothing can fail half-way.
     let (partners, agreements) = (policy.partners.len(), policy.agreements.len());
     app.set_policy(policy);
+    let crl_change = crl_change(app, &material);
     let (newly_revoked, connections_closed) = install_tls(app, cfg, &material);
     app.metrics.reload("ok");
     Ok(ReloadReport {
@@ -218,6 +277,7 @@ pub fn reload_all(app: &AppState) -> Result<ReloadReport, Vec<FieldError>> {
         newly_revoked,
         connections_closed,
         server_serial: app.tls.server_cert().serial,
+        crl_change,
     })
 }
 
@@ -282,12 +342,9 @@ pub async fn watch(app: Arc<AppState>, interval: Duration) {
             continue;
         }
         last = now;
-        let loaded = TlsMaterial::load(tls).and_then(|m| {
-            let cfg = m.server_config(tls.min_version)?;
-            Ok((m, cfg))
-        });
-        match loaded {
+        match load_checked(&app) {
             Ok((material, cfg)) => {
+                let change = crl_change(&app, &material);
                 let (newly, closed) = install_tls(&app, cfg, &material);
                 app.metrics.reload("ok");
                 tracing::info!(
@@ -295,7 +352,7 @@ pub async fn watch(app: Arc<AppState>, interval: Duration) {
                     connections_closed = closed,
                     "TLS material reloaded"
                 );
-                let records: Vec<RecordDraft> = if newly.is_empty() {
+                let mut records: Vec<RecordDraft> = if newly.is_empty() {
                     vec![system_record(
                         Action::ConfigReload,
                         json!({"tls": "reloaded", "server_certificate_serial": app.tls.server_cert().serial}),
@@ -311,10 +368,42 @@ pub async fn watch(app: Arc<AppState>, interval: Duration) {
                         })
                         .collect()
                 };
+                if let Some((after, before)) = &change {
+                    records.push(system_record(
+                        Action::CrlUpdate,
+                        Value::Object(crate::tls::crl::accepted_details(
+                            after,
+                            Some(before),
+                            "watch",
+                        )),
+                    ));
+                }
                 for r in records {
                     if let Err(e) = app.store.write(WriteOp::AuditOnly, r).await {
                         tracing::error!(error = %e, "could not record the TLS reload in the audit log");
                     }
+                }
+            }
+            Err(TlsError::CrlRefused {
+                refusal, offered, ..
+            }) => {
+                // A definite refusal, not a file mid-copy: counted, logged
+                // and recorded; the CRL in force stays.
+                app.metrics.reload("refused");
+                app.metrics.crl_refused(refusal.code());
+                tracing::error!(reason = refusal.code(), error = %refusal, "CRL refused; the CRL in force stays");
+                let mut draft = system_record(
+                    Action::CrlUpdate,
+                    Value::Object(crate::tls::crl::refused_details(
+                        &offered,
+                        &app.tls.crl(),
+                        "watch",
+                    )),
+                );
+                draft.outcome = Outcome::Denied;
+                draft.code = Some(refusal.code().to_owned());
+                if let Err(e) = app.store.write(WriteOp::AuditOnly, draft).await {
+                    tracing::error!(error = %e, "could not record the refused CRL in the audit log");
                 }
             }
             Err(e) => {
@@ -329,6 +418,7 @@ pub async fn watch(app: Arc<AppState>, interval: Duration) {
 /// Logs a warning for every known certificate that expires within 30 days.
 pub fn warn_expiring(app: &AppState) {
     let now = OffsetDateTime::now_utc();
+    warn_crl_expiring(app, now);
     for c in known_certificates(app) {
         let days = c.days_left(now);
         if c.revoked || days > EXPIRY_WARNING_DAYS as f64 {
@@ -351,6 +441,23 @@ pub fn warn_expiring(app: &AppState) {
             );
         }
     }
+}
+
+/// Warns (log and metric) when the CRL in force reaches its nextUpdate
+/// within [`crate::tls::crl::CRL_WARNING_DAYS`]: past it the gateway refuses
+/// every client certificate until the CA re-signs the list.
+pub fn warn_crl_expiring(app: &AppState, now: OffsetDateTime) {
+    let crl = app.tls.crl();
+    let days = (crl.next_update - now.unix_timestamp()) as f64 / 86_400.0;
+    if days > crate::tls::crl::CRL_WARNING_DAYS as f64 {
+        return;
+    }
+    app.metrics.crl_expiry_warning();
+    tracing::warn!(
+        crl_number = %crl.number,
+        days_left = days.floor(),
+        "the CRL in force reaches its nextUpdate soon; after it every client certificate is refused: run `brdo pki crl refresh`"
+    );
 }
 
 /// The PKI directory to list: configured, else the client CA's folder.

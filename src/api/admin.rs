@@ -261,6 +261,11 @@ pub async fn reload(
                 .cloned();
                 app.store.write(WriteOp::AuditOnly, draft).await?;
             }
+            if let Some(details) = report.crl_record_details() {
+                let mut draft = ctx.draft(Action::CrlUpdate, Outcome::Allowed, None);
+                draft.details = Some(details);
+                app.store.write(WriteOp::AuditOnly, draft).await?;
+            }
             Ok(Json(report.details()).into_response())
         }
         Err(errors) => Err(ApiError::ReloadRefused(errors)),

@@ -20,6 +20,7 @@ mod limits;
 mod messages;
 mod openapi;
 mod ops;
+mod pki_ops;
 mod policy;
 mod retention;
 mod signatures;
