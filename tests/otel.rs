@@ -190,6 +190,6 @@ async fn otlp_export_uses_mutual_tls_and_refuses_a_collector_of_another_ca() {
         endpoint: format!("http://localhost:{port}"),
         ..good.clone()
     };
-    let err = plaintext.span_exporter().err().expect("refused");
+    let err = plaintext.span_exporter().expect_err("refused");
     assert!(err.to_string().contains("https://"), "{err}");
 }

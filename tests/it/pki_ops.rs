@@ -135,8 +135,7 @@ async fn an_older_crl_put_back_is_refused_recorded_and_refused_again_at_restart(
     let files = gw.stop().await;
     let err = brdo::gateway::Gateway::start(&config)
         .await
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     assert!(err.is_config());
     assert!(
         err.to_string().contains("CRL number 1 is lower than 2"),
@@ -155,8 +154,7 @@ async fn an_older_crl_put_back_is_refused_recorded_and_refused_again_at_restart(
     assert!(out.status.success(), "{}", text(&out.stderr));
     let err = brdo::gateway::Gateway::start(&config)
         .await
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     assert!(err.to_string().contains("other serials"), "{err}");
     let out = brdo(&[
         "pki",
@@ -218,8 +216,7 @@ async fn an_expired_crl_is_refused_at_start_and_while_running() {
     let files = gw.stop().await;
     let err = brdo::gateway::Gateway::start(&config)
         .await
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     assert!(err.is_config());
     let msg = err.to_string();
     assert!(
