@@ -191,6 +191,7 @@ impl Gateway {
                 );
             }
         }
+        let tls_files = crate::ops::tls_files(&config.tls);
         let material = TlsMaterial::load(&config.tls)?;
         let tls = Arc::new(TlsState::new(&material, config.tls.min_version)?);
         let master_key = Arc::new(MasterKey::load_or_create(&config.crypto.master_key_file)?);
@@ -254,6 +255,7 @@ impl Gateway {
             background.push(tokio::spawn(crate::ops::watch(
                 app.clone(),
                 Duration::from_millis(config.tls.watch_interval_ms),
+                tls_files,
             )));
         }
         let metrics_listener = TcpListener::bind(config.server.metrics_listen)

@@ -307,6 +307,26 @@ pub async fn warn_expiring_daily(app: Arc<AppState>) {
     }
 }
 
+/// Size and modification time of the TLS files the watch compares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles(Vec<Option<(u64, SystemTime)>>);
+
+/// The TLS files' state now. Taken by the gateway *before* it loads them,
+/// so a change made while it starts (a revocation during a slow store
+/// open) is seen by the watch's first look rather than missed.
+pub fn tls_files(tls: &crate::config::TlsConfig) -> TlsFiles {
+    TlsFiles(fingerprint(&watched_paths(tls)))
+}
+
+fn watched_paths(tls: &crate::config::TlsConfig) -> Vec<PathBuf> {
+    vec![
+        tls.cert.clone(),
+        tls.key.clone(),
+        tls.client_ca.clone(),
+        tls.crl.clone(),
+    ]
+}
+
 /// Size and modification time of each watched file.
 fn fingerprint(paths: &[PathBuf]) -> Vec<Option<(u64, SystemTime)>> {
     paths
@@ -324,15 +344,10 @@ fn fingerprint(paths: &[PathBuf]) -> Vec<Option<(u64, SystemTime)>> {
 /// closes their open connections within a second; a new server certificate
 /// is used by new connections while open ones finish. Each newly revoked
 /// serial is a `cert_revoke` audit record; other changes a `config_reload`.
-pub async fn watch(app: Arc<AppState>, interval: Duration) {
-    let tls = &app.config.tls;
-    let paths = vec![
-        tls.cert.clone(),
-        tls.key.clone(),
-        tls.client_ca.clone(),
-        tls.crl.clone(),
-    ];
-    let mut last = fingerprint(&paths);
+/// `loaded` is the files' state when the material in force was read.
+pub async fn watch(app: Arc<AppState>, interval: Duration, loaded: TlsFiles) {
+    let paths = watched_paths(&app.config.tls);
+    let mut last = loaded.0;
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

@@ -180,15 +180,6 @@ async fn an_older_crl_put_back_is_refused_recorded_and_refused_again_at_restart(
 async fn an_expired_crl_is_refused_at_start_and_while_running() {
     let pki = Pki::create();
     let gw = TestGateway::start_with(&pki.dir, |_| {}).await;
-    // Served first, so the file watch has taken its first look.
-    assert_eq!(
-        gw.partner("AL-CTD")
-            .get("/v1/inbox", &[])
-            .await
-            .expect("in")
-            .status,
-        200
-    );
     // A list signed 400 days ago: its nextUpdate passed 35 days ago.
     let long_ago = OffsetDateTime::now_utc() - time::Duration::days(400);
     brdo::pki::refresh_crl(&pki.dir, long_ago).expect("sign");
@@ -483,5 +474,24 @@ async fn weakened_settings_are_warned_about_by_brdo_serve() {
         );
     }
     drop(serve);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_revocation_written_while_the_gateway_starts_is_not_missed() {
+    let pki = Pki::create();
+    // The test's runtime has one thread: the watch task has not run yet
+    // when `start` returns, so this revocation lands between the gateway
+    // reading the CRL and the watch's first look.
+    let gw = TestGateway::start_with(&pki.dir, |_| {}).await;
+    let serial = serial_of(&pki.dir, "partner-RS-MOI");
+    brdo::pki::revoke(
+        &pki.dir,
+        &serial,
+        brdo::pki::RevocationReason::KeyCompromise,
+        OffsetDateTime::now_utc(),
+    )
+    .expect("revoke");
+    eventually(async || gw.partner("RS-MOI").get("/v1/inbox", &[]).await.is_err()).await;
     gw.stop().await;
 }
