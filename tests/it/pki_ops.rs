@@ -128,6 +128,16 @@ async fn an_older_crl_put_back_is_refused_recorded_and_refused_again_at_restart(
         problem.to_string().contains("CRL number 1 is lower than 2"),
         "{problem}"
     );
+    let rec = gw.audit_of(&r).await;
+    assert_eq!(
+        (rec["action"].as_str(), rec["outcome"].as_str()),
+        (Some("config_reload"), Some("failed"))
+    );
+    assert!(
+        metrics(&gw)
+            .await
+            .contains("brdo_crl_refused_total{reason=\"crl_rollback\"} 2")
+    );
 
     // A restart with the older list on disk is refused: the number in
     // force was kept in the audit log.
