@@ -11,13 +11,13 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::domain::Classification;
 use crate::policy::file::line_col;
 
 /// The whole gateway configuration.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Listening sockets and request limits.
@@ -43,7 +43,7 @@ pub struct Config {
 }
 
 /// `[pki]`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PkiConfig {
     /// Where `brdo pki` issues certificates; the admin API and the expiry
@@ -52,7 +52,7 @@ pub struct PkiConfig {
 }
 
 /// `[storage]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {
     /// Directory of encrypted attachment files (mode 0700).
@@ -68,7 +68,7 @@ impl Default for StorageConfig {
 }
 
 /// `[server]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
     /// The mTLS API address.
@@ -152,7 +152,7 @@ impl ServerConfig {
 }
 
 /// TLS protocol versions the gateway may negotiate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 pub enum TlsMinVersion {
     /// TLS 1.3 only (the default).
     #[serde(rename = "1.3")]
@@ -163,7 +163,7 @@ pub enum TlsMinVersion {
 }
 
 /// `[tls]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TlsConfig {
     /// The gateway's certificate chain (PEM).
@@ -197,10 +197,13 @@ impl Default for TlsConfig {
 }
 
 /// `[database]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
     /// `sqlite://path` (relative to the config file) or `postgres://…`.
+    /// Shown (`GET /v1/admin/config`, the start-up record) with any
+    /// password replaced.
+    #[serde(serialize_with = "serialize_redacted_url")]
     pub url: String,
 }
 
@@ -221,7 +224,7 @@ impl Default for DatabaseConfig {
 }
 
 /// `[accreditation]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AccreditationConfig {
     /// Highest classification the gateway is accredited to handle.
@@ -237,7 +240,7 @@ impl Default for AccreditationConfig {
 }
 
 /// `[audit]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuditConfig {
     /// Private key signing checkpoints (PEM, Ed25519 or P-256).
@@ -265,7 +268,7 @@ impl Default for AuditConfig {
 }
 
 /// `[crypto]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CryptoConfig {
     /// The master key file, made by `brdo keys init` (never by the gateway:
@@ -289,7 +292,7 @@ impl Default for CryptoConfig {
 }
 
 /// `[policy]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PolicyConfig {
     /// The policy file.
@@ -305,7 +308,7 @@ impl Default for PolicyConfig {
 }
 
 /// `[retention]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RetentionConfig {
     /// Seconds between retention sweeps; 0 turns the background sweeper off.
@@ -318,6 +321,41 @@ impl Default for RetentionConfig {
             sweep_interval_secs: 300,
         }
     }
+}
+
+/// `url` with the password of its user part and any query (which may carry
+/// one) replaced, so the effective configuration can be shown and recorded.
+pub fn redact_url(url: &str) -> String {
+    let (url, had_query) = match url.split_once('?') {
+        Some((u, _)) => (u, true),
+        None => (url, false),
+    };
+    let mut out = match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            match authority.rsplit_once('@') {
+                Some((userinfo, host)) => {
+                    let user = userinfo.split(':').next().unwrap_or_default();
+                    let hidden = if userinfo.contains(':') {
+                        ":[redacted]"
+                    } else {
+                        ""
+                    };
+                    format!("{scheme}://{user}{hidden}@{host}{path}")
+                }
+                None => format!("{scheme}://{rest}"),
+            }
+        }
+        None => url.to_owned(),
+    };
+    if had_query {
+        out.push_str("?[redacted]");
+    }
+    out
+}
+
+fn serialize_redacted_url<S: serde::Serializer>(url: &str, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&redact_url(url))
 }
 
 /// A configuration that cannot be used; the message names the file, key or

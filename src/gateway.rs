@@ -13,12 +13,13 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::api::{self, AppParts, AppState, Settings};
+use crate::audit::record::{Action, Actor, Outcome, RecordDraft, format_at};
 use crate::blobs::{BlobError, BlobStore};
 use crate::config::Config;
 use crate::crypto::jose::{CheckpointSigner, JoseError, JwsKey};
 use crate::crypto::{KeyLock, KeyLockError, MasterKey, MasterKeyError};
 use crate::policy::{Policy, PolicyError};
-use crate::store::{CheckpointPolicy, KeyUseLock, Store, StoreError, StoreOptions};
+use crate::store::{CheckpointPolicy, KeyUseLock, Store, StoreError, StoreOptions, WriteOp};
 use crate::tls::{ServeOptions, TlsError, TlsMaterial, TlsState};
 
 /// Why the gateway cannot start. `is_config` tells the CLI which exit code
@@ -60,6 +61,9 @@ pub enum StartError {
     /// The attachment directory cannot be used.
     #[error(transparent)]
     Blobs(#[from] BlobError),
+    /// The CRL last recorded in the audit log cannot be read back.
+    #[error("CRL in force according to the audit log: {0}")]
+    CrlRecord(#[from] crate::tls::crl::RecordedError),
     /// The listen address cannot be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -124,6 +128,85 @@ impl std::fmt::Debug for Gateway {
     }
 }
 
+/// Refuses to start with a CRL older than (or conflicting with) the one
+/// last put in force according to the audit log; the refusal is recorded.
+async fn check_recorded_crl(
+    store: &Store,
+    config: &Config,
+    material: &TlsMaterial,
+) -> Result<Option<crate::tls::crl::CrlState>, StartError> {
+    let Some(recorded) = crate::tls::crl::recorded(store).await? else {
+        return Ok(None);
+    };
+    let Err(refusal) = crate::tls::crl::check_successor(&material.crl_info, &recorded) else {
+        return Ok(Some(recorded));
+    };
+    let mut draft = start_record(
+        Action::CrlUpdate,
+        crate::tls::crl::refused_details(&material.crl_info, &recorded, "start"),
+    );
+    draft.outcome = Outcome::Denied;
+    draft.code = Some(refusal.code().to_owned());
+    store.write(WriteOp::AuditOnly, draft).await?;
+    tracing::error!(reason = refusal.code(), error = %refusal, "CRL refused; not starting");
+    Err(StartError::Tls(TlsError::CrlRefused {
+        path: config.tls.crl.clone(),
+        refusal,
+        offered: Box::new(material.crl_info.clone()),
+    }))
+}
+
+/// Logs the weakened settings and writes the `config_start` record (the
+/// effective configuration's digest and its weakenings) and the
+/// `crl_update` record of the CRL put in force, with what changed since the
+/// last one recorded.
+async fn record_start(
+    app: &AppState,
+    config: &Config,
+    material: &TlsMaterial,
+    recorded_crl: Option<&crate::tls::crl::CrlState>,
+) -> Result<(), StartError> {
+    let report = crate::config_report::ConfigReport::of(config);
+    report.warn();
+    app.store
+        .write(
+            WriteOp::AuditOnly,
+            start_record(Action::ConfigStart, report.record_details()),
+        )
+        .await?;
+    let crl = crate::tls::crl::CrlState::from(&material.crl_info);
+    app.store
+        .write(
+            WriteOp::AuditOnly,
+            start_record(
+                Action::CrlUpdate,
+                crate::tls::crl::accepted_details(&crl, recorded_crl, "start"),
+            ),
+        )
+        .await?;
+    app.metrics.crl_in_force(crl.number, crl.next_update);
+    Ok(())
+}
+
+fn start_record(
+    action: Action,
+    details: serde_json::Map<String, serde_json::Value>,
+) -> RecordDraft {
+    RecordDraft {
+        at: format_at(time::OffsetDateTime::now_utc()),
+        actor: Actor::system("start"),
+        action,
+        message_id: None,
+        counterparts: Vec::new(),
+        outcome: Outcome::Allowed,
+        code: None,
+        justification: None,
+        request_id: None,
+        node: None,
+        details: Some(details),
+    }
+}
+
 impl Gateway {
     /// Loads everything `config` names and starts serving.
     pub async fn start(config: &Config) -> Result<Self, StartError> {
@@ -138,6 +221,7 @@ impl Gateway {
                 );
             }
         }
+        let tls_files = crate::ops::tls_files(&config.tls);
         let material = TlsMaterial::load(&config.tls)?;
         let tls = Arc::new(TlsState::new(&material, config.tls.min_version)?);
         // Before the key is read: a rotation in progress must finish first.
@@ -168,6 +252,13 @@ impl Gateway {
                     path: "the database's master key lock".into(),
                 })?;
         check_key_ids(&store, &master_key, &config.crypto.master_key_file).await?;
+        let recorded_crl = match check_recorded_crl(&store, config, &material).await {
+            Ok(r) => r,
+            Err(e) => {
+                store.close().await;
+                return Err(e);
+            }
+        };
         let blobs = BlobStore::open(&config.storage.blob_dir)?;
         // Files an erasure could not delete, or uploads a crash cut off.
         crate::retention::sweep_blob_strays(&store, &blobs).await?;
@@ -193,6 +284,7 @@ impl Gateway {
                 upload_grace_secs: config.server.upload_grace_secs,
             },
         }));
+        record_start(&app, config, &material, recorded_crl.as_ref()).await?;
         let mut background = Vec::new();
         // Other nodes' deliveries and suspensions (PostgreSQL only).
         if let Some(tasks) = crate::cluster::follow(&app) {
@@ -209,6 +301,7 @@ impl Gateway {
             background.push(tokio::spawn(crate::ops::watch(
                 app.clone(),
                 Duration::from_millis(config.tls.watch_interval_ms),
+                tls_files,
             )));
         }
         let metrics_listener = TcpListener::bind(config.server.metrics_listen)

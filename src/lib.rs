@@ -46,6 +46,7 @@ pub mod cli;
 pub mod client;
 pub mod cluster;
 pub mod config;
+pub mod config_report;
 pub mod crypto;
 pub mod domain;
 pub mod gateway;

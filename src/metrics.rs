@@ -54,6 +54,9 @@ pub struct Metrics {
     reloads: Mutex<BTreeMap<String, u64>>,
     closed_connections: AtomicU64,
     content_unreadable: AtomicU64,
+    crl_refused: Mutex<BTreeMap<String, u64>>,
+    crl_in_force: Mutex<Option<(u128, i64)>>,
+    crl_warnings: AtomicU64,
 }
 
 /// Values read at scrape time.
@@ -77,6 +80,49 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     match m.lock() {
         Ok(g) => g,
         Err(p) => p.into_inner(),
+    }
+}
+
+impl Metrics {
+    fn render_crl(&self, out: &mut String) {
+        let refused = lock(&self.crl_refused).clone();
+        header(
+            out,
+            "brdo_crl_refused_total",
+            "counter",
+            "CRLs not put in force, by reason (crl_expired, crl_rollback, crl_conflict).",
+        );
+        for (code, n) in &refused {
+            let _ = writeln!(
+                out,
+                "brdo_crl_refused_total{{reason=\"{}\"}} {n}",
+                label(code)
+            );
+        }
+        if let Some((number, next_update)) = *lock(&self.crl_in_force) {
+            single(
+                out,
+                "brdo_crl_number",
+                "gauge",
+                "Number of the CRL in force.",
+                number,
+            );
+            let left = next_update - time::OffsetDateTime::now_utc().unix_timestamp();
+            single(
+                out,
+                "brdo_crl_next_update_seconds",
+                "gauge",
+                "Seconds until the CRL in force reaches its nextUpdate (re-sign it before).",
+                left,
+            );
+        }
+        single(
+            out,
+            "brdo_crl_expiry_warnings_total",
+            "counter",
+            "Warnings that the CRL in force nears its nextUpdate.",
+            self.crl_warnings.load(Ordering::Relaxed),
+        );
     }
 }
 
@@ -140,6 +186,21 @@ impl Metrics {
     pub fn content_unreadable(&self, n: usize) {
         self.content_unreadable
             .fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// A CRL refused (expired, older than the one in force), by code.
+    pub fn crl_refused(&self, code: &str) {
+        *lock(&self.crl_refused).entry(code.to_owned()).or_default() += 1;
+    }
+
+    /// The CRL now in force: number and nextUpdate (unix seconds).
+    pub fn crl_in_force(&self, number: u128, next_update: i64) {
+        *lock(&self.crl_in_force) = Some((number, next_update));
+    }
+
+    /// A warning that the CRL in force nears its nextUpdate.
+    pub fn crl_expiry_warning(&self) {
+        self.crl_warnings.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Messages accepted so far (for OTLP export).
@@ -340,6 +401,7 @@ impl Metrics {
             "Partners suspended now.",
             g.suspended_partners,
         );
+        self.render_crl(&mut out);
         out
     }
 }

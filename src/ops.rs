@@ -21,7 +21,7 @@ use crate::audit::record::{Action, Actor, Outcome, RecordDraft, format_at};
 use crate::domain::FieldError;
 use crate::policy::Policy;
 use crate::store::WriteOp;
-use crate::tls::{PeerCert, TlsMaterial};
+use crate::tls::{PeerCert, TlsError, TlsMaterial};
 
 /// Certificates expiring within this many days are warned about.
 pub const EXPIRY_WARNING_DAYS: i64 = 30;
@@ -147,6 +147,9 @@ pub struct ReloadReport {
     pub connections_closed: usize,
     /// The gateway certificate's serial now.
     pub server_serial: String,
+    /// The CRL put in force and the one it replaced, when the number or
+    /// the serials changed.
+    pub crl_change: Option<(crate::tls::crl::CrlState, crate::tls::crl::CrlState)>,
 }
 
 impl ReloadReport {
@@ -158,8 +161,71 @@ impl ReloadReport {
             "newly_revoked": self.newly_revoked,
             "connections_closed": self.connections_closed,
             "server_certificate_serial": self.server_serial,
+            "crl": crl_change_details(self.crl_change.as_ref()),
         })
     }
+
+    /// The `crl_update` record for the CRL change this reload made, if any.
+    pub fn crl_record_details(&self) -> Option<serde_json::Map<String, Value>> {
+        self.crl_change
+            .as_ref()
+            .map(|(after, before)| crate::tls::crl::accepted_details(after, Some(before), "reload"))
+    }
+}
+
+/// A CRL change as the reload's answer and audit record name it: the new
+/// and previous numbers, and the serials added and removed.
+fn crl_change_details(
+    change: Option<&(crate::tls::crl::CrlState, crate::tls::crl::CrlState)>,
+) -> Value {
+    change.map_or(Value::Null, |(after, before)| {
+        let (added, removed) = crate::tls::crl::changes(&before.revoked, &after.revoked);
+        json!({
+            "crl_number": after.number.to_string(),
+            "previous_crl_number": before.number.to_string(),
+            "added": added,
+            "removed": removed,
+        })
+    })
+}
+
+/// Loads the TLS material and checks its CRL may replace the one in force
+/// (not older, not a different list under the same number); the loader has
+/// already refused an expired one.
+fn load_checked(app: &AppState) -> Result<(TlsMaterial, rustls::ServerConfig), TlsError> {
+    let tls = &app.config.tls;
+    let material = TlsMaterial::load(tls)?;
+    crate::tls::crl::check_successor(&material.crl_info, &app.tls.crl()).map_err(|refusal| {
+        TlsError::CrlRefused {
+            path: tls.crl.clone(),
+            refusal,
+            offered: Box::new(material.crl_info.clone()),
+        }
+    })?;
+    let cfg = material.server_config(tls.min_version)?;
+    Ok((material, cfg))
+}
+
+/// Counts and logs a refused CRL; the CRL in force stays.
+fn note_crl_refusal(app: &AppState, e: &TlsError) {
+    if let TlsError::CrlRefused { refusal, .. } = e {
+        app.metrics.crl_refused(refusal.code());
+        tracing::error!(
+            reason = refusal.code(),
+            error = %e,
+            "CRL refused; the CRL in force stays"
+        );
+    }
+}
+
+/// The CRL change `material` brings, when its number or serials differ.
+fn crl_change(
+    app: &AppState,
+    material: &TlsMaterial,
+) -> Option<(crate::tls::crl::CrlState, crate::tls::crl::CrlState)> {
+    let before = app.tls.crl();
+    let after = crate::tls::crl::CrlState::from(&material.crl_info);
+    (after.number != before.number || after.revoked != before.revoked).then_some((after, before))
 }
 
 /// Swaps in a TLS configuration built from `material` and closes the open
@@ -172,6 +238,8 @@ fn install_tls(
 ) -> (Vec<String>, usize) {
     let before = app.tls.revoked();
     app.tls.install(cfg, material);
+    app.metrics
+        .crl_in_force(material.crl_info.number, material.crl_info.next_update);
     let newly: Vec<String> = material.revoked.difference(&before).cloned().collect();
     let closed = app
         .connections
@@ -196,6 +264,8 @@ pub struct PreparedReload {
     cfg: rustls::ServerConfig,
     /// Serials the new CRL revokes that the one in force does not.
     pub newly_revoked: Vec<String>,
+    /// The CRL to be put in force and the one it replaces, when they differ.
+    crl_change: Option<(crate::tls::crl::CrlState, crate::tls::crl::CrlState)>,
 }
 
 impl std::fmt::Debug for PreparedReload {
@@ -215,6 +285,7 @@ impl PreparedReload {
             "agreements": self.policy.agreements.len(),
             "newly_revoked": self.newly_revoked,
             "server_certificate_serial": self.material.server_serial,
+            "crl": crl_change_details(self.crl_change.as_ref()),
         })
     }
 
@@ -222,6 +293,7 @@ impl PreparedReload {
     pub fn apply(self, app: &AppState) -> ReloadReport {
         let (partners, agreements) = (self.policy.partners.len(), self.policy.agreements.len());
         app.set_policy(self.policy);
+        let crl_change = self.crl_change;
         let (newly_revoked, connections_closed) = install_tls(app, self.cfg, &self.material);
         app.metrics.reload("ok");
         ReloadReport {
@@ -230,6 +302,7 @@ impl PreparedReload {
             newly_revoked,
             connections_closed,
             server_serial: app.tls.server_cert().serial,
+            crl_change,
         }
     }
 }
@@ -241,21 +314,21 @@ pub fn prepare_reload(app: &AppState) -> Result<PreparedReload, Vec<FieldError>>
         field: "policy".into(),
         message: e.to_string(),
     });
-    let tls = TlsMaterial::load(&app.config.tls)
-        .and_then(|m| {
-            let cfg = m.server_config(app.config.tls.min_version)?;
-            Ok((m, cfg))
-        })
-        .map_err(tls_field_error);
+    let tls = load_checked(app).map_err(|e| {
+        note_crl_refusal(app, &e);
+        tls_field_error(e)
+    });
     match (policy, tls) {
         (Ok(policy), Ok((material, cfg))) => {
             let before = app.tls.revoked();
             let newly_revoked = material.revoked.difference(&before).cloned().collect();
+            let crl_change = crl_change(app, &material);
             Ok(PreparedReload {
                 policy,
                 material,
                 cfg,
                 newly_revoked,
+                crl_change,
             })
         }
         (p, t) => {
@@ -291,6 +364,26 @@ pub async fn warn_expiring_daily(app: Arc<AppState>) {
     }
 }
 
+/// Size and modification time of the TLS files the watch compares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles(Vec<Option<(u64, SystemTime)>>);
+
+/// The TLS files' state now. Taken by the gateway *before* it loads them,
+/// so a change made while it starts (a revocation during a slow store
+/// open) is seen by the watch's first look rather than missed.
+pub fn tls_files(tls: &crate::config::TlsConfig) -> TlsFiles {
+    TlsFiles(fingerprint(&watched_paths(tls)))
+}
+
+fn watched_paths(tls: &crate::config::TlsConfig) -> Vec<PathBuf> {
+    vec![
+        tls.cert.clone(),
+        tls.key.clone(),
+        tls.client_ca.clone(),
+        tls.crl.clone(),
+    ]
+}
+
 /// Size and modification time of each watched file.
 fn fingerprint(paths: &[PathBuf]) -> Vec<Option<(u64, SystemTime)>> {
     paths
@@ -308,15 +401,10 @@ fn fingerprint(paths: &[PathBuf]) -> Vec<Option<(u64, SystemTime)>> {
 /// closes their open connections within a second; a new server certificate
 /// is used by new connections while open ones finish. Each newly revoked
 /// serial is a `cert_revoke` audit record; other changes a `config_reload`.
-pub async fn watch(app: Arc<AppState>, interval: Duration) {
-    let tls = &app.config.tls;
-    let paths = vec![
-        tls.cert.clone(),
-        tls.key.clone(),
-        tls.client_ca.clone(),
-        tls.crl.clone(),
-    ];
-    let mut last = fingerprint(&paths);
+/// `loaded` is the files' state when the material in force was read.
+pub async fn watch(app: Arc<AppState>, interval: Duration, loaded: TlsFiles) {
+    let paths = watched_paths(&app.config.tls);
+    let mut last = loaded.0;
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -326,12 +414,9 @@ pub async fn watch(app: Arc<AppState>, interval: Duration) {
             continue;
         }
         last = now;
-        let loaded = TlsMaterial::load(tls).and_then(|m| {
-            let cfg = m.server_config(tls.min_version)?;
-            Ok((m, cfg))
-        });
-        match loaded {
+        match load_checked(&app) {
             Ok((material, cfg)) => {
+                let change = crl_change(&app, &material);
                 let (newly, closed) = install_tls(&app, cfg, &material);
                 app.metrics.reload("ok");
                 tracing::info!(
@@ -339,7 +424,7 @@ pub async fn watch(app: Arc<AppState>, interval: Duration) {
                     connections_closed = closed,
                     "TLS material reloaded"
                 );
-                let records: Vec<RecordDraft> = if newly.is_empty() {
+                let mut records: Vec<RecordDraft> = if newly.is_empty() {
                     vec![system_record(
                         Action::ConfigReload,
                         json!({"tls": "reloaded", "server_certificate_serial": app.tls.server_cert().serial}),
@@ -355,10 +440,42 @@ pub async fn watch(app: Arc<AppState>, interval: Duration) {
                         })
                         .collect()
                 };
+                if let Some((after, before)) = &change {
+                    records.push(system_record(
+                        Action::CrlUpdate,
+                        Value::Object(crate::tls::crl::accepted_details(
+                            after,
+                            Some(before),
+                            "watch",
+                        )),
+                    ));
+                }
                 for r in records {
                     if let Err(e) = app.store.write(WriteOp::AuditOnly, r).await {
                         tracing::error!(error = %e, "could not record the TLS reload in the audit log");
                     }
+                }
+            }
+            Err(TlsError::CrlRefused {
+                refusal, offered, ..
+            }) => {
+                // A definite refusal, not a file mid-copy: counted, logged
+                // and recorded; the CRL in force stays.
+                app.metrics.reload("refused");
+                app.metrics.crl_refused(refusal.code());
+                tracing::error!(reason = refusal.code(), error = %refusal, "CRL refused; the CRL in force stays");
+                let mut draft = system_record(
+                    Action::CrlUpdate,
+                    Value::Object(crate::tls::crl::refused_details(
+                        &offered,
+                        &app.tls.crl(),
+                        "watch",
+                    )),
+                );
+                draft.outcome = Outcome::Denied;
+                draft.code = Some(refusal.code().to_owned());
+                if let Err(e) = app.store.write(WriteOp::AuditOnly, draft).await {
+                    tracing::error!(error = %e, "could not record the refused CRL in the audit log");
                 }
             }
             Err(e) => {
@@ -373,6 +490,7 @@ pub async fn watch(app: Arc<AppState>, interval: Duration) {
 /// Logs a warning for every known certificate that expires within 30 days.
 pub fn warn_expiring(app: &AppState) {
     let now = OffsetDateTime::now_utc();
+    warn_crl_expiring(app, now);
     for c in known_certificates(app) {
         let days = c.days_left(now);
         if c.revoked || days > EXPIRY_WARNING_DAYS as f64 {
@@ -395,6 +513,23 @@ pub fn warn_expiring(app: &AppState) {
             );
         }
     }
+}
+
+/// Warns (log and metric) when the CRL in force reaches its nextUpdate
+/// within [`crate::tls::crl::CRL_WARNING_DAYS`]: past it the gateway refuses
+/// every client certificate until the CA re-signs the list.
+pub fn warn_crl_expiring(app: &AppState, now: OffsetDateTime) {
+    let crl = app.tls.crl();
+    let days = (crl.next_update - now.unix_timestamp()) as f64 / 86_400.0;
+    if days > crate::tls::crl::CRL_WARNING_DAYS as f64 {
+        return;
+    }
+    app.metrics.crl_expiry_warning();
+    tracing::warn!(
+        crl_number = %crl.number,
+        days_left = days.floor(),
+        "the CRL in force reaches its nextUpdate soon; after it every client certificate is refused: run `brdo pki crl refresh`"
+    );
 }
 
 /// The PKI directory to list: configured, else the client CA's folder.

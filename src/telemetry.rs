@@ -5,8 +5,12 @@
 //! default `info`. Traces and
 //! metrics: exported over OTLP (gRPC) when `OTEL_EXPORTER_OTLP_ENDPOINT` is
 //! set — one span per request carrying its request id, role, caller, route,
-//! status and outcome, and the gateway's counters. Prometheus text is served
-//! separately (`health`).
+//! status and outcome, and the gateway's counters. An `https://` endpoint is
+//! reached over TLS (rustls with ring, the gateway's only TLS stack),
+//! trusting only `OTEL_EXPORTER_OTLP_CERTIFICATE` when set and presenting
+//! `OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE`/`_KEY` to a collector that
+//! requires mTLS; a plaintext `http://` endpoint is warned about. Prometheus
+//! text is served separately (`health`).
 //!
 //! Nothing recorded anywhere carries message subjects, bodies, attachment
 //! content, keys or passwords: spans and logs carry ids, codes and partner
@@ -31,6 +35,144 @@ use crate::metrics::Metrics;
 
 /// The environment variable that turns OTLP export on.
 pub const OTLP_ENDPOINT_VAR: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
+/// The CA certificate (PEM) the collector's certificate must chain to; the
+/// OpenTelemetry specification's name for it.
+pub const OTLP_CA_VAR: &str = "OTEL_EXPORTER_OTLP_CERTIFICATE";
+/// The client certificate (PEM) the gateway presents to the collector.
+pub const OTLP_CLIENT_CERT_VAR: &str = "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE";
+/// Its private key (PEM, mode 0600).
+pub const OTLP_CLIENT_KEY_VAR: &str = "OTEL_EXPORTER_OTLP_CLIENT_KEY";
+
+/// Where spans and metrics go, and how the connection is protected.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OtlpTarget {
+    /// The collector, `https://host:4317` (TLS) or `http://…` (plaintext).
+    pub endpoint: String,
+    /// The CA file the collector's certificate must chain to.
+    pub ca: Option<std::path::PathBuf>,
+    /// Client certificate and key files, for a collector that requires mTLS.
+    pub client: Option<(std::path::PathBuf, std::path::PathBuf)>,
+}
+
+/// Why the OTLP exporter cannot be set up; export then stays off.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OtlpError {
+    /// A certificate or key file cannot be used.
+    #[error("{var} {path}: {message}")]
+    File {
+        /// The variable naming it.
+        var: &'static str,
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        message: String,
+    },
+    /// TLS settings without an `https://` endpoint would be ignored.
+    #[error(
+        "{OTLP_ENDPOINT_VAR} must start with https:// when {OTLP_CA_VAR} or a client certificate is set"
+    )]
+    PlaintextWithTls,
+    /// Only one of client certificate and key is set.
+    #[error("{OTLP_CLIENT_CERT_VAR} and {OTLP_CLIENT_KEY_VAR} must be set together")]
+    HalfClientIdentity,
+    /// The exporter refused the configuration.
+    #[error("{0}")]
+    Exporter(String),
+}
+
+impl OtlpTarget {
+    /// Reads the target from the standard OpenTelemetry variables; `None`
+    /// when [`OTLP_ENDPOINT_VAR`] is unset.
+    pub fn from_env() -> Result<Option<Self>, OtlpError> {
+        let Some(endpoint) = std::env::var_os(OTLP_ENDPOINT_VAR) else {
+            return Ok(None);
+        };
+        let path = |v: &str| std::env::var_os(v).map(std::path::PathBuf::from);
+        let client = match (path(OTLP_CLIENT_CERT_VAR), path(OTLP_CLIENT_KEY_VAR)) {
+            (Some(c), Some(k)) => Some((c, k)),
+            (None, None) => None,
+            _ => return Err(OtlpError::HalfClientIdentity),
+        };
+        Ok(Some(Self {
+            endpoint: endpoint.to_string_lossy().into_owned(),
+            ca: path(OTLP_CA_VAR),
+            client,
+        }))
+    }
+
+    /// Whether the endpoint is TLS.
+    pub fn is_tls(&self) -> bool {
+        self.endpoint
+            .get(..8)
+            .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
+    }
+
+    /// The rustls-based (ring) TLS settings for the collector connection:
+    /// its certificate must chain to `ca` (no system roots are trusted),
+    /// and `client`, when set, is presented.
+    pub fn tls_config(
+        &self,
+    ) -> Result<Option<opentelemetry_otlp::tonic_types::transport::ClientTlsConfig>, OtlpError>
+    {
+        use opentelemetry_otlp::tonic_types::transport::{Certificate, ClientTlsConfig, Identity};
+        if !self.is_tls() {
+            if self.ca.is_some() || self.client.is_some() {
+                return Err(OtlpError::PlaintextWithTls);
+            }
+            return Ok(None);
+        }
+        let read = |var: &'static str, p: &std::path::Path| {
+            std::fs::read(p).map_err(|e| OtlpError::File {
+                var,
+                path: p.to_owned(),
+                message: e.to_string(),
+            })
+        };
+        let mut tls = ClientTlsConfig::new();
+        if let Some(ca) = &self.ca {
+            tls = tls.ca_certificate(Certificate::from_pem(read(OTLP_CA_VAR, ca)?));
+        }
+        if let Some((cert, key)) = &self.client {
+            crate::crypto::check_owner_only(key).map_err(|message| OtlpError::File {
+                var: OTLP_CLIENT_KEY_VAR,
+                path: key.clone(),
+                message,
+            })?;
+            tls = tls.identity(Identity::from_pem(
+                read(OTLP_CLIENT_CERT_VAR, cert)?,
+                read(OTLP_CLIENT_KEY_VAR, key)?,
+            ));
+        }
+        Ok(Some(tls))
+    }
+
+    /// The span exporter for this target (OTLP over gRPC).
+    pub fn span_exporter(&self) -> Result<opentelemetry_otlp::SpanExporter, OtlpError> {
+        use opentelemetry_otlp::{WithExportConfig, WithTonicConfig};
+        let mut b = opentelemetry_otlp::SpanExporter::builder()
+            .with_tonic()
+            .with_endpoint(self.endpoint.clone());
+        if let Some(tls) = self.tls_config()? {
+            b = b.with_tls_config(tls);
+        }
+        b.build()
+            .map_err(|e| OtlpError::Exporter(format!("OTLP trace export: {e}")))
+    }
+
+    /// The metric exporter for this target.
+    pub fn metric_exporter(&self) -> Result<opentelemetry_otlp::MetricExporter, OtlpError> {
+        use opentelemetry_otlp::{WithExportConfig, WithTonicConfig};
+        let mut b = opentelemetry_otlp::MetricExporter::builder()
+            .with_tonic()
+            .with_endpoint(self.endpoint.clone());
+        if let Some(tls) = self.tls_config()? {
+            b = b.with_tls_config(tls);
+        }
+        b.build()
+            .map_err(|e| OtlpError::Exporter(format!("OTLP metric export: {e}")))
+    }
+}
 
 fn resource() -> Resource {
     Resource::builder()
@@ -155,30 +297,30 @@ pub fn init() -> Telemetry {
     });
     let mut telemetry = Telemetry::default();
     let mut export_error = None;
-    if std::env::var_os(OTLP_ENDPOINT_VAR).is_some() {
-        match opentelemetry_otlp::SpanExporter::builder()
-            .with_tonic()
-            .build()
-        {
-            Ok(exporter) => telemetry.tracer = Some(tracer_provider(exporter, true)),
-            Err(e) => export_error = Some(format!("OTLP trace export: {e}")),
-        }
-        match opentelemetry_otlp::MetricExporter::builder()
-            .with_tonic()
-            .build()
-        {
-            Ok(exporter) => {
-                let reader = PeriodicReader::builder(exporter)
-                    .with_interval(Duration::from_secs(15))
-                    .build();
-                telemetry.meter = Some(
-                    SdkMeterProvider::builder()
-                        .with_resource(resource())
-                        .with_reader(reader)
-                        .build(),
-                );
+    let mut plaintext = false;
+    match OtlpTarget::from_env() {
+        Ok(None) => {}
+        Err(e) => export_error = Some(e.to_string()),
+        Ok(Some(target)) => {
+            plaintext = !target.is_tls();
+            match target.span_exporter() {
+                Ok(exporter) => telemetry.tracer = Some(tracer_provider(exporter, true)),
+                Err(e) => export_error = Some(e.to_string()),
             }
-            Err(e) => export_error = Some(format!("OTLP metric export: {e}")),
+            match target.metric_exporter() {
+                Ok(exporter) => {
+                    let reader = PeriodicReader::builder(exporter)
+                        .with_interval(Duration::from_secs(15))
+                        .build();
+                    telemetry.meter = Some(
+                        SdkMeterProvider::builder()
+                            .with_resource(resource())
+                            .with_reader(reader)
+                            .build(),
+                    );
+                }
+                Err(e) => export_error = Some(e.to_string()),
+            }
         }
     }
     let otel = telemetry.tracer.as_ref().map(otel_layer);
@@ -190,8 +332,12 @@ pub fn init() -> Telemetry {
         .try_init();
     if let Some(e) = export_error {
         tracing::warn!(error = %e, "OpenTelemetry export is off");
+    } else if telemetry.tracer.is_some() && plaintext {
+        tracing::warn!(
+            "exporting traces and metrics over OTLP in plaintext (http://); use an https:// endpoint with {OTLP_CA_VAR}"
+        );
     } else if telemetry.tracer.is_some() {
-        tracing::info!("exporting traces and metrics over OTLP");
+        tracing::info!("exporting traces and metrics over OTLP with TLS");
     }
     telemetry
 }

@@ -266,5 +266,14 @@ pub async fn reload(
             tracing::error!(error = %e, "a cert_revoke record of the reload could not be written");
         }
     }
+    // The CRL's own record (number, serials added and removed), as the
+    // watch writes it; the reload record above already names the change.
+    if let Some(details) = report.crl_record_details() {
+        let mut draft = ctx.draft(Action::CrlUpdate, Outcome::Allowed, None);
+        draft.details = Some(details);
+        if let Err(e) = app.store.write(WriteOp::AuditOnly, draft).await {
+            tracing::error!(error = %e, "the crl_update record of the reload could not be written");
+        }
+    }
     Ok(Json(report.details()).into_response())
 }

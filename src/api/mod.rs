@@ -6,6 +6,7 @@
 //! message content; `messages` and `inbox` are the partner endpoints.
 
 pub mod admin;
+pub mod admin_config;
 pub mod attachments;
 pub mod audit;
 pub mod audit_safe;

@@ -58,6 +58,7 @@ pub const SECURITY_SCHEME: &str = "mutualTLS";
         audit::query, audit::export, audit::checkpoint, audit::proof, audit::consistency,
         dpo_page::index, dpo_page::record,
         admin::partners, admin::suspend, admin::resume, admin::certificates, admin::reload,
+        super::admin_config::show,
         serve,
     ),
     components(schemas(Problem, schema::Violation, schema::FieldError)),

@@ -144,6 +144,7 @@ pub static ROUTES: &[RouteSpec] = &[
     spec(Method::POST, "/v1/admin/partners/{id}/resume", Action::PartnerResume, Roles::OPERATOR, || post(admin::resume)),
     spec(Method::GET, "/v1/admin/certificates", Action::Inspect, Roles::OPERATOR, || get(admin::certificates)),
     spec(Method::POST, "/v1/admin/reload", Action::ConfigReload, Roles::OPERATOR, || post(admin::reload)),
+    spec(Method::GET, "/v1/admin/config", Action::Inspect, Roles::OPERATOR, || get(super::admin_config::show)),
     spec(Method::GET, "/v1/openapi.json", Action::Inspect, Roles::ANY, || get(openapi::serve)),
 ];
 

@@ -56,6 +56,12 @@ string_enum! {
         Inspect = "inspect",
         /// A request that matched no operation (unknown route or method).
         Request = "request",
+        /// A CRL was put in force (at start or on a change: serials added
+        /// and removed), or refused as expired or older than the one in force.
+        CrlUpdate = "crl_update",
+        /// The gateway started: the effective configuration's digest and
+        /// the settings weaker than their safe defaults.
+        ConfigStart = "config_start",
     }
 }
 

@@ -1,4 +1,4 @@
-//! `brdo pki init | issue | revoke | list`.
+//! `brdo pki init | issue | revoke | crl refresh | list`.
 
 use std::path::PathBuf;
 
@@ -37,7 +37,14 @@ pub enum PkiCommand {
         /// certificate-hold, privilege-withdrawn.
         #[arg(long, default_value = "unspecified")]
         reason: String,
+        /// Also revoke a serial that no certificate file in the directory
+        /// matches (its file is gone); recorded in pki.log.
+        #[arg(long)]
+        force: bool,
     },
+    /// CRL maintenance.
+    #[command(subcommand)]
+    Crl(CrlCommand),
     /// List issued certificates with identity, serial, expiry and status.
     List {
         /// The PKI directory.
@@ -47,6 +54,19 @@ pub enum PkiCommand {
     /// Create the envelope (label-binding) key pair in a PKI directory made
     /// before label binding; an existing key is kept.
     EnvelopeKey {
+        /// The PKI directory.
+        #[arg(long)]
+        dir: PathBuf,
+    },
+}
+
+/// `pki crl` commands.
+#[derive(Debug, Subcommand)]
+pub enum CrlCommand {
+    /// Re-sign ca.crl with the same entries, a higher CRL number and a new
+    /// nextUpdate (365 days on). The gateway refuses an expired CRL, so run
+    /// this before nextUpdate even when nobody was revoked.
+    Refresh {
         /// The PKI directory.
         #[arg(long)]
         dir: PathBuf,
@@ -127,22 +147,46 @@ pub fn run(cmd: PkiCommand) -> u8 {
             dir,
             serial,
             reason,
+            force,
         } => {
             let reason: RevocationReason = match reason.parse() {
                 Ok(r) => r,
                 Err(e) => return fail(EXIT_CONFIG, format!("--reason: {e}")),
             };
-            match pki::revoke(&dir, &serial, reason, now) {
-                Ok(()) => {
+            match pki::revoke_serial(&dir, &serial, reason, force, now) {
+                Ok(done) => {
+                    if done.forced {
+                        eprintln!(
+                            "warning: serial {} matches no certificate file in {}; revoked because of --force (recorded in {})",
+                            done.serial,
+                            dir.display(),
+                            dir.join(pki::LOG_FILE).display()
+                        );
+                    }
                     println!(
-                        "revoked {serial} ({reason}); {} updated",
-                        dir.join(pki::CA_CRL_FILE).display()
+                        "revoked {} ({reason}); {} updated (CRL number {})",
+                        done.serial,
+                        dir.join(pki::CA_CRL_FILE).display(),
+                        done.crl_number
                     );
                     EXIT_OK
                 }
                 Err(e) => fail(code_of(&e), e),
             }
         }
+        PkiCommand::Crl(CrlCommand::Refresh { dir }) => match pki::refresh_crl(&dir, now) {
+            Ok(done) => {
+                println!(
+                    "re-signed {}: CRL number {}, {} revoked, next update {}",
+                    dir.join(pki::CA_CRL_FILE).display(),
+                    done.crl_number,
+                    done.revoked,
+                    crate::audit::record::format_at(done.next_update)
+                );
+                EXIT_OK
+            }
+            Err(e) => fail(code_of(&e), e),
+        },
         PkiCommand::List { dir } => match pki::list(&dir, now) {
             Ok(certs) => {
                 println!(

@@ -72,7 +72,9 @@ impl Ca {
         })
     }
 
-    /// Loads `ca.crt` and `ca.key` from `dir`, refusing a key that does not belong to the certificate.
+    /// Loads `ca.crt` and `ca.key` from `dir`, refusing a key that does not
+    /// belong to the certificate, and a key or directory other users can
+    /// reach.
     pub(crate) fn load(dir: &Path) -> Result<Ca, PkiError> {
         let cert_path = dir.join(CA_CERT_FILE);
         let key_path = dir.join(CA_KEY_FILE);
@@ -88,6 +90,10 @@ impl Ca {
             &cert_path.display().to_string(),
             "CA certificate",
         )?;
+        // Only the operator's account may read the CA key or replace files
+        // beside it; refuse (never repair) anything else.
+        files::check_private(dir, "PKI directory")?;
+        files::check_private(&key_path, "CA key")?;
         let key_bytes = files::read(&key_path)?;
         let key_text = std::str::from_utf8(&key_bytes).map_err(|_| {
             PkiError::malformed(
@@ -188,7 +194,7 @@ mod tests {
 
     #[test]
     fn created_ca_has_the_required_shape() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::pki::files::private_tempdir();
         let now = datetime!(2030-06-01 12:00 UTC);
         let new = Ca::create(dir.path(), now).unwrap();
         let cert = new.ca.parsed().unwrap();
@@ -208,21 +214,43 @@ mod tests {
 
     #[test]
     fn load_rejects_a_foreign_key() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::pki::files::private_tempdir();
         let now = datetime!(2030-06-01 12:00 UTC);
         let a = Ca::create(dir.path(), now).unwrap();
         let b = Ca::create(dir.path(), now).unwrap();
         std::fs::write(dir.path().join(CA_CERT_FILE), &a.cert_pem).unwrap();
-        std::fs::write(dir.path().join(CA_KEY_FILE), &b.key_pem).unwrap();
+        files::write_atomic(&dir.path().join(CA_KEY_FILE), b.key_pem.as_bytes(), 0o600).unwrap();
         let err = Ca::load(dir.path()).err().unwrap();
         assert!(matches!(err, PkiError::CaKeyMismatch { .. }), "{err}");
-        std::fs::write(dir.path().join(CA_KEY_FILE), &a.key_pem).unwrap();
+        files::write_atomic(&dir.path().join(CA_KEY_FILE), a.key_pem.as_bytes(), 0o600).unwrap();
+        Ca::load(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn load_refuses_a_readable_key_or_open_directory_and_changes_nothing() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = crate::pki::files::private_tempdir();
+        let now = datetime!(2030-06-01 12:00 UTC);
+        let a = Ca::create(dir.path(), now).unwrap();
+        let key = dir.path().join(CA_KEY_FILE);
+        std::fs::write(dir.path().join(CA_CERT_FILE), &a.cert_pem).unwrap();
+        files::write_atomic(&key, a.key_pem.as_bytes(), 0o644).unwrap();
+        let err = Ca::load(dir.path()).err().unwrap();
+        assert!(matches!(err, PkiError::UnsafePermissions { .. }), "{err}");
+        assert!(err.to_string().contains("ca.key"), "{err}");
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644, "left as it was");
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let err = Ca::load(dir.path()).err().unwrap();
+        assert!(err.to_string().contains("PKI directory"), "{err}");
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
         Ca::load(dir.path()).unwrap();
     }
 
     #[test]
     fn load_reports_garbage_with_the_file_name() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::pki::files::private_tempdir();
         std::fs::write(dir.path().join(CA_CERT_FILE), b"not a cert").unwrap();
         std::fs::write(dir.path().join(CA_KEY_FILE), b"not a key").unwrap();
         let err = Ca::load(dir.path()).err().unwrap();

@@ -100,6 +100,17 @@ impl FromStr for RevocationReason {
     }
 }
 
+/// What a revocation wrote, for the CLI to print and the log to keep.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revoked {
+    /// The serial, canonical lowercase hex.
+    pub serial: String,
+    /// The CRL number of the list that now carries it.
+    pub crl_number: u128,
+    /// Whether the serial was unknown to the directory and `force` let it through.
+    pub forced: bool,
+}
+
 /// Adds the certificate with `serial_hex` to `DIR/ca.crl`, re-signed with a higher CRL number.
 ///
 /// Why: revocation is how a compromised or departed partner is locked out
@@ -113,7 +124,26 @@ pub fn revoke(
     reason: RevocationReason,
     now: OffsetDateTime,
 ) -> Result<(), PkiError> {
+    revoke_serial(dir, serial_hex, reason, false, now).map(|_| ())
+}
+
+/// [`revoke`], and with `force` also a serial no file in `dir` matches.
+///
+/// Why `force`: the gateway accepts every certificate the CA signed, also
+/// one whose file was deleted or never kept; the operator must be able to
+/// lock it out. Because a typo would then go unnoticed, a forced
+/// revocation is written to `pki.log` and reported back as forced. The
+/// whole read-modify-write runs under the directory lock, so concurrent
+/// revocations each get their own, higher CRL number and none is lost.
+pub fn revoke_serial(
+    dir: &Path,
+    serial_hex: &str,
+    reason: RevocationReason,
+    force: bool,
+    now: OffsetDateTime,
+) -> Result<Revoked, PkiError> {
     let serial = parse_serial_input(serial_hex)?;
+    let _lock = files::DirLock::acquire(dir)?;
     let ca = Ca::load(dir)?;
     let crl_path = dir.join(CA_CRL_FILE);
     let origin = crl_path.display().to_string();
@@ -121,30 +151,23 @@ pub fn revoke(
     let crl = parse_crl(&der, &origin)?;
     verify_crl(&crl, &ca, &origin)?;
 
-    let mut entries = Vec::new();
-    for entry in crl.iter_revoked_certificates() {
-        if super::serial_hex(entry.raw_serial()) == serial {
-            return Err(PkiError::AlreadyRevoked {
-                serial,
-                crl: crl_path,
-            });
-        }
-        entries.push(RevokedCertParams {
-            serial_number: SerialNumber::from_slice(entry.raw_serial()),
-            revocation_time: entry.revocation_date.to_datetime(),
-            reason_code: entry.reason_code().and_then(|(_, c)| reason_from_code(c.0)),
-            invalidity_date: entry.invalidity_date().map(|(_, d)| d.to_datetime()),
+    let mut entries = existing_entries(&crl);
+    if entries
+        .iter()
+        .any(|e| serial_hex_of(&e.serial_number) == serial)
+    {
+        return Err(PkiError::AlreadyRevoked {
+            serial,
+            crl: crl_path,
         });
     }
-    let number = crl
-        .crl_number()
-        .ok_or_else(|| PkiError::malformed(&origin, "CRL", "it has no CRL number"))?
-        .to_bytes_be();
+    let number = crl_number_of(&crl, &origin)?;
 
     let serial_bytes = hex::decode(&serial).map_err(|_| PkiError::InvalidSerial {
         value: serial_hex.to_owned(),
     })?;
-    if !issued_here(dir, &ca, &serial)? {
+    let known = issued_here(dir, &ca, &serial)?;
+    if !known && !force {
         return Err(PkiError::UnknownSerial {
             serial,
             dir: dir.to_path_buf(),
@@ -157,8 +180,157 @@ pub fn revoke(
         reason_code: Some(reason.to_rcgen()),
         invalidity_date: None,
     });
-    let pem = sign(&ca, increment(&number), entries, now)?;
-    files::write_atomic(&crl_path, pem.as_bytes(), PUBLIC_MODE)
+    let next = next_number(number, &origin)?;
+    let pem = sign(&ca, number_bytes(next), entries, now)?;
+    files::write_atomic(&crl_path, pem.as_bytes(), PUBLIC_MODE)?;
+    let mut fields = serde_json::Map::new();
+    fields.insert("serial".into(), serial.clone().into());
+    fields.insert("reason".into(), reason.as_str().into());
+    fields.insert("crl_number".into(), next.to_string().into());
+    fields.insert("forced".into(), (!known).into());
+    files::append_log(dir, now, "revoke", fields)?;
+    Ok(Revoked {
+        serial,
+        crl_number: next,
+        forced: !known,
+    })
+}
+
+/// What `crl refresh` wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refreshed {
+    /// The new CRL number.
+    pub crl_number: u128,
+    /// How many serials it lists (the same as before).
+    pub revoked: usize,
+    /// Until when relying parties accept it.
+    pub next_update: OffsetDateTime,
+}
+
+/// Re-signs `DIR/ca.crl` with the same entries, a higher number and a new
+/// nextUpdate.
+///
+/// Why: the gateway refuses a CRL whose nextUpdate has passed (it could be
+/// an old list replayed), so a CRL must be re-signed before then even when
+/// nobody was revoked. Runs under the directory lock like `revoke`.
+pub fn refresh_crl(dir: &Path, now: OffsetDateTime) -> Result<Refreshed, PkiError> {
+    let _lock = files::DirLock::acquire(dir)?;
+    let ca = Ca::load(dir)?;
+    let crl_path = dir.join(CA_CRL_FILE);
+    let origin = crl_path.display().to_string();
+    let der = pem::der_from_pem_or_der(&files::read(&crl_path)?, "X509 CRL", &origin, "CRL")?;
+    let crl = parse_crl(&der, &origin)?;
+    verify_crl(&crl, &ca, &origin)?;
+    let entries = existing_entries(&crl);
+    let revoked = entries.len();
+    let next = next_number(crl_number_of(&crl, &origin)?, &origin)?;
+    let now = now.to_offset(UtcOffset::UTC);
+    let pem = sign(&ca, number_bytes(next), entries, now)?;
+    files::write_atomic(&crl_path, pem.as_bytes(), PUBLIC_MODE)?;
+    let next_update = now + CRL_LIFETIME;
+    let mut fields = serde_json::Map::new();
+    fields.insert("crl_number".into(), next.to_string().into());
+    fields.insert("revoked".into(), revoked.into());
+    files::append_log(dir, now, "crl_refresh", fields)?;
+    Ok(Refreshed {
+        crl_number: next,
+        revoked,
+        next_update,
+    })
+}
+
+/// A CRL's facts the gateway decides on: who is revoked, which list it is
+/// (its number) and until when it may be relied on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrlInfo {
+    /// Serials revoked, canonical hex.
+    pub revoked: BTreeSet<String>,
+    /// The CRL number (RFC 5280 §5.2.3); higher is newer.
+    pub number: u128,
+    /// thisUpdate, unix seconds.
+    pub this_update: i64,
+    /// nextUpdate, unix seconds.
+    pub next_update: i64,
+}
+
+/// Like [`verified_revoked_serials`], and also the CRL's number and
+/// validity window, which must both be present.
+///
+/// Why required: a CRL without a number cannot be ordered against the one
+/// in force (an older list could be put back to un-revoke someone), and
+/// one without nextUpdate never goes stale; either is refused.
+pub fn verified_crl_info(
+    crl_pem_or_der: &[u8],
+    ca_cert_pem_or_der: &[u8],
+) -> Result<CrlInfo, PkiError> {
+    let origin = "the supplied CRL data";
+    let revoked = verified_revoked_serials(crl_pem_or_der, ca_cert_pem_or_der)?;
+    let der = pem::der_from_pem_or_der(crl_pem_or_der, "X509 CRL", origin, "CRL")?;
+    let crl = parse_crl(&der, origin)?;
+    let number = crl_number_of(&crl, origin)?;
+    let next_update = crl
+        .next_update()
+        .ok_or_else(|| PkiError::malformed(origin, "CRL", "it has no nextUpdate"))?
+        .timestamp();
+    Ok(CrlInfo {
+        revoked,
+        number,
+        this_update: crl.last_update().timestamp(),
+        next_update,
+    })
+}
+
+/// The entries of a CRL, ready to be signed again unchanged.
+fn existing_entries(crl: &CertificateRevocationList<'_>) -> Vec<RevokedCertParams> {
+    crl.iter_revoked_certificates()
+        .map(|entry| RevokedCertParams {
+            serial_number: SerialNumber::from_slice(entry.raw_serial()),
+            revocation_time: entry.revocation_date.to_datetime(),
+            reason_code: entry.reason_code().and_then(|(_, c)| reason_from_code(c.0)),
+            invalidity_date: entry.invalidity_date().map(|(_, d)| d.to_datetime()),
+        })
+        .collect()
+}
+
+fn serial_hex_of(serial: &SerialNumber) -> String {
+    super::serial_hex(serial.as_ref())
+}
+
+/// The CRL number as an integer; numbers beyond 128 bits are refused (this
+/// CA counts up from 1, so such a list did not come from it).
+fn crl_number_of(crl: &CertificateRevocationList<'_>, origin: &str) -> Result<u128, PkiError> {
+    let bytes = crl
+        .crl_number()
+        .ok_or_else(|| PkiError::malformed(origin, "CRL", "it has no CRL number"))?
+        .to_bytes_be();
+    let significant: Vec<u8> = bytes.iter().copied().skip_while(|b| *b == 0).collect();
+    if significant.len() > 16 {
+        return Err(PkiError::malformed(
+            origin,
+            "CRL",
+            "its CRL number is larger than 128 bits",
+        ));
+    }
+    Ok(significant
+        .iter()
+        .fold(0u128, |n, b| (n << 8) | u128::from(*b)))
+}
+
+fn next_number(number: u128, origin: &str) -> Result<u128, PkiError> {
+    number.checked_add(1).ok_or_else(|| PkiError::CrlUnusable {
+        origin: origin.to_owned(),
+        detail: "its CRL number cannot be increased".to_owned(),
+    })
+}
+
+/// Minimal big-endian bytes of a CRL number (at least one byte).
+fn number_bytes(number: u128) -> Vec<u8> {
+    let bytes: Vec<u8> = number
+        .to_be_bytes()
+        .into_iter()
+        .skip_while(|b| *b == 0)
+        .collect();
+    if bytes.is_empty() { vec![0] } else { bytes }
 }
 
 /// The serials (canonical hex) listed in a CRL given as PEM or DER.
@@ -295,21 +467,6 @@ fn issued_here(dir: &Path, ca: &Ca, serial: &str) -> Result<bool, PkiError> {
     Ok(false)
 }
 
-/// Adds one to a big-endian unsigned integer.
-fn increment(number: &[u8]) -> Vec<u8> {
-    let mut out = number.to_vec();
-    for byte in out.iter_mut().rev() {
-        if *byte == 0xff {
-            *byte = 0;
-        } else {
-            *byte += 1;
-            return out;
-        }
-    }
-    out.insert(0, 1);
-    out
-}
-
 /// Keeps the reason of an existing entry, including codes this CLI does not offer.
 fn reason_from_code(code: u8) -> Option<rcgen::RevocationReason> {
     use rcgen::RevocationReason as R;
@@ -364,16 +521,70 @@ mod tests {
     }
 
     #[test]
-    fn increments_big_endian() {
-        assert_eq!(increment(&[1]), vec![2]);
-        assert_eq!(increment(&[0x00, 0xff]), vec![0x01, 0x00]);
-        assert_eq!(increment(&[0xff, 0xff]), vec![1, 0, 0]);
-        assert_eq!(increment(&[]), vec![1]);
+    fn crl_numbers_are_minimal_big_endian() {
+        assert_eq!(number_bytes(1), vec![1]);
+        assert_eq!(number_bytes(256), vec![1, 0]);
+        assert_eq!(number_bytes(0), vec![0]);
+        assert_eq!(next_number(255, "x").unwrap(), 256);
+        assert!(next_number(u128::MAX, "x").is_err());
+    }
+
+    #[test]
+    fn forced_revocation_of_an_unknown_serial_is_listed_and_logged() {
+        let dir = crate::pki::files::private_tempdir();
+        let d = dir.path();
+        init(d, &[], now()).unwrap();
+        let err =
+            revoke_serial(d, "0a0b0c", RevocationReason::KeyCompromise, false, now()).unwrap_err();
+        assert!(err.to_string().contains("--force"), "{err}");
+        let done =
+            revoke_serial(d, "0A:0B:0C", RevocationReason::KeyCompromise, true, now()).unwrap();
+        assert_eq!(done.serial, "0a0b0c");
+        assert!(done.forced);
+        assert_eq!(done.crl_number, 2);
+        assert!(revoked_serials(&read_crl(d)).unwrap().contains("0a0b0c"));
+        let log = std::fs::read_to_string(d.join(files::LOG_FILE)).unwrap();
+        let line: serde_json::Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
+        assert_eq!(line["event"], "revoke");
+        assert_eq!(line["serial"], "0a0b0c");
+        assert_eq!(line["forced"], true);
+        assert_eq!(line["reason"], "key-compromise");
+        // A known serial is not forced even with the flag.
+        let a = issue(d, &Subject::Partner("AL-CTD".into()), 30, PW, now()).unwrap();
+        let done =
+            revoke_serial(d, &a.serial_hex, RevocationReason::Unspecified, true, now()).unwrap();
+        assert!(!done.forced);
+        assert_eq!(done.crl_number, 3);
+    }
+
+    #[test]
+    fn refresh_keeps_the_entries_and_raises_number_and_next_update() {
+        let dir = crate::pki::files::private_tempdir();
+        let d = dir.path();
+        init(d, &[], now()).unwrap();
+        let a = issue(d, &Subject::Partner("AL-CTD".into()), 30, PW, now()).unwrap();
+        revoke(d, &a.serial_hex, RevocationReason::KeyCompromise, now()).unwrap();
+        let before = verified_crl_info(&read_crl(d), &ca_der(d)).unwrap();
+        let later = now() + Duration::days(300);
+        let done = refresh_crl(d, later).unwrap();
+        let after = verified_crl_info(&read_crl(d), &ca_der(d)).unwrap();
+        assert_eq!(after.revoked, before.revoked);
+        assert_eq!(after.number, before.number + 1);
+        assert_eq!(done.crl_number, after.number);
+        assert_eq!(done.revoked, 1);
+        assert_eq!(after.this_update, later.unix_timestamp());
+        assert_eq!(
+            after.next_update,
+            (later + Duration::days(365)).unix_timestamp()
+        );
+        assert_eq!(done.next_update.unix_timestamp(), after.next_update);
+        let log = std::fs::read_to_string(d.join(files::LOG_FILE)).unwrap();
+        assert!(log.lines().last().unwrap().contains("\"crl_refresh\""));
     }
 
     #[test]
     fn revoke_adds_serial_resigns_and_bumps_number() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::pki::files::private_tempdir();
         let d = dir.path();
         init(d, &[], now()).unwrap();
         let ca_der = ca_der(d);
@@ -451,7 +662,7 @@ mod tests {
 
     #[test]
     fn refuses_unknown_and_repeated_serials() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::pki::files::private_tempdir();
         let d = dir.path();
         let report = init(d, &[], now()).unwrap();
         let before = std::fs::read(d.join(CA_CRL_FILE)).unwrap();
@@ -483,7 +694,7 @@ mod tests {
 
     #[test]
     fn superseded_certificates_can_still_be_revoked() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::pki::files::private_tempdir();
         let d = dir.path();
         init(d, &[], now()).unwrap();
         let s = Subject::Partner("AL-CTD".into());
@@ -499,8 +710,8 @@ mod tests {
 
     #[test]
     fn refuses_a_crl_signed_by_another_ca() {
-        let dir = tempfile::tempdir().unwrap();
-        let other = tempfile::tempdir().unwrap();
+        let dir = crate::pki::files::private_tempdir();
+        let other = crate::pki::files::private_tempdir();
         init(dir.path(), &[], now()).unwrap();
         init(other.path(), &[], now()).unwrap();
         std::fs::copy(other.path().join(CA_CRL_FILE), dir.path().join(CA_CRL_FILE)).unwrap();

@@ -118,8 +118,12 @@ pub enum PkiError {
         ca: PathBuf,
     },
 
-    /// Only certificates this CA actually issued may be revoked, to catch typos in serials.
-    #[error("serial {serial} does not match any certificate issued in {}", dir.display())]
+    /// Only certificates this CA's files know may be revoked without
+    /// `--force`, to catch typos in serials.
+    #[error(
+        "serial {serial} does not match any certificate issued in {}; if this CA issued it and \
+         its file is gone, revoke it with --force (recorded in pki.log)", dir.display()
+    )]
     UnknownSerial {
         /// The serial, normalised to lowercase hex.
         serial: String,
@@ -134,6 +138,27 @@ pub enum PkiError {
         serial: String,
         /// The CRL that already lists it.
         crl: PathBuf,
+    },
+
+    /// The CA key or PKI directory can be read or replaced by another
+    /// account; refused rather than changed, the operator decides.
+    #[error("{what} {}: {detail}; refusing to use it", path.display())]
+    UnsafePermissions {
+        /// "PKI directory" or "CA key".
+        what: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// Owner or mode, and how to fix it.
+        detail: String,
+    },
+
+    /// A CRL in the directory cannot be extended or refreshed safely.
+    #[error("{origin}: {detail}")]
+    CrlUnusable {
+        /// The CRL file.
+        origin: String,
+        /// What is wrong with it.
+        detail: String,
     },
 
     /// A key generation, signing or encoding step failed inside a crypto library.

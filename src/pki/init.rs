@@ -111,6 +111,7 @@ pub fn init(dir: &Path, hosts: &[String], now: OffsetDateTime) -> Result<InitRep
     }
 
     files::ensure_private_dir(dir)?;
+    let _lock = files::DirLock::acquire(dir)?;
     let mut written = Vec::new();
     let mut put = |name: &str, bytes: &[u8], mode: u32| -> Result<(), PkiError> {
         let path = dir.join(name);
@@ -166,6 +167,7 @@ pub fn init(dir: &Path, hosts: &[String], now: OffsetDateTime) -> Result<InitRep
 /// key is never replaced: recipients verify old bindings with its public
 /// half.
 pub fn ensure_envelope_key(dir: &Path) -> Result<bool, PkiError> {
+    let _lock = files::DirLock::acquire(dir)?;
     let key = dir.join(ENVELOPE_KEY_FILE);
     if key.exists() {
         return Ok(false);
@@ -201,6 +203,7 @@ pub fn renew_gateway(
     } else {
         hosts.to_vec()
     };
+    let _lock = files::DirLock::acquire(dir)?;
     let ca = Ca::load(dir)?;
     let (nb, na) = validity::window(now, days)?;
     let leaf = issue::build_server(&ca, &hosts, nb, na)?;
@@ -312,7 +315,7 @@ mod tests {
 
     #[test]
     fn writes_every_file_with_the_right_mode() {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = crate::pki::files::private_tempdir();
         let dir = tmp.path().join("pki");
         let report = init(&dir, &[], now()).unwrap();
         assert_eq!(mode(&dir), 0o700);
@@ -343,7 +346,12 @@ mod tests {
         assert_eq!(report.written.len(), expected.len());
         assert_eq!(report.written.last(), Some(&dir.join("ca.key")));
         let on_disk = std::fs::read_dir(&dir).unwrap().count();
-        assert_eq!(on_disk, expected.len(), "no stray files");
+        assert!(dir.join(crate::pki::LOCK_FILE).is_file());
+        assert_eq!(
+            on_disk,
+            expected.len() + 1,
+            "no stray files besides the lock"
+        );
 
         let key_pem = std::fs::read_to_string(dir.join("ca.key")).unwrap();
         assert!(key_pem.starts_with("-----BEGIN PRIVATE KEY-----"));
@@ -384,7 +392,7 @@ mod tests {
 
     #[test]
     fn gateway_certificate_has_server_auth_and_host_sans() {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = crate::pki::files::private_tempdir();
         let hosts = vec![
             "gw.brdo.example".to_owned(),
             "10.0.0.7".to_owned(),
@@ -427,7 +435,7 @@ mod tests {
 
     #[test]
     fn default_hosts_are_localhost_and_loopback() {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = crate::pki::files::private_tempdir();
         init(tmp.path(), &[], now()).unwrap();
         let der = cert(tmp.path(), "gateway.crt");
         let (_, gw) = x509_parser::parse_x509_certificate(&der).unwrap();
@@ -444,7 +452,7 @@ mod tests {
 
     #[test]
     fn audit_key_pair_signs_and_verifies() {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = crate::pki::files::private_tempdir();
         init(tmp.path(), &[], now()).unwrap();
         let key = der_from_pem_or_der(
             &std::fs::read(tmp.path().join("audit-signing.key")).unwrap(),
@@ -487,7 +495,7 @@ mod tests {
 
     #[test]
     fn every_key_is_ecdsa_p256_or_ed25519() {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = crate::pki::files::private_tempdir();
         let dir = tmp.path().join("pki");
         init(&dir, &[], now()).unwrap();
         crate::pki::issue(
@@ -529,7 +537,7 @@ mod tests {
 
     #[test]
     fn refuses_second_init_and_leaves_files_alone() {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = crate::pki::files::private_tempdir();
         init(tmp.path(), &[], now()).unwrap();
         let ca_before = std::fs::read(tmp.path().join("ca.crt")).unwrap();
         let err = init(tmp.path(), &[], now()).unwrap_err();
@@ -540,7 +548,7 @@ mod tests {
 
     #[test]
     fn bad_host_writes_nothing() {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = crate::pki::files::private_tempdir();
         let dir = tmp.path().join("pki");
         let err = init(&dir, &["bad host".to_owned()], now()).unwrap_err();
         assert!(matches!(err, PkiError::InvalidHost { .. }), "{err}");

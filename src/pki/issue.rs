@@ -47,6 +47,7 @@ pub fn issue(
 ) -> Result<Issued, PkiError> {
     subject.validate()?;
     let (not_before, not_after) = validity::window(now, days)?;
+    let _lock = files::DirLock::acquire(dir)?;
     let ca = Ca::load(dir)?;
     let client = build_client(
         &ca,
@@ -75,6 +76,7 @@ pub fn issue_custom(
 ) -> Result<Issued, PkiError> {
     check_file_stem(file_stem)?;
     let (not_before, not_after) = validity::check(not_before, not_after)?;
+    let _lock = files::DirLock::acquire(dir)?;
     let ca = Ca::load(dir)?;
     let client = build_client(
         &ca,
@@ -364,7 +366,7 @@ mod tests {
 
     #[test]
     fn issues_each_role_with_correct_fields_and_chain() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::pki::files::private_tempdir();
         init(dir.path(), &[], now()).unwrap();
         let ca_der = pem_to_der(&std::fs::read(dir.path().join(CA_CERT_FILE)).unwrap());
         let (_, ca) = x509_parser::parse_x509_certificate(&ca_der).unwrap();
@@ -457,7 +459,7 @@ mod tests {
 
     #[test]
     fn p12_round_trips_and_openssl_reads_it() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::pki::files::private_tempdir();
         init(dir.path(), &[], now()).unwrap();
         let subject = Subject::Partner("EU-ECTC".into());
         let issued = issue(dir.path(), &subject, 30, PW, now()).unwrap();
@@ -502,7 +504,7 @@ mod tests {
 
     #[test]
     fn reissue_overwrites_and_archives_the_old_certificate() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::pki::files::private_tempdir();
         init(dir.path(), &[], now()).unwrap();
         let s = Subject::Partner("AL-CTD".into());
         let first = issue(dir.path(), &s, 30, PW, now()).unwrap();
@@ -521,7 +523,7 @@ mod tests {
 
     #[test]
     fn custom_certificates_allow_odd_sans_and_expired_validity() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::pki::files::private_tempdir();
         init(dir.path(), &[], now()).unwrap();
         let none = issue_custom(
             dir.path(),
@@ -557,7 +559,7 @@ mod tests {
 
     #[test]
     fn rejects_bad_inputs_before_writing() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::pki::files::private_tempdir();
         init(dir.path(), &[], now()).unwrap();
         let before: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         let p = Subject::Partner("al-ctd".into());
@@ -598,14 +600,14 @@ mod tests {
         let after: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(before.len(), after.len());
         // A directory without a CA is reported, naming ca.crt.
-        let empty = tempfile::tempdir().unwrap();
+        let empty = crate::pki::files::private_tempdir();
         let err = issue(empty.path(), &p, 30, PW, now()).unwrap_err();
         assert!(err.to_string().contains("ca.crt"), "{err}");
     }
 
     #[test]
     fn non_utc_now_is_normalised() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::pki::files::private_tempdir();
         init(dir.path(), &[], now()).unwrap();
         let local = now().to_offset(UtcOffset::from_hms(5, 30, 0).unwrap());
         let s = Subject::Operator("ops".into());

@@ -199,7 +199,7 @@ mod tests {
     #[test]
     fn shows_valid_expiring_expired_and_revoked() {
         let now = datetime!(2030-06-01 12:00 UTC);
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::pki::files::private_tempdir();
         let d = dir.path();
         let report = init(d, &[], now).unwrap();
         let good = issue(d, &Subject::Partner("AL-CTD".into()), 365, PW, now).unwrap();
@@ -276,7 +276,7 @@ mod tests {
     #[test]
     fn several_sans_are_joined() {
         let now = datetime!(2030-06-01 12:00 UTC);
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::pki::files::private_tempdir();
         init(dir.path(), &[], now).unwrap();
         let uris = vec!["urn:a".to_owned(), "urn:b".to_owned()];
         let issued = issue_custom(
@@ -327,7 +327,7 @@ mod tests {
     #[test]
     fn corrupt_certificate_is_named() {
         let now = datetime!(2030-06-01 12:00 UTC);
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::pki::files::private_tempdir();
         init(dir.path(), &[], now).unwrap();
         std::fs::write(dir.path().join("broken.crt"), b"garbage").unwrap();
         let err = list(dir.path(), now).unwrap_err();

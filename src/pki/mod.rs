@@ -20,6 +20,8 @@
 //! | `envelope-signing.key`, `envelope-signing.pub` | Ed25519 key pair for label bindings |
 //! | `<role>-<id>.crt/.key/.p12` | client certificates |
 //! | `superseded/<stem>-<serial>.crt` | certificates replaced by a reissue, kept so they can be revoked |
+//! | `pki.log` | one JSON line per revocation and CRL refresh (forced revocations marked) |
+//! | `.lock` | locked (`flock`) by every command that writes the directory |
 
 mod ca;
 mod crl;
@@ -34,9 +36,12 @@ mod serial;
 mod subject;
 mod validity;
 
-pub use crl::{RevocationReason, revoke, revoked_serials, verified_revoked_serials};
+pub use crl::{
+    CrlInfo, Refreshed, RevocationReason, Revoked, refresh_crl, revoke, revoke_serial,
+    revoked_serials, verified_crl_info, verified_revoked_serials,
+};
 pub use error::PkiError;
-pub use files::{KEY_MODE, PUBLIC_MODE, write_atomic};
+pub use files::{DirLock, KEY_MODE, LOCK_FILE, LOG_FILE, PUBLIC_MODE, write_atomic};
 pub use init::{
     DEFAULT_HOSTS, InitClient, InitReport, ensure_envelope_key, init, random_password,
     renew_gateway,

@@ -29,6 +29,16 @@ pub enum TlsError {
     /// rustls refused the combination.
     #[error("TLS configuration: {0}")]
     Rustls(String),
+    /// The CRL is signed by the CA but must not be put in force.
+    #[error("CRL {path}: {refusal}")]
+    CrlRefused {
+        /// The CRL file.
+        path: PathBuf,
+        /// Why not.
+        refusal: crate::tls::crl::CrlRefusal,
+        /// What the refused list says, for the audit record.
+        offered: Box<crate::pki::CrlInfo>,
+    },
 }
 
 /// The certificates, key and CRL read from disk, before they become a
@@ -41,6 +51,8 @@ pub struct TlsMaterial {
     crl: CertificateRevocationListDer<'static>,
     /// Serials revoked by the CRL (signature checked against the client CA).
     pub revoked: BTreeSet<String>,
+    /// The CRL's number and nextUpdate (and again its serials).
+    pub crl_info: crate::pki::CrlInfo,
     /// notAfter of the gateway's own certificate, unix seconds.
     pub server_not_after: i64,
     /// Serial of the gateway's own certificate.
@@ -95,8 +107,17 @@ impl TlsMaterial {
         };
         // The verifier checks the CRL against the CA during handshakes; the
         // per-request revocation set must come from the same signed list.
-        let revoked = crate::pki::verified_revoked_serials(&crl_bytes, &ca_pem)
+        let crl_info = crate::pki::verified_crl_info(&crl_bytes, &ca_pem)
             .map_err(|e| file_err("CRL", &cfg.crl, e))?;
+        // An expired list is refused here, so neither a start nor a reload
+        // puts one in force (the one in force stays on a reload).
+        crate::tls::crl::check_fresh(&crl_info, time::OffsetDateTime::now_utc().unix_timestamp())
+            .map_err(|refusal| TlsError::CrlRefused {
+            path: cfg.crl.clone(),
+            refusal,
+            offered: Box::new(crl_info.clone()),
+        })?;
+        let revoked = crl_info.revoked.clone();
         let server = crate::tls::identity::PeerCert::from_der(&chain[0]);
         Ok(Self {
             chain,
@@ -104,6 +125,7 @@ impl TlsMaterial {
             client_ca,
             crl,
             revoked,
+            crl_info,
             server_not_after: server.not_after,
             server_serial: server.serial,
         })
@@ -121,8 +143,11 @@ impl TlsMaterial {
                 .add(ca.clone())
                 .map_err(|e| TlsError::Rustls(format!("client CA: {e}")))?;
         }
+        // A CRL that goes stale while in force refuses every client
+        // certificate (fail closed) until a refreshed one is loaded.
         WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
             .with_crls([self.crl.clone()])
+            .enforce_revocation_expiration()
             .build()
             .map_err(|e| TlsError::Rustls(format!("client verifier: {e}")))
     }
@@ -182,6 +207,7 @@ pub struct TlsState {
     signers: arc_swap::ArcSwapOption<SignerVerifier>,
     revoked: ArcSwap<BTreeSet<String>>,
     server: ArcSwap<(String, i64)>,
+    crl: ArcSwap<crate::tls::crl::CrlState>,
 }
 
 impl std::fmt::Debug for TlsState {
@@ -206,7 +232,13 @@ impl TlsState {
                 material.server_serial.clone(),
                 material.server_not_after,
             )),
+            crl: ArcSwap::from_pointee((&material.crl_info).into()),
         })
+    }
+
+    /// The CRL in force: number, nextUpdate and serials.
+    pub fn crl(&self) -> crate::tls::crl::CrlState {
+        (**self.crl.load()).clone()
     }
 
     /// Swaps in a config built from `material` (new handshakes use it; open
@@ -222,6 +254,7 @@ impl TlsState {
                 .map(|v| Arc::new(SignerVerifier(v))),
         );
         self.revoked.store(Arc::new(material.revoked.clone()));
+        self.crl.store(Arc::new((&material.crl_info).into()));
         self.server.store(Arc::new((
             material.server_serial.clone(),
             material.server_not_after,

@@ -10,6 +10,7 @@
 pub mod accept;
 pub mod config;
 pub mod connections;
+pub mod crl;
 pub mod identity;
 
 pub use accept::{ConnectionInfo, ServeOptions, serve};

@@ -26,6 +26,7 @@ mod messages;
 mod openapi;
 mod ops;
 mod params;
+mod pki_ops;
 mod policy;
 mod races;
 mod retention;

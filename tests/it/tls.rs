@@ -53,6 +53,7 @@ async fn partner_certificate_is_accepted_over_http1_and_http2() {
 #[tokio::test]
 async fn no_certificate_is_refused() {
     let gw = TestGateway::start().await;
+    let before = gw.audit_size().await;
     let client = Client::new(
         anonymous_config(&gw, &[&rustls::version::TLS13]),
         gw.addr(),
@@ -64,7 +65,7 @@ async fn no_certificate_is_refused() {
     assert!(client.get("/v1/inbox", &[]).await.is_err());
     assert_eq!(
         gw.audit_size().await,
-        0,
+        before,
         "refused handshakes never reach the API"
     );
     gw.stop().await;
