@@ -14,6 +14,7 @@ mod cluster;
 mod crash;
 mod demo;
 mod dpo;
+mod gate;
 mod harness;
 mod lifecycle;
 mod limits;
