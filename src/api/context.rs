@@ -297,10 +297,8 @@ async fn gate_in_span(
         Some(ApiError::ForbiddenRole {
             role: ctx.identity.role(),
         })
-    } else if let Some(e) = media_type_refusal(op.accepts, req.headers()) {
-        Some(e)
     } else {
-        None
+        media_type_refusal(op.accepts, req.headers())
     };
 
     let response = match refusal {

@@ -161,10 +161,13 @@ mod tests {
         h
     }
 
+    type Headers = &'static [(&'static str, &'static str)];
+
     #[test]
     fn cross_site_table() {
         let own = Some("gw.example:8443");
-        let cases: &[(&[(&str, &str)], Option<&str>, bool)] = &[
+        // (headers, the request's authority, served)
+        let cases: &[(Headers, Option<&str>, bool)] = &[
             (&[], own, true),
             (&[("sec-fetch-site", "same-origin")], own, true),
             (&[("sec-fetch-site", "none")], own, true),
@@ -241,7 +244,7 @@ mod tests {
 
     #[test]
     fn media_type_table() {
-        let cases: &[(&[(&str, &str)], bool, bool)] = &[
+        let cases: &[(Headers, bool, bool)] = &[
             // (headers, JSON route accepts, upload route accepts)
             (&[], false, false),
             (&[("content-type", "application/json")], true, true),
