@@ -51,7 +51,8 @@ as RS-MOI "$GW/v1/messages/$id" \
 echo
 
 echo "# 4. RS-MOI acknowledges it"
-as RS-MOI -X POST "$GW/v1/messages/$id/ack" -H 'Brdo-Officer: insp.petrovic'
+as RS-MOI -X POST "$GW/v1/messages/$id/ack" \
+  -H 'Content-Type: application/json' -H 'Brdo-Officer: insp.petrovic'
 echo
 
 echo "# 5. AL-CTD checks the delivery status"

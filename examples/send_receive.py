@@ -80,7 +80,8 @@ msg = check(
 )
 print("read", msg["marking"], "-", msg["subject"])
 
-check(serbia.post(f"{GATEWAY}/v1/messages/{sent['id']}/ack", headers=officer), 200)
+# State-changing calls declare JSON even without a body.
+check(serbia.post(f"{GATEWAY}/v1/messages/{sent['id']}/ack", json={}, headers=officer), 200)
 status = check(albania.get(f"{GATEWAY}/v1/messages/{sent['id']}/status"), 200)
 states = {r["partner"]: r["status"] for r in status["recipients"]}
 print("status", states)

@@ -2,8 +2,11 @@
 //! record every request leaves.
 //!
 //! Every request passes [`gate`]. It resolves the caller from the
-//! connection's certificate (identity, revocation, suspension), checks the
-//! route's role from the table in `routes`, and after the handler ran makes
+//! connection's certificate (identity, revocation, suspension), refuses a
+//! (method, path) the table in `routes` does not name and a request a
+//! browser sent for another site (`cross_site`), checks the route's role
+//! from the table and the body's declared media type, adds the browser
+//! security headers to every answer, and after the handler ran makes
 //! sure exactly one audit record exists for the request: handlers that
 //! change state append theirs in the same transaction and mark the context
 //! audited; for everything else (reads, refusals, failures) the gate appends
@@ -15,16 +18,18 @@ use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 use tracing::Instrument;
 
 use super::AppState;
+use super::cross_site::{cross_site_refusal, media_type_refusal};
 use super::problem::{ApiError, ErrorInfo};
 use super::refusals::{Admission, RefusalKey};
-use super::routes::{Operation, lookup};
+use super::routes::{Operation, RouteRefusal, lookup, route_refusal};
+use super::security_headers;
 use super::upload_rate::MinRate;
 use crate::audit::record::{Action, Actor, Outcome, RecordDraft, format_at};
 use crate::domain::PartnerId;
@@ -184,12 +189,12 @@ pub fn text_header(headers: &HeaderMap, name: &str, max: usize) -> Result<Option
 /// The middleware around every route.
 pub async fn gate(State(app): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let request_id = uuid::Uuid::now_v7().to_string();
-    let op = lookup(
-        req.method(),
-        req.extensions()
-            .get::<MatchedPath>()
-            .map(MatchedPath::as_str),
-    );
+    let matched = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(MatchedPath::as_str);
+    let op = lookup(req.method(), matched);
+    let route = route_refusal(req.method(), matched);
     let span = tracing::info_span!(
         "request",
         request_id = %request_id,
@@ -200,9 +205,20 @@ pub async fn gate(State(app): State<Arc<AppState>>, req: Request, next: Next) ->
         status = tracing::field::Empty,
         outcome = tracing::field::Empty,
     );
-    gate_in_span(app, req, next, request_id, op)
+    let allow = match &route {
+        Some(RouteRefusal::MethodNotAllowed { allow }) => HeaderValue::from_str(allow).ok(),
+        _ => None,
+    };
+    let mut response = gate_in_span(app, req, next, request_id, op, route)
         .instrument(span)
-        .await
+        .await;
+    // Whichever refusal answered, the path's methods are the table's (the
+    // router would otherwise add its own list, which names HEAD).
+    if let Some(allow) = allow {
+        response.headers_mut().insert(header::ALLOW, allow);
+    }
+    security_headers::add(&mut response);
+    response
 }
 
 async fn gate_in_span(
@@ -211,6 +227,7 @@ async fn gate_in_span(
     next: Next,
     request_id: String,
     op: Operation,
+    route: Option<RouteRefusal>,
 ) -> Response {
     let Some(conn) = req.extensions().get::<ConnectionInfo>().cloned() else {
         // Only reachable if the router is served without the TLS accept loop.
@@ -293,12 +310,14 @@ async fn gate_in_span(
         && app.is_suspended(p)
     {
         Some(ApiError::PartnerSuspended(p.to_string()))
+    } else if let Some(e) = request_refusal(&req, route) {
+        Some(e)
     } else if !op.allows(&ctx.identity) {
         Some(ApiError::ForbiddenRole {
             role: ctx.identity.role(),
         })
     } else {
-        None
+        media_type_refusal(op.accepts, req.headers())
     };
 
     let response = match refusal {
@@ -371,6 +390,30 @@ async fn gate_in_span(
 /// certificate from the client CA may still carry a subject of any length.
 fn cert_subject(subject: &str) -> String {
     crate::domain::text::cap(subject, super::audit_safe::MAX_SUBJECT_CHARS)
+}
+
+/// The gate's refusal of a request whatever its caller's role: a (method,
+/// path) the route table does not name (deny by default), or a request a
+/// browser sent for another site.
+fn request_refusal(req: &Request, route: Option<RouteRefusal>) -> Option<ApiError> {
+    match route {
+        Some(RouteRefusal::NotFound) => Some(ApiError::RouteNotFound),
+        Some(RouteRefusal::MethodNotAllowed { .. }) => Some(ApiError::MethodNotAllowed),
+        None => cross_site_refusal(req.headers(), request_authority(req)),
+    }
+}
+
+/// The host (and port) the request was sent to: the HTTP/2 `:authority`
+/// or an absolute-form URI, else the one `Host` header.
+fn request_authority(req: &Request) -> Option<&str> {
+    if let Some(a) = req.uri().authority() {
+        return Some(a.as_str());
+    }
+    let mut hosts = req.headers().get_all(header::HOST).iter();
+    match (hosts.next(), hosts.next()) {
+        (Some(h), None) => h.to_str().ok(),
+        _ => None,
+    }
 }
 
 /// Records the request's result on its span in one call: the JSON log

@@ -1,7 +1,9 @@
 //! The mTLS HTTP API (SPEC §3).
 //!
 //! `routes` is the table of endpoints and roles; `context` is the gate every
-//! request passes (identity, role, audit); `problem` maps errors to problem
+//! request passes (identity, route, role, audit), with `cross_site` refusing
+//! requests browsers send for other sites and `security_headers` stamping
+//! every answer; `problem` maps errors to problem
 //! documents; `body` reads bounded JSON bodies; `content` seals and opens
 //! message content; `messages` and `inbox` are the partner endpoints.
 
@@ -13,6 +15,7 @@ pub mod audit_safe;
 pub mod body;
 pub mod content;
 pub mod context;
+pub mod cross_site;
 pub mod cursor;
 pub mod dpo_page;
 pub mod inbox;
@@ -26,6 +29,7 @@ pub mod refusals;
 pub mod retention;
 pub mod routes;
 pub mod schema;
+pub mod security_headers;
 pub mod signed;
 pub mod upload_rate;
 

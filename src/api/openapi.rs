@@ -28,7 +28,7 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder, Schema};
 use utoipa::{OpenApi, PartialSchema, ToSchema};
 
 use super::problem::ApiError;
-use super::routes::ROUTES;
+use super::routes::{Accepts, ROUTES};
 use super::{admin, attachments, audit, dpo_page, inbox, lifecycle, messages, retention, schema};
 use crate::policy::ViolationCode;
 
@@ -216,14 +216,19 @@ pub fn document() -> utoipa::openapi::OpenApi {
         let Some(op) = operation_mut(item, &route.method) else {
             continue;
         };
-        complete(op, route.op.roles.names(), route.op.action.as_str());
+        complete(
+            op,
+            route.op.roles.names(),
+            route.op.action.as_str(),
+            route.op.accepts,
+        );
     }
     doc
 }
 
 /// Adds what the gate gives every route: who may call it, what it audits
 /// as, and the problem answers any call can get.
-fn complete(op: &mut Operation, roles: Vec<&'static str>, action: &str) {
+fn complete(op: &mut Operation, roles: Vec<&'static str>, action: &str, accepts: Accepts) {
     let who = format!("Roles: {}. Audited as `{action}`.", roles.join(", "));
     op.description = Some(match op.description.take() {
         Some(d) if !d.is_empty() => format!("{d}\n\n{who}"),
@@ -243,7 +248,7 @@ fn complete(op: &mut Operation, roles: Vec<&'static str>, action: &str) {
         ),
         (
             "403",
-            "Refused: no identity, another role's endpoint, suspended or revoked, or the policy",
+            "Refused: no identity, another role's endpoint, suspended or revoked, a request from another site (cross_site_request), or the policy",
         ),
         ("404", "Not found, or not visible to the caller"),
         (
@@ -258,11 +263,21 @@ fn complete(op: &mut Operation, roles: Vec<&'static str>, action: &str) {
     ];
     if op.request_body.is_some() {
         errors.push(("413", "The body exceeds the configured limit"));
-        errors.push(("415", "The body must be application/json"));
         errors.push((
             "408",
             "The body arrived slower than server.min_upload_bytes_per_second after server.upload_grace_secs",
         ));
+    }
+    match accepts {
+        Accepts::Nothing => {}
+        Accepts::Json => errors.push((
+            "415",
+            "Content-Type must be application/json, also when the body is empty",
+        )),
+        Accepts::Raw => errors.push((
+            "415",
+            "Content-Type must name the upload's media type; none, form types and text/plain are refused",
+        )),
     }
     for (status, description) in errors {
         op.responses

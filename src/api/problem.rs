@@ -55,9 +55,22 @@ pub enum ApiError {
         /// The limit.
         limit: u64,
     },
-    /// The body is not JSON.
-    #[error("the request body must be application/json")]
+    /// A state-changing call whose body is not declared JSON (an empty
+    /// body included).
+    #[error(
+        "a state-changing call must declare Content-Type: application/json, even with an empty body"
+    )]
     UnsupportedMediaType,
+    /// An upload declared with a media type a web form can send (or none):
+    /// a page on another site could make a browser send it.
+    #[error(
+        "an upload must declare its media type (such as application/octet-stream or application/pdf); none, form types and text/plain are refused"
+    )]
+    UploadMediaType,
+    /// A browser says the request comes from another site; the text names
+    /// the header that said so.
+    #[error("{0}")]
+    CrossSiteRequest(String),
     /// The policy refuses the transfer; all violations are listed.
     #[error("the policy does not allow this message")]
     PolicyDenied(Vec<Violation>),
@@ -130,6 +143,7 @@ impl ApiError {
             | Self::ForbiddenRole { .. }
             | Self::PartnerSuspended(_)
             | Self::CertificateRevoked
+            | Self::CrossSiteRequest(_)
             | Self::PolicyDenied(_)
             | Self::NotOriginator => StatusCode::FORBIDDEN,
             Self::OfficerRequired(_)
@@ -141,7 +155,9 @@ impl ApiError {
             | Self::InvalidSignature(_)
             | Self::UploadIncomplete => StatusCode::BAD_REQUEST,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::UnsupportedMediaType | Self::UploadMediaType => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
             Self::NotFound | Self::RouteNotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::IdempotencyConflict | Self::LegalHold | Self::FamilyChanged => {
@@ -168,7 +184,8 @@ impl ApiError {
             Self::InvalidRequest(_) => "invalid_request",
             Self::InvalidSignature(_) => "invalid_signature",
             Self::PayloadTooLarge { .. } => "payload_too_large",
-            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::UnsupportedMediaType | Self::UploadMediaType => "unsupported_media_type",
+            Self::CrossSiteRequest(_) => "cross_site_request",
             Self::PolicyDenied(v) => v.first().map_or("policy_denied", |v| v.code.as_str()),
             Self::NotFound | Self::RouteNotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
@@ -221,6 +238,7 @@ impl ApiError {
         "rate_limited",
         "upload_too_slow",
         "family_changed",
+        "cross_site_request",
     ];
 
     fn title(&self) -> &'static str {
@@ -235,7 +253,9 @@ impl ApiError {
             Self::InvalidRequest(_) => "The request is not valid",
             Self::InvalidSignature(_) => "The sender signature does not hold",
             Self::PayloadTooLarge { .. } => "The request body is too large",
-            Self::UnsupportedMediaType => "The request body must be JSON",
+            Self::UnsupportedMediaType => "The request body must be declared JSON",
+            Self::UploadMediaType => "The upload must declare a non-form media type",
+            Self::CrossSiteRequest(_) => "Requests from other sites are refused",
             Self::PolicyDenied(_) => "The policy does not allow this transfer",
             Self::NotFound => "Not found",
             Self::RouteNotFound => "No such endpoint",
@@ -261,7 +281,8 @@ impl ApiError {
             Self::NoIdentity(d)
             | Self::OfficerRequired(d)
             | Self::JustificationRequired(d)
-            | Self::InvalidSignature(d) => d.clone(),
+            | Self::InvalidSignature(d)
+            | Self::CrossSiteRequest(d) => d.clone(),
             Self::PolicyDenied(v) => format!(
                 "{} violation{} of the data-protection policy; see violations",
                 v.len(),
@@ -460,6 +481,8 @@ mod tests {
             ApiError::InvalidSignature(String::new()),
             ApiError::PayloadTooLarge { limit: 1 },
             ApiError::UnsupportedMediaType,
+            ApiError::UploadMediaType,
+            ApiError::CrossSiteRequest(String::new()),
             ApiError::PolicyDenied(Vec::new()),
             ApiError::NotFound,
             ApiError::RouteNotFound,
@@ -494,6 +517,8 @@ mod tests {
                 | ApiError::InvalidSignature(_)
                 | ApiError::PayloadTooLarge { .. }
                 | ApiError::UnsupportedMediaType
+                | ApiError::UploadMediaType
+                | ApiError::CrossSiteRequest(_)
                 | ApiError::PolicyDenied(_)
                 | ApiError::NotFound
                 | ApiError::RouteNotFound

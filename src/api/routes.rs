@@ -32,9 +32,11 @@ impl Roles {
     pub const DPO: Roles = Roles(2 | 4);
     /// Operators.
     pub const OPERATOR: Roles = Roles(8);
-    /// Every authenticated identity: the API description, and unknown
-    /// routes (which answer 404 to all).
+    /// Every authenticated identity: the API description.
     pub const ANY: Roles = Roles(15);
+    /// Nobody: what a (method, path) the table does not name resolves to,
+    /// so that even a gate that forgot to refuse it would refuse it by role.
+    pub const NONE: Roles = Roles(0);
 
     /// Union.
     pub const fn or(self, other: Roles) -> Roles {
@@ -66,6 +68,26 @@ impl Roles {
     }
 }
 
+/// The request body a route takes, by media type.
+///
+/// A page on another site can make a browser send a cross-site request
+/// without asking first (no CORS preflight) only with a form's media types
+/// (`application/x-www-form-urlencoded`, `multipart/form-data`,
+/// `text/plain`) or none. Requiring a type outside that set on every
+/// state-changing call means such a request never reaches a handler, even
+/// if the browser omits `Origin` and `Sec-Fetch-Site`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accepts {
+    /// A read (`GET`): the gate does not look at the body's type.
+    Nothing,
+    /// `Content-Type: application/json`, required even when the body is
+    /// empty.
+    Json,
+    /// A raw upload: any declared media type except the three a form can
+    /// send.
+    Raw,
+}
+
 /// What a route does, for authorisation and audit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Operation {
@@ -75,6 +97,8 @@ pub struct Operation {
     pub roles: Roles,
     /// The path template (for metrics and traces; never a concrete path).
     pub route: &'static str,
+    /// The body's media type the gate requires.
+    pub accepts: Accepts,
 }
 
 impl Operation {
@@ -100,6 +124,7 @@ const fn spec(
     path: &'static str,
     action: Action,
     roles: Roles,
+    accepts: Accepts,
     handler: fn() -> MethodRouter<Arc<AppState>>,
 ) -> RouteSpec {
     RouteSpec {
@@ -109,47 +134,55 @@ const fn spec(
             action,
             roles,
             route: path,
+            accepts,
         },
         handler,
     }
 }
 
+/// Short names for the body column of [`ROUTES`].
+const NO_BODY: Accepts = Accepts::Nothing;
+const JSON: Accepts = Accepts::Json;
+const RAW: Accepts = Accepts::Raw;
+
 /// Every endpoint of the mTLS API.
 #[rustfmt::skip]
 pub static ROUTES: &[RouteSpec] = &[
-    spec(Method::POST, "/v1/messages", Action::Collect, Roles::PARTNER, || post(messages::submit)),
-    spec(Method::GET, "/v1/inbox", Action::List, Roles::PARTNER, || get(inbox::list)),
-    spec(Method::GET, "/v1/messages/{id}", Action::Consult, Roles::PARTNER, || get(messages::read)),
-    spec(Method::POST, "/v1/messages/{id}/ack", Action::Acknowledge, Roles::PARTNER, || post(messages::ack)),
-    spec(Method::GET, "/v1/messages/{id}/status", Action::Status, Roles::PARTNER, || get(messages::status)),
-    spec(Method::POST, "/v1/messages/{id}/forward", Action::Disclose, Roles::PARTNER, || post(lifecycle::forward)),
-    spec(Method::POST, "/v1/messages/{id}/permissions", Action::Grant, Roles::PARTNER, || post(lifecycle::grant)),
-    spec(Method::POST, "/v1/messages/{id}/judicial-use", Action::JudicialUse, Roles::PARTNER, || post(lifecycle::judicial_use)),
-    spec(Method::POST, "/v1/messages/{id}/label", Action::Alter, Roles::PARTNER, || post(lifecycle::raise_label)),
-    spec(Method::POST, "/v1/messages/{id}/hold", Action::Alter, Roles::PARTNER.or(Roles::GATEWAY_DPO), || post(lifecycle::set_hold)),
-    spec(Method::DELETE, "/v1/messages/{id}/hold", Action::Alter, Roles::PARTNER.or(Roles::GATEWAY_DPO), || delete(lifecycle::lift_hold)),
-    spec(Method::POST, "/v1/messages/{id}/review", Action::Alter, Roles::PARTNER, || post(lifecycle::review)),
-    spec(Method::POST, "/v1/attachments", Action::Upload, Roles::PARTNER, || post(attachments::upload)),
-    spec(Method::GET, "/v1/messages/{id}/attachments/{attachment_id}", Action::Consult, Roles::PARTNER, || get(attachments::download)),
-    spec(Method::GET, "/v1/retention/due", Action::List, Roles::PARTNER, || get(retention::due)),
-    spec(Method::GET, "/v1/audit", Action::AuditQuery, Roles::DPO, || get(audit::query)),
-    spec(Method::GET, "/v1/audit/export", Action::AuditExport, Roles::DPO, || get(audit::export)),
-    spec(Method::GET, "/v1/audit/checkpoint", Action::AuditQuery, Roles::DPO, || get(audit::checkpoint)),
-    spec(Method::GET, "/v1/audit/proof/{seq}", Action::AuditQuery, Roles::DPO, || get(audit::proof)),
-    spec(Method::GET, "/v1/audit/consistency", Action::AuditQuery, Roles::DPO, || get(audit::consistency)),
-    spec(Method::GET, "/dpo", Action::AuditQuery, Roles::DPO, || get(dpo_page::index)),
-    spec(Method::GET, "/dpo/records/{seq}", Action::AuditQuery, Roles::DPO, || get(dpo_page::record)),
-    spec(Method::GET, "/v1/admin/partners", Action::Inspect, Roles::OPERATOR, || get(admin::partners)),
-    spec(Method::POST, "/v1/admin/partners/{id}/suspend", Action::PartnerSuspend, Roles::OPERATOR, || post(admin::suspend)),
-    spec(Method::POST, "/v1/admin/partners/{id}/resume", Action::PartnerResume, Roles::OPERATOR, || post(admin::resume)),
-    spec(Method::GET, "/v1/admin/certificates", Action::Inspect, Roles::OPERATOR, || get(admin::certificates)),
-    spec(Method::POST, "/v1/admin/reload", Action::ConfigReload, Roles::OPERATOR, || post(admin::reload)),
-    spec(Method::GET, "/v1/admin/config", Action::Inspect, Roles::OPERATOR, || get(super::admin_config::show)),
-    spec(Method::GET, "/v1/openapi.json", Action::Inspect, Roles::ANY, || get(openapi::serve)),
+    spec(Method::POST, "/v1/messages", Action::Collect, Roles::PARTNER, JSON, || post(messages::submit)),
+    spec(Method::GET, "/v1/inbox", Action::List, Roles::PARTNER, NO_BODY, || get(inbox::list)),
+    spec(Method::GET, "/v1/messages/{id}", Action::Consult, Roles::PARTNER, NO_BODY, || get(messages::read)),
+    spec(Method::POST, "/v1/messages/{id}/ack", Action::Acknowledge, Roles::PARTNER, JSON, || post(messages::ack)),
+    spec(Method::GET, "/v1/messages/{id}/status", Action::Status, Roles::PARTNER, NO_BODY, || get(messages::status)),
+    spec(Method::POST, "/v1/messages/{id}/forward", Action::Disclose, Roles::PARTNER, JSON, || post(lifecycle::forward)),
+    spec(Method::POST, "/v1/messages/{id}/permissions", Action::Grant, Roles::PARTNER, JSON, || post(lifecycle::grant)),
+    spec(Method::POST, "/v1/messages/{id}/judicial-use", Action::JudicialUse, Roles::PARTNER, JSON, || post(lifecycle::judicial_use)),
+    spec(Method::POST, "/v1/messages/{id}/label", Action::Alter, Roles::PARTNER, JSON, || post(lifecycle::raise_label)),
+    spec(Method::POST, "/v1/messages/{id}/hold", Action::Alter, Roles::PARTNER.or(Roles::GATEWAY_DPO), JSON, || post(lifecycle::set_hold)),
+    spec(Method::DELETE, "/v1/messages/{id}/hold", Action::Alter, Roles::PARTNER.or(Roles::GATEWAY_DPO), JSON, || delete(lifecycle::lift_hold)),
+    spec(Method::POST, "/v1/messages/{id}/review", Action::Alter, Roles::PARTNER, JSON, || post(lifecycle::review)),
+    spec(Method::POST, "/v1/attachments", Action::Upload, Roles::PARTNER, RAW, || post(attachments::upload)),
+    spec(Method::GET, "/v1/messages/{id}/attachments/{attachment_id}", Action::Consult, Roles::PARTNER, NO_BODY, || get(attachments::download)),
+    spec(Method::GET, "/v1/retention/due", Action::List, Roles::PARTNER, NO_BODY, || get(retention::due)),
+    spec(Method::GET, "/v1/audit", Action::AuditQuery, Roles::DPO, NO_BODY, || get(audit::query)),
+    spec(Method::GET, "/v1/audit/export", Action::AuditExport, Roles::DPO, NO_BODY, || get(audit::export)),
+    spec(Method::GET, "/v1/audit/checkpoint", Action::AuditQuery, Roles::DPO, NO_BODY, || get(audit::checkpoint)),
+    spec(Method::GET, "/v1/audit/proof/{seq}", Action::AuditQuery, Roles::DPO, NO_BODY, || get(audit::proof)),
+    spec(Method::GET, "/v1/audit/consistency", Action::AuditQuery, Roles::DPO, NO_BODY, || get(audit::consistency)),
+    spec(Method::GET, "/dpo", Action::AuditQuery, Roles::DPO, NO_BODY, || get(dpo_page::index)),
+    spec(Method::GET, "/dpo/records/{seq}", Action::AuditQuery, Roles::DPO, NO_BODY, || get(dpo_page::record)),
+    spec(Method::GET, "/v1/admin/partners", Action::Inspect, Roles::OPERATOR, NO_BODY, || get(admin::partners)),
+    spec(Method::POST, "/v1/admin/partners/{id}/suspend", Action::PartnerSuspend, Roles::OPERATOR, JSON, || post(admin::suspend)),
+    spec(Method::POST, "/v1/admin/partners/{id}/resume", Action::PartnerResume, Roles::OPERATOR, JSON, || post(admin::resume)),
+    spec(Method::GET, "/v1/admin/certificates", Action::Inspect, Roles::OPERATOR, NO_BODY, || get(admin::certificates)),
+    spec(Method::POST, "/v1/admin/reload", Action::ConfigReload, Roles::OPERATOR, JSON, || post(admin::reload)),
+    spec(Method::GET, "/v1/admin/config", Action::Inspect, Roles::OPERATOR, NO_BODY, || get(super::admin_config::show)),
+    spec(Method::GET, "/v1/openapi.json", Action::Inspect, Roles::ANY, NO_BODY, || get(openapi::serve)),
 ];
 
-/// The operation for a request; unknown routes and methods map to
-/// [`Action::Request`] open to all roles (they answer 404/405 to all).
+/// The operation for a request. A (method, path) the table does not name
+/// maps to [`Action::Request`] open to no role: the gate refuses it with
+/// [`route_refusal`] before any handler, and the empty role set refuses it
+/// again should that step ever be skipped.
 pub fn lookup(method: &Method, matched_path: Option<&str>) -> Operation {
     ROUTES
         .iter()
@@ -157,11 +190,48 @@ pub fn lookup(method: &Method, matched_path: Option<&str>) -> Operation {
         .map_or(
             Operation {
                 action: Action::Request,
-                roles: Roles::ANY,
+                roles: Roles::NONE,
                 route: "(unmatched)",
+                accepts: Accepts::Nothing,
             },
             |r| r.op,
         )
+}
+
+/// Why the table does not serve (method, path), if it does not.
+///
+/// Deny by default: the router alone would run a `GET` handler for `HEAD`
+/// and answer `OPTIONS` itself, so only pairs the table names pass. `HEAD`,
+/// `OPTIONS` and every other method the table does not list for a path are
+/// `405` with the path's methods in `Allow`; an unknown path is `404`.
+pub fn route_refusal(method: &Method, matched_path: Option<&str>) -> Option<RouteRefusal> {
+    let Some(path) = matched_path else {
+        return Some(RouteRefusal::NotFound);
+    };
+    let mut on_path = ROUTES.iter().filter(|r| r.path == path).peekable();
+    if on_path.peek().is_none() {
+        return Some(RouteRefusal::NotFound);
+    }
+    let methods: Vec<&str> = on_path.map(|r| r.method.as_str()).collect();
+    if methods.contains(&method.as_str()) {
+        None
+    } else {
+        Some(RouteRefusal::MethodNotAllowed {
+            allow: methods.join(", "),
+        })
+    }
+}
+
+/// A (method, path) the table does not serve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteRefusal {
+    /// No route has this path.
+    NotFound,
+    /// The path exists with other methods, listed for the `Allow` header.
+    MethodNotAllowed {
+        /// The path's methods, comma-separated.
+        allow: String,
+    },
 }
 
 /// The router over [`ROUTES`], before the gate is layered on.
@@ -206,6 +276,59 @@ mod tests {
             lookup(&Method::DELETE, Some("/v1/inbox")).action,
             Action::Request
         );
-        assert_eq!(lookup(&Method::GET, None).roles, Roles::ANY);
+        assert_eq!(lookup(&Method::GET, None).roles, Roles::NONE);
+        assert!(!lookup(&Method::HEAD, Some("/v1/admin/partners")).allows(&partner));
+        assert!(
+            !lookup(&Method::HEAD, Some("/v1/admin/partners"))
+                .allows(&Identity::Operator("admin".into()))
+        );
+    }
+
+    #[test]
+    fn only_named_pairs_pass() {
+        assert_eq!(route_refusal(&Method::GET, Some("/v1/inbox")), None);
+        for m in [
+            Method::HEAD,
+            Method::OPTIONS,
+            Method::PUT,
+            Method::PATCH,
+            Method::TRACE,
+            Method::CONNECT,
+            Method::from_bytes(b"BREW").expect("method"),
+        ] {
+            assert_eq!(
+                route_refusal(&m, Some("/v1/inbox")),
+                Some(RouteRefusal::MethodNotAllowed {
+                    allow: "GET".into()
+                }),
+                "{m}"
+            );
+        }
+        assert_eq!(
+            route_refusal(&Method::GET, Some("/v1/messages/{id}/hold")),
+            Some(RouteRefusal::MethodNotAllowed {
+                allow: "POST, DELETE".into()
+            })
+        );
+        assert_eq!(
+            route_refusal(&Method::GET, None),
+            Some(RouteRefusal::NotFound)
+        );
+        assert_eq!(
+            route_refusal(&Method::GET, Some("/v1/nothing")),
+            Some(RouteRefusal::NotFound)
+        );
+    }
+
+    #[test]
+    fn reads_take_no_body_and_writes_take_json_except_uploads() {
+        for r in ROUTES {
+            let expected = match (r.method.as_str(), r.path) {
+                ("GET", _) => Accepts::Nothing,
+                ("POST", "/v1/attachments") => Accepts::Raw,
+                _ => Accepts::Json,
+            };
+            assert_eq!(r.op.accepts, expected, "{} {}", r.method, r.path);
+        }
     }
 }

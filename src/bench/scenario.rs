@@ -248,7 +248,7 @@ async fn ack(client: &Client, id: &str) -> Result<(), Failure> {
             .request(
                 Method::POST,
                 &format!("/v1/messages/{id}/ack"),
-                &[OFFICER],
+                &[OFFICER, ("content-type", "application/json")],
                 None,
             )
             .await,

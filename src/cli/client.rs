@@ -237,7 +237,8 @@ pub async fn run(args: ClientArgs) -> u8 {
     };
     let mut h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let bytes = body.map(|b| b.to_string().into_bytes());
-    if bytes.is_some() {
+    // State-changing calls declare JSON even without a body (SPEC §3).
+    if method != Method::GET {
         h.push(("content-type", "application/json"));
     }
     match client.request(method, &path, &h, bytes).await {

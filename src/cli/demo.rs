@@ -227,7 +227,10 @@ pub async fn script(pki_dir: &Path, addr: std::net::SocketAddr) -> Result<String
         .request(
             hyper::Method::POST,
             &format!("{path}/ack"),
-            &[("brdo-officer", "insp.petrovic")],
+            &[
+                ("brdo-officer", "insp.petrovic"),
+                ("content-type", "application/json"),
+            ],
             None,
         )
         .await

@@ -79,6 +79,18 @@ try {
   assert.ok(own.length < rows, 'fewer than the gateway DPO sees');
   results.partner_dpo = { rows: own.length };
 
+  // A page from elsewhere (not the gateway's origin) submits a form to a
+  // state-changing call; the browser presents the DPO's certificate, the
+  // gateway refuses the request as cross-site before any handler runs.
+  const elsewhere = await dpo.newPage();
+  await elsewhere.setContent(
+    `<form method="post" enctype="text/plain" action="${url}/v1/messages/00000000-0000-7000-8000-000000000000/hold">` +
+    `<input name='{"reason":"x","pad":"' value='"}'><button type="submit">go</button></form>`);
+  const [forged] = await Promise.all([elsewhere.waitForNavigation(), elsewhere.click('button')]);
+  assert.equal(forged.status(), 403, 'a cross-site form post is refused');
+  assert.match(await forged.text(), /cross_site_request/);
+  results.cross_site = { status: forged.status() };
+
   // A partner system's certificate is refused.
   const partner = await (await as('partner-AL-CTD')).newPage();
   const refused = await partner.goto(`${url}/dpo`);

@@ -107,7 +107,7 @@ async fn upload_send_download_by_holders_only() {
 #[tokio::test]
 async fn attachments_must_be_the_senders_own() {
     let gw = TestGateway::start().await;
-    let theirs = upload(&gw, "RS-MOI", b"serbian file".to_vec(), "text/plain")
+    let theirs = upload(&gw, "RS-MOI", b"serbian file".to_vec(), "text/markdown")
         .await
         .json()["id"]
         .as_str()
@@ -147,7 +147,7 @@ async fn oversize_and_truncated_uploads_store_nothing() {
         .request(
             hyper::Method::POST,
             "/v1/attachments",
-            &[OFFICER],
+            &[OFFICER, ("content-type", "application/octet-stream")],
             Some(payload(150_000, 3)),
         )
         .await
@@ -328,13 +328,13 @@ async fn plaintext_markers_are_nowhere_under_the_data_directory() {
 #[tokio::test]
 async fn erasure_and_orphan_removal_delete_attachment_content() {
     let gw = TestGateway::start().await;
-    let att = upload(&gw, "AL-CTD", payload(10_000, 5), "text/plain")
+    let att = upload(&gw, "AL-CTD", payload(10_000, 5), "text/markdown")
         .await
         .json()["id"]
         .as_str()
         .expect("id")
         .to_owned();
-    let orphan = upload(&gw, "AL-CTD", payload(10_000, 9), "text/plain")
+    let orphan = upload(&gw, "AL-CTD", payload(10_000, 9), "text/markdown")
         .await
         .json()["id"]
         .as_str()

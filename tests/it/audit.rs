@@ -70,7 +70,7 @@ async fn exactly_one_record_per_request_whatever_the_outcome() {
                 .request(
                     hyper::Method::POST,
                     &format!("{path}/ack"),
-                    &[OFFICER],
+                    &[OFFICER, ("content-type", "application/json")],
                     None,
                 )
                 .await

@@ -1,6 +1,7 @@
 //! The DPO page in a real browser (headless Chromium, playwright-core):
-//! loading it with a DPO certificate, filtering, opening a record, and a
-//! partner certificate refused. `.ci/test` installs Debian's `chromium`
+//! loading it with a DPO certificate, filtering, opening a record, a form
+//! posted from another page refused as cross-site, and a partner
+//! certificate refused. `.ci/test` installs Debian's `chromium`
 //! and `npm ci`s `tests/browser` first.
 
 use std::path::Path;
@@ -72,6 +73,7 @@ async fn dpo_page_in_a_real_browser() {
     .expect("json");
     assert_eq!(result["ok"], true);
     assert_eq!(result["partner"]["status"], 403);
+    assert_eq!(result["cross_site"]["status"], 403);
     assert!(
         std::fs::metadata(&shot)
             .map(|m| m.len() > 1000)
@@ -87,6 +89,17 @@ async fn dpo_page_in_a_real_browser() {
         }
     }
     assert!(views >= 4, "{views} DPO page views audited");
+    // The forged form post is a denial, its code naming why.
+    let mut forged = 0;
+    for seq in 1..=n {
+        let rec = gw.audit_record(seq).await;
+        if rec["code"] == "cross_site_request" {
+            assert_eq!(rec["action"], "deny");
+            assert_eq!(rec["details"]["attempted"], "alter");
+            forged += 1;
+        }
+    }
+    assert_eq!(forged, 1, "one cross-site request refused and audited");
     let _ = std::fs::remove_file(shot);
     gw.stop().await;
 }

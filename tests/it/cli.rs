@@ -319,7 +319,7 @@ async fn serve_refuses_a_broken_policy_with_exit_2() {
 #[tokio::test]
 async fn keys_rotate_rewraps_every_data_key_without_touching_content() {
     let gw = TestGateway::start().await;
-    let att = upload(&gw, "AL-CTD", b"attachment bytes".to_vec(), "text/plain")
+    let att = upload(&gw, "AL-CTD", b"attachment bytes".to_vec(), "text/markdown")
         .await
         .json()["id"]
         .as_str()

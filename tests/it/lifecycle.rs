@@ -257,7 +257,7 @@ async fn judicial_use_under_h1_needs_permission() {
         .request(
             hyper::Method::POST,
             &format!("/v1/messages/{free}/judicial-use"),
-            &[OFFICER],
+            &[OFFICER, ("content-type", "application/json")],
             None,
         )
         .await

@@ -18,6 +18,7 @@ mod dpo;
 mod erasure;
 mod flood;
 mod free_text;
+mod gate;
 mod harness;
 mod keys;
 mod lifecycle;

@@ -114,7 +114,7 @@ async fn inbox_read_ack_status_round_trip() {
         .request(
             hyper::Method::POST,
             &format!("{path}/ack"),
-            &[OFFICER],
+            &[OFFICER, ("content-type", "application/json")],
             None,
         )
         .await
@@ -270,7 +270,12 @@ async fn reads_need_officer_and_justification() {
         .expect("submit");
     assert_problem(&r, 400, "officer_required");
     let r = serbia
-        .request(hyper::Method::POST, &format!("{path}/ack"), &[], None)
+        .request(
+            hyper::Method::POST,
+            &format!("{path}/ack"),
+            &[("content-type", "application/json")],
+            None,
+        )
         .await
         .expect("ack");
     assert_problem(&r, 400, "officer_required");
@@ -310,7 +315,7 @@ async fn need_to_know_hides_existence() {
                 .request(
                     method,
                     &format!("/v1/messages/{target}/{suffix}"),
-                    &[OFFICER],
+                    &[OFFICER, ("content-type", "application/json")],
                     None,
                 )
                 .await
@@ -335,7 +340,7 @@ async fn need_to_know_hides_existence() {
         .request(
             hyper::Method::POST,
             &format!("/v1/messages/{id}/ack"),
-            &[OFFICER],
+            &[OFFICER, ("content-type", "application/json")],
             None,
         )
         .await

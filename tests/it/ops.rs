@@ -176,7 +176,7 @@ async fn revocation_by_the_reload_endpoint_when_the_watch_is_off() {
     );
     let r = gw
         .client("operator-admin")
-        .request(hyper::Method::POST, "/v1/admin/reload", &[], None)
+        .post_json("/v1/admin/reload", &[], &serde_json::json!({}))
         .await
         .expect("reload");
     assert_eq!(r.status, 200, "{}", text(&r.body));
@@ -275,7 +275,7 @@ async fn server_certificate_rotation_without_outage() {
     let new_serial = text(&out.stdout).trim().to_owned();
     let r = gw
         .client("operator-admin")
-        .request(hyper::Method::POST, "/v1/admin/reload", &[], None)
+        .post_json("/v1/admin/reload", &[], &serde_json::json!({}))
         .await
         .expect("reload");
     assert_eq!(r.status, 200, "{}", text(&r.body));
@@ -356,7 +356,7 @@ async fn suspension_cuts_a_partner_off_at_once_and_resume_restores_it() {
         .request(
             hyper::Method::POST,
             "/v1/admin/partners/RS-MOI/resume",
-            &[],
+            &[("content-type", "application/json")],
             None,
         )
         .await
@@ -376,7 +376,7 @@ async fn suspension_cuts_a_partner_off_at_once_and_resume_restores_it() {
     ops.request(
         hyper::Method::POST,
         "/v1/admin/partners/ME-MOI/suspend",
-        &[],
+        &[("content-type", "application/json")],
         None,
     )
     .await
@@ -395,7 +395,7 @@ async fn suspension_cuts_a_partner_off_at_once_and_resume_restores_it() {
         &ops.request(
             hyper::Method::POST,
             "/v1/admin/partners/ZZ-NONE/suspend",
-            &[],
+            &[("content-type", "application/json")],
             None,
         )
         .await
@@ -441,7 +441,7 @@ async fn a_broken_policy_is_refused_and_the_old_one_keeps_serving() {
     let broken = good.replacen("max_days = 1825", "max_days = \"forever\"", 1);
     std::fs::write(&policy_path, &broken).expect("write");
     let r = ops
-        .request(hyper::Method::POST, "/v1/admin/reload", &[], None)
+        .post_json("/v1/admin/reload", &[], &serde_json::json!({}))
         .await
         .expect("reload");
     let p = assert_problem(&r, 400, "reload_refused");
@@ -472,7 +472,7 @@ async fn a_broken_policy_is_refused_and_the_old_one_keeps_serving() {
     );
     std::fs::write(&policy_path, extended).expect("write");
     let r = ops
-        .request(hyper::Method::POST, "/v1/admin/reload", &[], None)
+        .post_json("/v1/admin/reload", &[], &serde_json::json!({}))
         .await
         .expect("reload");
     assert_eq!(r.status, 200, "{}", text(&r.body));

@@ -52,7 +52,12 @@ async fn held_messages_are_never_erased_until_the_hold_is_lifted() {
     );
     let dpo = gw.client("dpo-gateway");
     let r = dpo
-        .request(hyper::Method::DELETE, &hold, &[], None)
+        .request(
+            hyper::Method::DELETE,
+            &hold,
+            &[("content-type", "application/json")],
+            None,
+        )
         .await
         .expect("lift");
     assert_eq!(r.status, 200, "{}", text(&r.body));
