@@ -286,8 +286,16 @@ async fn inbox_cursor_beyond_i64_is_a_bad_request() {
         assert_eq!(rec["code"], "invalid_request");
         assert_eq!(rec["details"]["fields"], json!(["after"]));
     }
+    // Cursors are sealed now: no number is one, not even one the store
+    // could hold; `0` (the start) is the only plain value.
     let resp = rs
         .get("/v1/inbox?after=9223372036854775807", &[OFFICER])
+        .await
+        .expect("inbox");
+    let p = assert_problem(&resp, 400, "invalid_request");
+    assert_eq!(p["errors"][0]["field"], "after");
+    let resp = rs
+        .get("/v1/inbox?after=0", &[OFFICER])
         .await
         .expect("inbox");
     assert_eq!(resp.status, 200, "{}", text(&resp.body));
