@@ -79,7 +79,11 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Largest attachment upload.
     pub max_attachment_bytes: u64,
-    /// Most simultaneous connections; further ones are closed at once.
+    /// Most simultaneous connections past their TLS handshake; further
+    /// ones are closed once their handshake is done. At most as many
+    /// handshakes may be in progress besides; a new one beyond that makes
+    /// the one waiting longest give up, so clients that never finish a
+    /// handshake hold no slot.
     pub max_connections: usize,
     /// Most simultaneous connections one certificate identity (its
     /// `urn:brdo:` URI, or its serial when it has none) may hold, so one

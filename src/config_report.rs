@@ -172,6 +172,44 @@ pub fn weakened(c: &Config) -> Vec<Weakened> {
         json!(d.server.header_read_timeout_secs),
         "a slow client holds a connection longer",
     );
+    // The flood limits: each 0 or a larger value gives a caller more room
+    // to hold connections, request tasks or upload files.
+    note(
+        c.server.max_connections_per_identity != 0
+            && c.server.max_connections_per_identity > (c.server.max_connections / 4).max(1),
+        "server.max_connections_per_identity",
+        json!(c.server.max_connections_per_identity),
+        json!(d.server.max_connections_per_identity),
+        "one certificate identity may hold more than a quarter of the connection slots",
+    );
+    note(
+        c.server.idle_timeout_secs > d.server.idle_timeout_secs,
+        "server.idle_timeout_secs",
+        json!(c.server.idle_timeout_secs),
+        json!(d.server.idle_timeout_secs),
+        "an idle connection holds its slot longer",
+    );
+    note(
+        c.server.keep_alive_timeout_secs > d.server.keep_alive_timeout_secs,
+        "server.keep_alive_timeout_secs",
+        json!(c.server.keep_alive_timeout_secs),
+        json!(d.server.keep_alive_timeout_secs),
+        "an HTTP/2 peer that stopped answering holds its connection longer",
+    );
+    note(
+        c.server.min_upload_bytes_per_second < d.server.min_upload_bytes_per_second,
+        "server.min_upload_bytes_per_second",
+        json!(c.server.min_upload_bytes_per_second),
+        json!(d.server.min_upload_bytes_per_second),
+        "a request body may trickle slower and hold its request and upload file (0: for ever)",
+    );
+    note(
+        c.server.upload_grace_secs > d.server.upload_grace_secs,
+        "server.upload_grace_secs",
+        json!(c.server.upload_grace_secs),
+        json!(d.server.upload_grace_secs),
+        "a request body may send nothing for longer before the minimum rate applies",
+    );
     note(
         c.audit.checkpoint_every > d.audit.checkpoint_every,
         "audit.checkpoint_every",
@@ -257,6 +295,26 @@ mod tests {
                 "server.header_read_timeout_secs",
             ),
             (
+                |c| c.server.max_connections_per_identity = 1024,
+                "server.max_connections_per_identity",
+            ),
+            (
+                |c| c.server.idle_timeout_secs = 86_400,
+                "server.idle_timeout_secs",
+            ),
+            (
+                |c| c.server.keep_alive_timeout_secs = 3600,
+                "server.keep_alive_timeout_secs",
+            ),
+            (
+                |c| c.server.min_upload_bytes_per_second = 0,
+                "server.min_upload_bytes_per_second",
+            ),
+            (
+                |c| c.server.upload_grace_secs = 3600,
+                "server.upload_grace_secs",
+            ),
+            (
                 |c| c.audit.checkpoint_every = 1 << 20,
                 "audit.checkpoint_every",
             ),
@@ -285,6 +343,9 @@ mod tests {
         c.server.rate_limit_per_second = 5;
         c.tls.watch_interval_ms = 100;
         c.accreditation.max_classification = crate::domain::Classification::EuRestricted;
+        c.server.max_connections_per_identity = 16;
+        c.server.min_upload_bytes_per_second = 4096;
+        c.server.idle_timeout_secs = 30;
         assert!(weakened(&c).is_empty());
     }
 

@@ -414,6 +414,9 @@ pub async fn watch(app: Arc<AppState>, interval: Duration, loaded: TlsFiles) {
             continue;
         }
         last = now;
+        // The same lock as the reload endpoint: its check of the CRL in
+        // force must still hold when it installs.
+        let _tls_change = app.tls_change.lock().await;
         match load_checked(&app) {
             Ok((material, cfg)) => {
                 let change = crl_change(&app, &material);

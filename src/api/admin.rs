@@ -239,6 +239,9 @@ pub async fn reload(
     State(app): State<Arc<AppState>>,
     Extension(ctx): Extension<Arc<RequestCtx>>,
 ) -> Result<Response, ApiError> {
+    // Checked, audited and put in force under one lock, so the CRL in
+    // force cannot change between the check and the install.
+    let _tls_change = app.tls_change.lock().await;
     let prepared = ops::prepare_reload(&app).map_err(ApiError::ReloadRefused)?;
     ctx.note_detail("reload", prepared.details());
     let (_, rec) = app

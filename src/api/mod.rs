@@ -111,6 +111,12 @@ pub struct AppState {
     /// Set when the gateway is shutting down, so long polls answer now
     /// instead of holding the drain up.
     pub shutting_down: tokio::sync::watch::Sender<bool>,
+    /// Held by whoever checks TLS material against the CRL in force and
+    /// puts it in force (the reload endpoint across its audit write, the
+    /// file watch), so a check never goes stale before its install: an
+    /// older CRL read by a reload cannot replace a newer one the watch put
+    /// in force meanwhile.
+    pub tls_change: tokio::sync::Mutex<()>,
     policy: ArcSwap<Policy>,
     suspended: ArcSwap<BTreeSet<PartnerId>>,
 }
@@ -173,6 +179,7 @@ impl AppState {
             rate_limit,
             refusals: refusals::RefusalLog::default(),
             shutting_down: tokio::sync::watch::channel(false).0,
+            tls_change: tokio::sync::Mutex::new(()),
             policy: ArcSwap::from_pointee(parts.policy),
             suspended: ArcSwap::from_pointee(parts.suspended),
         }

@@ -112,7 +112,7 @@ impl RefusalLog {
                 if let Some(w) = inner.open.remove(&key)
                     && let Some(s) = w.summary()
                 {
-                    inner.pending.push(s);
+                    push_pending(&mut inner.pending, s);
                 }
             }
             if inner.open.len() >= MAX_OPEN {
@@ -157,10 +157,16 @@ impl RefusalLog {
     /// Puts back records whose write failed, for the next flush.
     pub fn requeue(&self, drafts: Vec<RecordDraft>) {
         self.with(|inner| {
-            let mut drafts = drafts;
-            drafts.append(&mut inner.pending);
-            inner.pending = drafts;
+            let later = std::mem::take(&mut inner.pending);
+            for d in drafts.into_iter().chain(later) {
+                push_pending(&mut inner.pending, d);
+            }
         });
+    }
+
+    /// Summaries waiting to be written (for tests).
+    pub fn pending_len(&self) -> usize {
+        self.with(|inner| inner.pending.len())
     }
 
     /// Open windows (for tests and metrics).
@@ -180,9 +186,56 @@ fn close_expired(inner: &mut Inner, now: Instant) {
         if let Some(w) = inner.open.remove(&k)
             && let Some(s) = w.summary()
         {
-            inner.pending.push(s);
+            push_pending(&mut inner.pending, s);
         }
     }
+}
+
+/// What makes two summaries the same kind of refusal, read from the record.
+fn kind_of(
+    d: &RecordDraft,
+) -> (
+    &str,
+    &Option<String>,
+    &Option<String>,
+    &Option<String>,
+    Option<&Value>,
+) {
+    (
+        &d.actor.role,
+        &d.actor.id,
+        &d.actor.cert_serial,
+        &d.code,
+        d.details.as_ref().and_then(|m| m.get("attempted")),
+    )
+}
+
+fn count_of(d: &RecordDraft) -> u64 {
+    d.details
+        .as_ref()
+        .and_then(|m| m.get("count"))
+        .and_then(Value::as_u64)
+        .unwrap_or(0)
+}
+
+/// Queues a summary; one of the same kind still waiting (its write failed,
+/// the store is down) takes its count instead, so a long store outage
+/// under a refusal flood keeps one waiting summary per kind, not one per
+/// window, and no count is lost.
+fn push_pending(pending: &mut Vec<RecordDraft>, d: RecordDraft) {
+    if let Some(same) = pending.iter_mut().find(|p| kind_of(p) == kind_of(&d)) {
+        let count = count_of(same).saturating_add(count_of(&d));
+        let last_at = d.details.as_ref().and_then(|m| m.get("last_at")).cloned();
+        if let Some(m) = same.details.as_mut() {
+            m.insert("count".into(), Value::from(count));
+            if let Some(l) = last_at {
+                m.insert("last_at".into(), l);
+            }
+        }
+        same.at = d.at;
+        return;
+    }
+    pending.push(d);
 }
 
 /// Writes `drafts` in order; the ones that could not be written go back
@@ -300,6 +353,38 @@ mod tests {
         );
     }
 
+    /// While the store cannot be written, closed windows of one kind wait
+    /// as one summary with the counts added up, however long the outage.
+    #[test]
+    fn summaries_waiting_for_the_store_stay_one_per_kind() {
+        let log = RefusalLog::default();
+        let t0 = Instant::now();
+        for round in 0..1000u32 {
+            let t = t0 + WINDOW * round;
+            for k in ["rate_limited", "partner_suspended"] {
+                let of = |at: &str| {
+                    let mut d = draft(at);
+                    d.code = Some(k.into());
+                    d
+                };
+                log.admit(key(k), &of("a"), t);
+                log.admit(key(k), &of("b"), t);
+                log.admit(key(k), &of("c"), t);
+            }
+            // Every flush fails: the store is down.
+            let due = log.take_due(t + WINDOW);
+            log.requeue(due);
+        }
+        assert_eq!(log.pending_len(), 2, "one waiting summary per kind");
+        let all = log.take_all();
+        assert_eq!(all.len(), 2);
+        assert_eq!(all.iter().map(count).sum::<u64>(), 2 * 1000 * 2);
+        assert_eq!(
+            all[0].details.as_ref().and_then(|m| m.get("first_at")),
+            Some(&Value::from("a"))
+        );
+    }
+
     #[test]
     fn a_refusal_after_the_window_closes_it_and_shutdown_takes_the_rest() {
         let log = RefusalLog::default();
@@ -319,8 +404,10 @@ mod tests {
             [1, 2],
             "the earlier window first, then the open one"
         );
-        // A failed write is put back in front.
+        // A failed write is put back, and summaries of one kind waiting
+        // for the store become one with their counts added up.
         log.requeue(all);
-        assert_eq!(log.take_all().len(), 2);
+        let back = log.take_all();
+        assert_eq!(back.iter().map(count).collect::<Vec<_>>(), [3]);
     }
 }

@@ -590,8 +590,10 @@ async fn apply<'a>(
             let rec = append(conn, head, tree, audit).await?;
             let mut gone = Vec::new();
             for id in &live {
+                // The Content-Type goes too: its parameters are the
+                // client's text and often name the content (`name="…"`).
                 conn.execute(
-                    "UPDATE messages SET content = NULL, erased_at_ms = $2 WHERE id = $1",
+                    "UPDATE messages SET content = NULL, content_type = '', erased_at_ms = $2 WHERE id = $1",
                     &[id.as_str().into(), (*at_ms).into()],
                 )
                 .await?;
@@ -742,11 +744,12 @@ async fn family_ids(conn: &mut WriteConn, root: &str) -> Result<Vec<String>, Sto
     .collect()
 }
 
-/// Erases an attachment's key and the digest of its content (which would
-/// confirm a guessed file), keeping the row as its tombstone.
+/// Erases an attachment's key, the digest of its content (which would
+/// confirm a guessed file) and its Content-Type (whose parameters often
+/// carry the file's name), keeping the row as its tombstone.
 async fn erase_attachment(conn: &mut WriteConn, id: &str, at_ms: i64) -> Result<(), StoreError> {
     conn.execute(
-        "UPDATE attachments SET erased_at_ms = $2, sha256 = '' WHERE id = $1 AND erased_at_ms IS NULL",
+        "UPDATE attachments SET erased_at_ms = $2, sha256 = '', content_type = '' WHERE id = $1 AND erased_at_ms IS NULL",
         &[id.into(), at_ms.into()],
     )
     .await?;

@@ -93,6 +93,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let limit = Arc::new(Semaphore::new(opts.max_connections));
+    let pending = Arc::new(Pending::new(opts.max_connections.max(1)));
     let (stop_tx, stop_rx) = watch::channel(false);
     let counter = AtomicU64::new(0);
     tokio::pin!(shutdown);
@@ -109,22 +110,34 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let Ok(permit) = limit.clone().try_acquire_owned() else {
-            tracing::warn!(%remote, max = opts.max_connections, "connection limit reached; closing new connection");
-            drop(stream);
-            continue;
-        };
         let id = counter.fetch_add(1, Ordering::Relaxed);
+        // A handshake in progress takes no connection slot: a client
+        // without any certificate could otherwise hold every slot by
+        // opening connections and sending nothing. Handshakes have their
+        // own bounded list, and when it is full the one waiting longest
+        // gives way to the new one (a real client finishes its handshake
+        // in milliseconds; a staller is the one waiting).
+        let pending_guard = pending.admit(id);
         let tls = tls.clone();
         let app = app.clone();
         let opts = opts.clone();
         let connections = connections.clone();
+        let limit = limit.clone();
         let mut stop = stop_rx.clone();
         tokio::spawn(async move {
-            let _permit = permit;
-            let Some((io, info)) =
-                handshake(stream, remote, id, &tls, opts.handshake_timeout).await
-            else {
+            let shaken = tokio::select! {
+                r = handshake(stream, remote, id, &tls, opts.handshake_timeout) => r,
+                () = pending_guard.evicted() => {
+                    tracing::info!(conn = id, %remote, "TLS handshake given up for a newer one (too many in progress)");
+                    None
+                }
+            };
+            drop(pending_guard);
+            let Some((io, info)) = shaken else {
+                return;
+            };
+            let Ok(_permit) = limit.try_acquire_owned() else {
+                tracing::warn!(%remote, max = opts.max_connections, "connection limit reached; closing new connection");
                 return;
             };
             let partner = match &info.peer.identity {
@@ -218,6 +231,73 @@ pub async fn serve(
         .is_err()
     {
         tracing::warn!("shutdown grace period elapsed with requests still open");
+    }
+}
+
+/// The TLS handshakes in progress, oldest first, at most `max`.
+struct Pending {
+    max: usize,
+    list: std::sync::Mutex<std::collections::VecDeque<(u64, Arc<tokio::sync::Notify>)>>,
+}
+
+/// One handshake in the list; leaves it when dropped.
+struct PendingGuard {
+    id: u64,
+    evict: Arc<tokio::sync::Notify>,
+    pending: Arc<Pending>,
+}
+
+impl Pending {
+    fn new(max: usize) -> Self {
+        Self {
+            max,
+            list: std::sync::Mutex::new(std::collections::VecDeque::new()),
+        }
+    }
+
+    fn with<R>(
+        &self,
+        f: impl FnOnce(&mut std::collections::VecDeque<(u64, Arc<tokio::sync::Notify>)>) -> R,
+    ) -> R {
+        match self.list.lock() {
+            Ok(mut l) => f(&mut l),
+            Err(p) => f(&mut p.into_inner()),
+        }
+    }
+
+    /// Adds handshake `id`; when the list is full, the oldest is told to
+    /// give up.
+    fn admit(self: &Arc<Self>, id: u64) -> PendingGuard {
+        let evict = Arc::new(tokio::sync::Notify::new());
+        self.with(|l| {
+            while l.len() >= self.max {
+                match l.pop_front() {
+                    // notify_one keeps a permit if the task is not waiting yet.
+                    Some((_, oldest)) => oldest.notify_one(),
+                    None => break,
+                }
+            }
+            l.push_back((id, evict.clone()));
+        });
+        PendingGuard {
+            id,
+            evict,
+            pending: self.clone(),
+        }
+    }
+}
+
+impl PendingGuard {
+    /// Completes when a newer handshake took this one's place.
+    async fn evicted(&self) {
+        self.evict.notified().await;
+    }
+}
+
+impl Drop for PendingGuard {
+    fn drop(&mut self) {
+        let id = self.id;
+        self.pending.with(|l| l.retain(|(i, _)| *i != id));
     }
 }
 

@@ -426,3 +426,57 @@ async fn an_upload_reset_mid_body_leaves_nothing() {
     assert_eq!(gw.count("attachments").await, before, "no row");
     driver.abort();
 }
+
+/// A Content-Type is the client's text: its parameters often carry the
+/// file's name (`application/pdf; name="…"`), which identifies the content
+/// as well as the content does. An erasure must not leave it behind in the
+/// attachment's tombstone or the message's row.
+#[tokio::test]
+async fn an_erasure_leaves_no_content_type_naming_the_content() {
+    let gw = TestGateway::start_sqlite_with(&Pki::shared().dir, |_| {}).await;
+    let file_name = "Qerim-Vokshi-passport-scan";
+    let body_name = "Qerim-Vokshi-interview-notes";
+    let up = upload(
+        &gw,
+        "AL-CTD",
+        b"%PDF-1.7 scan".to_vec(),
+        &format!("application/pdf; name=\"{file_name}.pdf\""),
+    )
+    .await;
+    assert_eq!(up.status, 201, "{}", text(&up.body));
+    let attachment = up.json()["id"].as_str().expect("id").to_owned();
+    let mut m = message();
+    m["attachments"] = json!([attachment]);
+    m["content_type"] = json!(format!("text/plain; name=\"{body_name}.txt\""));
+    let r = submit(&gw, "AL-CTD", &m).await;
+    assert_eq!(r.status, 201, "{}", text(&r.body));
+    let id = r.json()["id"].as_str().expect("id").to_owned();
+    assert_eq!(read(&gw, "RS-MOI", &id).await.status, 200);
+
+    // The search can fail: both names are in the files while the message lives.
+    let before = sqlite_files(&gw.data);
+    for name in [file_name, body_name] {
+        assert!(
+            before.iter().any(|(_, b)| contains(b, name.as_bytes())),
+            "{name} is stored while the message is live"
+        );
+    }
+    let r = post(
+        &gw,
+        "AL-CTD",
+        &format!("/v1/messages/{id}/review"),
+        &json!({"decision": "erase", "reason": "No longer needed"}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", text(&r.body));
+    for (file, bytes) in sqlite_files(&gw.data) {
+        for name in [file_name, body_name] {
+            assert!(
+                !contains(&bytes, name.as_bytes()),
+                "after the erasure {file} still holds the Content-Type naming {name}"
+            );
+        }
+    }
+    assert_problem(&read(&gw, "RS-MOI", &id).await, 410, "erased");
+    gw.stop().await;
+}

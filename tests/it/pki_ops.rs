@@ -407,6 +407,7 @@ async fn weakened_settings_are_logged_recorded_and_shown_to_operators() {
         c.tls.watch_interval_ms = 0;
         c.accreditation.max_classification = brdo::domain::Classification::EuTopSecret;
         c.server.rate_limit_per_second = 0;
+        c.server.min_upload_bytes_per_second = 0;
     })
     .await;
     let start = records_of(&gw, "config_start").await;
@@ -424,6 +425,7 @@ async fn weakened_settings_are_logged_recorded_and_shown_to_operators() {
         "tls.watch_interval_ms",
         "accreditation.max_classification",
         "server.rate_limit_per_second",
+        "server.min_upload_bytes_per_second",
         "retention.sweep_interval_secs",
     ];
     assert_eq!(recorded, expected);

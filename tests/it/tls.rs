@@ -6,7 +6,7 @@ use std::time::Duration;
 use brdo::client::{Client, Protocol, tls_config};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
 use crate::harness::*;
@@ -242,15 +242,13 @@ async fn connections_beyond_the_limit_are_closed() {
     let b = gw.partner("RS-MOI");
     assert_eq!(a.get("/v1/inbox", &[]).await.expect("a").status, 200);
     assert_eq!(b.get("/v1/inbox", &[]).await.expect("b").status, 200);
-    // Both keep-alive connections hold their slots; a third is closed.
-    let mut third = TcpStream::connect(gw.addr()).await.expect("tcp");
-    let _ = third.write_all(b"\x16\x03\x01").await;
-    let mut buf = [0u8; 1];
-    let n = tokio::time::timeout(Duration::from_secs(5), third.read(&mut buf))
-        .await
-        .expect("closed at once")
-        .unwrap_or(0);
-    assert_eq!(n, 0);
+    // Both keep-alive connections hold their slots; a third is closed
+    // once its handshake is done (a handshake takes no slot, so clients
+    // without a certificate cannot hold them).
+    assert!(
+        gw.partner("EU-ECTC").get("/v1/inbox", &[]).await.is_err(),
+        "a third connection is not served"
+    );
     // When one closes its connection, a new one fits again.
     a.disconnect().await;
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -286,5 +284,32 @@ async fn certificate_revoked_before_start_is_refused() {
             .status,
         200
     );
+    gw.stop().await;
+}
+
+/// A TCP connection that never sends a ClientHello has shown no
+/// certificate; it must not hold a connection slot. Every slot filled by
+/// such stallers (from the same address as the partner, so no per-address
+/// rule can tell them apart) must still leave certified partners served.
+#[tokio::test]
+async fn clients_without_a_certificate_cannot_take_every_connection_slot() {
+    let gw = TestGateway::start_with(&Pki::shared().dir, |c| {
+        c.server.max_connections = 8;
+        c.server.handshake_timeout_secs = 30;
+    })
+    .await;
+    let mut stallers = Vec::new();
+    for _ in 0..16 {
+        stallers.push(TcpStream::connect(gw.addr()).await.expect("tcp"));
+    }
+    for p in ["RS-MOI", "EU-ECTC"] {
+        let r = gw.partner(p).get("/v1/inbox", &[]).await;
+        assert_eq!(
+            r.map(|r| r.status).map_err(|e| e.to_string()),
+            Ok(200),
+            "{p} is served while 16 stallers wait"
+        );
+    }
+    drop(stallers);
     gw.stop().await;
 }
