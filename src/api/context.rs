@@ -236,6 +236,12 @@ async fn gate_in_span(
     };
     let peer = conn.peer.clone();
     let started = std::time::Instant::now();
+    let method = super::refusals::method_name(req.method());
+    let path = super::routes::path_template(
+        req.extensions()
+            .get::<MatchedPath>()
+            .map(MatchedPath::as_str),
+    );
 
     let (officer, officer_problem) = match text_header(req.headers(), OFFICER_HEADER, 128) {
         Ok(o) => (o, None),
@@ -280,12 +286,13 @@ async fn gate_in_span(
                         .unwrap_or_default(),
                 ),
             };
-            let key = RefusalKey {
-                caller: peer.limit_key(),
-                serial: peer.serial.clone(),
-                attempted: op.action.as_str(),
-                code: e.code(),
-            };
+            let key = RefusalKey::new(
+                peer.limit_key(),
+                peer.serial.clone(),
+                op.action.as_str(),
+                (method, path),
+                e.code(),
+            );
             let response = e.to_response(Some(&request_id));
             return refuse(&app, key, draft, response, &request_id, false).await;
         }
@@ -322,12 +329,13 @@ async fn gate_in_span(
 
     let response = match refusal {
         Some(e) => {
-            let key = RefusalKey {
-                caller: identity_uri(&ctx.identity),
-                serial: ctx.cert_serial.clone(),
-                attempted: ctx.op.action.as_str(),
-                code: e.code(),
-            };
+            let key = RefusalKey::new(
+                identity_uri(&ctx.identity),
+                ctx.cert_serial.clone(),
+                ctx.op.action.as_str(),
+                (method, path),
+                e.code(),
+            );
             let response = e.to_response(Some(&request_id));
             let draft = result_draft(&ctx, &response);
             refuse(

@@ -4,13 +4,15 @@
 //! one over its rate) is refused before any handler work, but each refusal
 //! used to append an audit record, so the caller could still keep the
 //! single writer and the hash chain busy. Here the first refusal of a kind
-//! (same caller, certificate serial, attempted action and code) is recorded
-//! at once; identical ones within [`WINDOW`] are only counted, and when the
-//! window closes the count becomes one more chained `deny` record with
-//! `details.count`. The audit log then grows by at most two records per
-//! second per kind of refusal, whatever the caller sends, and every refused
-//! request is still accounted for: the records of a kind plus their counts
-//! add up to the requests refused.
+//! (same caller, certificate serial, method, route, attempted action and
+//! code) is recorded at once; identical ones within [`WINDOW`] are only
+//! counted, and when the window closes the count becomes one more chained
+//! `deny` record with `details.count`. `429 rate_limited` refusals fold per
+//! caller whatever they asked for, and every other refusal has passed the
+//! rate limit first, so a caller's refusals leave at most its rate plus two
+//! records per second, whatever it sends; and every refused request is
+//! still accounted for: the records of a kind plus their counts add up to
+//! the requests refused.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -39,8 +41,36 @@ pub struct RefusalKey {
     pub serial: String,
     /// The action the caller attempted.
     pub attempted: &'static str,
+    /// The request's method (`other` for one the gateway does not know)
+    /// and route template, so refusals of different calls stay apart and
+    /// the DPO sees which call was refused; `("*", "*")` for
+    /// `rate_limited`, which folds per caller (see [`RefusalKey::new`]).
+    pub request: (&'static str, &'static str),
     /// The refusal's problem code.
     pub code: &'static str,
+}
+
+impl RefusalKey {
+    /// The key of a refusal. Rate-limit refusals are not told apart by
+    /// call: they are what a flood produces, so they must fold per caller
+    /// or a caller spreading its flood over routes and methods would buy
+    /// a record per call shape.
+    pub fn new(
+        caller: String,
+        serial: String,
+        attempted: &'static str,
+        request: (&'static str, &'static str),
+        code: &'static str,
+    ) -> Self {
+        let rate_limited = code == "rate_limited";
+        RefusalKey {
+            caller,
+            serial,
+            attempted: if rate_limited { "*" } else { attempted },
+            request: if rate_limited { ("*", "*") } else { request },
+            code,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -308,6 +338,7 @@ mod tests {
             caller: "urn:brdo:partner:RS-MOI".into(),
             serial: "0a".into(),
             attempted: "collect",
+            request: ("POST", "/v1/messages"),
             code,
         }
     }
@@ -409,5 +440,23 @@ mod tests {
         log.requeue(all);
         let back = log.take_all();
         assert_eq!(back.iter().map(count).collect::<Vec<_>>(), [3]);
+    }
+}
+
+/// The method's name for a [`RefusalKey`]: the standard ones by name, any
+/// other as `other`, so a client inventing methods cannot grow the map.
+pub fn method_name(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "other",
     }
 }

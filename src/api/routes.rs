@@ -234,6 +234,15 @@ pub enum RouteRefusal {
     },
 }
 
+/// The table's path template of a matched path, `(unmatched)` for a path
+/// the table does not know: a bounded label whatever path a client sends.
+pub fn path_template(matched_path: Option<&str>) -> &'static str {
+    ROUTES
+        .iter()
+        .find(|r| Some(r.path) == matched_path)
+        .map_or("(unmatched)", |r| r.path)
+}
+
 /// The router over [`ROUTES`], before the gate is layered on.
 pub fn build() -> Router<Arc<AppState>> {
     ROUTES.iter().fold(Router::new(), |router, r| {

@@ -30,7 +30,7 @@ struct Sent {
 
 async fn send_signed_with_attachment(gw: &TestGateway, subject: &str) -> Sent {
     let file = format!("attachment of {subject}").into_bytes();
-    let up = upload(gw, "AL-CTD", file.clone(), "text/plain").await;
+    let up = upload(gw, "AL-CTD", file.clone(), "application/octet-stream").await;
     assert_eq!(up.status, 201, "{}", text(&up.body));
     let attachment = up.json()["id"].as_str().expect("id").to_owned();
     let file_digest = sha256_hex(&file);

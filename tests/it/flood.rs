@@ -431,7 +431,7 @@ async fn a_reload_whose_record_cannot_be_written_changes_nothing() {
     block_audit_writes(&gw, true).await;
     let size = gw.audit_size().await;
     let r = ops
-        .request(hyper::Method::POST, "/v1/admin/reload", &[], None)
+        .post_json("/v1/admin/reload", &[], &serde_json::json!({}))
         .await
         .expect("reload");
     assert_problem(&r, 503, "audit_unavailable");
@@ -450,7 +450,7 @@ async fn a_reload_whose_record_cannot_be_written_changes_nothing() {
 
     // Once the log is writable the same reload applies, audited first.
     let r = ops
-        .request(hyper::Method::POST, "/v1/admin/reload", &[], None)
+        .post_json("/v1/admin/reload", &[], &serde_json::json!({}))
         .await
         .expect("reload");
     assert_eq!(r.status, 200, "{}", text(&r.body));

@@ -704,7 +704,7 @@ async fn a_reload_in_flight_never_puts_back_a_crl_older_than_the_one_in_force() 
     let operator = gw.client("operator-admin");
     let reload = tokio::spawn(async move {
         operator
-            .request(hyper::Method::POST, "/v1/admin/reload", &[], None)
+            .post_json("/v1/admin/reload", &[], &serde_json::json!({}))
             .await
     });
     tokio::time::sleep(Duration::from_millis(1000)).await;

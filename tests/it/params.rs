@@ -306,7 +306,7 @@ async fn inbox_cursor_beyond_i64_is_a_bad_request() {
 /// A message from AL-CTD carrying an attachment: the things the path
 /// sweep's good values name.
 async fn message_with_attachment(gw: &TestGateway) -> (String, String) {
-    let resp = upload(gw, "AL-CTD", b"sweep".to_vec(), "text/plain").await;
+    let resp = upload(gw, "AL-CTD", b"sweep".to_vec(), "application/octet-stream").await;
     assert_eq!(resp.status, 201, "{}", text(&resp.body));
     let attachment = resp.json()["id"].as_str().expect("id").to_owned();
     let mut m = message();

@@ -120,7 +120,7 @@ async fn an_older_crl_put_back_is_refused_recorded_and_refused_again_at_restart(
     // The reload endpoint refuses it too, naming the CRL.
     let r = gw
         .client("operator-admin")
-        .request(hyper::Method::POST, "/v1/admin/reload", &[], None)
+        .post_json("/v1/admin/reload", &[], &serde_json::json!({}))
         .await
         .expect("reload");
     let problem = assert_problem(&r, 400, "reload_refused");
