@@ -13,7 +13,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::api::{self, AppParts, AppState, Settings};
-use crate::audit::record::{Action, Actor, Outcome, RecordDraft, format_at};
+use crate::audit::record::{Action, Outcome, RecordDraft};
 use crate::blobs::{BlobError, BlobStore};
 use crate::config::Config;
 use crate::crypto::jose::{CheckpointSigner, JoseError, JwsKey};
@@ -100,7 +100,8 @@ fn cursor_key(config: &Config) -> Result<crate::api::cursor::CursorKey, StartErr
         path: path.clone(),
         message,
     };
-    let secret = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
+    // The signing key's PEM text: wiped when dropped.
+    let secret = zeroize::Zeroizing::new(std::fs::read(path).map_err(|e| fail(e.to_string()))?);
     crate::api::cursor::CursorKey::derive(&secret).map_err(|e| fail(e.to_string()))
 }
 
@@ -192,19 +193,7 @@ fn start_record(
     action: Action,
     details: serde_json::Map<String, serde_json::Value>,
 ) -> RecordDraft {
-    RecordDraft {
-        at: format_at(time::OffsetDateTime::now_utc()),
-        actor: Actor::system("start"),
-        action,
-        message_id: None,
-        counterparts: Vec::new(),
-        outcome: Outcome::Allowed,
-        code: None,
-        justification: None,
-        request_id: None,
-        node: None,
-        details: Some(details),
-    }
+    RecordDraft::system("start", action, details)
 }
 
 impl Gateway {

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use crate::api::AppState;
-use crate::audit::record::{Action, Actor, Outcome, RecordDraft, format_at};
+use crate::audit::record::{Action, Outcome, RecordDraft, format_at};
 use crate::domain::FieldError;
 use crate::policy::Policy;
 use crate::store::WriteOp;
@@ -339,19 +339,11 @@ pub fn prepare_reload(app: &AppState) -> Result<PreparedReload, Vec<FieldError>>
 }
 
 fn system_record(action: Action, details: Value) -> RecordDraft {
-    RecordDraft {
-        at: format_at(OffsetDateTime::now_utc()),
-        actor: Actor::system("tls-watch"),
+    RecordDraft::system(
+        "tls-watch",
         action,
-        message_id: None,
-        counterparts: Vec::new(),
-        outcome: Outcome::Allowed,
-        code: None,
-        justification: None,
-        request_id: None,
-        node: None,
-        details: details.as_object().cloned(),
-    }
+        details.as_object().cloned().unwrap_or_default(),
+    )
 }
 
 /// Warns of certificates expiring within 30 days at start and then daily,

@@ -60,11 +60,11 @@ impl CursorKey {
     pub fn derive(secret: &[u8]) -> Result<Self, CursorError> {
         let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, SALT).extract(secret);
         let info: &[&[u8]] = &[b"aes-256-gcm"];
-        let mut bytes = [0u8; 32];
+        let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
         prk.expand(info, &AES_256_GCM)
-            .and_then(|okm| okm.fill(&mut bytes))
+            .and_then(|okm| okm.fill(&mut bytes[..]))
             .map_err(|_| CursorError::Key)?;
-        let key = UnboundKey::new(&AES_256_GCM, &bytes).map_err(|_| CursorError::Key)?;
+        let key = UnboundKey::new(&AES_256_GCM, &bytes[..]).map_err(|_| CursorError::Key)?;
         Ok(Self {
             key: LessSafeKey::new(key),
             rng: SystemRandom::new(),

@@ -307,6 +307,24 @@ pub async fn flush_periodically(app: Arc<AppState>) {
     }
 }
 
+/// The method's name for a [`RefusalKey`]: the standard ones by name, any
+/// other as `other`, so a client inventing methods cannot grow the map.
+pub fn method_name(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "other",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -440,23 +458,5 @@ mod tests {
         log.requeue(all);
         let back = log.take_all();
         assert_eq!(back.iter().map(count).collect::<Vec<_>>(), [3]);
-    }
-}
-
-/// The method's name for a [`RefusalKey`]: the standard ones by name, any
-/// other as `other`, so a client inventing methods cannot grow the map.
-pub fn method_name(method: &axum::http::Method) -> &'static str {
-    use axum::http::Method;
-    match *method {
-        Method::GET => "GET",
-        Method::HEAD => "HEAD",
-        Method::POST => "POST",
-        Method::PUT => "PUT",
-        Method::PATCH => "PATCH",
-        Method::DELETE => "DELETE",
-        Method::OPTIONS => "OPTIONS",
-        Method::TRACE => "TRACE",
-        Method::CONNECT => "CONNECT",
-        _ => "other",
     }
 }

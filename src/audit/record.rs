@@ -132,6 +132,27 @@ pub struct RecordDraft {
     pub details: Option<Map<String, Value>>,
 }
 
+impl RecordDraft {
+    /// A record of the gateway's own doing (start, the TLS watch, a key
+    /// rotation): no caller, no message, allowed, stamped now. One
+    /// constructor so each such writer names only what differs.
+    pub fn system(task: &str, action: Action, details: Map<String, Value>) -> Self {
+        Self {
+            at: format_at(time::OffsetDateTime::now_utc()),
+            actor: Actor::system(task),
+            action,
+            message_id: None,
+            counterparts: Vec::new(),
+            outcome: Outcome::Allowed,
+            code: None,
+            justification: None,
+            request_id: None,
+            node: None,
+            details: Some(details),
+        }
+    }
+}
+
 /// A record in the chain, as stored and as served to DPOs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuditRecord {

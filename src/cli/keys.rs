@@ -29,7 +29,7 @@ use clap::Subcommand;
 use serde_json::json;
 
 use super::{EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME, fail};
-use crate::audit::record::{Action, Actor, Outcome, RecordDraft, format_at};
+use crate::audit::record::{Action, RecordDraft};
 use crate::config::Config;
 use crate::crypto::master_key::{pending_path, retired_files, sync_dir};
 use crate::crypto::{DataKey, KeyLock, KeyLockError, MasterKey, MasterKeyError};
@@ -90,21 +90,12 @@ pub async fn run(cmd: KeysCommand) -> u8 {
 }
 
 fn audit_draft(n: u64, from: &str, to: &str) -> RecordDraft {
-    RecordDraft {
-        at: format_at(time::OffsetDateTime::now_utc()),
-        actor: Actor::system("keys-rotate"),
-        action: Action::Alter,
-        message_id: None,
-        counterparts: Vec::new(),
-        outcome: Outcome::Allowed,
-        code: None,
-        justification: None,
-        request_id: None,
-        node: None,
-        details: json!({"rewrapped": n, "from_key": from, "to_key": to})
-            .as_object()
-            .cloned(),
-    }
+    let details = json!({"rewrapped": n, "from_key": from, "to_key": to});
+    RecordDraft::system(
+        "keys-rotate",
+        Action::Alter,
+        details.as_object().cloned().unwrap_or_default(),
+    )
 }
 
 /// Rotates the master key named by `config`, `batch` data keys per

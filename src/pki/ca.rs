@@ -30,7 +30,8 @@ pub(crate) struct Ca {
 pub(crate) struct NewCa {
     pub(crate) ca: Ca,
     pub(crate) cert_pem: String,
-    pub(crate) key_pem: String,
+    /// Wiped when dropped: the CA's private key.
+    pub(crate) key_pem: zeroize::Zeroizing<String>,
     pub(crate) serial_hex: String,
 }
 
@@ -57,7 +58,7 @@ impl Ca {
             .self_signed(&key)
             .map_err(|e| PkiError::crypto("self-sign the CA certificate", e))?;
         let cert_pem = cert.pem();
-        let key_pem = key.serialize_pem();
+        let key_pem = zeroize::Zeroizing::new(key.serialize_pem());
         let ca = Ca::from_parts(
             cert.der().to_vec(),
             key,
@@ -94,7 +95,7 @@ impl Ca {
         // beside it; refuse (never repair) anything else.
         files::check_private(dir, "PKI directory")?;
         files::check_private(&key_path, "CA key")?;
-        let key_bytes = files::read(&key_path)?;
+        let key_bytes = zeroize::Zeroizing::new(files::read(&key_path)?);
         let key_text = std::str::from_utf8(&key_bytes).map_err(|_| {
             PkiError::malformed(
                 key_path.display().to_string(),

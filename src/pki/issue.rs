@@ -94,7 +94,8 @@ pub fn issue_custom(
 pub(crate) struct Leaf {
     pub(crate) cert_der: Vec<u8>,
     pub(crate) cert_pem: String,
-    pub(crate) key_pem: String,
+    /// Wiped when dropped: the holder's private key.
+    pub(crate) key_pem: zeroize::Zeroizing<String>,
     pub(crate) serial_hex: String,
     pub(crate) not_after: OffsetDateTime,
 }
@@ -217,7 +218,7 @@ fn sign_leaf(
     let leaf = Leaf {
         cert_pem: cert.pem(),
         cert_der,
-        key_pem: key.serialize_pem(),
+        key_pem: zeroize::Zeroizing::new(key.serialize_pem()),
         serial_hex: serial_hex(&serial),
         not_after: encoded_not_after,
     };

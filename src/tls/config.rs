@@ -84,7 +84,8 @@ impl TlsMaterial {
         }
         crate::crypto::check_owner_only(&cfg.key)
             .map_err(|e| file_err("server key", &cfg.key, e))?;
-        let key_pem = read("server key", &cfg.key)?;
+        // Wiped when dropped: the PEM text is the gateway's TLS private key.
+        let key_pem = zeroize::Zeroizing::new(read("server key", &cfg.key)?);
         let key = PrivateKeyDer::from_pem_slice(&key_pem)
             .map_err(|e| file_err("server key", &cfg.key, e))?;
         let ca_pem = read("client CA", &cfg.client_ca)?;
