@@ -204,10 +204,7 @@ fn row(rec: &AuditRecord, reduced: bool) -> String {
     operation_id = "dpo_page",
     summary = "The DPO web page (HTML)",
     params(
-        crate::api::schema::AuditFilterParams,
-        ("after" = Option<u64>, Query),
-        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Page size (default 50)"),
-        ("order" = Option<String>, Query, description = "asc (default) or desc")
+        crate::api::schema::DpoPageParams
     ),
     responses(
         (status = 200, description = "The page", body = String, content_type = "text/html")

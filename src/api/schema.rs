@@ -778,6 +778,86 @@ pub struct AuditFilterParams {
     pub to: Option<String>,
 }
 
+/// The DPO page's query: the audit filters and the page's own parameters
+/// as its HTML form sends them, where an empty field means "not set" (a
+/// browser submits every field of a form, filled or not). Declared apart
+/// from [`AuditFilterParams`] so the API's filters stay strict.
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DpoPageParams {
+    /// Records involving this partner (as actor or counterpart).
+    pub partner: Option<String>,
+    /// Records concerning this message id.
+    pub message: Option<String>,
+    /// Records made by this officer (compared in NFC).
+    pub officer: Option<String>,
+    /// Records of this action.
+    pub action: Option<String>,
+    /// Records with this outcome.
+    pub outcome: Option<String>,
+    /// Records with this code.
+    pub code: Option<String>,
+    /// Records made at or after this instant (RFC 3339), or empty.
+    #[param(schema_with = date_time_or_empty)]
+    pub from: Option<String>,
+    /// Records made before this instant (RFC 3339), or empty.
+    #[param(schema_with = date_time_or_empty)]
+    pub to: Option<String>,
+    /// Records after this seq, or empty.
+    #[param(schema_with = seq_or_empty)]
+    pub after: Option<String>,
+    /// Page size, 1 to 1000 (default 50), or empty.
+    #[param(schema_with = limit_or_empty)]
+    pub limit: Option<String>,
+    /// `asc` (default) or `desc`.
+    pub order: Option<String>,
+}
+
+/// `schema`, or the empty string a form sends for a field left blank.
+fn or_empty(schema: utoipa::openapi::Object) -> utoipa::openapi::Schema {
+    use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, Type};
+    AnyOfBuilder::new()
+        .item(schema)
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .max_length(Some(0)),
+        )
+        .build()
+        .into()
+}
+
+fn date_time_or_empty() -> utoipa::openapi::Schema {
+    use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+    or_empty(
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+            .build(),
+    )
+}
+
+fn seq_or_empty() -> utoipa::openapi::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    or_empty(
+        ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(0))
+            .build(),
+    )
+}
+
+fn limit_or_empty() -> utoipa::openapi::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    or_empty(
+        ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(1))
+            .maximum(Some(1000))
+            .build(),
+    )
+}
+
 /// The acting officer's header, which every operation that acts on content
 /// requires (SPEC §1), declared once so each operation documents it alike.
 /// Read by `api::context` from the request itself.
