@@ -132,7 +132,19 @@ pub fn free_text(s: &str, min: usize, max: usize, newlines: bool) -> Result<Stri
             len: raw_len,
         });
     }
-    let nfc: String = s.nfc().collect();
+    let mut nfc: String = s.nfc().collect();
+    if !newlines && nfc.contains("  ") {
+        // A web page shows a run of spaces as one, so `insp.  hoxha` on
+        // the DPO's page reads as `insp. hoxha` yet escapes a filter for
+        // it: a one-line text keeps one space where several were sent.
+        let mut out = String::with_capacity(nfc.len());
+        for c in nfc.chars() {
+            if !(c == ' ' && out.ends_with(' ')) {
+                out.push(c);
+            }
+        }
+        nfc = out;
+    }
     let len = nfc.chars().count();
     if len == 0 && min > 0 {
         return Err(TextError::Empty);
@@ -231,6 +243,17 @@ mod tests {
         assert_eq!(
             free_text("insp. hoxha", 1, 128, false).as_deref(),
             Ok("insp. hoxha")
+        );
+        // A run of ordinary spaces, shown as one on a web page, is kept
+        // as one, so it names the same officer.
+        assert_eq!(
+            free_text("insp.   hoxha", 1, 128, false).as_deref(),
+            Ok("insp. hoxha")
+        );
+        assert_eq!(
+            free_text("a  b", 1, 128, true).as_deref(),
+            Ok("a  b"),
+            "prose keeps its spacing"
         );
         // Multi-line prose (a justification) keeps typographic spaces.
         assert!(free_text("Art. 6\u{00A0}§\u{202F}1", 1, 128, true).is_ok());
