@@ -80,6 +80,13 @@ struct Window {
     last_at: String,
     counted: u64,
     template: RecordDraft,
+    /// A counted refusal named another officer than the first: the
+    /// officer is not part of the key (a client chooses it freely), so
+    /// the summary must not put the counts on the first one's name.
+    officer_varies: bool,
+    /// A counted refusal attempted another action than the first (only
+    /// `rate_limited` folds across actions).
+    attempted_varies: bool,
 }
 
 impl Window {
@@ -92,6 +99,13 @@ impl Window {
         d.at = format_at(time::OffsetDateTime::now_utc());
         d.request_id = None;
         let mut details = d.details.take().unwrap_or_default();
+        if self.officer_varies {
+            d.actor.officer = None;
+            details.insert("officers".into(), Value::from("several"));
+        }
+        if self.attempted_varies {
+            details.insert("attempted".into(), Value::from("*"));
+        }
         details.insert("count".into(), Value::from(self.counted));
         details.insert("first_at".into(), Value::String(self.first_at));
         details.insert("last_at".into(), Value::String(self.last_at));
@@ -137,6 +151,8 @@ impl RefusalLog {
                 if now.saturating_duration_since(w.opened) < WINDOW {
                     w.counted += 1;
                     w.last_at.clone_from(&draft.at);
+                    w.officer_varies |= draft.actor.officer != w.template.actor.officer;
+                    w.attempted_varies |= attempted(draft) != attempted(&w.template);
                     return Admission::Counted;
                 }
                 if let Some(w) = inner.open.remove(&key)
@@ -159,6 +175,8 @@ impl RefusalLog {
                     last_at: draft.at.clone(),
                     counted: 0,
                     template: draft.clone(),
+                    officer_varies: false,
+                    attempted_varies: false,
                 },
             );
             Admission::Record
@@ -240,6 +258,10 @@ fn kind_of(
     )
 }
 
+fn attempted(d: &RecordDraft) -> Option<&Value> {
+    d.details.as_ref().and_then(|m| m.get("attempted"))
+}
+
 fn count_of(d: &RecordDraft) -> u64 {
     d.details
         .as_ref()
@@ -260,6 +282,12 @@ fn push_pending(pending: &mut Vec<RecordDraft>, d: RecordDraft) {
             m.insert("count".into(), Value::from(count));
             if let Some(l) = last_at {
                 m.insert("last_at".into(), l);
+            }
+        }
+        if same.actor.officer != d.actor.officer {
+            same.actor.officer = None;
+            if let Some(m) = same.details.as_mut() {
+                m.insert("officers".into(), Value::from("several"));
             }
         }
         same.at = d.at;
@@ -432,6 +460,75 @@ mod tests {
             all[0].details.as_ref().and_then(|m| m.get("first_at")),
             Some(&Value::from("a"))
         );
+    }
+
+    /// The officer and (for `rate_limited`) the attempted action are not
+    /// part of the key: a summary never puts counted refusals on the
+    /// first refusal's officer or action when they named others.
+    #[test]
+    fn summaries_name_no_officer_or_action_the_counted_refusals_did_not_share() {
+        let by = |officer: &str, attempted: &str| {
+            let mut d = draft("a");
+            d.actor.officer = Some(officer.into());
+            d.code = Some("rate_limited".into());
+            let mut m = serde_json::Map::new();
+            m.insert("attempted".into(), Value::from(attempted));
+            d.details = Some(m);
+            d
+        };
+        let k = || {
+            RefusalKey::new(
+                "urn:brdo:partner:RS-MOI".into(),
+                "0a".into(),
+                "collect",
+                ("POST", "/v1/messages"),
+                "rate_limited",
+            )
+        };
+        let log = RefusalLog::default();
+        let t0 = Instant::now();
+        assert_eq!(
+            log.admit(k(), &by("insp.hoxha", "collect"), t0),
+            Admission::Record
+        );
+        assert_eq!(
+            log.admit(k(), &by("insp.other", "disclose"), t0),
+            Admission::Counted
+        );
+        assert_eq!(
+            log.admit(k(), &by("insp.other", "disclose"), t0),
+            Admission::Counted
+        );
+        let due = log.take_due(t0 + WINDOW);
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].actor.officer, None, "{:?}", due[0]);
+        let details = due[0].details.as_ref().expect("details");
+        assert_eq!(details.get("officers"), Some(&Value::from("several")));
+        assert_eq!(details.get("attempted"), Some(&Value::from("*")));
+        assert_eq!(count(&due[0]), 2);
+        // Counted refusals all by the first one's officer keep the name.
+        log.admit(k(), &by("insp.hoxha", "collect"), t0 + WINDOW);
+        log.admit(k(), &by("insp.hoxha", "collect"), t0 + WINDOW);
+        let due = log.take_due(t0 + WINDOW * 2);
+        assert_eq!(due[0].actor.officer.as_deref(), Some("insp.hoxha"));
+        assert_eq!(
+            due[0].details.as_ref().and_then(|m| m.get("attempted")),
+            Some(&Value::from("collect"))
+        );
+        // Waiting summaries of one kind by different officers merge
+        // without a name.
+        let mut a = by("insp.hoxha", "collect");
+        let mut b = by("insp.other", "collect");
+        for d in [&mut a, &mut b] {
+            if let Some(m) = d.details.as_mut() {
+                m.insert("count".into(), Value::from(1));
+            }
+        }
+        log.requeue(vec![a, b]);
+        let back = log.take_all();
+        assert_eq!(back.len(), 1);
+        assert_eq!(back[0].actor.officer, None);
+        assert_eq!(count(&back[0]), 2);
     }
 
     #[test]

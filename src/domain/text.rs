@@ -85,6 +85,13 @@ pub fn forbidden_kind(c: char, newlines: bool) -> Option<&'static str> {
     if INVISIBLE.iter().any(|(lo, hi)| (*lo..=*hi).contains(&c)) {
         return Some("invisible characters");
     }
+    // A one-line text is a name someone filters by: a no-break, thin or
+    // hair space looks like an ordinary space, or like nothing, and NFC
+    // keeps it, so `insp.\u{A0}hoxha` would be a second officer that reads
+    // as `insp. hoxha`.
+    if !newlines && c != ' ' && c.general_category() == GeneralCategory::SpaceSeparator {
+        return Some("space characters other than the ordinary space");
+    }
     match c.general_category() {
         GeneralCategory::Control => Some("control characters"),
         GeneralCategory::Format => Some("invisible formatting characters"),
@@ -125,7 +132,19 @@ pub fn free_text(s: &str, min: usize, max: usize, newlines: bool) -> Result<Stri
             len: raw_len,
         });
     }
-    let nfc: String = s.nfc().collect();
+    let mut nfc: String = s.nfc().collect();
+    if !newlines && nfc.contains("  ") {
+        // A web page shows a run of spaces as one, so `insp.  hoxha` on
+        // the DPO's page reads as `insp. hoxha` yet escapes a filter for
+        // it: a one-line text keeps one space where several were sent.
+        let mut out = String::with_capacity(nfc.len());
+        for c in nfc.chars() {
+            if !(c == ' ' && out.ends_with(' ')) {
+                out.push(c);
+            }
+        }
+        nfc = out;
+    }
     let len = nfc.chars().count();
     if len == 0 && min > 0 {
         return Err(TextError::Empty);
@@ -202,6 +221,43 @@ mod tests {
         ('\u{FE0F}', "invisible"),
         ('\u{034F}', "invisible"),
     ];
+
+    #[test]
+    fn one_line_texts_hold_only_the_ordinary_space() {
+        // No-break, narrow no-break, thin, hair, ideographic, Ogham and
+        // medium mathematical spaces: each makes a name that reads as
+        // another (or as the same name without a space).
+        for c in [
+            '\u{00A0}', '\u{202F}', '\u{2009}', '\u{200A}', '\u{2000}', '\u{3000}', '\u{1680}',
+            '\u{205F}',
+        ] {
+            let s = format!("insp.ho{c}xha");
+            match free_text(&s, 1, 128, false) {
+                Err(TextError::Forbidden { code, at, .. }) => {
+                    assert_eq!((code, at), (u32::from(c), 8), "U+{:04X}", u32::from(c));
+                }
+                other => panic!("U+{:04X}: {other:?}", u32::from(c)),
+            }
+            assert_eq!(echo(&s), "insp.ho?xha");
+        }
+        assert_eq!(
+            free_text("insp. hoxha", 1, 128, false).as_deref(),
+            Ok("insp. hoxha")
+        );
+        // A run of ordinary spaces, shown as one on a web page, is kept
+        // as one, so it names the same officer.
+        assert_eq!(
+            free_text("insp.   hoxha", 1, 128, false).as_deref(),
+            Ok("insp. hoxha")
+        );
+        assert_eq!(
+            free_text("a  b", 1, 128, true).as_deref(),
+            Ok("a  b"),
+            "prose keeps its spacing"
+        );
+        // Multi-line prose (a justification) keeps typographic spaces.
+        assert!(free_text("Art. 6\u{00A0}§\u{202F}1", 1, 128, true).is_ok());
+    }
 
     #[test]
     fn every_hostile_code_point_is_refused_at_its_position() {

@@ -704,3 +704,47 @@ async fn dpo_page_refuses_other_sites() {
     }
     gw.stop().await;
 }
+
+/// Spellings of a path the table names that a lax router would serve as
+/// that path: every one is `404` for every caller, audited, with the
+/// browser security headers, and never reaches a handler (an operator's
+/// listing, a DPO's audit query).
+#[tokio::test]
+async fn path_spellings_reach_no_handler() {
+    let gw = TestGateway::start().await;
+    let tricks: &[(&str, &str)] = &[
+        ("operator-admin", "/v1/admin/partners/"),
+        ("operator-admin", "//v1/admin/partners"),
+        ("operator-admin", "/v1//admin/partners"),
+        ("operator-admin", "/v1/admin/%70artners"),
+        ("operator-admin", "/v1/admin%2Fpartners"),
+        ("operator-admin", "/V1/ADMIN/PARTNERS"),
+        ("operator-admin", "/v1/admin/./partners"),
+        ("operator-admin", "/v1/x/../admin/partners"),
+        ("operator-admin", "/v1/admin/partners;x"),
+        ("operator-admin", "/v1/admin/partners%00"),
+        ("partner-AL-CTD", "/v1/inbox/"),
+        ("partner-AL-CTD", "/v1/%69nbox"),
+        ("partner-AL-CTD", "/v1/Inbox"),
+        ("partner-AL-CTD", "/v1/messages/../admin/partners"),
+        ("partner-AL-CTD", "/v1/messages/x/../../admin/partners"),
+    ];
+    for (stem, path) in tricks {
+        let what = format!("{stem} GET {path}");
+        let r = gw
+            .client(stem)
+            .request(Method::GET, path, &[OFFICER], None)
+            .await
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_problem(&r, 404, "not_found");
+        assert_security_headers(&r, &what);
+        let rec = gw.audit_of(&r).await;
+        assert_eq!(
+            (rec["action"].as_str(), rec["outcome"].as_str()),
+            (Some("request"), Some("failed")),
+            "{what}: {rec}"
+        );
+        past_fold_window().await;
+    }
+    gw.stop().await;
+}
