@@ -144,14 +144,13 @@ pub fn revoke_serial(
 ) -> Result<Revoked, PkiError> {
     let serial = parse_serial_input(serial_hex)?;
     let _lock = files::DirLock::acquire(dir)?;
-    let ca = Ca::load(dir)?;
-    let crl_path = dir.join(CA_CRL_FILE);
-    let origin = crl_path.display().to_string();
-    let der = pem::der_from_pem_or_der(&files::read(&crl_path)?, "X509 CRL", &origin, "CRL")?;
-    let crl = parse_crl(&der, &origin)?;
-    verify_crl(&crl, &ca, &origin)?;
-
-    let mut entries = existing_entries(&crl);
+    let CurrentCrl {
+        ca,
+        path: crl_path,
+        origin,
+        mut entries,
+        number,
+    } = CurrentCrl::load(dir)?;
     if entries
         .iter()
         .any(|e| serial_hex_of(&e.serial_number) == serial)
@@ -161,7 +160,6 @@ pub fn revoke_serial(
             crl: crl_path,
         });
     }
-    let number = crl_number_of(&crl, &origin)?;
 
     let serial_bytes = hex::decode(&serial).map_err(|_| PkiError::InvalidSerial {
         value: serial_hex.to_owned(),
@@ -196,6 +194,37 @@ pub fn revoke_serial(
     })
 }
 
+/// The CRL in force in a PKI directory, verified against its CA: what
+/// `revoke` and `crl refresh` both start from (under the directory lock,
+/// which the caller holds).
+struct CurrentCrl {
+    ca: Ca,
+    path: std::path::PathBuf,
+    origin: String,
+    entries: Vec<RevokedCertParams>,
+    number: u128,
+}
+
+impl CurrentCrl {
+    fn load(dir: &Path) -> Result<Self, PkiError> {
+        let ca = Ca::load(dir)?;
+        let path = dir.join(CA_CRL_FILE);
+        let origin = path.display().to_string();
+        let der = pem::der_from_pem_or_der(&files::read(&path)?, "X509 CRL", &origin, "CRL")?;
+        let crl = parse_crl(&der, &origin)?;
+        verify_crl(&crl, &ca, &origin)?;
+        let entries = existing_entries(&crl);
+        let number = crl_number_of(&crl, &origin)?;
+        Ok(Self {
+            ca,
+            path,
+            origin,
+            entries,
+            number,
+        })
+    }
+}
+
 /// What `crl refresh` wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refreshed {
@@ -215,15 +244,15 @@ pub struct Refreshed {
 /// nobody was revoked. Runs under the directory lock like `revoke`.
 pub fn refresh_crl(dir: &Path, now: OffsetDateTime) -> Result<Refreshed, PkiError> {
     let _lock = files::DirLock::acquire(dir)?;
-    let ca = Ca::load(dir)?;
-    let crl_path = dir.join(CA_CRL_FILE);
-    let origin = crl_path.display().to_string();
-    let der = pem::der_from_pem_or_der(&files::read(&crl_path)?, "X509 CRL", &origin, "CRL")?;
-    let crl = parse_crl(&der, &origin)?;
-    verify_crl(&crl, &ca, &origin)?;
-    let entries = existing_entries(&crl);
+    let CurrentCrl {
+        ca,
+        path: crl_path,
+        origin,
+        entries,
+        number,
+    } = CurrentCrl::load(dir)?;
     let revoked = entries.len();
-    let next = next_number(crl_number_of(&crl, &origin)?, &origin)?;
+    let next = next_number(number, &origin)?;
     let now = now.to_offset(UtcOffset::UTC);
     let pem = sign(&ca, number_bytes(next), entries, now)?;
     files::write_atomic(&crl_path, pem.as_bytes(), PUBLIC_MODE)?;
