@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use brdo::client::Client;
+use brdo_tools::client::Client;
 use serde_json::json;
 
 const SIZE: usize = 50 * 1024 * 1024;
@@ -28,7 +28,7 @@ fn write_config(dir: &Path, port: u16) -> std::path::PathBuf {
     let pki = dir.join("pki");
     let data = dir.join("data");
     std::fs::create_dir_all(&data).expect("data");
-    std::fs::write(data.join("policy.toml"), brdo::cli::demo::DEMO_POLICY).expect("policy");
+    std::fs::write(data.join("policy.toml"), brdo_tools::demo_data::POLICY).expect("policy");
     let toml = format!(
         "[server]\nlisten = \"127.0.0.1:{port}\"\nmetrics_listen = \"127.0.0.1:0\"\n\
          [tls]\ncert = \"{p}/gateway.crt\"\nkey = \"{p}/gateway.key\"\nclient_ca = \"{p}/ca.crt\"\ncrl = \"{p}/ca.crl\"\n\

@@ -74,7 +74,7 @@ fn draft(rng: &mut Rng, i: u64, start_ms: i64) -> RecordDraft {
     });
     let at_ms = start_ms + (i as i64) * 3; // ~330 records a second, strictly ordered
     RecordDraft {
-        at: brdo::api::content::ms_to_text(at_ms),
+        at: brdo::domain::time::ms_to_text(at_ms),
         actor: Actor {
             role: "partner".into(),
             id: Some(me.into()),
@@ -252,7 +252,7 @@ async fn generate(dir: &Path, n: u64) -> std::path::PathBuf {
     let cp = Checkpoint {
         tree_size: n,
         root_hash: hex::encode(tree.root()),
-        at: brdo::api::content::ms_to_text(start_ms + n as i64 * 3),
+        at: brdo::domain::time::ms_to_text(start_ms + n as i64 * 3),
     };
     sqlx::query(
         "INSERT INTO audit_checkpoints (tree_size, root_hash, at, jws) VALUES ($1, $2, $3, $4)",
@@ -330,7 +330,7 @@ async fn main() {
         base.as_secs_f64() * 1e3
     );
     let page = |f: AuditFilter| AuditFilter { limit: 100, ..f };
-    let middle = brdo::api::content::ms_to_text(1_790_000_000_000 + (n as i64 / 2) * 3);
+    let middle = brdo::domain::time::ms_to_text(1_790_000_000_000 + (n as i64 / 2) * 3);
     let cases: Vec<(&str, AuditFilter, Option<&str>)> = vec![
         (
             "newest 100 (order=desc)",

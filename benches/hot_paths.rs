@@ -58,8 +58,8 @@ fn validation(c: &mut Criterion) {
 }
 
 fn policy_decision(c: &mut Criterion) {
-    let policy =
-        Policy::parse(brdo::cli::demo::DEMO_POLICY, Path::new("policy.toml")).expect("demo policy");
+    let policy = Policy::parse(brdo_tools::demo_data::POLICY, Path::new("policy.toml"))
+        .expect("demo policy");
     let msg = NewMessage::parse(&message(), today()).expect("valid message");
     let sender = PartnerId::parse("AL-CTD").expect("id");
     let suspended = BTreeSet::new();

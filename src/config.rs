@@ -504,7 +504,7 @@ impl Config {
         fix(&mut self.storage.blob_dir);
         match &mut self.pki.dir {
             Some(dir) => fix(dir),
-            None => self.pki.dir = crate::ops::default_pki_dir(&self.tls.client_ca),
+            None => self.pki.dir = self.tls.client_ca.parent().map(Path::to_path_buf),
         }
         if let Some(rest) = self.database.url.strip_prefix("sqlite://") {
             let (file, query) = rest

@@ -12,7 +12,8 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::api::{self, AppParts, AppState, Settings};
+use crate::api;
+use crate::app::{AppParts, AppState, Settings};
 use crate::audit::record::{Action, Outcome, RecordDraft};
 use crate::blobs::{BlobError, BlobStore};
 use crate::config::Config;
@@ -94,7 +95,7 @@ impl StartError {
 /// The inbox cursor key, derived from the audit signing key: a secret
 /// every node of a gateway already holds and that no key rotation
 /// replaces, so cursors keep working across nodes and restarts.
-fn cursor_key(config: &Config) -> Result<crate::api::cursor::CursorKey, StartError> {
+fn cursor_key(config: &Config) -> Result<crate::app::cursor::CursorKey, StartError> {
     let path = &config.audit.signing_key;
     let fail = |message: String| StartError::CursorKey {
         path: path.clone(),
@@ -102,7 +103,7 @@ fn cursor_key(config: &Config) -> Result<crate::api::cursor::CursorKey, StartErr
     };
     // The signing key's PEM text: wiped when dropped.
     let secret = zeroize::Zeroizing::new(std::fs::read(path).map_err(|e| fail(e.to_string()))?);
-    crate::api::cursor::CursorKey::derive(&secret).map_err(|e| fail(e.to_string()))
+    crate::app::cursor::CursorKey::derive(&secret).map_err(|e| fail(e.to_string()))
 }
 
 /// A running gateway.
@@ -210,7 +211,7 @@ impl Gateway {
                 );
             }
         }
-        let tls_files = crate::ops::tls_files(&config.tls);
+        let tls_files = crate::app::operator::tls_files(&config.tls);
         let material = TlsMaterial::load(&config.tls)?;
         let tls = Arc::new(TlsState::new(&material, config.tls.min_version)?);
         // Before the key is read: a rotation in progress must finish first.
@@ -250,7 +251,7 @@ impl Gateway {
         };
         let blobs = BlobStore::open(&config.storage.blob_dir)?;
         // Files an erasure could not delete, or uploads a crash cut off.
-        crate::retention::sweep_blob_strays(&store, &blobs).await?;
+        crate::app::sweeper::sweep_blob_strays(&store, &blobs).await?;
         let suspended = store.suspended_partners().await?;
         let app = Arc::new(AppState::new(AppParts {
             store,
@@ -276,18 +277,20 @@ impl Gateway {
         record_start(&app, config, &material, recorded_crl.as_ref()).await?;
         let mut background = Vec::new();
         // Other nodes' deliveries and suspensions (PostgreSQL only).
-        if let Some(tasks) = crate::cluster::follow(&app) {
+        if let Some(tasks) = crate::app::cluster::follow(&app) {
             background.extend(tasks);
         }
         if config.retention.sweep_interval_secs > 0 {
-            background.push(tokio::spawn(crate::retention::run_periodically(
+            background.push(tokio::spawn(crate::app::sweeper::run_periodically(
                 app.clone(),
                 Duration::from_secs(config.retention.sweep_interval_secs),
             )));
         }
-        background.push(tokio::spawn(crate::ops::warn_expiring_daily(app.clone())));
+        background.push(tokio::spawn(crate::app::operator::warn_expiring_daily(
+            app.clone(),
+        )));
         if config.tls.watch_interval_ms > 0 {
-            background.push(tokio::spawn(crate::ops::watch(
+            background.push(tokio::spawn(crate::app::operator::watch(
                 app.clone(),
                 Duration::from_millis(config.tls.watch_interval_ms),
                 tls_files,
@@ -305,7 +308,7 @@ impl Gateway {
                 addr: config.server.metrics_listen,
                 source,
             })?;
-        let health = crate::health::router(app.clone());
+        let health = crate::app::health::router(app.clone());
         background.push(tokio::spawn(async move {
             if let Err(e) = axum::serve(metrics_listener, health).await {
                 tracing::error!(error = %e, "the metrics endpoint stopped");
@@ -334,7 +337,7 @@ impl Gateway {
                 let _ = rx.await;
             },
         ));
-        let refusal_flusher = Some(tokio::spawn(crate::api::refusals::flush_periodically(
+        let refusal_flusher = Some(tokio::spawn(crate::app::refusals::flush_periodically(
             app.clone(),
         )));
         tracing::info!(%addr, %metrics_addr, "gateway listening");
@@ -363,7 +366,7 @@ impl Gateway {
             let _ = flusher.await;
         }
         let counts = self.app.refusals.take_all();
-        if !crate::api::refusals::write(&self.app, counts).await {
+        if !crate::app::refusals::write(&self.app, counts).await {
             tracing::error!("refusal counts could not be written to the audit log at shutdown");
         }
         for t in &self.background {

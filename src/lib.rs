@@ -8,54 +8,52 @@
 //! retention ends. `SPEC.md` (shipped beside the README) is the external
 //! contract.
 //!
-//! # Layout
+//! # Layout, from the ground floor up
 //!
-//! - [`domain`]: labels, evaluations, messages, partner ids; pure parsing
-//!   of untrusted JSON with every field error collected.
+//! Each floor imports only from floors below it; `tests/layers.rs` checks.
+//!
+//! - [`domain`]: labels, evaluations, messages, partner ids, time; pure
+//!   parsing of untrusted JSON with every field error collected.
+//! - [`crypto`]: master key, per-message AES-256-GCM envelopes, JWS.
 //! - [`policy`]: `policy.toml`, the pure submit/forward decision, retention.
-//! - [`config`]: `gateway.toml` with defaults and `BRDO_*` overrides.
-//! - [`crypto`]: master key and per-message AES-256-GCM envelopes.
 //! - [`audit`]: records, RFC 8785 canonical form, hash chain, RFC 9162
 //!   Merkle tree, verification.
-//! - [`store`]: SQLite/PostgreSQL persistence behind one writer task
-//!   (group commit, audit chain in commit order); reads through sqlx,
-//!   SQLite writes through rusqlite on the writer's own thread.
-//! - [`tls`]: rustls server config, peer identity, the accept loop.
-//! - [`api`]: routes, the request gate (identity, role, audit), handlers,
-//!   problem documents.
-//! - [`blobs`]: encrypted, chunked attachment files.
-//! - [`retention`]: the sweeper: erasure when retention ends, orphans.
+//! - [`config`]: `gateway.toml` with defaults and `BRDO_*` overrides.
 //! - [`pki`]: the development CA: issue, revoke, list, CRL, PKCS#12.
-//! - [`client`]: a small mTLS HTTP client (demo, tests, benchmarks).
-//! - [`bench`]: `brdo bench`, the load generator and its baseline.
-//! - [`ops`]: reloads, known certificates, the TLS file watcher.
-//! - [`metrics`], [`health`]: Prometheus text, `/healthz`, `/readyz`.
-//! - [`gateway`]: start/stop a whole gateway from a config.
-//! - [`cli`]: the `brdo` commands.
-//! - [`telemetry`]: logging setup.
+//! - [`metrics`], [`telemetry`]: Prometheus counters, logging setup.
+//! - [`store`]: SQLite/PostgreSQL persistence behind one writer task
+//!   (group commit, audit chain in commit order).
+//! - [`blobs`]: encrypted, chunked attachment files.
+//! - [`binding`], [`signature`]: label bindings and sender signatures.
+//! - [`tls`]: rustls server config, peer identity, the accept loop.
+//! - [`config_report`]: what `GET /v1/admin/config` and `config_start` show.
+//! - [`app`]: the running gateway: shared state, operations, reloads, the
+//!   sweeper, cluster following, health. Never imports `api`.
+//! - [`api`]: routes, the request gate (identity, role, audit), handlers,
+//!   problem documents: parse, call `app`, answer.
+//! - [`gateway`]: start/stop a whole gateway from a config (wires `app`,
+//!   `api` and `tls` to listeners).
+//!
+//! The `brdo` binary (`src/main.rs`: `cli`, `bench`) and the `brdo-tools`
+//! crate (the partner client, the demo's data) are built on this library;
+//! it never depends on them.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod app;
 pub mod audit;
-pub mod bench;
 pub mod binding;
 pub mod blobs;
-pub mod cli;
-pub mod client;
-pub mod cluster;
 pub mod config;
 pub mod config_report;
 pub mod crypto;
 pub mod domain;
 pub mod gateway;
-pub mod health;
 pub mod metrics;
-pub mod ops;
 pub mod pki;
 pub mod policy;
-pub mod retention;
 pub mod signature;
 pub mod store;
 pub mod telemetry;

@@ -1,10 +1,16 @@
-//! The `brdo` binary: parses the command line and hands over to the
-//! library (`brdo::cli`).
+//! The `brdo` binary: the command line (`cli`) and the load generator
+//! (`bench`). Both are tools built on the gateway library (`brdo`) and the
+//! shared partner client (`brdo_tools`); the library never depends on them.
+
+#![forbid(unsafe_code)]
+
+mod bench;
+mod cli;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
 fn main() -> ExitCode {
-    brdo::cli::run(brdo::cli::Cli::parse())
+    cli::run(cli::Cli::parse())
 }

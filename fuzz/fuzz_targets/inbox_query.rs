@@ -23,7 +23,7 @@ fuzz_target!(|data: &[u8]| {
             assert!((1..=MAX_LIMIT).contains(&q.limit), "limit {}", q.limit);
             if let Some(after) = &q.after {
                 assert!(
-                    !after.is_empty() && after.len() <= brdo::api::cursor::MAX_LEN,
+                    !after.is_empty() && after.len() <= brdo::app::cursor::MAX_LEN,
                     "after {after:?}"
                 );
             }

@@ -12,15 +12,16 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use super::AppState;
 use super::body::{parse_json, read_limited, require_json};
 use super::context::RequestCtx;
 use super::problem::ApiError;
+use crate::app::AppState;
+use crate::app::operator;
 use crate::audit::record::{Action, Outcome, format_at};
 use crate::domain::PartnerId;
 use crate::domain::fields::{FieldErrors, Obj, text};
-use crate::ops::{self, KnownCert};
 use crate::store::WriteOp;
+use crate::tls::KnownCert;
 
 fn cert_json(c: &KnownCert) -> Value {
     json!({
@@ -47,7 +48,7 @@ fn cert_json(c: &KnownCert) -> Value {
 )]
 pub async fn partners(State(app): State<Arc<AppState>>) -> Result<Response, ApiError> {
     let policy = app.policy();
-    let certs = ops::known_certificates(&app);
+    let certs = operator::known_certificates(&app);
     let states = app.store.partner_states().await?;
     let list: Vec<Value> = policy
         .partners
@@ -87,7 +88,7 @@ pub async fn partners(State(app): State<Arc<AppState>>) -> Result<Response, ApiE
     )
 )]
 pub async fn certificates(State(app): State<Arc<AppState>>) -> Result<Response, ApiError> {
-    let certs: Vec<Value> = ops::known_certificates(&app)
+    let certs: Vec<Value> = operator::known_certificates(&app)
         .iter()
         .map(cert_json)
         .collect();
@@ -242,7 +243,7 @@ pub async fn reload(
     // Checked, audited and put in force under one lock, so the CRL in
     // force cannot change between the check and the install.
     let _tls_change = app.tls_change.lock().await;
-    let prepared = ops::prepare_reload(&app).map_err(ApiError::ReloadRefused)?;
+    let prepared = operator::prepare_reload(&app).map_err(ApiError::ReloadRefused)?;
     ctx.note_detail("reload", prepared.details());
     let (_, rec) = app
         .store

@@ -11,8 +11,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 
-use super::AppState;
 use super::problem::ApiError;
+use crate::app::AppState;
 use crate::config_report::ConfigReport;
 
 /// The answer of `GET /v1/admin/config` (documentation only; the body is

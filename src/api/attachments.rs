@@ -10,11 +10,11 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use time::OffsetDateTime;
 
-use super::AppState;
 use super::content::to_ms;
 use super::context::RequestCtx;
 use super::messages::{justification, visible_message};
 use super::problem::ApiError;
+use crate::app::AppState;
 use crate::audit::record::{Action, Outcome};
 use crate::blobs::BlobError;
 use crate::crypto::DataKey;

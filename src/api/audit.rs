@@ -14,9 +14,9 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::AppState;
 use super::context::RequestCtx;
 use super::problem::ApiError;
+use crate::app::AppState;
 use crate::audit::record::{Action, AuditRecord, Outcome, format_at};
 use crate::domain::{FieldError, PartnerId};
 use crate::store::{AuditFilter, WriteOp};

@@ -3,10 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use time::OffsetDateTime;
 
 use super::problem::ApiError;
-use crate::audit::record::format_at;
 use crate::crypto::{DataKey, MasterKey, Sealed};
 use crate::domain::{Classification, NewMessage};
 use crate::store::{MessageRow, Store};
@@ -122,17 +120,7 @@ pub async fn attachment_digests<'a>(
     Ok(out)
 }
 
-/// Unix milliseconds → the record time format.
-pub fn ms_to_text(ms: i64) -> String {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .map(format_at)
-        .unwrap_or_default()
-}
-
-/// An instant → unix milliseconds.
-pub fn to_ms(t: OffsetDateTime) -> i64 {
-    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
-}
+pub use crate::domain::time::{ms_to_text, to_ms};
 
 fn parsed(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or(Value::Null)

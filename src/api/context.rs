@@ -24,13 +24,13 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 use tracing::Instrument;
 
-use super::AppState;
 use super::cross_site::{cross_site_refusal, media_type_refusal};
 use super::problem::{ApiError, ErrorInfo};
-use super::refusals::{Admission, RefusalKey};
 use super::routes::{Operation, RouteRefusal, lookup, route_refusal};
 use super::security_headers;
 use super::upload_rate::MinRate;
+use crate::app::AppState;
+use crate::app::refusals::{Admission, RefusalKey};
 use crate::audit::record::{Action, Actor, Outcome, RecordDraft, format_at};
 use crate::domain::PartnerId;
 use crate::tls::{ConnectionInfo, Identity};
@@ -236,7 +236,7 @@ async fn gate_in_span(
     };
     let peer = conn.peer.clone();
     let started = std::time::Instant::now();
-    let method = super::refusals::method_name(req.method());
+    let method = crate::app::refusals::method_name(req.method());
     let path = super::routes::path_template(
         req.extensions()
             .get::<MatchedPath>()
@@ -256,7 +256,7 @@ async fn gate_in_span(
         .check(&peer.limit_key(), std::time::Instant::now())
         .err()
         .map(|wait| ApiError::RateLimited {
-            retry_after: super::rate_limit::retry_after_secs(wait),
+            retry_after: crate::app::rate_limit::retry_after_secs(wait),
         });
 
     let identity = match resolve(&app, &peer.identity) {
@@ -551,7 +551,7 @@ async fn refuse(
     // the order things happened.
     let due = app.refusals.take_due(std::time::Instant::now());
     if !due.is_empty() {
-        super::refusals::write(app, due).await;
+        crate::app::refusals::write(app, due).await;
     }
     match app.refusals.admit(key, &draft, std::time::Instant::now()) {
         Admission::Record => finish_with(app, draft, response, request_id, show_seq).await,

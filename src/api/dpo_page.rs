@@ -14,10 +14,10 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 
-use super::AppState;
 use super::audit::{parse_filter, query_pairs, record_json, scope_of};
 use super::context::RequestCtx;
 use super::problem::ApiError;
+use crate::app::AppState;
 use crate::audit::merkle;
 use crate::audit::record::{Action, AuditRecord, Outcome};
 use crate::tls::Identity;

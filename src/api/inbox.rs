@@ -1,21 +1,19 @@
 //! `GET /v1/inbox`: headers of delivered messages, with long polling.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Extension, RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
-use tokio::sync::watch;
 
-use super::AppState;
 use super::content::{self, marking_of};
 use super::context::RequestCtx;
 use super::problem::ApiError;
+use crate::app::AppState;
 use crate::audit::record::{Action, Outcome};
-use crate::domain::{FieldError, PartnerId};
+use crate::domain::FieldError;
 use crate::store::InboxRow;
 
 /// Longest long-poll wait, in seconds (SPEC §3).
@@ -24,54 +22,6 @@ pub const MAX_WAIT_SECS: u64 = 60;
 pub const MAX_LIMIT: u32 = 500;
 /// Page size when none is asked for.
 pub const DEFAULT_LIMIT: u32 = 50;
-
-/// Wakes a partner's long-polling readers when a message is delivered to
-/// it. A counter per partner in a `watch` channel: readers subscribe before
-/// querying, so a delivery between query and wait is never missed.
-#[derive(Debug, Default)]
-pub struct InboxNotifier {
-    senders: Mutex<HashMap<String, watch::Sender<u64>>>,
-}
-
-impl InboxNotifier {
-    fn with<R>(&self, partner: &str, f: impl FnOnce(&watch::Sender<u64>) -> R) -> R {
-        let mut map = match self.senders.lock() {
-            Ok(m) => m,
-            Err(p) => p.into_inner(),
-        };
-        let tx = map
-            .entry(partner.to_owned())
-            .or_insert_with(|| watch::channel(0).0);
-        f(tx)
-    }
-
-    /// Subscribes to a partner's deliveries.
-    pub fn subscribe(&self, partner: &PartnerId) -> watch::Receiver<u64> {
-        self.with(partner.as_str(), watch::Sender::subscribe)
-    }
-
-    /// Signals that something was delivered to `partner`.
-    pub fn notify(&self, partner: &PartnerId) {
-        self.notify_id(partner.as_str());
-    }
-
-    /// [`Self::notify`] by the identifier another node sent.
-    pub fn notify_id(&self, partner: &str) {
-        self.with(partner, |tx| tx.send_modify(|n| *n = n.wrapping_add(1)));
-    }
-
-    /// Wakes every waiting reader (deliveries may have been missed); each
-    /// re-queries its inbox, so a spurious wake costs one query.
-    pub fn notify_all(&self) {
-        let map = match self.senders.lock() {
-            Ok(m) => m,
-            Err(p) => p.into_inner(),
-        };
-        for tx in map.values() {
-            tx.send_modify(|n| *n = n.wrapping_add(1));
-        }
-    }
-}
 
 /// Query parameters of the inbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,7 +57,7 @@ pub fn parse_query(raw: Option<&str>) -> Result<InboxQuery, Vec<FieldError>> {
         seen.push(k);
         let num = v.parse::<u64>();
         match (k, num) {
-            ("after", _) if !v.is_empty() && v.len() <= super::cursor::MAX_LEN => {
+            ("after", _) if !v.is_empty() && v.len() <= crate::app::cursor::MAX_LEN => {
                 q.after = Some(v.to_owned());
             }
             ("after", _) => errors.push(bad_cursor()),
@@ -316,7 +266,7 @@ mod tests {
                 wait: 60
             })
         );
-        let long = format!("after={}", "A".repeat(super::super::cursor::MAX_LEN + 1));
+        let long = format!("after={}", "A".repeat(crate::app::cursor::MAX_LEN + 1));
         let e = parse_query(Some(&format!(
             "limit=0&wait=61&{long}&colour=red&limit=3&after="
         )))
@@ -326,24 +276,5 @@ mod tests {
             fields,
             ["limit", "wait", "after", "colour", "limit", "after"]
         );
-    }
-
-    #[tokio::test]
-    async fn notifier_wakes_subscribers() {
-        let n = InboxNotifier::default();
-        let p = PartnerId::parse("RS-MOI").expect("id");
-        let mut rx = n.subscribe(&p);
-        rx.borrow_and_update();
-        n.notify(&p);
-        tokio::time::timeout(Duration::from_secs(1), rx.changed())
-            .await
-            .expect("woken")
-            .expect("open");
-        rx.borrow_and_update();
-        n.notify_all();
-        tokio::time::timeout(Duration::from_secs(1), rx.changed())
-            .await
-            .expect("woken by notify_all")
-            .expect("open");
     }
 }

@@ -18,19 +18,19 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use time::{Duration, OffsetDateTime};
 
-use super::AppState;
 use super::body::read_json;
 use super::content::{self, ms_to_text, to_ms};
 use super::context::RequestCtx;
 use super::messages::{created, json_text, visible_message};
 use super::problem::ApiError;
+use crate::app::AppState;
+use crate::app::sweeper::delete_blobs;
 use crate::audit::record::{Action, Outcome, format_at};
 use crate::domain::fields::{FieldErrors, Obj, as_int_in, text};
 use crate::domain::label::{HandlingCode, Label, format_date, parse_partner_set};
 use crate::domain::{Classification, FieldError, PartnerId, PersonalData, Purpose};
 use crate::policy::decide::Onward;
 use crate::policy::{Decision, Transfer, Violation, ViolationCode, compute_retention, decide};
-use crate::retention::delete_blobs;
 use crate::store::{Expected, MessageRow, NewDelivery, WriteOp, WriteOutput};
 
 /// Permission scopes an originator can grant.

@@ -10,11 +10,11 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use super::AppState;
 use super::body::read_json;
 use super::content::{self, Content, message_json, ms_to_text, to_ms};
 use super::context::{JUSTIFICATION_HEADER, RequestCtx, text_header};
 use super::problem::ApiError;
+use crate::app::AppState;
 use crate::audit::jcs;
 use crate::audit::record::{Action, Outcome, format_at};
 use crate::domain::label::format_date;

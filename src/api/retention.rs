@@ -8,10 +8,10 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use time::{Duration, OffsetDateTime};
 
-use super::AppState;
 use super::content::{ms_to_text, to_ms};
 use super::context::RequestCtx;
 use super::problem::ApiError;
+use crate::app::AppState;
 use crate::domain::FieldError;
 use crate::domain::label::format_date;
 

@@ -4,9 +4,9 @@
 use axum::http::HeaderMap;
 use serde_json::{Value, json};
 
-use super::AppState;
 use super::context::RequestCtx;
 use super::problem::ApiError;
+use crate::app::AppState;
 use crate::domain::PartnerId;
 use crate::signature::{self, SIGNATURE_HEADER, SignatureError};
 use crate::store::SignatureRow;

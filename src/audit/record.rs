@@ -577,20 +577,7 @@ pub fn chain_hash(prev_hash: &str, canonical: &str) -> Result<String, ChainError
     chain_digest(prev_hash, canonical).map(hex::encode)
 }
 
-/// Formats an instant the way records carry it: UTC, milliseconds, `Z`.
-pub fn format_at(t: time::OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.millisecond()
-    )
-}
+pub use crate::domain::time::format_at;
 
 #[cfg(test)]
 mod tests {

@@ -70,11 +70,6 @@ impl Latencies {
         }
     }
 
-    /// Number of recorded latencies.
-    pub fn count(&self) -> u64 {
-        self.hist.len()
-    }
-
     /// The summary figures.
     pub fn summary(&self) -> LatencySummary {
         let ms = |micros: u64| micros as f64 / 1000.0;

@@ -49,7 +49,7 @@ pub async fn run(
     server_pid: Option<u32>,
     label: &'static str,
 ) -> Result<RunReport, BenchError> {
-    let setup = |e: crate::client::ClientError| BenchError::Setup(e.to_string());
+    let setup = |e: brdo_tools::client::ClientError| BenchError::Setup(e.to_string());
     let workers = scenario::workers(spec.scenario, spec.concurrency, spec.body_bytes, endpoint)
         .map_err(setup)?;
     let feeders = scenario::feeders(spec.scenario, spec.concurrency, spec.body_bytes, endpoint)

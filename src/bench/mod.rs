@@ -5,7 +5,7 @@
 //! Machines are shared and noisy, so a figure alone means little: with
 //! `--baseline` the same load first runs against an echo server built from
 //! the gateway's own TLS configuration and accept loop
-//! ([`crate::tls::serve`]) whose handler answers 202 and does nothing, and
+//! ([`brdo::tls::serve`]) whose handler answers 202 and does nothing, and
 //! every gateway figure is also given as a ratio to it.
 //!
 //! - [`options`]: what to run, validated before anything starts.
@@ -25,8 +25,8 @@ pub mod report;
 pub mod scenario;
 pub mod target;
 
-pub use options::{BenchOptions, LoadSpec, Mode, Scenario, TargetSpec};
-pub use report::{Report, RunReport};
+pub use options::BenchOptions;
+pub use report::Report;
 
 /// Why a benchmark could not run.
 #[derive(Debug, thiserror::Error)]

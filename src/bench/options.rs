@@ -118,7 +118,7 @@ fn usage(flag: &'static str, message: impl Into<String>) -> BenchError {
 }
 
 fn valid_partner_id(id: &str) -> bool {
-    crate::domain::PartnerId::parse(id).is_some()
+    brdo::domain::PartnerId::parse(id).is_some()
 }
 
 impl BenchOptions {

@@ -1,6 +1,6 @@
 //! The operations a benchmark worker repeats.
 //!
-//! Every operation goes through [`crate::client::Client`], the same mTLS
+//! Every operation goes through [`brdo_tools::client::Client`], the same mTLS
 //! client the demo and the tests use, presenting a partner certificate
 //! from the PKI directory. Against the baseline echo server (which answers
 //! 202 to anything) the same requests are sent, but answers are not
@@ -15,7 +15,7 @@ use hyper::Method;
 use serde_json::json;
 
 use super::options::{Parties, Scenario};
-use crate::client::{Client, ClientError, ClientResponse, Protocol, tls_config};
+use brdo_tools::client::{Client, ClientError, ClientResponse, Protocol, tls_config};
 
 /// The officer every benchmark request names.
 const OFFICER: (&str, &str) = ("brdo-officer", "bench.officer");

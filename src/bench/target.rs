@@ -22,9 +22,9 @@ use tokio::task::JoinHandle;
 use super::BenchError;
 use super::options::{Parties, TargetSpec};
 use super::scenario::Endpoint;
-use crate::config::{Config, TlsConfig};
-use crate::pki::{self, Subject};
-use crate::tls::{Connections, ServeOptions, TlsMaterial, TlsState};
+use brdo::config::{Config, TlsConfig};
+use brdo::pki::{self, Subject};
+use brdo::tls::{Connections, ServeOptions, TlsMaterial, TlsState};
 
 fn setup(what: &str, e: impl std::fmt::Display) -> BenchError {
     BenchError::Setup(format!("{what}: {e}"))
@@ -136,7 +136,7 @@ pub fn write_own(
     std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700)
         .create(dir.join("data"))
         .map_err(|e| setup("data directory", e))?;
-    crate::crypto::MasterKey::create(&dir.join("data").join("master.key"))
+    brdo::crypto::MasterKey::create(&dir.join("data").join("master.key"))
         .map_err(|e| setup("master key", e))?;
     std::fs::write(dir.join("policy.toml"), crate::cli::demo::DEMO_POLICY)
         .map_err(|e| setup("policy.toml", e))?;
@@ -206,7 +206,7 @@ async fn start_own(parties: &Parties) -> Result<Prepared, BenchError> {
 }
 
 /// The baseline: the gateway's TLS configuration and accept loop
-/// ([`crate::tls::serve`]) in this process, with a handler that answers
+/// ([`brdo::tls::serve`]) in this process, with a handler that answers
 /// `202 Accepted` to every request and does nothing else.
 #[derive(Debug)]
 pub struct Baseline {
@@ -244,7 +244,7 @@ impl Baseline {
         // gateway, the baseline lets it use every connection slot.
         opts.max_connections_per_identity = opts.max_connections;
         let (shutdown, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(crate::tls::serve(
+        let task = tokio::spawn(brdo::tls::serve(
             listener,
             tls,
             app,

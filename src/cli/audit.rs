@@ -15,11 +15,11 @@ use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME, EXIT_VERIFY, fail};
-use crate::audit::AuditRecord;
-use crate::audit::verify::{ChainFault, CheckpointClaim, LogReport, LogVerifier};
-use crate::config::Config;
-use crate::crypto::jose::CheckpointVerifier;
-use crate::store::{Block, Store, StoreOptions};
+use brdo::audit::AuditRecord;
+use brdo::audit::verify::{ChainFault, CheckpointClaim, LogReport, LogVerifier};
+use brdo::config::Config;
+use brdo::crypto::jose::CheckpointVerifier;
+use brdo::store::{Block, Store, StoreOptions};
 
 /// Audit commands.
 #[derive(Debug, Subcommand)]
@@ -149,7 +149,7 @@ async fn verify_database(config_path: &Path, pubkey: Option<&Path>) -> u8 {
                 break;
             }
         }
-        Ok::<(), crate::store::StoreError>(())
+        Ok::<(), brdo::store::StoreError>(())
     });
     let checker = tokio::task::spawn_blocking(move || {
         let mut v = LogVerifier::new(claims, &keys);
@@ -166,7 +166,7 @@ async fn verify_database(config_path: &Path, pubkey: Option<&Path>) -> u8 {
     };
     match reader.await {
         // Rows that cannot be read back are a damaged log: verification fails.
-        Ok(Err(crate::store::StoreError::Corrupt(what))) => {
+        Ok(Err(brdo::store::StoreError::Corrupt(what))) => {
             eprintln!("audit log verification FAILED: {what}");
             EXIT_VERIFY
         }

@@ -3,7 +3,7 @@
 //! Why: integrators can try the API (send, inbox, read, ack, forward,
 //! status) with a certificate from a PKI directory before writing any
 //! code, and see exactly the JSON the gateway answers. It speaks through
-//! the same mTLS client the demo and the tests use (`crate::client`).
+//! the same mTLS client the demo and the tests use (`brdo_tools::client`).
 //! Answers go to stdout as pretty JSON; a 4xx/5xx answer's problem document
 //! goes to stderr and the exit code is 1.
 
@@ -16,7 +16,7 @@ use hyper::Method;
 use serde_json::{Value, json};
 
 use super::{EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME, fail};
-use crate::client::{Client, ClientResponse, Protocol, tls_config};
+use brdo_tools::client::{Client, ClientResponse, Protocol, tls_config};
 
 /// Who calls which gateway.
 #[derive(Debug, Args)]
@@ -160,11 +160,11 @@ fn sign_submission(args: &ClientArgs, send: &SendArgs, doc: &Value) -> Result<St
             .ok_or_else(|| format!("--attachment-sha256 {a:?}: give it as ID=HEX"))?;
         digests.insert(id.to_owned(), hex.to_ascii_lowercase());
     }
-    let statement = crate::signature::submission_statement(&args.partner, doc, &|id| {
+    let statement = brdo::signature::submission_statement(&args.partner, doc, &|id| {
         digests.get(id).cloned().unwrap_or_default()
     })
     .map_err(|e| format!("--sign: {e}"))?;
-    crate::signature::sign(&key, &crt, &statement).map_err(|e| format!("--sign: {e}"))
+    brdo::signature::sign(&key, &crt, &statement).map_err(|e| format!("--sign: {e}"))
 }
 
 /// Runs a client call; the exit code.

@@ -11,21 +11,14 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use super::{EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME, fail};
-use crate::client::{Client, ClientResponse};
-use crate::config::Config;
-use crate::gateway::Gateway;
-use crate::pki::{self, Subject};
+use brdo::config::Config;
+use brdo::gateway::Gateway;
+use brdo::pki::{self, Subject};
+use brdo_tools::client::{Client, ClientResponse};
 
-/// The embedded demo policy (the repository's `config/policy.toml`).
-pub const DEMO_POLICY: &str = include_str!("../../config/policy.toml");
-
-/// The demo partners, each gets a partner and a DPO certificate.
-pub const DEMO_PARTNERS: &[&str] = &[
-    "AL-CTD", "BA-SIPA", "XK-CTD", "ME-MOI", "MK-MOI", "RS-MOI", "EU-ECTC",
-];
-
-/// PKCS#12 password of the demo certificates (development only).
-pub const DEMO_P12_PASSWORD: &str = "brdo-demo";
+pub use brdo_tools::demo_data::{
+    P12_PASSWORD as DEMO_P12_PASSWORD, PARTNERS as DEMO_PARTNERS, POLICY as DEMO_POLICY,
+};
 
 const DEMO_CONFIG: &str = r#"# Written by `brdo demo`; paths are relative to this file.
 [server]
@@ -82,7 +75,7 @@ pub fn prepare(dir: &Path) -> Result<PathBuf, String> {
     // first run (a gateway never does).
     let key = dir.join("data").join("master.key");
     if !key.exists() {
-        crate::crypto::MasterKey::create(&key).map_err(|e| e.to_string())?;
+        brdo::crypto::MasterKey::create(&key).map_err(|e| e.to_string())?;
     }
     let config = dir.join("gateway.toml");
     if !config.exists() {
@@ -97,7 +90,7 @@ pub fn prepare(dir: &Path) -> Result<PathBuf, String> {
 
 /// Runs the demo.
 pub async fn run() -> u8 {
-    let telemetry = crate::telemetry::init();
+    let telemetry = brdo::telemetry::init();
     let dir = PathBuf::from("demo");
     let config_path = match prepare(&dir) {
         Ok(p) => p,
@@ -159,7 +152,7 @@ pub async fn script(pki_dir: &Path, addr: std::net::SocketAddr) -> Result<String
     let albania = client("partner-AL-CTD")?;
     let kosovo = client("partner-XK-CTD")?;
     let serbia = client("partner-RS-MOI")?;
-    let err = |e: crate::client::ClientError| e.to_string();
+    let err = |e: brdo_tools::client::ClientError| e.to_string();
 
     let message = json!({
         "recipients": ["RS-MOI", "EU-ECTC"],

@@ -29,11 +29,11 @@ use clap::Subcommand;
 use serde_json::json;
 
 use super::{EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME, fail};
-use crate::audit::record::{Action, RecordDraft};
-use crate::config::Config;
-use crate::crypto::master_key::{pending_path, retired_files, sync_dir};
-use crate::crypto::{DataKey, KeyLock, KeyLockError, MasterKey, MasterKeyError};
-use crate::store::{Store, StoreOptions, WriteOp};
+use brdo::audit::record::{Action, RecordDraft};
+use brdo::config::Config;
+use brdo::crypto::master_key::{pending_path, retired_files, sync_dir};
+use brdo::crypto::{DataKey, KeyLock, KeyLockError, MasterKey, MasterKeyError};
+use brdo::store::{Store, StoreOptions, WriteOp};
 
 /// Key commands.
 #[derive(Debug, Subcommand)]

@@ -93,7 +93,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::VerifyBinding(args) => verify_binding::run(&args),
         Command::Client(args) => with_runtime(client::run(*args)),
         Command::Openapi => {
-            print!("{}", crate::api::openapi::document_json());
+            print!("{}", brdo::api::openapi::document_json());
             EXIT_OK
         }
     };

@@ -6,7 +6,7 @@ use clap::{ArgGroup, Args, Subcommand};
 use time::OffsetDateTime;
 
 use super::{EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME, fail};
-use crate::pki::{self, PkiError, RevocationReason, Subject};
+use brdo::pki::{self, PkiError, RevocationReason, Subject};
 
 /// PKI commands.
 #[derive(Debug, Subcommand)]
@@ -181,7 +181,7 @@ pub fn run(cmd: PkiCommand) -> u8 {
                     dir.join(pki::CA_CRL_FILE).display(),
                     done.crl_number,
                     done.revoked,
-                    crate::audit::record::format_at(done.next_update)
+                    brdo::audit::record::format_at(done.next_update)
                 );
                 EXIT_OK
             }
@@ -199,7 +199,7 @@ pub fn run(cmd: PkiCommand) -> u8 {
                         c.file,
                         c.identity,
                         c.serial_hex,
-                        crate::audit::record::format_at(c.not_after),
+                        brdo::audit::record::format_at(c.not_after),
                         c.status
                     );
                 }
@@ -219,7 +219,7 @@ fn issue(args: IssueArgs, now: OffsetDateTime) -> u8 {
                     "issued a new gateway certificate: {}, {} (valid until {})",
                     issued.cert_path.display(),
                     issued.key_path.display(),
-                    crate::audit::record::format_at(issued.not_after)
+                    brdo::audit::record::format_at(issued.not_after)
                 );
                 EXIT_OK
             }

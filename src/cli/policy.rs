@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Subcommand;
 
 use super::{EXIT_CONFIG, EXIT_OK, fail};
-use crate::policy::Policy;
+use brdo::policy::Policy;
 
 /// Policy commands.
 #[derive(Debug, Subcommand)]

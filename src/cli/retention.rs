@@ -7,9 +7,9 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::{EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME, fail};
-use crate::blobs::BlobStore;
-use crate::config::Config;
-use crate::store::{Store, StoreOptions};
+use brdo::blobs::BlobStore;
+use brdo::config::Config;
+use brdo::store::{Store, StoreOptions};
 
 /// Retention commands.
 #[derive(Debug, Subcommand)]
@@ -59,12 +59,12 @@ pub async fn run(cmd: RetentionCommand) -> u8 {
         Ok(b) => b,
         Err(e) => return fail(EXIT_RUNTIME, e),
     };
-    let opts = crate::retention::SweepOptions {
+    let opts = brdo::app::sweeper::SweepOptions {
         as_of,
         dry_run,
         audit_retention_days: config.audit.retention_days,
     };
-    match crate::retention::sweep_exclusive(&store, &blobs, &opts).await {
+    match brdo::app::sweeper::sweep_exclusive(&store, &blobs, &opts).await {
         Ok(None) => {
             store.close().await;
             fail(
@@ -83,7 +83,7 @@ pub async fn run(cmd: RetentionCommand) -> u8 {
                 report.orphans.len(),
                 if dry_run { "would reduce" } else { "reduced" },
                 report.audit_reduced,
-                crate::audit::record::format_at(as_of)
+                brdo::audit::record::format_at(as_of)
             );
             store.close().await;
             EXIT_OK

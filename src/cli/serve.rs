@@ -3,12 +3,12 @@
 use std::path::PathBuf;
 
 use super::{EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME, fail};
-use crate::config::Config;
-use crate::gateway::Gateway;
+use brdo::config::Config;
+use brdo::gateway::Gateway;
 
 /// Runs the gateway until SIGINT or SIGTERM, then drains open requests.
 pub async fn run(config_path: PathBuf) -> u8 {
-    let telemetry = crate::telemetry::init();
+    let telemetry = brdo::telemetry::init();
     let config = match Config::load(&config_path) {
         Ok(c) => c,
         Err(e) => return fail(EXIT_CONFIG, e),

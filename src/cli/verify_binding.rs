@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::{EXIT_CONFIG, EXIT_OK, EXIT_VERIFY, fail};
-use crate::binding::{self, BindingError};
-use crate::crypto::jose::JwsKeys;
+use brdo::binding::{self, BindingError};
+use brdo::crypto::jose::JwsKeys;
 
 /// Arguments of `verify-binding`.
 #[derive(Debug, Args)]

@@ -12,6 +12,7 @@ pub mod label;
 pub mod message;
 pub mod partner;
 pub mod text;
+pub mod time;
 
 pub use evaluation::Evaluation;
 pub use fields::{FieldError, FieldErrors};

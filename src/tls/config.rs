@@ -292,9 +292,9 @@ impl TlsState {
     }
 
     /// The gateway's own certificate, for the admin API and metrics.
-    pub fn server_cert(&self) -> crate::ops::KnownCert {
+    pub fn server_cert(&self) -> super::KnownCert {
         let server = self.server.load();
-        crate::ops::KnownCert {
+        super::KnownCert {
             identity: "gateway (server)".to_owned(),
             serial: server.0.clone(),
             not_after: time::OffsetDateTime::from_unix_timestamp(server.1)

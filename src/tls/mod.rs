@@ -12,8 +12,10 @@ pub mod config;
 pub mod connections;
 pub mod crl;
 pub mod identity;
+pub mod known_cert;
 
 pub use accept::{ConnectionInfo, ServeOptions, serve};
 pub use config::{TlsError, TlsMaterial, TlsState, is_ecdhe_aead};
 pub use connections::Connections;
 pub use identity::{Identity, IdentityError, PeerCert};
+pub use known_cert::KnownCert;

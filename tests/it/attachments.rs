@@ -19,7 +19,7 @@ async fn download(
     partner: &str,
     msg: &str,
     att: &str,
-) -> brdo::client::ClientResponse {
+) -> brdo_tools::client::ClientResponse {
     gw.partner(partner)
         .get(
             &format!("/v1/messages/{msg}/attachments/{att}"),
@@ -156,11 +156,11 @@ async fn oversize_and_truncated_uploads_store_nothing() {
 
     // A client that announces 90 000 bytes, sends 20 000 and hangs up.
     let before = gw.audit_size().await;
-    let cfg = brdo::client::tls_config(
+    let cfg = brdo_tools::client::tls_config(
         &gw.pki.join("partner-AL-CTD.crt"),
         &gw.pki.join("partner-AL-CTD.key"),
         &gw.pki.join("ca.crt"),
-        brdo::client::Protocol::Http1,
+        brdo_tools::client::Protocol::Http1,
     )
     .expect("tls");
     let tcp = tokio::net::TcpStream::connect(gw.addr())

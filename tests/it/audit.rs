@@ -21,7 +21,7 @@ async fn exactly_one_record_per_request_whatever_the_outcome() {
     denied["recipients"] = json!(["XK-CTD"]);
     denied["label"]["releasable_to"] = serde_json::Value::Null;
 
-    let requests: Vec<(&str, brdo::client::ClientResponse)> = vec![
+    let requests: Vec<(&str, brdo_tools::client::ClientResponse)> = vec![
         ("inbox", serbia.get("/v1/inbox", &[]).await.expect("r")),
         (
             "read",

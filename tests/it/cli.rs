@@ -109,7 +109,7 @@ fn policy_check_names_line_and_column() {
 
     let dir = tempfile::tempdir().expect("tempdir");
     let bad = dir.path().join("policy.toml");
-    let policy = brdo::cli::demo::DEMO_POLICY.replacen(
+    let policy = brdo_tools::demo_data::POLICY.replacen(
         "clearance = \"EU_RESTRICTED\"",
         "clearance = \"RESTRICTED\"",
         1,
@@ -263,7 +263,8 @@ async fn serve_logs_no_content_and_exits_cleanly_on_sigterm() {
         .spawn()
         .expect("spawn");
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
-    let client = brdo::client::Client::from_pki(&pki, "partner-AL-CTD", addr).expect("client");
+    let client =
+        brdo_tools::client::Client::from_pki(&pki, "partner-AL-CTD", addr).expect("client");
     let marker = "MARKER-logs-4d1e";
     let mut m = message();
     m["subject"] = serde_json::json!(marker);
@@ -298,8 +299,11 @@ async fn serve_refuses_a_broken_policy_with_exit_2() {
     let config = write_config(&gw);
     let policy = gw.config.policy.file.clone();
     let _files = gw.stop().await;
-    let text_policy =
-        brdo::cli::demo::DEMO_POLICY.replacen("third_country = true", "third_country = \"yes\"", 1);
+    let text_policy = brdo_tools::demo_data::POLICY.replacen(
+        "third_country = true",
+        "third_country = \"yes\"",
+        1,
+    );
     std::fs::write(&policy, &text_policy).expect("write");
     let line = text_policy
         .lines()

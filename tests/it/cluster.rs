@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use brdo::client::Client;
+use brdo_tools::client::Client;
 use serde_json::{Value, json};
 
 use crate::harness::*;

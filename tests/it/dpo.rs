@@ -31,7 +31,7 @@ fn verifier(gw: &TestGateway) -> CheckpointVerifier {
     CheckpointVerifier::from_public_pem_file(&gw.pki.join("audit-signing.pub")).expect("public key")
 }
 
-async fn dpo_get(gw: &TestGateway, stem: &str, path: &str) -> brdo::client::ClientResponse {
+async fn dpo_get(gw: &TestGateway, stem: &str, path: &str) -> brdo_tools::client::ClientResponse {
     gw.client(stem).get(path, &[]).await.expect("dpo request")
 }
 

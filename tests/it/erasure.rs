@@ -9,7 +9,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use brdo::retention::{SweepOptions, sweep};
+use brdo::app::sweeper::{SweepOptions, sweep};
 use brdo::signature::{self, submission_statement};
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
@@ -362,11 +362,11 @@ async fn stray_attachment_files_are_removed_at_start() {
 async fn an_upload_reset_mid_body_leaves_nothing() {
     let gw = TestGateway::start().await;
     let before = gw.count("attachments").await;
-    let tls = brdo::client::tls_config(
+    let tls = brdo_tools::client::tls_config(
         &gw.pki.join("partner-AL-CTD.crt"),
         &gw.pki.join("partner-AL-CTD.key"),
         &gw.pki.join("ca.crt"),
-        brdo::client::Protocol::Http2,
+        brdo_tools::client::Protocol::Http2,
     )
     .expect("TLS config");
     let tcp = tokio::net::TcpStream::connect(gw.addr())

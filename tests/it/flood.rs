@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use brdo::client::{Client, Protocol};
+use brdo_tools::client::{Client, Protocol};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -281,7 +281,7 @@ async fn idle_connections_are_closed_over_http1_and_http2() {
     // HTTP/2: a connection that never sends a request, and one that went
     // quiet after one.
     for requests in [0, 1] {
-        let cfg = brdo::client::tls_config(
+        let cfg = brdo_tools::client::tls_config(
             &gw.pki.join("partner-AL-CTD.crt"),
             &gw.pki.join("partner-AL-CTD.key"),
             &gw.pki.join("ca.crt"),
@@ -465,7 +465,7 @@ async fn a_reload_whose_record_cannot_be_written_changes_nothing() {
 }
 
 /// A page of `client`'s inbox after `after`.
-async fn page(client: &Client, after: Option<&str>) -> brdo::client::ClientResponse {
+async fn page(client: &Client, after: Option<&str>) -> brdo_tools::client::ClientResponse {
     let path = match after {
         Some(a) => format!("/v1/inbox?after={a}"),
         None => "/v1/inbox".to_owned(),

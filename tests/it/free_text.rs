@@ -93,7 +93,12 @@ impl Field {
     }
 
     /// Sends a request whose only fault is `text` in this field.
-    async fn send(self, gw: &TestGateway, id: &str, text: &str) -> brdo::client::ClientResponse {
+    async fn send(
+        self,
+        gw: &TestGateway,
+        id: &str,
+        text: &str,
+    ) -> brdo_tools::client::ClientResponse {
         let officer = [("brdo-officer", text)];
         let msg_with = |f: &dyn Fn(&mut Value)| {
             let mut m = message();

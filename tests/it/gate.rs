@@ -4,7 +4,7 @@
 //! the security headers of every response.
 
 use brdo::api::routes::{ROUTES, Roles};
-use brdo::client::{Client, ClientResponse};
+use brdo_tools::client::{Client, ClientResponse};
 use hyper::Method;
 use serde_json::{Value, json};
 
@@ -459,7 +459,7 @@ fn proper_type(row: &Row) -> &'static str {
 /// Waits until identical refusals are recorded again rather than counted
 /// into the previous one (the gateway folds them for one window, SPEC §5).
 async fn past_fold_window() {
-    tokio::time::sleep(brdo::api::refusals::WINDOW + std::time::Duration::from_millis(200)).await;
+    tokio::time::sleep(brdo::app::refusals::WINDOW + std::time::Duration::from_millis(200)).await;
 }
 
 /// The identity the cross-site table calls a route as: one it allows.

@@ -4,16 +4,16 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use brdo::client::{Client, ClientResponse, Protocol};
 use brdo::config::Config;
 use brdo::gateway::Gateway;
 use brdo::pki::{self, Subject};
 use brdo::store::test_db::PgTestDb;
+use brdo_tools::client::{Client, ClientResponse, Protocol};
 use serde_json::{Value, json};
 use time::{Duration, OffsetDateTime};
 
 /// Partners of the demo policy, each with a partner and a DPO certificate.
-pub const PARTNERS: &[&str] = brdo::cli::demo::DEMO_PARTNERS;
+pub const PARTNERS: &[&str] = brdo_tools::demo_data::PARTNERS;
 /// PKCS#12 password of test certificates.
 pub const P12_PASSWORD: &str = "test-password";
 
@@ -188,7 +188,7 @@ impl TestGateway {
         std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700)
             .create(&data)
             .expect("data dir");
-        std::fs::write(data.join("policy.toml"), brdo::cli::demo::DEMO_POLICY).expect("policy");
+        std::fs::write(data.join("policy.toml"), brdo_tools::demo_data::POLICY).expect("policy");
         let mut config = test_config(pki, &data);
         let pg = match db {
             DbKind::Sqlite => None,
@@ -527,7 +527,7 @@ pub async fn raw_tls(
     stem: &str,
     addr: SocketAddr,
 ) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
-    let cfg = brdo::client::tls_config(
+    let cfg = brdo_tools::client::tls_config(
         &pki.join(format!("{stem}.crt")),
         &pki.join(format!("{stem}.key")),
         &pki.join("ca.crt"),

@@ -6,8 +6,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use brdo::client::Client;
 use brdo::crypto::MasterKey;
+use brdo_tools::client::Client;
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
 

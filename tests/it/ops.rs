@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use brdo::client::Protocol;
+use brdo_tools::client::Protocol;
 use rustls::pki_types::ServerName;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -13,7 +13,7 @@ use crate::harness::*;
 
 /// The serial of the certificate the gateway presents to a new connection.
 async fn server_serial(gw: &TestGateway) -> String {
-    let cfg = brdo::client::tls_config(
+    let cfg = brdo_tools::client::tls_config(
         &gw.pki.join("partner-AL-CTD.crt"),
         &gw.pki.join("partner-AL-CTD.key"),
         &gw.pki.join("ca.crt"),
@@ -215,7 +215,7 @@ async fn revocation_by_the_reload_endpoint_when_the_watch_is_off() {
 async fn no_handshake_resumes_a_session() {
     let gw = TestGateway::start().await;
     // A client that would resume if the server let it.
-    let mut cfg = brdo::client::tls_config(
+    let mut cfg = brdo_tools::client::tls_config(
         &gw.pki.join("partner-AL-CTD.crt"),
         &gw.pki.join("partner-AL-CTD.key"),
         &gw.pki.join("ca.crt"),

@@ -106,7 +106,7 @@ fn operations() -> Vec<Op> {
     ops
 }
 
-fn client_for(gw: &TestGateway, role: &str) -> brdo::client::Client {
+fn client_for(gw: &TestGateway, role: &str) -> brdo_tools::client::Client {
     match role {
         "partner" => gw.partner("AL-CTD"),
         "partner DPO" => gw.client("dpo-AL-CTD"),
@@ -127,7 +127,7 @@ fn good_path_value(name: &str, message_id: &str, attachment_id: &str) -> String 
     }
 }
 
-async fn probe(gw: &TestGateway, op: &Op, path: &str) -> brdo::client::ClientResponse {
+async fn probe(gw: &TestGateway, op: &Op, path: &str) -> brdo_tools::client::ClientResponse {
     let client = client_for(gw, &op.role);
     let headers = [OFFICER, JUSTIFICATION, ("content-type", "application/json")];
     let body = good_body(&op.id).map(|b| b.to_string().into_bytes());
@@ -139,7 +139,7 @@ async fn probe(gw: &TestGateway, op: &Op, path: &str) -> brdo::client::ClientRes
 }
 
 fn assert_refused_naming(
-    resp: &brdo::client::ClientResponse,
+    resp: &brdo_tools::client::ClientResponse,
     what: &str,
     name: &str,
     allow_404: bool,

@@ -313,8 +313,8 @@ async fn a_certificate_whose_file_is_gone_is_revoked_with_force() {
     }
     std::fs::copy(pki.dir.join("ca.crt"), keep.path().join("ca.crt")).expect("ca");
     std::fs::remove_file(pki.dir.join("partner-RS-MOI.crt")).expect("rm");
-    let client =
-        brdo::client::Client::from_pki(keep.path(), "partner-RS-MOI", gw.addr()).expect("client");
+    let client = brdo_tools::client::Client::from_pki(keep.path(), "partner-RS-MOI", gw.addr())
+        .expect("client");
     assert_eq!(client.get("/v1/inbox", &[]).await.expect("in").status, 200);
 
     let dir = pki.dir.to_str().expect("utf8");

@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use brdo::client::ClientResponse;
+use brdo_tools::client::ClientResponse;
 use hyper::Method;
 use serde_json::{Value, json};
 

@@ -21,7 +21,11 @@ fn signed_by(pki: &std::path::Path, stem: &str, sender: &str, msg: &Value) -> St
     signature::sign(&key, &crt, &st).expect("sign")
 }
 
-async fn submit_signed(gw: &TestGateway, msg: &Value, sig: &str) -> brdo::client::ClientResponse {
+async fn submit_signed(
+    gw: &TestGateway,
+    msg: &Value,
+    sig: &str,
+) -> brdo_tools::client::ClientResponse {
     gw.partner("AL-CTD")
         .post_json("/v1/messages", &[OFFICER, ("brdo-signature", sig)], msg)
         .await

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use brdo::client::{Client, Protocol, tls_config};
+use brdo_tools::client::{Client, Protocol, tls_config};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::AsyncReadExt;

@@ -8,63 +8,20 @@
 //! line and column.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use serde::Serialize;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use crate::api::AppState;
+use crate::app::AppState;
 use crate::audit::record::{Action, Outcome, RecordDraft, format_at};
 use crate::domain::FieldError;
+use crate::pki::EXPIRY_WARNING_DAYS;
 use crate::policy::Policy;
 use crate::store::WriteOp;
-use crate::tls::{PeerCert, TlsError, TlsMaterial};
-
-/// Certificates expiring within this many days are warned about.
-pub const EXPIRY_WARNING_DAYS: i64 = 30;
-
-/// A certificate the gateway knows: its own, one issued in the PKI
-/// directory, or one a client presented.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct KnownCert {
-    /// The SAN identity (or `gateway (server)`).
-    pub identity: String,
-    /// Serial, lowercase hex.
-    pub serial: String,
-    /// notAfter.
-    #[serde(with = "time::serde::rfc3339")]
-    pub not_after: OffsetDateTime,
-    /// `server`, `issued` or `seen`.
-    pub source: &'static str,
-    /// The file, for issued certificates.
-    pub file: Option<String>,
-    /// On the CRL in force.
-    pub revoked: bool,
-}
-
-impl KnownCert {
-    /// Days until expiry (negative once expired).
-    pub fn days_left(&self, now: OffsetDateTime) -> f64 {
-        (self.not_after - now).as_seconds_f64() / 86_400.0
-    }
-
-    /// `valid`, `expiring`, `expired` or `revoked`.
-    pub fn status(&self, now: OffsetDateTime) -> &'static str {
-        let days = self.days_left(now);
-        if self.revoked {
-            "revoked"
-        } else if days <= 0.0 {
-            "expired"
-        } else if days <= EXPIRY_WARNING_DAYS as f64 {
-            "expiring"
-        } else {
-            "valid"
-        }
-    }
-}
+use crate::tls::{KnownCert, PeerCert, TlsError, TlsMaterial};
 
 /// Certificates presented by clients, remembered for the admin API and
 /// the expiry metrics (bounded: only certificates of our CA get this far).
@@ -525,9 +482,4 @@ pub fn warn_crl_expiring(app: &AppState, now: OffsetDateTime) {
         days_left = days.floor(),
         "the CRL in force reaches its nextUpdate soon; after it every client certificate is refused: run `brdo pki crl refresh`"
     );
-}
-
-/// The PKI directory to list: configured, else the client CA's folder.
-pub fn default_pki_dir(client_ca: &Path) -> Option<PathBuf> {
-    client_ca.parent().map(Path::to_path_buf)
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::api::AppState;
+use crate::app::AppState;
 use crate::domain::PartnerId;
 use crate::store::events::ClusterEvent;
 

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use time::OffsetDateTime;
 
-use crate::api::AppState;
+use crate::app::AppState;
 use crate::metrics::Gauges;
 
 /// The router of the operations endpoint.
@@ -40,7 +40,7 @@ async fn gauges(app: &AppState) -> Gauges {
         checkpoint_age_secs,
         checkpoint_tree_size: checkpoint.map_or(0, |c| c.tree_size),
         connections: app.connections.count(),
-        certificates: crate::ops::known_certificates(app)
+        certificates: crate::app::operator::known_certificates(app)
             .into_iter()
             .map(|c| {
                 let days = c.days_left(now);

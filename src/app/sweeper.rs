@@ -13,9 +13,9 @@ use std::collections::BTreeSet;
 use serde_json::{Value, json};
 use time::{Duration, OffsetDateTime};
 
-use crate::api::content::to_ms;
 use crate::audit::record::{Action, Actor, Outcome, RecordDraft, format_at};
 use crate::blobs::{BlobState, BlobStore};
+use crate::domain::time::to_ms;
 use crate::store::{Store, StoreError, WriteOp, WriteOutput};
 
 /// Unreferenced uploads are removed after this long.
@@ -155,7 +155,7 @@ pub async fn sweep(
                 parties,
                 json!({
                     "rule": rule,
-                    "retain_until": crate::api::content::ms_to_text(d.retain_until_ms),
+                    "retain_until": crate::domain::time::ms_to_text(d.retain_until_ms),
                     "as_of": format_at(as_of),
                 }),
             );
@@ -261,7 +261,7 @@ pub async fn sweep_exclusive(
 
 /// Runs [`sweep_exclusive`] every `interval` until the task is dropped.
 pub async fn run_periodically(
-    app: std::sync::Arc<crate::api::AppState>,
+    app: std::sync::Arc<crate::app::AppState>,
     interval: std::time::Duration,
 ) {
     let mut tick = tokio::time::interval(interval);
