@@ -197,20 +197,117 @@ fn start_record(
     RecordDraft::system("start", action, details)
 }
 
+/// Warns about every partner cleared above the gateway's accreditation
+/// (the accreditation caps it; an operator should know the policy says more).
+fn warn_clearance_above_accreditation(policy: &Policy, config: &Config) {
+    for p in policy.partners.values() {
+        if p.clearance > config.accreditation.max_classification {
+            tracing::warn!(
+                partner = %p.id,
+                clearance = %p.clearance,
+                accreditation = %config.accreditation.max_classification,
+                "partner clearance is above the gateway's accreditation; the accreditation caps it"
+            );
+        }
+    }
+}
+
+/// Opens the store as the serving gateway does: eight readers and signed
+/// checkpoints at the configured pace.
+async fn open_store(config: &Config, signer: CheckpointSigner) -> Result<Store, StartError> {
+    Ok(Store::open(&StoreOptions {
+        read_connections: 8,
+        checkpoints: CheckpointPolicy {
+            signer: Some(Arc::new(signer)),
+            every: config.audit.checkpoint_every.max(1),
+            interval: Duration::from_secs(config.audit.checkpoint_interval_secs.max(1)),
+        },
+        node: config.node_name(),
+        ..StoreOptions::for_tool(config)
+    })
+    .await?)
+}
+
+/// Starts the tasks that run beside the requests: following other nodes,
+/// the retention sweep, the daily expiry warning and the TLS file watch.
+fn spawn_background(
+    app: &Arc<AppState>,
+    config: &Config,
+    tls_files: crate::app::operator::TlsFiles,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut background = Vec::new();
+    // Other nodes' deliveries and suspensions (PostgreSQL only).
+    if let Some(tasks) = crate::app::cluster::follow(app) {
+        background.extend(tasks);
+    }
+    if config.retention.sweep_interval_secs > 0 {
+        background.push(tokio::spawn(crate::app::sweeper::run_periodically(
+            app.clone(),
+            Duration::from_secs(config.retention.sweep_interval_secs),
+        )));
+    }
+    background.push(tokio::spawn(crate::app::operator::warn_expiring_daily(
+        app.clone(),
+    )));
+    if config.tls.watch_interval_ms > 0 {
+        background.push(tokio::spawn(crate::app::operator::watch(
+            app.clone(),
+            Duration::from_millis(config.tls.watch_interval_ms),
+            tls_files,
+        )));
+    }
+    background
+}
+
+/// Binds a listener and reads back its address (port 0 picks one).
+async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), StartError> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { addr, source })?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| StartError::Bind { addr, source })?;
+    Ok((listener, local))
+}
+
+/// Serves `/metrics`, `/healthz` and `/readyz` on their own listener.
+fn serve_health(app: &Arc<AppState>, listener: TcpListener) -> tokio::task::JoinHandle<()> {
+    let health = crate::app::health::router(app.clone());
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, health).await {
+            tracing::error!(error = %e, "the metrics endpoint stopped");
+        }
+    })
+}
+
+/// Serves the mTLS API until the returned sender fires (or is dropped).
+fn serve_api(
+    app: &Arc<AppState>,
+    listener: TcpListener,
+    tls: Arc<TlsState>,
+    config: &Config,
+) -> (tokio::task::JoinHandle<()>, oneshot::Sender<()>) {
+    let opts = ServeOptions::from_config(&config.server);
+    let (tx, rx) = oneshot::channel::<()>();
+    let router = api::router(app.clone());
+    let task = tokio::spawn(crate::tls::serve(
+        listener,
+        tls,
+        router,
+        opts,
+        app.connections.clone(),
+        async {
+            let _ = rx.await;
+        },
+    ));
+    (task, tx)
+}
+
 impl Gateway {
     /// Loads everything `config` names and starts serving.
     pub async fn start(config: &Config) -> Result<Self, StartError> {
         let policy = Policy::load(&config.policy.file)?;
-        for p in policy.partners.values() {
-            if p.clearance > config.accreditation.max_classification {
-                tracing::warn!(
-                    partner = %p.id,
-                    clearance = %p.clearance,
-                    accreditation = %config.accreditation.max_classification,
-                    "partner clearance is above the gateway's accreditation; the accreditation caps it"
-                );
-            }
-        }
+        warn_clearance_above_accreditation(&policy, config);
         let tls_files = crate::app::operator::tls_files(&config.tls);
         let material = TlsMaterial::load(&config.tls)?;
         let tls = Arc::new(TlsState::new(&material, config.tls.min_version)?);
@@ -223,17 +320,7 @@ impl Gateway {
         let envelope_key = Arc::new(
             JwsKey::from_pem_file(&config.envelope_key_path()).map_err(StartError::EnvelopeKey)?,
         );
-        let store = Store::open(&StoreOptions {
-            read_connections: 8,
-            checkpoints: CheckpointPolicy {
-                signer: Some(Arc::new(signer)),
-                every: config.audit.checkpoint_every.max(1),
-                interval: Duration::from_secs(config.audit.checkpoint_interval_secs.max(1)),
-            },
-            node: config.node_name(),
-            ..StoreOptions::for_tool(config)
-        })
-        .await?;
+        let store = open_store(config, signer).await?;
         let db_key_lock =
             store
                 .key_use_lock(false)
@@ -264,79 +351,14 @@ impl Gateway {
             cursor_key,
             suspended,
             config: Arc::new(config.clone()),
-            settings: Settings {
-                max_body_bytes: config.server.max_body_bytes,
-                accreditation: config.accreditation.max_classification,
-                max_attachment_bytes: config.server.max_attachment_bytes,
-                rate_limit_per_second: config.server.rate_limit_per_second,
-                rate_limit_burst: config.server.rate_limit_burst,
-                min_upload_bytes_per_second: config.server.min_upload_bytes_per_second,
-                upload_grace_secs: config.server.upload_grace_secs,
-            },
+            settings: Settings::from_config(config),
         }));
         record_start(&app, config, &material, recorded_crl.as_ref()).await?;
-        let mut background = Vec::new();
-        // Other nodes' deliveries and suspensions (PostgreSQL only).
-        if let Some(tasks) = crate::app::cluster::follow(&app) {
-            background.extend(tasks);
-        }
-        if config.retention.sweep_interval_secs > 0 {
-            background.push(tokio::spawn(crate::app::sweeper::run_periodically(
-                app.clone(),
-                Duration::from_secs(config.retention.sweep_interval_secs),
-            )));
-        }
-        background.push(tokio::spawn(crate::app::operator::warn_expiring_daily(
-            app.clone(),
-        )));
-        if config.tls.watch_interval_ms > 0 {
-            background.push(tokio::spawn(crate::app::operator::watch(
-                app.clone(),
-                Duration::from_millis(config.tls.watch_interval_ms),
-                tls_files,
-            )));
-        }
-        let metrics_listener = TcpListener::bind(config.server.metrics_listen)
-            .await
-            .map_err(|source| StartError::Bind {
-                addr: config.server.metrics_listen,
-                source,
-            })?;
-        let metrics_addr = metrics_listener
-            .local_addr()
-            .map_err(|source| StartError::Bind {
-                addr: config.server.metrics_listen,
-                source,
-            })?;
-        let health = crate::app::health::router(app.clone());
-        background.push(tokio::spawn(async move {
-            if let Err(e) = axum::serve(metrics_listener, health).await {
-                tracing::error!(error = %e, "the metrics endpoint stopped");
-            }
-        }));
-        let listener = TcpListener::bind(config.server.listen)
-            .await
-            .map_err(|source| StartError::Bind {
-                addr: config.server.listen,
-                source,
-            })?;
-        let addr = listener.local_addr().map_err(|source| StartError::Bind {
-            addr: config.server.listen,
-            source,
-        })?;
-        let opts = ServeOptions::from_config(&config.server);
-        let (tx, rx) = oneshot::channel::<()>();
-        let router = api::router(app.clone());
-        let task = tokio::spawn(crate::tls::serve(
-            listener,
-            tls,
-            router,
-            opts,
-            app.connections.clone(),
-            async {
-                let _ = rx.await;
-            },
-        ));
+        let mut background = spawn_background(&app, config, tls_files);
+        let (metrics_listener, metrics_addr) = bind(config.server.metrics_listen).await?;
+        background.push(serve_health(&app, metrics_listener));
+        let (listener, addr) = bind(config.server.listen).await?;
+        let (task, tx) = serve_api(&app, listener, tls, config);
         let refusal_flusher = Some(tokio::spawn(crate::app::refusals::flush_periodically(
             app.clone(),
         )));

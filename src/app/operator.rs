@@ -367,75 +367,87 @@ pub async fn watch(app: Arc<AppState>, interval: Duration, loaded: TlsFiles) {
         // force must still hold when it installs.
         let _tls_change = app.tls_change.lock().await;
         match load_checked(&app) {
-            Ok((material, cfg)) => {
-                let change = crl_change(&app, &material);
-                let (newly, closed) = install_tls(&app, cfg, &material);
-                app.metrics.reload("ok");
-                tracing::info!(
-                    newly_revoked = newly.len(),
-                    connections_closed = closed,
-                    "TLS material reloaded"
-                );
-                let mut records: Vec<RecordDraft> = if newly.is_empty() {
-                    vec![system_record(
-                        Action::ConfigReload,
-                        json!({"tls": "reloaded", "server_certificate_serial": app.tls.server_cert().serial}),
-                    )]
-                } else {
-                    newly
-                        .iter()
-                        .map(|s| {
-                            system_record(
-                                Action::CertRevoke,
-                                json!({"serial": s, "connections_closed": closed}),
-                            )
-                        })
-                        .collect()
-                };
-                if let Some((after, before)) = &change {
-                    records.push(system_record(
-                        Action::CrlUpdate,
-                        Value::Object(crate::tls::crl::accepted_details(
-                            after,
-                            Some(before),
-                            "watch",
-                        )),
-                    ));
-                }
-                for r in records {
-                    if let Err(e) = app.store.write(WriteOp::AuditOnly, r).await {
-                        tracing::error!(error = %e, "could not record the TLS reload in the audit log");
-                    }
-                }
-            }
+            Ok((material, cfg)) => installed(&app, cfg, &material).await,
             Err(TlsError::CrlRefused {
                 refusal, offered, ..
-            }) => {
-                // A definite refusal, not a file mid-copy: counted, logged
-                // and recorded; the CRL in force stays.
-                app.metrics.reload("refused");
-                app.metrics.crl_refused(refusal.code());
-                tracing::error!(reason = refusal.code(), error = %refusal, "CRL refused; the CRL in force stays");
-                let mut draft = system_record(
-                    Action::CrlUpdate,
-                    Value::Object(crate::tls::crl::refused_details(
-                        &offered,
-                        &app.tls.crl(),
-                        "watch",
-                    )),
-                );
-                draft.outcome = Outcome::Denied;
-                draft.code = Some(refusal.code().to_owned());
-                if let Err(e) = app.store.write(WriteOp::AuditOnly, draft).await {
-                    tracing::error!(error = %e, "could not record the refused CRL in the audit log");
-                }
-            }
+            }) => crl_refused(&app, &refusal, &offered).await,
             Err(e) => {
                 // Often a file mid-copy: the next change retries.
                 app.metrics.reload("refused");
                 tracing::error!(error = %e, "TLS files changed but are not usable; the previous ones stay in force");
             }
         }
+    }
+}
+
+/// Puts changed TLS material in force and records what changed: each newly
+/// revoked serial, or the reload, and the CRL's advance.
+async fn installed(app: &AppState, cfg: rustls::ServerConfig, material: &TlsMaterial) {
+    let change = crl_change(app, material);
+    let (newly, closed) = install_tls(app, cfg, material);
+    app.metrics.reload("ok");
+    tracing::info!(
+        newly_revoked = newly.len(),
+        connections_closed = closed,
+        "TLS material reloaded"
+    );
+    let mut records: Vec<RecordDraft> = if newly.is_empty() {
+        vec![system_record(
+            Action::ConfigReload,
+            json!({"tls": "reloaded", "server_certificate_serial": app.tls.server_cert().serial}),
+        )]
+    } else {
+        newly
+            .iter()
+            .map(|s| {
+                system_record(
+                    Action::CertRevoke,
+                    json!({"serial": s, "connections_closed": closed}),
+                )
+            })
+            .collect()
+    };
+    if let Some((after, before)) = &change {
+        records.push(system_record(
+            Action::CrlUpdate,
+            Value::Object(crate::tls::crl::accepted_details(
+                after,
+                Some(before),
+                "watch",
+            )),
+        ));
+    }
+    for r in records {
+        if let Err(e) = app.store.write(WriteOp::AuditOnly, r).await {
+            tracing::error!(error = %e, "could not record the TLS reload in the audit log");
+        }
+    }
+}
+
+/// Records a CRL the watch refused (counted, logged, audited as denied); the
+/// CRL in force stays.
+async fn crl_refused(
+    app: &AppState,
+    refusal: &crate::tls::crl::CrlRefusal,
+    offered: &crate::pki::CrlInfo,
+) {
+    // A definite refusal, not a file mid-copy: counted, logged
+    // and recorded; the CRL in force stays.
+    app.metrics.reload("refused");
+    app.metrics.crl_refused(refusal.code());
+    tracing::error!(reason = refusal.code(), error = %refusal, "CRL refused; the CRL in force stays");
+    let mut draft = system_record(
+        Action::CrlUpdate,
+        Value::Object(crate::tls::crl::refused_details(
+            offered,
+            &app.tls.crl(),
+            "watch",
+        )),
+    );
+    draft.outcome = Outcome::Denied;
+    draft.code = Some(refusal.code().to_owned());
+    if let Err(e) = app.store.write(WriteOp::AuditOnly, draft).await {
+        tracing::error!(error = %e, "could not record the refused CRL in the audit log");
     }
 }
 

@@ -44,6 +44,21 @@ pub struct Settings {
     pub upload_grace_secs: u64,
 }
 
+impl Settings {
+    /// The settings a configuration gives.
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            max_body_bytes: config.server.max_body_bytes,
+            accreditation: config.accreditation.max_classification,
+            max_attachment_bytes: config.server.max_attachment_bytes,
+            rate_limit_per_second: config.server.rate_limit_per_second,
+            rate_limit_burst: config.server.rate_limit_burst,
+            min_upload_bytes_per_second: config.server.min_upload_bytes_per_second,
+            upload_grace_secs: config.server.upload_grace_secs,
+        }
+    }
+}
+
 /// Everything a handler can reach.
 pub struct AppState {
     /// The store.

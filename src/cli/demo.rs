@@ -10,9 +10,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use super::{EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME, fail};
-use brdo::config::Config;
-use brdo::gateway::Gateway;
+use super::{EXIT_OK, EXIT_RUNTIME, fail};
 use brdo::pki::{self, Subject};
 use brdo_tools::client::{Client, ClientResponse};
 
@@ -96,25 +94,15 @@ pub async fn run() -> u8 {
         Ok(p) => p,
         Err(e) => return fail(EXIT_RUNTIME, format!("preparing ./demo failed: {e}")),
     };
-    let config = match Config::load(&config_path) {
-        Ok(c) => c,
-        Err(e) => return fail(EXIT_CONFIG, e),
-    };
-    let gateway = match Gateway::start(&config).await {
-        Ok(g) => {
-            telemetry.observe(g.app.metrics.clone());
-            g
-        }
-        Err(e) => {
-            return fail(
-                if e.is_config() {
-                    EXIT_CONFIG
-                } else {
-                    EXIT_RUNTIME
-                },
-                format!("{e} (is another gateway or demo already running?)"),
-            );
-        }
+    let gateway = match super::serve::start(
+        &config_path,
+        &telemetry,
+        " (is another gateway or demo already running?)",
+    )
+    .await
+    {
+        Ok(g) => g,
+        Err(code) => return code,
     };
     println!(
         "Brdo gateway listening on https://{} (mTLS)\n",
@@ -195,6 +183,17 @@ pub async fn script(pki_dir: &Path, addr: std::net::SocketAddr) -> Result<String
         &resp,
     );
 
+    receive(&serbia, &albania, &id).await?;
+    println!(
+        "\nEvery step above is an audit record, found by the Brdo-Request-Id response header (the DPO's audit view shows them)."
+    );
+    Ok(id)
+}
+
+/// Steps 3 to 6: the recipient lists, reads with a justification and
+/// acknowledges; the sender sees the delivery status.
+async fn receive(serbia: &Client, albania: &Client, id: &str) -> Result<(), String> {
+    let err = |e: brdo_tools::client::ClientError| e.to_string();
     let resp = serbia.get("/v1/inbox", &[]).await.map_err(err)?;
     show("\n3. RS-MOI lists its inbox", &resp);
 
@@ -235,10 +234,7 @@ pub async fn script(pki_dir: &Path, addr: std::net::SocketAddr) -> Result<String
         .await
         .map_err(err)?;
     show("\n6. AL-CTD checks delivery status", &resp);
-    println!(
-        "\nEvery step above is an audit record, found by the Brdo-Request-Id response header (the DPO's audit view shows them)."
-    );
-    Ok(id)
+    Ok(())
 }
 
 fn print_curl_lines(dir: &Path, port: u16) {

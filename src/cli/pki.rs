@@ -1,11 +1,12 @@
 //! `brdo pki init | issue | revoke | crl refresh | list`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{ArgGroup, Args, Subcommand};
 use time::OffsetDateTime;
 
 use super::{EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME, fail};
+use brdo::audit::record::format_at;
 use brdo::pki::{self, PkiError, RevocationReason, Subject};
 
 /// PKI commands.
@@ -109,104 +110,122 @@ pub struct IssueArgs {
 pub fn run(cmd: PkiCommand) -> u8 {
     let now = OffsetDateTime::now_utc();
     match cmd {
-        PkiCommand::Init { dir, hosts } => match pki::init(&dir, &hosts, now) {
-            Ok(report) => {
-                println!("initialised PKI in {}", report.dir.display());
-                for p in &report.written {
-                    println!("  wrote {}", p.display());
-                }
-                println!("CA serial {}", report.ca_serial_hex);
-                println!("gateway certificate serial {}", report.gateway_serial_hex);
-                for c in &report.clients {
-                    println!(
-                        "{} certificate serial {} (PKCS#12 password: {})",
-                        c.subject, c.issued.serial_hex, c.p12_password
-                    );
-                }
-                EXIT_OK
-            }
-            Err(e) => fail(code_of(&e), e),
-        },
+        PkiCommand::Init { dir, hosts } => init(&dir, &hosts, now),
         PkiCommand::Issue(args) => issue(args, now),
-        PkiCommand::EnvelopeKey { dir } => match pki::ensure_envelope_key(&dir) {
-            Ok(true) => {
-                println!("wrote {}", dir.join(pki::ENVELOPE_KEY_FILE).display());
-                println!("wrote {}", dir.join(pki::ENVELOPE_PUB_FILE).display());
-                EXIT_OK
-            }
-            Ok(false) => {
-                println!(
-                    "{} exists; kept (recipients verify bindings with its public half)",
-                    dir.join(pki::ENVELOPE_KEY_FILE).display()
-                );
-                EXIT_OK
-            }
-            Err(e) => fail(code_of(&e), e),
-        },
+        PkiCommand::EnvelopeKey { dir } => envelope_key(&dir),
         PkiCommand::Revoke {
             dir,
             serial,
             reason,
             force,
-        } => {
-            let reason: RevocationReason = match reason.parse() {
-                Ok(r) => r,
-                Err(e) => return fail(EXIT_CONFIG, format!("--reason: {e}")),
-            };
-            match pki::revoke_serial(&dir, &serial, reason, force, now) {
-                Ok(done) => {
-                    if done.forced {
-                        eprintln!(
-                            "warning: serial {} matches no certificate file in {}; revoked because of --force (recorded in {})",
-                            done.serial,
-                            dir.display(),
-                            dir.join(pki::LOG_FILE).display()
-                        );
-                    }
-                    println!(
-                        "revoked {} ({reason}); {} updated (CRL number {})",
-                        done.serial,
-                        dir.join(pki::CA_CRL_FILE).display(),
-                        done.crl_number
-                    );
-                    EXIT_OK
-                }
-                Err(e) => fail(code_of(&e), e),
+        } => revoke(&dir, &serial, &reason, force, now),
+        PkiCommand::Crl(CrlCommand::Refresh { dir }) => refresh_crl(&dir, now),
+        PkiCommand::List { dir } => list(&dir, now),
+    }
+}
+
+fn init(dir: &Path, hosts: &[String], now: OffsetDateTime) -> u8 {
+    match pki::init(dir, hosts, now) {
+        Ok(report) => {
+            println!("initialised PKI in {}", report.dir.display());
+            for p in &report.written {
+                println!("  wrote {}", p.display());
             }
+            println!("CA serial {}", report.ca_serial_hex);
+            println!("gateway certificate serial {}", report.gateway_serial_hex);
+            for c in &report.clients {
+                println!(
+                    "{} certificate serial {} (PKCS#12 password: {})",
+                    c.subject, c.issued.serial_hex, c.p12_password
+                );
+            }
+            EXIT_OK
         }
-        PkiCommand::Crl(CrlCommand::Refresh { dir }) => match pki::refresh_crl(&dir, now) {
-            Ok(done) => {
-                println!(
-                    "re-signed {}: CRL number {}, {} revoked, next update {}",
-                    dir.join(pki::CA_CRL_FILE).display(),
-                    done.crl_number,
-                    done.revoked,
-                    brdo::audit::record::format_at(done.next_update)
+        Err(e) => fail(code_of(&e), e),
+    }
+}
+
+fn envelope_key(dir: &Path) -> u8 {
+    match pki::ensure_envelope_key(dir) {
+        Ok(true) => {
+            println!("wrote {}", dir.join(pki::ENVELOPE_KEY_FILE).display());
+            println!("wrote {}", dir.join(pki::ENVELOPE_PUB_FILE).display());
+            EXIT_OK
+        }
+        Ok(false) => {
+            println!(
+                "{} exists; kept (recipients verify bindings with its public half)",
+                dir.join(pki::ENVELOPE_KEY_FILE).display()
+            );
+            EXIT_OK
+        }
+        Err(e) => fail(code_of(&e), e),
+    }
+}
+
+fn revoke(dir: &Path, serial: &str, reason: &str, force: bool, now: OffsetDateTime) -> u8 {
+    let reason: RevocationReason = match reason.parse() {
+        Ok(r) => r,
+        Err(e) => return fail(EXIT_CONFIG, format!("--reason: {e}")),
+    };
+    match pki::revoke_serial(dir, serial, reason, force, now) {
+        Ok(done) => {
+            if done.forced {
+                eprintln!(
+                    "warning: serial {} matches no certificate file in {}; revoked because of --force (recorded in {})",
+                    done.serial,
+                    dir.display(),
+                    dir.join(pki::LOG_FILE).display()
                 );
-                EXIT_OK
             }
-            Err(e) => fail(code_of(&e), e),
-        },
-        PkiCommand::List { dir } => match pki::list(&dir, now) {
-            Ok(certs) => {
+            println!(
+                "revoked {} ({reason}); {} updated (CRL number {})",
+                done.serial,
+                dir.join(pki::CA_CRL_FILE).display(),
+                done.crl_number
+            );
+            EXIT_OK
+        }
+        Err(e) => fail(code_of(&e), e),
+    }
+}
+
+fn refresh_crl(dir: &Path, now: OffsetDateTime) -> u8 {
+    match pki::refresh_crl(dir, now) {
+        Ok(done) => {
+            println!(
+                "re-signed {}: CRL number {}, {} revoked, next update {}",
+                dir.join(pki::CA_CRL_FILE).display(),
+                done.crl_number,
+                done.revoked,
+                format_at(done.next_update)
+            );
+            EXIT_OK
+        }
+        Err(e) => fail(code_of(&e), e),
+    }
+}
+
+fn list(dir: &Path, now: OffsetDateTime) -> u8 {
+    match pki::list(dir, now) {
+        Ok(certs) => {
+            println!(
+                "{:<28} {:<36} {:<32} {:<20} status",
+                "file", "identity", "serial", "not after"
+            );
+            for c in certs {
                 println!(
-                    "{:<28} {:<36} {:<32} {:<20} status",
-                    "file", "identity", "serial", "not after"
+                    "{:<28} {:<36} {:<32} {:<20} {}",
+                    c.file,
+                    c.identity,
+                    c.serial_hex,
+                    format_at(c.not_after),
+                    c.status
                 );
-                for c in certs {
-                    println!(
-                        "{:<28} {:<36} {:<32} {:<20} {}",
-                        c.file,
-                        c.identity,
-                        c.serial_hex,
-                        brdo::audit::record::format_at(c.not_after),
-                        c.status
-                    );
-                }
-                EXIT_OK
             }
-            Err(e) => fail(code_of(&e), e),
-        },
+            EXIT_OK
+        }
+        Err(e) => fail(code_of(&e), e),
     }
 }
 
@@ -219,7 +238,7 @@ fn issue(args: IssueArgs, now: OffsetDateTime) -> u8 {
                     "issued a new gateway certificate: {}, {} (valid until {})",
                     issued.cert_path.display(),
                     issued.key_path.display(),
-                    brdo::audit::record::format_at(issued.not_after)
+                    format_at(issued.not_after)
                 );
                 EXIT_OK
             }
