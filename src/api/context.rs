@@ -223,7 +223,7 @@ pub async fn gate(State(app): State<Arc<AppState>>, req: Request, next: Next) ->
 
 async fn gate_in_span(
     app: Arc<AppState>,
-    mut req: Request,
+    req: Request,
     next: Next,
     request_id: String,
     op: Operation,
@@ -263,38 +263,7 @@ async fn gate_in_span(
         Ok(i) => i,
         Err(e) => {
             let e = limited.unwrap_or(e);
-            let draft = RecordDraft {
-                at: format_at(time::OffsetDateTime::now_utc()),
-                actor: Actor {
-                    role: "unidentified".to_owned(),
-                    id: None,
-                    officer: None,
-                    cert_serial: Some(peer.serial.clone()),
-                },
-                action: Action::Deny,
-                message_id: None,
-                counterparts: Vec::new(),
-                outcome: Outcome::Denied,
-                code: Some(e.code().to_owned()),
-                justification: None,
-                request_id: Some(request_id.clone()),
-                node: None,
-                details: Some(
-                    json!({"attempted": op.action.as_str(), "subject": cert_subject(&peer.subject)})
-                        .as_object()
-                        .cloned()
-                        .unwrap_or_default(),
-                ),
-            };
-            let key = RefusalKey::new(
-                peer.limit_key(),
-                peer.serial.clone(),
-                op.action.as_str(),
-                (method, path),
-                e.code(),
-            );
-            let response = e.to_response(Some(&request_id));
-            return refuse(&app, key, draft, response, &request_id, false).await;
+            return refuse_unidentified(&app, &peer, e, op, (method, path), &request_id).await;
         }
     };
 
@@ -309,23 +278,7 @@ async fn gate_in_span(
         notes: Mutex::new(Notes::default()),
     });
 
-    let refusal = if let Some(e) = limited {
-        Some(e)
-    } else if app.tls.is_revoked(&peer.serial) {
-        Some(ApiError::CertificateRevoked)
-    } else if let Identity::Partner(p) = &ctx.identity
-        && app.is_suspended(p)
-    {
-        Some(ApiError::PartnerSuspended(p.to_string()))
-    } else if let Some(e) = request_refusal(&req, route) {
-        Some(e)
-    } else if !op.allows(&ctx.identity) {
-        Some(ApiError::ForbiddenRole {
-            role: ctx.identity.role(),
-        })
-    } else {
-        media_type_refusal(op.accepts, req.headers())
-    };
+    let refusal = first_refusal(&app, &ctx, &req, route, limited);
 
     let response = match refusal {
         Some(e) => {
@@ -349,32 +302,22 @@ async fn gate_in_span(
             .await
         }
         None => {
-            req.extensions_mut().insert(ctx.clone());
-            let cut = Arc::new(AtomicBool::new(false));
-            let settings = &app.settings;
-            let req = req.map(|body| {
-                Body::new(MinRate::new(
-                    body,
-                    settings.min_upload_bytes_per_second,
-                    std::time::Duration::from_secs(settings.upload_grace_secs),
-                    cut.clone(),
-                ))
-            });
-            let mut response = next.run(req).await;
-            // However the handler reported the failed read, a body cut off
-            // for trickling is answered as such.
-            if cut.load(Ordering::Relaxed) && !response.status().is_success() {
-                response = ApiError::UploadTooSlow {
-                    min_rate: settings.min_upload_bytes_per_second,
-                    grace_secs: settings.upload_grace_secs,
-                }
-                .into_response();
-            }
+            let response = run_handler(&app, &ctx, req, next).await;
             finish(&app, &ctx, response).await
         }
     };
+    observe_done(&app, &ctx, &response, started.elapsed());
+    response
+}
+
+/// The request's metrics, span fields and closing log line.
+fn observe_done(
+    app: &AppState,
+    ctx: &RequestCtx,
+    response: &Response,
+    elapsed: std::time::Duration,
+) {
     let status = response.status().as_u16();
-    let elapsed = started.elapsed();
     app.metrics
         .request(op_route(&ctx.op), status, elapsed.as_secs_f64());
     record_result(
@@ -391,6 +334,110 @@ async fn gate_in_span(
         elapsed_ms = elapsed.as_millis() as u64,
         "request done"
     );
+}
+
+/// Refuses a caller whose certificate names no identity the gateway knows
+/// (or whose rate limit ran out first): the record names the certificate's
+/// serial and subject, since there is no identity to name.
+async fn refuse_unidentified(
+    app: &AppState,
+    peer: &crate::tls::PeerCert,
+    e: ApiError,
+    op: Operation,
+    (method, path): (&'static str, &'static str),
+    request_id: &str,
+) -> Response {
+    let draft = RecordDraft {
+        at: format_at(time::OffsetDateTime::now_utc()),
+        actor: Actor {
+            role: "unidentified".to_owned(),
+            id: None,
+            officer: None,
+            cert_serial: Some(peer.serial.clone()),
+        },
+        action: Action::Deny,
+        message_id: None,
+        counterparts: Vec::new(),
+        outcome: Outcome::Denied,
+        code: Some(e.code().to_owned()),
+        justification: None,
+        request_id: Some(request_id.to_owned()),
+        node: None,
+        details: Some(
+            json!({"attempted": op.action.as_str(), "subject": cert_subject(&peer.subject)})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+        ),
+    };
+    let key = RefusalKey::new(
+        peer.limit_key(),
+        peer.serial.clone(),
+        op.action.as_str(),
+        (method, path),
+        e.code(),
+    );
+    let response = e.to_response(Some(request_id));
+    refuse(app, key, draft, response, request_id, false).await
+}
+
+/// The first refusal that applies to an identified caller, in the gate's
+/// order: rate limit, revoked certificate, suspended partner, route and
+/// cross-site, role, media type.
+fn first_refusal(
+    app: &AppState,
+    ctx: &RequestCtx,
+    req: &Request,
+    route: Option<RouteRefusal>,
+    limited: Option<ApiError>,
+) -> Option<ApiError> {
+    if let Some(e) = limited {
+        Some(e)
+    } else if app.tls.is_revoked(&ctx.cert_serial) {
+        Some(ApiError::CertificateRevoked)
+    } else if let Identity::Partner(p) = &ctx.identity
+        && app.is_suspended(p)
+    {
+        Some(ApiError::PartnerSuspended(p.to_string()))
+    } else if let Some(e) = request_refusal(req, route) {
+        Some(e)
+    } else if !ctx.op.allows(&ctx.identity) {
+        Some(ApiError::ForbiddenRole {
+            role: ctx.identity.role(),
+        })
+    } else {
+        media_type_refusal(ctx.op.accepts, req.headers())
+    }
+}
+
+/// Runs the handler with the request context attached and the body held to
+/// the minimum upload rate; a body cut off for trickling is answered as such
+/// however the handler reported the failed read.
+async fn run_handler(
+    app: &AppState,
+    ctx: &Arc<RequestCtx>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    req.extensions_mut().insert(ctx.clone());
+    let cut = Arc::new(AtomicBool::new(false));
+    let settings = &app.settings;
+    let req = req.map(|body| {
+        Body::new(MinRate::new(
+            body,
+            settings.min_upload_bytes_per_second,
+            std::time::Duration::from_secs(settings.upload_grace_secs),
+            cut.clone(),
+        ))
+    });
+    let response = next.run(req).await;
+    if cut.load(Ordering::Relaxed) && !response.status().is_success() {
+        return ApiError::UploadTooSlow {
+            min_rate: settings.min_upload_bytes_per_second,
+            grace_secs: settings.upload_grace_secs,
+        }
+        .into_response();
+    }
     response
 }
 
