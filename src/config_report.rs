@@ -236,6 +236,8 @@ pub fn weakened(c: &Config) -> Vec<Weakened> {
 }
 
 #[cfg(test)]
+// A test reads top to bottom as one script: test code is exempt from the length limit.
+#[allow(clippy::too_many_lines)]
 mod tests {
     use super::*;
 
