@@ -157,25 +157,64 @@ pub fn verify(
     keys: &JwsKeys,
     files: &[(String, Vec<u8>)],
 ) -> Result<Verified, BindingError> {
-    let jws = match binding {
-        Some(b) => b.to_owned(),
-        None => doc
+    let jws = binding_of(doc, binding)?;
+    let signed: Value = serde_json::from_slice(&keys.verify(&jws, BINDING_TYPE)?)
+        .map_err(|e| BindingError::Signature(format!("the payload is not JSON: {e}")))?;
+    let actual = payload(doc, |id| bound_digest(&signed, id).unwrap_or_default())?;
+    let mut differs = field_differences(&actual, &signed);
+    let listed: Vec<String> = attachment_ids(&signed)
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect();
+    let checked = check_files(&signed, &listed, files, &mut differs);
+    if !differs.is_empty() {
+        return Err(BindingError::Differs(differs));
+    }
+    let unchecked = listed
+        .into_iter()
+        .filter(|l| !checked.contains(l))
+        .collect();
+    Ok(Verified {
+        id: actual["id"].as_str().unwrap_or_default().to_owned(),
+        attachments_checked: checked,
+        attachments_unchecked: unchecked,
+    })
+}
+
+/// The binding to check: the one given, else the message's own `binding`.
+fn binding_of(doc: &Value, binding: Option<&str>) -> Result<String, BindingError> {
+    match binding {
+        Some(b) => Ok(b.to_owned()),
+        None => Ok(doc
             .get("binding")
             .and_then(Value::as_str)
             .ok_or_else(|| BindingError::Malformed("`binding` is missing".into()))?
-            .to_owned(),
-    };
-    let signed: Value = serde_json::from_slice(&keys.verify(&jws, BINDING_TYPE)?)
-        .map_err(|e| BindingError::Signature(format!("the payload is not JSON: {e}")))?;
-    let bound_digest = |id: &str| -> Option<String> {
-        signed["digests"]["attachments"]
-            .as_array()?
-            .iter()
-            .find(|a| a["id"] == id)
-            .and_then(|a| a["sha256"].as_str())
-            .map(str::to_owned)
-    };
-    let actual = payload(doc, |id| bound_digest(id).unwrap_or_default())?;
+            .to_owned()),
+    }
+}
+
+/// The SHA-256 the signed payload states for attachment `id`, if it lists it.
+fn bound_digest(signed: &Value, id: &str) -> Option<String> {
+    signed["digests"]["attachments"]
+        .as_array()?
+        .iter()
+        .find(|a| a["id"] == id)
+        .and_then(|a| a["sha256"].as_str())
+        .map(str::to_owned)
+}
+
+/// The attachment ids a payload lists, in its order.
+fn attachment_ids(v: &Value) -> Vec<Value> {
+    v["digests"]["attachments"]
+        .as_array()
+        .map(|a| a.iter().map(|x| x["id"].clone()).collect())
+        .unwrap_or_default()
+}
+
+/// Every stated field, content digest and the attachment list where the
+/// message as received (`actual`) differs from the bound payload, fields
+/// first, each named.
+fn field_differences(actual: &Value, signed: &Value) -> Vec<String> {
     let mut differs = Vec::new();
     for (field, what) in [
         ("id", "the message id"),
@@ -198,22 +237,26 @@ pub fn verify(
             ));
         }
     }
-    let ids = |v: &Value| -> Vec<Value> {
-        v["digests"]["attachments"]
-            .as_array()
-            .map(|a| a.iter().map(|x| x["id"].clone()).collect())
-            .unwrap_or_default()
-    };
-    if ids(&actual) != ids(&signed) {
+    if attachment_ids(actual) != attachment_ids(signed) {
         differs.push("attachments: the attachment list differs from the bound one".into());
     }
-    let listed: Vec<String> = ids(&signed)
-        .iter()
-        .filter_map(|v| v.as_str().map(str::to_owned))
-        .collect();
+    differs
+}
+
+/// Checks each given file against its bound digest; returns the ids that
+/// matched and adds to `differs` every file that does not or is not bound.
+fn check_files(
+    signed: &Value,
+    listed: &[String],
+    files: &[(String, Vec<u8>)],
+    differs: &mut Vec<String>,
+) -> Vec<String> {
     let mut checked = Vec::new();
     for (id, bytes) in files {
-        match (listed.iter().position(|l| l == id), bound_digest(id)) {
+        match (
+            listed.iter().position(|l| l == id),
+            bound_digest(signed, id),
+        ) {
             (Some(i), Some(d)) => {
                 if sha256_hex(bytes) == d {
                     checked.push(id.clone());
@@ -226,18 +269,7 @@ pub fn verify(
             _ => differs.push(format!("attachment {id}: not bound to this message")),
         }
     }
-    if !differs.is_empty() {
-        return Err(BindingError::Differs(differs));
-    }
-    let unchecked = listed
-        .into_iter()
-        .filter(|l| !checked.contains(l))
-        .collect();
-    Ok(Verified {
-        id: actual["id"].as_str().unwrap_or_default().to_owned(),
-        attachments_checked: checked,
-        attachments_unchecked: unchecked,
-    })
+    checked
 }
 
 #[cfg(test)]

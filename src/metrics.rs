@@ -84,6 +84,199 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Metrics {
+    /// Requests by route and status, and their latency histograms.
+    fn render_requests(&self, out: &mut String) {
+        let requests = lock(&self.requests).clone();
+        let latency = lock(&self.latency).clone();
+        header(
+            out,
+            "brdo_requests_total",
+            "counter",
+            "API requests by route and status.",
+        );
+        for ((route, status), n) in &requests {
+            let _ = writeln!(
+                out,
+                "brdo_requests_total{{route=\"{}\",status=\"{status}\"}} {n}",
+                label(route)
+            );
+        }
+        header(
+            out,
+            "brdo_request_duration_seconds",
+            "histogram",
+            "API request latency.",
+        );
+        for (route, h) in &latency {
+            let r = label(route);
+            for (b, le) in h.buckets.iter().zip(LATENCY_BUCKETS) {
+                let _ = writeln!(
+                    out,
+                    "brdo_request_duration_seconds_bucket{{route=\"{r}\",le=\"{le}\"}} {b}"
+                );
+            }
+            let _ = writeln!(
+                out,
+                "brdo_request_duration_seconds_bucket{{route=\"{r}\",le=\"+Inf\"}} {}",
+                h.count
+            );
+            let _ = writeln!(
+                out,
+                "brdo_request_duration_seconds_sum{{route=\"{r}\"}} {}",
+                h.sum
+            );
+            let _ = writeln!(
+                out,
+                "brdo_request_duration_seconds_count{{route=\"{r}\"}} {}",
+                h.count
+            );
+        }
+    }
+
+    /// Messages accepted, and refused by violation code.
+    fn render_messages(&self, out: &mut String) {
+        let denied = lock(&self.denied).clone();
+        single(
+            out,
+            "brdo_messages_accepted_total",
+            "counter",
+            "Messages and forwards accepted.",
+            self.accepted.load(Ordering::Relaxed),
+        );
+        header(
+            out,
+            "brdo_messages_denied_total",
+            "counter",
+            "Messages refused by the policy, by violation code.",
+        );
+        for (code, n) in &denied {
+            let _ = writeln!(
+                out,
+                "brdo_messages_denied_total{{code=\"{}\"}} {n}",
+                label(code)
+            );
+        }
+    }
+
+    /// The audit log's size and checkpoint, and the certificates' expiry.
+    fn render_audit_and_certificates(out: &mut String, g: &Gauges) {
+        single(
+            out,
+            "brdo_audit_records",
+            "gauge",
+            "Records in the audit log.",
+            g.audit_records,
+        );
+        single(
+            out,
+            "brdo_audit_checkpoint_tree_size",
+            "gauge",
+            "Tree size of the newest signed checkpoint.",
+            g.checkpoint_tree_size,
+        );
+        if let Some(age) = g.checkpoint_age_secs {
+            single(
+                out,
+                "brdo_audit_checkpoint_age_seconds",
+                "gauge",
+                "Seconds since the newest checkpoint was signed.",
+                format!("{age:.3}"),
+            );
+        }
+        header(
+            out,
+            "brdo_certificate_expiry_days",
+            "gauge",
+            "Days until each known certificate expires.",
+        );
+        for (identity, serial, days) in &g.certificates {
+            let _ = writeln!(
+                out,
+                "brdo_certificate_expiry_days{{identity=\"{}\",serial=\"{}\"}} {days:.2}",
+                label(identity),
+                label(serial)
+            );
+        }
+    }
+
+    /// What the sweeper did.
+    fn render_retention(&self, out: &mut String) {
+        single(
+            out,
+            "brdo_retention_sweeps_total",
+            "counter",
+            "Retention sweeps run.",
+            self.sweeps.load(Ordering::Relaxed),
+        );
+        single(
+            out,
+            "brdo_retention_erased_total",
+            "counter",
+            "Messages erased by the sweeper.",
+            self.erased.load(Ordering::Relaxed),
+        );
+        single(
+            out,
+            "brdo_retention_orphans_removed_total",
+            "counter",
+            "Unreferenced uploads removed.",
+            self.orphans.load(Ordering::Relaxed),
+        );
+        single(
+            out,
+            "brdo_audit_records_reduced_total",
+            "counter",
+            "Audit records reduced to their hashes.",
+            self.audit_reduced.load(Ordering::Relaxed),
+        );
+    }
+
+    /// Reloads, connections, unreadable content and suspended partners.
+    fn render_operations(&self, out: &mut String, g: &Gauges) {
+        let reloads = lock(&self.reloads).clone();
+        header(
+            out,
+            "brdo_reloads_total",
+            "counter",
+            "Reloads of policy and TLS material, by outcome.",
+        );
+        for (outcome, n) in &reloads {
+            let _ = writeln!(
+                out,
+                "brdo_reloads_total{{outcome=\"{}\"}} {n}",
+                label(outcome)
+            );
+        }
+        single(
+            out,
+            "brdo_connections_open",
+            "gauge",
+            "Open mTLS connections.",
+            g.connections,
+        );
+        single(
+            out,
+            "brdo_connections_closed_total",
+            "counter",
+            "Connections closed because their certificate was revoked or their partner suspended.",
+            self.closed_connections.load(Ordering::Relaxed),
+        );
+        single(
+            out,
+            "brdo_content_unreadable_total",
+            "counter",
+            "Stored messages whose content failed to open when listed (audited with code content_integrity).",
+            self.content_unreadable.load(Ordering::Relaxed),
+        );
+        single(
+            out,
+            "brdo_partners_suspended",
+            "gauge",
+            "Partners suspended now.",
+            g.suspended_partners,
+        );
+    }
+
     fn render_crl(&self, out: &mut String) {
         let refused = lock(&self.crl_refused).clone();
         header(
@@ -227,180 +420,11 @@ impl Metrics {
     /// The Prometheus text exposition.
     pub fn render(&self, g: &Gauges) -> String {
         let mut out = String::with_capacity(8192);
-        let requests = lock(&self.requests).clone();
-        let latency = lock(&self.latency).clone();
-        let denied = lock(&self.denied).clone();
-        let reloads = lock(&self.reloads).clone();
-
-        header(
-            &mut out,
-            "brdo_requests_total",
-            "counter",
-            "API requests by route and status.",
-        );
-        for ((route, status), n) in &requests {
-            let _ = writeln!(
-                out,
-                "brdo_requests_total{{route=\"{}\",status=\"{status}\"}} {n}",
-                label(route)
-            );
-        }
-        header(
-            &mut out,
-            "brdo_request_duration_seconds",
-            "histogram",
-            "API request latency.",
-        );
-        for (route, h) in &latency {
-            let r = label(route);
-            for (b, le) in h.buckets.iter().zip(LATENCY_BUCKETS) {
-                let _ = writeln!(
-                    out,
-                    "brdo_request_duration_seconds_bucket{{route=\"{r}\",le=\"{le}\"}} {b}"
-                );
-            }
-            let _ = writeln!(
-                out,
-                "brdo_request_duration_seconds_bucket{{route=\"{r}\",le=\"+Inf\"}} {}",
-                h.count
-            );
-            let _ = writeln!(
-                out,
-                "brdo_request_duration_seconds_sum{{route=\"{r}\"}} {}",
-                h.sum
-            );
-            let _ = writeln!(
-                out,
-                "brdo_request_duration_seconds_count{{route=\"{r}\"}} {}",
-                h.count
-            );
-        }
-        single(
-            &mut out,
-            "brdo_messages_accepted_total",
-            "counter",
-            "Messages and forwards accepted.",
-            self.accepted.load(Ordering::Relaxed),
-        );
-        header(
-            &mut out,
-            "brdo_messages_denied_total",
-            "counter",
-            "Messages refused by the policy, by violation code.",
-        );
-        for (code, n) in &denied {
-            let _ = writeln!(
-                out,
-                "brdo_messages_denied_total{{code=\"{}\"}} {n}",
-                label(code)
-            );
-        }
-        single(
-            &mut out,
-            "brdo_audit_records",
-            "gauge",
-            "Records in the audit log.",
-            g.audit_records,
-        );
-        single(
-            &mut out,
-            "brdo_audit_checkpoint_tree_size",
-            "gauge",
-            "Tree size of the newest signed checkpoint.",
-            g.checkpoint_tree_size,
-        );
-        if let Some(age) = g.checkpoint_age_secs {
-            single(
-                &mut out,
-                "brdo_audit_checkpoint_age_seconds",
-                "gauge",
-                "Seconds since the newest checkpoint was signed.",
-                format!("{age:.3}"),
-            );
-        }
-        header(
-            &mut out,
-            "brdo_certificate_expiry_days",
-            "gauge",
-            "Days until each known certificate expires.",
-        );
-        for (identity, serial, days) in &g.certificates {
-            let _ = writeln!(
-                out,
-                "brdo_certificate_expiry_days{{identity=\"{}\",serial=\"{}\"}} {days:.2}",
-                label(identity),
-                label(serial)
-            );
-        }
-        single(
-            &mut out,
-            "brdo_retention_sweeps_total",
-            "counter",
-            "Retention sweeps run.",
-            self.sweeps.load(Ordering::Relaxed),
-        );
-        single(
-            &mut out,
-            "brdo_retention_erased_total",
-            "counter",
-            "Messages erased by the sweeper.",
-            self.erased.load(Ordering::Relaxed),
-        );
-        single(
-            &mut out,
-            "brdo_retention_orphans_removed_total",
-            "counter",
-            "Unreferenced uploads removed.",
-            self.orphans.load(Ordering::Relaxed),
-        );
-        single(
-            &mut out,
-            "brdo_audit_records_reduced_total",
-            "counter",
-            "Audit records reduced to their hashes.",
-            self.audit_reduced.load(Ordering::Relaxed),
-        );
-        header(
-            &mut out,
-            "brdo_reloads_total",
-            "counter",
-            "Reloads of policy and TLS material, by outcome.",
-        );
-        for (outcome, n) in &reloads {
-            let _ = writeln!(
-                out,
-                "brdo_reloads_total{{outcome=\"{}\"}} {n}",
-                label(outcome)
-            );
-        }
-        single(
-            &mut out,
-            "brdo_connections_open",
-            "gauge",
-            "Open mTLS connections.",
-            g.connections,
-        );
-        single(
-            &mut out,
-            "brdo_connections_closed_total",
-            "counter",
-            "Connections closed because their certificate was revoked or their partner suspended.",
-            self.closed_connections.load(Ordering::Relaxed),
-        );
-        single(
-            &mut out,
-            "brdo_content_unreadable_total",
-            "counter",
-            "Stored messages whose content failed to open when listed (audited with code content_integrity).",
-            self.content_unreadable.load(Ordering::Relaxed),
-        );
-        single(
-            &mut out,
-            "brdo_partners_suspended",
-            "gauge",
-            "Partners suspended now.",
-            g.suspended_partners,
-        );
+        self.render_requests(&mut out);
+        self.render_messages(&mut out);
+        Self::render_audit_and_certificates(&mut out, g);
+        self.render_retention(&mut out);
+        self.render_operations(&mut out, g);
         self.render_crl(&mut out);
         out
     }

@@ -12,7 +12,7 @@ use x509_parser::revocation_list::CertificateRevocationList;
 use super::ca::{Ca, parse_cert};
 use super::files::{self, PUBLIC_MODE};
 use super::serial::{parse_serial_input, serial_hex};
-use super::{CA_CRL_FILE, PkiError, SUPERSEDED_DIR, list, pem};
+use super::{CA_CRL_FILE, PkiError, SUPERSEDED_DIR, pem};
 
 /// How long a CRL stays authoritative; relying parties treat an older one as stale.
 const CRL_LIFETIME: Duration = Duration::days(365);
@@ -468,10 +468,10 @@ fn serial_set(crl: &CertificateRevocationList<'_>) -> BTreeSet<String> {
 /// Whether a certificate with this serial, signed by this CA, is in `dir` or `dir/superseded`.
 fn issued_here(dir: &Path, ca: &Ca, serial: &str) -> Result<bool, PkiError> {
     let ca_cert = ca.parsed()?;
-    let mut candidates = list::cert_files(dir)?;
+    let mut candidates = files::cert_files(dir)?;
     let archive = dir.join(SUPERSEDED_DIR);
     if archive.is_dir() {
-        candidates.extend(list::cert_files(&archive)?);
+        candidates.extend(files::cert_files(&archive)?);
     }
     for path in candidates {
         // Unreadable or foreign files cannot be the certificate being revoked;

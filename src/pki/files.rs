@@ -11,7 +11,7 @@ use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use super::PkiError;
+use super::{CA_CERT_FILE, PkiError};
 
 /// Mode for private keys: only the owner may read them.
 pub const KEY_MODE: u32 = 0o600;
@@ -120,6 +120,27 @@ fn current_uid() -> Result<u32, PkiError> {
     fs::metadata("/proc/self")
         .map(|m| m.uid())
         .map_err(|e| PkiError::io("determine the current user from", "/proc/self", e))
+}
+
+/// The `*.crt` files directly in `dir`, except `ca.crt`, sorted by name.
+///
+/// Why here: listing certificates and checking that a revoked serial was
+/// issued in the directory both walk the same files, and neither should
+/// depend on the other to do it.
+pub(crate) fn cert_files(dir: &Path) -> Result<Vec<PathBuf>, PkiError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| PkiError::io("list", dir, e))?;
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| PkiError::io("list", dir, e))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let is_file = entry.file_type().map(|t| t.is_file()).unwrap_or(false);
+        if is_file && name.ends_with(".crt") && name != CA_CERT_FILE && !name.starts_with('.') {
+            out.push(entry.path());
+        }
+    }
+    out.sort();
+    Ok(out)
 }
 
 /// Name of the lock file every writing PKI command holds.

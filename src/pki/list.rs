@@ -2,14 +2,14 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use time::{Duration, OffsetDateTime};
 use x509_parser::extensions::GeneralName;
 
 use super::ca::parse_cert;
 use super::serial::serial_hex;
-use super::{CA_CERT_FILE, CA_CRL_FILE, GATEWAY_CERT_FILE, PkiError, crl, files, pem};
+use super::{CA_CRL_FILE, GATEWAY_CERT_FILE, PkiError, crl, files, pem};
 
 /// Certificates with fewer days left than this are flagged, so they are reissued in time.
 pub const EXPIRY_WARNING_DAYS: i64 = 30;
@@ -62,7 +62,7 @@ pub struct CertInfo {
 /// soon and which are revoked, without reaching for openssl.
 pub fn list(dir: &Path, now: OffsetDateTime) -> Result<Vec<CertInfo>, PkiError> {
     let revoked = crl::revoked_serials_in_file(&dir.join(CA_CRL_FILE))?;
-    cert_files(dir)?
+    files::cert_files(dir)?
         .into_iter()
         .map(|path| {
             let file = path
@@ -169,23 +169,6 @@ fn san_uris(
                 .collect()
         })
         .unwrap_or_default())
-}
-
-/// The `*.crt` files directly in `dir`, except `ca.crt`, sorted by name.
-pub(crate) fn cert_files(dir: &Path) -> Result<Vec<PathBuf>, PkiError> {
-    let entries = std::fs::read_dir(dir).map_err(|e| PkiError::io("list", dir, e))?;
-    let mut out = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| PkiError::io("list", dir, e))?;
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        let is_file = entry.file_type().map(|t| t.is_file()).unwrap_or(false);
-        if is_file && name.ends_with(".crt") && name != CA_CERT_FILE && !name.starts_with('.') {
-            out.push(entry.path());
-        }
-    }
-    out.sort();
-    Ok(out)
 }
 
 #[cfg(test)]

@@ -250,106 +250,144 @@ fn nonzero(v: &Spanned<u32>, what: &str) -> Result<u32, Invalid> {
 }
 
 impl RawPolicy {
+    /// Checks what the types alone cannot: every rule below fails on the
+    /// first problem, with the span that names it.
     fn validate(self) -> Result<Policy, Invalid> {
-        let mut partners = BTreeMap::new();
-        for p in self.partner {
-            let id = p.id.get_ref().clone();
-            if p.name.get_ref().trim().is_empty() {
-                return Err((p.name.span(), format!("partner {id} needs a name")));
-            }
-            let c = p.country.get_ref();
-            if c.len() != 2 || !c.bytes().all(|b| b.is_ascii_uppercase()) {
-                return Err((
-                    p.country.span(),
-                    format!("country of {id} must be two capital letters, e.g. AL or EU"),
-                ));
-            }
-            let partner = Partner {
-                id: id.clone(),
-                name: p.name.into_inner(),
-                country: p.country.into_inner(),
-                clearance: p.clearance,
-                third_country: p.third_country,
-            };
-            if partners.insert(id.clone(), partner).is_some() {
-                return Err((p.id.span(), format!("partner {id} is defined twice")));
-            }
-        }
-        if partners.is_empty() {
-            return Err((0..0, "the policy defines no [[partner]]".to_owned()));
-        }
+        let partners = validate_partners(self.partner)?;
+        let agreements = self
+            .agreement
+            .into_iter()
+            .map(|a| a.validate(&partners))
+            .collect::<Result<_, _>>()?;
+        let retention = self.retention.into_inner().validate()?;
+        Ok(Policy {
+            partners,
+            agreements,
+            retention,
+        })
+    }
+}
 
-        let mut agreements = Vec::new();
-        for a in self.agreement {
-            let mut parties = BTreeSet::new();
-            for p in a.parties.get_ref() {
-                let partner = partners.get(p.get_ref()).ok_or_else(|| {
-                    (
-                        p.span(),
-                        format!("agreement names unknown partner {}", p.get_ref()),
-                    )
-                })?;
-                if *a.basis.get_ref() == LegalBasis::UnionLaw && partner.third_country {
-                    return Err((
-                        p.span(),
-                        format!(
-                            "basis union_law cannot cover {}, a third-country partner; use operational_agreement, adequacy_decision, appropriate_safeguards or derogation",
-                            partner.id
-                        ),
-                    ));
-                }
-                if !parties.insert(p.get_ref().clone()) {
-                    return Err((p.span(), format!("agreement lists {} twice", p.get_ref())));
-                }
-            }
-            if parties.len() < 2 {
-                return Err((
-                    a.parties.span(),
-                    "an agreement needs at least two parties".to_owned(),
-                ));
-            }
-            if a.reference.get_ref().trim().is_empty() {
-                return Err((
-                    a.reference.span(),
-                    "an agreement needs a reference".to_owned(),
-                ));
-            }
-            let purposes: BTreeSet<Purpose> = a.purposes.get_ref().iter().copied().collect();
-            if purposes.is_empty() {
-                return Err((
-                    a.purposes.span(),
-                    "an agreement must permit at least one purpose".to_owned(),
-                ));
-            }
-            if *a.special_categories.get_ref() && !a.personal_data {
-                return Err((
-                    a.special_categories.span(),
-                    "special_categories = true needs personal_data = true".to_owned(),
-                ));
-            }
-            agreements.push(Agreement {
-                parties,
-                basis: a.basis.into_inner(),
-                reference: a.reference.into_inner(),
-                max_classification: a.max_classification,
-                purposes,
-                personal_data: a.personal_data,
-                special_categories: a.special_categories.into_inner(),
-            });
+/// The partners by id: each named, with a two-letter country, once; at
+/// least one.
+fn validate_partners(raw: Vec<RawPartner>) -> Result<BTreeMap<PartnerId, Partner>, Invalid> {
+    let mut partners = BTreeMap::new();
+    for p in raw {
+        let id = p.id.get_ref().clone();
+        if p.name.get_ref().trim().is_empty() {
+            return Err((p.name.span(), format!("partner {id} needs a name")));
         }
+        let c = p.country.get_ref();
+        if c.len() != 2 || !c.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err((
+                p.country.span(),
+                format!("country of {id} must be two capital letters, e.g. AL or EU"),
+            ));
+        }
+        let partner = Partner {
+            id: id.clone(),
+            name: p.name.into_inner(),
+            country: p.country.into_inner(),
+            clearance: p.clearance,
+            third_country: p.third_country,
+        };
+        if partners.insert(id.clone(), partner).is_some() {
+            return Err((p.id.span(), format!("partner {id} is defined twice")));
+        }
+    }
+    if partners.is_empty() {
+        return Err((0..0, "the policy defines no [[partner]]".to_owned()));
+    }
+    Ok(partners)
+}
 
-        let r = self.retention.into_inner();
-        let default_days = nonzero(&r.default_days, "default_days")?;
-        let review_days = nonzero(&r.review_days, "review_days")?;
-        let max_days = nonzero(&r.max_days, "max_days")?;
+impl RawAgreement {
+    /// An agreement among known, distinct parties (union law only inside
+    /// the Union), with a reference, a purpose, and special categories only
+    /// where personal data is allowed.
+    fn validate(self, partners: &BTreeMap<PartnerId, Partner>) -> Result<Agreement, Invalid> {
+        let parties = self.known_parties(partners)?;
+        if self.reference.get_ref().trim().is_empty() {
+            return Err((
+                self.reference.span(),
+                "an agreement needs a reference".to_owned(),
+            ));
+        }
+        let purposes: BTreeSet<Purpose> = self.purposes.get_ref().iter().copied().collect();
+        if purposes.is_empty() {
+            return Err((
+                self.purposes.span(),
+                "an agreement must permit at least one purpose".to_owned(),
+            ));
+        }
+        if *self.special_categories.get_ref() && !self.personal_data {
+            return Err((
+                self.special_categories.span(),
+                "special_categories = true needs personal_data = true".to_owned(),
+            ));
+        }
+        Ok(Agreement {
+            parties,
+            basis: self.basis.into_inner(),
+            reference: self.reference.into_inner(),
+            max_classification: self.max_classification,
+            purposes,
+            personal_data: self.personal_data,
+            special_categories: self.special_categories.into_inner(),
+        })
+    }
+
+    /// The parties: known partners, each once, at least two.
+    fn known_parties(
+        &self,
+        partners: &BTreeMap<PartnerId, Partner>,
+    ) -> Result<BTreeSet<PartnerId>, Invalid> {
+        let mut parties = BTreeSet::new();
+        for p in self.parties.get_ref() {
+            let partner = partners.get(p.get_ref()).ok_or_else(|| {
+                (
+                    p.span(),
+                    format!("agreement names unknown partner {}", p.get_ref()),
+                )
+            })?;
+            if *self.basis.get_ref() == LegalBasis::UnionLaw && partner.third_country {
+                return Err((
+                    p.span(),
+                    format!(
+                        "basis union_law cannot cover {}, a third-country partner; use operational_agreement, adequacy_decision, appropriate_safeguards or derogation",
+                        partner.id
+                    ),
+                ));
+            }
+            if !parties.insert(p.get_ref().clone()) {
+                return Err((p.span(), format!("agreement lists {} twice", p.get_ref())));
+            }
+        }
+        if parties.len() < 2 {
+            return Err((
+                self.parties.span(),
+                "an agreement needs at least two parties".to_owned(),
+            ));
+        }
+        Ok(parties)
+    }
+}
+
+impl RawRetention {
+    /// Periods of at least a day, none above `max_days`; each rule names a
+    /// subject.
+    fn validate(self) -> Result<RetentionPolicy, Invalid> {
+        let default_days = nonzero(&self.default_days, "default_days")?;
+        let review_days = nonzero(&self.review_days, "review_days")?;
+        let max_days = nonzero(&self.max_days, "max_days")?;
         if default_days > max_days {
             return Err((
-                r.default_days.span(),
+                self.default_days.span(),
                 format!("default_days ({default_days}) exceeds max_days ({max_days})"),
             ));
         }
         let mut rules = Vec::new();
-        for rule in r.rule {
+        for rule in self.rule {
             let days = nonzero(&rule.days, "days")?;
             if days > max_days {
                 return Err((
@@ -366,15 +404,11 @@ impl RawPolicy {
             }
             rules.push(RetentionRule { subjects, days });
         }
-        Ok(Policy {
-            partners,
-            agreements,
-            retention: RetentionPolicy {
-                default_days,
-                review_days,
-                max_days,
-                rules,
-            },
+        Ok(RetentionPolicy {
+            default_days,
+            review_days,
+            max_days,
+            rules,
         })
     }
 }

@@ -68,87 +68,117 @@ impl<'a> NewMessages<'a> {
             return Ok(());
         }
         let held = std::mem::take(&mut self.held);
-        let mut messages = Vec::with_capacity(held.len());
-        let mut keys = Vec::with_capacity(held.len());
-        let mut deliveries = Vec::new();
-        let mut signatures = Vec::new();
-        let mut links = Vec::new();
-        let mut idempotency = Vec::new();
+        let mut rows = Rows::with_capacity(held.len());
         for n in &held {
-            let m = n.message;
-            let seq = to_i64(n.seq)?;
-            messages.push(message_args(m, seq));
-            keys.push([
-                m.id.as_str().into(),
-                n.data_key.0.as_str().into(),
-                n.data_key.1.as_slice().into(),
-            ]);
-            for d in n.deliveries {
-                deliveries.push([
-                    m.id.as_str().into(),
-                    d.recipient.as_str().into(),
-                    seq.into(),
-                    "queued".into(),
-                    m.accepted_at.as_str().into(),
-                ]);
-            }
-            for (i, s) in n.signatures.iter().enumerate() {
-                signatures.push([
-                    m.id.as_str().into(),
-                    to_i64(i as u64)?.into(),
-                    s.partner.as_str().into(),
-                    s.role.as_str().into(),
-                    s.jws.as_str().into(),
-                    s.statement.as_str().into(),
-                ]);
-            }
-            for a in n.attachments {
-                links.push([m.id.as_str().into(), a.as_str().into()]);
-            }
-            if let Some((partner, key, hash, response)) = n.idempotency {
-                idempotency.push([
-                    partner.as_str().into(),
-                    key.as_str().into(),
-                    hash.as_str().into(),
-                    m.id.as_str().into(),
-                    response.as_str().into(),
-                    m.accepted_ms.into(),
-                ]);
-            }
+            rows.add(n)?;
         }
-        conn.insert_rows(MESSAGES, &messages, MESSAGES_PER_INSERT, "")
+        rows.insert(conn).await
+    }
+}
+
+/// The held submits' rows as `INSERT` arguments, table by table.
+struct Rows<'h> {
+    messages: Vec<[Arg<'h>; 26]>,
+    keys: Vec<[Arg<'h>; 3]>,
+    deliveries: Vec<[Arg<'h>; 5]>,
+    signatures: Vec<[Arg<'h>; 6]>,
+    links: Vec<[Arg<'h>; 2]>,
+    idempotency: Vec<[Arg<'h>; 6]>,
+}
+
+impl<'h> Rows<'h> {
+    /// Room for `n` submits' messages and data keys.
+    fn with_capacity(n: usize) -> Self {
+        Self {
+            messages: Vec::with_capacity(n),
+            keys: Vec::with_capacity(n),
+            deliveries: Vec::new(),
+            signatures: Vec::new(),
+            links: Vec::new(),
+            idempotency: Vec::new(),
+        }
+    }
+
+    /// Adds one submit's rows to every table it has rows in.
+    fn add(&mut self, n: &NewMessage<'h>) -> Result<(), StoreError> {
+        let m = n.message;
+        let seq = to_i64(n.seq)?;
+        self.messages.push(message_args(m, seq));
+        self.keys.push([
+            m.id.as_str().into(),
+            n.data_key.0.as_str().into(),
+            n.data_key.1.as_slice().into(),
+        ]);
+        for d in n.deliveries {
+            self.deliveries.push([
+                m.id.as_str().into(),
+                d.recipient.as_str().into(),
+                seq.into(),
+                "queued".into(),
+                m.accepted_at.as_str().into(),
+            ]);
+        }
+        for (i, s) in n.signatures.iter().enumerate() {
+            self.signatures.push([
+                m.id.as_str().into(),
+                to_i64(i as u64)?.into(),
+                s.partner.as_str().into(),
+                s.role.as_str().into(),
+                s.jws.as_str().into(),
+                s.statement.as_str().into(),
+            ]);
+        }
+        for a in n.attachments {
+            self.links.push([m.id.as_str().into(), a.as_str().into()]);
+        }
+        if let Some((partner, key, hash, response)) = n.idempotency {
+            self.idempotency.push([
+                partner.as_str().into(),
+                key.as_str().into(),
+                hash.as_str().into(),
+                m.id.as_str().into(),
+                response.as_str().into(),
+                m.accepted_ms.into(),
+            ]);
+        }
+        Ok(())
+    }
+
+    /// One multi-row `INSERT` per table and chunk, messages first.
+    async fn insert(&self, conn: &mut WriteConn) -> Result<(), StoreError> {
+        conn.insert_rows(MESSAGES, &self.messages, MESSAGES_PER_INSERT, "")
             .await?;
         conn.insert_rows(
             "data_keys (owner, master_key_id, wrapped_key)",
-            &keys,
+            &self.keys,
             ROWS_PER_INSERT,
             "",
         )
         .await?;
         conn.insert_rows(
             "deliveries (message_id, recipient, seq, status, updated_at)",
-            &deliveries,
+            &self.deliveries,
             ROWS_PER_INSERT,
             "",
         )
         .await?;
         conn.insert_rows(
             "message_signatures (message_id, position, partner, role, jws, statement)",
-            &signatures,
+            &self.signatures,
             ROWS_PER_INSERT,
             "",
         )
         .await?;
         conn.insert_rows(
             "message_attachments (message_id, attachment_id)",
-            &links,
+            &self.links,
             ROWS_PER_INSERT,
             "",
         )
         .await?;
         conn.insert_rows(
             "idempotency (partner, key, request_hash, message_id, response, created_ms)",
-            &idempotency,
+            &self.idempotency,
             ROWS_PER_INSERT,
             "",
         )

@@ -1,6 +1,9 @@
 //! Store tests, each on a real SQLite file and on a real PostgreSQL
 //! database (see [`super::test_db`]).
 
+// A test reads top to bottom as one script: test code is exempt from the length limit.
+#![allow(clippy::too_many_lines)]
+
 use std::sync::Arc;
 
 use sqlx::Executor;

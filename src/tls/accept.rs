@@ -21,7 +21,7 @@ use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use super::config::TlsState;
-use super::connections::Connections;
+use super::connections::{Connections, Registration};
 use super::identity::Identity;
 use super::identity::PeerCert;
 
@@ -118,108 +118,15 @@ pub async fn serve(
         // gives way to the new one (a real client finishes its handshake
         // in milliseconds; a staller is the one waiting).
         let pending_guard = pending.admit(id);
-        let tls = tls.clone();
-        let app = app.clone();
-        let opts = opts.clone();
-        let connections = connections.clone();
-        let limit = limit.clone();
-        let mut stop = stop_rx.clone();
-        tokio::spawn(async move {
-            let shaken = tokio::select! {
-                r = handshake(stream, remote, id, &tls, opts.handshake_timeout) => r,
-                () = pending_guard.evicted() => {
-                    tracing::info!(conn = id, %remote, "TLS handshake given up for a newer one (too many in progress)");
-                    None
-                }
-            };
-            drop(pending_guard);
-            let Some((io, info)) = shaken else {
-                return;
-            };
-            let Ok(_permit) = limit.try_acquire_owned() else {
-                tracing::warn!(%remote, max = opts.max_connections, "connection limit reached; closing new connection");
-                return;
-            };
-            let partner = match &info.peer.identity {
-                Ok(Identity::Partner(p)) => Some(p.to_string()),
-                _ => None,
-            };
-            let key = info.peer.limit_key();
-            let Some(registration) = connections.register_within(
-                &key,
-                &info.peer.serial,
-                partner.as_deref(),
-                opts.max_connections_per_identity,
-            ) else {
-                tracing::warn!(
-                    conn = id,
-                    %remote,
-                    max = opts.max_connections_per_identity,
-                    "connection limit of this certificate identity reached; closing new connection"
-                );
-                return;
-            };
-            let activity = Arc::new(Activity::default());
-            let service = {
-                let activity = activity.clone();
-                hyper::service::service_fn(move |mut req: Request<Incoming>| {
-                    req.extensions_mut().insert(info.clone());
-                    let busy = activity.begin();
-                    let app = app.clone();
-                    async move {
-                        let _busy = busy;
-                        app.oneshot(req).await
-                    }
-                })
-            };
-            let mut builder = auto::Builder::new(TokioExecutor::new());
-            builder
-                .http1()
-                .timer(TokioTimer::new())
-                .header_read_timeout(opts.header_read_timeout)
-                .max_buf_size(opts.max_header_bytes.max(MIN_HEADER_BUF))
-                .keep_alive(true);
-            builder
-                .http2()
-                .timer(TokioTimer::new())
-                .max_concurrent_streams(128)
-                .max_header_list_size(u32::try_from(opts.max_header_bytes).unwrap_or(u32::MAX))
-                .keep_alive_interval(Some(Duration::from_secs(30)))
-                .keep_alive_timeout(opts.keep_alive_timeout);
-            let conn = builder.serve_connection(io, service);
-            tokio::pin!(conn);
-            let mut draining = false;
-            let idle_check = (opts.idle_timeout / 4).max(Duration::from_millis(100));
-            loop {
-                tokio::select! {
-                    done = conn.as_mut() => {
-                        if let Err(e) = done {
-                            tracing::debug!(conn = id, error = %e, "connection ended with an error");
-                        }
-                        break;
-                    }
-                    () = registration.close.notified() => {
-                        // Revoked or suspended: drop the socket now, even mid-request.
-                        tracing::info!(conn = id, %remote, "connection closed: certificate revoked or partner suspended");
-                        break;
-                    }
-                    _ = stop.changed(), if !draining => {
-                        draining = true;
-                        conn.as_mut().graceful_shutdown();
-                    }
-                    () = tokio::time::sleep(idle_check), if !draining => {
-                        if activity.idle_for(opts.idle_timeout) {
-                            // No request in progress for the idle timeout
-                            // (HTTP/2 has no deadline of its own for this):
-                            // let the slot go.
-                            tracing::debug!(conn = id, "idle connection closed");
-                            draining = true;
-                            conn.as_mut().graceful_shutdown();
-                        }
-                    }
-                }
-            }
-        });
+        let shared = Shared {
+            tls: tls.clone(),
+            app: app.clone(),
+            opts: opts.clone(),
+            connections: connections.clone(),
+            limit: limit.clone(),
+            stop: stop_rx.clone(),
+        };
+        tokio::spawn(connection(shared, stream, remote, id, pending_guard));
     }
     drop(listener);
     let _ = stop_tx.send(true);
@@ -232,6 +139,152 @@ pub async fn serve(
     {
         tracing::warn!("shutdown grace period elapsed with requests still open");
     }
+}
+
+/// What each connection's task takes from the accept loop.
+struct Shared {
+    tls: Arc<TlsState>,
+    app: Router,
+    opts: ServeOptions,
+    connections: Arc<Connections>,
+    limit: Arc<Semaphore>,
+    stop: watch::Receiver<bool>,
+}
+
+/// One connection from TCP to its end: the handshake (unless a newer one
+/// takes its place), the connection limits, then HTTP until the peer
+/// leaves, its certificate is revoked, it idles out or the gateway stops.
+async fn connection(
+    s: Shared,
+    stream: TcpStream,
+    remote: SocketAddr,
+    id: u64,
+    pending_guard: PendingGuard,
+) {
+    let Shared {
+        tls,
+        app,
+        opts,
+        connections,
+        limit,
+        mut stop,
+    } = s;
+    let shaken = tokio::select! {
+        r = handshake(stream, remote, id, &tls, opts.handshake_timeout) => r,
+        () = pending_guard.evicted() => {
+            tracing::info!(conn = id, %remote, "TLS handshake given up for a newer one (too many in progress)");
+            None
+        }
+    };
+    drop(pending_guard);
+    let Some((io, info)) = shaken else {
+        return;
+    };
+    let Some((_permit, registration)) = admit(&limit, &connections, &info, &opts) else {
+        return;
+    };
+    let activity = Arc::new(Activity::default());
+    let service = {
+        let activity = activity.clone();
+        hyper::service::service_fn(move |mut req: Request<Incoming>| {
+            req.extensions_mut().insert(info.clone());
+            let busy = activity.begin();
+            let app = app.clone();
+            async move {
+                let _busy = busy;
+                app.oneshot(req).await
+            }
+        })
+    };
+    let builder = http_builder(&opts);
+    let conn = builder.serve_connection(io, service);
+    tokio::pin!(conn);
+    let mut draining = false;
+    let idle_check = (opts.idle_timeout / 4).max(Duration::from_millis(100));
+    loop {
+        tokio::select! {
+            done = conn.as_mut() => {
+                if let Err(e) = done {
+                    tracing::debug!(conn = id, error = %e, "connection ended with an error");
+                }
+                break;
+            }
+            () = registration.close.notified() => {
+                // Revoked or suspended: drop the socket now, even mid-request.
+                tracing::info!(conn = id, %remote, "connection closed: certificate revoked or partner suspended");
+                break;
+            }
+            _ = stop.changed(), if !draining => {
+                draining = true;
+                conn.as_mut().graceful_shutdown();
+            }
+            () = tokio::time::sleep(idle_check), if !draining => {
+                if activity.idle_for(opts.idle_timeout) {
+                    // No request in progress for the idle timeout
+                    // (HTTP/2 has no deadline of its own for this):
+                    // let the slot go.
+                    tracing::debug!(conn = id, "idle connection closed");
+                    draining = true;
+                    conn.as_mut().graceful_shutdown();
+                }
+            }
+        }
+    }
+}
+
+/// A slot for a connection whose handshake is done: one of the gateway's
+/// `max_connections` and one of its identity's; `None` (logged) when
+/// either is full. Both are held until the connection ends.
+fn admit(
+    limit: &Arc<Semaphore>,
+    connections: &Arc<Connections>,
+    info: &ConnectionInfo,
+    opts: &ServeOptions,
+) -> Option<(tokio::sync::OwnedSemaphorePermit, Registration)> {
+    let remote = info.remote;
+    let Ok(permit) = limit.clone().try_acquire_owned() else {
+        tracing::warn!(%remote, max = opts.max_connections, "connection limit reached; closing new connection");
+        return None;
+    };
+    let partner = match &info.peer.identity {
+        Ok(Identity::Partner(p)) => Some(p.to_string()),
+        _ => None,
+    };
+    let key = info.peer.limit_key();
+    let Some(registration) = connections.register_within(
+        &key,
+        &info.peer.serial,
+        partner.as_deref(),
+        opts.max_connections_per_identity,
+    ) else {
+        tracing::warn!(
+            conn = info.id,
+            %remote,
+            max = opts.max_connections_per_identity,
+            "connection limit of this certificate identity reached; closing new connection"
+        );
+        return None;
+    };
+    Some((permit, registration))
+}
+
+/// HTTP/1.1 and HTTP/2 with the head-size and timeout limits of `opts`.
+fn http_builder(opts: &ServeOptions) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(opts.header_read_timeout)
+        .max_buf_size(opts.max_header_bytes.max(MIN_HEADER_BUF))
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(128)
+        .max_header_list_size(u32::try_from(opts.max_header_bytes).unwrap_or(u32::MAX))
+        .keep_alive_interval(Some(Duration::from_secs(30)))
+        .keep_alive_timeout(opts.keep_alive_timeout);
+    builder
 }
 
 /// The TLS handshakes in progress, oldest first, at most `max`.

@@ -2,6 +2,9 @@
 //! certificates, on a real SQLite file. One binary; `harness` starts
 //! gateways on ephemeral ports and is shared by every module.
 
+// A test reads top to bottom as one script: test code is exempt from the length limit.
+#![allow(clippy::too_many_lines)]
+
 mod api_fuzz;
 mod attachments;
 mod audit;
