@@ -138,7 +138,7 @@ pub fn write_own(
         .map_err(|e| setup("data directory", e))?;
     brdo::crypto::MasterKey::create(&dir.join("data").join("master.key"))
         .map_err(|e| setup("master key", e))?;
-    std::fs::write(dir.join("policy.toml"), crate::cli::demo::DEMO_POLICY)
+    std::fs::write(dir.join("policy.toml"), brdo_tools::demo_data::POLICY)
         .map_err(|e| setup("policy.toml", e))?;
     let config = dir.join("gateway.toml");
     std::fs::write(&config, own_config(addr, metrics)).map_err(|e| setup("gateway.toml", e))?;
