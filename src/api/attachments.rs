@@ -10,15 +10,16 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use time::OffsetDateTime;
 
-use super::content::to_ms;
+use super::caller::justification;
 use super::context::RequestCtx;
-use super::messages::{justification, visible_message};
 use super::problem::ApiError;
 use crate::app::AppState;
+use crate::app::ops::held::visible_message;
 use crate::audit::record::{Action, Outcome};
 use crate::blobs::BlobError;
 use crate::crypto::DataKey;
 use crate::domain::FieldError;
+use crate::domain::time::to_ms;
 use crate::store::{AttachmentRow, WriteOp};
 
 fn blob_error(e: BlobError) -> ApiError {
@@ -163,8 +164,8 @@ pub async fn download(
 ) -> Result<Response, ApiError> {
     let caller = ctx.partner()?.clone();
     ctx.officer()?;
-    justification(&ctx, &headers)?;
-    let (row, _) = visible_message(&app, &ctx, &caller, &id).await?;
+    ctx.note_justification(&justification(&headers)?);
+    let (row, _) = visible_message(&app, ctx.as_ref(), &caller, &id).await?;
     // The path segment is the client's text: only an id that can exist
     // is noted for the audit record (anything else is 404 like a missing
     // one).

@@ -8,10 +8,10 @@ use axum::extract::{Extension, RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::content::{self, marking_of};
 use super::context::RequestCtx;
 use super::problem::ApiError;
 use crate::app::AppState;
+use crate::app::content::{self, marking_of};
 use crate::audit::record::{Action, Outcome};
 use crate::domain::FieldError;
 use crate::store::InboxRow;

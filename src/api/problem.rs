@@ -436,6 +436,31 @@ impl From<crate::store::StoreError> for ApiError {
     }
 }
 
+impl From<crate::app::ops::OpError> for ApiError {
+    fn from(e: crate::app::ops::OpError) -> Self {
+        use crate::app::ops::OpError;
+        match e {
+            OpError::NotFound => ApiError::NotFound,
+            OpError::Erased => ApiError::Erased,
+            OpError::NotOriginator => ApiError::NotOriginator,
+            OpError::PolicyRefused(v) => ApiError::PolicyDenied(v),
+            OpError::Invalid(errors) => ApiError::InvalidMessage(errors),
+            OpError::LabelNotRaised(errors) => ApiError::LabelNotRaised(errors),
+            OpError::InvalidSignature(why) => ApiError::InvalidSignature(why),
+            OpError::IdempotencyConflict => ApiError::IdempotencyConflict,
+            OpError::ContentIntegrity => ApiError::ContentIntegrity,
+            OpError::Store(s) => s.into(),
+            OpError::Internal => ApiError::Internal,
+        }
+    }
+}
+
+impl From<crate::app::content::ContentError> for ApiError {
+    fn from(e: crate::app::content::ContentError) -> Self {
+        crate::app::ops::OpError::from(e).into()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,12 +8,12 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use time::{Duration, OffsetDateTime};
 
-use super::content::{ms_to_text, to_ms};
 use super::context::RequestCtx;
 use super::problem::ApiError;
 use crate::app::AppState;
 use crate::domain::FieldError;
 use crate::domain::label::format_date;
+use crate::domain::time::{ms_to_text, to_ms};
 
 /// Parses `within_days` (0 to 3650, default 30).
 pub fn parse_within(raw: Option<&str>) -> Result<i64, Vec<FieldError>> {
