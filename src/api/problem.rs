@@ -448,6 +448,8 @@ impl From<crate::app::ops::OpError> for ApiError {
             OpError::LabelNotRaised(errors) => ApiError::LabelNotRaised(errors),
             OpError::InvalidSignature(why) => ApiError::InvalidSignature(why),
             OpError::IdempotencyConflict => ApiError::IdempotencyConflict,
+            OpError::TooLarge { limit } => ApiError::PayloadTooLarge { limit },
+            OpError::UploadIncomplete => ApiError::UploadIncomplete,
             OpError::ContentIntegrity => ApiError::ContentIntegrity,
             OpError::Store(s) => s.into(),
             OpError::Internal => ApiError::Internal,

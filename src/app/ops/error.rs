@@ -35,6 +35,15 @@ pub enum OpError {
     /// The idempotency key was used with another submission.
     #[error("the idempotency key was already used with a different submission")]
     IdempotencyConflict,
+    /// An upload larger than allowed.
+    #[error("the upload exceeds the limit of {limit} bytes")]
+    TooLarge {
+        /// The limit.
+        limit: u64,
+    },
+    /// An upload that ended before its body was complete.
+    #[error("the upload ended before its body was complete; nothing was stored")]
+    UploadIncomplete,
     /// Stored content failed its integrity check.
     #[error("the stored content failed its integrity check")]
     ContentIntegrity,

@@ -8,6 +8,7 @@
 //! documents in one place (`api::problem`).
 
 pub mod acknowledge;
+pub mod attachments;
 pub mod caller;
 pub mod erase;
 pub mod error;
