@@ -452,6 +452,7 @@ impl From<crate::app::ops::OpError> for ApiError {
             OpError::UploadIncomplete => ApiError::UploadIncomplete,
             OpError::ContentIntegrity => ApiError::ContentIntegrity,
             OpError::Store(s) => s.into(),
+            OpError::AuditUnavailable => ApiError::AuditUnavailable,
             OpError::Internal => ApiError::Internal,
         }
     }

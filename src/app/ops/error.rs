@@ -51,6 +51,9 @@ pub enum OpError {
     /// kept whole so its one mapping to an answer applies.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The audit record could not be written; nothing was done.
+    #[error("the audit log cannot be written; the operation was not carried out")]
+    AuditUnavailable,
     /// Stored data the operation needs does not read back, or a key could
     /// not be used; details are logged where it happened.
     #[error("internal error")]

@@ -10,12 +10,14 @@
 pub mod acknowledge;
 pub mod attachments;
 pub mod caller;
+pub mod due;
 pub mod erase;
 pub mod error;
 pub mod forward;
 pub mod grant;
 pub mod held;
 pub mod hold;
+pub mod inbox;
 pub mod judicial_use;
 pub mod raise_label;
 pub mod read;
