@@ -143,14 +143,9 @@ pub async fn ack(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let caller = caller(&ctx)?;
-    let (id, d) = ops::acknowledge::acknowledge(&app, &caller, &id).await?;
-    Ok(Json(json!({
-        "id": id,
-        "partner": d.recipient,
-        "status": d.status,
-        "updated_at": d.updated_at,
-    }))
-    .into_response())
+    let done = ops::acknowledge::acknowledge(&app, &caller, &id).await?;
+    let answer = serde_json::to_value(&done).map_err(|_| ApiError::Internal)?;
+    Ok(Json(answer).into_response())
 }
 
 /// `GET /v1/messages/{id}/status`.

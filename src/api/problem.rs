@@ -468,6 +468,43 @@ impl From<crate::app::content::ContentError> for ApiError {
 mod tests {
     use super::*;
 
+    #[test]
+    fn operation_errors_keep_their_answers() {
+        use crate::app::ops::OpError;
+        use crate::store::StoreError;
+        let cases: Vec<(OpError, &str, u16)> = vec![
+            (OpError::NotFound, "not_found", 404),
+            (OpError::Erased, "erased", 410),
+            (OpError::NotOriginator, "not_originator", 403),
+            (OpError::PolicyRefused(Vec::new()), "policy_denied", 403),
+            (OpError::Invalid(Vec::new()), "invalid_message", 400),
+            (OpError::LabelNotRaised(Vec::new()), "label_not_raised", 400),
+            (
+                OpError::InvalidSignature("x".into()),
+                "invalid_signature",
+                400,
+            ),
+            (OpError::IdempotencyConflict, "idempotency_conflict", 409),
+            (OpError::TooLarge { limit: 1 }, "payload_too_large", 413),
+            (OpError::UploadIncomplete, "upload_incomplete", 400),
+            (OpError::ContentIntegrity, "content_integrity", 500),
+            (OpError::AuditUnavailable, "audit_unavailable", 503),
+            (OpError::Store(StoreError::Held), "legal_hold", 409),
+            (
+                OpError::Store(StoreError::FamilyChanged),
+                "family_changed",
+                409,
+            ),
+            (OpError::Internal, "internal_error", 500),
+        ];
+        for (op, code, status) in cases {
+            let what = format!("{op:?}");
+            let api = ApiError::from(op);
+            assert_eq!(api.code(), code, "{what}");
+            assert_eq!(api.status().as_u16(), status, "{what}");
+        }
+    }
+
     #[tokio::test]
     async fn problem_document_shape() {
         let e = ApiError::InvalidMessage(vec![FieldError {

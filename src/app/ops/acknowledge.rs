@@ -1,20 +1,33 @@
 //! Acknowledging a delivered message.
 
+use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::held::visible_to;
 use super::{Caller, OpError};
 use crate::app::AppState;
 use crate::audit::record::{Action, Outcome, format_at};
-use crate::store::{DeliveryRow, WriteOp, WriteOutput};
+use crate::store::{WriteOp, WriteOutput};
 
-/// Acknowledges message `id` for the calling recipient; returns its
-/// delivery as it now stands.
+/// The caller's delivery of a message as it now stands.
+#[derive(Debug, Clone, Serialize)]
+pub struct Acknowledged {
+    /// The message.
+    pub id: String,
+    /// The recipient.
+    pub partner: String,
+    /// Its delivery status (`acknowledged`).
+    pub status: String,
+    /// When it changed.
+    pub updated_at: String,
+}
+
+/// Acknowledges message `id` for the calling recipient.
 pub async fn acknowledge(
     app: &AppState,
     caller: &Caller<'_>,
     id: &str,
-) -> Result<(String, DeliveryRow), OpError> {
+) -> Result<Acknowledged, OpError> {
     let (row, deliveries) = visible_to(app, caller, id).await?;
     if !deliveries
         .iter()
@@ -37,5 +50,10 @@ pub async fn acknowledge(
     let WriteOutput::Delivery(d) = out else {
         return Err(OpError::Internal);
     };
-    Ok((row.id, d))
+    Ok(Acknowledged {
+        id: row.id,
+        partner: d.recipient,
+        status: d.status,
+        updated_at: d.updated_at,
+    })
 }
