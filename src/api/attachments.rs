@@ -1,5 +1,6 @@
 //! Attachments (SPEC §7): streamed, encrypted uploads and holder-only
-//! downloads.
+//! downloads. The rules live in `app::ops::attachments`; here are the
+//! media type, the declared length and the download's headers.
 
 use std::sync::Arc;
 
@@ -7,34 +8,14 @@ use axum::body::Body;
 use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
-use time::OffsetDateTime;
 
-use super::content::to_ms;
+use super::caller::{caller, justification};
 use super::context::RequestCtx;
-use super::messages::{justification, visible_message};
 use super::problem::ApiError;
 use crate::app::AppState;
-use crate::audit::record::{Action, Outcome};
-use crate::blobs::BlobError;
-use crate::crypto::DataKey;
+use crate::app::ops;
+use crate::app::ops::attachments::Download;
 use crate::domain::FieldError;
-use crate::store::{AttachmentRow, WriteOp};
-
-fn blob_error(e: BlobError) -> ApiError {
-    match e {
-        BlobError::TooLarge { limit } => ApiError::PayloadTooLarge { limit },
-        BlobError::Incomplete => ApiError::UploadIncomplete,
-        BlobError::Integrity { .. } | BlobError::Missing => {
-            tracing::error!(error = %e, "attachment content unusable");
-            ApiError::ContentIntegrity
-        }
-        BlobError::Io(_) | BlobError::Crypto(_) => {
-            tracing::error!(error = %e, "attachment storage failed");
-            ApiError::Internal
-        }
-    }
-}
 
 /// The media type an upload declares (default `application/octet-stream`).
 fn upload_type(headers: &HeaderMap) -> Result<String, ApiError> {
@@ -81,8 +62,7 @@ pub async fn upload(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let owner = ctx.partner()?.clone();
-    ctx.officer()?;
+    let caller = caller(&ctx)?;
     let content_type = upload_type(&headers)?;
     let limit = app.settings.max_attachment_bytes;
     if let Some(len) = headers
@@ -93,48 +73,9 @@ pub async fn upload(
     {
         return Err(ApiError::PayloadTooLarge { limit });
     }
-    let id = uuid::Uuid::now_v7().to_string();
-    ctx.note_detail("attachment_id", json!(id));
-    let key = DataKey::generate().map_err(|_| ApiError::Internal)?;
-    let wrapped = key
-        .wrap(&app.master_key, &id)
-        .map_err(|_| ApiError::Internal)?;
-    let stored = app
-        .blobs
-        .write(&id, &key, body, limit)
-        .await
-        .map_err(blob_error)?;
-    ctx.note_detail("size", json!(stored.size));
-    let row = AttachmentRow {
-        id: id.clone(),
-        owner: owner.to_string(),
-        content_type,
-        size: i64::try_from(stored.size).unwrap_or(i64::MAX),
-        sha256: stored.sha256.clone(),
-        created_ms: to_ms(OffsetDateTime::now_utc()),
-        erased_at_ms: None,
-    };
-    let op = WriteOp::Upload {
-        attachment: row,
-        data_key: (wrapped.master_key_id, wrapped.wrapped_key),
-    };
-    match app
-        .store
-        .write(op, ctx.draft(Action::Upload, Outcome::Allowed, None))
-        .await
-    {
-        Ok((_, rec)) => ctx.mark_audited(rec.seq),
-        Err(e) => {
-            // Nothing is stored for a request that failed.
-            let _ = app.blobs.delete(&id).await;
-            return Err(e.into());
-        }
-    }
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(json!({"id": id, "sha256": stored.sha256, "size": stored.size})),
-    )
-        .into_response())
+    let done = ops::attachments::upload(&app, &caller, content_type, body).await?;
+    let answer = serde_json::to_value(&done).map_err(|_| ApiError::Internal)?;
+    Ok((StatusCode::CREATED, axum::Json(answer)).into_response())
 }
 
 /// `GET /v1/messages/{id}/attachments/{attachment_id}`.
@@ -161,61 +102,14 @@ pub async fn download(
     Path((id, attachment_id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let caller = ctx.partner()?.clone();
-    ctx.officer()?;
-    justification(&ctx, &headers)?;
-    let (row, _) = visible_message(&app, &ctx, &caller, &id).await?;
-    // The path segment is the client's text: only an id that can exist
-    // is noted for the audit record (anything else is 404 like a missing
-    // one).
-    let attachment_id = match uuid::Uuid::try_parse(&attachment_id) {
-        Ok(u) if attachment_id.len() == 36 => u.to_string(),
-        _ => return Err(ApiError::NotFound),
-    };
-    ctx.note_detail("attachment_id", json!(attachment_id));
-    if !app
-        .store
-        .message_attachments(&row.id)
-        .await?
-        .contains(&attachment_id)
-    {
-        return Err(ApiError::NotFound);
-    }
-    if row.erased_at_ms.is_some() {
-        return Err(ApiError::Erased);
-    }
-    let att = app
-        .store
-        .attachment(&attachment_id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    if att.erased_at_ms.is_some() {
-        return Err(ApiError::Erased);
-    }
-    let Some((key_id, wrapped)) = app.store.data_key(&att.id).await? else {
-        return Err(ApiError::ContentIntegrity);
-    };
-    // Any key of the ring the row names (a retired key until rotation
-    // re-wraps it); an unknown one is an integrity failure.
-    let Some(master) = app.master_key.opener(&key_id) else {
-        return Err(ApiError::ContentIntegrity);
-    };
-    let key =
-        DataKey::unwrap_key(master, &att.id, &wrapped).map_err(|_| ApiError::ContentIntegrity)?;
-    let mut reader = app.blobs.reader(&att.id, key).await.map_err(blob_error)?;
-    // Authenticate the first chunk before answering, so a damaged file is a
-    // clear error rather than a broken download.
-    let first = reader.next_chunk().await.map_err(blob_error)?;
-    // Audited before a single byte leaves (fail closed).
-    let (_, rec) = app
-        .store
-        .write(
-            WriteOp::AuditOnly,
-            ctx.draft(Action::Consult, Outcome::Allowed, None),
-        )
-        .await?;
-    ctx.mark_audited(rec.seq);
-    let stream = futures_util::stream::iter(first.map(Ok)).chain(reader.into_stream());
+    let caller = caller(&ctx)?;
+    let justification = justification(&headers)?;
+    let Download {
+        attachment: att,
+        first,
+        rest,
+    } = ops::attachments::download(&app, &caller, &id, &attachment_id, &justification).await?;
+    let stream = futures_util::stream::iter(first.map(Ok)).chain(rest.into_stream());
     let mut resp = Body::from_stream(stream).into_response();
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&att.content_type) {

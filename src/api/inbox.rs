@@ -1,20 +1,18 @@
-//! `GET /v1/inbox`: headers of delivered messages, with long polling.
+//! `GET /v1/inbox`: headers of delivered messages, with long polling. The
+//! query and the cursor are read here; the listing is `app::ops::inbox`.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Extension, RawQuery, State};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
 
-use super::content::{self, marking_of};
 use super::context::RequestCtx;
 use super::problem::ApiError;
 use crate::app::AppState;
-use crate::audit::record::{Action, Outcome};
+use crate::app::ops;
+use crate::app::ops::inbox::PageRequest;
 use crate::domain::FieldError;
-use crate::store::InboxRow;
 
 /// Longest long-poll wait, in seconds (SPEC §3).
 pub const MAX_WAIT_SECS: u64 = 60;
@@ -122,126 +120,15 @@ pub async fn list(
             .open(caller.as_str(), c)
             .map_err(|_| ApiError::InvalidRequest(vec![bad_cursor()]))?,
     };
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(q.wait);
-    let mut wake = app.inbox.subscribe(&caller);
-    // A shutting-down gateway answers long polls at once (with what is
-    // there), so a drain is bounded by the slowest real request, not by
-    // `wait`.
-    let mut stopping = app.shutting_down.subscribe();
-    let rows = loop {
-        wake.borrow_and_update();
-        let rows = app.store.inbox(caller.as_str(), after, q.limit).await?;
-        if !rows.is_empty() || tokio::time::Instant::now() >= deadline || *stopping.borrow() {
-            break rows;
-        }
-        // Woken by a delivery or a shutdown, or give up at the deadline;
-        // re-query either way.
-        tokio::select! {
-            _ = tokio::time::timeout_at(deadline, wake.changed()) => {}
-            _ = stopping.changed() => {}
-        }
+    let req = PageRequest {
+        after,
+        given: q.after,
+        limit: q.limit,
+        wait: q.wait,
     };
-
-    let mut messages = Vec::with_capacity(rows.len());
-    let mut unreadable = Vec::new();
-    for row in &rows {
-        let (item, opened) = entry(&app, row);
-        if !opened {
-            unreadable.push(row);
-        }
-        messages.push(item);
-    }
-    report_unreadable(&app, &ctx, &unreadable).await?;
-    // An empty page hands back the cursor it was given, so a client can
-    // tell it is up to date by comparing; otherwise a fresh sealed one.
-    let next = match (rows.last(), &q.after) {
-        (None, Some(given)) => given.clone(),
-        (last, _) => {
-            let position = last.map_or(after, |r| u64::try_from(r.seq).unwrap_or(after));
-            app.cursor_key
-                .seal(caller.as_str(), position)
-                .map_err(|e| {
-                    tracing::error!(error = %e, "an inbox cursor could not be sealed");
-                    ApiError::Internal
-                })?
-        }
-    };
-    let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
-    let mut senders: Vec<&str> = rows.iter().map(|r| r.sender.as_str()).collect();
-    senders.sort_unstable();
-    senders.dedup();
-    ctx.note_counterparts(senders);
-    ctx.note_detail("message_ids", json!(ids));
-    Ok(Json(json!({"messages": messages, "next": next})).into_response())
-}
-
-/// The error code an inbox item carries instead of its subject when its
-/// content cannot be opened.
-pub const UNREADABLE_CODE: &str = "content_integrity";
-
-/// One inbox item, and whether its content (if any) opened. A message
-/// whose content fails to open is listed with `subject: null` and
-/// `error: "content_integrity"` rather than failing the whole page: one
-/// damaged row must not stop a partner's cursor from ever passing it.
-fn entry(app: &AppState, row: &InboxRow) -> (Value, bool) {
-    let (subject, opened) = match (&row.content, &row.master_key_id, &row.wrapped_key) {
-        (Some(sealed), Some(key_id), Some(wrapped)) => {
-            match content::open_with(&app.master_key, &row.id, key_id, wrapped, sealed) {
-                Ok(c) => (Some(c.subject), true),
-                Err(_) => (None, false),
-            }
-        }
-        _ => (None, true),
-    };
-    let label: Value = serde_json::from_str(&row.label).unwrap_or(Value::Null);
-    let marking = label
-        .get("classification")
-        .and_then(Value::as_str)
-        .and_then(crate::domain::Classification::parse)
-        .map(|c| marking_of(c.rank()));
-    let mut item = json!({
-        "id": row.id,
-        "from": row.sender,
-        "subject": subject,
-        "label": label,
-        "marking": marking,
-        "purpose": row.purpose,
-        "case_ref": row.case_ref,
-        "received_at": row.accepted_at,
-        "status": row.status,
-    });
-    if !opened && let Some(obj) = item.as_object_mut() {
-        obj.insert("error".into(), json!(UNREADABLE_CODE));
-    }
-    (item, opened)
-}
-
-/// Tells the DPO about each message a listing could not open: a record
-/// per message (action `consult`, outcome `failed`, code
-/// `content_integrity`) and the `brdo_content_unreadable_total` counter.
-/// Fails closed: without its records the page is not served.
-async fn report_unreadable(
-    app: &AppState,
-    ctx: &RequestCtx,
-    rows: &[&InboxRow],
-) -> Result<(), ApiError> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    app.metrics.content_unreadable(rows.len());
-    let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
-    ctx.note_detail("unreadable_ids", json!(ids));
-    for row in rows {
-        let mut draft = ctx.draft(Action::Consult, Outcome::Failed, Some(UNREADABLE_CODE));
-        draft.message_id = Some(row.id.clone());
-        draft.counterparts = vec![row.sender.clone()];
-        draft.details = json!({"listing": "inbox"}).as_object().cloned();
-        app.store.append_audit(draft).await.map_err(|e| {
-            tracing::error!(error = %e, "audit record of an unreadable message could not be written");
-            ApiError::AuditUnavailable
-        })?;
-    }
-    Ok(())
+    let page = ops::inbox::list(&app, &caller, ctx.as_ref(), req).await?;
+    let answer = serde_json::to_value(&page).map_err(|_| ApiError::Internal)?;
+    Ok(Json(answer).into_response())
 }
 
 #[cfg(test)]

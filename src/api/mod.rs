@@ -4,16 +4,18 @@
 //! request passes (identity, route, role, audit), with `cross_site` refusing
 //! requests browsers send for other sites and `security_headers` stamping
 //! every answer; `problem` maps errors to problem
-//! documents; `body` reads bounded JSON bodies; `content` seals and opens
-//! message content; `messages` and `inbox` are the partner endpoints.
+//! documents; `body` reads bounded JSON bodies; `caller` hands a request's
+//! identity and audit notes to the operations (`app::ops`); `messages` and
+//! `inbox` are the partner endpoints, each parse -> operation -> answer.
 
 pub mod admin;
 pub mod admin_config;
 pub mod attachments;
 pub mod audit;
 pub mod audit_safe;
+pub mod bodies;
 pub mod body;
-pub mod content;
+pub mod caller;
 pub mod context;
 pub mod cross_site;
 pub mod dpo_page;
@@ -27,7 +29,6 @@ pub mod retention;
 pub mod routes;
 pub mod schema;
 pub mod security_headers;
-pub mod signed;
 pub mod upload_rate;
 
 use std::sync::Arc;

@@ -436,9 +436,74 @@ impl From<crate::store::StoreError> for ApiError {
     }
 }
 
+impl From<crate::app::ops::OpError> for ApiError {
+    fn from(e: crate::app::ops::OpError) -> Self {
+        use crate::app::ops::OpError;
+        match e {
+            OpError::NotFound => ApiError::NotFound,
+            OpError::Erased => ApiError::Erased,
+            OpError::NotOriginator => ApiError::NotOriginator,
+            OpError::PolicyRefused(v) => ApiError::PolicyDenied(v),
+            OpError::Invalid(errors) => ApiError::InvalidMessage(errors),
+            OpError::LabelNotRaised(errors) => ApiError::LabelNotRaised(errors),
+            OpError::InvalidSignature(why) => ApiError::InvalidSignature(why),
+            OpError::IdempotencyConflict => ApiError::IdempotencyConflict,
+            OpError::TooLarge { limit } => ApiError::PayloadTooLarge { limit },
+            OpError::UploadIncomplete => ApiError::UploadIncomplete,
+            OpError::ContentIntegrity => ApiError::ContentIntegrity,
+            OpError::Store(s) => s.into(),
+            OpError::AuditUnavailable => ApiError::AuditUnavailable,
+            OpError::Internal => ApiError::Internal,
+        }
+    }
+}
+
+impl From<crate::app::content::ContentError> for ApiError {
+    fn from(e: crate::app::content::ContentError) -> Self {
+        crate::app::ops::OpError::from(e).into()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn operation_errors_keep_their_answers() {
+        use crate::app::ops::OpError;
+        use crate::store::StoreError;
+        let cases: Vec<(OpError, &str, u16)> = vec![
+            (OpError::NotFound, "not_found", 404),
+            (OpError::Erased, "erased", 410),
+            (OpError::NotOriginator, "not_originator", 403),
+            (OpError::PolicyRefused(Vec::new()), "policy_denied", 403),
+            (OpError::Invalid(Vec::new()), "invalid_message", 400),
+            (OpError::LabelNotRaised(Vec::new()), "label_not_raised", 400),
+            (
+                OpError::InvalidSignature("x".into()),
+                "invalid_signature",
+                400,
+            ),
+            (OpError::IdempotencyConflict, "idempotency_conflict", 409),
+            (OpError::TooLarge { limit: 1 }, "payload_too_large", 413),
+            (OpError::UploadIncomplete, "upload_incomplete", 400),
+            (OpError::ContentIntegrity, "content_integrity", 500),
+            (OpError::AuditUnavailable, "audit_unavailable", 503),
+            (OpError::Store(StoreError::Held), "legal_hold", 409),
+            (
+                OpError::Store(StoreError::FamilyChanged),
+                "family_changed",
+                409,
+            ),
+            (OpError::Internal, "internal_error", 500),
+        ];
+        for (op, code, status) in cases {
+            let what = format!("{op:?}");
+            let api = ApiError::from(op);
+            assert_eq!(api.code(), code, "{what}");
+            assert_eq!(api.status().as_u16(), status, "{what}");
+        }
+    }
 
     #[tokio::test]
     async fn problem_document_shape() {

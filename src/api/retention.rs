@@ -5,15 +5,13 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Extension, RawQuery, State};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
-use time::{Duration, OffsetDateTime};
+use serde_json::json;
 
-use super::content::{ms_to_text, to_ms};
 use super::context::RequestCtx;
 use super::problem::ApiError;
 use crate::app::AppState;
+use crate::app::ops;
 use crate::domain::FieldError;
-use crate::domain::label::format_date;
 
 /// Parses `within_days` (0 to 3650, default 30).
 pub fn parse_within(raw: Option<&str>) -> Result<i64, Vec<FieldError>> {
@@ -73,35 +71,6 @@ pub async fn due(
 ) -> Result<Response, ApiError> {
     let caller = ctx.partner()?.clone();
     let within = parse_within(raw.as_deref()).map_err(ApiError::InvalidRequest)?;
-    let now = OffsetDateTime::now_utc();
-    let horizon = now + Duration::days(within);
-    let rows = app
-        .store
-        .review_due(
-            caller.as_str(),
-            &format_date(horizon.date()),
-            to_ms(horizon),
-            500,
-        )
-        .await?;
-    let messages: Vec<Value> = rows
-        .iter()
-        .map(|r| {
-            json!({
-                "id": r.id,
-                "case_ref": r.case_ref,
-                "label": serde_json::from_str::<Value>(&r.label).unwrap_or(Value::Null),
-                "accepted_at": r.accepted_at,
-                "review_on": r.review_on,
-                "retain_until": ms_to_text(r.retain_until_ms),
-                "held": r.held != 0,
-                "forwarded_from": r.forwarded_from,
-            })
-        })
-        .collect();
-    ctx.note_detail(
-        "message_ids",
-        json!(rows.iter().map(|r| &r.id).collect::<Vec<_>>()),
-    );
+    let messages = ops::due::due(&app, &caller, ctx.as_ref(), within).await?;
     Ok(Json(json!({"within_days": within, "messages": messages})).into_response())
 }

@@ -8,16 +8,20 @@
 //! - `state`: the shared state every operation reaches ([`AppState`]).
 //! - `inbox_notifier`, `rate_limit`, `refusals`, `cursor`: the pieces of
 //!   that state with behaviour of their own.
+//! - `content`: sealing and opening message content.
+//! - `ops`: the operations (submit, read, forward, ...), typed in and out.
 //! - `operator`: reloads, known certificates, the TLS file watch.
 //! - `sweeper`: erasure when retention ends, orphans.
 //! - `cluster`: following other nodes' commits.
 //! - `health`: `/metrics`, `/healthz`, `/readyz`.
 
 pub mod cluster;
+pub mod content;
 pub mod cursor;
 pub mod health;
 pub mod inbox_notifier;
 pub mod operator;
+pub mod ops;
 pub mod rate_limit;
 pub mod refusals;
 pub mod state;

@@ -13,10 +13,11 @@ use std::collections::BTreeSet;
 use serde_json::{Value, json};
 use time::{Duration, OffsetDateTime};
 
+use crate::app::ops::erase::{Erasure, delete_blobs, erase};
 use crate::audit::record::{Action, Actor, Outcome, RecordDraft, format_at};
 use crate::blobs::{BlobState, BlobStore};
 use crate::domain::time::to_ms;
-use crate::store::{Store, StoreError, WriteOp, WriteOutput};
+use crate::store::{Store, StoreError, WriteOp};
 
 /// Unreferenced uploads are removed after this long.
 pub const ORPHAN_AFTER: Duration = Duration::hours(24);
@@ -99,19 +100,6 @@ pub fn erase_draft(
     }
 }
 
-/// Deletes the blob files of attachments an erasure released.
-pub async fn delete_blobs(blobs: &BlobStore, out: &WriteOutput) {
-    if let WriteOutput::Erased { attachments, .. } = out {
-        for id in attachments {
-            if let Err(e) = blobs.delete(id).await {
-                // The data key is gone already; the file is unreadable.
-                // The next sweep removes it (`sweep_blob_strays`).
-                tracing::warn!(attachment = %id, error = %e, "could not delete an erased attachment's file");
-            }
-        }
-    }
-}
-
 /// One sweep as if at `as_of`. With `dry_run`, nothing is written and the
 /// report lists what would be erased.
 pub async fn sweep(
@@ -159,16 +147,12 @@ pub async fn sweep(
                     "as_of": format_at(as_of),
                 }),
             );
-            let op = WriteOp::Erase {
+            let what = Erasure {
                 message_ids: vec![d.id.clone()],
                 family_of: None,
-                at_ms: to_ms(OffsetDateTime::now_utc()),
             };
-            match store.write(op, draft).await {
-                Ok((out, _)) => {
-                    delete_blobs(blobs, &out).await;
-                    report.erased.push(d.id);
-                }
+            match erase(store, blobs, what, draft).await {
+                Ok(_) => report.erased.push(d.id),
                 // Held or erased since the query: not this sweep's to erase.
                 Err(StoreError::Held | StoreError::AlreadyErased | StoreError::NotFound) => {
                     skipped.insert(d.id);
@@ -178,11 +162,31 @@ pub async fn sweep(
         }
     }
 
+    report.orphans = sweep_orphans(store, blobs, opts).await?;
+    report.audit_reduced = reduce_audit(store, opts).await?;
+    if !dry_run {
+        sweep_blob_strays(store, blobs).await?;
+        // Erasures by this sweep and any since the last (review decisions
+        // on any node).
+        store.purge_erased().await?;
+    }
+    Ok(report)
+}
+
+/// Removes uploads no message took up within [`ORPHAN_AFTER`] (with
+/// `dry_run`, lists them); returns their ids.
+async fn sweep_orphans(
+    store: &Store,
+    blobs: &BlobStore,
+    opts: &SweepOptions,
+) -> Result<Vec<String>, StoreError> {
+    let (as_of, dry_run) = (opts.as_of, opts.dry_run);
+    let mut orphans_out = Vec::new();
     let cutoff = to_ms(as_of - ORPHAN_AFTER);
     let orphans = store.orphan_attachments(cutoff, 10_000).await?;
     for id in orphans {
         if dry_run {
-            report.orphans.push(id);
+            orphans_out.push(id);
             continue;
         }
         let draft = erase_draft(
@@ -197,20 +201,13 @@ pub async fn sweep(
         match store.write(op, draft).await {
             Ok((out, _)) => {
                 delete_blobs(blobs, &out).await;
-                report.orphans.push(id);
+                orphans_out.push(id);
             }
             Err(StoreError::NotFound) => {}
             Err(e) => return Err(e),
         }
     }
-    report.audit_reduced = reduce_audit(store, opts).await?;
-    if !dry_run {
-        sweep_blob_strays(store, blobs).await?;
-        // Erasures by this sweep and any since the last (review decisions
-        // on any node).
-        store.purge_erased().await?;
-    }
-    Ok(report)
+    Ok(orphans_out)
 }
 
 /// Removes attachment files no attachment needs (see

@@ -1,13 +1,34 @@
 //! Message content at rest: sealing on submit, opening on read, and the
-//! JSON shapes built from stored rows.
+//! document built from stored rows.
+//!
+//! It lives in the application layer, with errors of its own, so that the
+//! operations, the sweeper and the command line share one way of sealing
+//! and opening; the HTTP layer only maps [`ContentError`] to a problem.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::problem::ApiError;
 use crate::crypto::{DataKey, MasterKey, Sealed};
 use crate::domain::{Classification, NewMessage};
-use crate::store::{MessageRow, Store};
+use crate::store::{MessageRow, Store, StoreError};
+
+/// Why content could not be sealed or opened. Causes are logged where
+/// they happen; the variants say only what a caller may learn.
+#[derive(Debug, thiserror::Error)]
+pub enum ContentError {
+    /// The message was erased after its row was read: gone, not damaged.
+    #[error("the message was erased")]
+    Erased,
+    /// Tampering, a missing data key or a master key not in the ring.
+    #[error("the stored content failed its integrity check")]
+    Integrity,
+    /// A fresh data key could not be made or used.
+    #[error("content could not be sealed")]
+    Sealing,
+    /// The store failed while fetching the data key or digests.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
 /// The part of a message that is content and therefore sealed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,13 +60,13 @@ pub fn seal(
     master: &MasterKey,
     message_id: &str,
     content: &Content,
-) -> Result<(Vec<u8>, Sealed), ApiError> {
+) -> Result<(Vec<u8>, Sealed), ContentError> {
     let fail = |e: crate::crypto::CryptoError| {
         tracing::error!(error = %e, "sealing content failed");
-        ApiError::Internal
+        ContentError::Sealing
     };
     let key = DataKey::generate().map_err(fail)?;
-    let plain = serde_json::to_vec(content).map_err(|_| ApiError::Internal)?;
+    let plain = serde_json::to_vec(content).map_err(|_| ContentError::Sealing)?;
     let sealed = key.seal(message_id, CONTENT_PART, &plain).map_err(fail)?;
     let wrapped = key.wrap(master, message_id).map_err(fail)?;
     Ok((sealed, wrapped))
@@ -59,7 +80,7 @@ pub async fn open(
     master: &MasterKey,
     message_id: &str,
     sealed: &[u8],
-) -> Result<Content, ApiError> {
+) -> Result<Content, ContentError> {
     let Some((key_id, wrapped)) = store.data_key(message_id).await? else {
         // The row was read before an erasure that committed since: the
         // message is gone, not damaged.
@@ -68,13 +89,13 @@ pub async fn open(
             .await?
             .is_some_and(|m| m.erased_at_ms.is_some())
         {
-            return Err(ApiError::Erased);
+            return Err(ContentError::Erased);
         }
         tracing::error!(
             message = message_id,
             "content present but its data key is missing"
         );
-        return Err(ApiError::ContentIntegrity);
+        return Err(ContentError::Integrity);
     };
     open_with(master, message_id, &key_id, &wrapped, sealed)
 }
@@ -86,10 +107,10 @@ pub fn open_with(
     key_id: &str,
     wrapped: &[u8],
     sealed: &[u8],
-) -> Result<Content, ApiError> {
+) -> Result<Content, ContentError> {
     let integrity = |what: &str| {
         tracing::error!(message = message_id, "{what}");
-        ApiError::ContentIntegrity
+        ContentError::Integrity
     };
     let Some(master) = master.opener(key_id) else {
         return Err(integrity(
@@ -110,7 +131,7 @@ pub fn open_with(
 pub async fn attachment_digests<'a>(
     store: &Store,
     ids: impl IntoIterator<Item = &'a str>,
-) -> Result<std::collections::BTreeMap<String, String>, ApiError> {
+) -> Result<std::collections::BTreeMap<String, String>, StoreError> {
     let mut out = std::collections::BTreeMap::new();
     for id in ids {
         if let Some(a) = store.attachment(id).await? {
@@ -120,7 +141,7 @@ pub async fn attachment_digests<'a>(
     Ok(out)
 }
 
-pub use crate::domain::time::{ms_to_text, to_ms};
+use crate::domain::time::ms_to_text;
 
 fn parsed(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or(Value::Null)
@@ -174,6 +195,7 @@ pub fn message_json(row: &MessageRow, content: &Content, recipients: &[String]) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::time::to_ms;
 
     #[test]
     fn seal_open_and_tamper() {
@@ -203,7 +225,7 @@ mod tests {
                 &wrapped.wrapped_key,
                 &bad
             ),
-            Err(ApiError::ContentIntegrity)
+            Err(ContentError::Integrity)
         ));
         assert!(matches!(
             open_with(
@@ -213,7 +235,7 @@ mod tests {
                 &wrapped.wrapped_key,
                 &sealed
             ),
-            Err(ApiError::ContentIntegrity)
+            Err(ContentError::Integrity)
         ));
     }
 
