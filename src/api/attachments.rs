@@ -18,7 +18,9 @@ use crate::app::AppState;
 use crate::audit::record::{Action, Outcome};
 use crate::blobs::BlobError;
 use crate::crypto::DataKey;
+use crate::crypto::Sealed;
 use crate::domain::FieldError;
+use crate::store::writes::Upload;
 use crate::store::{AttachmentRow, WriteOp};
 
 fn blob_error(e: BlobError) -> ApiError {
@@ -114,10 +116,10 @@ pub async fn upload(
         created_ms: to_ms(OffsetDateTime::now_utc()),
         erased_at_ms: None,
     };
-    let op = WriteOp::Upload {
+    let op = WriteOp::from(Upload {
         attachment: row,
-        data_key: (wrapped.master_key_id, wrapped.wrapped_key),
-    };
+        data_key: wrapped,
+    });
     match app
         .store
         .write(op, ctx.draft(Action::Upload, Outcome::Allowed, None))
@@ -192,7 +194,11 @@ pub async fn download(
     if att.erased_at_ms.is_some() {
         return Err(ApiError::Erased);
     }
-    let Some((key_id, wrapped)) = app.store.data_key(&att.id).await? else {
+    let Some(Sealed {
+        master_key_id: key_id,
+        wrapped_key: wrapped,
+    }) = app.store.data_key(&att.id).await?
+    else {
         return Err(ApiError::ContentIntegrity);
     };
     // Any key of the ring the row names (a retired key until rotation

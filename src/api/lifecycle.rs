@@ -31,10 +31,11 @@ use crate::domain::label::{HandlingCode, Label, format_date, parse_partner_set};
 use crate::domain::{Classification, FieldError, PartnerId, PersonalData, Purpose};
 use crate::policy::decide::Onward;
 use crate::policy::{Decision, Transfer, Violation, ViolationCode, compute_retention, decide};
-use crate::store::{Expected, MessageRow, NewDelivery, WriteOp, WriteOutput};
-
-/// Permission scopes an originator can grant.
-const SCOPES: &[&str] = &["forward", "judicial_use"];
+use crate::store::writes::{Erase, Grant, JudicialUse, RaiseLabel, ReviewKeep, SetHold, Submit};
+use crate::store::{
+    Expected, MessageRow, NewDelivery, Permission, PermissionScope, SignatureRole, WriteOp,
+    WriteOutput,
+};
 
 fn invalid(errs: FieldErrors) -> ApiError {
     ApiError::InvalidMessage(errs.into_vec())
@@ -136,8 +137,8 @@ pub async fn forward(
         .permissions(&row.root_id)
         .await?
         .into_iter()
-        .filter(|(_, scope)| scope == "forward")
-        .filter_map(|(p, _)| PartnerId::parse(&p))
+        .filter(|p| p.scope == PermissionScope::Forward)
+        .filter_map(|p| PartnerId::parse(&p.partner))
         .collect();
     // The copy takes the label and hold read here, and the decision rests
     // on them and the permissions: all must still hold at commit.
@@ -147,7 +148,10 @@ pub async fn forward(
         .with_permissions(
             forward_permitted
                 .iter()
-                .map(|p| (p.to_string(), "forward".to_owned()))
+                .map(|p| Permission {
+                    partner: p.to_string(),
+                    scope: PermissionScope::Forward,
+                })
                 .collect(),
         );
     let policy = app.policy();
@@ -185,7 +189,7 @@ pub async fn forward(
         &ctx,
         &headers,
         &forwarder,
-        "forwarder",
+        SignatureRole::Forwarder,
         &attachments,
         |digest_of| {
             crate::signature::forward_statement(
@@ -224,7 +228,7 @@ pub async fn forward(
     };
     ctx.note_detail("message_ids", json!([new_id]));
     ctx.note_detail("forward_id", json!(new_id));
-    let submit = WriteOp::Submit {
+    let submit = WriteOp::from(Submit {
         message: Box::new(copy),
         deliveries: recipients
             .iter()
@@ -232,15 +236,12 @@ pub async fn forward(
                 recipient: r.to_string(),
             })
             .collect(),
-        data_key: (wrapped.master_key_id, wrapped.wrapped_key),
+        data_key: wrapped,
         attachments,
         idempotency: None,
         signatures,
-    };
-    let op = WriteOp::Checked {
-        expected,
-        op: Box::new(submit),
-    };
+    });
+    let op = submit.checked(expected);
     let (_, rec) = app
         .store
         .write(op, ctx.draft(Action::Disclose, Outcome::Allowed, None))
@@ -300,11 +301,11 @@ pub async fn grant(
             p
         });
         scope = o.required_str("scope", &mut errs).and_then(|s| {
-            let ok = SCOPES.contains(&s);
-            if !ok {
+            let scope = PermissionScope::parse(s);
+            if scope.is_none() {
                 errs.push("scope", "must be forward or judicial_use");
             }
-            ok.then(|| s.to_owned())
+            scope
         });
         o.finish(&mut errs);
     }
@@ -315,18 +316,16 @@ pub async fn grant(
     ctx.note_counterparts([partner.to_string()]);
     ctx.note_detail("scope", json!(scope));
     require_originator(&row, &caller)?;
-    let at = format_at(OffsetDateTime::now_utc());
-    let grant = WriteOp::Grant {
+    let now = OffsetDateTime::now_utc();
+    let at = format_at(now);
+    let grant = WriteOp::from(Grant {
         root_id: row.root_id.clone(),
         partner: partner.to_string(),
-        scope: scope.clone(),
-        at: at.clone(),
+        scope,
+        at_ms: to_ms(now),
         officer,
-    };
-    let op = WriteOp::Checked {
-        expected: Expected::live(&row.id, &row.root_id),
-        op: Box::new(grant),
-    };
+    });
+    let op = grant.checked(Expected::live(&row.id, &row.root_id));
     let (_, rec) = app
         .store
         .write(op, ctx.draft(Action::Grant, Outcome::Allowed, None))
@@ -397,7 +396,7 @@ pub async fn judicial_use(
             .permissions(&row.root_id)
             .await?
             .iter()
-            .any(|(p, scope)| p == caller.as_str() && scope == "judicial_use");
+            .any(|p| p.partner == caller.as_str() && p.scope == PermissionScope::JudicialUse);
         if !permitted {
             return Err(ApiError::PolicyDenied(vec![Violation {
                 recipient: Some(caller.clone()),
@@ -409,21 +408,22 @@ pub async fn judicial_use(
             }]));
         }
     }
-    let at = format_at(OffsetDateTime::now_utc());
-    let use_op = WriteOp::JudicialUse {
+    let now = OffsetDateTime::now_utc();
+    let at = format_at(now);
+    let use_op = WriteOp::from(JudicialUse {
         message_id: row.id.clone(),
         partner: caller.to_string(),
-        at: at.clone(),
+        at_ms: to_ms(now),
         reference: reference.clone(),
-    };
+    });
     let mut expected = Expected::live(&row.id, &row.root_id).with_label(&row.label);
     if label.has(HandlingCode::H1) {
-        expected = expected.with_permissions(vec![(caller.to_string(), "judicial_use".into())]);
+        expected = expected.with_permissions(vec![Permission {
+            partner: caller.to_string(),
+            scope: PermissionScope::JudicialUse,
+        }]);
     }
-    let op = WriteOp::Checked {
-        expected,
-        op: Box::new(use_op),
-    };
+    let op = use_op.checked(expected);
     let (_, rec) = app
         .store
         .write(op, ctx.draft(Action::JudicialUse, Outcome::Allowed, None))
@@ -533,16 +533,13 @@ async fn hold(
     }
     ctx.note_detail("hold", json!(held));
     ctx.note_counterparts([row.originator.clone()]);
-    let set = WriteOp::SetHold {
+    let set = WriteOp::from(SetHold {
         root_id: row.root_id.clone(),
         held,
         reason: reason.clone(),
-    };
+    });
     // A hold on a family erased meanwhile would answer for nothing held.
-    let op = WriteOp::Checked {
-        expected: Expected::live(&row.id, &row.root_id),
-        op: Box::new(set),
-    };
+    let op = set.checked(Expected::live(&row.id, &row.root_id));
     let (_, rec) = app
         .store
         .write(op, ctx.draft(Action::Alter, Outcome::Allowed, None))
@@ -619,11 +616,11 @@ pub async fn review(
         // The writer replaces these with the family as it is at commit.
         ctx.note_detail("message_ids", json!(ids));
         ctx.note_detail("rule", json!({"kind": "review"}));
-        let op = WriteOp::Erase {
+        let op = WriteOp::from(Erase {
             message_ids: ids,
             family_of: Some(row.root_id.clone()),
             at_ms: to_ms(OffsetDateTime::now_utc()),
-        };
+        });
         let (out, rec) = app
             .store
             .write(op, ctx.draft(Action::Erase, Outcome::Allowed, None))
@@ -659,18 +656,16 @@ pub async fn review(
     let until_date = OffsetDateTime::from_unix_timestamp_nanos(i128::from(new_until) * 1_000_000)
         .map(|t| t.date())
         .unwrap_or(next_review);
-    let review_on = format_date(next_review.min(until_date));
+    let review_date = next_review.min(until_date);
+    let review_on = format_date(review_date);
     ctx.note_detail("extend_days", json!(extend));
     ctx.note_detail("retain_until", json!(ms_to_text(new_until)));
-    let keep = WriteOp::ReviewKeep {
+    let keep = WriteOp::from(ReviewKeep {
         message_id: row.id.clone(),
         retain_until_ms: new_until,
-        review_on: review_on.clone(),
-    };
-    let op = WriteOp::Checked {
-        expected: Expected::live(&row.id, &row.root_id),
-        op: Box::new(keep),
-    };
+        review_on: review_date,
+    });
+    let op = keep.checked(Expected::live(&row.id, &row.root_id));
     let (_, rec) = app
         .store
         .write(op, ctx.draft(Action::Alter, Outcome::Allowed, None))
@@ -868,19 +863,17 @@ pub async fn raise_label(
         "message_ids",
         json!(family.iter().map(|m| &m.id).collect::<Vec<_>>()),
     );
-    let raise = WriteOp::RaiseLabel {
+    let raise = WriteOp::from(RaiseLabel {
         root_id: row.root_id.clone(),
-        label: json_text(&new),
-        classification: new.classification.rank(),
-    };
+        label: new.clone(),
+    });
     // The holders were checked against the family read here; a forward
     // committed since may have added one the new label excludes.
-    let op = WriteOp::Checked {
-        expected: Expected::live(&row.id, &row.root_id)
+    let op = raise.checked(
+        Expected::live(&row.id, &row.root_id)
             .with_label(&row.label)
             .with_family(family.iter().map(|m| m.id.clone()).collect()),
-        op: Box::new(raise),
-    };
+    );
     let (_, rec) = app
         .store
         .write(op, ctx.draft(Action::Alter, Outcome::Allowed, None))

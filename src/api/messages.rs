@@ -20,8 +20,11 @@ use crate::audit::record::{Action, Outcome, format_at};
 use crate::domain::label::format_date;
 use crate::domain::{FieldError, NewMessage, PartnerId};
 use crate::policy::{Decision, Transfer, compute_retention, decide};
+use crate::store::json_columns::{evaluation_text, label_text, personal_data_text};
+use crate::store::writes::{Acknowledge, MarkDelivered, Submit};
 use crate::store::{
-    DeliveryRow, IdempotencyRow, MessageRow, NewDelivery, StoreError, WriteOp, WriteOutput,
+    DeliveryRow, DeliveryStatus, IdempotencyKey, IdempotencyRow, MessageRow, NewDelivery,
+    SignatureRole, StoreError, WriteOp, WriteOutput,
 };
 
 /// Header carrying a client's idempotency key.
@@ -98,7 +101,7 @@ pub async fn submit(
         &ctx,
         &headers,
         &sender,
-        "originator",
+        SignatureRole::Originator,
         &attachment_ids,
         |digest_of| crate::signature::submission_statement(sender.as_str(), &value, digest_of),
     )
@@ -129,15 +132,10 @@ pub async fn submit(
         forwarded_from: None,
         officer,
         classification: msg.label.classification.rank(),
-        label: json_text(&msg.label),
-        evaluation: json_text(&msg.evaluation),
+        label: label_text(&msg.label),
+        evaluation: evaluation_text(&msg.evaluation),
         purpose: msg.purpose.as_str().to_owned(),
-        personal_data: json!({
-            "subjects": msg.personal_data.subjects,
-            "special_categories": msg.personal_data.special_categories,
-            "minors": msg.personal_data.minors,
-        })
-        .to_string(),
+        personal_data: personal_data_text(&msg.personal_data),
         case_ref: msg.case_ref.clone(),
         in_reply_to: msg.in_reply_to.map(|u| u.to_string()),
         content_type: msg.content_type.clone(),
@@ -148,14 +146,14 @@ pub async fn submit(
         retain_until_ms: to_ms(retention.retain_until),
         review_on: format_date(retention.review_on),
         retention_basis: json_text(&retention.basis),
-        held: 0,
+        held: false,
         erased_at_ms: None,
         content: Some(sealed),
         collect_seq: 0,
         root_id: id.clone(),
         hold_reason: None,
     };
-    let op = WriteOp::Submit {
+    let op = WriteOp::from(Submit {
         message: Box::new(row),
         deliveries: msg
             .recipients
@@ -164,18 +162,16 @@ pub async fn submit(
                 recipient: r.to_string(),
             })
             .collect(),
-        data_key: (wrapped.master_key_id, wrapped.wrapped_key),
+        data_key: wrapped,
         attachments: attachment_ids,
         signatures: signature.into_iter().collect(),
-        idempotency: key.clone().map(|k| {
-            (
-                sender.to_string(),
-                k,
-                request_hash.clone(),
-                response.to_string(),
-            )
+        idempotency: key.clone().map(|k| IdempotencyKey {
+            partner: sender.to_string(),
+            key: k,
+            request_hash: request_hash.clone(),
+            response: response.to_string(),
         }),
-    };
+    });
     match app
         .store
         .write(op, ctx.draft(Action::Collect, Outcome::Allowed, None))
@@ -395,22 +391,19 @@ pub async fn read(
     }
     let first_read = deliveries
         .iter()
-        .any(|d| d.recipient == caller.as_str() && d.status == "queued");
+        .any(|d| d.recipient == caller.as_str() && d.status == DeliveryStatus::Queued);
     let op = if first_read {
-        WriteOp::MarkDelivered {
+        WriteOp::from(MarkDelivered {
             message_id: row.id.clone(),
             recipient: caller.to_string(),
-            at: format_at(OffsetDateTime::now_utc()),
-        }
+            at_ms: to_ms(OffsetDateTime::now_utc()),
+        })
     } else {
         WriteOp::AuditOnly
     };
     // Content read before an erasure committed is handed out only if the
     // consultation's record commits before it too.
-    let op = WriteOp::Checked {
-        expected: crate::store::Expected::live(&row.id, &row.root_id),
-        op: Box::new(op),
-    };
+    let op = op.checked(crate::store::Expected::live(&row.id, &row.root_id));
     let (_, rec) = app
         .store
         .write(op, ctx.draft(Action::Consult, Outcome::Allowed, None))
@@ -465,11 +458,11 @@ pub async fn ack(
     if row.erased_at_ms.is_some() {
         return Err(ApiError::Erased);
     }
-    let op = WriteOp::Acknowledge {
+    let op = WriteOp::from(Acknowledge {
         message_id: row.id.clone(),
         recipient: caller.to_string(),
-        at: format_at(OffsetDateTime::now_utc()),
-    };
+        at_ms: to_ms(OffsetDateTime::now_utc()),
+    });
     let (out, rec) = app
         .store
         .write(op, ctx.draft(Action::Acknowledge, Outcome::Allowed, None))

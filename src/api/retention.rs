@@ -94,7 +94,7 @@ pub async fn due(
                 "accepted_at": r.accepted_at,
                 "review_on": r.review_on,
                 "retain_until": ms_to_text(r.retain_until_ms),
-                "held": r.held != 0,
+                "held": r.held,
                 "forwarded_from": r.forwarded_from,
             })
         })

@@ -9,7 +9,7 @@ use super::problem::ApiError;
 use crate::app::AppState;
 use crate::domain::PartnerId;
 use crate::signature::{self, SIGNATURE_HEADER, SignatureError};
-use crate::store::SignatureRow;
+use crate::store::{SignatureRole, SignatureRow};
 
 impl From<SignatureError> for ApiError {
     fn from(e: SignatureError) -> Self {
@@ -27,7 +27,7 @@ pub(crate) async fn check(
     ctx: &RequestCtx,
     headers: &HeaderMap,
     sender: &PartnerId,
-    role: &str,
+    role: SignatureRole,
     attachment_ids: &[String],
     build: impl FnOnce(&dyn Fn(&str) -> String) -> Result<Value, SignatureError>,
 ) -> Result<Option<SignatureRow>, ApiError> {
@@ -56,7 +56,7 @@ pub(crate) async fn check(
     ctx.note_detail("sender_signature", json!(role));
     Ok(Some(SignatureRow {
         partner: signer,
-        role: role.to_owned(),
+        role,
         jws: jws.to_owned(),
         statement: signature::statement_bytes(&statement),
     }))

@@ -16,6 +16,7 @@ use time::{Duration, OffsetDateTime};
 use crate::audit::record::{Action, Actor, Outcome, RecordDraft, format_at};
 use crate::blobs::{BlobState, BlobStore};
 use crate::domain::time::to_ms;
+use crate::store::writes::{Erase, EraseOrphan, ReduceAudit};
 use crate::store::{Store, StoreError, WriteOp, WriteOutput};
 
 /// Unreferenced uploads are removed after this long.
@@ -70,10 +71,10 @@ pub async fn reduce_audit(store: &Store, opts: &SweepOptions) -> Result<u64, Sto
             "as_of": format_at(opts.as_of),
         }),
     );
-    let op = WriteOp::ReduceAudit {
+    let op = WriteOp::from(ReduceAudit {
         through_seq: through,
         tombstones_before_ms: to_ms(cutoff),
-    };
+    });
     store.write(op, draft).await?;
     Ok(count)
 }
@@ -159,11 +160,11 @@ pub async fn sweep(
                     "as_of": format_at(as_of),
                 }),
             );
-            let op = WriteOp::Erase {
+            let op = WriteOp::from(Erase {
                 message_ids: vec![d.id.clone()],
                 family_of: None,
                 at_ms: to_ms(OffsetDateTime::now_utc()),
-            };
+            });
             match store.write(op, draft).await {
                 Ok((out, _)) => {
                     delete_blobs(blobs, &out).await;
@@ -190,10 +191,10 @@ pub async fn sweep(
             Vec::new(),
             json!({"attachment_id": id, "rule": "unreferenced_upload_24h"}),
         );
-        let op = WriteOp::EraseOrphan {
+        let op = WriteOp::from(EraseOrphan {
             attachment_id: id.clone(),
             at_ms: to_ms(OffsetDateTime::now_utc()),
-        };
+        });
         match store.write(op, draft).await {
             Ok((out, _)) => {
                 delete_blobs(blobs, &out).await;

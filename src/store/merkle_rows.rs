@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use sqlx::Row;
 
+use super::convert::to_i64;
 use super::write_conn::{Arg, WriteConn};
-use super::writer::to_i64;
 use super::{Store, StoreError};
 use crate::audit::merkle::{self, CompactRange, Hash, SubtreeSource};
 use crate::audit::record::{decode_hash, format_at};

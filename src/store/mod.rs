@@ -16,16 +16,21 @@
 
 mod audit_rows;
 mod bulk_read;
+mod convert;
 pub mod events;
 mod expected;
+mod family;
 mod file_modes;
+pub mod json_columns;
 mod merkle_rows;
 mod new_messages;
 mod reads;
 mod rows;
 pub mod test_db;
+mod vocab;
 mod write_conn;
 mod writer;
+pub mod writes;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -41,10 +46,11 @@ pub use bulk_read::{Block, BulkReader};
 pub use expected::Expected;
 pub use merkle_rows::{CheckpointPolicy, StoredCheckpoint};
 pub use rows::{
-    AttachmentRow, DeliveryRow, DueRow, IdempotencyRow, InboxRow, MessageRow, NewDelivery,
-    PartnerStateRow, SignatureRow,
+    AttachmentRow, DeliveryRow, DueRow, IdempotencyKey, IdempotencyRow, InboxRow, MessageRow,
+    NewDelivery, PartnerStateRow, Permission, SignatureRow,
 };
-pub use writer::{WriteOp, WriteOutput};
+pub use vocab::{DeliveryStatus, PermissionScope, SignatureRole};
+pub use writes::{WriteOp, WriteOutput};
 
 use crate::audit::{AuditRecord, RecordDraft};
 
@@ -96,7 +102,14 @@ pub enum StoreError {
 }
 
 impl From<sqlx::Error> for StoreError {
+    /// A column that decoded to a value outside its closed set (see
+    /// `vocab`) is corrupt data, not an unavailable database.
     fn from(e: sqlx::Error) -> Self {
+        if let sqlx::Error::ColumnDecode { source, .. } | sqlx::Error::Decode(source) = &e
+            && let Some(StoreError::Corrupt(what)) = source.downcast_ref::<StoreError>()
+        {
+            return StoreError::Corrupt(what.clone());
+        }
         StoreError::Unavailable(e.to_string())
     }
 }

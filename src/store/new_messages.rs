@@ -13,9 +13,11 @@
 //! key in one batch still end as one message and one replay.
 
 use super::StoreError;
-use super::rows::{MessageRow, NewDelivery, SignatureRow};
+use super::convert::{flag_to_int, to_i64};
+use super::rows::{IdempotencyKey, MessageRow, NewDelivery, SignatureRow};
+use super::vocab::DeliveryStatus;
 use super::write_conn::{Arg, WriteConn};
-use super::writer::to_i64;
+use crate::crypto::Sealed;
 
 /// Messages per `INSERT` (26 parameters each): about 200 parameters a
 /// statement, like the audit records' chunks.
@@ -31,14 +33,14 @@ pub(super) struct NewMessage<'a> {
     pub seq: u64,
     /// Its deliveries.
     pub deliveries: &'a [NewDelivery],
-    /// Its wrapped data key: (master key id, wrapped bytes).
-    pub data_key: &'a (String, Vec<u8>),
+    /// Its wrapped data key.
+    pub data_key: &'a Sealed,
     /// Attachment ids it carries.
     pub attachments: &'a [String],
     /// Sender signatures, in order.
     pub signatures: &'a [SignatureRow],
-    /// Idempotency key: (partner, key, request hash, response).
-    pub idempotency: Option<&'a (String, String, String, String)>,
+    /// Idempotency key to record.
+    pub idempotency: Option<&'a IdempotencyKey>,
 }
 
 /// The submits of one batch not yet written.
@@ -57,7 +59,7 @@ impl<'a> NewMessages<'a> {
     pub fn holds_key(&self, partner: &str, key: &str) -> bool {
         self.held.iter().any(|m| {
             m.idempotency
-                .is_some_and(|(p, k, _, _)| p == partner && k == key)
+                .is_some_and(|k| k.partner == partner && k.key == key)
         })
     }
 
@@ -68,87 +70,106 @@ impl<'a> NewMessages<'a> {
             return Ok(());
         }
         let held = std::mem::take(&mut self.held);
-        let mut messages = Vec::with_capacity(held.len());
-        let mut keys = Vec::with_capacity(held.len());
-        let mut deliveries = Vec::new();
-        let mut signatures = Vec::new();
-        let mut links = Vec::new();
-        let mut idempotency = Vec::new();
+        let mut rows = Rows::default();
         for n in &held {
-            let m = n.message;
-            let seq = to_i64(n.seq)?;
-            messages.push(message_args(m, seq));
-            keys.push([
-                m.id.as_str().into(),
-                n.data_key.0.as_str().into(),
-                n.data_key.1.as_slice().into(),
-            ]);
-            for d in n.deliveries {
-                deliveries.push([
-                    m.id.as_str().into(),
-                    d.recipient.as_str().into(),
-                    seq.into(),
-                    "queued".into(),
-                    m.accepted_at.as_str().into(),
-                ]);
-            }
-            for (i, s) in n.signatures.iter().enumerate() {
-                signatures.push([
-                    m.id.as_str().into(),
-                    to_i64(i as u64)?.into(),
-                    s.partner.as_str().into(),
-                    s.role.as_str().into(),
-                    s.jws.as_str().into(),
-                    s.statement.as_str().into(),
-                ]);
-            }
-            for a in n.attachments {
-                links.push([m.id.as_str().into(), a.as_str().into()]);
-            }
-            if let Some((partner, key, hash, response)) = n.idempotency {
-                idempotency.push([
-                    partner.as_str().into(),
-                    key.as_str().into(),
-                    hash.as_str().into(),
-                    m.id.as_str().into(),
-                    response.as_str().into(),
-                    m.accepted_ms.into(),
-                ]);
-            }
+            rows.add(n)?;
         }
-        conn.insert_rows(MESSAGES, &messages, MESSAGES_PER_INSERT, "")
+        rows.insert(conn).await
+    }
+}
+
+/// The held submits' rows, one list per table.
+#[derive(Default)]
+struct Rows<'m> {
+    messages: Vec<[Arg<'m>; 26]>,
+    keys: Vec<[Arg<'m>; 3]>,
+    deliveries: Vec<[Arg<'m>; 5]>,
+    signatures: Vec<[Arg<'m>; 6]>,
+    links: Vec<[Arg<'m>; 2]>,
+    idempotency: Vec<[Arg<'m>; 6]>,
+}
+
+impl<'m> Rows<'m> {
+    /// Adds one submit's rows.
+    fn add(&mut self, n: &NewMessage<'m>) -> Result<(), StoreError> {
+        let m = n.message;
+        let seq = to_i64(n.seq)?;
+        self.messages.push(message_args(m, seq));
+        self.keys.push([
+            m.id.as_str().into(),
+            n.data_key.master_key_id.as_str().into(),
+            n.data_key.wrapped_key.as_slice().into(),
+        ]);
+        for d in n.deliveries {
+            self.deliveries.push([
+                m.id.as_str().into(),
+                d.recipient.as_str().into(),
+                seq.into(),
+                DeliveryStatus::Queued.as_str().into(),
+                m.accepted_at.as_str().into(),
+            ]);
+        }
+        for (i, s) in n.signatures.iter().enumerate() {
+            self.signatures.push([
+                m.id.as_str().into(),
+                to_i64(i as u64)?.into(),
+                s.partner.as_str().into(),
+                s.role.as_str().into(),
+                s.jws.as_str().into(),
+                s.statement.as_str().into(),
+            ]);
+        }
+        for a in n.attachments {
+            self.links.push([m.id.as_str().into(), a.as_str().into()]);
+        }
+        if let Some(k) = n.idempotency {
+            self.idempotency.push([
+                k.partner.as_str().into(),
+                k.key.as_str().into(),
+                k.request_hash.as_str().into(),
+                m.id.as_str().into(),
+                k.response.as_str().into(),
+                m.accepted_ms.into(),
+            ]);
+        }
+        Ok(())
+    }
+
+    /// Inserts them, messages before the rows that refer to them.
+    async fn insert(&self, conn: &mut WriteConn) -> Result<(), StoreError> {
+        conn.insert_rows(MESSAGES, &self.messages, MESSAGES_PER_INSERT, "")
             .await?;
         conn.insert_rows(
             "data_keys (owner, master_key_id, wrapped_key)",
-            &keys,
+            &self.keys,
             ROWS_PER_INSERT,
             "",
         )
         .await?;
         conn.insert_rows(
             "deliveries (message_id, recipient, seq, status, updated_at)",
-            &deliveries,
+            &self.deliveries,
             ROWS_PER_INSERT,
             "",
         )
         .await?;
         conn.insert_rows(
             "message_signatures (message_id, position, partner, role, jws, statement)",
-            &signatures,
+            &self.signatures,
             ROWS_PER_INSERT,
             "",
         )
         .await?;
         conn.insert_rows(
             "message_attachments (message_id, attachment_id)",
-            &links,
+            &self.links,
             ROWS_PER_INSERT,
             "",
         )
         .await?;
         conn.insert_rows(
             "idempotency (partner, key, request_hash, message_id, response, created_ms)",
-            &idempotency,
+            &self.idempotency,
             ROWS_PER_INSERT,
             "",
         )
@@ -184,7 +205,7 @@ fn message_args(m: &MessageRow, collect_seq: i64) -> [Arg<'_>; 26] {
         m.retain_until_ms.into(),
         m.review_on.as_str().into(),
         m.retention_basis.as_str().into(),
-        m.held.into(),
+        flag_to_int(m.held).into(),
         m.erased_at_ms.into(),
         m.content.as_deref().into(),
         collect_seq.into(),

@@ -9,24 +9,21 @@
 use sqlx::{AssertSqlSafe, Row};
 
 use super::audit_rows::{RECORD_COLUMNS, record_from_row};
+use super::convert::to_i64;
+use super::family::IN_FAMILY;
 use super::rows::{
     AttachmentRow, DeliveryRow, DueRow, IdempotencyRow, InboxRow, MessageRow, PartnerStateRow,
-    SignatureRow,
+    Permission, SignatureRow,
 };
-use super::writer::to_i64;
+use super::vocab::PermissionScope;
 use super::{Store, StoreError};
 use crate::audit::AuditRecord;
+use crate::crypto::Sealed;
 
 const MESSAGE_COLUMNS: &str = "id, sender, originator, forwarded_from, officer, classification, label, evaluation, \
      purpose, personal_data, case_ref, in_reply_to, content_type, retention_days, attachments, accepted_at, \
      accepted_ms, retain_until_ms, review_on, retention_basis, held, erased_at_ms, content, collect_seq, \
      COALESCE(root_id, id) AS root_id, hold_reason";
-
-/// The messages of the forwarding family whose root is `$1`: the original
-/// by its primary key, its forwards by `messages_root`, which holds forwards
-/// only (`root_id <> id`). `COALESCE(root_id, id) = $1` meant the same but
-/// could use neither index and scanned every message.
-pub(super) const IN_FAMILY: &str = "(id = $1 OR (root_id = $1 AND root_id <> id))";
 
 /// A recipient's inbox after a cursor: recipient, cursor, limit.
 pub(super) const INBOX_SQL: &str = "SELECT d.seq, m.id, m.sender, m.label, m.purpose, m.case_ref, m.accepted_at, \
@@ -45,14 +42,17 @@ impl Store {
         .await?)
     }
 
-    /// A message's wrapped data key: (master key id, wrapped bytes).
-    pub async fn data_key(&self, owner: &str) -> Result<Option<(String, Vec<u8>)>, StoreError> {
+    /// The wrapped data key sealing a message or an attachment.
+    pub async fn data_key(&self, owner: &str) -> Result<Option<Sealed>, StoreError> {
         let row = sqlx::query("SELECT master_key_id, wrapped_key FROM data_keys WHERE owner = $1")
             .bind(owner.to_owned())
             .fetch_optional(self.pool())
             .await?;
         Ok(match row {
-            Some(r) => Some((r.try_get(0)?, r.try_get(1)?)),
+            Some(r) => Some(Sealed {
+                master_key_id: r.try_get(0)?,
+                wrapped_key: r.try_get(1)?,
+            }),
             None => None,
         })
     }
@@ -115,7 +115,7 @@ impl Store {
             .partner_states()
             .await?
             .into_iter()
-            .filter(|s| s.suspended != 0)
+            .filter(|s| s.suspended)
             .filter_map(|s| crate::domain::PartnerId::parse(&s.partner))
             .collect())
     }
@@ -181,8 +181,8 @@ impl Store {
         rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
     }
 
-    /// Permissions granted on a family: (partner, scope).
-    pub async fn permissions(&self, root_id: &str) -> Result<Vec<(String, String)>, StoreError> {
+    /// Permissions granted on a family, by partner and scope.
+    pub async fn permissions(&self, root_id: &str) -> Result<Vec<Permission>, StoreError> {
         let rows = sqlx::query(
             "SELECT partner, scope FROM permissions WHERE root_id = $1 ORDER BY partner, scope",
         )
@@ -190,7 +190,12 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .map(|r| {
+                Ok(Permission {
+                    partner: r.try_get(0)?,
+                    scope: PermissionScope::try_from(r.try_get::<String, _>(1)?)?,
+                })
+            })
             .collect()
     }
 

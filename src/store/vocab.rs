@@ -1,0 +1,80 @@
+//! The closed sets of words the store keeps as text: a delivery's status,
+//! a permission's scope, a sender signature's role. Callers compare enum
+//! values, never string literals; the stored text is exactly the wire name
+//! each had before (no migration). Text outside the set can only come from
+//! a database someone edited by hand: it reads as [`StoreError::Corrupt`].
+
+use super::StoreError;
+use crate::domain::string_enum;
+
+string_enum! {
+    /// Where a recipient's delivery of a message stands.
+    pub enum DeliveryStatus {
+        /// Stored, not yet read by the recipient.
+        Queued = "queued",
+        /// Read at least once.
+        Delivered = "delivered",
+        /// Acknowledged by the recipient (final).
+        Acknowledged = "acknowledged",
+    }
+}
+
+string_enum! {
+    /// What an originator's grant on its information permits.
+    pub enum PermissionScope {
+        /// Forwarding a copy to a third partner.
+        Forward = "forward",
+        /// Use in judicial proceedings (handling code H1).
+        JudicialUse = "judicial_use",
+    }
+}
+
+string_enum! {
+    /// Whose signature a stored sender signature is.
+    pub enum SignatureRole {
+        /// The partner who first provided the information.
+        Originator = "originator",
+        /// A partner who forwarded it.
+        Forwarder = "forwarder",
+    }
+}
+
+/// Reads a stored word of one of the sets above.
+macro_rules! stored_word {
+    ($($name:ident),+) => {$(
+        impl TryFrom<String> for $name {
+            type Error = StoreError;
+
+            fn try_from(s: String) -> Result<Self, StoreError> {
+                Self::parse(&s).ok_or_else(|| {
+                    StoreError::Corrupt(format!(
+                        "stored {} {s:?} is none of {}",
+                        stringify!($name),
+                        Self::allowed()
+                    ))
+                })
+            }
+        }
+    )+};
+}
+
+stored_word!(DeliveryStatus, PermissionScope, SignatureRole);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_words_round_trip_and_unknown_ones_are_corrupt() {
+        for s in DeliveryStatus::ALL {
+            assert_eq!(
+                DeliveryStatus::try_from(s.as_str().to_owned()).ok(),
+                Some(*s)
+            );
+        }
+        assert_eq!(PermissionScope::Forward.as_str(), "forward");
+        assert_eq!(SignatureRole::Forwarder.as_str(), "forwarder");
+        let r = DeliveryStatus::try_from("Queued".to_owned());
+        assert!(matches!(r, Err(StoreError::Corrupt(_))), "{r:?}");
+    }
+}
