@@ -4,8 +4,8 @@ use serde_json::{Map, Value};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::StoreError;
 use super::convert::to_i64;
+use super::error::StoreError;
 use super::merkle_rows::Tree;
 use super::write_conn::{Arg, WriteConn};
 use crate::audit::record::{

@@ -3,7 +3,7 @@
 //! without importing the writer or the readers (which import each other's
 //! neighbours): the arrows inside the store run one way, down to here.
 
-use super::StoreError;
+use super::error::StoreError;
 
 /// A sequence number or cursor as the signed integer the database stores.
 /// Numbers beyond `i64::MAX` are never written, so one read back or asked

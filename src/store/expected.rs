@@ -12,8 +12,8 @@
 //! and refuses the op when it no longer holds: erased → `AlreadyErased`,
 //! anything else different → `FamilyChanged` (the caller may decide again).
 
-use super::StoreError;
 use super::convert::int_to_flag;
+use super::error::StoreError;
 use super::family::IN_FAMILY;
 use super::rows::Permission;
 use super::write_conn::WriteConn;

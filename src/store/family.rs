@@ -2,7 +2,7 @@
 //! it share a root. Readers, the writer's checks and the writes that act on
 //! a whole family (hold, label raise, erasure) all select it the same way.
 
-use super::StoreError;
+use super::error::StoreError;
 use super::write_conn::WriteConn;
 
 /// The messages of the forwarding family whose root is `$1`: the original

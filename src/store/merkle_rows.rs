@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use sqlx::Row;
 
+use super::Store;
 use super::convert::to_i64;
+use super::error::StoreError;
 use super::write_conn::{Arg, WriteConn};
-use super::{Store, StoreError};
 use crate::audit::merkle::{self, CompactRange, Hash, SubtreeSource};
 use crate::audit::record::{decode_hash, format_at};
 use crate::crypto::jose::{Checkpoint, CheckpointSigner};

@@ -12,8 +12,8 @@
 //! against the keys held here as well as the table, so two submits with one
 //! key in one batch still end as one message and one replay.
 
-use super::StoreError;
 use super::convert::{flag_to_int, to_i64};
+use super::error::StoreError;
 use super::rows::{IdempotencyKey, MessageRow, NewDelivery, SignatureRow};
 use super::vocab::DeliveryStatus;
 use super::write_conn::{Arg, WriteConn};

@@ -8,15 +8,16 @@
 
 use sqlx::{AssertSqlSafe, Row};
 
+use super::Store;
 use super::audit_rows::{RECORD_COLUMNS, record_from_row};
 use super::convert::to_i64;
+use super::error::StoreError;
 use super::family::IN_FAMILY;
 use super::rows::{
     AttachmentRow, DeliveryRow, DueRow, IdempotencyRow, InboxRow, MessageRow, PartnerStateRow,
     Permission, SignatureRow,
 };
 use super::vocab::PermissionScope;
-use super::{Store, StoreError};
 use crate::audit::AuditRecord;
 use crate::crypto::Sealed;
 

@@ -4,7 +4,7 @@
 //! each had before (no migration). Text outside the set can only come from
 //! a database someone edited by hand: it reads as [`StoreError::Corrupt`].
 
-use super::StoreError;
+use super::error::StoreError;
 use crate::domain::string_enum;
 
 string_enum! {

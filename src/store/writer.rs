@@ -16,12 +16,13 @@
 use tokio::sync::{mpsc, oneshot};
 
 use super::audit_rows::{Head, read_head, write_pending};
+use super::backend::Backend;
+use super::error::StoreError;
 use super::events::{CHANNEL, ClusterEvent, payloads};
 use super::merkle_rows::{CheckpointPolicy, Tree, flush, load_tree, maybe_checkpoint};
 use super::new_messages::NewMessages;
 use super::write_conn::WriteConn;
 use super::writes::{Tx, WriteOp, WriteOutput};
-use super::{Backend, StoreError};
 use crate::audit::{AuditRecord, RecordDraft};
 
 /// Most jobs in one transaction.

@@ -4,7 +4,7 @@
 use super::{Applied, Tx, WriteOutput};
 use crate::audit::RecordDraft;
 use crate::domain::time::ms_to_text;
-use crate::store::StoreError;
+use crate::store::error::StoreError;
 use crate::store::rows::DeliveryRow;
 use crate::store::vocab::DeliveryStatus;
 use crate::store::write_conn::WriteConn;

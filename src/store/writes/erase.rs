@@ -4,8 +4,8 @@
 use super::erase_orphan::erase_attachment;
 use super::{Applied, Tx, WriteOutput};
 use crate::audit::RecordDraft;
-use crate::store::StoreError;
 use crate::store::convert::int_to_flag;
+use crate::store::error::StoreError;
 use crate::store::family::family_ids;
 use crate::store::write_conn::WriteConn;
 

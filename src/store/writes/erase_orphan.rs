@@ -3,7 +3,7 @@
 
 use super::{Applied, Tx, WriteOutput};
 use crate::audit::RecordDraft;
-use crate::store::StoreError;
+use crate::store::error::StoreError;
 use crate::store::write_conn::WriteConn;
 
 /// Remove an attachment no message references.

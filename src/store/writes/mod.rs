@@ -41,8 +41,8 @@ pub use rewrap::{Rewrap, RewrappedKey};
 pub use submit::Submit;
 pub use upload::Upload;
 
-use super::StoreError;
 use super::audit_rows::{Head, append};
+use super::error::StoreError;
 use super::expected::Expected;
 use super::merkle_rows::Tree;
 use super::new_messages::NewMessages;

@@ -5,7 +5,7 @@
 use super::{Applied, Tx, WriteOutput};
 use crate::audit::RecordDraft;
 use crate::crypto::Sealed;
-use crate::store::StoreError;
+use crate::store::error::StoreError;
 use crate::store::new_messages::NewMessage;
 use crate::store::rows::{IdempotencyKey, MessageRow, NewDelivery, SignatureRow};
 
