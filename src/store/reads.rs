@@ -17,7 +17,6 @@ use super::rows::{
     AttachmentRow, DeliveryRow, DueRow, IdempotencyRow, InboxRow, MessageRow, PartnerStateRow,
     Permission, SignatureRow,
 };
-use super::vocab::PermissionScope;
 use crate::audit::AuditRecord;
 use crate::crypto::Sealed;
 
@@ -194,7 +193,7 @@ impl Store {
             .map(|r| {
                 Ok(Permission {
                     partner: r.try_get(0)?,
-                    scope: PermissionScope::try_from(r.try_get::<String, _>(1)?)?,
+                    scope: r.try_get(1)?,
                 })
             })
             .collect()

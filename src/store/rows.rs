@@ -106,7 +106,6 @@ pub struct DeliveryRow {
     /// Inbox order.
     pub seq: i64,
     /// Where it stands.
-    #[sqlx(try_from = "String")]
     pub status: DeliveryStatus,
     /// RFC 3339.
     pub updated_at: String,
@@ -143,7 +142,6 @@ pub struct InboxRow {
     /// The wrapped data key, `None` once erased.
     pub wrapped_key: Option<Vec<u8>>,
     /// Delivery status.
-    #[sqlx(try_from = "String")]
     pub status: DeliveryStatus,
 }
 
@@ -175,7 +173,6 @@ pub struct SignatureRow {
     /// The signing partner.
     pub partner: String,
     /// Whose signature it is.
-    #[sqlx(try_from = "String")]
     pub role: SignatureRole,
     /// The detached compact JWS as sent.
     pub jws: String,

@@ -87,7 +87,46 @@ on_both_backends!(
     nodes_starting_together_migrate_once,
     one_sweeper_at_a_time,
     checked_writes_see_the_family_as_it_is_at_commit,
+    unknown_stored_words_read_as_corrupt,
 );
+
+/// A status or scope outside its closed set (a hand-edited database)
+/// reads as corrupt data, from the read pool and inside the writer, and
+/// the refused write appends nothing.
+async fn unknown_stored_words_read_as_corrupt(kind: Kind) {
+    let Some((store, _db)) = store(kind).await else {
+        return;
+    };
+    store
+        .write(submit_op("m1", None), draft(Action::Collect, "m1"))
+        .await
+        .expect("m1");
+    store
+        .pool()
+        .execute("UPDATE deliveries SET status = 'lost' WHERE message_id = 'm1'")
+        .await
+        .expect("edit status");
+    store
+        .pool()
+        .execute(
+            "INSERT INTO permissions (root_id, partner, scope, granted_at, officer) \
+             VALUES ('m1', 'ME-MOI', 'sharing', '2026-11-21T10:00:00.000Z', 'o')",
+        )
+        .await
+        .expect("edit scope");
+    let r = store.deliveries("m1").await;
+    assert!(matches!(r, Err(StoreError::Corrupt(_))), "{r:?}");
+    let r = store.permissions("m1").await;
+    assert!(matches!(r, Err(StoreError::Corrupt(_))), "{r:?}");
+    let ack = WriteOp::from(writes::Acknowledge {
+        message_id: "m1".into(),
+        recipient: "RS-MOI".into(),
+        at_ms: 0,
+    });
+    let r = store.write(ack, draft(Action::Acknowledge, "ack")).await;
+    assert!(matches!(r, Err(StoreError::Corrupt(_))), "{r:?}");
+    assert_eq!(verify_all(&store).await, 1);
+}
 
 pub(crate) fn draft(action: Action, request: &str) -> RecordDraft {
     RecordDraft {

@@ -39,23 +39,41 @@ string_enum! {
     }
 }
 
-/// Reads a stored word of one of the sets above.
+/// Reads a stored word of one of the sets above: from text the writer
+/// read (`TryFrom<String>`) and from a column of the read pool (sqlx's
+/// `Decode`, whose error `StoreError`'s `From<sqlx::Error>` recognises).
 macro_rules! stored_word {
     ($($name:ident),+) => {$(
         impl TryFrom<String> for $name {
             type Error = StoreError;
 
             fn try_from(s: String) -> Result<Self, StoreError> {
-                Self::parse(&s).ok_or_else(|| {
-                    StoreError::Corrupt(format!(
-                        "stored {} {s:?} is none of {}",
-                        stringify!($name),
-                        Self::allowed()
-                    ))
-                })
+                Self::parse(&s).ok_or_else(|| unknown(stringify!($name), &s, &Self::allowed()))
+            }
+        }
+
+        impl sqlx::Type<sqlx::Any> for $name {
+            fn type_info() -> sqlx::any::AnyTypeInfo {
+                <String as sqlx::Type<sqlx::Any>>::type_info()
+            }
+
+            fn compatible(ty: &sqlx::any::AnyTypeInfo) -> bool {
+                <String as sqlx::Type<sqlx::Any>>::compatible(ty)
+            }
+        }
+
+        impl<'r> sqlx::Decode<'r, sqlx::Any> for $name {
+            fn decode(value: sqlx::any::AnyValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+                let s = <String as sqlx::Decode<'r, sqlx::Any>>::decode(value)?;
+                Ok(Self::try_from(s)?)
             }
         }
     )+};
+}
+
+/// The error for a stored word outside its set.
+fn unknown(set: &str, word: &str, allowed: &str) -> StoreError {
+    StoreError::Corrupt(format!("stored {set} {word:?} is none of {allowed}"))
 }
 
 stored_word!(DeliveryStatus, PermissionScope, SignatureRole);
