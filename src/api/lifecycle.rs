@@ -33,8 +33,8 @@ use crate::policy::decide::Onward;
 use crate::policy::{Decision, Transfer, Violation, ViolationCode, compute_retention, decide};
 use crate::store::writes::{Erase, Grant, JudicialUse, RaiseLabel, ReviewKeep, SetHold, Submit};
 use crate::store::{
-    Expected, MessageRow, NewDelivery, Permission, PermissionScope, SignatureRole, WriteOp,
-    WriteOutput,
+    DeliveryStatus, Expected, MessageRow, NewDelivery, Permission, PermissionScope, SignatureRole,
+    WriteOp, WriteOutput,
 };
 
 fn invalid(errs: FieldErrors) -> ApiError {
@@ -258,7 +258,7 @@ pub async fn forward(
         "accepted_at": accepted_at,
         "retain_until": ms_to_text(retain_until_ms),
         "review_on": row.review_on,
-        "recipients": recipients.iter().map(|r| json!({"partner": r, "status": "queued"})).collect::<Vec<_>>(),
+        "recipients": recipients.iter().map(|r| json!({"partner": r, "status": DeliveryStatus::Queued})).collect::<Vec<_>>(),
     });
     Ok(created(&new_id, response.to_string()))
 }

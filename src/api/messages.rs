@@ -123,7 +123,7 @@ pub async fn submit(
         "accepted_at": accepted_at,
         "retain_until": format_at(retention.retain_until),
         "review_on": format_date(retention.review_on),
-        "recipients": msg.recipients.iter().map(|r| json!({"partner": r, "status": "queued"})).collect::<Vec<_>>(),
+        "recipients": msg.recipients.iter().map(|r| json!({"partner": r, "status": DeliveryStatus::Queued})).collect::<Vec<_>>(),
     });
     let row = MessageRow {
         id: id.clone(),

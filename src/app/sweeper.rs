@@ -17,7 +17,7 @@ use crate::audit::record::{Action, Actor, Outcome, RecordDraft, format_at};
 use crate::blobs::{BlobState, BlobStore};
 use crate::domain::time::to_ms;
 use crate::store::writes::{Erase, EraseOrphan, ReduceAudit};
-use crate::store::{Store, StoreError, WriteOp, WriteOutput};
+use crate::store::{DueRow, Store, StoreError, WriteOp, WriteOutput};
 
 /// Unreferenced uploads are removed after this long.
 pub const ORPHAN_AFTER: Duration = Duration::hours(24);
@@ -120,9 +120,27 @@ pub async fn sweep(
     blobs: &BlobStore,
     opts: &SweepOptions,
 ) -> Result<SweepReport, StoreError> {
-    let (as_of, dry_run) = (opts.as_of, opts.dry_run);
     let mut report = SweepReport::default();
-    let as_of_ms = to_ms(as_of);
+    erase_due(store, blobs, opts, &mut report).await?;
+    erase_orphans(store, blobs, opts, &mut report).await?;
+    report.audit_reduced = reduce_audit(store, opts).await?;
+    if !opts.dry_run {
+        sweep_blob_strays(store, blobs).await?;
+        // Erasures by this sweep and any since the last (review decisions
+        // on any node).
+        store.purge_erased().await?;
+    }
+    Ok(report)
+}
+
+/// Erases (or, dry, lists) the messages whose retention ended by `as_of`.
+async fn erase_due(
+    store: &Store,
+    blobs: &BlobStore,
+    opts: &SweepOptions,
+    report: &mut SweepReport,
+) -> Result<(), StoreError> {
+    let as_of_ms = to_ms(opts.as_of);
     let mut skipped: BTreeSet<String> = BTreeSet::new();
     loop {
         let due = store.due_for_erasure(as_of_ms, PAGE).await?;
@@ -131,58 +149,91 @@ pub async fn sweep(
             .filter(|d| !skipped.contains(&d.id))
             .collect();
         if fresh.is_empty() {
-            break;
+            return Ok(());
         }
         for d in fresh {
-            if dry_run {
+            if opts.dry_run {
                 skipped.insert(d.id.clone());
                 report.erased.push(d.id);
                 continue;
             }
-            let Some(msg) = store.message(&d.id).await? else {
-                continue;
-            };
-            let mut parties: Vec<String> = store
-                .deliveries(&d.id)
-                .await?
-                .into_iter()
-                .map(|x| x.recipient)
-                .collect();
-            parties.insert(0, msg.sender.clone());
-            parties.dedup();
-            let rule: Value = serde_json::from_str(&d.retention_basis).unwrap_or(Value::Null);
-            let draft = erase_draft(
-                Some(&d.id),
-                parties,
-                json!({
-                    "rule": rule,
-                    "retain_until": crate::domain::time::ms_to_text(d.retain_until_ms),
-                    "as_of": format_at(as_of),
-                }),
-            );
-            let op = WriteOp::from(Erase {
-                message_ids: vec![d.id.clone()],
-                family_of: None,
-                at_ms: to_ms(OffsetDateTime::now_utc()),
-            });
-            match store.write(op, draft).await {
-                Ok((out, _)) => {
-                    delete_blobs(blobs, &out).await;
-                    report.erased.push(d.id);
-                }
-                // Held or erased since the query: not this sweep's to erase.
-                Err(StoreError::Held | StoreError::AlreadyErased | StoreError::NotFound) => {
+            match erase_one(store, blobs, &d, opts.as_of).await? {
+                Due::Erased => report.erased.push(d.id),
+                Due::Skipped => {
                     skipped.insert(d.id);
                 }
-                Err(e) => return Err(e),
+                Due::Gone => {}
             }
         }
     }
+}
 
-    let cutoff = to_ms(as_of - ORPHAN_AFTER);
+/// What became of one message found due.
+enum Due {
+    /// Erased now.
+    Erased,
+    /// Held or erased since the query: not this sweep's to erase.
+    Skipped,
+    /// No longer there to read.
+    Gone,
+}
+
+/// Erases one message found due, with its audit record.
+async fn erase_one(
+    store: &Store,
+    blobs: &BlobStore,
+    d: &DueRow,
+    as_of: OffsetDateTime,
+) -> Result<Due, StoreError> {
+    let Some(msg) = store.message(&d.id).await? else {
+        return Ok(Due::Gone);
+    };
+    let mut parties: Vec<String> = store
+        .deliveries(&d.id)
+        .await?
+        .into_iter()
+        .map(|x| x.recipient)
+        .collect();
+    parties.insert(0, msg.sender.clone());
+    parties.dedup();
+    let rule: Value = serde_json::from_str(&d.retention_basis).unwrap_or(Value::Null);
+    let draft = erase_draft(
+        Some(&d.id),
+        parties,
+        json!({
+            "rule": rule,
+            "retain_until": crate::domain::time::ms_to_text(d.retain_until_ms),
+            "as_of": format_at(as_of),
+        }),
+    );
+    let op = WriteOp::from(Erase {
+        message_ids: vec![d.id.clone()],
+        family_of: None,
+        at_ms: to_ms(OffsetDateTime::now_utc()),
+    });
+    match store.write(op, draft).await {
+        Ok((out, _)) => {
+            delete_blobs(blobs, &out).await;
+            Ok(Due::Erased)
+        }
+        Err(StoreError::Held | StoreError::AlreadyErased | StoreError::NotFound) => {
+            Ok(Due::Skipped)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Erases (or, dry, lists) uploads no message took within a day.
+async fn erase_orphans(
+    store: &Store,
+    blobs: &BlobStore,
+    opts: &SweepOptions,
+    report: &mut SweepReport,
+) -> Result<(), StoreError> {
+    let cutoff = to_ms(opts.as_of - ORPHAN_AFTER);
     let orphans = store.orphan_attachments(cutoff, 10_000).await?;
     for id in orphans {
-        if dry_run {
+        if opts.dry_run {
             report.orphans.push(id);
             continue;
         }
@@ -204,14 +255,7 @@ pub async fn sweep(
             Err(e) => return Err(e),
         }
     }
-    report.audit_reduced = reduce_audit(store, opts).await?;
-    if !dry_run {
-        sweep_blob_strays(store, blobs).await?;
-        // Erasures by this sweep and any since the last (review decisions
-        // on any node).
-        store.purge_erased().await?;
-    }
-    Ok(report)
+    Ok(())
 }
 
 /// Removes attachment files no attachment needs (see
