@@ -11,7 +11,8 @@
 //! An op does its checks (SELECTs) before its first write, so a domain
 //! failure (e.g. an idempotency race) leaves nothing behind and needs no
 //! savepoint; any database error after that aborts the whole batch, and
-//! every job in it fails closed.
+//! every job in it fails closed. What each op does, with its SQL, lives in
+//! `writes`; this module only batches, dispatches and commits.
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -28,12 +29,21 @@ use crate::audit::{AuditRecord, RecordDraft};
 /// Most jobs in one transaction.
 const MAX_BATCH: usize = 256;
 
+/// One request to the writer: a write, its audit record, and where to
+/// send the answer once the batch has committed (or failed).
 pub(super) struct Job {
+    /// The write.
     pub op: WriteOp,
+    /// Its audit record, appended only if the write succeeds.
     pub audit: RecordDraft,
+    /// The requester's end.
     pub reply: oneshot::Sender<JobResult>,
 }
 
+/// The writer task: takes what is queued, up to [`MAX_BATCH`] jobs, and
+/// runs it as one batch; with checkpoint signing, also wakes without
+/// requests so time-based checkpoints are made. Ends when every `Store`
+/// handle is gone.
 pub(super) async fn run(
     mut conn: WriteConn,
     backend: Backend,
@@ -74,6 +84,8 @@ pub(super) async fn run(
 /// A job's answer.
 type JobResult = Result<(WriteOutput, AuditRecord), StoreError>;
 
+/// Runs one batch in one transaction and answers its jobs: each its own
+/// result after the commit, or all the batch's failure.
 async fn run_batch(
     conn: &mut WriteConn,
     backend: Backend,
@@ -222,6 +234,7 @@ async fn announce(
     Ok(())
 }
 
+/// Starts the batch's transaction, holding the chain's lock.
 async fn begin(conn: &mut WriteConn, backend: Backend) -> Result<(), StoreError> {
     match backend {
         Backend::Sqlite => {

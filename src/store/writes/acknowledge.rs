@@ -21,6 +21,8 @@ pub struct Acknowledge {
 }
 
 impl Acknowledge {
+    /// Performs the write inside the batch's transaction: its checks,
+    /// then its audit record, then its rows.
     pub(super) async fn apply(&self, tx: &mut Tx<'_, '_>, audit: RecordDraft) -> Applied {
         let current = delivery(tx.conn, &self.message_id, &self.recipient)
             .await?

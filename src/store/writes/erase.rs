@@ -23,6 +23,8 @@ pub struct Erase {
 }
 
 impl Erase {
+    /// Performs the write inside the batch's transaction: its checks,
+    /// then its audit record, then its rows.
     pub(super) async fn apply(&self, tx: &mut Tx<'_, '_>, audit: RecordDraft) -> Applied {
         let mut audit = audit;
         let ids = match &self.family_of {

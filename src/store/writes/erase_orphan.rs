@@ -16,6 +16,8 @@ pub struct EraseOrphan {
 }
 
 impl EraseOrphan {
+    /// Performs the write inside the batch's transaction: its checks,
+    /// then its audit record, then its rows.
     pub(super) async fn apply(&self, tx: &mut Tx<'_, '_>, audit: RecordDraft) -> Applied {
         let still = tx
             .conn

@@ -22,6 +22,8 @@ pub struct Grant {
 }
 
 impl Grant {
+    /// Performs the write inside the batch's transaction: its checks,
+    /// then its audit record, then its rows.
     pub(super) async fn apply(&self, tx: &mut Tx<'_, '_>, audit: RecordDraft) -> Applied {
         let done = tx.append_done(audit).await?;
         tx.conn

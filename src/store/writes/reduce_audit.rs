@@ -34,6 +34,8 @@ const TOMBSTONE_SQL: [&str; 6] = [
 ];
 
 impl ReduceAudit {
+    /// Performs the write inside the batch's transaction: its checks,
+    /// then its audit record, then its rows.
     pub(super) async fn apply(&self, tx: &mut Tx<'_, '_>, audit: RecordDraft) -> Applied {
         let done = tx.append_done(audit).await?;
         // The reduction below must see every record of this batch.

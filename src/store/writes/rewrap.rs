@@ -21,6 +21,8 @@ pub struct Rewrap {
 }
 
 impl Rewrap {
+    /// Performs the write inside the batch's transaction: its checks,
+    /// then its audit record, then its rows.
     pub(super) async fn apply(&self, tx: &mut Tx<'_, '_>, audit: RecordDraft) -> Applied {
         let done = tx.append_done(audit).await?;
         for k in &self.keys {

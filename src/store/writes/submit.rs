@@ -28,6 +28,8 @@ pub struct Submit {
 }
 
 impl Submit {
+    /// Performs the write inside the batch's transaction: its checks,
+    /// then its audit record, then its rows.
     pub(super) async fn apply<'a>(&'a self, tx: &mut Tx<'_, 'a>, audit: RecordDraft) -> Applied {
         if let Some(k) = &self.idempotency {
             let taken = tx
