@@ -51,8 +51,8 @@ pub use error::StoreError;
 pub use expected::Expected;
 pub use merkle_rows::{CheckpointPolicy, StoredCheckpoint};
 pub use rows::{
-    AttachmentRow, DeliveryRow, DueRow, IdempotencyKey, IdempotencyRow, InboxRow, MessageRow,
-    NewDelivery, PartnerStateRow, Permission, SignatureRow,
+    AttachmentRow, DataKeyRow, DeliveryRow, DueRow, IdempotencyKey, IdempotencyRow, InboxRow,
+    MessageRow, NewDelivery, PartnerStateRow, Permission, SignatureRow,
 };
 pub use vocab::{DeliveryStatus, PermissionScope, SignatureRole};
 pub use writes::{WriteOp, WriteOutput};

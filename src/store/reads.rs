@@ -14,8 +14,8 @@ use super::convert::to_i64;
 use super::error::StoreError;
 use super::family::IN_FAMILY;
 use super::rows::{
-    AttachmentRow, DeliveryRow, DueRow, IdempotencyRow, InboxRow, MessageRow, PartnerStateRow,
-    Permission, SignatureRow,
+    AttachmentRow, DataKeyRow, DeliveryRow, DueRow, IdempotencyRow, InboxRow, MessageRow,
+    PartnerStateRow, Permission, SignatureRow,
 };
 use crate::audit::AuditRecord;
 use crate::crypto::Sealed;
@@ -302,12 +302,12 @@ impl Store {
         .await?)
     }
 
-    /// Every data key: (owner, master key id, wrapped key), for rotation.
+    /// Up to `limit` data keys wrapped under `master_key_id`, for rotation.
     pub async fn data_keys_under(
         &self,
         master_key_id: &str,
         limit: u32,
-    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+    ) -> Result<Vec<DataKeyRow>, StoreError> {
         let rows = sqlx::query(
             "SELECT owner, wrapped_key FROM data_keys WHERE master_key_id = $1 ORDER BY owner LIMIT $2 + 0",
         )
@@ -316,7 +316,15 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .map(|r| {
+                Ok(DataKeyRow {
+                    owner: r.try_get(0)?,
+                    key: Sealed {
+                        master_key_id: master_key_id.to_owned(),
+                        wrapped_key: r.try_get(1)?,
+                    },
+                })
+            })
             .collect()
     }
 

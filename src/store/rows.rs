@@ -8,6 +8,7 @@ use sqlx::any::AnyRow;
 
 use super::convert::int_to_flag;
 use super::vocab::{DeliveryStatus, PermissionScope, SignatureRole};
+use crate::crypto::Sealed;
 
 /// A message row. `content` is sealed; `None` once erased.
 #[derive(Debug, Clone, PartialEq)]
@@ -178,6 +179,16 @@ pub struct SignatureRow {
     pub jws: String,
     /// The signed statement, RFC 8785 JSON.
     pub statement: String,
+}
+
+/// A data key with the message or attachment it seals: what `keys rotate`
+/// reads under the old master key and writes back under the new one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataKeyRow {
+    /// What the key seals (a message or an attachment id).
+    pub owner: String,
+    /// The wrapped key.
+    pub key: Sealed,
 }
 
 /// An idempotency key to record with a new message, so a repeated request

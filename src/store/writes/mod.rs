@@ -37,7 +37,7 @@ pub use partner_state::SetPartnerState;
 pub use raise_label::RaiseLabel;
 pub use reduce_audit::ReduceAudit;
 pub use review_keep::ReviewKeep;
-pub use rewrap::{Rewrap, RewrappedKey};
+pub use rewrap::Rewrap;
 pub use submit::Submit;
 pub use upload::Upload;
 

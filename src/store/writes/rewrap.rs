@@ -2,22 +2,13 @@
 
 use super::{Applied, Tx};
 use crate::audit::RecordDraft;
-use crate::crypto::Sealed;
-
-/// A data key wrapped anew.
-#[derive(Debug, Clone)]
-pub struct RewrappedKey {
-    /// What the key seals (a message or an attachment id).
-    pub owner: String,
-    /// The key under the new master key.
-    pub key: Sealed,
-}
+use crate::store::rows::DataKeyRow;
 
 /// Re-wrap data keys under a new master key.
 #[derive(Debug, Clone)]
 pub struct Rewrap {
     /// The keys, each under its new master key.
-    pub keys: Vec<RewrappedKey>,
+    pub keys: Vec<DataKeyRow>,
 }
 
 impl Rewrap {
