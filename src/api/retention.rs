@@ -13,7 +13,6 @@ use super::context::RequestCtx;
 use super::problem::ApiError;
 use crate::app::AppState;
 use crate::domain::FieldError;
-use crate::domain::label::format_date;
 
 /// Parses `within_days` (0 to 3650, default 30).
 pub fn parse_within(raw: Option<&str>) -> Result<i64, Vec<FieldError>> {
@@ -77,12 +76,7 @@ pub async fn due(
     let horizon = now + Duration::days(within);
     let rows = app
         .store
-        .review_due(
-            caller.as_str(),
-            &format_date(horizon.date()),
-            to_ms(horizon),
-            500,
-        )
+        .review_due(caller.as_str(), horizon.date(), to_ms(horizon), 500)
         .await?;
     let messages: Vec<Value> = rows
         .iter()

@@ -50,7 +50,7 @@ pub struct SweepOptions {
 /// `erase` record by the system naming the range.
 pub async fn reduce_audit(store: &Store, opts: &SweepOptions) -> Result<u64, StoreError> {
     let cutoff = opts.as_of - Duration::days(i64::from(opts.audit_retention_days));
-    let Some(through) = store.audit_seq_before(&format_at(cutoff)).await? else {
+    let Some(through) = store.audit_seq_before(to_ms(cutoff)).await? else {
         return Ok(0);
     };
     let first = store.audit_first_kept().await?.unwrap_or(through + 1);

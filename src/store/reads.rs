@@ -7,6 +7,7 @@
 //! gateway's CPU in the handshake benchmark); an expression keeps one plan.
 
 use sqlx::{AssertSqlSafe, Row};
+use time::Date;
 
 use super::Store;
 use super::audit_rows::{RECORD_COLUMNS, record_from_row};
@@ -19,6 +20,8 @@ use super::rows::{
 };
 use crate::audit::AuditRecord;
 use crate::crypto::Sealed;
+use crate::domain::label::format_date;
+use crate::domain::time::ms_to_text;
 
 const MESSAGE_COLUMNS: &str = "id, sender, originator, forwarded_from, officer, classification, label, evaluation, \
      purpose, personal_data, case_ref, in_reply_to, content_type, retention_days, attachments, accepted_at, \
@@ -281,12 +284,12 @@ impl Store {
             .collect()
     }
 
-    /// A partner's own (sent) messages due for review by `review_by`
-    /// (`YYYY-MM-DD`) or for erasure by `erase_by_ms`.
+    /// A partner's own (sent) messages due for review by `review_by` or
+    /// for erasure by `erase_by_ms`.
     pub async fn review_due(
         &self,
         sender: &str,
-        review_by: &str,
+        review_by: Date,
         erase_by_ms: i64,
         limit: u32,
     ) -> Result<Vec<MessageRow>, StoreError> {
@@ -295,7 +298,7 @@ impl Store {
              AND (review_on <= $2 OR retain_until_ms <= $3) ORDER BY review_on, retain_until_ms, id LIMIT $4 + 0"
         )))
         .bind(sender.to_owned())
-        .bind(review_by.to_owned())
+        .bind(format_date(review_by))
         .bind(erase_by_ms)
         .bind(i64::from(limit))
         .fetch_all(self.pool())
@@ -360,13 +363,13 @@ impl Store {
         )
     }
 
-    /// The last record stamped before `at` (RFC 3339 as stored), if any:
-    /// times are stamped in chain order, so these records are a prefix.
-    pub async fn audit_seq_before(&self, at: &str) -> Result<Option<u64>, StoreError> {
+    /// The last record stamped before `before_ms`, if any: times are
+    /// stamped in chain order, so these records are a prefix.
+    pub async fn audit_seq_before(&self, before_ms: i64) -> Result<Option<u64>, StoreError> {
         let row = sqlx::query(
             "SELECT seq FROM audit_log WHERE at < $1 ORDER BY at DESC, seq DESC LIMIT 1",
         )
-        .bind(at.to_owned())
+        .bind(ms_to_text(before_ms))
         .fetch_optional(self.pool())
         .await?;
         Ok(match row {
