@@ -1,7 +1,7 @@
 //! A recipient's acknowledgement of a message (repeatable: a second one
 //! answers the delivery as it is).
 
-use super::{Applied, Tx, WriteOutput};
+use super::tx::{Applied, Tx, WriteOutput};
 use crate::audit::RecordDraft;
 use crate::domain::time::ms_to_text;
 use crate::store::error::StoreError;

@@ -2,7 +2,7 @@
 //! held), keeping each row as its tombstone.
 
 use super::erase_orphan::erase_attachment;
-use super::{Applied, Tx, WriteOutput};
+use super::tx::{Applied, Tx, WriteOutput};
 use crate::audit::RecordDraft;
 use crate::store::convert::int_to_flag;
 use crate::store::error::StoreError;

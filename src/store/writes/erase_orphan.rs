@@ -1,7 +1,7 @@
 //! Removing an uploaded attachment no message references, and the
 //! attachment tombstone an erasure leaves.
 
-use super::{Applied, Tx, WriteOutput};
+use super::tx::{Applied, Tx, WriteOutput};
 use crate::audit::RecordDraft;
 use crate::store::error::StoreError;
 use crate::store::write_conn::WriteConn;

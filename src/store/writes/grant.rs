@@ -1,7 +1,7 @@
 //! An originator granting a permission on its information (granting it
 //! again changes nothing).
 
-use super::{Applied, Tx};
+use super::tx::{Applied, Tx};
 use crate::audit::RecordDraft;
 use crate::domain::time::ms_to_text;
 use crate::store::vocab::PermissionScope;

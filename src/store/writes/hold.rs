@@ -1,6 +1,6 @@
 //! A legal hold, set or lifted on a whole forwarding family at once.
 
-use super::{Applied, Tx};
+use super::tx::{Applied, Tx};
 use crate::audit::RecordDraft;
 use crate::store::convert::flag_to_int;
 use crate::store::family::IN_FAMILY;

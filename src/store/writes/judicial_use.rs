@@ -1,6 +1,6 @@
 //! A recipient recording the use of a message in judicial proceedings.
 
-use super::{Applied, Tx};
+use super::tx::{Applied, Tx};
 use crate::audit::RecordDraft;
 use crate::domain::time::ms_to_text;
 

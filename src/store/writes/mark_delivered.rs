@@ -1,6 +1,6 @@
 //! A recipient's first read: `queued` → `delivered`.
 
-use super::{Applied, Tx};
+use super::tx::{Applied, Tx};
 use crate::audit::RecordDraft;
 use crate::domain::time::ms_to_text;
 use crate::store::vocab::DeliveryStatus;

@@ -24,6 +24,7 @@ mod reduce_audit;
 mod review_keep;
 mod rewrap;
 mod submit;
+mod tx;
 mod upload;
 
 pub use acknowledge::Acknowledge;
@@ -41,14 +42,12 @@ pub use rewrap::Rewrap;
 pub use submit::Submit;
 pub use upload::Upload;
 
-use super::audit_rows::{Head, append};
+pub use tx::WriteOutput;
+pub(super) use tx::{Applied, Tx};
+
 use super::error::StoreError;
 use super::expected::Expected;
-use super::merkle_rows::Tree;
-use super::new_messages::NewMessages;
-use super::rows::DeliveryRow;
-use super::write_conn::WriteConn;
-use crate::audit::{AuditRecord, RecordDraft};
+use crate::audit::RecordDraft;
 
 /// A write to perform together with its audit record.
 #[derive(Debug, Clone)]
@@ -96,53 +95,6 @@ pub struct Checked {
     pub expected: Expected,
     /// The write (never itself a checked one).
     pub op: Box<WriteOp>,
-}
-
-/// What a write produced.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub enum WriteOutput {
-    /// Nothing beyond the audit record.
-    Done,
-    /// The delivery after the change.
-    Delivery(DeliveryRow),
-    /// Messages or an orphan upload were erased.
-    Erased {
-        /// The messages the erasure covered (as at commit; those erased
-        /// before included).
-        messages: Vec<String>,
-        /// Attachments that lost their last reference; their blobs can be
-        /// deleted.
-        attachments: Vec<String>,
-    },
-}
-
-/// What a write's `apply` gives back: its output and its audit record.
-pub(super) type Applied = Result<(WriteOutput, AuditRecord), StoreError>;
-
-/// One job's view of the batch's transaction: the connection, the audit
-/// chain's head and tree, and the submits held for one INSERT per table.
-pub(super) struct Tx<'t, 'a> {
-    /// The writer's connection, inside the batch's transaction.
-    pub conn: &'t mut WriteConn,
-    /// The audit chain's head.
-    pub head: &'t mut Head,
-    /// The audit log's Merkle tree.
-    pub tree: &'t mut Tree,
-    /// The batch's submits not yet written.
-    pub new_messages: &'t mut NewMessages<'a>,
-}
-
-impl Tx<'_, '_> {
-    /// Appends the job's audit record: an op's first write.
-    pub async fn append(&mut self, audit: RecordDraft) -> Result<AuditRecord, StoreError> {
-        append(self.conn, self.head, self.tree, audit).await
-    }
-
-    /// Appends the audit record of an op whose output is nothing more.
-    async fn append_done(&mut self, audit: RecordDraft) -> Applied {
-        Ok((WriteOutput::Done, self.append(audit).await?))
-    }
 }
 
 impl WriteOp {

@@ -1,6 +1,6 @@
 //! An operator suspending or resuming a partner.
 
-use super::{Applied, Tx};
+use super::tx::{Applied, Tx};
 use crate::audit::RecordDraft;
 use crate::domain::time::ms_to_text;
 use crate::store::convert::flag_to_int;

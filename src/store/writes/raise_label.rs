@@ -1,7 +1,7 @@
 //! Raising the label of a whole forwarding family: every copy carries the
 //! label in force.
 
-use super::{Applied, Tx};
+use super::tx::{Applied, Tx};
 use crate::audit::RecordDraft;
 use crate::domain::Label;
 use crate::store::family::IN_FAMILY;

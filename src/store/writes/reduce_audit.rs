@@ -1,7 +1,7 @@
 //! Audit retention: old records reduced to their hashes (the chain still
 //! verifies) and old tombstones of erased messages dropped.
 
-use super::{Applied, Tx};
+use super::tx::{Applied, Tx};
 use crate::audit::RecordDraft;
 use crate::store::audit_rows::write_pending;
 use crate::store::convert::to_i64;

@@ -2,7 +2,7 @@
 
 use time::Date;
 
-use super::{Applied, Tx};
+use super::tx::{Applied, Tx};
 use crate::audit::RecordDraft;
 use crate::domain::label::format_date;
 

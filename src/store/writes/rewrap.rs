@@ -1,6 +1,6 @@
 //! Re-wrapping data keys under a new master key (`keys rotate`).
 
-use super::{Applied, Tx};
+use super::tx::{Applied, Tx};
 use crate::audit::RecordDraft;
 use crate::store::rows::DataKeyRow;
 

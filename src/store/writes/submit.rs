@@ -2,7 +2,7 @@
 //! the batch (`NewMessages`) for one multi-row INSERT per table; here only
 //! the idempotency check and the audit record run at once.
 
-use super::{Applied, Tx, WriteOutput};
+use super::tx::{Applied, Tx, WriteOutput};
 use crate::audit::RecordDraft;
 use crate::crypto::Sealed;
 use crate::store::error::StoreError;

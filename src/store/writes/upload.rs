@@ -1,7 +1,7 @@
 //! Storing an uploaded attachment's row and data key (its sealed blob is
 //! already on disk).
 
-use super::{Applied, Tx};
+use super::tx::{Applied, Tx};
 use crate::audit::RecordDraft;
 use crate::crypto::Sealed;
 use crate::store::rows::AttachmentRow;
