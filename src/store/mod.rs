@@ -26,6 +26,7 @@ mod file_modes;
 pub mod json_columns;
 mod merkle_rows;
 mod new_messages;
+mod proofs;
 mod reads;
 mod rows;
 pub mod test_db;
@@ -49,7 +50,8 @@ use backend::{SQLITE_BUSY_TIMEOUT_MS, normalise_url, sqlite_file, wal_file};
 pub use bulk_read::{Block, BulkReader};
 pub use error::StoreError;
 pub use expected::Expected;
-pub use merkle_rows::{CheckpointPolicy, StoredCheckpoint};
+pub use merkle_rows::CheckpointPolicy;
+pub use proofs::StoredCheckpoint;
 pub use rows::{
     AttachmentRow, DataKeyRow, DeliveryRow, DueRow, IdempotencyKey, IdempotencyRow, InboxRow,
     MessageRow, NewDelivery, PartnerStateRow, Permission, SignatureRow,
