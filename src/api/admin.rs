@@ -21,6 +21,7 @@ use crate::audit::record::{Action, Outcome, format_at};
 use crate::domain::PartnerId;
 use crate::domain::fields::{FieldErrors, Obj, text};
 use crate::store::WriteOp;
+use crate::store::writes::SetPartnerState;
 use crate::tls::KnownCert;
 
 fn cert_json(c: &KnownCert) -> Value {
@@ -135,12 +136,13 @@ async fn set_suspended(
     if let Some(r) = &reason {
         ctx.note_justification(r);
     }
-    let at = format_at(OffsetDateTime::now_utc());
-    let op = WriteOp::SetPartnerState {
+    let now = OffsetDateTime::now_utc();
+    let at = format_at(now);
+    let op = WriteOp::from(SetPartnerState {
         partner: partner.to_string(),
         suspended,
-        at: at.clone(),
-    };
+        at_ms: crate::domain::time::to_ms(now),
+    });
     let action = if suspended {
         Action::PartnerSuspend
     } else {

@@ -81,7 +81,11 @@ pub async fn open(
     message_id: &str,
     sealed: &[u8],
 ) -> Result<Content, ContentError> {
-    let Some((key_id, wrapped)) = store.data_key(message_id).await? else {
+    let Some(Sealed {
+        master_key_id: key_id,
+        wrapped_key: wrapped,
+    }) = store.data_key(message_id).await?
+    else {
         // The row was read before an erasure that committed since: the
         // message is gone, not damaged.
         if store

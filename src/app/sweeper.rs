@@ -17,6 +17,7 @@ use crate::app::ops::erase::{Erasure, delete_blobs, erase};
 use crate::audit::record::{Action, Actor, Outcome, RecordDraft, format_at};
 use crate::blobs::{BlobState, BlobStore};
 use crate::domain::time::to_ms;
+use crate::store::writes::{EraseOrphan, ReduceAudit};
 use crate::store::{Store, StoreError, WriteOp};
 
 /// Unreferenced uploads are removed after this long.
@@ -50,7 +51,7 @@ pub struct SweepOptions {
 /// `erase` record by the system naming the range.
 pub async fn reduce_audit(store: &Store, opts: &SweepOptions) -> Result<u64, StoreError> {
     let cutoff = opts.as_of - Duration::days(i64::from(opts.audit_retention_days));
-    let Some(through) = store.audit_seq_before(&format_at(cutoff)).await? else {
+    let Some(through) = store.audit_seq_before(to_ms(cutoff)).await? else {
         return Ok(0);
     };
     let first = store.audit_first_kept().await?.unwrap_or(through + 1);
@@ -71,10 +72,10 @@ pub async fn reduce_audit(store: &Store, opts: &SweepOptions) -> Result<u64, Sto
             "as_of": format_at(opts.as_of),
         }),
     );
-    let op = WriteOp::ReduceAudit {
+    let op = WriteOp::from(ReduceAudit {
         through_seq: through,
         tombstones_before_ms: to_ms(cutoff),
-    };
+    });
     store.write(op, draft).await?;
     Ok(count)
 }
@@ -194,10 +195,10 @@ async fn sweep_orphans(
             Vec::new(),
             json!({"attachment_id": id, "rule": "unreferenced_upload_24h"}),
         );
-        let op = WriteOp::EraseOrphan {
+        let op = WriteOp::from(EraseOrphan {
             attachment_id: id.clone(),
             at_ms: to_ms(OffsetDateTime::now_utc()),
-        };
+        });
         match store.write(op, draft).await {
             Ok((out, _)) => {
                 delete_blobs(blobs, &out).await;

@@ -33,7 +33,8 @@ use brdo::audit::record::{Action, RecordDraft};
 use brdo::config::Config;
 use brdo::crypto::master_key::{pending_path, retired_files, sync_dir};
 use brdo::crypto::{DataKey, KeyLock, KeyLockError, MasterKey, MasterKeyError};
-use brdo::store::{Store, StoreOptions, WriteOp};
+use brdo::store::writes::Rewrap;
+use brdo::store::{DataKeyRow, Store, StoreOptions};
 
 /// Key commands.
 #[derive(Debug, Subcommand)]
@@ -165,23 +166,22 @@ async fn rotate_locked(
                 break;
             }
             let mut keys = Vec::with_capacity(rows.len());
-            for (owner, wrapped) in &rows {
-                let key = DataKey::unwrap_key(old, owner, wrapped).map_err(|_| {
+            for DataKeyRow { owner, key } in &rows {
+                let key = DataKey::unwrap_key(old, owner, &key.wrapped_key).map_err(|_| {
                     format!(
                         "the data key of {owner} does not unwrap under master key {}",
                         old.id()
                     )
                 })?;
                 let rewrapped = key.wrap(&new, owner).map_err(|e| e.to_string())?;
-                keys.push((
-                    owner.clone(),
-                    rewrapped.master_key_id,
-                    rewrapped.wrapped_key,
-                ));
+                keys.push(DataKeyRow {
+                    owner: owner.clone(),
+                    key: rewrapped,
+                });
             }
             let n = keys.len() as u64;
             store
-                .write(WriteOp::Rewrap { keys }, audit_draft(n, old.id(), new.id()))
+                .write(Rewrap { keys }.into(), audit_draft(n, old.id(), new.id()))
                 .await
                 .map_err(|e| e.to_string())?;
             total += n;

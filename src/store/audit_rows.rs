@@ -4,10 +4,10 @@ use serde_json::{Map, Value};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::StoreError;
+use super::convert::to_i64;
+use super::error::StoreError;
 use super::merkle_rows::Tree;
 use super::write_conn::{Arg, WriteConn};
-use super::writer::to_i64;
 use crate::audit::record::{
     Action, Actor, AuditRecord, GENESIS_HASH, Outcome, RecordDraft, format_at,
 };
@@ -404,7 +404,7 @@ impl super::Store {
         if let Some(from) = &filter.from {
             match self.first_seq_at_or_after(from).await? {
                 Some(lower) => {
-                    let p = bind(Bind::Int(super::writer::to_i64(lower)?));
+                    let p = bind(Bind::Int(super::convert::to_i64(lower)?));
                     conds.push(format!("{seq_col} >= {p}"));
                 }
                 None => return Ok(Vec::new()),
@@ -413,7 +413,7 @@ impl super::Store {
         if let Some(to) = &filter.to
             && let Some(upper) = self.first_seq_at_or_after(to).await?
         {
-            let p = bind(Bind::Int(super::writer::to_i64(upper)?));
+            let p = bind(Bind::Int(super::convert::to_i64(upper)?));
             conds.push(format!("{seq_col} < {p}"));
         }
         for (column, value) in [
@@ -428,7 +428,7 @@ impl super::Store {
             }
         }
         if let Some(after) = filter.after {
-            let p = bind(Bind::Int(super::writer::to_i64(after)?));
+            let p = bind(Bind::Int(super::convert::to_i64(after)?));
             conds.push(format!(
                 "{seq_col} {} {p}",
                 if filter.descending { "<" } else { ">" }
@@ -471,7 +471,7 @@ impl super::Store {
         Ok(
             sqlx::query("SELECT 1 FROM audit_parties WHERE partner = $1 AND seq = $2")
                 .bind(partner.to_owned())
-                .bind(super::writer::to_i64(seq)?)
+                .bind(super::convert::to_i64(seq)?)
                 .fetch_optional(self.pool())
                 .await?
                 .is_some(),

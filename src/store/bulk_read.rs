@@ -14,8 +14,10 @@
 
 use sqlx::{AssertSqlSafe, Row};
 
+use super::Store;
 use super::audit_rows::record_from_parts;
-use super::{Backend, Store, StoreError};
+use super::backend::Backend;
+use super::error::StoreError;
 use crate::audit::AuditRecord;
 use crate::audit::record::StoredFields;
 use crate::audit::verify::{ChainFault, LogVerifier};

@@ -12,8 +12,10 @@
 //! and refuses the op when it no longer holds: erased → `AlreadyErased`,
 //! anything else different → `FamilyChanged` (the caller may decide again).
 
-use super::StoreError;
-use super::reads::IN_FAMILY;
+use super::convert::int_to_flag;
+use super::error::StoreError;
+use super::family::IN_FAMILY;
+use super::rows::Permission;
 use super::write_conn::WriteConn;
 
 /// The state of a message and its family a decision rested on. `None`
@@ -28,12 +30,12 @@ pub struct Expected {
     /// The stored label JSON the decision used.
     pub label: Option<String>,
     /// The hold flag the decision used (a copy inherits it).
-    pub held: Option<i64>,
+    pub held: Option<bool>,
     /// Every message of the family, sorted (its holders follow from them).
     pub family: Option<Vec<String>>,
-    /// Permissions `(partner, scope)` on the family the decision relied on;
-    /// each must still be granted.
-    pub permissions: Vec<(String, String)>,
+    /// Permissions on the family the decision relied on; each must still
+    /// be granted.
+    pub permissions: Vec<Permission>,
 }
 
 impl Expected {
@@ -55,7 +57,7 @@ impl Expected {
 
     /// Also compares the hold flag.
     #[must_use]
-    pub fn with_held(mut self, held: i64) -> Self {
+    pub fn with_held(mut self, held: bool) -> Self {
         self.held = Some(held);
         self
     }
@@ -71,7 +73,7 @@ impl Expected {
 
     /// Also requires these permissions to be granted still.
     #[must_use]
-    pub fn with_permissions(mut self, permissions: Vec<(String, String)>) -> Self {
+    pub fn with_permissions(mut self, permissions: Vec<Permission>) -> Self {
         self.permissions = permissions;
         self
     }
@@ -95,7 +97,7 @@ impl Expected {
             return Err(StoreError::FamilyChanged);
         }
         if let Some(held) = self.held
-            && row.int(1)? != held
+            && int_to_flag(row.int(1)?) != held
         {
             return Err(StoreError::FamilyChanged);
         }
@@ -114,14 +116,14 @@ impl Expected {
                 return Err(StoreError::FamilyChanged);
             }
         }
-        for (partner, scope) in &self.permissions {
+        for p in &self.permissions {
             let granted = conn
                 .fetch_optional(
                     "SELECT 1 FROM permissions WHERE root_id = $1 AND partner = $2 AND scope = $3",
                     &[
                         self.root_id.as_str().into(),
-                        partner.as_str().into(),
-                        scope.as_str().into(),
+                        p.partner.as_str().into(),
+                        p.scope.as_str().into(),
                     ],
                 )
                 .await?;

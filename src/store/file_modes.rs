@@ -14,7 +14,7 @@ use std::fs::{self, DirBuilder, OpenOptions};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use super::StoreError;
+use super::error::StoreError;
 
 /// Creates the directory (0700) and the database file (0600) if missing,
 /// then checks the modes of the directory, the file and its `-wal`,

@@ -15,17 +15,25 @@
 //! hand-off each (`write_conn`); migrations and reads stay on sqlx.
 
 mod audit_rows;
+mod backend;
 mod bulk_read;
+mod convert;
+mod error;
 pub mod events;
 mod expected;
+mod family;
 mod file_modes;
+pub mod json_columns;
 mod merkle_rows;
 mod new_messages;
+mod proofs;
 mod reads;
 mod rows;
 pub mod test_db;
+mod vocab;
 mod write_conn;
 mod writer;
+pub mod writes;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -37,75 +45,21 @@ use sqlx::{AnyConnection, AnyPool, ConnectOptions, Connection, Executor};
 use tokio::sync::{mpsc, oneshot};
 
 pub use audit_rows::AuditFilter;
+pub use backend::Backend;
+use backend::{SQLITE_BUSY_TIMEOUT_MS, normalise_url, sqlite_file, wal_file};
 pub use bulk_read::{Block, BulkReader};
+pub use error::StoreError;
 pub use expected::Expected;
-pub use merkle_rows::{CheckpointPolicy, StoredCheckpoint};
+pub use merkle_rows::CheckpointPolicy;
+pub use proofs::StoredCheckpoint;
 pub use rows::{
-    AttachmentRow, DeliveryRow, DueRow, IdempotencyRow, InboxRow, MessageRow, NewDelivery,
-    PartnerStateRow, SignatureRow,
+    AttachmentRow, DataKeyRow, DeliveryRow, DueRow, IdempotencyKey, IdempotencyRow, InboxRow,
+    MessageRow, NewDelivery, PartnerStateRow, Permission, SignatureRow,
 };
-pub use writer::{WriteOp, WriteOutput};
+pub use vocab::{DeliveryStatus, PermissionScope, SignatureRole};
+pub use writes::{WriteOp, WriteOutput};
 
 use crate::audit::{AuditRecord, RecordDraft};
-
-/// Which database is behind the store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Backend {
-    /// An embedded SQLite file.
-    Sqlite,
-    /// A PostgreSQL server.
-    Postgres,
-}
-
-/// Why a store operation failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum StoreError {
-    /// The database could not be reached or refused the write; the request
-    /// fails closed (`503`). The text is for logs, never for clients.
-    #[error("the store is unavailable: {0}")]
-    Unavailable(String),
-    /// Another request stored the same idempotency key first.
-    #[error("the idempotency key was used by a concurrent request")]
-    IdempotencyRace,
-    /// The row the operation needs is not there (or no longer).
-    #[error("not found")]
-    NotFound,
-    /// The message is under a legal hold.
-    #[error("the message is under a legal hold")]
-    Held,
-    /// The message's content was already erased.
-    #[error("the message was already erased")]
-    AlreadyErased,
-    /// The family's label, hold, members or permissions a lifecycle write
-    /// was decided on changed before it committed; deciding again may give
-    /// another answer.
-    #[error("the message's family changed since the request was decided")]
-    FamilyChanged,
-    /// Stored data does not have the shape the code writes.
-    #[error("stored data is corrupt: {0}")]
-    Corrupt(String),
-    /// The database URL is not one the gateway supports.
-    #[error("database url {0:?} is not supported: use sqlite://PATH or postgres://…")]
-    UnsupportedUrl(String),
-    /// A database file or its directory is open to group or others, who
-    /// could read officer names, case references and routing from it.
-    #[error("{0}")]
-    Exposed(String),
-}
-
-impl From<sqlx::Error> for StoreError {
-    fn from(e: sqlx::Error) -> Self {
-        StoreError::Unavailable(e.to_string())
-    }
-}
-
-impl From<sqlx::migrate::MigrateError> for StoreError {
-    fn from(e: sqlx::migrate::MigrateError) -> Self {
-        StoreError::Unavailable(format!("migration failed: {e}"))
-    }
-}
 
 /// Options for opening a store.
 #[derive(Debug, Clone)]
@@ -448,10 +402,6 @@ const PENDING_SQL: &str = "SELECT COUNT(*) FROM ( \
      UNION ALL SELECT xmin AS x FROM attachments WHERE erased_at_ms > $1) e \
      WHERE age(e.x) <= age(((pg_snapshot_xmin(pg_current_snapshot())::text::bigint % 4294967296)::text)::xid)";
 
-/// How long a SQLite connection waits for a lock before it reports busy
-/// (the writer's connection included, see `write_conn`).
-pub(super) const SQLITE_BUSY_TIMEOUT_MS: u64 = 10_000;
-
 /// WAL size beyond which the checkpoint task restarts the log.
 const WAL_RESTART_BYTES: u64 = 64 << 20;
 
@@ -598,80 +548,6 @@ impl SweepLock {
     }
 }
 
-impl Backend {
-    async fn prepare_connection(
-        self,
-        conn: &mut AnyConnection,
-        writer: bool,
-    ) -> Result<(), sqlx::Error> {
-        match self {
-            Backend::Sqlite => {
-                // WAL lets readers run beside the writer; FULL makes every
-                // commit durable before a 201; secure_delete overwrites
-                // erased content instead of leaving it in free pages.
-                conn.execute(sqlx::AssertSqlSafe(format!(
-                    "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}"
-                )))
-                .await?;
-                if writer {
-                    conn.execute("PRAGMA journal_mode = WAL").await?;
-                    // The commit that crosses the WAL's size limit would
-                    // copy it into the database and fsync it, stalling
-                    // every request in the batch behind it; a background
-                    // task checkpoints instead (`checkpoint_wal`).
-                    conn.execute("PRAGMA wal_autocheckpoint = 0").await?;
-                }
-                conn.execute("PRAGMA synchronous = FULL").await?;
-                conn.execute("PRAGMA foreign_keys = ON").await?;
-                conn.execute("PRAGMA secure_delete = ON").await?;
-                Ok(())
-            }
-            Backend::Postgres => {
-                conn.execute("SET TIME ZONE 'UTC'").await?;
-                Ok(())
-            }
-        }
-    }
-
-    async fn migrate(self, conn: &mut AnyConnection) -> Result<(), StoreError> {
-        match self {
-            Backend::Sqlite => {
-                sqlx::migrate!("./migrations/sqlite")
-                    .run_direct(None, conn, false)
-                    .await?
-            }
-            Backend::Postgres => {
-                sqlx::migrate!("./migrations/postgres")
-                    .run_direct(None, conn, false)
-                    .await?
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Picks the backend from the URL; a SQLite URL gets `mode=rwc` so the file
-/// is created on first start.
-fn normalise_url(url: &str) -> Result<(Backend, String), StoreError> {
-    if let Some(rest) = url.strip_prefix("sqlite://") {
-        if rest.is_empty() {
-            return Err(StoreError::UnsupportedUrl(url.to_owned()));
-        }
-        let url = if rest.contains("mode=") {
-            url.to_owned()
-        } else if rest.contains('?') {
-            format!("{url}&mode=rwc")
-        } else {
-            format!("{url}?mode=rwc")
-        };
-        Ok((Backend::Sqlite, url))
-    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok((Backend::Postgres, url.to_owned()))
-    } else {
-        Err(StoreError::UnsupportedUrl(url.to_owned()))
-    }
-}
-
 /// Runs the SQLite writer on a thread of its own with a runtime of its own:
 /// its statements run synchronously there, so a batch never waits for
 /// another thread (see `write_conn`), and the request handlers' runtime is
@@ -689,20 +565,6 @@ fn spawn_sqlite_writer(
         .spawn(move || runtime.block_on(writer))
         .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
     Ok(())
-}
-
-/// The write-ahead log beside a SQLite database file.
-fn wal_file(db: &std::path::Path) -> std::path::PathBuf {
-    let mut name = db.as_os_str().to_owned();
-    name.push("-wal");
-    std::path::PathBuf::from(name)
-}
-
-fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
-    let rest = url.strip_prefix("sqlite://")?;
-    Some(std::path::PathBuf::from(
-        rest.split('?').next().unwrap_or(rest),
-    ))
 }
 
 #[cfg(test)]

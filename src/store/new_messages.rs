@@ -12,10 +12,12 @@
 //! against the keys held here as well as the table, so two submits with one
 //! key in one batch still end as one message and one replay.
 
-use super::StoreError;
-use super::rows::{MessageRow, NewDelivery, SignatureRow};
+use super::convert::{flag_to_int, to_i64};
+use super::error::StoreError;
+use super::rows::{IdempotencyKey, MessageRow, NewDelivery, SignatureRow};
+use super::vocab::DeliveryStatus;
 use super::write_conn::{Arg, WriteConn};
-use super::writer::to_i64;
+use crate::crypto::Sealed;
 
 /// Messages per `INSERT` (26 parameters each): about 200 parameters a
 /// statement, like the audit records' chunks.
@@ -31,14 +33,14 @@ pub(super) struct NewMessage<'a> {
     pub seq: u64,
     /// Its deliveries.
     pub deliveries: &'a [NewDelivery],
-    /// Its wrapped data key: (master key id, wrapped bytes).
-    pub data_key: &'a (String, Vec<u8>),
+    /// Its wrapped data key.
+    pub data_key: &'a Sealed,
     /// Attachment ids it carries.
     pub attachments: &'a [String],
     /// Sender signatures, in order.
     pub signatures: &'a [SignatureRow],
-    /// Idempotency key: (partner, key, request hash, response).
-    pub idempotency: Option<&'a (String, String, String, String)>,
+    /// Idempotency key to record.
+    pub idempotency: Option<&'a IdempotencyKey>,
 }
 
 /// The submits of one batch not yet written.
@@ -57,7 +59,7 @@ impl<'a> NewMessages<'a> {
     pub fn holds_key(&self, partner: &str, key: &str) -> bool {
         self.held.iter().any(|m| {
             m.idempotency
-                .is_some_and(|(p, k, _, _)| p == partner && k == key)
+                .is_some_and(|k| k.partner == partner && k.key == key)
         })
     }
 
@@ -106,15 +108,15 @@ impl<'h> Rows<'h> {
         self.messages.push(message_args(m, seq));
         self.keys.push([
             m.id.as_str().into(),
-            n.data_key.0.as_str().into(),
-            n.data_key.1.as_slice().into(),
+            n.data_key.master_key_id.as_str().into(),
+            n.data_key.wrapped_key.as_slice().into(),
         ]);
         for d in n.deliveries {
             self.deliveries.push([
                 m.id.as_str().into(),
                 d.recipient.as_str().into(),
                 seq.into(),
-                "queued".into(),
+                DeliveryStatus::Queued.as_str().into(),
                 m.accepted_at.as_str().into(),
             ]);
         }
@@ -131,13 +133,13 @@ impl<'h> Rows<'h> {
         for a in n.attachments {
             self.links.push([m.id.as_str().into(), a.as_str().into()]);
         }
-        if let Some((partner, key, hash, response)) = n.idempotency {
+        if let Some(k) = n.idempotency {
             self.idempotency.push([
-                partner.as_str().into(),
-                key.as_str().into(),
-                hash.as_str().into(),
+                k.partner.as_str().into(),
+                k.key.as_str().into(),
+                k.request_hash.as_str().into(),
                 m.id.as_str().into(),
-                response.as_str().into(),
+                k.response.as_str().into(),
                 m.accepted_ms.into(),
             ]);
         }
@@ -214,7 +216,7 @@ fn message_args(m: &MessageRow, collect_seq: i64) -> [Arg<'_>; 26] {
         m.retain_until_ms.into(),
         m.review_on.as_str().into(),
         m.retention_basis.as_str().into(),
-        m.held.into(),
+        flag_to_int(m.held).into(),
         m.erased_at_ms.into(),
         m.content.as_deref().into(),
         collect_seq.into(),

@@ -7,26 +7,26 @@
 //! gateway's CPU in the handshake benchmark); an expression keeps one plan.
 
 use sqlx::{AssertSqlSafe, Row};
+use time::Date;
 
+use super::Store;
 use super::audit_rows::{RECORD_COLUMNS, record_from_row};
+use super::convert::to_i64;
+use super::error::StoreError;
+use super::family::IN_FAMILY;
 use super::rows::{
-    AttachmentRow, DeliveryRow, DueRow, IdempotencyRow, InboxRow, MessageRow, PartnerStateRow,
-    SignatureRow,
+    AttachmentRow, DataKeyRow, DeliveryRow, DueRow, IdempotencyRow, InboxRow, MessageRow,
+    PartnerStateRow, Permission, SignatureRow,
 };
-use super::writer::to_i64;
-use super::{Store, StoreError};
 use crate::audit::AuditRecord;
+use crate::crypto::Sealed;
+use crate::domain::label::format_date;
+use crate::domain::time::ms_to_text;
 
 const MESSAGE_COLUMNS: &str = "id, sender, originator, forwarded_from, officer, classification, label, evaluation, \
      purpose, personal_data, case_ref, in_reply_to, content_type, retention_days, attachments, accepted_at, \
      accepted_ms, retain_until_ms, review_on, retention_basis, held, erased_at_ms, content, collect_seq, \
      COALESCE(root_id, id) AS root_id, hold_reason";
-
-/// The messages of the forwarding family whose root is `$1`: the original
-/// by its primary key, its forwards by `messages_root`, which holds forwards
-/// only (`root_id <> id`). `COALESCE(root_id, id) = $1` meant the same but
-/// could use neither index and scanned every message.
-pub(super) const IN_FAMILY: &str = "(id = $1 OR (root_id = $1 AND root_id <> id))";
 
 /// A recipient's inbox after a cursor: recipient, cursor, limit.
 pub(super) const INBOX_SQL: &str = "SELECT d.seq, m.id, m.sender, m.label, m.purpose, m.case_ref, m.accepted_at, \
@@ -45,14 +45,17 @@ impl Store {
         .await?)
     }
 
-    /// A message's wrapped data key: (master key id, wrapped bytes).
-    pub async fn data_key(&self, owner: &str) -> Result<Option<(String, Vec<u8>)>, StoreError> {
+    /// The wrapped data key sealing a message or an attachment.
+    pub async fn data_key(&self, owner: &str) -> Result<Option<Sealed>, StoreError> {
         let row = sqlx::query("SELECT master_key_id, wrapped_key FROM data_keys WHERE owner = $1")
             .bind(owner.to_owned())
             .fetch_optional(self.pool())
             .await?;
         Ok(match row {
-            Some(r) => Some((r.try_get(0)?, r.try_get(1)?)),
+            Some(r) => Some(Sealed {
+                master_key_id: r.try_get(0)?,
+                wrapped_key: r.try_get(1)?,
+            }),
             None => None,
         })
     }
@@ -115,7 +118,7 @@ impl Store {
             .partner_states()
             .await?
             .into_iter()
-            .filter(|s| s.suspended != 0)
+            .filter(|s| s.suspended)
             .filter_map(|s| crate::domain::PartnerId::parse(&s.partner))
             .collect())
     }
@@ -181,8 +184,8 @@ impl Store {
         rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
     }
 
-    /// Permissions granted on a family: (partner, scope).
-    pub async fn permissions(&self, root_id: &str) -> Result<Vec<(String, String)>, StoreError> {
+    /// Permissions granted on a family, by partner and scope.
+    pub async fn permissions(&self, root_id: &str) -> Result<Vec<Permission>, StoreError> {
         let rows = sqlx::query(
             "SELECT partner, scope FROM permissions WHERE root_id = $1 ORDER BY partner, scope",
         )
@@ -190,7 +193,12 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .map(|r| {
+                Ok(Permission {
+                    partner: r.try_get(0)?,
+                    scope: r.try_get(1)?,
+                })
+            })
             .collect()
     }
 
@@ -276,12 +284,12 @@ impl Store {
             .collect()
     }
 
-    /// A partner's own (sent) messages due for review by `review_by`
-    /// (`YYYY-MM-DD`) or for erasure by `erase_by_ms`.
+    /// A partner's own (sent) messages due for review by `review_by` or
+    /// for erasure by `erase_by_ms`.
     pub async fn review_due(
         &self,
         sender: &str,
-        review_by: &str,
+        review_by: Date,
         erase_by_ms: i64,
         limit: u32,
     ) -> Result<Vec<MessageRow>, StoreError> {
@@ -290,19 +298,19 @@ impl Store {
              AND (review_on <= $2 OR retain_until_ms <= $3) ORDER BY review_on, retain_until_ms, id LIMIT $4 + 0"
         )))
         .bind(sender.to_owned())
-        .bind(review_by.to_owned())
+        .bind(format_date(review_by))
         .bind(erase_by_ms)
         .bind(i64::from(limit))
         .fetch_all(self.pool())
         .await?)
     }
 
-    /// Every data key: (owner, master key id, wrapped key), for rotation.
+    /// Up to `limit` data keys wrapped under `master_key_id`, for rotation.
     pub async fn data_keys_under(
         &self,
         master_key_id: &str,
         limit: u32,
-    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+    ) -> Result<Vec<DataKeyRow>, StoreError> {
         let rows = sqlx::query(
             "SELECT owner, wrapped_key FROM data_keys WHERE master_key_id = $1 ORDER BY owner LIMIT $2 + 0",
         )
@@ -311,7 +319,15 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .map(|r| {
+                Ok(DataKeyRow {
+                    owner: r.try_get(0)?,
+                    key: Sealed {
+                        master_key_id: master_key_id.to_owned(),
+                        wrapped_key: r.try_get(1)?,
+                    },
+                })
+            })
             .collect()
     }
 
@@ -347,13 +363,13 @@ impl Store {
         )
     }
 
-    /// The last record stamped before `at` (RFC 3339 as stored), if any:
-    /// times are stamped in chain order, so these records are a prefix.
-    pub async fn audit_seq_before(&self, at: &str) -> Result<Option<u64>, StoreError> {
+    /// The last record stamped before `before_ms`, if any: times are
+    /// stamped in chain order, so these records are a prefix.
+    pub async fn audit_seq_before(&self, before_ms: i64) -> Result<Option<u64>, StoreError> {
         let row = sqlx::query(
             "SELECT seq FROM audit_log WHERE at < $1 ORDER BY at DESC, seq DESC LIMIT 1",
         )
-        .bind(at.to_owned())
+        .bind(ms_to_text(before_ms))
         .fetch_optional(self.pool())
         .await?;
         Ok(match row {

@@ -1,8 +1,17 @@
 //! Rows as stored. Plain data: the API layer converts to and from domain
-//! types, so the store needs no knowledge of labels or policy.
+//! types, so the store needs no knowledge of labels or policy. Closed sets
+//! of words read as their enums (`vocab`) and flags as `bool`, so a caller
+//! never compares stored text or integers.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::convert::int_to_flag;
+use super::vocab::{DeliveryStatus, PermissionScope, SignatureRole};
+use crate::crypto::Sealed;
 
 /// A message row. `content` is sealed; `None` once erased.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct MessageRow {
     /// UUIDv7.
     pub id: String,
@@ -44,8 +53,8 @@ pub struct MessageRow {
     pub review_on: String,
     /// JSON of the retention basis.
     pub retention_basis: String,
-    /// 1 while a legal hold is set.
-    pub held: i64,
+    /// While a legal hold is set.
+    pub held: bool,
     /// When erased, unix milliseconds.
     pub erased_at_ms: Option<i64>,
     /// Sealed subject, body and basis.
@@ -97,8 +106,8 @@ pub struct DeliveryRow {
     pub recipient: String,
     /// Inbox order.
     pub seq: i64,
-    /// `queued`, `delivered` or `acknowledged`.
-    pub status: String,
+    /// Where it stands.
+    pub status: DeliveryStatus,
     /// RFC 3339.
     pub updated_at: String,
 }
@@ -134,7 +143,7 @@ pub struct InboxRow {
     /// The wrapped data key, `None` once erased.
     pub wrapped_key: Option<Vec<u8>>,
     /// Delivery status.
-    pub status: String,
+    pub status: DeliveryStatus,
 }
 
 /// A stored idempotency key.
@@ -149,12 +158,12 @@ pub struct IdempotencyRow {
 }
 
 /// Operator-controlled state of a partner.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartnerStateRow {
     /// The partner.
     pub partner: String,
-    /// 1 when suspended.
-    pub suspended: i64,
+    /// Whether it is suspended.
+    pub suspended: bool,
     /// RFC 3339.
     pub updated_at: String,
 }
@@ -164,10 +173,86 @@ pub struct PartnerStateRow {
 pub struct SignatureRow {
     /// The signing partner.
     pub partner: String,
-    /// `originator` or `forwarder`.
-    pub role: String,
+    /// Whose signature it is.
+    pub role: SignatureRole,
     /// The detached compact JWS as sent.
     pub jws: String,
     /// The signed statement, RFC 8785 JSON.
     pub statement: String,
+}
+
+/// A data key with the message or attachment it seals: what `keys rotate`
+/// reads under the old master key and writes back under the new one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataKeyRow {
+    /// What the key seals (a message or an attachment id).
+    pub owner: String,
+    /// The wrapped key.
+    pub key: Sealed,
+}
+
+/// An idempotency key to record with a new message, so a repeated request
+/// is answered with the first answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey {
+    /// The partner whose key it is.
+    pub partner: String,
+    /// The key as the partner sent it.
+    pub key: String,
+    /// Hash of the canonical request body.
+    pub request_hash: String,
+    /// The answer's JSON.
+    pub response: String,
+}
+
+/// A permission an originator granted on a family.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Permission {
+    /// To whom.
+    pub partner: String,
+    /// What it permits.
+    pub scope: PermissionScope,
+}
+
+impl<'r> sqlx::FromRow<'r, AnyRow> for MessageRow {
+    fn from_row(r: &'r AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            id: r.try_get("id")?,
+            sender: r.try_get("sender")?,
+            originator: r.try_get("originator")?,
+            forwarded_from: r.try_get("forwarded_from")?,
+            officer: r.try_get("officer")?,
+            classification: r.try_get("classification")?,
+            label: r.try_get("label")?,
+            evaluation: r.try_get("evaluation")?,
+            purpose: r.try_get("purpose")?,
+            personal_data: r.try_get("personal_data")?,
+            case_ref: r.try_get("case_ref")?,
+            in_reply_to: r.try_get("in_reply_to")?,
+            content_type: r.try_get("content_type")?,
+            retention_days: r.try_get("retention_days")?,
+            attachments: r.try_get("attachments")?,
+            accepted_at: r.try_get("accepted_at")?,
+            accepted_ms: r.try_get("accepted_ms")?,
+            retain_until_ms: r.try_get("retain_until_ms")?,
+            review_on: r.try_get("review_on")?,
+            retention_basis: r.try_get("retention_basis")?,
+            held: int_to_flag(r.try_get("held")?),
+            erased_at_ms: r.try_get("erased_at_ms")?,
+            content: r.try_get("content")?,
+            collect_seq: r.try_get("collect_seq")?,
+            root_id: r.try_get("root_id")?,
+            hold_reason: r.try_get("hold_reason")?,
+        })
+    }
+}
+
+impl<'r> sqlx::FromRow<'r, AnyRow> for PartnerStateRow {
+    fn from_row(r: &'r AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            partner: r.try_get("partner")?,
+            suspended: int_to_flag(r.try_get("suspended")?),
+            updated_at: r.try_get("updated_at")?,
+        })
+    }
 }

@@ -12,6 +12,7 @@ use super::test_db::PgTestDb;
 use super::*;
 use crate::audit::record::{Action, Actor, Outcome, format_at};
 use crate::audit::verify::ChainVerifier;
+use crate::store::writes;
 
 /// Which backend a test runs on.
 #[derive(Debug, Clone, Copy)]
@@ -89,7 +90,46 @@ on_both_backends!(
     nodes_starting_together_migrate_once,
     one_sweeper_at_a_time,
     checked_writes_see_the_family_as_it_is_at_commit,
+    unknown_stored_words_read_as_corrupt,
 );
+
+/// A status or scope outside its closed set (a hand-edited database)
+/// reads as corrupt data, from the read pool and inside the writer, and
+/// the refused write appends nothing.
+async fn unknown_stored_words_read_as_corrupt(kind: Kind) {
+    let Some((store, _db)) = store(kind).await else {
+        return;
+    };
+    store
+        .write(submit_op("m1", None), draft(Action::Collect, "m1"))
+        .await
+        .expect("m1");
+    store
+        .pool()
+        .execute("UPDATE deliveries SET status = 'lost' WHERE message_id = 'm1'")
+        .await
+        .expect("edit status");
+    store
+        .pool()
+        .execute(
+            "INSERT INTO permissions (root_id, partner, scope, granted_at, officer) \
+             VALUES ('m1', 'ME-MOI', 'sharing', '2026-11-21T10:00:00.000Z', 'o')",
+        )
+        .await
+        .expect("edit scope");
+    let r = store.deliveries("m1").await;
+    assert!(matches!(r, Err(StoreError::Corrupt(_))), "{r:?}");
+    let r = store.permissions("m1").await;
+    assert!(matches!(r, Err(StoreError::Corrupt(_))), "{r:?}");
+    let ack = WriteOp::from(writes::Acknowledge {
+        message_id: "m1".into(),
+        recipient: "RS-MOI".into(),
+        at_ms: 0,
+    });
+    let r = store.write(ack, draft(Action::Acknowledge, "ack")).await;
+    assert!(matches!(r, Err(StoreError::Corrupt(_))), "{r:?}");
+    assert_eq!(verify_all(&store).await, 1);
+}
 
 pub(crate) fn draft(action: Action, request: &str) -> RecordDraft {
     RecordDraft {
@@ -273,7 +313,7 @@ async fn sqlite_runs_in_wal_mode_with_full_sync() {
 
 /// A one-recipient submit of message `id`, with an idempotency key if given.
 fn submit_op(id: &str, key: Option<&str>) -> WriteOp {
-    WriteOp::Submit {
+    WriteOp::from(writes::Submit {
         message: Box::new(MessageRow {
             id: id.into(),
             sender: "AL-CTD".into(),
@@ -295,7 +335,7 @@ fn submit_op(id: &str, key: Option<&str>) -> WriteOp {
             retain_until_ms: 1,
             review_on: "2029-11-21".into(),
             retention_basis: "{}".into(),
-            held: 0,
+            held: false,
             erased_at_ms: None,
             content: Some(vec![1, 2, 3]),
             collect_seq: 0,
@@ -305,28 +345,33 @@ fn submit_op(id: &str, key: Option<&str>) -> WriteOp {
         deliveries: vec![NewDelivery {
             recipient: "RS-MOI".into(),
         }],
-        data_key: ("k".into(), vec![9; 60]),
+        data_key: crate::crypto::Sealed {
+            master_key_id: "k".into(),
+            wrapped_key: vec![9; 60],
+        },
         attachments: Vec::new(),
-        idempotency: key.map(|k| ("AL-CTD".into(), k.into(), "h".into(), "{}".into())),
+        idempotency: key.map(|k| IdempotencyKey {
+            partner: "AL-CTD".into(),
+            key: k.into(),
+            request_hash: "h".into(),
+            response: "{}".into(),
+        }),
         signatures: Vec::new(),
-    }
+    })
 }
 
 /// A forward `id` of the family `root`.
 fn forward_op(id: &str, root: &str) -> WriteOp {
     let mut op = submit_op(id, None);
-    if let WriteOp::Submit { message, .. } = &mut op {
-        message.forwarded_from = Some(root.into());
-        message.root_id = root.into();
+    if let WriteOp::Submit(s) = &mut op {
+        s.message.forwarded_from = Some(root.into());
+        s.message.root_id = root.into();
     }
     op
 }
 
 fn checked(expected: Expected, op: WriteOp) -> WriteOp {
-    WriteOp::Checked {
-        expected,
-        op: Box::new(op),
-    }
+    op.checked(expected)
 }
 
 /// A lifecycle write is refused, with nothing written, when what it was
@@ -341,17 +386,21 @@ async fn checked_writes_see_the_family_as_it_is_at_commit(kind: Kind) {
         .write(submit_op("m1", None), d("m1"))
         .await
         .expect("m1");
-    let raised = r#"{"raised":true}"#;
+    let raised_label = crate::domain::Label::from_stored(
+        &serde_json::json!({"classification": "EU_CONFIDENTIAL"}),
+    )
+    .expect("label");
+    let raised_text = json_columns::label_text(&raised_label);
+    let raised = raised_text.as_str();
     let raise = |family: Vec<String>| {
         checked(
             Expected::live("m1", "m1")
                 .with_label("{}")
                 .with_family(family),
-            WriteOp::RaiseLabel {
+            WriteOp::from(writes::RaiseLabel {
                 root_id: "m1".into(),
-                label: raised.into(),
-                classification: 2,
-            },
+                label: raised_label.clone(),
+            }),
         )
     };
     store
@@ -359,13 +408,15 @@ async fn checked_writes_see_the_family_as_it_is_at_commit(kind: Kind) {
         .await
         .expect("raise");
     // A forward decided on the label before the raise.
-    let stale = Expected::live("m1", "m1").with_label("{}").with_held(0);
+    let stale = Expected::live("m1", "m1").with_label("{}").with_held(false);
     let r = store
         .write(checked(stale, forward_op("f1", "m1")), d("f1"))
         .await;
     assert!(matches!(r, Err(StoreError::FamilyChanged)), "{r:?}");
     assert!(store.message("f1").await.expect("read").is_none());
-    let current = Expected::live("m1", "m1").with_label(raised).with_held(0);
+    let current = Expected::live("m1", "m1")
+        .with_label(raised)
+        .with_held(false);
     store
         .write(checked(current.clone(), forward_op("f2", "m1")), d("f2"))
         .await
@@ -374,10 +425,12 @@ async fn checked_writes_see_the_family_as_it_is_at_commit(kind: Kind) {
     let r = store.write(raise(vec!["m1".into()]), d("raise2")).await;
     assert!(matches!(r, Err(StoreError::FamilyChanged)), "{r:?}");
     // A hold set meanwhile.
-    let hold = |held: bool| WriteOp::SetHold {
-        root_id: "m1".into(),
-        held,
-        reason: held.then(|| "case".into()),
+    let hold = |held: bool| {
+        WriteOp::from(writes::SetHold {
+            root_id: "m1".into(),
+            held,
+            reason: held.then(|| "case".into()),
+        })
     };
     store.write(hold(true), d("hold")).await.expect("hold");
     let r = store
@@ -386,31 +439,33 @@ async fn checked_writes_see_the_family_as_it_is_at_commit(kind: Kind) {
     assert!(matches!(r, Err(StoreError::FamilyChanged)), "{r:?}");
     store.write(hold(false), d("lift")).await.expect("lift");
     // A permission relied on must be granted at commit.
-    let needs = current
-        .clone()
-        .with_permissions(vec![("ME-MOI".into(), "forward".into())]);
+    let needs = current.clone().with_permissions(vec![Permission {
+        partner: "ME-MOI".into(),
+        scope: PermissionScope::Forward,
+    }]);
     let r = store
         .write(checked(needs.clone(), WriteOp::AuditOnly), d("p"))
         .await;
     assert!(matches!(r, Err(StoreError::FamilyChanged)), "{r:?}");
-    let grant = WriteOp::Grant {
+    let grant = WriteOp::from(writes::Grant {
         root_id: "m1".into(),
         partner: "ME-MOI".into(),
-        scope: "forward".into(),
-        at: "2026-11-21T10:00:00.000Z".into(),
+        scope: PermissionScope::Forward,
+        // 2026-11-21T10:00:00.000Z
+        at_ms: 1_795_255_200_000,
         officer: "o".into(),
-    };
+    });
     store.write(grant, d("grant")).await.expect("grant");
     store
         .write(checked(needs, WriteOp::AuditOnly), d("p2"))
         .await
         .expect("granted now");
     // An erasure decided when only m1 existed takes f2 too.
-    let erase = WriteOp::Erase {
+    let erase = WriteOp::from(writes::Erase {
         message_ids: vec!["m1".into()],
         family_of: Some("m1".into()),
         at_ms: 5,
-    };
+    });
     let (out, _) = store.write(erase, d("erase")).await.expect("erase");
     let WriteOutput::Erased { mut messages, .. } = out else {
         panic!("{out:?}");
@@ -440,11 +495,11 @@ async fn a_batch_writes_its_submits_before_other_writes(kind: Kind) {
     let Some((store, _db)) = store(kind).await else {
         return;
     };
-    let hold = WriteOp::SetHold {
+    let hold = WriteOp::from(writes::SetHold {
         root_id: "m1".into(),
         held: true,
         reason: Some("case".into()),
-    };
+    });
     let (a, b, c) = tokio::join!(
         store.write(submit_op("m1", None), draft(Action::Collect, "a")),
         store.write(hold, draft(Action::Collect, "b")),
@@ -454,7 +509,7 @@ async fn a_batch_writes_its_submits_before_other_writes(kind: Kind) {
         r.expect("write");
     }
     let m1 = store.message("m1").await.expect("read").expect("m1");
-    assert_eq!(m1.held, 1, "the hold saw the message of its own batch");
+    assert!(m1.held, "the hold saw the message of its own batch");
     assert_eq!(m1.collect_seq, 1);
     let m2 = store.message("m2").await.expect("read").expect("m2");
     assert_eq!(m2.collect_seq, 3);
@@ -928,7 +983,7 @@ async fn the_fewer_pages_migration_keeps_every_row() {
     let mut explain = conn
         .prepare(&format!(
             "EXPLAIN QUERY PLAN SELECT id FROM messages WHERE {}",
-            super::reads::IN_FAMILY.replace("$1", "'m1'")
+            super::family::IN_FAMILY.replace("$1", "'m1'")
         ))
         .expect("explain");
     let plan: Vec<String> = explain

@@ -18,7 +18,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Executor, Row};
 
-use super::StoreError;
+use super::error::StoreError;
 
 /// Prepared statements kept per SQLite connection: the multi-row `INSERT`s
 /// come in one shape per row count.
@@ -191,7 +191,7 @@ impl WriteConn {
     pub fn open_sqlite(path: &std::path::Path) -> Result<Self, StoreError> {
         let conn = rusqlite::Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_millis(
-            super::SQLITE_BUSY_TIMEOUT_MS,
+            super::backend::SQLITE_BUSY_TIMEOUT_MS,
         ))?;
         let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {

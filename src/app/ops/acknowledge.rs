@@ -6,7 +6,9 @@ use time::OffsetDateTime;
 use super::held::visible_to;
 use super::{Caller, OpError};
 use crate::app::AppState;
-use crate::audit::record::{Action, Outcome, format_at};
+use crate::audit::record::{Action, Outcome};
+use crate::domain::time::to_ms;
+use crate::store::writes::Acknowledge;
 use crate::store::{WriteOp, WriteOutput};
 
 /// The caller's delivery of a message as it now stands.
@@ -39,11 +41,11 @@ pub async fn acknowledge(
     if row.erased_at_ms.is_some() {
         return Err(OpError::Erased);
     }
-    let op = WriteOp::Acknowledge {
+    let op = WriteOp::from(Acknowledge {
         message_id: row.id.clone(),
         recipient: caller.partner.to_string(),
-        at: format_at(OffsetDateTime::now_utc()),
-    };
+        at_ms: to_ms(OffsetDateTime::now_utc()),
+    });
     let draft = caller.trail.draft(Action::Acknowledge, Outcome::Allowed);
     let (out, rec) = app.store.write(op, draft).await?;
     caller.trail.audited(rec.seq);
@@ -53,7 +55,7 @@ pub async fn acknowledge(
     Ok(Acknowledged {
         id: row.id,
         partner: d.recipient,
-        status: d.status,
+        status: d.status.as_str().to_owned(),
         updated_at: d.updated_at,
     })
 }

@@ -13,7 +13,9 @@ use crate::app::AppState;
 use crate::audit::record::{Action, Outcome};
 use crate::blobs::{BlobError, BlobReader};
 use crate::crypto::DataKey;
+use crate::crypto::Sealed;
 use crate::domain::time::to_ms;
+use crate::store::writes::Upload;
 use crate::store::{AttachmentRow, WriteOp};
 
 impl From<BlobError> for OpError {
@@ -74,10 +76,10 @@ where
         created_ms: to_ms(OffsetDateTime::now_utc()),
         erased_at_ms: None,
     };
-    let op = WriteOp::Upload {
+    let op = WriteOp::from(Upload {
         attachment: row,
-        data_key: (wrapped.master_key_id, wrapped.wrapped_key),
-    };
+        data_key: wrapped,
+    });
     let draft = caller.trail.draft(Action::Upload, Outcome::Allowed);
     match app.store.write(op, draft).await {
         Ok((_, rec)) => caller.trail.audited(rec.seq),
@@ -162,7 +164,11 @@ pub async fn download(
 /// any key of the ring the row names (a retired key until rotation
 /// re-wraps it); an unknown one is an integrity failure.
 async fn open(app: &AppState, att: &AttachmentRow) -> Result<BlobReader, OpError> {
-    let Some((key_id, wrapped)) = app.store.data_key(&att.id).await? else {
+    let Some(Sealed {
+        master_key_id: key_id,
+        wrapped_key: wrapped,
+    }) = app.store.data_key(&att.id).await?
+    else {
         return Err(OpError::ContentIntegrity);
     };
     let Some(master) = app.master_key.opener(&key_id) else {

@@ -8,7 +8,6 @@ use time::{Duration, OffsetDateTime};
 use super::{OpError, Trail};
 use crate::app::AppState;
 use crate::domain::PartnerId;
-use crate::domain::label::format_date;
 use crate::domain::time::{ms_to_text, to_ms};
 
 /// Most messages one answer lists.
@@ -45,12 +44,7 @@ pub async fn due(
     let horizon = OffsetDateTime::now_utc() + Duration::days(within_days);
     let rows = app
         .store
-        .review_due(
-            partner.as_str(),
-            &format_date(horizon.date()),
-            to_ms(horizon),
-            MAX_DUE,
-        )
+        .review_due(partner.as_str(), horizon.date(), to_ms(horizon), MAX_DUE)
         .await?;
     trail.detail(
         "message_ids",
@@ -61,7 +55,7 @@ pub async fn due(
         .map(|r| Due {
             label: serde_json::from_str::<Value>(&r.label).unwrap_or(Value::Null),
             retain_until: ms_to_text(r.retain_until_ms),
-            held: r.held != 0,
+            held: r.held,
             id: r.id,
             case_ref: r.case_ref,
             accepted_at: r.accepted_at,

@@ -5,6 +5,7 @@
 use crate::audit::record::RecordDraft;
 use crate::blobs::BlobStore;
 use crate::domain::time::to_ms;
+use crate::store::writes::Erase;
 use crate::store::{Store, StoreError, WriteOp, WriteOutput};
 
 /// What to erase.
@@ -34,11 +35,11 @@ pub async fn erase(
     what: Erasure,
     draft: RecordDraft,
 ) -> Result<Erased, StoreError> {
-    let op = WriteOp::Erase {
+    let op = WriteOp::from(Erase {
         message_ids: what.message_ids,
         family_of: what.family_of,
         at_ms: to_ms(time::OffsetDateTime::now_utc()),
-    };
+    });
     let (out, rec) = store.write(op, draft).await?;
     delete_blobs(blobs, &out).await;
     let messages = match out {

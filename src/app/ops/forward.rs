@@ -21,7 +21,10 @@ use crate::domain::time::{ms_to_text, to_ms};
 use crate::domain::{PartnerId, Purpose};
 use crate::policy::decide::Onward;
 use crate::policy::{Decision, Transfer, compute_retention, decide};
+use crate::store::SignatureRole;
+use crate::store::writes::Submit;
 use crate::store::{Expected, MessageRow, NewDelivery, SignatureRow, WriteOp};
+use crate::store::{Permission, PermissionScope};
 
 /// A forward as the holder asks for it.
 #[derive(Debug)]
@@ -75,7 +78,7 @@ pub async fn forward(
     let signing = Signing {
         presented: &fwd.signature,
         sender: &caller.partner,
-        role: "forwarder",
+        role: SignatureRole::Forwarder,
         attachment_ids: &attachments,
     };
     let own = signed::check(app, caller.trail, signing, |digest_of| {
@@ -121,8 +124,8 @@ async fn decide_forward(
         .permissions(&row.root_id)
         .await?
         .into_iter()
-        .filter(|(_, scope)| scope == "forward")
-        .filter_map(|(p, _)| PartnerId::parse(&p))
+        .filter(|p| p.scope == PermissionScope::Forward)
+        .filter_map(|p| PartnerId::parse(&p.partner))
         .collect();
     // The copy takes the label and hold read here, and the decision rests
     // on them and the permissions: all must still hold at commit.
@@ -132,7 +135,10 @@ async fn decide_forward(
         .with_permissions(
             forward_permitted
                 .iter()
-                .map(|p| (p.to_string(), "forward".to_owned()))
+                .map(|p| Permission {
+                    partner: p.to_string(),
+                    scope: PermissionScope::Forward,
+                })
                 .collect(),
         );
     let policy = app.policy();
@@ -201,7 +207,7 @@ async fn commit(
     };
     caller.trail.detail("message_ids", json!([new_id]));
     caller.trail.detail("forward_id", json!(new_id));
-    let submit = WriteOp::Submit {
+    let submit = WriteOp::from(Submit {
         message: Box::new(message),
         deliveries: recipients
             .iter()
@@ -209,15 +215,12 @@ async fn commit(
                 recipient: r.to_string(),
             })
             .collect(),
-        data_key: (wrapped.master_key_id, wrapped.wrapped_key),
+        data_key: wrapped,
         attachments: copy.attachments,
         idempotency: None,
         signatures: copy.signatures,
-    };
-    let op = WriteOp::Checked {
-        expected,
-        op: Box::new(submit),
-    };
+    });
+    let op = submit.checked(expected);
     let draft = caller.trail.draft(Action::Disclose, Outcome::Allowed);
     let (_, rec) = app.store.write(op, draft).await?;
     caller.trail.audited(rec.seq);

@@ -10,36 +10,13 @@ use super::{Caller, OpError};
 use crate::app::AppState;
 use crate::audit::record::{Action, Outcome, format_at};
 use crate::domain::PartnerId;
+use crate::domain::time::to_ms;
+use crate::store::writes::Grant;
 use crate::store::{Expected, WriteOp};
 
-/// What a permission allows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Scope {
-    /// Passing the information on (H2).
-    Forward,
-    /// Using it in judicial proceedings (H1).
-    JudicialUse,
-}
-
-impl Scope {
-    /// Parses the stored and wire spelling.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "forward" => Some(Self::Forward),
-            "judicial_use" => Some(Self::JudicialUse),
-            _ => None,
-        }
-    }
-
-    /// The stored and wire spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Forward => "forward",
-            Self::JudicialUse => "judicial_use",
-        }
-    }
-}
+/// What a permission allows: forwarding (H2) or judicial use (H1), spelt
+/// on the wire as in the store.
+pub use crate::store::PermissionScope as Scope;
 
 /// A permission granted.
 #[derive(Debug, Clone, Serialize)]
@@ -66,18 +43,16 @@ pub async fn grant(
     caller.counterparts([partner.to_string()]);
     caller.trail.detail("scope", json!(scope.as_str()));
     require_originator(&row, &caller.partner)?;
-    let at = format_at(OffsetDateTime::now_utc());
-    let grant = WriteOp::Grant {
+    let now = OffsetDateTime::now_utc();
+    let at = format_at(now);
+    let grant = WriteOp::from(Grant {
         root_id: row.root_id.clone(),
         partner: partner.to_string(),
-        scope: scope.as_str().to_owned(),
-        at: at.clone(),
+        scope,
+        at_ms: to_ms(now),
         officer: caller.officer.clone(),
-    };
-    let op = WriteOp::Checked {
-        expected: Expected::live(&row.id, &row.root_id),
-        op: Box::new(grant),
-    };
+    });
+    let op = grant.checked(Expected::live(&row.id, &row.root_id));
     let draft = caller.trail.draft(Action::Grant, Outcome::Allowed);
     let (_, rec) = app.store.write(op, draft).await?;
     caller.trail.audited(rec.seq);

@@ -8,6 +8,7 @@ use super::held::{require_originator, visible_to};
 use super::{Caller, OpError, Trail};
 use crate::app::AppState;
 use crate::audit::record::{Action, Outcome};
+use crate::store::writes::SetHold;
 use crate::store::{Expected, MessageRow, WriteOp};
 
 /// Who sets or lifts a hold.
@@ -57,16 +58,13 @@ pub async fn hold(
     }
     trail.detail("hold", json!(held));
     trail.counterparts(vec![row.originator.clone()]);
-    let set = WriteOp::SetHold {
+    let set = WriteOp::from(SetHold {
         root_id: row.root_id.clone(),
         held,
         reason: reason.clone(),
-    };
+    });
     // A hold on a family erased meanwhile would answer for nothing held.
-    let op = WriteOp::Checked {
-        expected: Expected::live(&row.id, &row.root_id),
-        op: Box::new(set),
-    };
+    let op = set.checked(Expected::live(&row.id, &row.root_id));
     let (_, rec) = app
         .store
         .write(op, trail.draft(Action::Alter, Outcome::Allowed))

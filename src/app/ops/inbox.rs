@@ -168,7 +168,7 @@ fn entry(app: &AppState, row: &InboxRow) -> Entry {
         purpose: row.purpose.clone(),
         case_ref: row.case_ref.clone(),
         received_at: row.accepted_at.clone(),
-        status: row.status.clone(),
+        status: row.status.as_str().to_owned(),
         error: (!opened).then_some(UNREADABLE_CODE),
     }
 }

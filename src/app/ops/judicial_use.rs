@@ -10,8 +10,11 @@ use crate::app::AppState;
 use crate::audit::record::{Action, Outcome, format_at};
 use crate::domain::PartnerId;
 use crate::domain::label::HandlingCode;
+use crate::domain::time::to_ms;
 use crate::policy::{Violation, ViolationCode};
+use crate::store::writes::JudicialUse;
 use crate::store::{Expected, WriteOp};
+use crate::store::{Permission, PermissionScope};
 
 /// A judicial use recorded.
 #[derive(Debug, Clone, Serialize)]
@@ -50,7 +53,7 @@ pub async fn judicial_use(
             .permissions(&row.root_id)
             .await?
             .iter()
-            .any(|(p, scope)| p == me.as_str() && scope == "judicial_use");
+            .any(|p| p.partner == me.as_str() && p.scope == PermissionScope::JudicialUse);
         if !permitted {
             return Err(OpError::PolicyRefused(vec![Violation {
                 recipient: Some(me.clone()),
@@ -62,21 +65,22 @@ pub async fn judicial_use(
             }]));
         }
     }
-    let at = format_at(OffsetDateTime::now_utc());
-    let use_op = WriteOp::JudicialUse {
+    let now = OffsetDateTime::now_utc();
+    let at = format_at(now);
+    let use_op = WriteOp::from(JudicialUse {
         message_id: row.id.clone(),
         partner: me.to_string(),
-        at: at.clone(),
+        at_ms: to_ms(now),
         reference: reference.clone(),
-    };
+    });
     let mut expected = Expected::live(&row.id, &row.root_id).with_label(&row.label);
     if h1 {
-        expected = expected.with_permissions(vec![(me.to_string(), "judicial_use".into())]);
+        expected = expected.with_permissions(vec![Permission {
+            partner: me.to_string(),
+            scope: PermissionScope::JudicialUse,
+        }]);
     }
-    let op = WriteOp::Checked {
-        expected,
-        op: Box::new(use_op),
-    };
+    let op = use_op.checked(expected);
     let draft = caller.trail.draft(Action::JudicialUse, Outcome::Allowed);
     let (_, rec) = app.store.write(op, draft).await?;
     caller.trail.audited(rec.seq);

@@ -7,13 +7,14 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 use serde_json::json;
 
-use super::held::{json_text, require_originator, stored_label, visible_to};
+use super::held::{require_originator, stored_label, visible_to};
 use super::{Caller, OpError};
 use crate::app::AppState;
 use crate::audit::record::{Action, Outcome};
 use crate::domain::label::Label;
 use crate::domain::{Classification, FieldError, PartnerId};
 use crate::policy::{Violation, ViolationCode};
+use crate::store::writes::RaiseLabel;
 use crate::store::{Expected, WriteOp};
 
 /// The label now in force over a family.
@@ -70,19 +71,17 @@ pub async fn raise_label(
         "message_ids",
         json!(family.iter().map(|m| &m.id).collect::<Vec<_>>()),
     );
-    let raise = WriteOp::RaiseLabel {
+    let raise = WriteOp::from(RaiseLabel {
         root_id: row.root_id.clone(),
-        label: json_text(&new),
-        classification: new.classification.rank(),
-    };
+        label: new.clone(),
+    });
     // The holders were checked against the family read here; a forward
     // committed since may have added one the new label excludes.
-    let op = WriteOp::Checked {
-        expected: Expected::live(&row.id, &row.root_id)
+    let op = raise.checked(
+        Expected::live(&row.id, &row.root_id)
             .with_label(&row.label)
             .with_family(family.iter().map(|m| m.id.clone()).collect()),
-        op: Box::new(raise),
-    };
+    );
     let draft = caller.trail.draft(Action::Alter, Outcome::Allowed);
     let (_, rec) = app.store.write(op, draft).await?;
     caller.trail.audited(rec.seq);

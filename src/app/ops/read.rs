@@ -9,8 +9,11 @@ use super::held::{live_content, visible_to};
 use super::{Caller, OpError, signed};
 use crate::app::AppState;
 use crate::app::content::{self, message_json};
-use crate::audit::record::{Action, Outcome, format_at};
+use crate::audit::record::{Action, Outcome};
+use crate::domain::time::to_ms;
+use crate::store::DeliveryStatus;
 use crate::store::WriteOp;
+use crate::store::writes::MarkDelivered;
 
 /// Reads message `id` for a holder who gave `justification`; returns the
 /// delivered document (with its label binding and signatures).
@@ -35,22 +38,19 @@ pub async fn read(
     let caller_id = caller.partner.as_str();
     let first_read = deliveries
         .iter()
-        .any(|d| d.recipient == caller_id && d.status == "queued");
+        .any(|d| d.recipient == caller_id && d.status == DeliveryStatus::Queued);
     let op = if first_read {
-        WriteOp::MarkDelivered {
+        WriteOp::from(MarkDelivered {
             message_id: row.id.clone(),
             recipient: caller.partner.to_string(),
-            at: format_at(OffsetDateTime::now_utc()),
-        }
+            at_ms: to_ms(OffsetDateTime::now_utc()),
+        })
     } else {
         WriteOp::AuditOnly
     };
     // Content read before an erasure committed is handed out only if the
     // consultation's record commits before it too.
-    let op = WriteOp::Checked {
-        expected: crate::store::Expected::live(&row.id, &row.root_id),
-        op: Box::new(op),
-    };
+    let op = op.checked(crate::store::Expected::live(&row.id, &row.root_id));
     let draft = caller.trail.draft(Action::Consult, Outcome::Allowed);
     let (_, rec) = app.store.write(op, draft).await?;
     caller.trail.audited(rec.seq);

@@ -12,6 +12,7 @@ use crate::audit::record::{Action, Outcome};
 use crate::domain::FieldError;
 use crate::domain::label::format_date;
 use crate::domain::time::ms_to_text;
+use crate::store::writes::ReviewKeep;
 use crate::store::{Expected, MessageRow, WriteOp};
 
 /// A review decision.
@@ -121,20 +122,18 @@ async fn keep(
     let until_date = OffsetDateTime::from_unix_timestamp_nanos(i128::from(new_until) * 1_000_000)
         .map(|t| t.date())
         .unwrap_or(next_review);
-    let review_on = format_date(next_review.min(until_date));
+    let review_date = next_review.min(until_date);
+    let review_on = format_date(review_date);
     caller.trail.detail("extend_days", json!(extend));
     caller
         .trail
         .detail("retain_until", json!(ms_to_text(new_until)));
-    let keep = WriteOp::ReviewKeep {
+    let keep = WriteOp::from(ReviewKeep {
         message_id: row.id.clone(),
         retain_until_ms: new_until,
-        review_on: review_on.clone(),
-    };
-    let op = WriteOp::Checked {
-        expected: Expected::live(&row.id, &row.root_id),
-        op: Box::new(keep),
-    };
+        review_on: review_date,
+    });
+    let op = keep.checked(Expected::live(&row.id, &row.root_id));
     let draft = caller.trail.draft(Action::Alter, Outcome::Allowed);
     let (_, rec) = app.store.write(op, draft).await?;
     caller.trail.audited(rec.seq);

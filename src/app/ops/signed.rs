@@ -7,6 +7,7 @@ use super::{OpError, Trail};
 use crate::app::AppState;
 use crate::domain::PartnerId;
 use crate::signature::{self, SignatureError};
+use crate::store::SignatureRole;
 use crate::store::SignatureRow;
 
 /// A `Brdo-Signature` as the request carried it. Whether the header is
@@ -35,7 +36,7 @@ pub(crate) struct Signing<'a> {
     /// The partner on the connection, who must be the signer.
     pub sender: &'a PartnerId,
     /// `originator` or `forwarder`.
-    pub role: &'a str,
+    pub role: SignatureRole,
     /// Attachments whose digests the statement names.
     pub attachment_ids: &'a [String],
 }
@@ -81,7 +82,7 @@ pub(crate) async fn check(
     trail.detail("sender_signature", json!(s.role));
     Ok(Some(SignatureRow {
         partner: signer,
-        role: s.role.to_owned(),
+        role: s.role,
         jws: jws.clone(),
         statement: signature::statement_bytes(&statement),
     }))

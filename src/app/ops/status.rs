@@ -40,7 +40,7 @@ pub async fn status(
             },
             None => RecipientState {
                 partner: d.recipient,
-                status: d.status,
+                status: d.status.as_str().to_owned(),
                 updated_at: d.updated_at,
             },
         })

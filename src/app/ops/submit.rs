@@ -17,6 +17,9 @@ use crate::domain::label::format_date;
 use crate::domain::time::to_ms;
 use crate::domain::{FieldError, NewMessage, PartnerId};
 use crate::policy::{Decision, Retention, Transfer, compute_retention, decide};
+use crate::store::IdempotencyKey;
+use crate::store::SignatureRole;
+use crate::store::writes::Submit;
 use crate::store::{IdempotencyRow, MessageRow, NewDelivery, StoreError, WriteOp};
 
 /// A submission as the partner sent it. The document stays whole: its
@@ -120,7 +123,7 @@ pub async fn submit(
     let signing = Signing {
         presented: &sub.signature,
         sender,
-        role: "originator",
+        role: SignatureRole::Originator,
         attachment_ids: &attachment_ids,
     };
     let signature = signed::check(app, caller.trail, signing, |digest_of| {
@@ -185,7 +188,7 @@ async fn commit(
     let answer = accepted.to_json_text();
     let row = message_row(caller, msg, &accepted, new.now, new.retention, sealed);
     let sender = caller.partner.to_string();
-    let op = WriteOp::Submit {
+    let op = WriteOp::from(Submit {
         message: Box::new(row),
         deliveries: msg
             .recipients
@@ -194,14 +197,16 @@ async fn commit(
                 recipient: r.to_string(),
             })
             .collect(),
-        data_key: (wrapped.master_key_id, wrapped.wrapped_key),
+        data_key: wrapped,
         attachments: new.attachment_ids,
         signatures: new.signature,
-        idempotency: new
-            .key
-            .clone()
-            .map(|k| (sender.clone(), k, new.request_hash.clone(), answer.clone())),
-    };
+        idempotency: new.key.clone().map(|k| IdempotencyKey {
+            partner: sender.clone(),
+            key: k,
+            request_hash: new.request_hash.clone(),
+            response: answer.clone(),
+        }),
+    });
     let draft = caller.trail.draft(Action::Collect, Outcome::Allowed);
     match app.store.write(op, draft).await {
         Ok((_, rec)) => caller.trail.audited(rec.seq),
@@ -262,7 +267,7 @@ fn message_row(
         retain_until_ms: to_ms(retention.retain_until),
         review_on: accepted.review_on.clone(),
         retention_basis: json_text(&retention.basis),
-        held: 0,
+        held: false,
         erased_at_ms: None,
         content: Some(sealed),
         collect_seq: 0,
