@@ -6,6 +6,7 @@
 
 use serde_json::{Value, json};
 
+use super::canonical::write_canonical;
 use super::fields::{COLUMN_COUNT, FIELDS, FieldValue, FieldView, Kind};
 use super::jcs;
 use super::record::{Action, Actor, AuditRecord, Numbered, Outcome, RecordDraft, Role};
@@ -53,6 +54,30 @@ fn stored_round_trip(rec: &AuditRecord) -> (AuditRecord, bool) {
     record_from_columns(&cols).expect("reads back")
 }
 
+/// The record's canonical form as each writer writes it: the generic
+/// RFC 8785 canonicaliser over the body, the table-driven writer over the
+/// typed record and over the stored columns, and the two fast paths.
+fn every_canonical(rec: &AuditRecord) -> [String; 5] {
+    let json = JsonColumns::of(&rec.draft).expect("json");
+    let stored = StoredFields::of(rec.seq, &rec.draft, &json);
+    let typed = Numbered {
+        seq: rec.seq,
+        draft: &rec.draft,
+    };
+    let write = |f: &dyn Fn(&mut String)| {
+        let mut out = String::new();
+        f(&mut out);
+        out
+    };
+    [
+        jcs::canonicalize(&rec.draft.body(rec.seq)),
+        write(&|o| write_canonical(&typed, o)),
+        write(&|o| write_canonical(&stored, o)),
+        write(&|o| rec.draft.canonical_into(rec.seq, o)),
+        write(&|o| stored.canonical_into(o)),
+    ]
+}
+
 #[test]
 fn the_canonical_form_is_unchanged() {
     let rec = full();
@@ -65,6 +90,7 @@ fn the_canonical_form_is_unchanged() {
     let mut stored = String::new();
     StoredFields::of(rec.seq, &rec.draft, &json).canonical_into(&mut stored);
     assert_eq!(stored, want);
+    assert_eq!(every_canonical(&rec), [want; 5].map(str::to_owned));
 }
 
 #[test]
@@ -119,9 +145,9 @@ fn each_field_reaches_every_form() {
         }
         let changed = d.chain(seq, super::GENESIS_HASH).expect("chain");
         assert_ne!(changed.hash, base.hash, "{def:?}");
-        let mut fast = String::new();
-        changed.draft.canonical_into(seq, &mut fast);
-        assert_eq!(fast, jcs::canonicalize(&changed.draft.body(seq)), "{def:?}");
+        let forms = every_canonical(&changed);
+        assert!(forms.iter().all(|f| *f == forms[0]), "{def:?}: {forms:#?}");
+        assert_ne!(forms, every_canonical(&base), "{def:?}");
         assert_eq!(stored_round_trip(&changed), (changed.clone(), false));
         assert_eq!(
             AuditRecord::from_served(&changed.to_json()),

@@ -67,7 +67,7 @@ impl<'a> StoredFields<'a> {
     /// Writes the canonical form, byte for byte what
     /// [`RecordDraft::canonical_into`] writes for the same record.
     pub fn canonical_into(&self, out: &mut String) {
-        super::canonical::write_canonical(self, out);
+        super::canonical::stored_fast(self, out);
     }
 }
 
