@@ -94,7 +94,7 @@ fn draft_of(i: Input) -> RecordDraft {
     RecordDraft {
         at: i.at,
         actor: Actor {
-            role: i.role,
+            role: i.role.into(),
             id: i.actor_id,
             officer: i.officer,
             cert_serial: i.cert_serial,
@@ -160,7 +160,7 @@ fn tamper(rec: &mut AuditRecord, which: u8, text: &str) -> &'static str {
             "at"
         }
         4 => {
-            d.actor.role = other_string(&d.actor.role, text);
+            d.actor.role = other_string(d.actor.role.as_str(), text).into();
             "actor.role"
         }
         5 => {

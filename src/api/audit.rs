@@ -17,7 +17,8 @@ use serde_json::{Value, json};
 use super::context::RequestCtx;
 use super::problem::ApiError;
 use crate::app::AppState;
-use crate::audit::record::{Action, AuditRecord, Outcome, format_at};
+use crate::audit::fields::{COLUMN_NAMES, FIELDS, FieldValue, FieldView, Kind};
+use crate::audit::record::{Action, AuditRecord, Numbered, Outcome, format_at};
 use crate::domain::{FieldError, PartnerId};
 use crate::store::{AuditFilter, WriteOp};
 use crate::tls::Identity;
@@ -158,11 +159,7 @@ pub fn scope_of(ctx: &RequestCtx) -> Result<Option<String>, ApiError> {
 
 /// A record as served: full, or reduced to its place in the chain.
 pub fn record_json(rec: &AuditRecord, reduced: bool) -> Value {
-    if reduced {
-        json!({"seq": rec.seq, "prev_hash": rec.prev_hash, "hash": rec.hash, "reduced": true})
-    } else {
-        rec.to_json()
-    }
+    rec.to_served(reduced)
 }
 
 fn filter_details(f: &AuditFilter) -> Value {
@@ -216,27 +213,9 @@ pub enum Format {
     Csv,
 }
 
-/// CSV columns of the export.
-pub const CSV_COLUMNS: &[&str] = &[
-    "seq",
-    "at",
-    "actor_role",
-    "actor_id",
-    "actor_officer",
-    "actor_cert_serial",
-    "action",
-    "message_id",
-    "counterparts",
-    "outcome",
-    "code",
-    "justification",
-    "request_id",
-    "node",
-    "details",
-    "reduced",
-    "prev_hash",
-    "hash",
-];
+/// CSV columns of the export: a row's columns, from the record's one
+/// definition.
+pub const CSV_COLUMNS: &[&str] = COLUMN_NAMES;
 
 /// One CSV cell: quoted when needed, and defused against spreadsheet
 /// formula injection (a cell starting with `= + - @` or a control
@@ -257,40 +236,23 @@ pub fn csv_cell(s: &str) -> String {
 
 /// One record as a CSV line.
 pub fn csv_line(rec: &AuditRecord, reduced: bool) -> String {
-    let d = &rec.draft;
-    let opt = |o: &Option<String>| o.clone().unwrap_or_default();
-    let cells: Vec<String> = if reduced {
-        let mut v = vec![String::new(); CSV_COLUMNS.len()];
-        v[0] = rec.seq.to_string();
-        v[15] = "true".into();
-        v[16] = rec.prev_hash.clone();
-        v[17] = rec.hash.clone();
-        v
-    } else {
-        vec![
-            rec.seq.to_string(),
-            d.at.clone(),
-            d.actor.role.clone(),
-            opt(&d.actor.id),
-            opt(&d.actor.officer),
-            opt(&d.actor.cert_serial),
-            d.action.as_str().to_owned(),
-            opt(&d.message_id),
-            d.counterparts.join(";"),
-            d.outcome.as_str().to_owned(),
-            opt(&d.code),
-            opt(&d.justification),
-            opt(&d.request_id),
-            opt(&d.node),
-            d.details
-                .as_ref()
-                .map(|m| Value::Object(m.clone()).to_string())
-                .unwrap_or_default(),
-            "false".into(),
-            rec.prev_hash.clone(),
-            rec.hash.clone(),
-        ]
+    let view = Numbered {
+        seq: rec.seq,
+        draft: &rec.draft,
     };
+    let mut cells: Vec<String> = FIELDS
+        .iter()
+        .map(|def| {
+            if reduced && def.kind != Kind::Seq {
+                String::new()
+            } else {
+                csv_text(view.value(def.field))
+            }
+        })
+        .collect();
+    cells.push(if reduced { "true" } else { "false" }.to_owned());
+    cells.push(rec.prev_hash.clone());
+    cells.push(rec.hash.clone());
     let mut line = cells
         .iter()
         .map(|c| csv_cell(c))
@@ -298,6 +260,33 @@ pub fn csv_line(rec: &AuditRecord, reduced: bool) -> String {
         .join(",");
     line.push_str("\r\n");
     line
+}
+
+/// A field's text in a CSV cell: lists joined with `;`, objects as JSON,
+/// nothing for `null`.
+fn csv_text(v: FieldValue<'_>) -> String {
+    match v {
+        FieldValue::Seq(n) => n.to_string(),
+        FieldValue::Text(s) | FieldValue::Json(s) => s.to_owned(),
+        FieldValue::Null | FieldValue::Absent => String::new(),
+        FieldValue::List(l) => l.join(";"),
+        FieldValue::Object(m) => Value::Object(m.clone()).to_string(),
+    }
+}
+
+/// One page of the export in `format`.
+fn export_chunk(rows: &[(AuditRecord, bool)], format: Format) -> String {
+    let mut chunk = String::with_capacity(rows.len() * 400);
+    for (r, red) in rows {
+        match format {
+            Format::Jsonl => {
+                chunk.push_str(&record_json(r, *red).to_string());
+                chunk.push('\n');
+            }
+            Format::Csv => chunk.push_str(&csv_line(r, *red)),
+        }
+    }
+    chunk
 }
 
 fn format_of(pairs: &[(String, String)], headers: &HeaderMap) -> Result<Format, ApiError> {
@@ -392,18 +381,8 @@ pub async fn export(
                     let (last, _) = rows.last()?;
                     filter.after = Some(last.seq);
                     let finished = (rows.len() as u32) < filter.limit;
-                    let mut chunk = String::with_capacity(rows.len() * 400);
-                    for (r, red) in &rows {
-                        match format {
-                            Format::Jsonl => {
-                                chunk.push_str(&record_json(r, *red).to_string());
-                                chunk.push('\n');
-                            }
-                            Format::Csv => chunk.push_str(&csv_line(r, *red)),
-                        }
-                    }
                     Some((
-                        Ok(bytes::Bytes::from(chunk)),
+                        Ok(bytes::Bytes::from(export_chunk(&rows, format))),
                         (store, filter, scope, None, finished),
                     ))
                 }

@@ -31,7 +31,7 @@ use super::security_headers;
 use super::upload_rate::MinRate;
 use crate::app::AppState;
 use crate::app::refusals::{Admission, RefusalKey};
-use crate::audit::record::{Action, Actor, Outcome, RecordDraft, format_at};
+use crate::audit::record::{Action, Actor, Outcome, RecordDraft, Role, format_at};
 use crate::domain::PartnerId;
 use crate::tls::{ConnectionInfo, Identity};
 
@@ -135,7 +135,7 @@ impl RequestCtx {
         self.with_notes(|n| RecordDraft {
             at: format_at(time::OffsetDateTime::now_utc()),
             actor: Actor {
-                role: self.identity.role().to_owned(),
+                role: Role::from(&self.identity),
                 id: Some(self.identity.id().to_owned()),
                 officer: self.officer.clone(),
                 cert_serial: Some(crate::domain::text::cap(&self.cert_serial, 128)),
@@ -350,7 +350,7 @@ async fn refuse_unidentified(
     let draft = RecordDraft {
         at: format_at(time::OffsetDateTime::now_utc()),
         actor: Actor {
-            role: "unidentified".to_owned(),
+            role: Role::Unidentified,
             id: None,
             officer: None,
             cert_serial: Some(peer.serial.clone()),

@@ -178,7 +178,7 @@ fn row(rec: &AuditRecord, reduced: bool) -> String {
     let d = &rec.draft;
     let actor = match &d.actor.id {
         Some(id) => format!("{} {}", d.actor.role, id),
-        None => d.actor.role.clone(),
+        None => d.actor.role.to_string(),
     };
     format!(
         "<tr><td><a href=\"/dpo/records/{seq}\">{seq}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\

@@ -250,7 +250,7 @@ fn kind_of(
     Option<&Value>,
 ) {
     (
-        &d.actor.role,
+        d.actor.role.as_str(),
         &d.actor.id,
         &d.actor.cert_serial,
         &d.code,

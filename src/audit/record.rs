@@ -1,9 +1,12 @@
 //! One audit record and its place in the hash chain.
 
 use serde::Serialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
-use super::jcs;
+use super::canonical;
+use super::fields::{FIELDS, Field, FieldSource, FieldValue, FieldView};
+pub use super::role::Role;
+pub use super::stored::StoredFields;
 use crate::domain::string_enum;
 
 /// `prev_hash` of the first record: 64 zeros.
@@ -77,12 +80,12 @@ string_enum! {
     }
 }
 
-/// Who acted. `role` is `partner`, `dpo`, `operator`, `system`, or
-/// `unidentified` for a certificate that names no Brdo identity.
+/// Who acted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Actor {
-    /// The role.
-    pub role: String,
+    /// The role: `partner`, `dpo`, `operator`, `system`, or `unidentified`
+    /// for a certificate that names no Brdo identity.
+    pub role: Role,
     /// Partner id, operator name, `gateway` for the gateway DPO, or the
     /// system task's name.
     pub id: Option<String>,
@@ -96,7 +99,7 @@ impl Actor {
     /// A system task (retention sweeper, checkpointer).
     pub fn system(task: &str) -> Self {
         Self {
-            role: "system".to_owned(),
+            role: Role::System,
             id: Some(task.to_owned()),
             officer: None,
             cert_serial: None,
@@ -153,6 +156,56 @@ impl RecordDraft {
     }
 }
 
+/// A draft at a position: the record's fields as the typed value holds
+/// them, for the forms derived from [`FIELDS`].
+#[derive(Debug, Clone, Copy)]
+pub struct Numbered<'a> {
+    /// Position in the log.
+    pub seq: u64,
+    /// The fields.
+    pub draft: &'a RecordDraft,
+}
+
+impl<'a> Numbered<'a> {
+    /// The value of `field`, borrowed from the draft. The match is
+    /// exhaustive, so a field added to [`FIELDS`] cannot be forgotten here.
+    pub fn get(&self, field: Field) -> FieldValue<'a> {
+        fn opt(v: &Option<String>) -> FieldValue<'_> {
+            v.as_deref().map_or(FieldValue::Null, FieldValue::Text)
+        }
+        let d = self.draft;
+        match field {
+            Field::Seq => FieldValue::Seq(self.seq),
+            Field::At => FieldValue::Text(&d.at),
+            Field::ActorRole => FieldValue::Text(d.actor.role.as_str()),
+            Field::ActorId => opt(&d.actor.id),
+            Field::ActorOfficer => opt(&d.actor.officer),
+            Field::ActorCertSerial => opt(&d.actor.cert_serial),
+            Field::Action => FieldValue::Text(d.action.as_str()),
+            Field::MessageId => opt(&d.message_id),
+            Field::Counterparts => FieldValue::List(&d.counterparts),
+            Field::Outcome => FieldValue::Text(d.outcome.as_str()),
+            Field::Code => opt(&d.code),
+            Field::Justification => opt(&d.justification),
+            Field::RequestId => opt(&d.request_id),
+            Field::Node => d
+                .node
+                .as_deref()
+                .map_or(FieldValue::Absent, FieldValue::Text),
+            Field::Details => d
+                .details
+                .as_ref()
+                .map_or(FieldValue::Absent, FieldValue::Object),
+        }
+    }
+}
+
+impl FieldView for Numbered<'_> {
+    fn value(&self, field: Field) -> FieldValue<'_> {
+        self.get(field)
+    }
+}
+
 /// A record in the chain, as stored and as served to DPOs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuditRecord {
@@ -170,80 +223,83 @@ impl RecordDraft {
     /// The record as a JSON object without `hash` and `prev_hash`: exactly
     /// what is canonicalised and hashed. Optional extensions (`node`,
     /// `details`) appear only when set, so records without them hash as
-    /// SPEC §5 and the shared vectors define.
+    /// SPEC §5 and the shared vectors define. Keys in [`FIELDS`] order.
     pub fn body(&self, seq: u64) -> Value {
-        let mut obj = json!({
-            "seq": seq,
-            "at": self.at,
-            "actor": self.actor,
-            "action": self.action,
-            "message_id": self.message_id,
-            "counterparts": self.counterparts,
-            "outcome": self.outcome,
-            "code": self.code,
-            "justification": self.justification,
-            "request_id": self.request_id,
-        });
-        if let Value::Object(map) = &mut obj {
-            if let Some(node) = &self.node {
-                map.insert("node".to_owned(), Value::String(node.clone()));
-            }
-            if let Some(details) = &self.details {
-                map.insert("details".to_owned(), Value::Object(details.clone()));
+        let view = Numbered { seq, draft: self };
+        let mut map = Map::new();
+        for def in FIELDS {
+            let Some(v) = view.value(def.field).to_json() else {
+                continue;
+            };
+            match def.group {
+                None => {
+                    map.insert(def.key.to_owned(), v);
+                }
+                Some(g) => {
+                    let group = map
+                        .entry(g.to_owned())
+                        .or_insert_with(|| Value::Object(Map::new()));
+                    if let Value::Object(members) = group {
+                        members.insert(def.key.to_owned(), v);
+                    }
+                }
             }
         }
-        obj
+        Value::Object(map)
     }
 
     /// Writes the canonical form of [`body`](Self::body) directly, without
-    /// building a JSON value: the keys are ASCII, so their RFC 8785 order is
-    /// fixed and known. Verification runs this once per record, so it must
-    /// be fast; a test checks it against the generic canonicaliser.
+    /// building a JSON value (the hand-written fast path, proven equal to
+    /// [`canonical::write_canonical`] by `forms_test`).
     pub fn canonical_into(&self, seq: u64, out: &mut String) {
-        use std::fmt::Write as _;
-        let opt = |v: &Option<String>, out: &mut String| match v {
-            Some(s) => jcs::write_string(s, out),
-            None => out.push_str("null"),
-        };
-        out.push_str("{\"action\":");
-        jcs::write_string(self.action.as_str(), out);
-        out.push_str(",\"actor\":{\"cert_serial\":");
-        opt(&self.actor.cert_serial, out);
-        out.push_str(",\"id\":");
-        opt(&self.actor.id, out);
-        out.push_str(",\"officer\":");
-        opt(&self.actor.officer, out);
-        out.push_str(",\"role\":");
-        jcs::write_string(&self.actor.role, out);
-        out.push_str("},\"at\":");
-        jcs::write_string(&self.at, out);
-        out.push_str(",\"code\":");
-        opt(&self.code, out);
-        out.push_str(",\"counterparts\":[");
-        for (i, c) in self.counterparts.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            jcs::write_string(c, out);
+        canonical::typed_fast(seq, self, out);
+    }
+
+    /// Reads a record's fields from one of its forms, each by its kind.
+    /// Fields are read in [`FIELDS`] order, so a form reports the first
+    /// bad field in column order.
+    pub fn read<S: FieldSource>(src: &mut S) -> Result<Self, S::Error> {
+        Ok(RecordDraft {
+            at: src.text(Field::At)?,
+            actor: Actor {
+                role: Role::from_word(src.text(Field::ActorRole)?),
+                id: src.opt_text(Field::ActorId)?,
+                officer: src.opt_text(Field::ActorOfficer)?,
+                cert_serial: src.opt_text(Field::ActorCertSerial)?,
+            },
+            action: src.word(Field::Action, Action::parse)?,
+            message_id: src.opt_text(Field::MessageId)?,
+            counterparts: src.list(Field::Counterparts)?,
+            outcome: src.word(Field::Outcome, Outcome::parse)?,
+            code: src.opt_text(Field::Code)?,
+            justification: src.opt_text(Field::Justification)?,
+            request_id: src.opt_text(Field::RequestId)?,
+            node: src.opt_text(Field::Node)?,
+            details: src.object(Field::Details)?,
+        })
+    }
+
+    /// The fields of a reduced record (dropped at the end of audit
+    /// retention): empty, never served or hashed.
+    pub fn reduced() -> Self {
+        RecordDraft {
+            at: String::new(),
+            actor: Actor {
+                role: Role::Other(String::new()),
+                id: None,
+                officer: None,
+                cert_serial: None,
+            },
+            action: Action::Request,
+            message_id: None,
+            counterparts: Vec::new(),
+            outcome: Outcome::Allowed,
+            code: None,
+            justification: None,
+            request_id: None,
+            node: None,
+            details: None,
         }
-        out.push(']');
-        if let Some(details) = &self.details {
-            out.push_str(",\"details\":");
-            jcs::canonicalize_into(&Value::Object(details.clone()), out);
-        }
-        out.push_str(",\"justification\":");
-        opt(&self.justification, out);
-        out.push_str(",\"message_id\":");
-        opt(&self.message_id, out);
-        if let Some(node) = &self.node {
-            out.push_str(",\"node\":");
-            jcs::write_string(node, out);
-        }
-        out.push_str(",\"outcome\":");
-        jcs::write_string(self.outcome.as_str(), out);
-        out.push_str(",\"request_id\":");
-        opt(&self.request_id, out);
-        let _ = write!(out, ",\"seq\":{seq}}}");
     }
 
     /// Places the draft after `prev_hash` at `seq`, computing its hash.
@@ -268,19 +324,6 @@ impl RecordDraft {
 }
 
 impl AuditRecord {
-    /// The record as served: its body plus `prev_hash` and `hash`.
-    pub fn to_json(&self) -> Value {
-        let mut v = self.draft.body(self.seq);
-        if let Value::Object(map) = &mut v {
-            map.insert(
-                "prev_hash".to_owned(),
-                Value::String(self.prev_hash.clone()),
-            );
-            map.insert("hash".to_owned(), Value::String(self.hash.clone()));
-        }
-        v
-    }
-
     /// Recomputes the hash from the fields; `true` when it matches.
     pub fn hash_matches(&self) -> bool {
         let mut canonical = String::with_capacity(512);
@@ -289,150 +332,6 @@ impl AuditRecord {
             return false;
         };
         chain_digest(&self.prev_hash, &canonical).is_ok_and(|h| h == expected)
-    }
-
-    /// Reads a record as served (API, export): the inverse of
-    /// [`to_json`](Self::to_json). Returns the record and whether it is
-    /// reduced. Unknown or missing fields are errors, so an export with
-    /// anything added or dropped cannot verify.
-    pub fn from_served(v: &Value) -> Result<(Self, bool), String> {
-        let obj = v.as_object().ok_or("a record must be a JSON object")?;
-        let text = |k: &str| obj.get(k).and_then(Value::as_str).map(str::to_owned);
-        let opt = |k: &str| -> Result<Option<String>, String> {
-            match obj.get(k) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::String(s)) => Ok(Some(s.clone())),
-                Some(_) => Err(format!("{k} must be a string or null")),
-            }
-        };
-        let seq = obj
-            .get("seq")
-            .and_then(Value::as_u64)
-            .ok_or("seq must be a whole number")?;
-        let prev_hash = text("prev_hash").ok_or("prev_hash is missing")?;
-        let hash = text("hash").ok_or("hash is missing")?;
-        if obj.get("reduced") == Some(&Value::Bool(true)) {
-            if obj.len() != 4 {
-                return Err(format!("reduced record {seq} carries fields"));
-            }
-            let draft = RecordDraft {
-                at: String::new(),
-                actor: Actor {
-                    role: String::new(),
-                    id: None,
-                    officer: None,
-                    cert_serial: None,
-                },
-                action: Action::Request,
-                message_id: None,
-                counterparts: Vec::new(),
-                outcome: Outcome::Allowed,
-                code: None,
-                justification: None,
-                request_id: None,
-                node: None,
-                details: None,
-            };
-            return Ok((
-                AuditRecord {
-                    seq,
-                    draft,
-                    prev_hash,
-                    hash,
-                },
-                true,
-            ));
-        }
-        const KNOWN: &[&str] = &[
-            "seq",
-            "at",
-            "actor",
-            "action",
-            "message_id",
-            "counterparts",
-            "outcome",
-            "code",
-            "justification",
-            "request_id",
-            "node",
-            "details",
-            "prev_hash",
-            "hash",
-        ];
-        if let Some(k) = obj.keys().find(|k| !KNOWN.contains(&k.as_str())) {
-            return Err(format!("record {seq} has an unknown field {k:?}"));
-        }
-        let actor = obj
-            .get("actor")
-            .and_then(Value::as_object)
-            .ok_or("actor must be an object")?;
-        let actor_opt = |k: &str| -> Result<Option<String>, String> {
-            match actor.get(k) {
-                Some(Value::Null) => Ok(None),
-                Some(Value::String(s)) => Ok(Some(s.clone())),
-                _ => Err(format!("actor.{k} must be a string or null")),
-            }
-        };
-        if actor.len() != 4 {
-            return Err(format!(
-                "record {seq}: actor must have exactly role, id, officer, cert_serial"
-            ));
-        }
-        let draft = RecordDraft {
-            at: text("at").ok_or("at is missing")?,
-            actor: Actor {
-                role: actor
-                    .get("role")
-                    .and_then(Value::as_str)
-                    .ok_or("actor.role is missing")?
-                    .to_owned(),
-                id: actor_opt("id")?,
-                officer: actor_opt("officer")?,
-                cert_serial: actor_opt("cert_serial")?,
-            },
-            action: text("action")
-                .as_deref()
-                .and_then(Action::parse)
-                .ok_or("action is not known")?,
-            message_id: opt("message_id")?,
-            counterparts: obj
-                .get("counterparts")
-                .and_then(Value::as_array)
-                .ok_or("counterparts must be a list")?
-                .iter()
-                .map(|c| {
-                    c.as_str()
-                        .map(str::to_owned)
-                        .ok_or("counterparts must be strings")
-                })
-                .collect::<Result<_, _>>()?,
-            outcome: text("outcome")
-                .as_deref()
-                .and_then(Outcome::parse)
-                .ok_or("outcome is not known")?,
-            code: opt("code")?,
-            justification: opt("justification")?,
-            request_id: opt("request_id")?,
-            node: match obj.get("node") {
-                None => None,
-                Some(Value::String(s)) => Some(s.clone()),
-                Some(_) => return Err("node must be a string".into()),
-            },
-            details: match obj.get("details") {
-                None => None,
-                Some(Value::Object(m)) => Some(m.clone()),
-                Some(_) => return Err("details must be an object".into()),
-            },
-        };
-        Ok((
-            AuditRecord {
-                seq,
-                draft,
-                prev_hash,
-                hash,
-            },
-            false,
-        ))
     }
 
     /// The record's hash as the 32 bytes that are its Merkle leaf data.
@@ -445,89 +344,6 @@ impl AuditRecord {
 /// doubles, so integers above 2^53 would share a canonical form with their
 /// neighbours and two records could hash alike (found by fuzzing).
 pub const MAX_SEQ: u64 = (1 << 53) - 1;
-
-/// A stored record's fields, borrowed as read: the bulk verification path,
-/// which must not allocate per record. `counterparts` and `details` are the
-/// stored JSON texts, which the writer stores in canonical form; they are
-/// embedded verbatim, so any other spelling in the database fails the hash.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StoredFields<'a> {
-    /// Position in the log.
-    pub seq: u64,
-    /// Time.
-    pub at: &'a str,
-    /// Actor role.
-    pub role: &'a str,
-    /// Actor id.
-    pub id: Option<&'a str>,
-    /// Officer.
-    pub officer: Option<&'a str>,
-    /// Certificate serial.
-    pub cert_serial: Option<&'a str>,
-    /// Action.
-    pub action: &'a str,
-    /// Message id.
-    pub message_id: Option<&'a str>,
-    /// Counterparts, as stored (a JSON array).
-    pub counterparts: &'a str,
-    /// Outcome.
-    pub outcome: &'a str,
-    /// Code.
-    pub code: Option<&'a str>,
-    /// Justification.
-    pub justification: Option<&'a str>,
-    /// Request id.
-    pub request_id: Option<&'a str>,
-    /// Node.
-    pub node: Option<&'a str>,
-    /// Details, as stored (canonical JSON object), if any.
-    pub details: Option<&'a str>,
-}
-
-impl StoredFields<'_> {
-    /// Writes the canonical form, byte for byte what
-    /// [`RecordDraft::canonical_into`] writes for the same record.
-    pub fn canonical_into(&self, out: &mut String) {
-        use std::fmt::Write as _;
-        let opt = |v: Option<&str>, out: &mut String| match v {
-            Some(s) => jcs::write_string(s, out),
-            None => out.push_str("null"),
-        };
-        out.push_str("{\"action\":");
-        jcs::write_string(self.action, out);
-        out.push_str(",\"actor\":{\"cert_serial\":");
-        opt(self.cert_serial, out);
-        out.push_str(",\"id\":");
-        opt(self.id, out);
-        out.push_str(",\"officer\":");
-        opt(self.officer, out);
-        out.push_str(",\"role\":");
-        jcs::write_string(self.role, out);
-        out.push_str("},\"at\":");
-        jcs::write_string(self.at, out);
-        out.push_str(",\"code\":");
-        opt(self.code, out);
-        out.push_str(",\"counterparts\":");
-        out.push_str(self.counterparts);
-        if let Some(details) = self.details {
-            out.push_str(",\"details\":");
-            out.push_str(details);
-        }
-        out.push_str(",\"justification\":");
-        opt(self.justification, out);
-        out.push_str(",\"message_id\":");
-        opt(self.message_id, out);
-        if let Some(node) = self.node {
-            out.push_str(",\"node\":");
-            jcs::write_string(node, out);
-        }
-        out.push_str(",\"outcome\":");
-        jcs::write_string(self.outcome, out);
-        out.push_str(",\"request_id\":");
-        opt(self.request_id, out);
-        let _ = write!(out, ",\"seq\":{}}}", self.seq);
-    }
-}
 
 /// A record that cannot be placed in the chain: a malformed hash or an
 /// out-of-range sequence number.
@@ -584,6 +400,8 @@ mod tests {
 
     use super::*;
 
+    use crate::audit::jcs;
+    use crate::audit::stored::JsonColumns;
     use crate::audit::vectors_dir;
 
     /// Reads a vector record into a draft, field by field, as the store would.
@@ -609,7 +427,7 @@ mod tests {
 
     #[derive(serde::Deserialize)]
     struct ActorIn {
-        role: String,
+        role: Role,
         id: Option<String>,
         officer: Option<String>,
         cert_serial: Option<String>,
@@ -701,7 +519,7 @@ mod tests {
             let s = |i: usize| strs[i].clone();
             let draft = RecordDraft {
                 at: s(0).unwrap_or_default(),
-                actor: Actor { role: s(1).unwrap_or_default(), id: s(2), officer: s(3), cert_serial: s(4) },
+                actor: Actor { role: s(1).unwrap_or_default().into(), id: s(2), officer: s(3), cert_serial: s(4) },
                 action: Action::ALL[action],
                 message_id: s(5),
                 counterparts,
@@ -741,25 +559,8 @@ mod tests {
                 details: with_details.then(|| serde_json::json!({"z": [1, "é\n"], "a": null}).as_object().cloned().unwrap_or_default()),
             };
             // The columns exactly as the writer stores them.
-            let counterparts_col = serde_json::to_string(&draft.counterparts).expect("json");
-            let details_col = draft.details.as_ref().map(|m| jcs::canonicalize(&Value::Object(m.clone())));
-            let view = StoredFields {
-                seq,
-                at: &draft.at,
-                role: &draft.actor.role,
-                id: draft.actor.id.as_deref(),
-                officer: draft.actor.officer.as_deref(),
-                cert_serial: draft.actor.cert_serial.as_deref(),
-                action: draft.action.as_str(),
-                message_id: draft.message_id.as_deref(),
-                counterparts: &counterparts_col,
-                outcome: draft.outcome.as_str(),
-                code: draft.code.as_deref(),
-                justification: draft.justification.as_deref(),
-                request_id: draft.request_id.as_deref(),
-                node: draft.node.as_deref(),
-                details: details_col.as_deref(),
-            };
+            let json = JsonColumns::of(&draft).expect("json");
+            let view = StoredFields::of(seq, &draft, &json);
             let (mut a, mut b) = (String::new(), String::new());
             view.canonical_into(&mut a);
             draft.canonical_into(seq, &mut b);

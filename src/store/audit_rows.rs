@@ -1,6 +1,6 @@
 //! Audit records in the database: appending to the chain, reading back.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -8,9 +8,12 @@ use super::convert::to_i64;
 use super::error::StoreError;
 use super::merkle_rows::Tree;
 use super::write_conn::{Arg, WriteConn};
-use crate::audit::record::{
-    Action, Actor, AuditRecord, GENESIS_HASH, Outcome, RecordDraft, format_at,
+use crate::audit::fields::{
+    COLUMN_COUNT, FIELDS, Field, HASH_COLUMN, Kind, PREV_HASH_COLUMN, REDUCED_COLUMN,
+    STORED_COLUMNS,
 };
+use crate::audit::record::{AuditRecord, GENESIS_HASH, RecordDraft, Role, format_at};
+use crate::audit::stored::{JsonColumns, StoredFields, record_from_columns};
 
 /// The end of the chain, as the writer tracks it within a batch.
 #[derive(Debug, Clone)]
@@ -53,8 +56,8 @@ pub(super) async fn read_head(conn: &mut WriteConn) -> Result<Head, StoreError> 
 pub(super) struct PendingRecord {
     seq: i64,
     rec: AuditRecord,
-    counterparts: String,
-    details: Option<String>,
+    /// The record's list and object columns, encoded.
+    json: JsonColumns,
     parties: Vec<String>,
     messages: Vec<String>,
 }
@@ -82,12 +85,7 @@ pub(super) async fn append(
         .map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let d = &rec.draft;
     let seq_i = to_i64(seq)?;
-    let counterparts =
-        serde_json::to_string(&d.counterparts).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let details = d
-        .details
-        .as_ref()
-        .map(|m| crate::audit::jcs::canonicalize(&Value::Object(m.clone())));
+    let json = JsonColumns::of(d).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     tree.push(&rec.hash)?;
     head.seq = seq;
     head.hash.clone_from(&rec.hash);
@@ -96,8 +94,7 @@ pub(super) async fn append(
         seq: seq_i,
         parties: parties(d),
         messages: messages(d),
-        counterparts,
-        details,
+        json,
         rec: rec.clone(),
     });
     Ok(rec)
@@ -116,35 +113,9 @@ const INDEX_ROWS_PER_INSERT: usize = 64;
 /// rows.
 pub(super) async fn write_pending(conn: &mut WriteConn, head: &mut Head) -> Result<(), StoreError> {
     let pending = std::mem::take(&mut head.pending);
-    let records: Vec<[Arg<'_>; 18]> = pending
-        .iter()
-        .map(|p| {
-            let d = &p.rec.draft;
-            [
-                p.seq.into(),
-                d.at.as_str().into(),
-                d.actor.role.as_str().into(),
-                d.actor.id.as_deref().into(),
-                d.actor.officer.as_deref().into(),
-                d.actor.cert_serial.as_deref().into(),
-                d.action.as_str().into(),
-                d.message_id.as_deref().into(),
-                p.counterparts.as_str().into(),
-                d.outcome.as_str().into(),
-                d.code.as_deref().into(),
-                d.justification.as_deref().into(),
-                d.request_id.as_deref().into(),
-                d.node.as_deref().into(),
-                p.details.as_deref().into(),
-                0i64.into(),
-                p.rec.prev_hash.as_str().into(),
-                p.rec.hash.as_str().into(),
-            ]
-        })
-        .collect();
+    let records: Vec<[Arg<'_>; COLUMN_COUNT]> = pending.iter().map(row_args).collect();
     conn.insert_rows(
-        "audit_log (seq, at, actor_role, actor_id, actor_officer, actor_cert_serial, action, message_id, \
-         counterparts, outcome, code, justification, request_id, node, details, reduced, prev_hash, hash)",
+        &format!("audit_log ({STORED_COLUMNS})"),
         &records,
         RECORDS_PER_INSERT,
         "",
@@ -161,6 +132,19 @@ pub(super) async fn write_pending(conn: &mut WriteConn, head: &mut Head) -> Resu
         .collect();
     insert_index(conn, "audit_messages", "message_id", &messages).await?;
     Ok(())
+}
+
+/// A pending record's row, in [`STORED_COLUMNS`] order.
+fn row_args(p: &PendingRecord) -> [Arg<'_>; COLUMN_COUNT] {
+    let fields = StoredFields::of(p.rec.seq, &p.rec.draft, &p.json);
+    std::array::from_fn(|i| match FIELDS.get(i) {
+        Some(def) if def.kind == Kind::Seq => p.seq.into(),
+        Some(def) => fields.column(def.field).into(),
+        None if i == PREV_HASH_COLUMN => p.rec.prev_hash.as_str().into(),
+        None if i == HASH_COLUMN => p.rec.hash.as_str().into(),
+        // `reduced`: a record is written whole.
+        None => 0i64.into(),
+    })
 }
 
 /// Multi-row `INSERT`s of index rows. `table` and `column` are constants of
@@ -188,7 +172,7 @@ async fn insert_index(
 /// counterpart.
 fn parties(d: &RecordDraft) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    if matches!(d.actor.role.as_str(), "partner" | "dpo")
+    if matches!(d.actor.role, Role::Partner | Role::Dpo)
         && let Some(id) = &d.actor.id
         && id != "gateway"
     {
@@ -217,103 +201,30 @@ fn messages(d: &RecordDraft) -> Vec<String> {
 }
 
 /// The columns read back for a record, in [`record_from_row`] order.
-pub(super) const RECORD_COLUMNS: &str = "seq, at, actor_role, actor_id, actor_officer, actor_cert_serial, action, \
-     message_id, counterparts, outcome, code, justification, request_id, node, details, reduced, prev_hash, hash";
+pub(super) const RECORD_COLUMNS: &str = STORED_COLUMNS;
 
 /// Rebuilds a record from its row. A reduced record comes back with empty
 /// fields and `true`; its hash is then only checked for linkage.
 pub(super) fn record_from_row(row: &AnyRow) -> Result<(AuditRecord, bool), StoreError> {
-    let seq: i64 = row.try_get(0)?;
-    let reduced: i64 = row.try_get(15)?;
-    let mut texts: Vec<Option<String>> = Vec::with_capacity(18);
-    texts.push(Some(seq.to_string()));
-    for i in 1..15 {
-        texts.push(row.try_get::<Option<String>, _>(i)?);
+    let mut texts: Vec<Option<String>> = Vec::with_capacity(COLUMN_COUNT);
+    for i in 0..COLUMN_COUNT {
+        let integer = i == REDUCED_COLUMN || FIELDS.get(i).is_some_and(|d| d.kind == Kind::Seq);
+        texts.push(if integer {
+            Some(row.try_get::<i64, _>(i)?.to_string())
+        } else if i == PREV_HASH_COLUMN || i == HASH_COLUMN {
+            Some(row.try_get::<String, _>(i)?)
+        } else {
+            row.try_get::<Option<String>, _>(i)?
+        });
     }
-    texts.push(Some(reduced.to_string()));
-    texts.push(Some(row.try_get::<String, _>(16)?));
-    texts.push(Some(row.try_get::<String, _>(17)?));
     let borrowed: Vec<Option<&str>> = texts.iter().map(Option::as_deref).collect();
     record_from_parts(&borrowed)
 }
 
-/// Rebuilds a record from its 18 columns as text (in [`RECORD_COLUMNS`]
+/// Rebuilds a record from its columns as text (in [`RECORD_COLUMNS`]
 /// order), however they were read.
 pub(super) fn record_from_parts(f: &[Option<&str>]) -> Result<(AuditRecord, bool), StoreError> {
-    let seq: u64 = f
-        .first()
-        .copied()
-        .flatten()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| StoreError::Corrupt("audit record without a seq".into()))?;
-    let corrupt = |what: &str| StoreError::Corrupt(format!("audit record {seq}: {what}"));
-    if f.len() != 18 {
-        return Err(corrupt("wrong number of columns"));
-    }
-    let reduced = f[15] != Some("0");
-    let prev_hash = f[16].ok_or_else(|| corrupt("no prev_hash"))?.to_owned();
-    let hash = f[17].ok_or_else(|| corrupt("no hash"))?.to_owned();
-    let owned = |i: usize| f[i].map(str::to_owned);
-    let draft = if reduced {
-        RecordDraft {
-            at: String::new(),
-            actor: Actor {
-                role: String::new(),
-                id: None,
-                officer: None,
-                cert_serial: None,
-            },
-            action: Action::Request,
-            message_id: None,
-            counterparts: Vec::new(),
-            outcome: Outcome::Allowed,
-            code: None,
-            justification: None,
-            request_id: None,
-            node: None,
-            details: None,
-        }
-    } else {
-        let details = match f[14] {
-            None => None,
-            Some(s) => match serde_json::from_str::<Value>(s) {
-                Ok(Value::Object(m)) => Some(m),
-                _ => return Err(corrupt("details is not a JSON object")),
-            },
-        };
-        RecordDraft {
-            at: owned(1).ok_or_else(|| corrupt("no time"))?,
-            actor: Actor {
-                role: owned(2).ok_or_else(|| corrupt("no actor role"))?,
-                id: owned(3),
-                officer: owned(4),
-                cert_serial: owned(5),
-            },
-            action: f[6]
-                .and_then(Action::parse)
-                .ok_or_else(|| corrupt("unknown action"))?,
-            message_id: owned(7),
-            counterparts: serde_json::from_str(f[8].ok_or_else(|| corrupt("no counterparts"))?)
-                .map_err(|_| corrupt("counterparts is not a list"))?,
-            outcome: f[9]
-                .and_then(Outcome::parse)
-                .ok_or_else(|| corrupt("unknown outcome"))?,
-            code: owned(10),
-            justification: owned(11),
-            request_id: owned(12),
-            node: owned(13),
-            details: details.map(|m: Map<String, Value>| m),
-        }
-    };
-    Ok((
-        AuditRecord {
-            seq,
-            draft,
-            prev_hash,
-            hash,
-        },
-        reduced,
-    ))
+    record_from_columns(f).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 /// Filters of the DPO audit query (SPEC §5).
@@ -354,101 +265,33 @@ impl super::Store {
         filter: &AuditFilter,
         scope: Option<&str>,
     ) -> Result<Vec<(AuditRecord, bool)>, StoreError> {
-        let mut binds: Vec<Bind> = Vec::new();
-        let mut bind = |b: Bind| {
-            binds.push(b);
-            format!("${}", binds.len())
-        };
-        // Index tables that narrow the log: (table, key column, value).
-        let mut indexed: Vec<(&str, &str, String)> = Vec::new();
-        if let Some(p) = scope {
-            indexed.push(("audit_parties", "partner", p.to_owned()));
-        }
-        if let Some(p) = &filter.partner {
-            indexed.push(("audit_parties", "partner", p.clone()));
-        }
-        if let Some(m) = &filter.message {
-            indexed.push(("audit_messages", "message_id", m.clone()));
-        }
-        let cols: Vec<String> = RECORD_COLUMNS
-            .split(", ")
-            .map(|c| format!("a.{c}"))
-            .collect();
-        let mut sql = format!("SELECT {} FROM ", cols.join(", "));
-        let mut conds: Vec<String> = Vec::new();
-        // The first index table drives the scan in seq order (its primary
-        // key is (key, seq)); the others are joined on seq.
-        let seq_col = if indexed.is_empty() {
-            sql.push_str("audit_log a");
-            "a.seq".to_owned()
-        } else {
-            for (i, (table, key, value)) in indexed.iter().enumerate() {
-                let p = bind(Bind::Text(value.clone()));
-                if i == 0 {
-                    // CROSS JOIN keeps SQLite from reordering: the index
-                    // table drives in seq order, so no sort is needed even
-                    // when another filter has an index of its own.
-                    sql.push_str(&format!("{table} d0 CROSS JOIN audit_log a"));
-                    conds.push(format!("d0.{key} = {p}"));
-                    conds.push("a.seq = d0.seq".to_owned());
-                } else {
-                    sql.push_str(&format!(
-                        " JOIN {table} d{i} ON d{i}.seq = d0.seq AND d{i}.{key} = {p}"
-                    ));
-                }
-            }
-            "d0.seq".to_owned()
-        };
+        let mut q = AuditQuery::from_indexes(filter, scope);
         // Records are stamped in chain order, so a time window is a seq
         // range: two index lookups turn it into bounds every index can use.
         if let Some(from) = &filter.from {
             match self.first_seq_at_or_after(from).await? {
-                Some(lower) => {
-                    let p = bind(Bind::Int(super::convert::to_i64(lower)?));
-                    conds.push(format!("{seq_col} >= {p}"));
-                }
+                Some(lower) => q.seq_bound(">=", lower)?,
                 None => return Ok(Vec::new()),
             }
         }
         if let Some(to) = &filter.to
             && let Some(upper) = self.first_seq_at_or_after(to).await?
         {
-            let p = bind(Bind::Int(super::convert::to_i64(upper)?));
-            conds.push(format!("{seq_col} < {p}"));
+            q.seq_bound("<", upper)?;
         }
-        for (column, value) in [
-            ("a.actor_officer =", &filter.officer),
-            ("a.action =", &filter.action),
-            ("a.outcome =", &filter.outcome),
-            ("a.code =", &filter.code),
-        ] {
-            if let Some(v) = value {
-                let p = bind(Bind::Text(v.clone()));
-                conds.push(format!("{column} {p}"));
-            }
-        }
+        q.column_filters(filter);
         if let Some(after) = filter.after {
-            let p = bind(Bind::Int(super::convert::to_i64(after)?));
-            conds.push(format!(
-                "{seq_col} {} {p}",
-                if filter.descending { "<" } else { ">" }
-            ));
+            q.seq_bound(if filter.descending { "<" } else { ">" }, after)?;
         }
-        if !conds.is_empty() {
-            sql.push_str(" WHERE ");
-            sql.push_str(&conds.join(" AND "));
-        }
-        let limit = bind(Bind::Int(i64::from(filter.limit.max(1))));
-        let order = if filter.descending { "DESC" } else { "ASC" };
-        sql.push_str(&format!(" ORDER BY {seq_col} {order} LIMIT {limit}"));
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let (sql, binds) = q.finish(filter);
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for b in binds {
-            q = match b {
-                Bind::Text(t) => q.bind(t),
-                Bind::Int(i) => q.bind(i),
+            query = match b {
+                Bind::Text(t) => query.bind(t),
+                Bind::Int(i) => query.bind(i),
             };
         }
-        let rows = q.fetch_all(self.pool()).await?;
+        let rows = query.fetch_all(self.pool()).await?;
         rows.iter().map(record_from_row).collect()
     }
 
@@ -476,6 +319,109 @@ impl super::Store {
                 .await?
                 .is_some(),
         )
+    }
+}
+
+/// The DPO audit query as it is built: values are always bound, never
+/// spliced into the SQL text.
+struct AuditQuery {
+    sql: String,
+    conds: Vec<String>,
+    binds: Vec<Bind>,
+    /// The seq column the scan is ordered by.
+    seq_col: &'static str,
+}
+
+impl AuditQuery {
+    /// `SELECT … FROM`, driven by the first index table that narrows the
+    /// log (partner DPO scope, partner, message), if any.
+    fn from_indexes(filter: &AuditFilter, scope: Option<&str>) -> Self {
+        // Index tables that narrow the log: (table, key column, value).
+        let mut indexed: Vec<(&str, &str, &str)> = Vec::new();
+        if let Some(p) = scope {
+            indexed.push(("audit_parties", "partner", p));
+        }
+        if let Some(p) = &filter.partner {
+            indexed.push(("audit_parties", "partner", p));
+        }
+        if let Some(m) = &filter.message {
+            indexed.push(("audit_messages", "message_id", m));
+        }
+        let cols: Vec<String> = RECORD_COLUMNS
+            .split(", ")
+            .map(|c| format!("a.{c}"))
+            .collect();
+        let mut q = AuditQuery {
+            sql: format!("SELECT {} FROM ", cols.join(", ")),
+            conds: Vec::new(),
+            binds: Vec::new(),
+            seq_col: "a.seq",
+        };
+        if indexed.is_empty() {
+            q.sql.push_str("audit_log a");
+            return q;
+        }
+        // The first index table drives the scan in seq order (its primary
+        // key is (key, seq)); the others are joined on seq.
+        q.seq_col = "d0.seq";
+        for (i, (table, key, value)) in indexed.into_iter().enumerate() {
+            let p = q.bind(Bind::Text(value.to_owned()));
+            if i == 0 {
+                // CROSS JOIN keeps SQLite from reordering: the index
+                // table drives in seq order, so no sort is needed even
+                // when another filter has an index of its own.
+                q.sql
+                    .push_str(&format!("{table} d0 CROSS JOIN audit_log a"));
+                q.conds.push(format!("d0.{key} = {p}"));
+                q.conds.push("a.seq = d0.seq".to_owned());
+            } else {
+                q.sql.push_str(&format!(
+                    " JOIN {table} d{i} ON d{i}.seq = d0.seq AND d{i}.{key} = {p}"
+                ));
+            }
+        }
+        q
+    }
+
+    /// Binds a value and returns its placeholder.
+    fn bind(&mut self, b: Bind) -> String {
+        self.binds.push(b);
+        format!("${}", self.binds.len())
+    }
+
+    /// `seq {op} bound`.
+    fn seq_bound(&mut self, op: &str, bound: u64) -> Result<(), StoreError> {
+        let p = self.bind(Bind::Int(super::convert::to_i64(bound)?));
+        self.conds.push(format!("{} {op} {p}", self.seq_col));
+        Ok(())
+    }
+
+    /// Equality filters on the record's own columns.
+    fn column_filters(&mut self, filter: &AuditFilter) {
+        for (field, value) in [
+            (Field::ActorOfficer, &filter.officer),
+            (Field::Action, &filter.action),
+            (Field::Outcome, &filter.outcome),
+            (Field::Code, &filter.code),
+        ] {
+            if let Some(v) = value {
+                let p = self.bind(Bind::Text(v.clone()));
+                self.conds.push(format!("a.{} = {p}", field.def().column));
+            }
+        }
+    }
+
+    /// The SQL with its conditions, order and limit, and its parameters.
+    fn finish(mut self, filter: &AuditFilter) -> (String, Vec<Bind>) {
+        if !self.conds.is_empty() {
+            self.sql.push_str(" WHERE ");
+            self.sql.push_str(&self.conds.join(" AND "));
+        }
+        let limit = self.bind(Bind::Int(i64::from(filter.limit.max(1))));
+        let order = if filter.descending { "DESC" } else { "ASC" };
+        self.sql
+            .push_str(&format!(" ORDER BY {} {order} LIMIT {limit}", self.seq_col));
+        (self.sql, self.binds)
     }
 }
 

@@ -19,29 +19,15 @@ use super::audit_rows::record_from_parts;
 use super::backend::Backend;
 use super::error::StoreError;
 use crate::audit::AuditRecord;
+use crate::audit::fields::{
+    COLUMN_COUNT, COLUMN_NAMES, FIELD_COUNT, Field, HASH_COLUMN, PREV_HASH_COLUMN, REDUCED_COLUMN,
+};
 use crate::audit::record::StoredFields;
 use crate::audit::verify::{ChainFault, LogVerifier};
 
-const FIELDS: [&str; 18] = [
-    "seq",
-    "at",
-    "actor_role",
-    "actor_id",
-    "actor_officer",
-    "actor_cert_serial",
-    "action",
-    "message_id",
-    "counterparts",
-    "outcome",
-    "code",
-    "justification",
-    "request_id",
-    "node",
-    "details",
-    "reduced",
-    "prev_hash",
-    "hash",
-];
+/// The packed columns: every column of a row, from the record's one
+/// definition.
+const FIELDS: &[&str] = COLUMN_NAMES;
 
 /// Records per result row.
 const BLOCK: i64 = 1000;
@@ -65,15 +51,16 @@ fn packed_select() -> String {
 
 /// A packed block that does not split into whole records.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("the stored audit log is damaged: a row does not split into its 18 fields")]
+#[error("the stored audit log is damaged: a row does not split into its {COLUMN_COUNT} fields")]
 pub struct Damaged;
 
 /// The fields of one packed record.
-type Fields<'a> = [Option<&'a str>; 18];
+type Fields<'a> = [Option<&'a str>; COLUMN_COUNT];
 
-/// Splits one packed record into its 18 fields, without allocating.
+/// Splits one packed record into its [`COLUMN_COUNT`] fields, without
+/// allocating.
 fn split_record(rec: &str) -> Result<Fields<'_>, Damaged> {
-    let mut fields: Fields<'_> = [None; 18];
+    let mut fields: Fields<'_> = [None; COLUMN_COUNT];
     let mut parts = rec.split('\u{1f}');
     for slot in &mut fields {
         let f = parts.next().ok_or(Damaged)?;
@@ -85,7 +72,8 @@ fn split_record(rec: &str) -> Result<Fields<'_>, Damaged> {
     Ok(fields)
 }
 
-/// Splits packed text back into records of 18 optional fields each.
+/// Splits packed text back into records of [`COLUMN_COUNT`] optional
+/// fields each.
 fn unpack(packed: &str) -> impl Iterator<Item = Result<Fields<'_>, Damaged>> {
     packed
         .split('\u{1d}')
@@ -166,32 +154,7 @@ impl Block {
                     for rec in unpack(text) {
                         let after = verifier.count();
                         let rec = rec.map_err(|_| ChainFault::Unreadable { after })?;
-                        let unreadable = || ChainFault::Unreadable { after };
-                        let text = |i: usize| rec[i].ok_or_else(unreadable);
-                        let seq: u64 = text(0)?.parse().map_err(|_| unreadable())?;
-                        let reduced = text(15)? != "0";
-                        let fields = if reduced {
-                            None
-                        } else {
-                            Some(StoredFields {
-                                seq,
-                                at: text(1)?,
-                                role: text(2)?,
-                                id: rec[3],
-                                officer: rec[4],
-                                cert_serial: rec[5],
-                                action: text(6)?,
-                                message_id: rec[7],
-                                counterparts: text(8)?,
-                                outcome: text(9)?,
-                                code: rec[10],
-                                justification: rec[11],
-                                request_id: rec[12],
-                                node: rec[13],
-                                details: rec[14],
-                            })
-                        };
-                        verifier.push_stored(seq, fields.as_ref(), text(16)?, text(17)?)?;
+                        verify_packed(verifier, &rec)?;
                         n += 1;
                     }
                 }
@@ -199,6 +162,27 @@ impl Block {
         }
         Ok(n)
     }
+}
+
+/// Feeds one packed record to `verifier` as borrowed columns.
+fn verify_packed(verifier: &mut LogVerifier<'_>, rec: &Fields<'_>) -> Result<(), ChainFault> {
+    let after = verifier.count();
+    let unreadable = || ChainFault::Unreadable { after };
+    let text = |i: usize| rec[i].ok_or_else(unreadable);
+    let seq: u64 = text(Field::Seq as usize)?
+        .parse()
+        .map_err(|_| unreadable())?;
+    let fields = if text(REDUCED_COLUMN)? != "0" {
+        None
+    } else {
+        Some(StoredFields::from_columns(seq, &rec[..FIELD_COUNT]).ok_or_else(unreadable)?)
+    };
+    verifier.push_stored(
+        seq,
+        fields.as_ref(),
+        text(PREV_HASH_COLUMN)?,
+        text(HASH_COLUMN)?,
+    )
 }
 
 impl BulkReader {

@@ -57,6 +57,18 @@ impl Identity {
     }
 }
 
+/// The role an identity acts in, as audit records name it (the audit log
+/// knows no certificates, so the mapping lives here).
+impl From<&Identity> for crate::audit::Role {
+    fn from(identity: &Identity) -> Self {
+        match identity {
+            Identity::Partner(_) => Self::Partner,
+            Identity::PartnerDpo(_) | Identity::GatewayDpo => Self::Dpo,
+            Identity::Operator(_) => Self::Operator,
+        }
+    }
+}
+
 /// Why a certificate does not name a usable identity; all of these answer
 /// `403 no_identity`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -183,6 +195,22 @@ mod tests {
             "urn:brdo:partner:gateway",
         ] {
             assert!(p(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn audit_roles_are_the_role_words() {
+        let p = PartnerId::parse("AL-CTD").expect("id");
+        for identity in [
+            Identity::Partner(p.clone()),
+            Identity::PartnerDpo(p),
+            Identity::GatewayDpo,
+            Identity::Operator("admin".into()),
+        ] {
+            assert_eq!(
+                crate::audit::Role::from(&identity).as_str(),
+                identity.role()
+            );
         }
     }
 }
