@@ -37,3 +37,4 @@ mod retention;
 mod signatures;
 mod tls;
 mod validation;
+mod wire_order;
