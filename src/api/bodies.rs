@@ -34,7 +34,7 @@ pub fn forward(doc: &Value) -> Result<(BTreeSet<PartnerId>, String), ApiError> {
         o.finish(&mut errs);
     }
     match (recipients, justification) {
-        (Some(r), Some(j)) => Ok((r, j)),
+        (Some(r), Some(j)) if errs.is_empty() => Ok((r, j)),
         _ => Err(invalid(errs)),
     }
 }
@@ -62,7 +62,7 @@ pub fn grant(doc: &Value, policy: &Policy) -> Result<(PartnerId, Scope), ApiErro
         o.finish(&mut errs);
     }
     match (partner, scope) {
-        (Some(p), Some(s)) => Ok((p, s)),
+        (Some(p), Some(s)) if errs.is_empty() => Ok((p, s)),
         _ => Err(invalid(errs)),
     }
 }
@@ -94,7 +94,10 @@ pub fn hold(doc: &Value) -> Result<String, ApiError> {
             .and_then(|s| text(s, "reason", 1, 1000, true, &mut errs));
         o.finish(&mut errs);
     }
-    reason.ok_or_else(|| invalid(errs))
+    match reason {
+        Some(r) if errs.is_empty() => Ok(r),
+        _ => Err(invalid(errs)),
+    }
 }
 
 /// `{"decision": "keep" | "erase", "reason": "...", "extend_days": n}` of

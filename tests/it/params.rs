@@ -313,3 +313,68 @@ async fn message_with_attachment(gw: &TestGateway) -> (String, String) {
     m["attachments"] = json!([attachment]);
     (send(gw, "AL-CTD", &m).await, attachment)
 }
+
+/// A body member the API does not define is the caller's mistake on every
+/// operation with a JSON body (SPEC §8): `400 invalid_message` naming it,
+/// never accepted and silently dropped. The table is `good_body`; each body
+/// is otherwise valid, so the unknown member is the only thing wrong.
+#[tokio::test]
+async fn every_json_body_refuses_an_unknown_member() {
+    let gw = TestGateway::start().await;
+    let (message_id, attachment_id) = message_with_attachment(&gw).await;
+    let doc: Value =
+        serde_json::from_str(brdo::api::openapi::document_json()).expect("API description");
+    let mut checked = Vec::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("path item") {
+            let id = op["operationId"].as_str().unwrap_or_default();
+            let Some(Value::Object(mut body)) = good_body(id) else {
+                continue;
+            };
+            body.insert("colour".into(), json!("red"));
+            let mut concrete = path.clone();
+            for name in ["id", "attachment_id", "seq", "partner"] {
+                let value = match name {
+                    "partner" => "RS-MOI".to_owned(),
+                    other => good_path_value(other, &message_id, &attachment_id),
+                };
+                concrete = concrete.replace(&format!("{{{name}}}"), &value);
+            }
+            let role = op["x-brdo-roles"][0].as_str().expect("roles");
+            let client = client_for(&gw, role);
+            let headers = [OFFICER, JUSTIFICATION, ("content-type", "application/json")];
+            let m = hyper::Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
+            let resp = client
+                .request(
+                    m,
+                    &concrete,
+                    &headers,
+                    Some(Value::Object(body).to_string().into_bytes()),
+                )
+                .await
+                .expect("request");
+            let what = format!("{} {concrete} ({id})", method.to_uppercase());
+            assert_eq!(resp.status, 400, "{what}: {}", text(&resp.body));
+            assert_eq!(resp.json()["code"], "invalid_message", "{what}");
+            assert_refused_naming(&resp, &what, "colour", false);
+            checked.push(id.to_owned());
+        }
+    }
+    checked.sort();
+    assert_eq!(
+        checked,
+        [
+            "forward_message",
+            "grant_permission",
+            "raise_label",
+            "record_judicial_use",
+            "resume_partner",
+            "review_message",
+            "set_hold",
+            "submit_message",
+            "suspend_partner",
+        ],
+        "every operation with a JSON body is probed"
+    );
+    gw.stop().await;
+}
