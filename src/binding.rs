@@ -21,7 +21,7 @@ use crate::audit::jcs;
 use crate::crypto::jose::{JoseError, JwsKey, JwsKeys};
 
 /// The JWS `typ` of label bindings.
-pub const BINDING_TYPE: &str = "brdo-binding+jws";
+pub(crate) const BINDING_TYPE: &str = "brdo-binding+jws";
 
 /// Why a binding cannot be made or does not hold.
 #[derive(Debug, thiserror::Error)]

@@ -24,7 +24,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::crypto::{CryptoError, DataKey};
 
 /// Plaintext bytes per chunk.
-pub const CHUNK: usize = 64 * 1024;
+pub(crate) const CHUNK: usize = 64 * 1024;
 const MAGIC: &[u8; 8] = b"BRDOBLOB";
 const VERSION: u8 = 1;
 const HEADER_LEN: usize = 8 + 1 + 4;
@@ -231,7 +231,7 @@ impl BlobStore {
     /// file, may belong to an upload still in progress (its row commits
     /// after its file is in place), so those go only once older than
     /// [`STRAY_AFTER`].
-    pub async fn sweep_strays(
+    pub(crate) async fn sweep_strays(
         &self,
         state: impl Fn(&str) -> BlobState,
     ) -> Result<usize, BlobError> {
@@ -277,7 +277,7 @@ pub enum BlobState {
 
 /// Age after which an upload file or a file without a row is taken as
 /// abandoned.
-pub const STRAY_AFTER: std::time::Duration = std::time::Duration::from_secs(3600);
+pub(crate) const STRAY_AFTER: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Removes an upload's partial file when the upload does not finish: the
 /// request's future may be dropped mid-body (a client resetting its HTTP/2
@@ -350,7 +350,7 @@ impl std::fmt::Debug for BlobReader {
 
 impl BlobReader {
     /// The next plaintext chunk; `None` after the final one.
-    pub async fn next_chunk(&mut self) -> Result<Option<Bytes>, BlobError> {
+    pub(crate) async fn next_chunk(&mut self) -> Result<Option<Bytes>, BlobError> {
         if self.done {
             return Ok(None);
         }
@@ -370,7 +370,9 @@ impl BlobReader {
     }
 
     /// The whole plaintext as a stream of chunks (for response bodies).
-    pub fn into_stream(self) -> impl futures_util::Stream<Item = Result<Bytes, BlobError>> + Send {
+    pub(crate) fn into_stream(
+        self,
+    ) -> impl futures_util::Stream<Item = Result<Bytes, BlobError>> + Send {
         futures_util::stream::unfold(self, |mut r| async move {
             match r.next_chunk().await {
                 Ok(Some(b)) => Some((Ok(b), r)),

@@ -147,7 +147,7 @@ impl Default for ServerConfig {
 impl ServerConfig {
     /// The connections one identity may hold: the setting, or a quarter of
     /// `max_connections` (at least 1) when it is 0.
-    pub fn per_identity_connections(&self) -> usize {
+    pub(crate) fn per_identity_connections(&self) -> usize {
         match self.max_connections_per_identity {
             0 => (self.max_connections / 4).max(1),
             n => n,
@@ -329,7 +329,7 @@ impl Default for RetentionConfig {
 
 /// `url` with the password of its user part and any query (which may carry
 /// one) replaced, so the effective configuration can be shown and recorded.
-pub fn redact_url(url: &str) -> String {
+pub(crate) fn redact_url(url: &str) -> String {
     let (url, had_query) = match url.split_once('?') {
         Some((u, _)) => (u, true),
         None => (url, false),
@@ -398,7 +398,7 @@ pub enum ConfigError {
 impl Config {
     /// The envelope signing key file: `crypto.envelope_signing_key`, or
     /// `envelope-signing.key` beside `audit.signing_key`.
-    pub fn envelope_key_path(&self) -> PathBuf {
+    pub(crate) fn envelope_key_path(&self) -> PathBuf {
         if self.crypto.envelope_signing_key.as_os_str().is_empty() {
             self.audit
                 .signing_key
@@ -412,7 +412,7 @@ impl Config {
     /// `server.node`, or, when several nodes may share the database
     /// (PostgreSQL), `HOSTNAME:PORT` so that every record still names the
     /// node that wrote it. On SQLite there is one node and no default.
-    pub fn node_name(&self) -> Option<String> {
+    pub(crate) fn node_name(&self) -> Option<String> {
         if self.server.node.is_some() || !self.database.is_postgres() {
             return self.server.node.clone();
         }
@@ -421,7 +421,7 @@ impl Config {
 
     /// The name command-line tools write into the records they append:
     /// `server.node`, or `HOSTNAME:cli` on PostgreSQL.
-    pub fn tool_node_name(&self) -> Option<String> {
+    pub(crate) fn tool_node_name(&self) -> Option<String> {
         if self.server.node.is_some() || !self.database.is_postgres() {
             return self.server.node.clone();
         }
@@ -444,7 +444,7 @@ impl Config {
 
     /// Parses config text with the given overrides; `base` resolves relative
     /// paths. Split out from [`Config::load`] so tests need no files.
-    pub fn from_text(
+    pub(crate) fn from_text(
         text: &str,
         path: &Path,
         base: &Path,
@@ -523,7 +523,8 @@ impl Config {
 
     /// The SQLite file, when the store is SQLite; used to keep data files
     /// beside it and by tests that inspect the file.
-    pub fn sqlite_path(&self) -> Option<PathBuf> {
+    #[cfg(test)]
+    pub(crate) fn sqlite_path(&self) -> Option<PathBuf> {
         let rest = self.database.url.strip_prefix("sqlite://")?;
         Some(PathBuf::from(rest.split('?').next().unwrap_or(rest)))
     }

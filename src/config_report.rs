@@ -69,7 +69,7 @@ impl ConfigReport {
 
     /// Details of the `config_start` record: the digest and the weakened
     /// settings (the configuration itself is served on the admin API).
-    pub fn record_details(&self) -> serde_json::Map<String, Value> {
+    pub(crate) fn record_details(&self) -> serde_json::Map<String, Value> {
         let mut m = serde_json::Map::new();
         m.insert("config_digest".into(), self.digest.clone().into());
         m.insert("weakened".into(), json!(self.weakened));

@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Upper bounds of the request latency buckets, in seconds.
-pub const LATENCY_BUCKETS: &[f64] = &[
+pub(crate) const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0,
 ];
 
@@ -339,12 +339,12 @@ impl Metrics {
     }
 
     /// A message (or forward) accepted.
-    pub fn message_accepted(&self) {
+    pub(crate) fn message_accepted(&self) {
         self.accepted.fetch_add(1, Ordering::Relaxed);
     }
 
     /// A message denied, counted once per distinct violation code.
-    pub fn message_denied<'a>(&self, codes: impl IntoIterator<Item = &'a str>) {
+    pub(crate) fn message_denied<'a>(&self, codes: impl IntoIterator<Item = &'a str>) {
         let mut m = lock(&self.denied);
         let mut seen = std::collections::BTreeSet::new();
         for c in codes {
@@ -376,33 +376,33 @@ impl Metrics {
 
     /// Stored messages whose content failed to open while listed: each is
     /// a lost or damaged key or row the DPO has to look into.
-    pub fn content_unreadable(&self, n: usize) {
+    pub(crate) fn content_unreadable(&self, n: usize) {
         self.content_unreadable
             .fetch_add(n as u64, Ordering::Relaxed);
     }
 
     /// A CRL refused (expired, older than the one in force), by code.
-    pub fn crl_refused(&self, code: &str) {
+    pub(crate) fn crl_refused(&self, code: &str) {
         *lock(&self.crl_refused).entry(code.to_owned()).or_default() += 1;
     }
 
     /// The CRL now in force: number and nextUpdate (unix seconds).
-    pub fn crl_in_force(&self, number: u128, next_update: i64) {
+    pub(crate) fn crl_in_force(&self, number: u128, next_update: i64) {
         *lock(&self.crl_in_force) = Some((number, next_update));
     }
 
     /// A warning that the CRL in force nears its nextUpdate.
-    pub fn crl_expiry_warning(&self) {
+    pub(crate) fn crl_expiry_warning(&self) {
         self.crl_warnings.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Messages accepted so far (for OTLP export).
-    pub fn accepted_total(&self) -> u64 {
+    pub(crate) fn accepted_total(&self) -> u64 {
         self.accepted.load(Ordering::Relaxed)
     }
 
     /// Denials by code so far (for OTLP export).
-    pub fn denied_totals(&self) -> Vec<(String, u64)> {
+    pub(crate) fn denied_totals(&self) -> Vec<(String, u64)> {
         lock(&self.denied)
             .iter()
             .map(|(k, v)| (k.clone(), *v))
@@ -410,7 +410,7 @@ impl Metrics {
     }
 
     /// Requests by route and status so far (for OTLP export).
-    pub fn request_totals(&self) -> Vec<(String, u16, u64)> {
+    pub(crate) fn request_totals(&self) -> Vec<(String, u16, u64)> {
         lock(&self.requests)
             .iter()
             .map(|((r, s), n)| (r.clone(), *s, *n))
@@ -418,7 +418,7 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition.
-    pub fn render(&self, g: &Gauges) -> String {
+    pub(crate) fn render(&self, g: &Gauges) -> String {
         let mut out = String::with_capacity(8192);
         self.render_requests(&mut out);
         self.render_messages(&mut out);

@@ -22,9 +22,9 @@ use crate::audit::jcs;
 use crate::binding::{self, content_digests, sha256_hex, text_field};
 
 /// The JWS `typ` of sender signatures.
-pub const ORIGIN_TYPE: &str = "brdo-origin+jws";
+pub(crate) const ORIGIN_TYPE: &str = "brdo-origin+jws";
 /// The request header carrying a sender signature.
-pub const SIGNATURE_HEADER: &str = "brdo-signature";
+pub(crate) const SIGNATURE_HEADER: &str = "brdo-signature";
 /// Most certificates accepted in `x5c`.
 const MAX_CHAIN: usize = 5;
 /// Longest header value accepted.
@@ -120,7 +120,7 @@ pub fn forward_statement(
 }
 
 /// The bytes signed: the statement's RFC 8785 form.
-pub fn statement_bytes(statement: &Value) -> String {
+pub(crate) fn statement_bytes(statement: &Value) -> String {
     jcs::canonicalize(statement)
 }
 
@@ -238,7 +238,7 @@ fn leaf_spki(der: &CertificateDer<'_>) -> Result<Vec<u8>, SignatureError> {
 }
 
 /// The partner a certificate names (`urn:brdo:partner:<ID>`), if any.
-pub fn partner_of(der: &CertificateDer<'_>) -> Option<String> {
+pub(crate) fn partner_of(der: &CertificateDer<'_>) -> Option<String> {
     match crate::tls::identity::PeerCert::from_der(der).identity {
         Ok(crate::tls::identity::Identity::Partner(p)) => Some(p.to_string()),
         _ => None,
@@ -280,7 +280,10 @@ pub fn verify_entry(entry: &Value, doc: &Value, ca_pem: &[u8]) -> Result<String,
 
 /// Checks a chain against a CA (PEM) as the gateway checks client
 /// certificates, without revocation (a recipient may not hold the CRL).
-pub fn trust(chain: &[CertificateDer<'static>], ca_pem: &[u8]) -> Result<(), SignatureError> {
+pub(crate) fn trust(
+    chain: &[CertificateDer<'static>],
+    ca_pem: &[u8],
+) -> Result<(), SignatureError> {
     let mut roots = rustls::RootCertStore::empty();
     for ca in CertificateDer::pem_slice_iter(ca_pem) {
         let ca = ca.map_err(|e| SignatureError::Untrusted(format!("CA file: {e}")))?;

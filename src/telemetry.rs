@@ -34,14 +34,14 @@ use tracing_subscriber::util::SubscriberInitExt;
 use crate::metrics::Metrics;
 
 /// The environment variable that turns OTLP export on.
-pub const OTLP_ENDPOINT_VAR: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
+pub(crate) const OTLP_ENDPOINT_VAR: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
 /// The CA certificate (PEM) the collector's certificate must chain to; the
 /// OpenTelemetry specification's name for it.
-pub const OTLP_CA_VAR: &str = "OTEL_EXPORTER_OTLP_CERTIFICATE";
+pub(crate) const OTLP_CA_VAR: &str = "OTEL_EXPORTER_OTLP_CERTIFICATE";
 /// The client certificate (PEM) the gateway presents to the collector.
-pub const OTLP_CLIENT_CERT_VAR: &str = "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE";
+pub(crate) const OTLP_CLIENT_CERT_VAR: &str = "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE";
 /// Its private key (PEM, mode 0600).
-pub const OTLP_CLIENT_KEY_VAR: &str = "OTEL_EXPORTER_OTLP_CLIENT_KEY";
+pub(crate) const OTLP_CLIENT_KEY_VAR: &str = "OTEL_EXPORTER_OTLP_CLIENT_KEY";
 
 /// Where spans and metrics go, and how the connection is protected.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -84,7 +84,7 @@ pub enum OtlpError {
 impl OtlpTarget {
     /// Reads the target from the standard OpenTelemetry variables; `None`
     /// when [`OTLP_ENDPOINT_VAR`] is unset.
-    pub fn from_env() -> Result<Option<Self>, OtlpError> {
+    pub(crate) fn from_env() -> Result<Option<Self>, OtlpError> {
         let Some(endpoint) = std::env::var_os(OTLP_ENDPOINT_VAR) else {
             return Ok(None);
         };
@@ -102,7 +102,7 @@ impl OtlpTarget {
     }
 
     /// Whether the endpoint is TLS.
-    pub fn is_tls(&self) -> bool {
+    pub(crate) fn is_tls(&self) -> bool {
         self.endpoint
             .get(..8)
             .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
@@ -161,7 +161,7 @@ impl OtlpTarget {
     }
 
     /// The metric exporter for this target.
-    pub fn metric_exporter(&self) -> Result<opentelemetry_otlp::MetricExporter, OtlpError> {
+    pub(crate) fn metric_exporter(&self) -> Result<opentelemetry_otlp::MetricExporter, OtlpError> {
         use opentelemetry_otlp::{WithExportConfig, WithTonicConfig};
         let mut b = opentelemetry_otlp::MetricExporter::builder()
             .with_tonic()
@@ -202,7 +202,7 @@ where
 
 /// Exports the gateway's counters through `provider`: messages accepted,
 /// denials by code, requests by route and status.
-pub fn observe_metrics(provider: &SdkMeterProvider, metrics: Arc<Metrics>) {
+pub(crate) fn observe_metrics(provider: &SdkMeterProvider, metrics: Arc<Metrics>) {
     let meter = provider.meter("brdo");
     let m = metrics.clone();
     let _accepted = meter

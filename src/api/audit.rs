@@ -24,9 +24,9 @@ use crate::store::{AuditFilter, WriteOp};
 use crate::tls::Identity;
 
 /// Largest page of `GET /v1/audit`.
-pub const MAX_PAGE: u32 = 1000;
+pub(crate) const MAX_PAGE: u32 = 1000;
 /// Default page.
-pub const DEFAULT_PAGE: u32 = 100;
+pub(crate) const DEFAULT_PAGE: u32 = 100;
 /// Largest sequence number or tree size a caller may name: the store keeps
 /// them as signed 64-bit integers, so anything larger cannot exist and is
 /// refused as input rather than reaching the store (found by schemathesis:
@@ -41,7 +41,7 @@ fn field(name: &str, message: impl Into<String>) -> FieldError {
 }
 
 /// Decoded query parameters, each at most once.
-pub fn query_pairs(raw: Option<&str>) -> Result<Vec<(String, String)>, Vec<FieldError>> {
+pub(crate) fn query_pairs(raw: Option<&str>) -> Result<Vec<(String, String)>, Vec<FieldError>> {
     let mut out: Vec<(String, String)> = Vec::new();
     let mut errors = Vec::new();
     for (k, v) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
@@ -75,7 +75,7 @@ fn instant(name: &str, v: &str, errors: &mut Vec<FieldError>) -> Option<String> 
 
 /// The filters of `GET /v1/audit` and `/v1/audit/export`; `extra` names
 /// further parameters an endpoint accepts (e.g. `format`).
-pub fn parse_filter(
+pub(crate) fn parse_filter(
     pairs: &[(String, String)],
     extra: &[&str],
 ) -> Result<AuditFilter, Vec<FieldError>> {
@@ -149,7 +149,7 @@ pub fn parse_filter(
 }
 
 /// The partner a DPO's view is limited to (`None` for the gateway DPO).
-pub fn scope_of(ctx: &RequestCtx) -> Result<Option<String>, ApiError> {
+pub(crate) fn scope_of(ctx: &RequestCtx) -> Result<Option<String>, ApiError> {
     match &ctx.identity {
         Identity::PartnerDpo(p) => Ok(Some(p.to_string())),
         Identity::GatewayDpo => Ok(None),
@@ -221,7 +221,7 @@ pub const CSV_COLUMNS: &[&str] = COLUMN_NAMES;
 /// formula injection (a cell starting with `= + - @` or a control
 /// character gets a leading apostrophe): DPOs open exports in
 /// spreadsheets, and justifications are partner-supplied text.
-pub fn csv_cell(s: &str) -> String {
+pub(crate) fn csv_cell(s: &str) -> String {
     let defused = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{s}")
     } else {
@@ -235,7 +235,7 @@ pub fn csv_cell(s: &str) -> String {
 }
 
 /// One record as a CSV line.
-pub fn csv_line(rec: &AuditRecord, reduced: bool) -> String {
+pub(crate) fn csv_line(rec: &AuditRecord, reduced: bool) -> String {
     let view = Numbered {
         seq: rec.seq,
         draft: &rec.draft,

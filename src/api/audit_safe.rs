@@ -18,14 +18,14 @@ use crate::domain::FieldError;
 use crate::domain::text::cap;
 
 /// The name an audit record gives a field the API does not define.
-pub const UNKNOWN_FIELD: &str = "(unknown field)";
+pub(crate) const UNKNOWN_FIELD: &str = "(unknown field)";
 /// Most field names one record lists; a body with a million unknown keys
 /// still makes one small record.
-pub const MAX_FIELDS: usize = 64;
+pub(crate) const MAX_FIELDS: usize = 64;
 /// Longest certificate subject a record keeps.
-pub const MAX_SUBJECT_CHARS: usize = 256;
+pub(crate) const MAX_SUBJECT_CHARS: usize = 256;
 /// Longest string (in characters) a record's `details` keep.
-pub const MAX_DETAIL_CHARS: usize = 1000;
+pub(crate) const MAX_DETAIL_CHARS: usize = 1000;
 
 /// Field names the gateway reports that are not properties or parameters
 /// in the API description: the body as a whole, request headers it reads,
@@ -90,7 +90,7 @@ fn segment_name(seg: &str) -> Option<&str> {
 /// A field path as an audit record may hold it: the known part of the
 /// path, then [`UNKNOWN_FIELD`] from the first segment the API does not
 /// define (`label.colour` → `label.(unknown field)`).
-pub fn field_name(path: &str) -> String {
+pub(crate) fn field_name(path: &str) -> String {
     let known = vocabulary();
     let mut out: Vec<&str> = Vec::new();
     for seg in path.split('.') {
@@ -107,7 +107,7 @@ pub fn field_name(path: &str) -> String {
 
 /// The field names of a refusal for its audit record: known names only,
 /// each once, at most [`MAX_FIELDS`] (then how many more there were).
-pub fn field_names(errors: &[FieldError]) -> Vec<String> {
+pub(crate) fn field_names(errors: &[FieldError]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let mut more = 0usize;
     for e in errors {

@@ -10,7 +10,7 @@ use crate::domain::FieldError;
 
 /// Reads at most `limit` bytes; a larger body is `413 payload_too_large`
 /// without reading the rest.
-pub async fn read_limited(
+pub(crate) async fn read_limited(
     body: Body,
     headers: &HeaderMap,
     limit: usize,
@@ -45,7 +45,7 @@ pub async fn read_limited(
 }
 
 /// Checks that a body, if typed, is JSON.
-pub fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
+pub(crate) fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
     match headers.get(header::CONTENT_TYPE) {
         None => Ok(()),
         Some(v) => {
@@ -75,7 +75,7 @@ pub async fn read_json(body: Body, headers: &HeaderMap, limit: usize) -> Result<
 }
 
 /// Parses JSON text; the error names the position only.
-pub fn parse_json(bytes: &[u8]) -> Result<Value, ApiError> {
+pub(crate) fn parse_json(bytes: &[u8]) -> Result<Value, ApiError> {
     serde_json::from_slice(bytes).map_err(|e| {
         ApiError::InvalidMessage(vec![FieldError {
             field: "(body)".into(),

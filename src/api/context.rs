@@ -36,13 +36,13 @@ use crate::domain::PartnerId;
 use crate::tls::{ConnectionInfo, Identity};
 
 /// Header naming the acting officer.
-pub const OFFICER_HEADER: &str = "brdo-officer";
+pub(crate) const OFFICER_HEADER: &str = "brdo-officer";
 /// Header giving the reason content is read.
-pub const JUSTIFICATION_HEADER: &str = "brdo-justification";
+pub(crate) const JUSTIFICATION_HEADER: &str = "brdo-justification";
 /// Response header carrying the request id.
-pub const REQUEST_ID_HEADER: &str = "brdo-request-id";
+pub(crate) const REQUEST_ID_HEADER: &str = "brdo-request-id";
 /// Response header carrying the seq of the request's audit record.
-pub const AUDIT_SEQ_HEADER: &str = "brdo-audit-seq";
+pub(crate) const AUDIT_SEQ_HEADER: &str = "brdo-audit-seq";
 
 /// Facts gathered during a request for its audit record.
 #[derive(Debug, Default)]
@@ -96,26 +96,26 @@ impl RequestCtx {
     }
 
     /// Records the message concerned.
-    pub fn note_message(&self, id: &str) {
+    pub(crate) fn note_message(&self, id: &str) {
         self.with_notes(|n| n.message_id = Some(id.to_owned()));
     }
 
     /// Records the other partners concerned.
-    pub fn note_counterparts<I: IntoIterator<Item = S>, S: ToString>(&self, parties: I) {
+    pub(crate) fn note_counterparts<I: IntoIterator<Item = S>, S: ToString>(&self, parties: I) {
         let list: Vec<String> = parties.into_iter().map(|p| p.to_string()).collect();
         self.with_notes(|n| n.counterparts = list);
     }
 
     /// Records the justification given (validated text, capped again here
     /// so no caller can make the permanent record unbounded).
-    pub fn note_justification(&self, text: &str) {
+    pub(crate) fn note_justification(&self, text: &str) {
         let text = crate::domain::text::cap(text, super::audit_safe::MAX_DETAIL_CHARS);
         self.with_notes(|n| n.justification = Some(text));
     }
 
     /// Records a structured fact for the audit record (never content);
     /// every string in it is capped ([`super::audit_safe::bounded`]).
-    pub fn note_detail(&self, key: &str, value: Value) {
+    pub(crate) fn note_detail(&self, key: &str, value: Value) {
         let value = super::audit_safe::bounded(value);
         self.with_notes(|n| {
             n.details.insert(key.to_owned(), value);
@@ -153,7 +153,7 @@ impl RequestCtx {
     }
 
     /// The handler appended this request's record itself.
-    pub fn mark_audited(&self, seq: u64) {
+    pub(crate) fn mark_audited(&self, seq: u64) {
         self.with_notes(|n| n.audited_seq = Some(seq));
     }
 
@@ -167,7 +167,11 @@ impl RequestCtx {
 /// control, bidi, private-use or unassigned code points), trimmed and in
 /// NFC. Raw UTF-8 is accepted so officers' names keep their letters
 /// (`insp.Petrović`). The error names the header, never its value.
-pub fn text_header(headers: &HeaderMap, name: &str, max: usize) -> Result<Option<String>, String> {
+pub(crate) fn text_header(
+    headers: &HeaderMap,
+    name: &str,
+    max: usize,
+) -> Result<Option<String>, String> {
     let mut values = headers.get_all(name).iter();
     let Some(v) = values.next() else {
         return Ok(None);

@@ -41,7 +41,7 @@ const FORM_TYPES: &[&str] = &[
 /// when it is `https://` followed by it. A browser sets both itself, so a
 /// page cannot make them agree for another site. Absent headers are fine
 /// (non-browser clients); an `Origin` the gateway cannot compare is not.
-pub fn cross_site_refusal(headers: &HeaderMap, authority: Option<&str>) -> Option<ApiError> {
+pub(crate) fn cross_site_refusal(headers: &HeaderMap, authority: Option<&str>) -> Option<ApiError> {
     match single(headers, "sec-fetch-site") {
         Single::Absent => {}
         Single::Repeated => return Some(refused("Sec-Fetch-Site is sent more than once")),
@@ -85,7 +85,7 @@ pub fn cross_site_refusal(headers: &HeaderMap, authority: Option<&str>) -> Optio
 
 /// Why the body's declared media type must be refused for a route that
 /// takes `accepts`, if it must.
-pub fn media_type_refusal(accepts: Accepts, headers: &HeaderMap) -> Option<ApiError> {
+pub(crate) fn media_type_refusal(accepts: Accepts, headers: &HeaderMap) -> Option<ApiError> {
     match accepts {
         Accepts::Nothing => None,
         Accepts::Json => match single(headers, header::CONTENT_TYPE.as_str()) {

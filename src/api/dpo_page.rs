@@ -40,7 +40,7 @@ static STYLE_HASH: LazyLock<String> = LazyLock::new(|| {
 });
 
 /// Escapes text for HTML element content and attribute values.
-pub fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

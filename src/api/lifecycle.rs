@@ -185,7 +185,7 @@ pub async fn set_hold(
         (status = 200, description = "Not held", body = crate::api::schema::HoldState)
     )
 )]
-pub async fn lift_hold(
+pub(crate) async fn lift_hold(
     State(app): State<Arc<AppState>>,
     Extension(ctx): Extension<Arc<RequestCtx>>,
     Path(id): Path<String>,

@@ -21,7 +21,7 @@ use crate::app::ops::submit::Submission;
 use crate::domain::FieldError;
 
 /// Header carrying a client's idempotency key.
-pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
+pub(crate) const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 
 /// `POST /v1/messages`.
 #[utoipa::path(

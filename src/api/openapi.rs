@@ -33,9 +33,9 @@ use super::{admin, attachments, audit, dpo_page, inbox, lifecycle, messages, ret
 use crate::policy::ViolationCode;
 
 /// Media type of problem documents (RFC 9457).
-pub const PROBLEM_JSON: &str = "application/problem+json";
+pub(crate) const PROBLEM_JSON: &str = "application/problem+json";
 /// Name of the security scheme: a client certificate on the TLS connection.
-pub const SECURITY_SCHEME: &str = "mutualTLS";
+pub(crate) const SECURITY_SCHEME: &str = "mutualTLS";
 
 #[derive(OpenApi)]
 #[openapi(
@@ -301,7 +301,10 @@ fn problem_response(description: &str) -> RefOr<utoipa::openapi::Response> {
 }
 
 /// The operation of `method` on a path item.
-pub fn operation_mut<'a>(item: &'a mut PathItem, method: &Method) -> Option<&'a mut Operation> {
+pub(crate) fn operation_mut<'a>(
+    item: &'a mut PathItem,
+    method: &Method,
+) -> Option<&'a mut Operation> {
     match *method {
         Method::GET => item.get.as_mut(),
         Method::POST => item.post.as_mut(),

@@ -15,7 +15,7 @@ use super::problem::{ApiError, ErrorInfo};
 /// Replaces a rejection the framework rendered itself (a `400` without a
 /// problem document) by `404 not_found`; any other response passes
 /// unchanged.
-pub fn framework_rejection(response: Response, request_id: &str) -> Response {
+pub(crate) fn framework_rejection(response: Response, request_id: &str) -> Response {
     let rendered_by_us = response.extensions().get::<ErrorInfo>().is_some()
         || response.extensions().get::<ApiError>().is_some();
     if response.status() == axum::http::StatusCode::BAD_REQUEST && !rendered_by_us {

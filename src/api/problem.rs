@@ -210,7 +210,7 @@ impl ApiError {
     /// code). The OpenAPI description enumerates these, so a client can
     /// switch over `code` exhaustively; the unit test
     /// `every_code_is_listed` fails when a variant's code is missing.
-    pub const CODES: &'static [&'static str] = &[
+    pub(crate) const CODES: &'static [&'static str] = &[
         "no_identity",
         "forbidden_role",
         "partner_suspended",
@@ -311,7 +311,7 @@ impl ApiError {
     }
 
     /// Field errors, for the audit record.
-    pub fn field_errors(&self) -> &[FieldError] {
+    pub(crate) fn field_errors(&self) -> &[FieldError] {
         match self {
             Self::InvalidMessage(e)
             | Self::InvalidRequest(e)
@@ -354,7 +354,7 @@ struct Problem<'a> {
 
 /// Most field errors one problem document lists: a body of a million
 /// unknown keys must not make a response of a million errors.
-pub const MAX_PROBLEM_ERRORS: usize = 100;
+pub(crate) const MAX_PROBLEM_ERRORS: usize = 100;
 
 fn problem_errors(errors: &[FieldError]) -> &[FieldError] {
     &errors[..errors.len().min(MAX_PROBLEM_ERRORS)]
@@ -367,7 +367,7 @@ pub struct RequestId(pub String);
 
 impl ApiError {
     /// Builds the response, naming `request_id` when known.
-    pub fn to_response(&self, request_id: Option<&str>) -> Response {
+    pub(crate) fn to_response(&self, request_id: Option<&str>) -> Response {
         let status = self.status();
         let code = self.code();
         let violations: &[Violation] = match self {

@@ -14,7 +14,7 @@ use crate::app::ops;
 use crate::domain::FieldError;
 
 /// Parses `within_days` (0 to 3650, default 30).
-pub fn parse_within(raw: Option<&str>) -> Result<i64, Vec<FieldError>> {
+pub(crate) fn parse_within(raw: Option<&str>) -> Result<i64, Vec<FieldError>> {
     let mut within = 30;
     let mut errors = Vec::new();
     let mut seen = false;

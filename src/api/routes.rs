@@ -204,7 +204,7 @@ pub fn lookup(method: &Method, matched_path: Option<&str>) -> Operation {
 /// and answer `OPTIONS` itself, so only pairs the table names pass. `HEAD`,
 /// `OPTIONS` and every other method the table does not list for a path are
 /// `405` with the path's methods in `Allow`; an unknown path is `404`.
-pub fn route_refusal(method: &Method, matched_path: Option<&str>) -> Option<RouteRefusal> {
+pub(crate) fn route_refusal(method: &Method, matched_path: Option<&str>) -> Option<RouteRefusal> {
     let Some(path) = matched_path else {
         return Some(RouteRefusal::NotFound);
     };
@@ -236,7 +236,7 @@ pub enum RouteRefusal {
 
 /// The table's path template of a matched path, `(unmatched)` for a path
 /// the table does not know: a bounded label whatever path a client sends.
-pub fn path_template(matched_path: Option<&str>) -> &'static str {
+pub(crate) fn path_template(matched_path: Option<&str>) -> &'static str {
     ROUTES
         .iter()
         .find(|r| Some(r.path) == matched_path)

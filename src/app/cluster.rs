@@ -48,7 +48,7 @@ pub fn follow(app: &Arc<AppState>) -> Option<[JoinHandle<()>; 2]> {
 /// Re-reads which partners are suspended and cuts off the newly suspended
 /// ones' open connections, as the node that suspended them did. Returns
 /// false when the store could not be read (nothing changed).
-pub async fn refresh_suspended(app: &AppState) -> bool {
+pub(crate) async fn refresh_suspended(app: &AppState) -> bool {
     // The set is loaded before the read: if this node changes it while the
     // read runs, the read may be stale, the swap fails and it reads again.
     let newly: Vec<PartnerId> = loop {

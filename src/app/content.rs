@@ -105,7 +105,7 @@ pub async fn open(
 }
 
 /// Opens content with an already fetched wrapped key.
-pub fn open_with(
+pub(crate) fn open_with(
     master: &MasterKey,
     message_id: &str,
     key_id: &str,
@@ -132,7 +132,7 @@ pub fn open_with(
 /// The SHA-256 of each listed attachment, as its upload recorded it (what
 /// label bindings and sender signatures state); ids without an upload are
 /// left out.
-pub async fn attachment_digests<'a>(
+pub(crate) async fn attachment_digests<'a>(
     store: &Store,
     ids: impl IntoIterator<Item = &'a str>,
 ) -> Result<std::collections::BTreeMap<String, String>, StoreError> {
@@ -152,7 +152,7 @@ fn parsed(text: &str) -> Value {
 }
 
 /// The display marking of a stored classification rank.
-pub fn marking_of(rank: i64) -> &'static str {
+pub(crate) fn marking_of(rank: i64) -> &'static str {
     Classification::ALL
         .iter()
         .find(|c| c.rank() == rank)
@@ -161,7 +161,7 @@ pub fn marking_of(rank: i64) -> &'static str {
 
 /// The whole message as a holder reads it: the submitted document plus
 /// `id`, `from`, dates, the display marking and forward provenance.
-pub fn message_json(row: &MessageRow, content: &Content, recipients: &[String]) -> Value {
+pub(crate) fn message_json(row: &MessageRow, content: &Content, recipients: &[String]) -> Value {
     let mut pd = parsed(&row.personal_data);
     if let Some(obj) = pd.as_object_mut() {
         obj.insert(

@@ -16,7 +16,7 @@ use ring::rand::{SecureRandom, SystemRandom};
 
 /// The cursor clients may send to start from the beginning (it names no
 /// position, so it needs no sealing).
-pub const START: &str = "0";
+pub(crate) const START: &str = "0";
 
 /// Longest text that can be a cursor; longer is refused unread.
 pub const MAX_LEN: usize = 64;

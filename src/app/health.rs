@@ -66,7 +66,7 @@ async fn metrics(State(app): State<Arc<AppState>>) -> Response {
 /// How long readiness may take before the answer is "no": a load balancer
 /// polling `/readyz` must not hang on a locked database, and a store that
 /// cannot take a write lock within this bound would stall requests too.
-pub const READY_TIMEOUT: Duration = Duration::from_secs(2);
+pub(crate) const READY_TIMEOUT: Duration = Duration::from_secs(2);
 
 async fn readyz(State(app): State<Arc<AppState>>) -> Response {
     let checked = tokio::time::timeout(READY_TIMEOUT, app.store.check_writable()).await;

@@ -32,23 +32,23 @@ impl InboxNotifier {
     }
 
     /// Subscribes to a partner's deliveries.
-    pub fn subscribe(&self, partner: &PartnerId) -> watch::Receiver<u64> {
+    pub(crate) fn subscribe(&self, partner: &PartnerId) -> watch::Receiver<u64> {
         self.with(partner.as_str(), watch::Sender::subscribe)
     }
 
     /// Signals that something was delivered to `partner`.
-    pub fn notify(&self, partner: &PartnerId) {
+    pub(crate) fn notify(&self, partner: &PartnerId) {
         self.notify_id(partner.as_str());
     }
 
     /// [`Self::notify`] by the identifier another node sent.
-    pub fn notify_id(&self, partner: &str) {
+    pub(crate) fn notify_id(&self, partner: &str) {
         self.with(partner, |tx| tx.send_modify(|n| *n = n.wrapping_add(1)));
     }
 
     /// Wakes every waiting reader (deliveries may have been missed); each
     /// re-queries its inbox, so a spurious wake costs one query.
-    pub fn notify_all(&self) {
+    pub(crate) fn notify_all(&self) {
         let map = match self.senders.lock() {
             Ok(m) => m,
             Err(p) => p.into_inner(),

@@ -53,7 +53,7 @@ impl SeenCerts {
 
 /// Every certificate the gateway knows, by serial: its own, those issued in
 /// the PKI directory, and those clients presented.
-pub fn known_certificates(app: &AppState) -> Vec<KnownCert> {
+pub(crate) fn known_certificates(app: &AppState) -> Vec<KnownCert> {
     let now = OffsetDateTime::now_utc();
     let mut by_serial: BTreeMap<String, KnownCert> = BTreeMap::new();
     let server = app.tls.server_cert();
@@ -123,7 +123,7 @@ impl ReloadReport {
     }
 
     /// The `crl_update` record for the CRL change this reload made, if any.
-    pub fn crl_record_details(&self) -> Option<serde_json::Map<String, Value>> {
+    pub(crate) fn crl_record_details(&self) -> Option<serde_json::Map<String, Value>> {
         self.crl_change
             .as_ref()
             .map(|(after, before)| crate::tls::crl::accepted_details(after, Some(before), "reload"))
@@ -266,7 +266,7 @@ impl PreparedReload {
 
 /// Re-reads policy, certificates and CRL and validates them all, changing
 /// nothing; every problem is named.
-pub fn prepare_reload(app: &AppState) -> Result<PreparedReload, Vec<FieldError>> {
+pub(crate) fn prepare_reload(app: &AppState) -> Result<PreparedReload, Vec<FieldError>> {
     let policy = Policy::load(&app.config.policy.file).map_err(|e| FieldError {
         field: "policy".into(),
         message: e.to_string(),
@@ -305,7 +305,7 @@ fn system_record(action: Action, details: Value) -> RecordDraft {
 
 /// Warns of certificates expiring within 30 days at start and then daily,
 /// so the warning reaches the log well before the certificate stops working.
-pub async fn warn_expiring_daily(app: Arc<AppState>) {
+pub(crate) async fn warn_expiring_daily(app: Arc<AppState>) {
     let mut tick = tokio::time::interval(Duration::from_secs(86_400));
     loop {
         tick.tick().await;
@@ -320,7 +320,7 @@ pub struct TlsFiles(Vec<Option<(u64, SystemTime)>>);
 /// The TLS files' state now. Taken by the gateway *before* it loads them,
 /// so a change made while it starts (a revocation during a slow store
 /// open) is seen by the watch's first look rather than missed.
-pub fn tls_files(tls: &crate::config::TlsConfig) -> TlsFiles {
+pub(crate) fn tls_files(tls: &crate::config::TlsConfig) -> TlsFiles {
     TlsFiles(fingerprint(&watched_paths(tls)))
 }
 
@@ -452,7 +452,7 @@ async fn crl_refused(
 }
 
 /// Logs a warning for every known certificate that expires within 30 days.
-pub fn warn_expiring(app: &AppState) {
+pub(crate) fn warn_expiring(app: &AppState) {
     let now = OffsetDateTime::now_utc();
     warn_crl_expiring(app, now);
     for c in known_certificates(app) {
@@ -482,7 +482,7 @@ pub fn warn_expiring(app: &AppState) {
 /// Warns (log and metric) when the CRL in force reaches its nextUpdate
 /// within [`crate::tls::crl::CRL_WARNING_DAYS`]: past it the gateway refuses
 /// every client certificate until the CA re-signs the list.
-pub fn warn_crl_expiring(app: &AppState, now: OffsetDateTime) {
+pub(crate) fn warn_crl_expiring(app: &AppState, now: OffsetDateTime) {
     let crl = app.tls.crl();
     let days = (crl.next_update - now.unix_timestamp()) as f64 / 86_400.0;
     if days > crate::tls::crl::CRL_WARNING_DAYS as f64 {

@@ -44,7 +44,7 @@ impl RateLimiter {
     }
 
     /// Whether the limit is on.
-    pub fn enabled(&self) -> bool {
+    pub(crate) fn enabled(&self) -> bool {
         self.per_second > 0.0
     }
 
@@ -86,7 +86,7 @@ fn refilled(b: Bucket, now: Instant, per_second: f64, burst: f64) -> f64 {
 
 /// `Retry-After` in whole seconds (RFC 9110 §10.2.3 has no fractions),
 /// rounded up so a client that waits that long finds a token.
-pub fn retry_after_secs(wait: Duration) -> u64 {
+pub(crate) fn retry_after_secs(wait: Duration) -> u64 {
     let whole = wait.as_secs();
     if wait.subsec_nanos() > 0 || whole == 0 {
         whole + 1

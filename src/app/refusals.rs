@@ -145,7 +145,7 @@ impl RefusalLog {
     }
 
     /// Admits one refusal described by `draft` at `now`.
-    pub fn admit(&self, key: RefusalKey, draft: &RecordDraft, now: Instant) -> Admission {
+    pub(crate) fn admit(&self, key: RefusalKey, draft: &RecordDraft, now: Instant) -> Admission {
         self.with(|inner| {
             if let Some(w) = inner.open.get_mut(&key) {
                 if now.saturating_duration_since(w.opened) < WINDOW {
@@ -185,7 +185,7 @@ impl RefusalLog {
 
     /// Closes the windows older than [`WINDOW`] at `now`; returns the
     /// records to write (earlier failed ones first).
-    pub fn take_due(&self, now: Instant) -> Vec<RecordDraft> {
+    pub(crate) fn take_due(&self, now: Instant) -> Vec<RecordDraft> {
         self.with(|inner| {
             close_expired(inner, now);
             std::mem::take(&mut inner.pending)
@@ -193,7 +193,7 @@ impl RefusalLog {
     }
 
     /// Closes every window (shutdown); returns the records to write.
-    pub fn take_all(&self) -> Vec<RecordDraft> {
+    pub(crate) fn take_all(&self) -> Vec<RecordDraft> {
         self.with(|inner| {
             let open = std::mem::take(&mut inner.open);
             let mut out = std::mem::take(&mut inner.pending);
@@ -203,7 +203,7 @@ impl RefusalLog {
     }
 
     /// Puts back records whose write failed, for the next flush.
-    pub fn requeue(&self, drafts: Vec<RecordDraft>) {
+    pub(crate) fn requeue(&self, drafts: Vec<RecordDraft>) {
         self.with(|inner| {
             let later = std::mem::take(&mut inner.pending);
             for d in drafts.into_iter().chain(later) {
@@ -213,12 +213,14 @@ impl RefusalLog {
     }
 
     /// Summaries waiting to be written (for tests).
-    pub fn pending_len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn pending_len(&self) -> usize {
         self.with(|inner| inner.pending.len())
     }
 
     /// Open windows (for tests and metrics).
-    pub fn open_windows(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn open_windows(&self) -> usize {
         self.with(|inner| inner.open.len())
     }
 }
@@ -316,7 +318,7 @@ pub async fn write(app: &AppState, drafts: Vec<RecordDraft>) -> bool {
 /// Writes closed windows' counts every quarter window until the gateway
 /// shuts down; the final flush after the last request is the gateway's
 /// (see `Gateway::stop`).
-pub async fn flush_periodically(app: Arc<AppState>) {
+pub(crate) async fn flush_periodically(app: Arc<AppState>) {
     let mut stopping = app.shutting_down.subscribe();
     let mut tick = tokio::time::interval(WINDOW / 4);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -337,7 +339,7 @@ pub async fn flush_periodically(app: Arc<AppState>) {
 
 /// The method's name for a [`RefusalKey`]: the standard ones by name, any
 /// other as `other`, so a client inventing methods cannot grow the map.
-pub fn method_name(method: &axum::http::Method) -> &'static str {
+pub(crate) fn method_name(method: &axum::http::Method) -> &'static str {
     use axum::http::Method;
     match *method {
         Method::GET => "GET",

@@ -175,7 +175,7 @@ impl AppState {
     }
 
     /// Replaces the policy (reload).
-    pub fn set_policy(&self, policy: Policy) {
+    pub(crate) fn set_policy(&self, policy: Policy) {
         self.policy.store(Arc::new(policy));
     }
 
@@ -185,13 +185,13 @@ impl AppState {
     }
 
     /// Whether a partner is suspended now.
-    pub fn is_suspended(&self, p: &PartnerId) -> bool {
+    pub(crate) fn is_suspended(&self, p: &PartnerId) -> bool {
         self.suspended.load().contains(p)
     }
 
     /// Suspends (`true`) or resumes one partner in the set, atomically
     /// with respect to other changes of the set.
-    pub fn mark_suspended(&self, partner: &PartnerId, suspended: bool) {
+    pub(crate) fn mark_suspended(&self, partner: &PartnerId, suspended: bool) {
         self.suspended.rcu(|set| {
             let mut set = (**set).clone();
             if suspended {
@@ -206,7 +206,7 @@ impl AppState {
     /// Replaces the suspended set with `set` read from the store, unless the
     /// set changed since `read_from` was loaded (a newer change must not be
     /// overwritten by an older read); returns whether it was replaced.
-    pub fn replace_suspended_if(
+    pub(crate) fn replace_suspended_if(
         &self,
         read_from: &Arc<BTreeSet<PartnerId>>,
         set: BTreeSet<PartnerId>,

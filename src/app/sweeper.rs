@@ -21,7 +21,7 @@ use crate::store::writes::{EraseOrphan, ReduceAudit};
 use crate::store::{Store, StoreError, WriteOp};
 
 /// Unreferenced uploads are removed after this long.
-pub const ORPHAN_AFTER: Duration = Duration::hours(24);
+pub(crate) const ORPHAN_AFTER: Duration = Duration::hours(24);
 const PAGE: u32 = 500;
 
 /// What one sweep did (or, dry, would do).
@@ -81,7 +81,7 @@ pub async fn reduce_audit(store: &Store, opts: &SweepOptions) -> Result<u64, Sto
 }
 
 /// The audit draft of a system erasure.
-pub fn erase_draft(
+pub(crate) fn erase_draft(
     message_id: Option<&str>,
     counterparts: Vec<String>,
     details: Value,
@@ -216,7 +216,10 @@ async fn sweep_orphans(
 /// sweeper on every run, so an erased attachment whose file could not be
 /// deleted at its erasure goes at the next run. A file system failure is
 /// logged and left to the next run; it never stops the sweep.
-pub async fn sweep_blob_strays(store: &Store, blobs: &BlobStore) -> Result<usize, StoreError> {
+pub(crate) async fn sweep_blob_strays(
+    store: &Store,
+    blobs: &BlobStore,
+) -> Result<usize, StoreError> {
     let states = store.attachment_states().await?;
     let state = |name: &str| match states.get(name) {
         Some(false) => BlobState::Live,
@@ -258,7 +261,7 @@ pub async fn sweep_exclusive(
 }
 
 /// Runs [`sweep_exclusive`] every `interval` until the task is dropped.
-pub async fn run_periodically(
+pub(crate) async fn run_periodically(
     app: std::sync::Arc<crate::app::AppState>,
     interval: std::time::Duration,
 ) {

@@ -1,22 +1,25 @@
 //! The canonical (RFC 8785) form of a record's body, written straight from
 //! any [`FieldView`] without building a JSON value.
 //!
-//! [`write_canonical`] follows [`CANONICAL_ORDER`] (fixed at compile time)
-//! for any form. Verification writes one canonical form per record, so the
+//! The reference writer (tests only) follows the compile-time canonical
+//! order of the field table for any form. Verification writes one canonical form per record, so the
 //! typed record and the stored columns also have hand-written writers
-//! ([`typed_fast`], [`stored_fast`]), which `forms_test` proves equal to it
+//! (`typed_fast`, `stored_fast`), which `forms_test` proves equal to it
 //! and to the generic RFC 8785 canonicaliser, field by field.
 
 use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use super::fields::{CANONICAL_ORDER, FIELDS, Field, FieldValue, FieldView};
+#[cfg(test)]
+use super::fields::{CANONICAL_ORDER, FIELDS, FieldView};
+use super::fields::{Field, FieldValue};
 use super::jcs;
 use super::record::RecordDraft;
 use super::stored::StoredFields;
 
 /// Writes `"key":`; keys need no escaping (a test in `fields` checks).
+#[cfg(test)]
 fn key(k: &str, out: &mut String) {
     out.push('"');
     out.push_str(k);
@@ -46,7 +49,8 @@ fn value(v: FieldValue<'_>, out: &mut String) {
 }
 
 /// Appends the canonical form of the record `view` shows to `out`.
-pub fn write_canonical(view: &(impl FieldView + ?Sized), out: &mut String) {
+#[cfg(test)]
+pub(crate) fn write_canonical(view: &(impl FieldView + ?Sized), out: &mut String) {
     // The group (`actor`) whose object is open, if any.
     let mut open: Option<&str> = None;
     let mut first = true;

@@ -124,15 +124,15 @@ record_fields! {
 }
 
 /// Number of fields (the chain columns follow them in a row).
-pub const FIELD_COUNT: usize = FIELDS.len();
+pub(crate) const FIELD_COUNT: usize = FIELDS.len();
 /// Index of the `reduced` column in a row.
-pub const REDUCED_COLUMN: usize = FIELD_COUNT;
+pub(crate) const REDUCED_COLUMN: usize = FIELD_COUNT;
 /// Index of the `prev_hash` column in a row.
-pub const PREV_HASH_COLUMN: usize = FIELD_COUNT + 1;
+pub(crate) const PREV_HASH_COLUMN: usize = FIELD_COUNT + 1;
 /// Index of the `hash` column in a row.
-pub const HASH_COLUMN: usize = FIELD_COUNT + 2;
+pub(crate) const HASH_COLUMN: usize = FIELD_COUNT + 2;
 /// Number of columns of an `audit_log` row.
-pub const COLUMN_COUNT: usize = COLUMN_NAMES.len();
+pub(crate) const COLUMN_COUNT: usize = COLUMN_NAMES.len();
 
 impl Field {
     /// The field's definition.
@@ -143,6 +143,7 @@ impl Field {
 
 /// Whether `a` sorts before `b` as RFC 8785 orders keys. Keys are ASCII
 /// (a test checks), where UTF-16 code-unit order is byte order.
+#[cfg(test)]
 const fn key_before(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
     let mut i = 0;
@@ -157,6 +158,7 @@ const fn key_before(a: &str, b: &str) -> bool {
 
 /// Whether `a` comes before `b` in the canonical body: by top-level key,
 /// then within a group by key.
+#[cfg(test)]
 const fn canonical_before(a: &FieldDef, b: &FieldDef) -> bool {
     let (ta, tb) = (a.top_key(), b.top_key());
     if key_before(ta, tb) {
@@ -169,8 +171,10 @@ const fn canonical_before(a: &FieldDef, b: &FieldDef) -> bool {
 }
 
 /// Indexes into [`FIELDS`] in canonical (RFC 8785) order, computed at
-/// compile time so the canonical writer pays nothing for it.
-pub const CANONICAL_ORDER: [usize; FIELD_COUNT] = {
+/// compile time for the table-driven reference writer the tests hold the
+/// hand-written fast writers to.
+#[cfg(test)]
+pub(crate) const CANONICAL_ORDER: [usize; FIELD_COUNT] = {
     let mut order = [0usize; FIELD_COUNT];
     let mut i = 0;
     while i < FIELD_COUNT {

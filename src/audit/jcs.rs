@@ -44,7 +44,7 @@ pub fn canonicalize(value: &Value) -> String {
 /// clones the value and allocates only to sort the members of an object whose
 /// iteration order is not already the canonical one (a `serde_json::Map`
 /// without `preserve_order` almost always is). `out` is not cleared first.
-pub fn canonicalize_into(value: &Value, out: &mut String) {
+pub(crate) fn canonicalize_into(value: &Value, out: &mut String) {
     match value {
         Value::Null => out.push_str("null"),
         Value::Bool(true) => out.push_str("true"),

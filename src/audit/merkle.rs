@@ -49,7 +49,7 @@ pub fn leaf_hash(data: &[u8]) -> Hash {
 /// Combines two subtree roots; used by root computation, proof verification
 /// and [`CompactRange`].
 #[must_use]
-pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
+pub(crate) fn node_hash(left: &Hash, right: &Hash) -> Hash {
     let mut ctx = Context::new(&SHA256);
     ctx.update(&[NODE_PREFIX]);
     ctx.update(left);
@@ -61,7 +61,7 @@ pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
 ///
 /// This is what an audit log with no records publishes as its root.
 #[must_use]
-pub fn empty_root() -> Hash {
+pub(crate) fn empty_root() -> Hash {
     finish(Context::new(&SHA256))
 }
 
@@ -528,7 +528,7 @@ impl CompactRange {
     /// Restores a persisted frontier (as returned by [`size`](Self::size) and
     /// [`hashes`](Self::hashes)), checking that there is exactly one hash per
     /// set bit of `size`.
-    pub fn from_parts(size: u64, hashes: Vec<Hash>) -> Result<Self, CompactRangeError> {
+    pub(crate) fn from_parts(size: u64, hashes: Vec<Hash>) -> Result<Self, CompactRangeError> {
         let expected = size.count_ones() as usize;
         if hashes.len() != expected {
             return Err(CompactRangeError::HashCountMismatch {

@@ -112,7 +112,7 @@ pub struct TreeHead {
 }
 
 /// Decodes one hash field strictly.
-pub fn hash_field(field: &str, hex_text: &str) -> Result<Hash, ProofDocError> {
+pub(crate) fn hash_field(field: &str, hex_text: &str) -> Result<Hash, ProofDocError> {
     let bad = || ProofDocError::Hash {
         field: field.to_owned(),
     };

@@ -378,7 +378,7 @@ pub fn decode_hash(hex_hash: &str) -> Result<[u8; 32], ChainError> {
 }
 
 /// SHA-256(prev_hash bytes ‖ canonical UTF-8), raw.
-pub fn chain_digest(prev_hash: &str, canonical: &str) -> Result<[u8; 32], ChainError> {
+pub(crate) fn chain_digest(prev_hash: &str, canonical: &str) -> Result<[u8; 32], ChainError> {
     let prev = decode_hash(prev_hash)?;
     let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
     ctx.update(&prev);

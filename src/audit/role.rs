@@ -25,7 +25,8 @@ pub enum Role {
 
 impl Role {
     /// The word of every known role, in declaration order.
-    pub const KNOWN: &[Role] = &[
+    #[cfg(test)]
+    pub(crate) const KNOWN: &[Role] = &[
         Role::Partner,
         Role::Dpo,
         Role::Operator,
@@ -47,7 +48,7 @@ impl Role {
 
     /// Reads a role word exactly (case-sensitive); any other word is kept
     /// as [`Role::Other`].
-    pub fn from_word(word: String) -> Self {
+    pub(crate) fn from_word(word: String) -> Self {
         match word.as_str() {
             "partner" => Role::Partner,
             "dpo" => Role::Dpo,

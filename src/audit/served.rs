@@ -25,7 +25,7 @@ impl AuditRecord {
 
     /// The record as served: in full, or when `reduced` only its place in
     /// the chain.
-    pub fn to_served(&self, reduced: bool) -> Value {
+    pub(crate) fn to_served(&self, reduced: bool) -> Value {
         if reduced {
             json!({"seq": self.seq, "prev_hash": self.prev_hash, "hash": self.hash, "reduced": true})
         } else {

@@ -28,7 +28,7 @@ pub struct StoredFields<'a> {
 impl<'a> StoredFields<'a> {
     /// The fields of a row's first [`FIELD_COUNT`] columns, or `None` when
     /// a field that is always present is NULL (a damaged row).
-    pub fn from_columns(seq: u64, columns: &[Option<&'a str>]) -> Option<Self> {
+    pub(crate) fn from_columns(seq: u64, columns: &[Option<&'a str>]) -> Option<Self> {
         let columns: [Option<&'a str>; FIELD_COUNT] =
             columns.get(..FIELD_COUNT)?.try_into().ok()?;
         let required =
@@ -125,7 +125,7 @@ pub enum RowError {
 /// [`COLUMN_NAMES`](super::fields::COLUMN_NAMES) order, however they were
 /// read). A reduced record comes back with empty fields and `true`; its
 /// hash is then only checked for linkage.
-pub fn record_from_columns(f: &[Option<&str>]) -> Result<(AuditRecord, bool), RowError> {
+pub(crate) fn record_from_columns(f: &[Option<&str>]) -> Result<(AuditRecord, bool), RowError> {
     let seq: u64 = f
         .get(Field::Seq as usize)
         .copied()

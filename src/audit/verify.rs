@@ -141,7 +141,7 @@ impl ChainVerifier {
 
     /// [`push`](Self::push) for a record read as borrowed columns (`None`
     /// fields when reduced): the bulk path, with no allocation per record.
-    pub fn push_stored(
+    pub(crate) fn push_stored(
         &mut self,
         seq: u64,
         fields: Option<&StoredFields<'_>>,
@@ -271,7 +271,7 @@ impl<'a> LogVerifier<'a> {
     }
 
     /// Checks the next record, read as borrowed columns (`None` = reduced).
-    pub fn push_stored(
+    pub(crate) fn push_stored(
         &mut self,
         seq: u64,
         fields: Option<&StoredFields<'_>>,

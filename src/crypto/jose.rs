@@ -48,7 +48,7 @@ pub enum JoseError {
 }
 
 /// The JWS `typ` of checkpoints.
-pub const CHECKPOINT_TYPE: &str = "brdo-checkpoint+jws";
+pub(crate) const CHECKPOINT_TYPE: &str = "brdo-checkpoint+jws";
 
 /// A short id of a public key: hex of the first 8 bytes of SHA-256 over its
 /// SubjectPublicKeyInfo DER.
@@ -97,7 +97,7 @@ impl JwsKey {
     }
 
     /// Loads a PKCS#8 PEM private key (Ed25519 or P-256).
-    pub fn from_pem(pem: &[u8]) -> Result<Self, JoseError> {
+    pub(crate) fn from_pem(pem: &[u8]) -> Result<Self, JoseError> {
         if let Ok(pair) = EdDSA.key_pair_from_pem(pem) {
             let kid = key_id(&pair.to_der_public_key());
             let mut signer = EdDSA.signer_from_pem(pem).map_err(|e| key_err("key", e))?;
@@ -122,16 +122,6 @@ impl JwsKey {
             "key",
             "is not a PKCS#8 PEM Ed25519 or P-256 private key",
         ))
-    }
-
-    /// The key's id (`kid`).
-    pub fn kid(&self) -> &str {
-        &self.kid
-    }
-
-    /// The public half as SPKI PEM, for publishing.
-    pub fn public_pem(&self) -> &[u8] {
-        &self.public_pem
     }
 
     /// A verifier for this key's own signatures.
@@ -174,7 +164,7 @@ impl JwsKeys {
     }
 
     /// Loads one SPKI PEM public key.
-    pub fn from_public_pem(pem: &[u8]) -> Result<Self, JoseError> {
+    pub(crate) fn from_public_pem(pem: &[u8]) -> Result<Self, JoseError> {
         let der = rustls::pki_types::SubjectPublicKeyInfoDer::from_pem_slice(pem)
             .map_err(|_| key_err("key", "is not a PEM public key"))?;
         let kid = key_id(der.as_ref());
@@ -226,13 +216,9 @@ impl CheckpointSigner {
     }
 
     /// Loads a PKCS#8 PEM private key (Ed25519 or P-256).
-    pub fn from_pem(pem: &[u8]) -> Result<Self, JoseError> {
+    #[cfg(test)]
+    pub(crate) fn from_pem(pem: &[u8]) -> Result<Self, JoseError> {
         JwsKey::from_pem(pem).map(Self)
-    }
-
-    /// The signing key's id.
-    pub fn kid(&self) -> &str {
-        self.0.kid()
     }
 
     /// A verifier for this key's own signatures.
@@ -258,7 +244,8 @@ impl CheckpointVerifier {
     }
 
     /// Loads one SPKI PEM public key.
-    pub fn from_public_pem(pem: &[u8]) -> Result<Self, JoseError> {
+    #[cfg(test)]
+    pub(crate) fn from_public_pem(pem: &[u8]) -> Result<Self, JoseError> {
         JwsKeys::from_public_pem(pem).map(Self)
     }
 

@@ -50,7 +50,7 @@ pub struct KeyLock {
 }
 
 /// `master.key.lock` beside the key file.
-pub fn lock_path(key_file: &Path) -> PathBuf {
+pub(crate) fn lock_path(key_file: &Path) -> PathBuf {
     let mut name = key_file.file_name().unwrap_or_default().to_os_string();
     name.push(".lock");
     key_file.with_file_name(name)

@@ -129,7 +129,7 @@ pub fn pending_path(current: &Path) -> PathBuf {
 }
 
 /// `master.key.retired.<id>`: a key a rotation replaced.
-pub fn retired_path(current: &Path, id: &str) -> PathBuf {
+pub(crate) fn retired_path(current: &Path, id: &str) -> PathBuf {
     suffixed(current, &format!(".retired.{id}"))
 }
 
@@ -171,14 +171,14 @@ fn parent_of(path: &Path) -> PathBuf {
 }
 
 /// The effective user id of this process.
-pub fn euid() -> u32 {
+pub(crate) fn euid() -> u32 {
     rustix::process::geteuid().as_raw()
 }
 
 /// Refuses a key directory that group or others may write, or that another
 /// user (other than root) owns: whoever can write the directory can swap
 /// the key file, whatever the file's own mode.
-pub fn check_key_dir(dir: &Path) -> Result<(), MasterKeyError> {
+pub(crate) fn check_key_dir(dir: &Path) -> Result<(), MasterKeyError> {
     let meta = fs::metadata(dir).map_err(|source| MasterKeyError::Io {
         path: dir.to_owned(),
         source,
@@ -312,7 +312,7 @@ impl MasterKey {
 
     /// The key of the ring whose id a stored row names: this one or an
     /// older one still kept.
-    pub fn opener(&self, id: &str) -> Option<&MasterKey> {
+    pub(crate) fn opener(&self, id: &str) -> Option<&MasterKey> {
         if self.id == id {
             return Some(self);
         }

@@ -23,14 +23,14 @@ pub use envelope::{CryptoError, DataKey, Sealed};
 /// copied directory, where a lax mode is easy to get; a key others can
 /// read is a key that may have leaked, so the gateway does not start on
 /// it. Every key loader asks this one function.
-pub fn lax_mode(path: &std::path::Path) -> std::io::Result<Option<u32>> {
+pub(crate) fn lax_mode(path: &std::path::Path) -> std::io::Result<Option<u32>> {
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(path)?.permissions().mode();
     Ok((mode & 0o077 != 0).then_some(mode & 0o777))
 }
 
 /// [`lax_mode`] as the sentence a loader's error carries.
-pub fn check_owner_only(path: &std::path::Path) -> Result<(), String> {
+pub(crate) fn check_owner_only(path: &std::path::Path) -> Result<(), String> {
     match lax_mode(path) {
         Ok(None) => Ok(()),
         Ok(Some(mode)) => Err(format!(

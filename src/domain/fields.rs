@@ -45,7 +45,7 @@ impl FieldErrors {
     }
 
     /// The errors, borrowed.
-    pub fn as_slice(&self) -> &[FieldError] {
+    pub(crate) fn as_slice(&self) -> &[FieldError] {
         &self.0
     }
 }
@@ -98,7 +98,7 @@ impl<'a> Obj<'a> {
     }
 
     /// The path of a member of this object.
-    pub fn path_of(&self, key: &str) -> String {
+    pub(crate) fn path_of(&self, key: &str) -> String {
         join(&self.path, key)
     }
 
@@ -121,13 +121,21 @@ impl<'a> Obj<'a> {
     }
 
     /// A required string member.
-    pub fn required_str(&mut self, key: &'static str, errs: &mut FieldErrors) -> Option<&'a str> {
+    pub(crate) fn required_str(
+        &mut self,
+        key: &'static str,
+        errs: &mut FieldErrors,
+    ) -> Option<&'a str> {
         let v = self.required(key, errs)?;
         as_str(v, &self.path_of(key), errs)
     }
 
     /// An optional string member.
-    pub fn optional_str(&mut self, key: &'static str, errs: &mut FieldErrors) -> Option<&'a str> {
+    pub(crate) fn optional_str(
+        &mut self,
+        key: &'static str,
+        errs: &mut FieldErrors,
+    ) -> Option<&'a str> {
         let v = self.optional(key)?;
         as_str(v, &self.path_of(key), errs)
     }
@@ -189,7 +197,7 @@ pub fn as_bool(value: &Value, path: &str, errs: &mut FieldErrors) -> Option<bool
 }
 
 /// Reads a whole number within `min..=max`.
-pub fn as_int_in(
+pub(crate) fn as_int_in(
     value: &Value,
     path: &str,
     min: u64,
@@ -236,21 +244,8 @@ pub fn text(
     }
 }
 
-/// [`text`] for callers that only need the verdict (the text they keep
-/// must then be the NFC form [`text`] returns, so prefer [`text`]).
-pub fn check_text(
-    s: &str,
-    path: &str,
-    min: usize,
-    max: usize,
-    allow_newlines: bool,
-    errs: &mut FieldErrors,
-) -> bool {
-    text(s, path, min, max, allow_newlines, errs).is_some()
-}
-
 /// Reads an array of enum values, reporting bad and duplicate items by index.
-pub fn enum_set<T: Ord + Copy>(
+pub(crate) fn enum_set<T: Ord + Copy>(
     value: &Value,
     path: &str,
     parse: impl Fn(&str) -> Option<T>,
@@ -312,12 +307,12 @@ mod tests {
     #[test]
     fn text_limits_and_control_characters() {
         let mut errs = FieldErrors::default();
-        assert!(check_text("abc", "f", 1, 3, false, &mut errs));
-        assert!(!check_text("abcd", "f", 1, 3, false, &mut errs));
-        assert!(!check_text("", "f", 1, 3, false, &mut errs));
-        assert!(!check_text("a\u{0}", "f", 1, 3, false, &mut errs));
-        assert!(!check_text("a\u{202E}", "f", 1, 3, false, &mut errs));
-        assert!(check_text("a\nb", "f", 1, 3, true, &mut errs));
+        assert!(text("abc", "f", 1, 3, false, &mut errs).is_some());
+        assert!(text("abcd", "f", 1, 3, false, &mut errs).is_none());
+        assert!(text("", "f", 1, 3, false, &mut errs).is_none());
+        assert!(text("a\u{0}", "f", 1, 3, false, &mut errs).is_none());
+        assert!(text("a\u{202E}", "f", 1, 3, false, &mut errs).is_none());
+        assert!(text("a\nb", "f", 1, 3, true, &mut errs).is_some());
         assert_eq!(errs.as_slice().len(), 4);
         assert_eq!(errs.as_slice()[1].message, "must not be empty");
         assert_eq!(

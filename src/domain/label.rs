@@ -45,7 +45,7 @@ impl Classification {
     }
 
     /// A small integer for storage and ordering in SQL.
-    pub fn rank(self) -> i64 {
+    pub(crate) fn rank(self) -> i64 {
         match self {
             Self::BasicProtection => 0,
             Self::EuRestricted => 1,
@@ -71,9 +71,9 @@ string_enum! {
 }
 
 /// Longest `h3_text` accepted, in characters.
-pub const H3_TEXT_MAX: usize = 1000;
+pub(crate) const H3_TEXT_MAX: usize = 1000;
 /// Most partners a `releasable_to` list may name.
-pub const RELEASABLE_MAX: usize = 64;
+pub(crate) const RELEASABLE_MAX: usize = 64;
 
 /// A validated security label.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -101,7 +101,7 @@ impl Label {
     }
 
     /// Whether `partner` may hold information under this label.
-    pub fn releasable_to_partner(&self, partner: &PartnerId) -> bool {
+    pub(crate) fn releasable_to_partner(&self, partner: &PartnerId) -> bool {
         self.releasable_to
             .as_ref()
             .is_none_or(|set| set.contains(partner))
@@ -109,7 +109,7 @@ impl Label {
 
     /// Reads a label as stored (validated when it was submitted; a review
     /// date may have passed since).
-    pub fn from_stored(value: &Value) -> Option<Self> {
+    pub(crate) fn from_stored(value: &Value) -> Option<Self> {
         let mut errs = FieldErrors::default();
         Self::parse(value, "label", Date::MIN, &mut errs)
     }
@@ -198,7 +198,7 @@ impl Label {
 }
 
 /// Parses a list of distinct partner ids of `min..=max` entries.
-pub fn parse_partner_set(
+pub(crate) fn parse_partner_set(
     value: &Value,
     path: &str,
     min: usize,
@@ -238,7 +238,7 @@ pub fn parse_partner_set(
 }
 
 /// Parses a calendar date in the `YYYY-MM-DD` form.
-pub fn parse_date(s: &str) -> Option<Date> {
+pub(crate) fn parse_date(s: &str) -> Option<Date> {
     let format = time::macros::format_description!("[year]-[month]-[day]");
     if s.len() != 10 {
         return None;
@@ -247,7 +247,7 @@ pub fn parse_date(s: &str) -> Option<Date> {
 }
 
 /// Formats a date as `YYYY-MM-DD`.
-pub fn format_date(d: Date) -> String {
+pub(crate) fn format_date(d: Date) -> String {
     format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
 }
 
@@ -257,7 +257,7 @@ pub mod date_opt {
     use time::Date;
 
     /// Writes the date as `YYYY-MM-DD`.
-    pub fn serialize<S: Serializer>(d: &Option<Date>, s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(d: &Option<Date>, s: S) -> Result<S::Ok, S::Error> {
         match d {
             Some(d) => s.serialize_str(&super::format_date(*d)),
             None => s.serialize_none(),

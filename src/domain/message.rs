@@ -86,7 +86,7 @@ pub struct PersonalData {
 
 impl PersonalData {
     /// Reads personal-data facts as stored (without the sealed basis).
-    pub fn from_stored(value: &Value) -> Option<Self> {
+    pub(crate) fn from_stored(value: &Value) -> Option<Self> {
         Some(Self {
             subjects: serde_json::from_value(value.get("subjects")?.clone()).ok()?,
             special_categories: serde_json::from_value(value.get("special_categories")?.clone())
@@ -97,7 +97,7 @@ impl PersonalData {
     }
 
     /// Whether the message carries personal data at all.
-    pub fn present(&self) -> bool {
+    pub(crate) fn present(&self) -> bool {
         !self.subjects.is_empty()
     }
 
@@ -183,18 +183,18 @@ impl PersonalData {
 /// Limits on a submitted message's fields, from the contract.
 pub mod limits {
     /// Most recipients of one message.
-    pub const RECIPIENTS_MAX: usize = 64;
+    pub(crate) const RECIPIENTS_MAX: usize = 64;
     /// Longest subject, in characters.
-    pub const SUBJECT_MAX: usize = 500;
+    pub(crate) const SUBJECT_MAX: usize = 500;
     /// Longest case reference, in characters.
-    pub const CASE_REF_MAX: usize = 64;
+    pub(crate) const CASE_REF_MAX: usize = 64;
     /// Longest content type.
-    pub const CONTENT_TYPE_MAX: usize = 127;
+    pub(crate) const CONTENT_TYPE_MAX: usize = 127;
     /// Most attachments on one message.
-    pub const ATTACHMENTS_MAX: usize = 32;
+    pub(crate) const ATTACHMENTS_MAX: usize = 32;
     /// Longest retention a sender may ask for, in days (the policy's
     /// `max_days` caps it further).
-    pub const RETENTION_DAYS_MAX: u64 = 36_500;
+    pub(crate) const RETENTION_DAYS_MAX: u64 = 36_500;
 }
 
 /// A message a partner submits, fully validated.
@@ -317,7 +317,7 @@ impl NewMessage {
 }
 
 /// Parses a UUID string field.
-pub fn parse_uuid(value: &Value, path: &str, errs: &mut FieldErrors) -> Option<Uuid> {
+pub(crate) fn parse_uuid(value: &Value, path: &str, errs: &mut FieldErrors) -> Option<Uuid> {
     let s = as_str(value, path, errs)?;
     match Uuid::try_parse(s) {
         Ok(u) if s.len() == 36 => Some(u),

@@ -75,7 +75,7 @@ fn is_bidi_control(c: char) -> bool {
 /// The class of a code point free text may not hold, or `None` if it may.
 /// `newlines` admits `\n`, `\r` and `\t` (multi-line fields such as a
 /// justification).
-pub fn forbidden_kind(c: char, newlines: bool) -> Option<&'static str> {
+pub(crate) fn forbidden_kind(c: char, newlines: bool) -> Option<&'static str> {
     if newlines && matches!(c, '\n' | '\r' | '\t') {
         return None;
     }
@@ -179,7 +179,7 @@ pub fn echo(name: &str) -> String {
 
 /// Cuts a string to at most `max` characters (marking the cut with `…`):
 /// a bound on anything written to the permanent audit log.
-pub fn cap(s: &str, max: usize) -> String {
+pub(crate) fn cap(s: &str, max: usize) -> String {
     if s.chars().nth(max).is_none() {
         return s.to_owned();
     }

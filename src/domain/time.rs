@@ -29,7 +29,7 @@ pub fn ms_to_text(ms: i64) -> String {
 }
 
 /// An instant → unix milliseconds, saturating far beyond any retention.
-pub fn to_ms(t: OffsetDateTime) -> i64 {
+pub(crate) fn to_ms(t: OffsetDateTime) -> i64 {
     i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 

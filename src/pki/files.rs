@@ -18,7 +18,7 @@ pub const KEY_MODE: u32 = 0o600;
 /// Mode for certificates, CRLs and public keys, which the gateway and browsers must read.
 pub const PUBLIC_MODE: u32 = 0o644;
 /// Mode for the PKI directory, which holds the CA key.
-pub const DIR_MODE: u32 = 0o700;
+pub(crate) const DIR_MODE: u32 = 0o700;
 
 /// Replaces `path` with `bytes` atomically, with exactly `mode` permissions.
 ///

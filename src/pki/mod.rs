@@ -52,27 +52,27 @@ pub use serial::serial_hex;
 pub use subject::Subject;
 
 /// The CA certificate; the gateway's trust anchor for client certificates.
-pub const CA_CERT_FILE: &str = "ca.crt";
+pub(crate) const CA_CERT_FILE: &str = "ca.crt";
 /// The CA private key; its presence marks a directory as initialised.
 pub const CA_KEY_FILE: &str = "ca.key";
 /// The CA's CRL, which the gateway watches and reloads.
 pub const CA_CRL_FILE: &str = "ca.crl";
 /// The gateway's TLS server certificate.
-pub const GATEWAY_CERT_FILE: &str = "gateway.crt";
+pub(crate) const GATEWAY_CERT_FILE: &str = "gateway.crt";
 /// The gateway's TLS server key.
-pub const GATEWAY_KEY_FILE: &str = "gateway.key";
+pub(crate) const GATEWAY_KEY_FILE: &str = "gateway.key";
 /// The Ed25519 key the gateway signs audit records with.
 ///
 /// PEM "PRIVATE KEY" in PKCS#8 v2 form (with the public key), as produced by
 /// `ring`: load it with `ring::signature::Ed25519KeyPair::from_pkcs8`.
 /// OpenSSL 3.0 cannot parse this form; verifiers only need [`AUDIT_PUB_FILE`].
-pub const AUDIT_KEY_FILE: &str = "audit-signing.key";
+pub(crate) const AUDIT_KEY_FILE: &str = "audit-signing.key";
 /// The public half, for verifying the audit log elsewhere.
-pub const AUDIT_PUB_FILE: &str = "audit-signing.pub";
+pub(crate) const AUDIT_PUB_FILE: &str = "audit-signing.pub";
 /// The Ed25519 key the gateway signs label bindings with (`binding` on
 /// every delivered message).
 pub const ENVELOPE_KEY_FILE: &str = "envelope-signing.key";
 /// Its public half, published beside [`AUDIT_PUB_FILE`] for recipients.
 pub const ENVELOPE_PUB_FILE: &str = "envelope-signing.pub";
 /// Subdirectory where reissued subjects' old certificates are kept for revocation.
-pub const SUPERSEDED_DIR: &str = "superseded";
+pub(crate) const SUPERSEDED_DIR: &str = "superseded";

@@ -29,12 +29,12 @@ pub enum Subject {
 
 impl Subject {
     /// The SAN URI the gateway matches on, so issuing and checking agree on one spelling.
-    pub fn san_uri(&self) -> String {
+    pub(crate) fn san_uri(&self) -> String {
         format!("{SAN_PREFIX}{}:{}", self.role(), self.name())
     }
 
     /// The stem of the `.crt`/`.key`/`.p12` files, so reissuing finds and replaces the same files.
-    pub fn file_stem(&self) -> String {
+    pub(crate) fn file_stem(&self) -> String {
         format!("{}-{}", self.role(), self.name())
     }
 
@@ -74,7 +74,7 @@ impl Subject {
 
     /// Parses and validates a SAN URI, so the gateway maps a peer certificate to a role
     /// with exactly the rules used when issuing it.
-    pub fn from_san_uri(uri: &str) -> Result<Subject, PkiError> {
+    pub(crate) fn from_san_uri(uri: &str) -> Result<Subject, PkiError> {
         let invalid = || PkiError::InvalidSubject {
             role: "SAN URI",
             value: uri.to_owned(),

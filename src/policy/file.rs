@@ -110,7 +110,7 @@ impl Policy {
     }
 
     /// The agreements covering a pair, in file order.
-    pub fn agreements_between<'a>(
+    pub(crate) fn agreements_between<'a>(
         &'a self,
         a: &'a PartnerId,
         b: &'a PartnerId,

@@ -310,7 +310,7 @@ impl super::Store {
     }
 
     /// Whether record `seq` involves `partner` (a partner DPO's view).
-    pub async fn audit_involves(&self, seq: u64, partner: &str) -> Result<bool, StoreError> {
+    pub(crate) async fn audit_involves(&self, seq: u64, partner: &str) -> Result<bool, StoreError> {
         Ok(
             sqlx::query("SELECT 1 FROM audit_parties WHERE partner = $1 AND seq = $2")
                 .bind(partner.to_owned())

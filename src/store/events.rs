@@ -18,7 +18,7 @@ use std::time::Duration;
 use sqlx::postgres::PgListener;
 
 /// The channel every node listens on.
-pub const CHANNEL: &str = "brdo_events";
+pub(crate) const CHANNEL: &str = "brdo_events";
 /// PostgreSQL refuses payloads of 8000 bytes or more; batches are split
 /// well below that.
 const MAX_PAYLOAD: usize = 7000;
@@ -63,7 +63,7 @@ impl ClusterEvent {
 /// dropping repeats. Each payload starts with `from ORIGIN`, the sending
 /// store's token, so a node skips what it sent itself: it has acted on it
 /// already, and acting twice would race its own request handlers.
-pub fn payloads(origin: &str, events: &[ClusterEvent]) -> Vec<String> {
+pub(crate) fn payloads(origin: &str, events: &[ClusterEvent]) -> Vec<String> {
     let header = format!("from {origin}");
     let mut seen = std::collections::BTreeSet::new();
     let mut out: Vec<String> = Vec::new();
@@ -85,7 +85,7 @@ pub fn payloads(origin: &str, events: &[ClusterEvent]) -> Vec<String> {
 }
 
 /// The sending store's token of a payload (its `from` line).
-pub fn origin_of(payload: &str) -> Option<&str> {
+pub(crate) fn origin_of(payload: &str) -> Option<&str> {
     payload.lines().next()?.strip_prefix("from ")
 }
 

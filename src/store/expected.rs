@@ -50,21 +50,21 @@ impl Expected {
 
     /// Also compares the label.
     #[must_use]
-    pub fn with_label(mut self, label: &str) -> Self {
+    pub(crate) fn with_label(mut self, label: &str) -> Self {
         self.label = Some(label.to_owned());
         self
     }
 
     /// Also compares the hold flag.
     #[must_use]
-    pub fn with_held(mut self, held: bool) -> Self {
+    pub(crate) fn with_held(mut self, held: bool) -> Self {
         self.held = Some(held);
         self
     }
 
     /// Also compares the family's members.
     #[must_use]
-    pub fn with_family(mut self, mut ids: Vec<String>) -> Self {
+    pub(crate) fn with_family(mut self, mut ids: Vec<String>) -> Self {
         ids.sort_unstable();
         ids.dedup();
         self.family = Some(ids);
@@ -73,7 +73,7 @@ impl Expected {
 
     /// Also requires these permissions to be granted still.
     #[must_use]
-    pub fn with_permissions(mut self, permissions: Vec<Permission>) -> Self {
+    pub(crate) fn with_permissions(mut self, permissions: Vec<Permission>) -> Self {
         self.permissions = permissions;
         self
     }

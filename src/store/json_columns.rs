@@ -6,18 +6,18 @@
 use crate::domain::{Evaluation, Label, PersonalData};
 
 /// A label as stored in `messages.label`.
-pub fn label_text(label: &Label) -> String {
+pub(crate) fn label_text(label: &Label) -> String {
     to_text(label)
 }
 
 /// An evaluation as stored in `messages.evaluation`.
-pub fn evaluation_text(evaluation: &Evaluation) -> String {
+pub(crate) fn evaluation_text(evaluation: &Evaluation) -> String {
     to_text(evaluation)
 }
 
 /// Personal-data facts as stored in `messages.personal_data`: without the
 /// basis for special categories, which is sealed with the content.
-pub fn personal_data_text(pd: &PersonalData) -> String {
+pub(crate) fn personal_data_text(pd: &PersonalData) -> String {
     serde_json::json!({
         "subjects": pd.subjects,
         "special_categories": pd.special_categories,

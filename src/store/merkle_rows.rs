@@ -13,7 +13,7 @@ use crate::audit::record::{decode_hash, format_at};
 use crate::crypto::jose::{Checkpoint, CheckpointSigner};
 
 /// Interior nodes are stored at levels that are multiples of this.
-pub const NODE_LEVEL_STEP: u32 = 4;
+pub(crate) const NODE_LEVEL_STEP: u32 = 4;
 
 /// When the writer signs checkpoints.
 #[derive(Clone)]

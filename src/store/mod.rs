@@ -182,7 +182,7 @@ impl Store {
     /// Starts listening for what other nodes commit (PostgreSQL only; a
     /// SQLite store has no other nodes and returns `None`); what this
     /// store announced itself is skipped. The task runs until aborted.
-    pub fn listen_cluster(
+    pub(crate) fn listen_cluster(
         &self,
         handle: impl Fn(events::ClusterEvent) + Send + Sync + 'static,
     ) -> Option<tokio::task::JoinHandle<()>> {
@@ -227,7 +227,7 @@ impl Store {
     }
 
     /// Appends an audit record on its own (read-only requests, failures).
-    pub async fn append_audit(&self, audit: RecordDraft) -> Result<AuditRecord, StoreError> {
+    pub(crate) async fn append_audit(&self, audit: RecordDraft) -> Result<AuditRecord, StoreError> {
         self.write(WriteOp::AuditOnly, audit)
             .await
             .map(|(_, rec)| rec)
@@ -236,7 +236,7 @@ impl Store {
     /// Whether the store and the audit log can be written now: the writer
     /// task is alive and the database grants a write lock (SQLite
     /// `BEGIN IMMEDIATE`, PostgreSQL not read-only). Writes nothing.
-    pub async fn check_writable(&self) -> Result<(), StoreError> {
+    pub(crate) async fn check_writable(&self) -> Result<(), StoreError> {
         if self.writer.is_closed() {
             return Err(StoreError::Unavailable(
                 "the writer task has stopped".into(),
@@ -320,7 +320,7 @@ impl Store {
     /// is released by [`SweepLock::release`], or by PostgreSQL when the
     /// connection closes, so a node that dies mid-sweep never blocks the
     /// others. On SQLite there is one node: always granted.
-    pub async fn try_sweep_lock(&self) -> Result<Option<SweepLock>, StoreError> {
+    pub(crate) async fn try_sweep_lock(&self) -> Result<Option<SweepLock>, StoreError> {
         match self.backend {
             Backend::Sqlite => Ok(Some(SweepLock { conn: None })),
             Backend::Postgres => {

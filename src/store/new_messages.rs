@@ -56,7 +56,7 @@ impl<'a> NewMessages<'a> {
     }
 
     /// Whether a held submit already uses this partner's idempotency key.
-    pub fn holds_key(&self, partner: &str, key: &str) -> bool {
+    pub(crate) fn holds_key(&self, partner: &str, key: &str) -> bool {
         self.held.iter().any(|m| {
             m.idempotency
                 .is_some_and(|k| k.partner == partner && k.key == key)

@@ -124,7 +124,7 @@ impl Store {
 
     /// The RFC 9162 root of leaves `[start, end)`, split as the RFC defines,
     /// with perfect aligned subtrees read from stored nodes.
-    pub async fn range_root(&self, start: u64, end: u64) -> Result<Hash, StoreError> {
+    pub(crate) async fn range_root(&self, start: u64, end: u64) -> Result<Hash, StoreError> {
         if end <= start {
             return Ok(merkle::empty_root());
         }

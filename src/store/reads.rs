@@ -46,7 +46,7 @@ impl Store {
     }
 
     /// The wrapped data key sealing a message or an attachment.
-    pub async fn data_key(&self, owner: &str) -> Result<Option<Sealed>, StoreError> {
+    pub(crate) async fn data_key(&self, owner: &str) -> Result<Option<Sealed>, StoreError> {
         let row = sqlx::query("SELECT master_key_id, wrapped_key FROM data_keys WHERE owner = $1")
             .bind(owner.to_owned())
             .fetch_optional(self.pool())
@@ -101,7 +101,7 @@ impl Store {
     }
 
     /// Operator-controlled partner states.
-    pub async fn partner_states(&self) -> Result<Vec<PartnerStateRow>, StoreError> {
+    pub(crate) async fn partner_states(&self) -> Result<Vec<PartnerStateRow>, StoreError> {
         Ok(sqlx::query_as::<_, PartnerStateRow>(
             "SELECT partner, suspended, updated_at FROM partner_state ORDER BY partner",
         )
@@ -111,7 +111,7 @@ impl Store {
 
     /// The partners suspended now: read at start and, on PostgreSQL, again
     /// whenever another node suspends or resumes one.
-    pub async fn suspended_partners(
+    pub(crate) async fn suspended_partners(
         &self,
     ) -> Result<std::collections::BTreeSet<crate::domain::PartnerId>, StoreError> {
         Ok(self
@@ -173,7 +173,7 @@ impl Store {
     }
 
     /// Recipients of every message of a family: everyone who holds a copy.
-    pub async fn family_recipients(&self, root_id: &str) -> Result<Vec<String>, StoreError> {
+    pub(crate) async fn family_recipients(&self, root_id: &str) -> Result<Vec<String>, StoreError> {
         let rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT DISTINCT recipient FROM deliveries \
              WHERE message_id IN (SELECT id FROM messages WHERE {IN_FAMILY}) ORDER BY recipient"
@@ -223,7 +223,10 @@ impl Store {
     }
 
     /// Attachment ids a message carries.
-    pub async fn message_attachments(&self, message_id: &str) -> Result<Vec<String>, StoreError> {
+    pub(crate) async fn message_attachments(
+        &self,
+        message_id: &str,
+    ) -> Result<Vec<String>, StoreError> {
         let rows = sqlx::query(
             "SELECT attachment_id FROM message_attachments WHERE message_id = $1 ORDER BY attachment_id",
         )
@@ -235,7 +238,7 @@ impl Store {
 
     /// Messages whose retention ended at or before `as_of_ms`, not held,
     /// not yet erased, oldest deadline first.
-    pub async fn due_for_erasure(
+    pub(crate) async fn due_for_erasure(
         &self,
         as_of_ms: i64,
         limit: u32,
@@ -251,7 +254,7 @@ impl Store {
     }
 
     /// Uploads created before `cutoff_ms` that no message references.
-    pub async fn orphan_attachments(
+    pub(crate) async fn orphan_attachments(
         &self,
         cutoff_ms: i64,
         limit: u32,
@@ -270,7 +273,7 @@ impl Store {
 
     /// Every attachment id with whether it was erased, for sweeping
     /// attachment files no attachment needs.
-    pub async fn attachment_states(
+    pub(crate) async fn attachment_states(
         &self,
     ) -> Result<std::collections::HashMap<String, bool>, StoreError> {
         let rows = sqlx::query("SELECT id, erased_at_ms FROM attachments")
@@ -286,7 +289,7 @@ impl Store {
 
     /// A partner's own (sent) messages due for review by `review_by` or
     /// for erasure by `erase_by_ms`.
-    pub async fn review_due(
+    pub(crate) async fn review_due(
         &self,
         sender: &str,
         review_by: Date,
@@ -344,7 +347,7 @@ impl Store {
 
     /// The distinct master key ids that stored data keys name: a gateway
     /// refuses to start when one of them is not in its key ring.
-    pub async fn data_key_master_ids(&self) -> Result<Vec<String>, StoreError> {
+    pub(crate) async fn data_key_master_ids(&self) -> Result<Vec<String>, StoreError> {
         let rows = sqlx::query("SELECT DISTINCT master_key_id FROM data_keys ORDER BY 1")
             .fetch_all(self.pool())
             .await?;
@@ -365,7 +368,7 @@ impl Store {
 
     /// The last record stamped before `before_ms`, if any: times are
     /// stamped in chain order, so these records are a prefix.
-    pub async fn audit_seq_before(&self, before_ms: i64) -> Result<Option<u64>, StoreError> {
+    pub(crate) async fn audit_seq_before(&self, before_ms: i64) -> Result<Option<u64>, StoreError> {
         let row = sqlx::query(
             "SELECT seq FROM audit_log WHERE at < $1 ORDER BY at DESC, seq DESC LIMIT 1",
         )
@@ -379,7 +382,7 @@ impl Store {
     }
 
     /// The first record not yet reduced.
-    pub async fn audit_first_kept(&self) -> Result<Option<u64>, StoreError> {
+    pub(crate) async fn audit_first_kept(&self) -> Result<Option<u64>, StoreError> {
         let n: Option<i64> = sqlx::query("SELECT MIN(seq) FROM audit_log WHERE reduced = 0")
             .fetch_one(self.pool())
             .await?

@@ -17,10 +17,10 @@ use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
 /// of its run. Unset, [`DEFAULT_POSTGRES_URL`] is tried; set to `skip`,
 /// PostgreSQL tests say so and pass without running — for a machine that
 /// has no PostgreSQL, by explicit choice only.
-pub const POSTGRES_URL_VAR: &str = "BRDO_TEST_POSTGRES_URL";
+pub(crate) const POSTGRES_URL_VAR: &str = "BRDO_TEST_POSTGRES_URL";
 
 /// The server on the development machines (trust authentication).
-pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+pub(crate) const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
@@ -34,7 +34,7 @@ pub struct PgTestDb {
 }
 
 /// The server URL from [`POSTGRES_URL_VAR`], `None` when it says `skip`.
-pub fn server_url() -> Option<String> {
+pub(crate) fn server_url() -> Option<String> {
     match std::env::var(POSTGRES_URL_VAR) {
         Ok(v) if v == "skip" => None,
         Ok(v) if !v.is_empty() => Some(v),

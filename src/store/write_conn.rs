@@ -100,7 +100,7 @@ pub(super) enum SqlRow {
 
 impl SqlRow {
     /// An INTEGER column that may be `NULL`.
-    pub fn opt_int(&self, i: usize) -> Result<Option<i64>, StoreError> {
+    pub(crate) fn opt_int(&self, i: usize) -> Result<Option<i64>, StoreError> {
         use rusqlite::types::Value;
         match self {
             SqlRow::Any(r) => Ok(r.try_get(i)?),
@@ -119,7 +119,7 @@ impl SqlRow {
     }
 
     /// A TEXT column that may be `NULL`.
-    pub fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError> {
+    pub(crate) fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError> {
         use rusqlite::types::Value;
         match self {
             SqlRow::Any(r) => Ok(r.try_get(i)?),
@@ -188,7 +188,7 @@ impl WriteConn {
     /// temp_store keeps the statement journal (which a multi-row `INSERT`
     /// inside the batch's transaction needs) in memory instead of a
     /// temporary file written with a syscall per page.
-    pub fn open_sqlite(path: &std::path::Path) -> Result<Self, StoreError> {
+    pub(crate) fn open_sqlite(path: &std::path::Path) -> Result<Self, StoreError> {
         let conn = rusqlite::Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_millis(
             super::backend::SQLITE_BUSY_TIMEOUT_MS,
@@ -269,7 +269,7 @@ impl WriteConn {
     /// followed by `tail` (a conflict clause, or nothing). One statement
     /// for many rows: even without thread hand-offs, each statement costs
     /// its own parse, bind and step.
-    pub async fn insert_rows<const N: usize>(
+    pub(crate) async fn insert_rows<const N: usize>(
         &mut self,
         table: &str,
         rows: &[[Arg<'_>; N]],
@@ -286,7 +286,7 @@ impl WriteConn {
     }
 
     /// The first row a query returns, if any.
-    pub async fn fetch_optional(
+    pub(crate) async fn fetch_optional(
         &mut self,
         sql: &str,
         args: &[Arg<'_>],

@@ -134,7 +134,7 @@ impl TlsMaterial {
 
     /// The client-certificate verifier (client CA and CRL): used in every
     /// handshake and for the certificate chains of sender signatures.
-    pub fn client_verifier(
+    pub(crate) fn client_verifier(
         &self,
     ) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, TlsError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -154,7 +154,7 @@ impl TlsMaterial {
     }
 
     /// Builds the rustls server configuration.
-    pub fn server_config(
+    pub(crate) fn server_config(
         &self,
         min_version: TlsMinVersion,
     ) -> Result<rustls::ServerConfig, TlsError> {
@@ -244,7 +244,7 @@ impl TlsState {
 
     /// Swaps in a config built from `material` (new handshakes use it; open
     /// connections keep theirs but are re-checked against `revoked`).
-    pub fn install(&self, cfg: rustls::ServerConfig, material: &TlsMaterial) {
+    pub(crate) fn install(&self, cfg: rustls::ServerConfig, material: &TlsMaterial) {
         self.config.store(Arc::new(cfg));
         // Built from the same material that just built `cfg`; should it
         // fail anyway, signatures are refused until the next reload.
@@ -265,7 +265,7 @@ impl TlsState {
     /// Whether a certificate chain (leaf first) would be accepted as a
     /// client certificate now: same CA, same CRL, validity now. Sender
     /// signatures are held to exactly what a connection is held to.
-    pub fn check_chain(&self, chain: &[CertificateDer<'static>]) -> Result<(), String> {
+    pub(crate) fn check_chain(&self, chain: &[CertificateDer<'static>]) -> Result<(), String> {
         let guard = self.signers.load();
         let Some(v) = guard.as_ref() else {
             return Err("the gateway cannot check certificate chains now".into());
@@ -282,7 +282,7 @@ impl TlsState {
     }
 
     /// Whether a serial is revoked now.
-    pub fn is_revoked(&self, serial: &str) -> bool {
+    pub(crate) fn is_revoked(&self, serial: &str) -> bool {
         self.revoked.load().contains(serial)
     }
 
@@ -292,7 +292,7 @@ impl TlsState {
     }
 
     /// The gateway's own certificate, for the admin API and metrics.
-    pub fn server_cert(&self) -> super::KnownCert {
+    pub(crate) fn server_cert(&self) -> super::KnownCert {
         let server = self.server.load();
         super::KnownCert {
             identity: "gateway (server)".to_owned(),

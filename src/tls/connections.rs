@@ -76,7 +76,7 @@ impl Connections {
     /// Registers a connection under limit `key` (see
     /// `PeerCert::limit_key`) unless `max` connections of that key are
     /// open already; then returns `None` and the caller closes it.
-    pub fn register_within(
+    pub(crate) fn register_within(
         self: &Arc<Self>,
         key: &str,
         serial: &str,
@@ -111,7 +111,7 @@ impl Connections {
 
     /// Closes every connection whose serial or partner matches; returns how
     /// many were told to close.
-    pub fn close_where(&self, matches: impl Fn(&str, Option<&str>) -> bool) -> usize {
+    pub(crate) fn close_where(&self, matches: impl Fn(&str, Option<&str>) -> bool) -> usize {
         self.with(|r| {
             let mut n = 0;
             for live in r.by_id.values() {

@@ -18,7 +18,7 @@ use crate::store::{AuditFilter, Store, StoreError};
 
 /// Days before nextUpdate at which the gateway starts warning that the CRL
 /// must be re-signed (`brdo pki crl refresh`).
-pub const CRL_WARNING_DAYS: i64 = 30;
+pub(crate) const CRL_WARNING_DAYS: i64 = 30;
 
 /// Why a CRL is not put in force.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -88,7 +88,7 @@ impl From<&CrlInfo> for CrlState {
 }
 
 /// Refuses a CRL whose nextUpdate is at or before `now` (unix seconds).
-pub fn check_fresh(info: &CrlInfo, now: i64) -> Result<(), CrlRefusal> {
+pub(crate) fn check_fresh(info: &CrlInfo, now: i64) -> Result<(), CrlRefusal> {
     if info.next_update <= now {
         return Err(CrlRefusal::Expired {
             next_update: rfc3339(info.next_update),
@@ -99,7 +99,7 @@ pub fn check_fresh(info: &CrlInfo, now: i64) -> Result<(), CrlRefusal> {
 
 /// Refuses a CRL that would replace `in_force` with an older list, or with
 /// a different list under the same number.
-pub fn check_successor(offered: &CrlInfo, in_force: &CrlState) -> Result<(), CrlRefusal> {
+pub(crate) fn check_successor(offered: &CrlInfo, in_force: &CrlState) -> Result<(), CrlRefusal> {
     if offered.number < in_force.number {
         return Err(CrlRefusal::Rollback {
             offered: offered.number,
@@ -125,7 +125,7 @@ pub fn changes(before: &BTreeSet<String>, after: &BTreeSet<String>) -> (Vec<Stri
 /// Details of an accepted `crl_update` record: the list now in force (whole,
 /// so the next start can compare against it) and what changed since
 /// `before`. `cause` is `start`, `watch` or `reload`.
-pub fn accepted_details(
+pub(crate) fn accepted_details(
     after: &CrlState,
     before: Option<&CrlState>,
     cause: &str,
@@ -147,7 +147,11 @@ pub fn accepted_details(
 }
 
 /// Details of a refused `crl_update` record.
-pub fn refused_details(offered: &CrlInfo, in_force: &CrlState, cause: &str) -> Map<String, Value> {
+pub(crate) fn refused_details(
+    offered: &CrlInfo,
+    in_force: &CrlState,
+    cause: &str,
+) -> Map<String, Value> {
     let mut m = Map::new();
     m.insert("cause".into(), cause.into());
     m.insert(

@@ -107,7 +107,7 @@ impl PeerCert {
     /// certificates share one budget, or `serial:` and the serial for a
     /// certificate without a usable identity, so no unusable certificate
     /// borrows another's.
-    pub fn limit_key(&self) -> String {
+    pub(crate) fn limit_key(&self) -> String {
         match &self.identity {
             Ok(i) => i.uri(),
             Err(_) => format!("serial:{}", self.serial),

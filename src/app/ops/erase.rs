@@ -53,7 +53,7 @@ pub async fn erase(
 }
 
 /// Deletes the blob files of attachments an erasure released.
-pub async fn delete_blobs(blobs: &BlobStore, out: &WriteOutput) {
+pub(crate) async fn delete_blobs(blobs: &BlobStore, out: &WriteOutput) {
     if let WriteOutput::Erased { attachments, .. } = out {
         for id in attachments {
             if let Err(e) = blobs.delete(id).await {

@@ -12,7 +12,7 @@ use crate::store::{DeliveryRow, MessageRow};
 /// A message the caller holds (as sender or recipient), with its
 /// deliveries; anything else is `NotFound`, exactly like a missing id.
 /// Notes the message and counterparts for the audit record.
-pub async fn visible_message(
+pub(crate) async fn visible_message(
     app: &AppState,
     trail: &dyn Trail,
     caller: &PartnerId,

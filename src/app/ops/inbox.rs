@@ -16,7 +16,7 @@ use crate::store::InboxRow;
 
 /// The error code an inbox item carries instead of its subject when its
 /// content cannot be opened.
-pub const UNREADABLE_CODE: &str = "content_integrity";
+pub(crate) const UNREADABLE_CODE: &str = "content_integrity";
 
 /// Which page to list.
 #[derive(Debug, Clone)]

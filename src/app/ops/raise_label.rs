@@ -94,7 +94,7 @@ pub async fn raise_label(
 }
 
 /// Why `new` is not a raise of `old`, field by field (empty when it is).
-pub fn raise_errors(old: &Label, new: &Label) -> Vec<FieldError> {
+pub(crate) fn raise_errors(old: &Label, new: &Label) -> Vec<FieldError> {
     let mut e = Vec::new();
     let mut push = |field: &str, message: String| {
         e.push(FieldError {

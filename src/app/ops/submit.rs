@@ -3,7 +3,7 @@
 //! audit record, and the recipients' inboxes are woken.
 
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::held::{holder_of, json_text};
@@ -19,6 +19,7 @@ use crate::domain::{FieldError, NewMessage, PartnerId};
 use crate::policy::{Decision, Retention, Transfer, compute_retention, decide};
 use crate::store::IdempotencyKey;
 use crate::store::SignatureRole;
+use crate::store::json_columns::{evaluation_text, label_text, personal_data_text};
 use crate::store::writes::Submit;
 use crate::store::{IdempotencyRow, MessageRow, NewDelivery, StoreError, WriteOp};
 
@@ -61,7 +62,7 @@ pub struct Accepted {
 
 impl Accepted {
     /// The answer as JSON text, as the idempotency record keeps it.
-    pub fn to_json_text(&self) -> String {
+    pub(crate) fn to_json_text(&self) -> String {
         serde_json::to_value(self)
             .unwrap_or(Value::Null)
             .to_string()
@@ -248,15 +249,10 @@ fn message_row(
         forwarded_from: None,
         officer: caller.officer.clone(),
         classification: msg.label.classification.rank(),
-        label: json_text(&msg.label),
-        evaluation: json_text(&msg.evaluation),
+        label: label_text(&msg.label),
+        evaluation: evaluation_text(&msg.evaluation),
         purpose: msg.purpose.as_str().to_owned(),
-        personal_data: json!({
-            "subjects": msg.personal_data.subjects,
-            "special_categories": msg.personal_data.special_categories,
-            "minors": msg.personal_data.minors,
-        })
-        .to_string(),
+        personal_data: personal_data_text(&msg.personal_data),
         case_ref: msg.case_ref.clone(),
         in_reply_to: msg.in_reply_to.map(|u| u.to_string()),
         content_type: msg.content_type.clone(),
