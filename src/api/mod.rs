@@ -9,16 +9,16 @@
 //! `inbox` are the partner endpoints, each parse -> operation -> answer.
 
 pub mod admin;
-pub mod admin_config;
+pub(crate) mod admin_config;
 pub mod attachments;
 pub mod audit;
-pub mod audit_safe;
+pub(crate) mod audit_safe;
 pub mod bodies;
 pub mod body;
 pub mod caller;
 pub mod context;
 pub mod cross_site;
-pub mod dpo_page;
+pub(crate) mod dpo_page;
 pub mod inbox;
 pub mod lifecycle;
 pub mod messages;
@@ -29,7 +29,7 @@ pub mod retention;
 pub mod routes;
 pub mod schema;
 pub mod security_headers;
-pub mod upload_rate;
+pub(crate) mod upload_rate;
 
 use std::sync::Arc;
 

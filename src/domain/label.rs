@@ -252,7 +252,7 @@ pub(crate) fn format_date(d: Date) -> String {
 }
 
 /// Serde glue for optional `YYYY-MM-DD` dates.
-pub mod date_opt {
+pub(crate) mod date_opt {
     use serde::Serializer;
     use time::Date;
 
