@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use super::body::{parse_json, read_limited, require_json};
-use super::context::RequestCtx;
 use super::problem::ApiError;
+use super::request_ctx::RequestCtx;
 use crate::app::AppState;
 use crate::app::operator;
 use crate::audit::record::{Action, Outcome, format_at};

@@ -10,8 +10,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::caller::{caller, justification};
-use super::context::RequestCtx;
 use super::problem::ApiError;
+use super::request_ctx::RequestCtx;
 use crate::app::AppState;
 use crate::app::ops;
 use crate::app::ops::attachments::Download;
@@ -93,7 +93,7 @@ pub async fn upload(
     ),
     responses(
         (status = 200, description = "The content, with the Content-Type it was uploaded with", body = Vec<u8>, content_type = "application/octet-stream"),
-        (status = 410, description = "The content was erased at retention", body = crate::api::openapi::Problem, content_type = "application/problem+json")
+        (status = 410, description = "The content was erased at retention", body = crate::api::problem::Problem, content_type = "application/problem+json")
     )
 )]
 pub async fn download(

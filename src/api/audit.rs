@@ -14,8 +14,8 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::context::RequestCtx;
 use super::problem::ApiError;
+use super::request_ctx::RequestCtx;
 use crate::app::AppState;
 use crate::audit::fields::{COLUMN_NAMES, FIELDS, FieldValue, FieldView, Kind};
 use crate::audit::record::{Action, AuditRecord, Numbered, Outcome, format_at};

@@ -4,8 +4,8 @@
 
 use serde_json::Value;
 
-use super::context::{JUSTIFICATION_HEADER, RequestCtx, text_header};
 use super::problem::ApiError;
+use super::request_ctx::{JUSTIFICATION_HEADER, RequestCtx, text_header};
 use crate::app::ops::signed::Presented;
 use crate::app::ops::{Caller, Trail};
 use crate::audit::record::{Action, Outcome, RecordDraft};

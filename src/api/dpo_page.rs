@@ -15,8 +15,8 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 
 use super::audit::{parse_filter, query_pairs, record_json, scope_of};
-use super::context::RequestCtx;
 use super::problem::ApiError;
+use super::request_ctx::RequestCtx;
 use crate::app::AppState;
 use crate::audit::merkle;
 use crate::audit::record::{Action, AuditRecord, Outcome};

@@ -20,9 +20,9 @@ use serde_json::json;
 use super::bodies;
 use super::body::read_json;
 use super::caller::{caller, signature};
-use super::context::RequestCtx;
 use super::messages::created;
 use super::problem::ApiError;
+use super::request_ctx::RequestCtx;
 use crate::app::AppState;
 use crate::app::ops;
 use crate::app::ops::forward::Forward;
@@ -51,8 +51,8 @@ fn answer<T: serde::Serialize>(outcome: &T) -> Result<Json<serde_json::Value>, A
     request_body(content = crate::api::schema::ForwardRequest, content_type = "application/json"),
     responses(
         (status = 201, description = "Accepted", body = crate::api::schema::ForwardAccepted),
-        (status = 409, description = "The family changed while the request was decided (label, hold, permissions); retry", body = crate::api::openapi::Problem, content_type = "application/problem+json"),
-        (status = 410, description = "The content was erased at retention", body = crate::api::openapi::Problem, content_type = "application/problem+json")
+        (status = 409, description = "The family changed while the request was decided (label, hold, permissions); retry", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 410, description = "The content was erased at retention", body = crate::api::problem::Problem, content_type = "application/problem+json")
     )
 )]
 pub async fn forward(
@@ -89,7 +89,7 @@ pub async fn forward(
     request_body(content = crate::api::schema::PermissionRequest, content_type = "application/json"),
     responses(
         (status = 201, description = "Granted", body = crate::api::schema::PermissionGranted),
-        (status = 410, description = "The family was erased", body = crate::api::openapi::Problem, content_type = "application/problem+json")
+        (status = 410, description = "The family was erased", body = crate::api::problem::Problem, content_type = "application/problem+json")
     )
 )]
 pub async fn grant(
@@ -120,8 +120,8 @@ pub async fn grant(
     request_body(content = crate::api::schema::JudicialUseRequest, content_type = "application/json"),
     responses(
         (status = 201, description = "Recorded", body = crate::api::schema::JudicialUseRecorded),
-        (status = 409, description = "The family changed while the request was decided (label, hold, permissions); retry", body = crate::api::openapi::Problem, content_type = "application/problem+json"),
-        (status = 410, description = "The content was erased at retention", body = crate::api::openapi::Problem, content_type = "application/problem+json")
+        (status = 409, description = "The family changed while the request was decided (label, hold, permissions); retry", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 410, description = "The content was erased at retention", body = crate::api::problem::Problem, content_type = "application/problem+json")
     )
 )]
 pub async fn judicial_use(
@@ -222,7 +222,7 @@ async fn hold(
     request_body(content = crate::api::schema::ReviewRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "The decision's outcome", body = crate::api::schema::ReviewOutcome),
-        (status = 409, description = "Under a legal hold", body = crate::api::openapi::Problem, content_type = "application/problem+json")
+        (status = 409, description = "Under a legal hold", body = crate::api::problem::Problem, content_type = "application/problem+json")
     )
 )]
 pub async fn review(
@@ -268,8 +268,8 @@ pub async fn review(
     request_body(content = crate::api::schema::LabelRaise, content_type = "application/json"),
     responses(
         (status = 200, description = "The label now in force", body = crate::api::schema::LabelRaised),
-        (status = 409, description = "The family changed while the raise was decided (a new holder, another raise); retry", body = crate::api::openapi::Problem, content_type = "application/problem+json"),
-        (status = 410, description = "The family was erased", body = crate::api::openapi::Problem, content_type = "application/problem+json")
+        (status = 409, description = "The family changed while the raise was decided (a new holder, another raise); retry", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 410, description = "The family was erased", body = crate::api::problem::Problem, content_type = "application/problem+json")
     )
 )]
 pub async fn raise_label(

@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 
 use super::body::read_json;
 use super::caller::{caller, justification, signature};
-use super::context::RequestCtx;
 use super::problem::ApiError;
+use super::request_ctx::RequestCtx;
 use crate::app::AppState;
 use crate::app::ops;
 use crate::app::ops::submit::Submission;
@@ -38,7 +38,7 @@ pub(crate) const IDEMPOTENCY_HEADER: &str = "idempotency-key";
     request_body(content = crate::api::schema::MessageSubmission, content_type = "application/json"),
     responses(
         (status = 201, description = "Accepted for every recipient", body = crate::api::schema::MessageAccepted),
-        (status = 409, description = "The Idempotency-Key was used with another body", body = crate::api::openapi::Problem, content_type = "application/problem+json")
+        (status = 409, description = "The Idempotency-Key was used with another body", body = crate::api::problem::Problem, content_type = "application/problem+json")
     )
 )]
 pub async fn submit(
@@ -106,7 +106,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     ),
     responses(
         (status = 200, description = "The message", body = crate::api::schema::Message),
-        (status = 410, description = "The content was erased at retention", body = crate::api::openapi::Problem, content_type = "application/problem+json")
+        (status = 410, description = "The content was erased at retention", body = crate::api::problem::Problem, content_type = "application/problem+json")
     )
 )]
 pub async fn read(
@@ -134,7 +134,7 @@ pub async fn read(
     ),
     responses(
         (status = 200, description = "Acknowledged", body = crate::api::schema::Acknowledged),
-        (status = 410, description = "The content was erased at retention", body = crate::api::openapi::Problem, content_type = "application/problem+json")
+        (status = 410, description = "The content was erased at retention", body = crate::api::problem::Problem, content_type = "application/problem+json")
     )
 )]
 pub async fn ack(

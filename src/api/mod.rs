@@ -23,8 +23,10 @@ pub mod inbox;
 pub mod lifecycle;
 pub mod messages;
 pub mod openapi;
+pub mod operation;
 pub mod params;
 pub mod problem;
+pub mod request_ctx;
 pub mod retention;
 pub mod routes;
 pub mod schema;
@@ -36,8 +38,8 @@ use std::sync::Arc;
 use axum::Router;
 use axum::middleware;
 
-pub use context::RequestCtx;
 pub use problem::ApiError;
+pub use request_ctx::RequestCtx;
 
 use crate::app::AppState;
 

@@ -22,15 +22,13 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use utoipa::openapi::extensions::Extensions;
 use utoipa::openapi::path::{Operation, PathItem};
-use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
 use utoipa::openapi::security::{SecurityRequirement, SecurityScheme};
-use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder, Schema};
-use utoipa::{OpenApi, PartialSchema, ToSchema};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+use utoipa::{OpenApi, ToSchema};
 
-use super::problem::ApiError;
+use super::problem::Problem;
 use super::routes::{Accepts, ROUTES};
 use super::{admin, attachments, audit, dpo_page, inbox, lifecycle, messages, retention, schema};
-use crate::policy::ViolationCode;
 
 /// Media type of problem documents (RFC 9457).
 pub(crate) const PROBLEM_JSON: &str = "application/problem+json";
@@ -72,71 +70,6 @@ pub(crate) const SECURITY_SCHEME: &str = "mutualTLS";
     )
 )]
 struct ApiDoc;
-
-/// The problem document every error answers with (RFC 9457, SPEC §8).
-/// A marker type: its schema is built from [`ApiError::CODES`] and
-/// [`ViolationCode::ALL`], so a new code is documented by existing.
-#[derive(Debug, Clone, Copy)]
-pub struct Problem;
-
-impl PartialSchema for Problem {
-    fn schema() -> RefOr<Schema> {
-        let codes: Vec<&str> = ApiError::CODES
-            .iter()
-            .copied()
-            .chain(ViolationCode::ALL.iter().map(|c| c.as_str()))
-            .collect();
-        ObjectBuilder::new()
-            .description(Some(
-                "An error. `code` is stable and machine-readable (a policy refusal carries its \
-                 first violation's code and lists them all in `violations`); `errors` names \
-                 every wrong field.",
-            ))
-            .property(
-                "type",
-                ObjectBuilder::new()
-                    .schema_type(Type::String)
-                    .pattern(Some("^urn:brdo:error:[a-z0-9_]+$")),
-            )
-            .required("type")
-            .property("title", ObjectBuilder::new().schema_type(Type::String))
-            .required("title")
-            .property(
-                "status",
-                ObjectBuilder::new()
-                    .schema_type(Type::Integer)
-                    .minimum(Some(400))
-                    .maximum(Some(599)),
-            )
-            .required("status")
-            .property("detail", ObjectBuilder::new().schema_type(Type::String))
-            .required("detail")
-            .property(
-                "code",
-                ObjectBuilder::new()
-                    .schema_type(Type::String)
-                    .enum_values(Some(codes)),
-            )
-            .required("code")
-            .property(
-                "request_id",
-                ObjectBuilder::new()
-                    .schema_type(Type::String)
-                    .description(Some("The request's id, also in the audit record")),
-            )
-            .property(
-                "violations",
-                ArrayBuilder::new().items(Ref::from_schema_name(schema::Violation::name())),
-            )
-            .property(
-                "errors",
-                ArrayBuilder::new().items(Ref::from_schema_name(schema::FieldError::name())),
-            )
-            .into()
-    }
-}
-
-impl ToSchema for Problem {}
 
 /// `GET /v1/openapi.json`: this document.
 #[utoipa::path(

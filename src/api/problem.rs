@@ -12,6 +12,9 @@ use serde::Serialize;
 
 use crate::domain::FieldError;
 use crate::policy::Violation;
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+use utoipa::openapi::{Ref, RefOr, Schema};
+use utoipa::{PartialSchema, ToSchema};
 
 /// Why a request is refused or failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -337,7 +340,7 @@ pub struct ErrorInfo {
 }
 
 #[derive(Serialize)]
-struct Problem<'a> {
+struct ProblemBody<'a> {
     #[serde(rename = "type")]
     kind: String,
     title: &'a str,
@@ -374,7 +377,7 @@ impl ApiError {
             Self::PolicyDenied(v) => v,
             _ => &[],
         };
-        let problem = Problem {
+        let problem = ProblemBody {
             kind: format!("urn:brdo:error:{code}"),
             title: self.title(),
             status: status.as_u16(),
@@ -463,6 +466,71 @@ impl From<crate::app::content::ContentError> for ApiError {
         crate::app::ops::OpError::from(e).into()
     }
 }
+
+/// The problem document every error answers with (RFC 9457, SPEC §8).
+/// A marker type: its schema is built from [`ApiError::CODES`] and
+/// [`ViolationCode::ALL`], so a new code is documented by existing.
+#[derive(Debug, Clone, Copy)]
+pub struct Problem;
+
+impl PartialSchema for Problem {
+    fn schema() -> RefOr<Schema> {
+        let codes: Vec<&str> = ApiError::CODES
+            .iter()
+            .copied()
+            .chain(crate::policy::ViolationCode::ALL.iter().map(|c| c.as_str()))
+            .collect();
+        ObjectBuilder::new()
+            .description(Some(
+                "An error. `code` is stable and machine-readable (a policy refusal carries its \
+                 first violation's code and lists them all in `violations`); `errors` names \
+                 every wrong field.",
+            ))
+            .property(
+                "type",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some("^urn:brdo:error:[a-z0-9_]+$")),
+            )
+            .required("type")
+            .property("title", ObjectBuilder::new().schema_type(Type::String))
+            .required("title")
+            .property(
+                "status",
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .minimum(Some(400))
+                    .maximum(Some(599)),
+            )
+            .required("status")
+            .property("detail", ObjectBuilder::new().schema_type(Type::String))
+            .required("detail")
+            .property(
+                "code",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some(codes)),
+            )
+            .required("code")
+            .property(
+                "request_id",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .description(Some("The request's id, also in the audit record")),
+            )
+            .property(
+                "violations",
+                ArrayBuilder::new().items(Ref::from_schema_name(super::schema::Violation::name())),
+            )
+            .property(
+                "errors",
+                ArrayBuilder::new().items(Ref::from_schema_name(super::schema::FieldError::name())),
+            )
+            .into()
+    }
+}
+
+impl ToSchema for Problem {}
 
 #[cfg(test)]
 mod tests {

@@ -7,8 +7,8 @@ use axum::extract::{Extension, RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::context::RequestCtx;
 use super::problem::ApiError;
+use super::request_ctx::RequestCtx;
 use crate::app::AppState;
 use crate::app::ops;
 use crate::domain::FieldError;

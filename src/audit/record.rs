@@ -1,10 +1,13 @@
 //! One audit record and its place in the hash chain.
 
+use std::fmt::Write as _;
+
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::canonical;
+use super::canonical::value;
 use super::fields::{FIELDS, Field, FieldSource, FieldValue, FieldView};
+use super::jcs;
 pub use super::role::Role;
 pub use super::stored::StoredFields;
 use crate::domain::string_enum;
@@ -252,7 +255,7 @@ impl RecordDraft {
     /// building a JSON value (the hand-written fast path, proven equal to
     /// [`canonical::write_canonical`] by `forms_test`).
     pub fn canonical_into(&self, seq: u64, out: &mut String) {
-        canonical::typed_fast(seq, self, out);
+        typed_fast(seq, self, out);
     }
 
     /// Reads a record's fields from one of its forms, each by its kind.
@@ -394,6 +397,51 @@ pub fn chain_hash(prev_hash: &str, canonical: &str) -> Result<String, ChainError
 }
 
 pub use crate::domain::time::format_at;
+
+/// The typed record's canonical form, hand-written in canonical order:
+/// measured about a quarter faster than the reference writer, and the
+/// verifier runs it once per record. `forms_test` checks it against the
+/// generic writer and the RFC 8785 canonicaliser for every field, so a
+/// field added to the field table but not here fails there.
+fn typed_fast(seq: u64, d: &RecordDraft, out: &mut String) {
+    let opt = |v: &Option<String>, out: &mut String| match v {
+        Some(s) => jcs::write_string(s, out),
+        None => out.push_str("null"),
+    };
+    out.push_str("{\"action\":");
+    jcs::write_string(d.action.as_str(), out);
+    out.push_str(",\"actor\":{\"cert_serial\":");
+    opt(&d.actor.cert_serial, out);
+    out.push_str(",\"id\":");
+    opt(&d.actor.id, out);
+    out.push_str(",\"officer\":");
+    opt(&d.actor.officer, out);
+    out.push_str(",\"role\":");
+    jcs::write_string(d.actor.role.as_str(), out);
+    out.push_str("},\"at\":");
+    jcs::write_string(&d.at, out);
+    out.push_str(",\"code\":");
+    opt(&d.code, out);
+    out.push_str(",\"counterparts\":");
+    value(FieldValue::List(&d.counterparts), out);
+    if let Some(details) = &d.details {
+        out.push_str(",\"details\":");
+        value(FieldValue::Object(details), out);
+    }
+    out.push_str(",\"justification\":");
+    opt(&d.justification, out);
+    out.push_str(",\"message_id\":");
+    opt(&d.message_id, out);
+    if let Some(node) = &d.node {
+        out.push_str(",\"node\":");
+        jcs::write_string(node, out);
+    }
+    out.push_str(",\"outcome\":");
+    jcs::write_string(d.outcome.as_str(), out);
+    out.push_str(",\"request_id\":");
+    opt(&d.request_id, out);
+    let _ = write!(out, ",\"seq\":{seq}}}");
+}
 
 #[cfg(test)]
 mod tests {
