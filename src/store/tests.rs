@@ -91,7 +91,107 @@ on_both_backends!(
     one_sweeper_at_a_time,
     checked_writes_see_the_family_as_it_is_at_commit,
     unknown_stored_words_read_as_corrupt,
+    writes_spell_stored_text_as_before,
 );
+
+/// The text columns the writes fill are spelt as before the writes took
+/// instants in unix ms and words as enums (`format_at`, the literal status
+/// and scope words, flags as 0/1), so old rows and new rows read alike on
+/// both backends.
+async fn writes_spell_stored_text_as_before(kind: Kind) {
+    use sqlx::Row;
+    let Some((store, _db)) = store(kind).await else {
+        return;
+    };
+    // 2026-11-21T10:00:00.007Z
+    let at_ms = 1_795_255_200_007;
+    let at = "2026-11-21T10:00:00.007Z";
+    let ops: Vec<WriteOp> = vec![
+        submit_op("m1", None),
+        writes::MarkDelivered {
+            message_id: "m1".into(),
+            recipient: "RS-MOI".into(),
+            at_ms,
+        }
+        .into(),
+        writes::Grant {
+            root_id: "m1".into(),
+            partner: "ME-MOI".into(),
+            scope: PermissionScope::JudicialUse,
+            at_ms,
+            officer: "o".into(),
+        }
+        .into(),
+        writes::JudicialUse {
+            message_id: "m1".into(),
+            partner: "RS-MOI".into(),
+            at_ms,
+            reference: None,
+        }
+        .into(),
+        writes::SetPartnerState {
+            partner: "ME-MOI".into(),
+            suspended: true,
+            at_ms,
+        }
+        .into(),
+        writes::SetHold {
+            root_id: "m1".into(),
+            held: true,
+            reason: Some("case".into()),
+        }
+        .into(),
+    ];
+    for (i, op) in ops.into_iter().enumerate() {
+        store
+            .write(op, draft(Action::Alter, &format!("w{i}")))
+            .await
+            .expect("write");
+    }
+    let row = |sql: &'static str| sqlx::query(sql).fetch_one(store.pool());
+    let d = row("SELECT status, updated_at FROM deliveries WHERE message_id = 'm1'")
+        .await
+        .expect("row");
+    assert_eq!(d.get::<String, _>(0), "delivered");
+    assert_eq!(d.get::<String, _>(1), at);
+    let p = row("SELECT scope, granted_at FROM permissions WHERE root_id = 'm1'")
+        .await
+        .expect("row");
+    assert_eq!(p.get::<String, _>(0), "judicial_use");
+    assert_eq!(p.get::<String, _>(1), at);
+    let j = row("SELECT recorded_at FROM judicial_uses WHERE message_id = 'm1'")
+        .await
+        .expect("row");
+    assert_eq!(j.get::<String, _>(0), at);
+    let s = row("SELECT suspended, updated_at FROM partner_state WHERE partner = 'ME-MOI'")
+        .await
+        .expect("row");
+    assert_eq!(s.get::<i64, _>(0), 1);
+    assert_eq!(s.get::<String, _>(1), at);
+    let m = row("SELECT held, hold_reason FROM messages WHERE id = 'm1'")
+        .await
+        .expect("row");
+    assert_eq!(m.get::<i64, _>(0), 1);
+    assert_eq!(m.get::<String, _>(1), "case");
+    let ack = WriteOp::from(writes::Acknowledge {
+        message_id: "m1".into(),
+        recipient: "RS-MOI".into(),
+        at_ms: at_ms + 1,
+    });
+    let (out, _) = store
+        .write(ack, draft(Action::Acknowledge, "ack"))
+        .await
+        .expect("ack");
+    let WriteOutput::Delivery(answered) = out else {
+        panic!("{out:?}");
+    };
+    let d = row("SELECT status, updated_at FROM deliveries WHERE message_id = 'm1'")
+        .await
+        .expect("row");
+    assert_eq!(d.get::<String, _>(0), "acknowledged");
+    assert_eq!(d.get::<String, _>(1), "2026-11-21T10:00:00.008Z");
+    assert_eq!(answered.updated_at, "2026-11-21T10:00:00.008Z");
+}
 
 /// A status or scope outside its closed set (a hand-edited database)
 /// reads as corrupt data, from the read pool and inside the writer, and
