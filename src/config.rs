@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::Classification;
-use crate::policy::file::line_col;
+use crate::domain::text::line_col;
 
 /// The whole gateway configuration.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]

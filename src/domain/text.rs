@@ -188,6 +188,16 @@ pub(crate) fn cap(s: &str, max: usize) -> String {
     out
 }
 
+/// 1-based line and column (in characters) of a byte offset: where a
+/// configuration or policy file's parse error points, as an editor counts.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,6 +10,7 @@ use toml::Spanned;
 
 use crate::domain::message::{DataSubject, Purpose};
 use crate::domain::string_enum;
+use crate::domain::text::line_col;
 use crate::domain::{Classification, PartnerId};
 
 string_enum! {
@@ -180,15 +181,6 @@ impl fmt::Display for PolicyError {
             )
         }
     }
-}
-
-/// 1-based line and column (in characters) of a byte offset.
-pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
-    let before = text.get(..offset).unwrap_or(text);
-    let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, col)
 }
 
 #[derive(Deserialize)]
