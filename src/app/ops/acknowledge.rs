@@ -9,7 +9,7 @@ use crate::app::AppState;
 use crate::audit::record::{Action, Outcome};
 use crate::domain::time::to_ms;
 use crate::store::writes::Acknowledge;
-use crate::store::{WriteOp, WriteOutput};
+use crate::store::{DeliveryStatus, WriteOp, WriteOutput};
 
 /// The caller's delivery of a message as it now stands.
 #[derive(Debug, Clone, Serialize)]
@@ -19,7 +19,7 @@ pub struct Acknowledged {
     /// The recipient.
     pub partner: String,
     /// Its delivery status (`acknowledged`).
-    pub status: String,
+    pub status: DeliveryStatus,
     /// When it changed.
     pub updated_at: String,
 }
@@ -55,7 +55,7 @@ pub async fn acknowledge(
     Ok(Acknowledged {
         id: row.id,
         partner: d.recipient,
-        status: d.status.as_str().to_owned(),
+        status: d.status,
         updated_at: d.updated_at,
     })
 }

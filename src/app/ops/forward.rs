@@ -21,6 +21,7 @@ use crate::domain::time::{ms_to_text, to_ms};
 use crate::domain::{PartnerId, Purpose};
 use crate::policy::decide::Onward;
 use crate::policy::{Decision, Transfer, compute_retention, decide};
+use crate::store::DeliveryStatus;
 use crate::store::SignatureRole;
 use crate::store::writes::Submit;
 use crate::store::{Expected, MessageRow, NewDelivery, SignatureRow, WriteOp};
@@ -239,7 +240,7 @@ async fn commit(
             .iter()
             .map(|r| RecipientStatus {
                 partner: r.clone(),
-                status: "queued",
+                status: DeliveryStatus::Queued,
             })
             .collect(),
     })

@@ -12,7 +12,7 @@ use crate::app::AppState;
 use crate::app::content::{self, marking_of};
 use crate::audit::record::{Action, Outcome};
 use crate::domain::PartnerId;
-use crate::store::InboxRow;
+use crate::store::{DeliveryStatus, InboxRow};
 
 /// The error code an inbox item carries instead of its subject when its
 /// content cannot be opened.
@@ -51,7 +51,7 @@ pub struct Entry {
     /// When it was accepted.
     pub received_at: String,
     /// The caller's delivery status.
-    pub status: String,
+    pub status: DeliveryStatus,
     /// [`UNREADABLE_CODE`] when the content failed to open.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<&'static str>,
@@ -168,7 +168,7 @@ fn entry(app: &AppState, row: &InboxRow) -> Entry {
         purpose: row.purpose.clone(),
         case_ref: row.case_ref.clone(),
         received_at: row.accepted_at.clone(),
-        status: row.status.as_str().to_owned(),
+        status: row.status,
         error: (!opened).then_some(UNREADABLE_CODE),
     }
 }

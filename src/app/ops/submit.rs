@@ -17,10 +17,10 @@ use crate::domain::label::format_date;
 use crate::domain::time::to_ms;
 use crate::domain::{FieldError, NewMessage, PartnerId};
 use crate::policy::{Decision, Retention, Transfer, compute_retention, decide};
-use crate::store::IdempotencyKey;
 use crate::store::SignatureRole;
 use crate::store::json_columns::{evaluation_text, label_text, personal_data_text};
 use crate::store::writes::Submit;
+use crate::store::{DeliveryStatus, IdempotencyKey};
 use crate::store::{IdempotencyRow, MessageRow, NewDelivery, StoreError, WriteOp};
 
 /// A submission as the partner sent it. The document stays whole: its
@@ -42,7 +42,7 @@ pub struct RecipientStatus {
     /// The recipient.
     pub partner: PartnerId,
     /// Its delivery status.
-    pub status: &'static str,
+    pub status: DeliveryStatus,
 }
 
 /// What a partner is told about an accepted message.
@@ -182,7 +182,7 @@ async fn commit(
             .iter()
             .map(|r| RecipientStatus {
                 partner: r.clone(),
-                status: "queued",
+                status: DeliveryStatus::Queued,
             })
             .collect(),
     };
