@@ -40,6 +40,39 @@ pub struct Config {
     pub storage: StorageConfig,
     /// The PKI directory the admin API lists.
     pub pki: PkiConfig,
+    /// Exchange with peer gateways.
+    pub federation: FederationConfig,
+}
+
+/// `[federation]`: this gateway's id among gateways and how it relays to
+/// its peers (which `policy.toml` lists as `[[peer]]`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FederationConfig {
+    /// This gateway's id (`urn:brdo:gateway:ID` in `gateway.crt`); `None`:
+    /// no federation, and a policy with `[[peer]]` is refused at start.
+    pub id: Option<crate::domain::PartnerId>,
+    /// A recipient still unreached after this long becomes `undeliverable`.
+    pub give_up_after_hours: u64,
+    /// First retry delay after a failed relay; it doubles (with jitter) up
+    /// to `max_backoff_secs`.
+    pub initial_backoff_ms: u64,
+    /// The longest wait between two attempts at one peer.
+    pub max_backoff_secs: u64,
+    /// Per-request deadline of a relay call (connect, TLS, answer).
+    pub request_timeout_secs: u64,
+}
+
+impl Default for FederationConfig {
+    fn default() -> Self {
+        Self {
+            id: None,
+            give_up_after_hours: 72,
+            initial_backoff_ms: 200,
+            max_backoff_secs: 300,
+            request_timeout_secs: 10,
+        }
+    }
 }
 
 /// `[pki]`.

@@ -50,6 +50,7 @@ pub mod config;
 pub mod config_report;
 pub mod crypto;
 pub mod domain;
+pub mod federation;
 pub mod gateway;
 pub mod metrics;
 pub mod pki;

@@ -56,6 +56,9 @@ const FLOORS: &[(&str, &[&str])] = &[
     // gateway (no ops, app, api, store or tls). `pki` only for the PKI
     // directory's file names; pki itself imports no other top-level module.
     ("config", &["domain", "crypto", "pki"]),
+    // What one gateway proves to another (receipts, the relayed document):
+    // a peer's DPO verifies it offline, with no gateway around it.
+    ("federation", &["domain", "crypto", "audit"]),
 ];
 
 /// Where an import was seen: file, line and the path as written.

@@ -353,12 +353,7 @@ fn op_route(op: &Operation) -> &'static str {
 
 /// The SAN URI of an identity, as certificates carry it.
 fn identity_uri(identity: &Identity) -> String {
-    match identity {
-        Identity::Partner(p) => format!("urn:brdo:partner:{p}"),
-        Identity::PartnerDpo(p) => format!("urn:brdo:dpo:{p}"),
-        Identity::GatewayDpo => "urn:brdo:dpo:gateway".to_owned(),
-        Identity::Operator(n) => format!("urn:brdo:operator:{n}"),
-    }
+    identity.uri()
 }
 
 /// Maps the certificate's identity to a caller the policy knows.
@@ -369,11 +364,28 @@ fn resolve(
     let identity = identity.as_ref().map_err(|e| {
         ApiError::NoIdentity(format!("{}: {e}.", "The client certificate cannot be used"))
     })?;
-    if let Some(p) = identity.partner()
-        && app.policy().partner(p).is_none()
+    let policy = app.policy();
+    if let Some(p) = identity.partner() {
+        match policy.partner(p) {
+            None => {
+                return Err(ApiError::NoIdentity(format!(
+                    "The client certificate names partner {p}, which the policy does not know."
+                )));
+            }
+            Some(known) if known.via.is_some() => {
+                return Err(ApiError::NoIdentity(format!(
+                    "The client certificate names partner {p}, which lives behind a peer gateway \
+                     and connects through it."
+                )));
+            }
+            Some(_) => {}
+        }
+    }
+    if let Identity::Gateway(g) = identity
+        && policy.peer(g).is_none()
     {
         return Err(ApiError::NoIdentity(format!(
-            "The client certificate names partner {p}, which the policy does not know."
+            "The client certificate names gateway {g}, which the policy lists as no peer."
         )));
     }
     Ok(identity.clone())

@@ -22,7 +22,9 @@ impl Roles {
     pub const DPO: Roles = Roles(2 | 4);
     /// Operators.
     pub const OPERATOR: Roles = Roles(8);
-    /// Every authenticated identity: the API description.
+    /// Peer gateways (federation endpoints only).
+    pub const GATEWAY: Roles = Roles(16);
+    /// Every authenticated identity but peer gateways: the API description.
     pub const ANY: Roles = Roles(15);
     /// Nobody: what a (method, path) the table does not name resolves to,
     /// so that even a gate that forgot to refuse it would refuse it by role.
@@ -40,6 +42,7 @@ impl Roles {
             (2, "partner DPO"),
             (4, "gateway DPO"),
             (8, "operator"),
+            (16, "gateway"),
         ]
         .into_iter()
         .filter(|(bit, _)| self.0 & bit != 0)
@@ -53,6 +56,7 @@ impl Roles {
             Identity::PartnerDpo(_) => 2,
             Identity::GatewayDpo => 4,
             Identity::Operator(_) => 8,
+            Identity::Gateway(_) => 16,
         };
         self.0 & bit != 0
     }

@@ -19,6 +19,8 @@ pub enum Role {
     System,
     /// A certificate that names no Brdo identity.
     Unidentified,
+    /// A peer gateway (federation).
+    Gateway,
     /// A word none of the above spell, as read back.
     Other(String),
 }
@@ -32,6 +34,7 @@ impl Role {
         Role::Operator,
         Role::System,
         Role::Unidentified,
+        Role::Gateway,
     ];
 
     /// The word written in records.
@@ -42,6 +45,7 @@ impl Role {
             Role::Operator => "operator",
             Role::System => "system",
             Role::Unidentified => "unidentified",
+            Role::Gateway => "gateway",
             Role::Other(s) => s,
         }
     }
@@ -55,6 +59,7 @@ impl Role {
             "operator" => Role::Operator,
             "system" => Role::System,
             "unidentified" => Role::Unidentified,
+            "gateway" => Role::Gateway,
             _ => Role::Other(word),
         }
     }

@@ -25,6 +25,9 @@ pub enum Subject {
     Dpo(String),
     /// A human operator of the gateway, e.g. `admin`.
     Operator(String),
+    /// A gateway among gateways (federation), e.g. `AL-NCB`: the SAN URI of
+    /// `gateway.crt` when `pki init --gateway-id` made it.
+    Gateway(String),
 }
 
 impl Subject {
@@ -44,13 +47,16 @@ impl Subject {
             Subject::Partner(_) => "partner",
             Subject::Dpo(_) => "dpo",
             Subject::Operator(_) => "operator",
+            Subject::Gateway(_) => "gateway",
         }
     }
 
     /// The ID or name, which also becomes the certificate's common name.
     pub fn name(&self) -> &str {
         match self {
-            Subject::Partner(s) | Subject::Dpo(s) | Subject::Operator(s) => s,
+            Subject::Partner(s) | Subject::Dpo(s) | Subject::Operator(s) | Subject::Gateway(s) => {
+                s
+            }
         }
     }
 
@@ -60,6 +66,7 @@ impl Subject {
             Subject::Partner(id) => (is_authority_id(id), "partner ID", ID_RULE),
             Subject::Dpo(id) => (id == "gateway" || is_authority_id(id), "DPO ID", DPO_RULE),
             Subject::Operator(name) => (is_operator_name(name), "operator name", OPERATOR_RULE),
+            Subject::Gateway(id) => (is_authority_id(id), "gateway ID", ID_RULE),
         };
         if ok {
             Ok(())
@@ -78,7 +85,7 @@ impl Subject {
         let invalid = || PkiError::InvalidSubject {
             role: "SAN URI",
             value: uri.to_owned(),
-            rule: "must be urn:brdo:partner:<ID>, urn:brdo:dpo:<ID> or urn:brdo:operator:<NAME>",
+            rule: "must be urn:brdo:partner:<ID>, urn:brdo:dpo:<ID>, urn:brdo:operator:<NAME> or urn:brdo:gateway:<ID>",
         };
         let rest = uri.strip_prefix(SAN_PREFIX).ok_or_else(invalid)?;
         let (role, name) = rest.split_once(':').ok_or_else(invalid)?;
@@ -86,6 +93,7 @@ impl Subject {
             "partner" => Subject::Partner(name.to_owned()),
             "dpo" => Subject::Dpo(name.to_owned()),
             "operator" => Subject::Operator(name.to_owned()),
+            "gateway" => Subject::Gateway(name.to_owned()),
             _ => return Err(invalid()),
         };
         subject.validate()?;

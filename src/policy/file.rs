@@ -43,6 +43,30 @@ pub struct Partner {
     pub clearance: Classification,
     /// Outside the EU: transfers need a recorded legal basis.
     pub third_country: bool,
+    /// The peer gateway it lives behind (`via`), or `None` when it connects
+    /// to this gateway itself. Messages to it travel through that peer, and
+    /// only that peer may deliver messages it originated.
+    pub via: Option<PartnerId>,
+    /// The only CA allowed to vouch for its certificates (`ca`), resolved
+    /// against the policy file's folder; `None`: any configured client CA.
+    /// Binding an id to its authority's CA keeps one authority's CA from
+    /// minting another's identity.
+    pub ca: Option<PathBuf>,
+}
+
+/// A peer gateway this gateway exchanges with (`[[peer]]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    /// Its gateway id (`urn:brdo:gateway:ID` in its certificate).
+    pub id: PartnerId,
+    /// Where its federation endpoints are served (`https://host:port`).
+    pub url: String,
+    /// The only trust anchor for its gateway certificate, resolved against
+    /// the policy file's folder; it vouches for nothing but this peer's id.
+    pub ca: PathBuf,
+    /// Its envelope public key (PEM): verifies its label bindings and its
+    /// receipts.
+    pub envelope_key: PathBuf,
 }
 
 /// A legal agreement covering every pair among its parties.
@@ -102,9 +126,24 @@ pub struct Policy {
     pub agreements: Vec<Agreement>,
     /// Retention settings.
     pub retention: RetentionPolicy,
+    /// Peer gateways by id (federation); empty for a gateway on its own.
+    pub peers: BTreeMap<PartnerId, Peer>,
 }
 
 impl Policy {
+    /// Looks a peer gateway up.
+    pub fn peer(&self, id: &PartnerId) -> Option<&Peer> {
+        self.peers.get(id)
+    }
+
+    /// The peer a partner lives behind, if it is remote.
+    pub fn via(&self, partner: &PartnerId) -> Option<&Peer> {
+        self.partners
+            .get(partner)
+            .and_then(|p| p.via.as_ref())
+            .and_then(|v| self.peers.get(v))
+    }
+
     /// Looks a partner up.
     pub fn partner(&self, id: &PartnerId) -> Option<&Partner> {
         self.partners.get(id)
@@ -137,7 +176,8 @@ impl Policy {
         };
         let raw: RawPolicy =
             toml::from_str(text).map_err(|e| at(e.span(), e.message().to_owned()))?;
-        raw.validate().map_err(|(span, msg)| at(Some(span), msg))
+        let base = path.parent().unwrap_or(Path::new("")).to_owned();
+        raw.validate(&base).map_err(|(span, msg)| at(Some(span), msg))
     }
 }
 
@@ -191,6 +231,17 @@ struct RawPolicy {
     #[serde(default)]
     agreement: Vec<RawAgreement>,
     retention: Spanned<RawRetention>,
+    #[serde(default)]
+    peer: Vec<RawPeer>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPeer {
+    id: Spanned<PartnerId>,
+    url: Spanned<String>,
+    ca: Spanned<PathBuf>,
+    envelope_key: Spanned<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -201,6 +252,10 @@ struct RawPartner {
     country: Spanned<String>,
     clearance: Classification,
     third_country: bool,
+    #[serde(default)]
+    via: Option<Spanned<PartnerId>>,
+    #[serde(default)]
+    ca: Option<Spanned<PathBuf>>,
 }
 
 #[derive(Deserialize)]
@@ -244,8 +299,9 @@ fn nonzero(v: &Spanned<u32>, what: &str) -> Result<u32, Invalid> {
 impl RawPolicy {
     /// Checks what the types alone cannot: every rule below fails on the
     /// first problem, with the span that names it.
-    fn validate(self) -> Result<Policy, Invalid> {
-        let partners = validate_partners(self.partner)?;
+    fn validate(self, base: &Path) -> Result<Policy, Invalid> {
+        let peers = validate_peers(self.peer, base)?;
+        let partners = validate_partners(self.partner, &peers, base)?;
         let agreements = self
             .agreement
             .into_iter()
@@ -256,13 +312,58 @@ impl RawPolicy {
             partners,
             agreements,
             retention,
+            peers,
         })
     }
 }
 
+/// A path from the policy file, relative to the file's folder.
+fn resolve(base: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_owned()
+    } else {
+        base.join(p)
+    }
+}
+
+/// The peers by id: each once, with an `https://` URL and both files named.
+fn validate_peers(raw: Vec<RawPeer>, base: &Path) -> Result<BTreeMap<PartnerId, Peer>, Invalid> {
+    let mut peers = BTreeMap::new();
+    for p in raw {
+        let id = p.id.get_ref().clone();
+        let url = p.url.get_ref().trim_end_matches('/');
+        let rest = url.strip_prefix("https://").unwrap_or("");
+        if rest.is_empty() || rest.contains(['/', '?', '#', '@']) || rest.chars().any(char::is_whitespace) {
+            return Err((
+                p.url.span(),
+                format!("url of peer {id} must be https://HOST:PORT (no path)"),
+            ));
+        }
+        for (what, f) in [("ca", &p.ca), ("envelope_key", &p.envelope_key)] {
+            if f.get_ref().as_os_str().is_empty() {
+                return Err((f.span(), format!("{what} of peer {id} names no file")));
+            }
+        }
+        let peer = Peer {
+            id: id.clone(),
+            url: url.to_owned(),
+            ca: resolve(base, p.ca.get_ref()),
+            envelope_key: resolve(base, p.envelope_key.get_ref()),
+        };
+        if peers.insert(id.clone(), peer).is_some() {
+            return Err((p.id.span(), format!("peer {id} is defined twice")));
+        }
+    }
+    Ok(peers)
+}
+
 /// The partners by id: each named, with a two-letter country, once; at
 /// least one.
-fn validate_partners(raw: Vec<RawPartner>) -> Result<BTreeMap<PartnerId, Partner>, Invalid> {
+fn validate_partners(
+    raw: Vec<RawPartner>,
+    peers: &BTreeMap<PartnerId, Peer>,
+    base: &Path,
+) -> Result<BTreeMap<PartnerId, Partner>, Invalid> {
     let mut partners = BTreeMap::new();
     for p in raw {
         let id = p.id.get_ref().clone();
@@ -276,12 +377,22 @@ fn validate_partners(raw: Vec<RawPartner>) -> Result<BTreeMap<PartnerId, Partner
                 format!("country of {id} must be two capital letters, e.g. AL or EU"),
             ));
         }
+        if let Some(via) = &p.via
+            && !peers.contains_key(via.get_ref())
+        {
+            return Err((
+                via.span(),
+                format!("partner {id} is via {}, which is no [[peer]]", via.get_ref()),
+            ));
+        }
         let partner = Partner {
             id: id.clone(),
             name: p.name.into_inner(),
             country: p.country.into_inner(),
             clearance: p.clearance,
             third_country: p.third_country,
+            via: p.via.map(Spanned::into_inner),
+            ca: p.ca.map(|c| resolve(base, c.get_ref())),
         };
         if partners.insert(id.clone(), partner).is_some() {
             return Err((p.id.span(), format!("partner {id} is defined twice")));
@@ -536,6 +647,29 @@ days = 365
 
         let e = err(&SAMPLE.replace("id = \"XK-CTD\"", "id = \"xk\""));
         assert!(e.message.contains("not a partner id"), "{e}");
+    }
+
+    #[test]
+    fn peers_and_partners_behind_them() {
+        let text = format!(
+            "{}\n[[peer]]\nid = \"RS-NCB\"\nurl = \"https://127.0.0.1:9443/\"\nca = \"peers/rs-ca.crt\"\nenvelope_key = \"/etc/rs.pub\"\n",
+            SAMPLE.replace("id = \"RS-MOI\"", "id = \"RS-MOI\"\nvia = \"RS-NCB\"\nca = \"cas/rs.crt\"")
+        );
+        let p = Policy::parse(&text, Path::new("conf/policy.toml")).expect("policy");
+        let rs = PartnerId::parse("RS-MOI").expect("id");
+        let peer = p.via(&rs).expect("behind a peer");
+        assert_eq!(peer.url, "https://127.0.0.1:9443");
+        assert_eq!(peer.ca, Path::new("conf/peers/rs-ca.crt"));
+        assert_eq!(peer.envelope_key, Path::new("/etc/rs.pub"));
+        assert_eq!(p.partners[&rs].ca.as_deref(), Some(Path::new("conf/cas/rs.crt")));
+        assert!(p.via(&PartnerId::parse("AL-CTD").expect("id")).is_none());
+
+        let e = err(&text.replace("via = \"RS-NCB\"", "via = \"XX-NCB\""));
+        assert_eq!(e.message, "partner RS-MOI is via XX-NCB, which is no [[peer]]");
+        for url in ["http://127.0.0.1:9443", "https://", "https://h:1/path", "https://u@h:1"] {
+            let e = err(&text.replace("https://127.0.0.1:9443/", url));
+            assert!(e.message.contains("https://HOST:PORT"), "{url}: {e}");
+        }
     }
 
     #[test]

@@ -17,6 +17,9 @@ pub enum Identity {
     GatewayDpo,
     /// An operator, by name.
     Operator(String),
+    /// A peer gateway (federation), by its gateway id; it may call only the
+    /// federation endpoints.
+    Gateway(PartnerId),
 }
 
 impl Identity {
@@ -27,6 +30,7 @@ impl Identity {
             Identity::PartnerDpo(p) => format!("urn:brdo:dpo:{p}"),
             Identity::GatewayDpo => "urn:brdo:dpo:gateway".to_owned(),
             Identity::Operator(n) => format!("urn:brdo:operator:{n}"),
+            Identity::Gateway(g) => format!("urn:brdo:gateway:{g}"),
         }
     }
 
@@ -36,6 +40,7 @@ impl Identity {
             Identity::Partner(_) => "partner",
             Identity::PartnerDpo(_) | Identity::GatewayDpo => "dpo",
             Identity::Operator(_) => "operator",
+            Identity::Gateway(_) => "gateway",
         }
     }
 
@@ -45,6 +50,7 @@ impl Identity {
             Identity::Partner(p) | Identity::PartnerDpo(p) => p.as_str(),
             Identity::GatewayDpo => "gateway",
             Identity::Operator(n) => n,
+            Identity::Gateway(g) => g.as_str(),
         }
     }
 
@@ -65,6 +71,7 @@ impl From<&Identity> for crate::audit::Role {
             Identity::Partner(_) => Self::Partner,
             Identity::PartnerDpo(_) | Identity::GatewayDpo => Self::Dpo,
             Identity::Operator(_) => Self::Operator,
+            Identity::Gateway(_) => Self::Gateway,
         }
     }
 }
@@ -166,6 +173,9 @@ pub fn parse_identity(uri: &str) -> Result<Identity, IdentityError> {
             .map(Identity::PartnerDpo)
             .ok_or_else(malformed),
         Subject::Operator(name) => Ok(Identity::Operator(name)),
+        Subject::Gateway(id) => PartnerId::parse(&id)
+            .map(Identity::Gateway)
+            .ok_or_else(malformed),
     }
 }
 
