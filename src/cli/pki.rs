@@ -22,6 +22,10 @@ pub enum PkiCommand {
         /// default localhost and 127.0.0.1).
         #[arg(long = "host")]
         hosts: Vec<String>,
+        /// This gateway's id among gateways (SPEC §11): gateway.crt then
+        /// also names urn:brdo:gateway:ID and may authenticate to peers.
+        #[arg(long = "gateway-id")]
+        gateway_id: Option<String>,
     },
     /// Issue a client certificate as PEM and PKCS#12.
     Issue(IssueArgs),
@@ -110,7 +114,11 @@ pub struct IssueArgs {
 pub fn run(cmd: PkiCommand) -> u8 {
     let now = OffsetDateTime::now_utc();
     match cmd {
-        PkiCommand::Init { dir, hosts } => init(&dir, &hosts, now),
+        PkiCommand::Init {
+            dir,
+            hosts,
+            gateway_id,
+        } => init(&dir, &hosts, gateway_id.as_deref(), now),
         PkiCommand::Issue(args) => issue(args, now),
         PkiCommand::EnvelopeKey { dir } => envelope_key(&dir),
         PkiCommand::Revoke {
@@ -124,8 +132,8 @@ pub fn run(cmd: PkiCommand) -> u8 {
     }
 }
 
-fn init(dir: &Path, hosts: &[String], now: OffsetDateTime) -> u8 {
-    match pki::init(dir, hosts, now) {
+fn init(dir: &Path, hosts: &[String], gateway_id: Option<&str>, now: OffsetDateTime) -> u8 {
+    match pki::init_gateway(dir, hosts, gateway_id, now) {
         Ok(report) => {
             println!("initialised PKI in {}", report.dir.display());
             for p in &report.written {

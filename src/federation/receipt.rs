@@ -199,7 +199,10 @@ mod tests {
         let r = sample();
         assert!(matches!(
             r.expect(&id("RS-NCB"), &id("AL-NCB"), "other"),
-            Err(ReceiptError::Mismatch { field: "message_id", .. })
+            Err(ReceiptError::Mismatch {
+                field: "message_id",
+                ..
+            })
         ));
         assert!(matches!(
             r.expect(&id("RS-NCB"), &id("EU-HUB"), &r.message_id),
@@ -207,7 +210,10 @@ mod tests {
         ));
         assert!(matches!(
             r.expect(&id("XK-NCB"), &id("AL-NCB"), &r.message_id),
-            Err(ReceiptError::Mismatch { field: "gateway", .. })
+            Err(ReceiptError::Mismatch {
+                field: "gateway",
+                ..
+            })
         ));
     }
 

@@ -71,6 +71,18 @@ impl fmt::Debug for InitClient {
 /// repeated. Hosts that parse as IP addresses become IP SANs; with no hosts,
 /// `localhost` and `127.0.0.1` are used.
 pub fn init(dir: &Path, hosts: &[String], now: OffsetDateTime) -> Result<InitReport, PkiError> {
+    init_gateway(dir, hosts, None, now)
+}
+
+/// [`init`] for a gateway among gateways: `gateway.crt` also names
+/// `urn:brdo:gateway:<gateway_id>` and may authenticate as a client, so the
+/// same certificate serves partners and speaks to peers (SPEC §11).
+pub fn init_gateway(
+    dir: &Path,
+    hosts: &[String],
+    gateway_id: Option<&str>,
+    now: OffsetDateTime,
+) -> Result<InitReport, PkiError> {
     let ca_key_path = dir.join(CA_KEY_FILE);
     match std::fs::symlink_metadata(&ca_key_path) {
         Ok(_) => return Err(PkiError::AlreadyInitialised { path: ca_key_path }),
@@ -88,7 +100,7 @@ pub fn init(dir: &Path, hosts: &[String], now: OffsetDateTime) -> Result<InitRep
     let ca = &new_ca.ca;
     let crl_pem = crl::initial_crl_pem(ca, now)?;
     let (nb, na) = validity::window(now, GATEWAY_DAYS)?;
-    let gateway = issue::build_server(ca, &hosts, nb, na)?;
+    let gateway = issue::build_server(ca, &hosts, gateway_id, nb, na)?;
     let audit = Ed25519Pem::generate()?;
     let envelope = Ed25519Pem::generate()?;
     let (nb, na) = validity::window(now, INIT_CLIENT_DAYS)?;
@@ -206,7 +218,9 @@ pub fn renew_gateway(
     let _lock = files::DirLock::acquire(dir)?;
     let ca = Ca::load(dir)?;
     let (nb, na) = validity::window(now, days)?;
-    let leaf = issue::build_server(&ca, &hosts, nb, na)?;
+    // A renewed certificate keeps the gateway id the old one carried.
+    let gateway_id = current_gateway_id(&dir.join(GATEWAY_CERT_FILE));
+    let leaf = issue::build_server(&ca, &hosts, gateway_id.as_deref(), nb, na)?;
     let key_path = dir.join(GATEWAY_KEY_FILE);
     let cert_path = dir.join(GATEWAY_CERT_FILE);
     files::write_atomic(&key_path, leaf.key_pem.as_bytes(), KEY_MODE)?;
@@ -217,6 +231,22 @@ pub fn renew_gateway(
         key_path,
         p12_path: cert_path,
         not_after: leaf.not_after,
+    })
+}
+
+/// The gateway id (`urn:brdo:gateway:ID`) of a gateway certificate file,
+/// if it carries one.
+pub fn current_gateway_id(cert: &Path) -> Option<String> {
+    let pem = std::fs::read(cert).ok()?;
+    use rustls::pki_types::pem::PemObject as _;
+    let der = rustls::pki_types::CertificateDer::from_pem_slice(&pem).ok()?;
+    let (_, parsed) = x509_parser::parse_x509_certificate(der.as_ref()).ok()?;
+    let san = parsed.subject_alternative_name().ok()??;
+    san.value.general_names.iter().find_map(|n| match n {
+        x509_parser::extensions::GeneralName::URI(u) => {
+            u.strip_prefix("urn:brdo:gateway:").map(str::to_owned)
+        }
+        _ => None,
     })
 }
 
@@ -431,6 +461,33 @@ mod tests {
             rcgen::PublicKeyData::der_bytes(&key),
             gw.public_key().subject_public_key.data.as_ref()
         );
+    }
+
+    #[test]
+    fn a_gateway_id_makes_a_client_and_server_certificate_that_renewal_keeps() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("pki");
+        let report = init_gateway(&dir, &[], Some("AL-NCB"), now()).unwrap();
+        let der = cert(&report.dir, GATEWAY_CERT_FILE);
+        let (_, c) = x509_parser::parse_x509_certificate(&der).unwrap();
+        let eku = c.extended_key_usage().unwrap().unwrap().value;
+        assert!(eku.server_auth && eku.client_auth);
+        let gw = dir.join(GATEWAY_CERT_FILE);
+        assert_eq!(current_gateway_id(&gw).as_deref(), Some("AL-NCB"));
+        renew_gateway(&dir, &[], 30, now()).unwrap();
+        assert_eq!(current_gateway_id(&gw).as_deref(), Some("AL-NCB"));
+
+        let plain = tmp.path().join("plain");
+        init(&plain, &[], now()).unwrap();
+        let der = cert(&plain, GATEWAY_CERT_FILE);
+        let (_, c) = x509_parser::parse_x509_certificate(&der).unwrap();
+        let eku = c.extended_key_usage().unwrap().unwrap().value;
+        assert!(eku.server_auth && !eku.client_auth);
+        assert_eq!(current_gateway_id(&plain.join(GATEWAY_CERT_FILE)), None);
+
+        let bad = tmp.path().join("bad");
+        assert!(init_gateway(&bad, &[], Some("al-ncb"), now()).is_err());
+        assert!(!bad.join(CA_KEY_FILE).exists());
     }
 
     #[test]

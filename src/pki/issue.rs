@@ -135,7 +135,7 @@ pub(crate) fn build_client(
         stem,
         common_name,
         sans,
-        ExtendedKeyUsagePurpose::ClientAuth,
+        vec![ExtendedKeyUsagePurpose::ClientAuth],
         not_before,
         not_after,
     )?;
@@ -154,23 +154,41 @@ pub(crate) fn build_client(
 }
 
 /// Builds the gateway's serverAuth leaf with one DNS or IP SAN per host.
+///
+/// With a gateway id (federation, SPEC §11) it also carries the SAN URI
+/// `urn:brdo:gateway:ID` and `clientAuth`: the one certificate serves
+/// partners and authenticates this gateway to its peers.
 pub(crate) fn build_server(
     ca: &Ca,
     hosts: &[String],
+    gateway_id: Option<&str>,
     not_before: OffsetDateTime,
     not_after: OffsetDateTime,
 ) -> Result<Leaf, PkiError> {
-    let sans = hosts
+    let mut sans = hosts
         .iter()
         .map(|h| host_san(h))
         .collect::<Result<Vec<_>, _>>()?;
+    let mut usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    if let Some(id) = gateway_id {
+        let subject = Subject::Gateway(id.to_owned());
+        subject.validate()?;
+        let uri = subject.san_uri();
+        let uri = Ia5String::try_from(uri.as_str()).map_err(|_| PkiError::InvalidSubject {
+            role: "gateway ID",
+            value: id.to_owned(),
+            rule: "must contain only ASCII characters",
+        })?;
+        sans.push(SanType::URI(uri));
+        usages.push(ExtendedKeyUsagePurpose::ClientAuth);
+    }
     let common_name = hosts.first().map(String::as_str).unwrap_or("localhost");
     let (leaf, _) = sign_leaf(
         ca,
         "gateway",
         common_name,
         sans,
-        ExtendedKeyUsagePurpose::ServerAuth,
+        usages,
         not_before,
         not_after,
     )?;
@@ -184,7 +202,7 @@ fn sign_leaf(
     stem: &str,
     common_name: &str,
     sans: Vec<SanType>,
-    usage: ExtendedKeyUsagePurpose,
+    usages: Vec<ExtendedKeyUsagePurpose>,
     not_before: OffsetDateTime,
     not_after: OffsetDateTime,
 ) -> Result<(Leaf, KeyPair), PkiError> {
@@ -201,7 +219,7 @@ fn sign_leaf(
     // ExplicitNoCa also makes rcgen emit a SubjectKeyIdentifier, which NoCa omits.
     params.is_ca = IsCa::ExplicitNoCa;
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    params.extended_key_usages = vec![usage];
+    params.extended_key_usages = usages;
     params.serial_number = Some(SerialNumber::from_slice(&serial));
     params.not_before = not_before;
     params.not_after = not_after;

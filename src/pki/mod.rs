@@ -43,8 +43,8 @@ pub use crl::{
 pub use error::PkiError;
 pub use files::{DirLock, KEY_MODE, LOCK_FILE, LOG_FILE, PUBLIC_MODE, write_atomic};
 pub use init::{
-    DEFAULT_HOSTS, InitClient, InitReport, ensure_envelope_key, init, random_password,
-    renew_gateway,
+    DEFAULT_HOSTS, InitClient, InitReport, current_gateway_id, ensure_envelope_key, init,
+    init_gateway, random_password, renew_gateway,
 };
 pub use issue::{Issued, issue, issue_custom};
 pub use list::{CertInfo, CertStatus, EXPIRY_WARNING_DAYS, cert_san_uris, list, read_cert_info};

@@ -54,9 +54,7 @@ impl Subject {
     /// The ID or name, which also becomes the certificate's common name.
     pub fn name(&self) -> &str {
         match self {
-            Subject::Partner(s) | Subject::Dpo(s) | Subject::Operator(s) | Subject::Gateway(s) => {
-                s
-            }
+            Subject::Partner(s) | Subject::Dpo(s) | Subject::Operator(s) | Subject::Gateway(s) => s,
         }
     }
 

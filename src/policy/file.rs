@@ -177,7 +177,8 @@ impl Policy {
         let raw: RawPolicy =
             toml::from_str(text).map_err(|e| at(e.span(), e.message().to_owned()))?;
         let base = path.parent().unwrap_or(Path::new("")).to_owned();
-        raw.validate(&base).map_err(|(span, msg)| at(Some(span), msg))
+        raw.validate(&base)
+            .map_err(|(span, msg)| at(Some(span), msg))
     }
 }
 
@@ -333,7 +334,10 @@ fn validate_peers(raw: Vec<RawPeer>, base: &Path) -> Result<BTreeMap<PartnerId, 
         let id = p.id.get_ref().clone();
         let url = p.url.get_ref().trim_end_matches('/');
         let rest = url.strip_prefix("https://").unwrap_or("");
-        if rest.is_empty() || rest.contains(['/', '?', '#', '@']) || rest.chars().any(char::is_whitespace) {
+        if rest.is_empty()
+            || rest.contains(['/', '?', '#', '@'])
+            || rest.chars().any(char::is_whitespace)
+        {
             return Err((
                 p.url.span(),
                 format!("url of peer {id} must be https://HOST:PORT (no path)"),
@@ -382,7 +386,10 @@ fn validate_partners(
         {
             return Err((
                 via.span(),
-                format!("partner {id} is via {}, which is no [[peer]]", via.get_ref()),
+                format!(
+                    "partner {id} is via {}, which is no [[peer]]",
+                    via.get_ref()
+                ),
             ));
         }
         let partner = Partner {
@@ -653,7 +660,10 @@ days = 365
     fn peers_and_partners_behind_them() {
         let text = format!(
             "{}\n[[peer]]\nid = \"RS-NCB\"\nurl = \"https://127.0.0.1:9443/\"\nca = \"peers/rs-ca.crt\"\nenvelope_key = \"/etc/rs.pub\"\n",
-            SAMPLE.replace("id = \"RS-MOI\"", "id = \"RS-MOI\"\nvia = \"RS-NCB\"\nca = \"cas/rs.crt\"")
+            SAMPLE.replace(
+                "id = \"RS-MOI\"",
+                "id = \"RS-MOI\"\nvia = \"RS-NCB\"\nca = \"cas/rs.crt\""
+            )
         );
         let p = Policy::parse(&text, Path::new("conf/policy.toml")).expect("policy");
         let rs = PartnerId::parse("RS-MOI").expect("id");
@@ -661,12 +671,23 @@ days = 365
         assert_eq!(peer.url, "https://127.0.0.1:9443");
         assert_eq!(peer.ca, Path::new("conf/peers/rs-ca.crt"));
         assert_eq!(peer.envelope_key, Path::new("/etc/rs.pub"));
-        assert_eq!(p.partners[&rs].ca.as_deref(), Some(Path::new("conf/cas/rs.crt")));
+        assert_eq!(
+            p.partners[&rs].ca.as_deref(),
+            Some(Path::new("conf/cas/rs.crt"))
+        );
         assert!(p.via(&PartnerId::parse("AL-CTD").expect("id")).is_none());
 
         let e = err(&text.replace("via = \"RS-NCB\"", "via = \"XX-NCB\""));
-        assert_eq!(e.message, "partner RS-MOI is via XX-NCB, which is no [[peer]]");
-        for url in ["http://127.0.0.1:9443", "https://", "https://h:1/path", "https://u@h:1"] {
+        assert_eq!(
+            e.message,
+            "partner RS-MOI is via XX-NCB, which is no [[peer]]"
+        );
+        for url in [
+            "http://127.0.0.1:9443",
+            "https://",
+            "https://h:1/path",
+            "https://u@h:1",
+        ] {
             let e = err(&text.replace("https://127.0.0.1:9443/", url));
             assert!(e.message.contains("https://HOST:PORT"), "{url}: {e}");
         }
