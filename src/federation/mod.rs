@@ -5,6 +5,8 @@
 //! The relay itself (outbox, peer client, inbound endpoint) lives in the
 //! application layer.
 
+pub mod notice;
 pub mod receipt;
 
+pub use notice::{Notice, NoticeScope};
 pub use receipt::{Receipt, ReceiptError, ReceiptKind, ReceiptViolation};
