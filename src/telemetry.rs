@@ -326,25 +326,24 @@ pub struct LogSettings {
 }
 
 /// The switch that makes the console show warnings and errors only; the
-/// log file, if any, still receives everything.
+/// log file, if any, still receives everything. Applied where each line is
+/// written (the writer is asked per event), not as a subscriber filter,
+/// whose answers `tracing` caches per call site.
 #[derive(Debug, Clone, Default)]
 struct ConsoleQuiet(Arc<AtomicBool>);
 
-impl<S> tracing_subscriber::layer::Filter<S> for ConsoleQuiet {
-    fn enabled(
-        &self,
-        meta: &tracing::Metadata<'_>,
-        _: &tracing_subscriber::layer::Context<'_, S>,
-    ) -> bool {
+impl ConsoleQuiet {
+    /// Whether a line of this level reaches the console now.
+    fn passes(&self, meta: &tracing::Metadata<'_>) -> bool {
         !self.0.load(Ordering::Relaxed) || *meta.level() <= tracing::Level::WARN
     }
 
-    // Never cached: the answer changes when the switch does.
-    fn callsite_enabled(
-        &self,
-        _: &'static tracing::Metadata<'static>,
-    ) -> tracing::subscriber::Interest {
-        tracing::subscriber::Interest::sometimes()
+    /// Stderr, or nothing for a line the switch holds back.
+    fn stderr(
+        self,
+    ) -> impl for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static {
+        use tracing_subscriber::fmt::writer::MakeWriterExt;
+        std::io::stderr.with_filter(move |meta: &tracing::Metadata<'_>| self.passes(meta))
     }
 }
 
@@ -374,17 +373,17 @@ pub fn init_with(settings: LogSettings) -> Telemetry {
     let terminal = std::io::stdout().is_terminal() && std::io::stderr().is_terminal();
     let json_console = settings.format.is_json(terminal);
     let quiet = ConsoleQuiet::default();
-    let json = json_console.then(|| {
+    // One console layer, its writer under the quiet switch.
+    let console = if json_console {
         tracing_subscriber::fmt::layer()
             .json()
             .flatten_event(true)
             // The current span is enough: requests have one level, and the
             // list repeated it in every line.
             .with_span_list(false)
-            .with_writer(std::io::stderr)
-            .with_filter(quiet.clone())
-    });
-    let text = (!json_console).then(|| {
+            .with_writer(quiet.clone().stderr())
+            .boxed()
+    } else {
         tracing_subscriber::fmt::layer()
             .compact()
             .with_level(true)
@@ -392,9 +391,9 @@ pub fn init_with(settings: LogSettings) -> Telemetry {
             // Colours only for a terminal: `--log-format text` into a file
             // stays plain.
             .with_ansi(std::io::stderr().is_terminal())
-            .with_writer(std::io::stderr)
-            .with_filter(quiet.clone())
-    });
+            .with_writer(quiet.clone().stderr())
+            .boxed()
+    };
     let file = settings.file.map(|f| {
         tracing_subscriber::fmt::layer()
             .json()
@@ -438,8 +437,7 @@ pub fn init_with(settings: LogSettings) -> Telemetry {
     let otel = telemetry.tracer.as_ref().map(otel_layer);
     let _ = tracing_subscriber::registry()
         .with(filter)
-        .with(json)
-        .with(text)
+        .with(console)
         .with(file)
         .with(otel)
         .try_init();

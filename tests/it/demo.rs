@@ -244,6 +244,9 @@ fn demo_runs_the_script_and_prints_working_curl_lines() {
     assert_eq!(read["body"], "Test message", "{read}");
     let refused = sh(dir.path(), &blocks[3]);
     assert_eq!(refused["code"], "forbidden_role");
+    // After the script the console has its level back: the curl requests
+    // are logged there.
+    demo.until("\"request done\"");
 
     // The browser hint: the DPO's PKCS#12 file, with the password given,
     // opens the DPO page at the address given; the operator's file exists.
@@ -306,6 +309,16 @@ fn demo_log_format_text_is_forced_and_readable() {
     let output = demo.output.clone();
     demo.interrupt();
     assert!(!output.lines().any(is_json_line), "{output}");
+    // Quiet during the script in this format too.
+    let script: Vec<&str> = output
+        .lines()
+        .skip_while(|l| !l.starts_with("1. "))
+        .take_while(|l| !l.starts_with("Every step above"))
+        .collect();
+    assert!(
+        !script.iter().any(|l| l.contains("request done")),
+        "{output}"
+    );
     // Level and target, and no colour codes into a pipe.
     assert!(
         output
