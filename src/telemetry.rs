@@ -452,3 +452,26 @@ pub fn init_with(settings: LogSettings) -> Telemetry {
     }
     telemetry
 }
+
+#[cfg(test)]
+mod log_format_tests {
+    use super::LogFormat;
+
+    #[test]
+    fn a_forced_format_wins_over_what_the_streams_are() {
+        for (format, terminal, json) in [
+            (LogFormat::Auto, true, false),
+            (LogFormat::Auto, false, true),
+            (LogFormat::Text, false, false),
+            (LogFormat::Text, true, false),
+            (LogFormat::Json, true, true),
+            (LogFormat::Json, false, true),
+        ] {
+            assert_eq!(
+                format.is_json(terminal),
+                json,
+                "{format:?} terminal={terminal}"
+            );
+        }
+    }
+}

@@ -191,7 +191,9 @@ mod tests {
         assert!(lines[6].starts_with("   proves word word"), "{block}");
         assert!(lines[7].starts_with("          word"), "wrapped: {block}");
         assert!(lines.iter().all(|l| l.chars().count() <= WIDTH), "{block}");
-        assert!(lines[1..].iter().all(|l| l.starts_with("   ")), "{block}");
+        let body = &lines[1..lines.len() - 1];
+        assert!(body.iter().all(|l| l.starts_with("   ")), "{block}");
+        assert_eq!(lines[lines.len() - 1], "", "a blank line ends the block");
         assert!(block.ends_with("\n\n"));
     }
 }
