@@ -1,8 +1,11 @@
 //! Logs, traces and metrics for operators.
 //!
 //! Logs (on stderr): JSON lines when stdout or stderr is not a terminal
-//! (collectors), readable text when both are (people); `RUST_LOG` filters,
-//! default `info`. Traces and
+//! (collectors), readable text with level and target when both are
+//! (people), or the format forced with `--log-format json|text`; `RUST_LOG`
+//! filters, default `info`. A command can quiet the console for a while and
+//! keep every line in a JSON log file instead (the demo does, during its
+//! script). Traces and
 //! metrics: exported over OTLP (gRPC) when `OTEL_EXPORTER_OTLP_ENDPOINT` is
 //! set — one span per request carrying its request id, role, caller, route,
 //! status and outcome, and the gateway's counters. An `https://` endpoint is
@@ -18,6 +21,7 @@
 
 use std::io::IsTerminal;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use opentelemetry::KeyValue;
@@ -242,6 +246,7 @@ pub(crate) fn observe_metrics(provider: &SdkMeterProvider, metrics: Arc<Metrics>
 pub struct Telemetry {
     tracer: Option<SdkTracerProvider>,
     meter: Option<SdkMeterProvider>,
+    quiet: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Telemetry {
@@ -259,6 +264,15 @@ impl Telemetry {
             observe_metrics(meter, metrics);
         }
     }
+
+    /// Makes the console show warnings and errors only until the guard is
+    /// dropped, so a person can read what a command prints on stdout (the
+    /// demo's script) without the gateway's per-request lines in between.
+    /// The log file given to [`init_with`], if any, still gets everything.
+    pub fn quiet_console(&self) -> QuietConsole {
+        self.quiet.store(true, Ordering::Relaxed);
+        QuietConsole(self.quiet.clone())
+    }
 }
 
 impl Drop for Telemetry {
@@ -272,30 +286,127 @@ impl Drop for Telemetry {
     }
 }
 
-/// Installs logging, and OTLP export when [`OTLP_ENDPOINT_VAR`] is set. Must
-/// run inside a Tokio runtime (the exporters are asynchronous). A second
-/// call installs nothing.
+/// How log lines are written on stderr.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LogFormat {
+    /// Readable text when stdout and stderr are both a terminal (a person at
+    /// a console), JSON lines as soon as either is redirected (a service
+    /// manager or a collector).
+    #[default]
+    Auto,
+    /// Readable text with level and target, whatever stderr is.
+    Text,
+    /// One JSON object a line, whatever stderr is.
+    Json,
+}
+
+impl LogFormat {
+    /// Whether lines are JSON, given whether stdout and stderr are both a
+    /// terminal; a forced format wins over what the streams are.
+    #[must_use]
+    pub fn is_json(self, terminal: bool) -> bool {
+        match self {
+            Self::Auto => !terminal,
+            Self::Text => false,
+            Self::Json => true,
+        }
+    }
+}
+
+/// What [`init_with`] installs: the console format and, for a session that
+/// wants its whole log kept (the demo), a file.
+#[derive(Debug, Default)]
+pub struct LogSettings {
+    /// The format of the lines on stderr.
+    pub format: LogFormat,
+    /// A file that receives every log line as JSON, also while the console
+    /// is quiet (see [`Telemetry::quiet_console`]).
+    pub file: Option<std::fs::File>,
+}
+
+/// The switch that makes the console show warnings and errors only; the
+/// log file, if any, still receives everything. Applied where each line is
+/// written (the writer is asked per event), not as a subscriber filter,
+/// whose answers `tracing` caches per call site.
+#[derive(Debug, Clone, Default)]
+struct ConsoleQuiet(Arc<AtomicBool>);
+
+impl ConsoleQuiet {
+    /// Whether a line of this level reaches the console now.
+    fn passes(&self, meta: &tracing::Metadata<'_>) -> bool {
+        !self.0.load(Ordering::Relaxed) || *meta.level() <= tracing::Level::WARN
+    }
+
+    /// Stderr, or nothing for a line the switch holds back.
+    fn stderr(
+        self,
+    ) -> impl for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static {
+        use tracing_subscriber::fmt::writer::MakeWriterExt;
+        std::io::stderr.with_filter(move |meta: &tracing::Metadata<'_>| self.passes(meta))
+    }
+}
+
+/// While alive, the console shows warnings and errors only; dropping it
+/// brings the configured level back.
+#[derive(Debug)]
+#[must_use = "the console is quiet only while the guard lives"]
+pub struct QuietConsole(Arc<AtomicBool>);
+
+impl Drop for QuietConsole {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Relaxed);
+    }
+}
+
+/// Installs logging in the automatic format, and OTLP export when
+/// [`OTLP_ENDPOINT_VAR`] is set. Must run inside a Tokio runtime (the
+/// exporters are asynchronous). A second call installs nothing.
 pub fn init() -> Telemetry {
+    init_with(LogSettings::default())
+}
+
+/// [`init`] with a chosen console format and an optional log file.
+pub fn init_with(settings: LogSettings) -> Telemetry {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    // Logs go to stderr so command output on stdout stays clean. Text only
-    // when both streams are a terminal (a person at a console); JSON as soon
-    // as either is redirected (a service manager or a collector).
+    // Logs go to stderr so command output on stdout stays clean.
     let terminal = std::io::stdout().is_terminal() && std::io::stderr().is_terminal();
-    let json = (!terminal).then(|| {
+    let json_console = settings.format.is_json(terminal);
+    let quiet = ConsoleQuiet::default();
+    // One console layer, its writer under the quiet switch.
+    let console = if json_console {
         tracing_subscriber::fmt::layer()
             .json()
             .flatten_event(true)
             // The current span is enough: requests have one level, and the
             // list repeated it in every line.
             .with_span_list(false)
-            .with_writer(std::io::stderr)
-    });
-    let text = terminal.then(|| {
+            .with_writer(quiet.clone().stderr())
+            .boxed()
+    } else {
         tracing_subscriber::fmt::layer()
             .compact()
-            .with_writer(std::io::stderr)
+            .with_level(true)
+            .with_target(true)
+            // Colours only for a terminal: `--log-format text` into a file
+            // stays plain.
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_writer(quiet.clone().stderr())
+            .boxed()
+    };
+    let file = settings.file.map(|f| {
+        tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_span_list(false)
+            .with_ansi(false)
+            .with_writer(Arc::new(f))
     });
-    let mut telemetry = Telemetry::default();
+    let mut telemetry = Telemetry {
+        tracer: None,
+        meter: None,
+        quiet: quiet.0.clone(),
+    };
     let mut export_error = None;
     let mut plaintext = false;
     match OtlpTarget::from_env() {
@@ -326,8 +437,8 @@ pub fn init() -> Telemetry {
     let otel = telemetry.tracer.as_ref().map(otel_layer);
     let _ = tracing_subscriber::registry()
         .with(filter)
-        .with(json)
-        .with(text)
+        .with(console)
+        .with(file)
         .with(otel)
         .try_init();
     if let Some(e) = export_error {
@@ -340,4 +451,27 @@ pub fn init() -> Telemetry {
         tracing::info!("exporting traces and metrics over OTLP with TLS");
     }
     telemetry
+}
+
+#[cfg(test)]
+mod log_format_tests {
+    use super::LogFormat;
+
+    #[test]
+    fn a_forced_format_wins_over_what_the_streams_are() {
+        for (format, terminal, json) in [
+            (LogFormat::Auto, true, false),
+            (LogFormat::Auto, false, true),
+            (LogFormat::Text, false, false),
+            (LogFormat::Text, true, false),
+            (LogFormat::Json, true, true),
+            (LogFormat::Json, false, true),
+        ] {
+            assert_eq!(
+                format.is_json(terminal),
+                json,
+                "{format:?} terminal={terminal}"
+            );
+        }
+    }
 }

@@ -43,12 +43,16 @@ pub struct Cli {
 pub enum Command {
     /// Quickstart: a development PKI and database under ./demo, the gateway
     /// on 127.0.0.1:8443, a scripted exchange, then keep serving.
-    Demo,
+    Demo(demo::DemoArgs),
     /// Run the gateway.
     Serve {
         /// The gateway configuration file.
         #[arg(long, default_value = "config/gateway.toml")]
         config: PathBuf,
+        /// Log lines on stderr: `text` for a person, `json` for a collector;
+        /// by default text on a terminal, JSON otherwise.
+        #[arg(long, value_enum)]
+        log_format: Option<LogFormatArg>,
     },
     /// Manage the development PKI.
     #[command(subcommand)]
@@ -84,8 +88,10 @@ pub fn run(cli: Cli) -> ExitCode {
     let code = match cli.command {
         Command::Pki(cmd) => pki::run(cmd),
         Command::Policy(cmd) => policy::run(cmd),
-        Command::Demo => with_runtime(demo::run()),
-        Command::Serve { config } => with_runtime(serve::run(config)),
+        Command::Demo(args) => with_runtime(demo::run(args)),
+        Command::Serve { config, log_format } => {
+            with_runtime(serve::run(config, LogFormatArg::resolve(log_format)))
+        }
         Command::Audit(cmd) => with_runtime(audit::run(cmd)),
         Command::Retention(cmd) => with_runtime(retention::run(cmd)),
         Command::Keys(cmd) => with_runtime(keys::run(cmd)),
@@ -98,6 +104,28 @@ pub fn run(cli: Cli) -> ExitCode {
         }
     };
     ExitCode::from(code)
+}
+
+/// `--log-format`: forces the format of log lines on stderr, for a person
+/// reading a redirected log or a collector reading a terminal session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormatArg {
+    /// Readable lines with level and target.
+    Text,
+    /// One JSON object a line.
+    Json,
+}
+
+impl LogFormatArg {
+    /// The library's format for an optional flag: absent means automatic
+    /// (text on a terminal, JSON otherwise).
+    pub fn resolve(arg: Option<Self>) -> brdo::telemetry::LogFormat {
+        match arg {
+            None => brdo::telemetry::LogFormat::Auto,
+            Some(Self::Text) => brdo::telemetry::LogFormat::Text,
+            Some(Self::Json) => brdo::telemetry::LogFormat::Json,
+        }
+    }
 }
 
 fn with_runtime(fut: impl std::future::Future<Output = u8>) -> u8 {

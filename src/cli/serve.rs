@@ -1,15 +1,18 @@
-//! `brdo serve --config FILE`.
+//! `brdo serve --config FILE [--log-format json|text]`.
 
 use std::path::{Path, PathBuf};
 
 use super::{EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME, fail};
 use brdo::config::Config;
 use brdo::gateway::Gateway;
-use brdo::telemetry::Telemetry;
+use brdo::telemetry::{LogFormat, LogSettings, Telemetry};
 
 /// Runs the gateway until SIGINT or SIGTERM, then drains open requests.
-pub async fn run(config_path: PathBuf) -> u8 {
-    let telemetry = brdo::telemetry::init();
+pub async fn run(config_path: PathBuf, log_format: LogFormat) -> u8 {
+    let telemetry = brdo::telemetry::init_with(LogSettings {
+        format: log_format,
+        file: None,
+    });
     let gateway = match start(&config_path, &telemetry, "").await {
         Ok(g) => g,
         Err(code) => return code,
