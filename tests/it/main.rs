@@ -36,5 +36,6 @@ mod races;
 mod retention;
 mod signatures;
 mod tls;
+mod trust;
 mod validation;
 mod wire_order;
