@@ -38,4 +38,5 @@ mod signatures;
 mod tls;
 mod trust;
 mod validation;
+mod verify_receipt;
 mod wire_order;
