@@ -605,7 +605,7 @@ impl Config {
         };
         fix(&mut self.tls.cert);
         fix(&mut self.tls.key);
-        self.tls.client_ca.resolve(&fix);
+        self.tls.client_ca.resolve(fix);
         fix(&mut self.tls.crl);
         fix(&mut self.audit.signing_key);
         if self.audit.public_key.as_os_str().is_empty() {
