@@ -246,6 +246,19 @@ async fn which_ca_may_vouch_for_which_identity() {
             }
         }
     }
+    // The operator sees both client CAs in the effective configuration.
+    let r = client(&gw, a, "operator-admin")
+        .get("/v1/admin/config", &[])
+        .await
+        .expect("config");
+    assert_eq!(r.status, 200, "{}", text(&r.body));
+    assert_eq!(
+        r.json()["config"]["tls"]["client_ca"],
+        serde_json::json!([
+            a.join("ca.crt").display().to_string(),
+            b.join("ca.crt").display().to_string()
+        ])
+    );
     gw.stop().await;
 }
 
