@@ -80,7 +80,7 @@ impl Default for FederationConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct PkiConfig {
     /// Where `brdo pki` issues certificates; the admin API and the expiry
-    /// metrics list them. Default: the folder of `tls.client_ca`.
+    /// metrics list them. Default: the folder of the first `tls.client_ca`.
     pub dir: Option<PathBuf>,
 }
 
@@ -207,9 +207,13 @@ pub struct TlsConfig {
     pub cert: PathBuf,
     /// The gateway's private key (PEM).
     pub key: PathBuf,
-    /// The CA that client certificates must chain to (PEM).
-    pub client_ca: PathBuf,
-    /// The CA's revocation list (PEM or DER).
+    /// The CAs client certificates may chain to (PEM, each file may hold
+    /// several certificates): one path or a list. The first is the
+    /// gateway's own CA (the one `crl` belongs to, and the default
+    /// `[pki] dir`); the others are other authorities' CAs.
+    pub client_ca: ClientCas,
+    /// The revocation list of the first `client_ca` file's CA (PEM or DER).
+    /// Certificates of the other CAs have no revocation list here.
     pub crl: PathBuf,
     /// Lowest TLS version accepted.
     pub min_version: TlsMinVersion,
@@ -225,11 +229,84 @@ impl Default for TlsConfig {
         Self {
             cert: "certs/gateway.crt".into(),
             key: "certs/gateway.key".into(),
-            client_ca: "certs/ca.crt".into(),
+            client_ca: ClientCas::from(PathBuf::from("certs/ca.crt")),
             crl: "certs/ca.crl".into(),
             min_version: TlsMinVersion::Tls13,
             watch_interval_ms: 500,
         }
+    }
+}
+
+/// `[tls] client_ca`: one CA file or several, never none.
+///
+/// Why a type of its own: each authority brings its own CA (SPEC §11), so
+/// the key takes a TOML string (one file, as before) or an array; it is
+/// written back the same way, so a one-file configuration keeps its
+/// digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientCas(Vec<PathBuf>);
+
+impl ClientCas {
+    /// The files, first (the gateway's own CA) first.
+    pub fn files(&self) -> &[PathBuf] {
+        &self.0
+    }
+
+    /// The gateway's own CA file (the CRL's issuer, the default PKI folder).
+    pub fn first(&self) -> &Path {
+        self.0.first().map_or(Path::new(""), PathBuf::as_path)
+    }
+
+    /// Several files; `None` for an empty list.
+    pub fn new(files: Vec<PathBuf>) -> Option<Self> {
+        (!files.is_empty()).then_some(Self(files))
+    }
+
+    fn resolve(&mut self, fix: impl Fn(&mut PathBuf)) {
+        self.0.iter_mut().for_each(fix);
+    }
+}
+
+impl From<PathBuf> for ClientCas {
+    fn from(one: PathBuf) -> Self {
+        Self(vec![one])
+    }
+}
+
+impl Serialize for ClientCas {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0.as_slice() {
+            [one] => one.serialize(s),
+            many => many.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ClientCas {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        /// A path or a non-empty array of paths.
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = ClientCas;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a CA file path or a non-empty array of CA file paths")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ClientCas, E> {
+                Ok(ClientCas(vec![PathBuf::from(v)]))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<ClientCas, A::Error> {
+                let mut files = Vec::new();
+                while let Some(p) = seq.next_element::<PathBuf>()? {
+                    files.push(p);
+                }
+                ClientCas::new(files)
+                    .ok_or_else(|| serde::de::Error::invalid_length(0, &"at least one CA file"))
+            }
+        }
+        d.deserialize_any(Visitor)
     }
 }
 
@@ -283,6 +360,9 @@ pub struct AuditConfig {
     /// Private key signing checkpoints (PEM, Ed25519 or P-256).
     pub signing_key: PathBuf,
     /// Its public half (PEM), which `brdo audit verify` checks against.
+    /// Default (empty): beside `signing_key`, with the extension `.pub`
+    /// (`audit-signing.key` → `audit-signing.pub`), as `pki init` writes
+    /// it, so moving the key folder needs one setting, not two.
     pub public_key: PathBuf,
     /// Sign a checkpoint every this many records.
     pub checkpoint_every: u64,
@@ -296,7 +376,7 @@ impl Default for AuditConfig {
     fn default() -> Self {
         Self {
             signing_key: "certs/audit-signing.key".into(),
-            public_key: "certs/audit-signing.pub".into(),
+            public_key: PathBuf::new(),
             checkpoint_every: 1000,
             checkpoint_interval_secs: 60,
             retention_days: 1095,
@@ -525,10 +605,14 @@ impl Config {
         };
         fix(&mut self.tls.cert);
         fix(&mut self.tls.key);
-        fix(&mut self.tls.client_ca);
+        self.tls.client_ca.resolve(fix);
         fix(&mut self.tls.crl);
         fix(&mut self.audit.signing_key);
-        fix(&mut self.audit.public_key);
+        if self.audit.public_key.as_os_str().is_empty() {
+            self.audit.public_key = self.audit.signing_key.with_extension("pub");
+        } else {
+            fix(&mut self.audit.public_key);
+        }
         fix(&mut self.crypto.master_key_file);
         if !self.crypto.envelope_signing_key.as_os_str().is_empty() {
             fix(&mut self.crypto.envelope_signing_key);
@@ -537,7 +621,7 @@ impl Config {
         fix(&mut self.storage.blob_dir);
         match &mut self.pki.dir {
             Some(dir) => fix(dir),
-            None => self.pki.dir = self.tls.client_ca.parent().map(Path::to_path_buf),
+            None => self.pki.dir = self.tls.client_ca.first().parent().map(Path::to_path_buf),
         }
         if let Some(rest) = self.database.url.strip_prefix("sqlite://") {
             let (file, query) = rest
@@ -693,6 +777,63 @@ mod tests {
         assert_eq!(c.server.max_body_bytes, 2048);
         let e = load("", &[("BRDO_SERVER__NOPE", "1")]).expect_err("unknown override");
         assert!(e.to_string().contains("BRDO_SERVER__NOPE"), "{e}");
+    }
+
+    #[test]
+    fn client_ca_is_one_file_or_a_list() {
+        let one = load("[tls]\nclient_ca = \"a/ca.crt\"\n", &[]).expect("one");
+        assert_eq!(one.tls.client_ca.files(), [Path::new("/etc/brdo/a/ca.crt")]);
+        assert_eq!(one.pki.dir.as_deref(), Some(Path::new("/etc/brdo/a")));
+        // One file is written back as a string: the digest of an existing
+        // configuration does not change.
+        let v = serde_json::to_value(&one.tls).expect("json");
+        assert_eq!(v["client_ca"], "/etc/brdo/a/ca.crt");
+
+        let many = load(
+            "[tls]\nclient_ca = [\"own/ca.crt\", \"/other/ca.crt\"]\n",
+            &[],
+        )
+        .expect("list");
+        assert_eq!(
+            many.tls.client_ca.files(),
+            [
+                Path::new("/etc/brdo/own/ca.crt"),
+                Path::new("/other/ca.crt")
+            ]
+        );
+        assert_eq!(many.pki.dir.as_deref(), Some(Path::new("/etc/brdo/own")));
+        let v = serde_json::to_value(&many.tls).expect("json");
+        assert_eq!(
+            v["client_ca"],
+            serde_json::json!(["/etc/brdo/own/ca.crt", "/other/ca.crt"])
+        );
+
+        for bad in ["client_ca = []", "client_ca = 3", "client_ca = [1]"] {
+            let e = load(&format!("[tls]\n{bad}\n"), &[]).expect_err(bad);
+            // Named by line and column, as every config error.
+            assert!(e.to_string().contains("line 2"), "{bad}: {e}");
+        }
+        let env = load("", &[("BRDO_TLS__CLIENT_CA", "/env/ca.crt")]).expect("env");
+        assert_eq!(env.tls.client_ca.files(), [Path::new("/env/ca.crt")]);
+    }
+
+    #[test]
+    fn audit_public_key_defaults_beside_the_signing_key() {
+        let c = load("", &[]).expect("defaults");
+        assert_eq!(
+            c.audit.public_key,
+            Path::new("/etc/brdo/certs/audit-signing.pub")
+        );
+        let c = load("[audit]\nsigning_key = \"/keys/audit-signing.key\"\n", &[]).expect("moved");
+        assert_eq!(c.audit.public_key, Path::new("/keys/audit-signing.pub"));
+        let c = load("[audit]\nsigning_key = \"k/sign.pem\"\n", &[]).expect("other name");
+        assert_eq!(c.audit.public_key, Path::new("/etc/brdo/k/sign.pub"));
+        let c = load(
+            "[audit]\nsigning_key = \"/keys/a.key\"\npublic_key = \"elsewhere/a.pub\"\n",
+            &[],
+        )
+        .expect("explicit");
+        assert_eq!(c.audit.public_key, Path::new("/etc/brdo/elsewhere/a.pub"));
     }
 
     #[test]

@@ -308,8 +308,11 @@ impl Gateway {
     pub async fn start(config: &Config) -> Result<Self, StartError> {
         let policy = Policy::load(&config.policy.file)?;
         warn_clearance_above_accreditation(&policy, config);
-        let tls_files = crate::app::operator::tls_files(&config.tls);
-        let material = TlsMaterial::load(&config.tls)?;
+        // The accepted client anchors: `[tls] client_ca` and the CA files
+        // the policy names (peers, bound partners).
+        let trust = crate::tls::PolicyTrust::of(&policy);
+        let tls_files = crate::app::operator::tls_files(&config.tls, &trust);
+        let material = TlsMaterial::load(&config.tls, &trust)?;
         let tls = Arc::new(TlsState::new(&material, config.tls.min_version)?);
         // Before the key is read: a rotation in progress must finish first.
         let key_lock = KeyLock::shared(&config.crypto.master_key_file)?;

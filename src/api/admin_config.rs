@@ -21,7 +21,8 @@ use crate::config_report::ConfigReport;
 pub struct ConfigView {
     /// The effective configuration by section (`server`, `tls`, `database`,
     /// `accreditation`, `audit`, `crypto`, `policy`, `retention`,
-    /// `storage`, `pki`), paths resolved.
+    /// `storage`, `pki`, `federation`), paths resolved; `tls.client_ca` is
+    /// a path, or a list of paths when several CAs are configured.
     #[schema(value_type = Object)]
     pub config: serde_json::Value,
     /// SHA-256 (hex) of the RFC 8785 canonical form of `config`.

@@ -111,7 +111,7 @@ async fn gate_in_span(
             retry_after: crate::app::rate_limit::retry_after_secs(wait),
         });
 
-    let identity = match resolve(&app, &peer.identity) {
+    let identity = match resolve(&app, &peer) {
         Ok(i) => i,
         Err(e) => {
             let e = limited.unwrap_or(e);
@@ -356,12 +356,12 @@ fn identity_uri(identity: &Identity) -> String {
     identity.uri()
 }
 
-/// Maps the certificate's identity to a caller the policy knows.
-fn resolve(
-    app: &AppState,
-    identity: &Result<Identity, crate::tls::IdentityError>,
-) -> Result<Identity, ApiError> {
-    let identity = identity.as_ref().map_err(|e| {
+/// Maps the certificate's identity to a caller the policy knows, issued
+/// by a CA that may vouch for it (SPEC §11: a partner bound to a CA only
+/// through that CA, a gateway only through its peer's CA, a peer's CA for
+/// nothing else, everything else through a `client_ca`).
+fn resolve(app: &AppState, peer: &crate::tls::PeerCert) -> Result<Identity, ApiError> {
+    let identity = peer.identity.as_ref().map_err(|e| {
         ApiError::NoIdentity(format!("{}: {e}.", "The client certificate cannot be used"))
     })?;
     let policy = app.policy();
@@ -388,6 +388,14 @@ fn resolve(
             "The client certificate names gateway {g}, which the policy lists as no peer."
         )));
     }
+    app.tls
+        .binding(peer.anchor.as_ref(), identity)
+        .map_err(|rule| {
+            ApiError::NoIdentity(format!(
+                "The client certificate names {}, but {rule}.",
+                identity.uri()
+            ))
+        })?;
     Ok(identity.clone())
 }
 

@@ -8,7 +8,7 @@
 //! line and column.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -21,7 +21,7 @@ use crate::domain::FieldError;
 use crate::pki::EXPIRY_WARNING_DAYS;
 use crate::policy::Policy;
 use crate::store::WriteOp;
-use crate::tls::{KnownCert, PeerCert, TlsError, TlsMaterial};
+use crate::tls::{KnownCert, PeerCert, PolicyTrust, TlsError, TlsMaterial};
 
 /// Certificates presented by clients, remembered for the admin API and
 /// the expiry metrics (bounded: only certificates of our CA get this far).
@@ -146,12 +146,16 @@ fn crl_change_details(
     })
 }
 
-/// Loads the TLS material and checks its CRL may replace the one in force
-/// (not older, not a different list under the same number); the loader has
+/// Loads the TLS material (with the CA files `policy` names: the roots
+/// follow the policy) and checks its CRL may replace the one in force (not
+/// older, not a different list under the same number); the loader has
 /// already refused an expired one.
-fn load_checked(app: &AppState) -> Result<(TlsMaterial, rustls::ServerConfig), TlsError> {
+fn load_checked(
+    app: &AppState,
+    policy: &Policy,
+) -> Result<(TlsMaterial, rustls::ServerConfig), TlsError> {
     let tls = &app.config.tls;
-    let material = TlsMaterial::load(tls)?;
+    let material = TlsMaterial::load(tls, &PolicyTrust::of(policy))?;
     crate::tls::crl::check_successor(&material.crl_info, &app.tls.crl()).map_err(|refusal| {
         TlsError::CrlRefused {
             path: tls.crl.clone(),
@@ -271,7 +275,14 @@ pub(crate) fn prepare_reload(app: &AppState) -> Result<PreparedReload, Vec<Field
         field: "policy".into(),
         message: e.to_string(),
     });
-    let tls = load_checked(app).map_err(|e| {
+    // The new policy's CA files become the anchors; with a broken policy
+    // the TLS files are still checked (against the policy in force), so
+    // every problem is named at once.
+    let tls = match &policy {
+        Ok(p) => load_checked(app, p),
+        Err(_) => load_checked(app, &app.policy()),
+    }
+    .map_err(|e| {
         note_crl_refusal(app, &e);
         tls_field_error(e)
     });
@@ -320,17 +331,17 @@ pub struct TlsFiles(Vec<Option<(u64, SystemTime)>>);
 /// The TLS files' state now. Taken by the gateway *before* it loads them,
 /// so a change made while it starts (a revocation during a slow store
 /// open) is seen by the watch's first look rather than missed.
-pub(crate) fn tls_files(tls: &crate::config::TlsConfig) -> TlsFiles {
-    TlsFiles(fingerprint(&watched_paths(tls)))
+pub(crate) fn tls_files(tls: &crate::config::TlsConfig, trust: &PolicyTrust) -> TlsFiles {
+    TlsFiles(fingerprint(&watched_paths(tls, trust)))
 }
 
-fn watched_paths(tls: &crate::config::TlsConfig) -> Vec<PathBuf> {
-    vec![
-        tls.cert.clone(),
-        tls.key.clone(),
-        tls.client_ca.clone(),
-        tls.crl.clone(),
-    ]
+/// The files the watch compares: `[tls]`'s and the CA files the policy in
+/// force names (a new peer CA is picked up like a new client CA).
+fn watched_paths(tls: &crate::config::TlsConfig, trust: &PolicyTrust) -> Vec<PathBuf> {
+    let mut paths = vec![tls.cert.clone(), tls.key.clone(), tls.crl.clone()];
+    paths.extend(tls.client_ca.files().iter().cloned());
+    paths.extend(trust.files().map(Path::to_path_buf));
+    paths
 }
 
 /// Size and modification time of each watched file.
@@ -352,13 +363,14 @@ fn fingerprint(paths: &[PathBuf]) -> Vec<Option<(u64, SystemTime)>> {
 /// serial is a `cert_revoke` audit record; other changes a `config_reload`.
 /// `loaded` is the files' state when the material in force was read.
 pub async fn watch(app: Arc<AppState>, interval: Duration, loaded: TlsFiles) {
-    let paths = watched_paths(&app.config.tls);
     let mut last = loaded.0;
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let now = fingerprint(&paths);
+        let policy = app.policy();
+        let trust = PolicyTrust::of(&policy);
+        let now = fingerprint(&watched_paths(&app.config.tls, &trust));
         if now == last {
             continue;
         }
@@ -366,7 +378,7 @@ pub async fn watch(app: Arc<AppState>, interval: Duration, loaded: TlsFiles) {
         // The same lock as the reload endpoint: its check of the CRL in
         // force must still hold when it installs.
         let _tls_change = app.tls_change.lock().await;
-        match load_checked(&app) {
+        match load_checked(&app, &policy) {
             Ok((material, cfg)) => installed(&app, cfg, &material).await,
             Err(TlsError::CrlRefused {
                 refusal, offered, ..

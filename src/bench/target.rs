@@ -224,11 +224,12 @@ impl Baseline {
         let tls_cfg = TlsConfig {
             cert: pki.join("gateway.crt"),
             key: pki.join("gateway.key"),
-            client_ca: pki.join("ca.crt"),
+            client_ca: pki.join("ca.crt").into(),
             crl: pki.join("ca.crl"),
             ..defaults.tls.clone()
         };
-        let material = TlsMaterial::load(&tls_cfg).map_err(|e| setup("baseline TLS", e))?;
+        let material = TlsMaterial::load(&tls_cfg, &brdo::tls::PolicyTrust::default())
+            .map_err(|e| setup("baseline TLS", e))?;
         let tls = Arc::new(
             TlsState::new(&material, tls_cfg.min_version).map_err(|e| setup("baseline TLS", e))?,
         );

@@ -14,6 +14,7 @@ pub mod policy;
 pub mod retention;
 pub mod serve;
 pub mod verify_binding;
+pub mod verify_receipt;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -75,6 +76,9 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Check a message as received against its label binding, offline.
     VerifyBinding(verify_binding::VerifyBindingArgs),
+    /// Check a peer gateway's receipt offline with its envelope public key
+    /// and print what it states.
+    VerifyReceipt(verify_receipt::VerifyReceiptArgs),
     /// Call the partner API with a certificate from a PKI directory and
     /// print the JSON answers.
     Client(Box<client::ClientArgs>),
@@ -97,6 +101,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Keys(cmd) => with_runtime(keys::run(cmd)),
         Command::Bench(args) => with_runtime(bench::run(args)),
         Command::VerifyBinding(args) => verify_binding::run(&args),
+        Command::VerifyReceipt(args) => verify_receipt::run(&args),
         Command::Client(args) => with_runtime(client::run(*args)),
         Command::Openapi => {
             print!("{}", brdo::api::openapi::document_json());

@@ -433,8 +433,12 @@ async fn handshake(
     };
     let (_, session) = tls_stream.get_ref();
     // The verifier requires a client certificate, so this is always set.
-    let leaf = session.peer_certificates().and_then(|c| c.first())?;
-    let peer = Arc::new(PeerCert::from_der(leaf));
+    let (leaf, rest) = session.peer_certificates()?.split_first()?;
+    let mut peer = PeerCert::from_der(leaf);
+    // Which accepted CA issued it: the gate checks on every request that
+    // this CA may vouch for the identity the certificate names.
+    peer.anchor = tls.anchor_of(leaf, rest);
+    let peer = Arc::new(peer);
     Some((
         TokioIo::new(tls_stream),
         ConnectionInfo { id, remote, peer },

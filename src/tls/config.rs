@@ -5,11 +5,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use rustls::RootCertStore;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
-use rustls::server::{NoServerSessionStorage, WebPkiClientVerifier};
+use rustls::server::NoServerSessionStorage;
 
+use super::anchors::{AnchorId, AnchoredVerifier, Anchors, PolicyTrust};
+use super::identity::Identity;
 use crate::config::{TlsConfig, TlsMinVersion};
 
 /// Why TLS material cannot be used; names the file.
@@ -47,7 +48,7 @@ pub enum TlsError {
 pub struct TlsMaterial {
     chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
-    client_ca: Vec<CertificateDer<'static>>,
+    anchors: Arc<Anchors>,
     crl: CertificateRevocationListDer<'static>,
     /// Serials revoked by the CRL (signature checked against the client CA).
     pub revoked: BTreeSet<String>,
@@ -68,8 +69,9 @@ fn file_err(what: &'static str, path: &Path, message: impl ToString) -> TlsError
 }
 
 impl TlsMaterial {
-    /// Reads every file named in `[tls]`.
-    pub fn load(cfg: &TlsConfig) -> Result<Self, TlsError> {
+    /// Reads every file named in `[tls]`, and the CA files the policy
+    /// names (`trust`): the accepted client anchors follow the policy.
+    pub fn load(cfg: &TlsConfig, trust: &PolicyTrust) -> Result<Self, TlsError> {
         let read = |what, path: &Path| std::fs::read(path).map_err(|e| file_err(what, path, e));
         let chain_pem = read("server certificate", &cfg.cert)?;
         let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&chain_pem)
@@ -88,17 +90,9 @@ impl TlsMaterial {
         let key_pem = zeroize::Zeroizing::new(read("server key", &cfg.key)?);
         let key = PrivateKeyDer::from_pem_slice(&key_pem)
             .map_err(|e| file_err("server key", &cfg.key, e))?;
-        let ca_pem = read("client CA", &cfg.client_ca)?;
-        let client_ca: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&ca_pem)
-            .collect::<Result<_, _>>()
-            .map_err(|e| file_err("client CA", &cfg.client_ca, e))?;
-        if client_ca.is_empty() {
-            return Err(file_err(
-                "client CA",
-                &cfg.client_ca,
-                "holds no PEM certificate",
-            ));
-        }
+        let anchors = Arc::new(Anchors::load(cfg.client_ca.files(), trust)?);
+        // The CRL is the first client_ca file's CA's.
+        let ca_pem = read("client CA", cfg.client_ca.first())?;
         let crl_bytes = read("CRL", &cfg.crl)?;
         let crl = if crl_bytes.starts_with(b"-----") {
             CertificateRevocationListDer::from_pem_slice(&crl_bytes)
@@ -123,7 +117,7 @@ impl TlsMaterial {
         Ok(Self {
             chain,
             key,
-            client_ca,
+            anchors,
             crl,
             revoked,
             crl_info,
@@ -132,25 +126,12 @@ impl TlsMaterial {
         })
     }
 
-    /// The client-certificate verifier (client CA and CRL): used in every
-    /// handshake and for the certificate chains of sender signatures.
-    pub(crate) fn client_verifier(
-        &self,
-    ) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, TlsError> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut roots = RootCertStore::empty();
-        for ca in &self.client_ca {
-            roots
-                .add(ca.clone())
-                .map_err(|e| TlsError::Rustls(format!("client CA: {e}")))?;
-        }
-        // A CRL that goes stale while in force refuses every client
-        // certificate (fail closed) until a refreshed one is loaded.
-        WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
-            .with_crls([self.crl.clone()])
-            .enforce_revocation_expiration()
-            .build()
-            .map_err(|e| TlsError::Rustls(format!("client verifier: {e}")))
+    /// The client-certificate verifier (the accepted anchors, each
+    /// certificate checked against the one that issued it, and the CRL):
+    /// used in every handshake and for the certificate chains of sender
+    /// signatures.
+    pub(crate) fn client_verifier(&self) -> Result<Arc<AnchoredVerifier>, TlsError> {
+        AnchoredVerifier::build(self.anchors.clone(), &self.crl).map(Arc::new)
     }
 
     /// Builds the rustls server configuration.
@@ -163,7 +144,8 @@ impl TlsMaterial {
         // today; the filter keeps it so if a provider update adds others.
         provider.cipher_suites.retain(|s| is_ecdhe_aead(s.suite()));
         let provider = Arc::new(provider);
-        let verifier = self.client_verifier()?;
+        let verifier: Arc<dyn rustls::server::danger::ClientCertVerifier> =
+            self.client_verifier()?;
         let versions: &[&'static rustls::SupportedProtocolVersion] = match min_version {
             TlsMinVersion::Tls13 => &[&rustls::version::TLS13],
             TlsMinVersion::Tls12 => &[&rustls::version::TLS13, &rustls::version::TLS12],
@@ -205,7 +187,7 @@ pub fn is_ecdhe_aead(suite: rustls::CipherSuite) -> bool {
 /// per request.
 pub struct TlsState {
     config: ArcSwap<rustls::ServerConfig>,
-    signers: arc_swap::ArcSwapOption<SignerVerifier>,
+    signers: arc_swap::ArcSwapOption<AnchoredVerifier>,
     revoked: ArcSwap<BTreeSet<String>>,
     server: ArcSwap<(String, i64)>,
     crl: ArcSwap<crate::tls::crl::CrlState>,
@@ -217,17 +199,12 @@ impl std::fmt::Debug for TlsState {
     }
 }
 
-/// The client verifier, for chains that arrive outside a handshake.
-struct SignerVerifier(Arc<dyn rustls::server::danger::ClientCertVerifier>);
-
 impl TlsState {
     /// Builds the state from loaded material.
     pub fn new(material: &TlsMaterial, min_version: TlsMinVersion) -> Result<Self, TlsError> {
         Ok(Self {
             config: ArcSwap::from_pointee(material.server_config(min_version)?),
-            signers: arc_swap::ArcSwapOption::from_pointee(SignerVerifier(
-                material.client_verifier()?,
-            )),
+            signers: arc_swap::ArcSwapOption::new(Some(material.client_verifier()?)),
             revoked: ArcSwap::from_pointee(material.revoked.clone()),
             server: ArcSwap::from_pointee((
                 material.server_serial.clone(),
@@ -248,12 +225,7 @@ impl TlsState {
         self.config.store(Arc::new(cfg));
         // Built from the same material that just built `cfg`; should it
         // fail anyway, signatures are refused until the next reload.
-        self.signers.store(
-            material
-                .client_verifier()
-                .ok()
-                .map(|v| Arc::new(SignerVerifier(v))),
-        );
+        self.signers.store(material.client_verifier().ok());
         self.revoked.store(Arc::new(material.revoked.clone()));
         self.crl.store(Arc::new((&material.crl_info).into()));
         self.server.store(Arc::new((
@@ -263,17 +235,54 @@ impl TlsState {
     }
 
     /// Whether a certificate chain (leaf first) would be accepted as a
-    /// client certificate now: same CA, same CRL, validity now. Sender
-    /// signatures are held to exactly what a connection is held to.
+    /// client certificate now: same anchors, same CRL, validity now, and
+    /// the identity it names one its CA may vouch for. Sender signatures
+    /// are held to exactly what a connection is held to.
     pub(crate) fn check_chain(&self, chain: &[CertificateDer<'static>]) -> Result<(), String> {
+        use rustls::server::danger::ClientCertVerifier as _;
         let guard = self.signers.load();
         let Some(v) = guard.as_ref() else {
             return Err("the gateway cannot check certificate chains now".into());
         };
         let (leaf, rest) = chain.split_first().ok_or("empty chain")?;
-        v.0.verify_client_cert(leaf, rest, rustls::pki_types::UnixTime::now())
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+        v.verify_client_cert(leaf, rest, rustls::pki_types::UnixTime::now())
+            .map_err(|e| e.to_string())?;
+        match crate::tls::identity::PeerCert::from_der(leaf).identity {
+            Ok(identity) => v
+                .anchors()
+                .check(v.anchors().issuer_of(leaf, rest).as_ref(), &identity),
+            // The caller refuses a signer that names no partner.
+            Err(_) => Ok(()),
+        }
+    }
+
+    /// The anchor that issued a connection's certificate (computed once
+    /// per handshake; `None`, refused later, when no accepted CA did).
+    pub(crate) fn anchor_of(
+        &self,
+        leaf: &CertificateDer<'_>,
+        rest: &[CertificateDer<'_>],
+    ) -> Option<AnchorId> {
+        self.signers
+            .load()
+            .as_ref()?
+            .anchors()
+            .issuer_of(leaf, rest)
+    }
+
+    /// Whether the CA that issued a connection's certificate may vouch for
+    /// the identity it names, under the anchors in force now (a reload
+    /// that drops or rebinds a CA applies to open connections at their
+    /// next request). The error names the rule.
+    pub(crate) fn binding(
+        &self,
+        anchor: Option<&AnchorId>,
+        identity: &Identity,
+    ) -> Result<(), String> {
+        match self.signers.load().as_ref() {
+            Some(v) => v.anchors().check(anchor, identity),
+            None => Err("the gateway cannot check which CA issued it now".into()),
+        }
     }
 
     /// The config for the next handshake.

@@ -106,6 +106,10 @@ pub struct PeerCert {
     pub subject: String,
     /// notAfter, unix seconds.
     pub not_after: i64,
+    /// The accepted CA that issued it, as the handshake found it; `None`
+    /// outside a connection or when none did (every request is then
+    /// refused: fail closed).
+    pub anchor: Option<crate::tls::AnchorId>,
 }
 
 impl PeerCert {
@@ -129,6 +133,7 @@ impl PeerCert {
                 identity: Err(IdentityError::Unparseable),
                 subject: String::new(),
                 not_after: 0,
+                anchor: None,
             };
         };
         let uris: Vec<&str> = cert
@@ -157,6 +162,7 @@ impl PeerCert {
             identity,
             subject: cert.subject().to_string(),
             not_after: cert.validity().not_after.timestamp(),
+            anchor: None,
         }
     }
 }

@@ -8,6 +8,7 @@
 //! hyper connection per TLS stream with the peer's identity attached.
 
 pub mod accept;
+pub mod anchors;
 pub mod config;
 pub mod connections;
 pub mod crl;
@@ -15,6 +16,7 @@ pub mod identity;
 pub mod known_cert;
 
 pub use accept::{ConnectionInfo, ServeOptions, serve};
+pub use anchors::{AnchorId, PolicyTrust};
 pub use config::{TlsError, TlsMaterial, TlsState, is_ecdhe_aead};
 pub use connections::Connections;
 pub use identity::{Identity, IdentityError, PeerCert};

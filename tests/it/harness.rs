@@ -147,7 +147,7 @@ pub fn test_config(pki: &Path, data: &Path) -> Config {
     c.server.metrics_listen = "127.0.0.1:0".parse().expect("addr");
     c.tls.cert = pki.join("gateway.crt");
     c.tls.key = pki.join("gateway.key");
-    c.tls.client_ca = pki.join("ca.crt");
+    c.tls.client_ca = pki.join("ca.crt").into();
     c.tls.crl = pki.join("ca.crl");
     c.audit.signing_key = pki.join("audit-signing.key");
     c.audit.public_key = pki.join("audit-signing.pub");
@@ -455,14 +455,20 @@ pub fn text(b: &[u8]) -> String {
 pub fn write_config(gw: &TestGateway) -> PathBuf {
     let c = &gw.config;
     let toml = format!(
-        "[database]\nurl = \"{}\"\n[tls]\ncert = \"{}\"\nkey = \"{}\"\nclient_ca = \"{}\"\ncrl = \"{}\"\n\
+        "[database]\nurl = \"{}\"\n[tls]\ncert = \"{}\"\nkey = \"{}\"\nclient_ca = [{}]\ncrl = \"{}\"\n\
          [crypto]\nmaster_key_file = \"{}\"\nenvelope_signing_key = \"{}\"\n[policy]\nfile = \"{}\"\n[storage]\nblob_dir = \"{}\"\n\
          [retention]\nsweep_interval_secs = 0\n[audit]\nsigning_key = \"{}\"\npublic_key = \"{}\"\n\
          checkpoint_every = {}\nretention_days = {}\n",
         c.database.url,
         c.tls.cert.display(),
         c.tls.key.display(),
-        c.tls.client_ca.display(),
+        c.tls
+            .client_ca
+            .files()
+            .iter()
+            .map(|p| format!("\"{}\"", p.display()))
+            .collect::<Vec<_>>()
+            .join(", "),
         c.tls.crl.display(),
         c.crypto.master_key_file.display(),
         c.crypto.envelope_signing_key.display(),

@@ -36,5 +36,7 @@ mod races;
 mod retention;
 mod signatures;
 mod tls;
+mod trust;
 mod validation;
+mod verify_receipt;
 mod wire_order;
