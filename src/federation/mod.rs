@@ -5,6 +5,8 @@
 //! The relay itself (outbox, peer client, inbound endpoint) lives in the
 //! application layer.
 
+pub mod document;
 pub mod receipt;
 
+pub use document::{RelayedAttachment, RelayedMessage};
 pub use receipt::{Receipt, ReceiptError, ReceiptKind, ReceiptViolation};
