@@ -96,7 +96,10 @@ pub fn init_gateway(
     };
 
     // Build everything before touching the disk.
-    let new_ca = Ca::create(dir, now)?;
+    let new_ca = match gateway_id {
+        Some(id) => Ca::create_named(dir, now, &format!("Brdo CA {id}"))?,
+        None => Ca::create(dir, now)?,
+    };
     let ca = &new_ca.ca;
     let crl_pem = crl::initial_crl_pem(ca, now)?;
     let (nb, na) = validity::window(now, GATEWAY_DAYS)?;
