@@ -37,6 +37,7 @@ pub(crate) struct NewCa {
 
 impl Ca {
     /// Creates a self-signed ECDSA P-256 CA (pathlen 0, keyCertSign + cRLSign) valid for ten years.
+    #[cfg(test)]
     pub(crate) fn create(dir: &Path, now: OffsetDateTime) -> Result<NewCa, PkiError> {
         Self::create_named(dir, now, CA_COMMON_NAME)
     }

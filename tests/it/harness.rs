@@ -643,13 +643,8 @@ pub struct Federation {
     pub a_pki: PathBuf,
     /// B's PKI directory.
     pub b_pki: PathBuf,
-    /// A's configuration (to restart it).
-    pub a_config: Option<Config>,
     /// B's configuration (to restart it).
     pub b_config: Option<Config>,
-    /// Where the policies and trust files are.
-    pub dir: PathBuf,
-    a_files: Option<Files>,
     b_files: Option<Files>,
     _keep: tempfile::TempDir,
 }
@@ -691,6 +686,7 @@ pub fn peer_table(id: &str, port: u16, ca: &Path, envelope_key: &Path) -> String
 impl Federation {
     /// Starts both gateways; `tweak` adjusts each one's configuration
     /// (`"AL-NCB"` or `"RS-NCB"`) and `policy` each one's policy text.
+    #[allow(clippy::too_many_lines)]
     pub async fn start_with(
         tweak: impl Fn(&str, &mut Config),
         policy: impl Fn(&str, String) -> String,
@@ -778,14 +774,11 @@ impl Federation {
         })
         .await;
         Federation {
-            a_config: Some(a.config.clone()),
             b_config: Some(b.config.clone()),
             a: Some(a),
             b: Some(b),
             a_pki,
             b_pki,
-            dir,
-            a_files: None,
             b_files: None,
             _keep: keep,
         }
@@ -817,19 +810,6 @@ impl Federation {
         let files = self.b_files.take().expect("B stopped");
         let config = self.b_config.clone().expect("config");
         self.b = Some(TestGateway::restart(files, config, &self.b_pki).await);
-    }
-
-    /// Stops A, keeping its files.
-    pub async fn stop_a(&mut self) {
-        let a = self.a.take().expect("A runs");
-        self.a_files = Some(a.stop().await);
-    }
-
-    /// Starts A again on its files and address.
-    pub async fn start_a(&mut self) {
-        let files = self.a_files.take().expect("A stopped");
-        let config = self.a_config.clone().expect("config");
-        self.a = Some(TestGateway::restart(files, config, &self.a_pki).await);
     }
 
     /// A client presenting A's gateway certificate to B (as A's relay

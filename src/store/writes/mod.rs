@@ -96,7 +96,7 @@ pub enum WriteOp {
     /// The end of an outbox row: the peer's answer, or giving up.
     RelayOutcome(RelayOutcome),
     /// A message a peer gateway relayed.
-    Receive(Receive),
+    Receive(Box<Receive>),
     /// Receipts a peer sent later.
     RecordReceipts(RecordReceipts),
     /// Suspend or resume a peer gateway.
@@ -187,7 +187,12 @@ into_write_op!(
     ReduceAudit,
     Rewrap,
     RelayOutcome,
-    Receive,
     RecordReceipts,
     SetPeerState
 );
+
+impl From<Receive> for WriteOp {
+    fn from(w: Receive) -> Self {
+        WriteOp::Receive(Box::new(w))
+    }
+}
