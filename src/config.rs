@@ -61,6 +61,9 @@ pub struct FederationConfig {
     pub max_backoff_secs: u64,
     /// Per-request deadline of a relay call (connect, TLS, answer).
     pub request_timeout_secs: u64,
+    /// Overrides `give_up_after_hours` in seconds when set: for tests and
+    /// drills that cannot wait hours.
+    pub give_up_after_secs: Option<u64>,
 }
 
 impl Default for FederationConfig {
@@ -71,6 +74,7 @@ impl Default for FederationConfig {
             initial_backoff_ms: 200,
             max_backoff_secs: 300,
             request_timeout_secs: 10,
+            give_up_after_secs: None,
         }
     }
 }

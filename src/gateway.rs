@@ -246,6 +246,8 @@ fn spawn_background(
             Duration::from_secs(config.retention.sweep_interval_secs),
         )));
     }
+    // The relay to peer gateways (SPEC §11), when this gateway has an id.
+    background.extend(crate::app::relay::worker::start(app));
     background.push(tokio::spawn(crate::app::operator::warn_expiring_daily(
         app.clone(),
     )));

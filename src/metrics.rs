@@ -57,6 +57,8 @@ pub struct Metrics {
     crl_refused: Mutex<BTreeMap<String, u64>>,
     crl_in_force: Mutex<Option<(u128, i64)>>,
     crl_warnings: AtomicU64,
+    relay_sent: Mutex<BTreeMap<(String, String), u64>>,
+    relay_received: Mutex<BTreeMap<(String, String), u64>>,
 }
 
 /// Values read at scrape time.
@@ -74,6 +76,8 @@ pub struct Gauges {
     pub certificates: Vec<(String, String, f64)>,
     /// Partners suspended now.
     pub suspended_partners: usize,
+    /// Each peer's outbox: (peer, rows waiting, seconds the oldest waited).
+    pub relay_queues: Vec<(String, i64, f64)>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -339,6 +343,22 @@ impl Metrics {
     }
 
     /// A message (or forward) accepted.
+    /// An outbox row to `peer` ended (`relayed`, `receipt`, `dropped`,
+    /// `undeliverable`) or an attempt failed (`failed`).
+    pub(crate) fn relay_sent(&self, peer: &str, outcome: &str) {
+        *lock(&self.relay_sent)
+            .entry((peer.to_owned(), outcome.to_owned()))
+            .or_default() += 1;
+    }
+
+    /// A document from `peer` was answered (`accepted`, `refused`,
+    /// `replayed`, `invalid`, `receipts`).
+    pub(crate) fn relay_received(&self, peer: &str, outcome: &str) {
+        *lock(&self.relay_received)
+            .entry((peer.to_owned(), outcome.to_owned()))
+            .or_default() += 1;
+    }
+
     pub(crate) fn message_accepted(&self) {
         self.accepted.fetch_add(1, Ordering::Relaxed);
     }
@@ -426,7 +446,59 @@ impl Metrics {
         self.render_retention(&mut out);
         self.render_operations(&mut out, g);
         self.render_crl(&mut out);
+        self.render_relay(&mut out, g);
         out
+    }
+
+    fn render_relay(&self, out: &mut String, g: &Gauges) {
+        for (name, help, map) in [
+            (
+                "brdo_relay_sent_total",
+                "Outbox rows to each peer gateway by outcome (relayed, receipt, dropped, undeliverable, failed attempts).",
+                &self.relay_sent,
+            ),
+            (
+                "brdo_relay_received_total",
+                "Documents from each peer gateway by outcome (accepted, refused, replayed, invalid, receipts).",
+                &self.relay_received,
+            ),
+        ] {
+            header(out, name, "counter", help);
+            for ((peer, outcome), n) in lock(map).iter() {
+                let _ = writeln!(
+                    out,
+                    "{name}{{peer=\"{}\",outcome=\"{}\"}} {n}",
+                    label(peer),
+                    label(outcome)
+                );
+            }
+        }
+        header(
+            out,
+            "brdo_relay_queue_depth",
+            "gauge",
+            "Outbox rows waiting for each peer gateway.",
+        );
+        for (peer, depth, _) in &g.relay_queues {
+            let _ = writeln!(
+                out,
+                "brdo_relay_queue_depth{{peer=\"{}\"}} {depth}",
+                label(peer)
+            );
+        }
+        header(
+            out,
+            "brdo_relay_oldest_queued_seconds",
+            "gauge",
+            "Seconds the oldest outbox row for each peer gateway has waited.",
+        );
+        for (peer, _, age) in &g.relay_queues {
+            let _ = writeln!(
+                out,
+                "brdo_relay_oldest_queued_seconds{{peer=\"{}\"}} {age:.3}",
+                label(peer)
+            );
+        }
     }
 }
 
@@ -458,6 +530,7 @@ mod tests {
             connections: 3,
             certificates: vec![("urn:brdo:partner:AL-CTD".into(), "0a".into(), 29.5)],
             suspended_partners: 1,
+            relay_queues: vec![("RS-NCB".into(), 2, 1.5)],
         });
         for line in [
             "brdo_requests_total{route=\"/v1/messages\",status=\"201\"} 2",

@@ -96,7 +96,7 @@ pub async fn certificates(State(app): State<Arc<AppState>>) -> Result<Response, 
     Ok(Json(json!({"certificates": certs})).into_response())
 }
 
-async fn optional_reason(
+pub(crate) async fn optional_reason(
     headers: &HeaderMap,
     body: Body,
     limit: usize,

@@ -171,7 +171,16 @@ pub async fn status(
     let (id, states) = ops::status::status(&app, &sender, ctx.as_ref(), &id).await?;
     let recipients: Vec<Value> = states
         .iter()
-        .map(|s| json!({"partner": s.partner, "status": s.status, "updated_at": s.updated_at}))
+        .map(|s| {
+            let mut v =
+                json!({"partner": s.partner, "status": s.status, "updated_at": s.updated_at});
+            // Remote recipients only: a local one's answer is as before.
+            if let (Some(obj), Some(via)) = (v.as_object_mut(), &s.via) {
+                obj.insert("via".into(), json!(via));
+                obj.insert("receipt".into(), json!(s.receipt));
+            }
+            v
+        })
         .collect();
     Ok(Json(json!({"id": id, "recipients": recipients})).into_response())
 }

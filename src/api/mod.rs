@@ -10,6 +10,7 @@
 
 pub mod admin;
 pub(crate) mod admin_config;
+pub mod admin_peers;
 pub mod attachments;
 pub mod audit;
 pub(crate) mod audit_safe;
@@ -19,6 +20,7 @@ pub mod caller;
 pub mod context;
 pub mod cross_site;
 pub(crate) mod dpo_page;
+pub mod federation;
 pub mod inbox;
 pub mod lifecycle;
 pub mod messages;

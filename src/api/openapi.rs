@@ -57,6 +57,8 @@ pub(crate) const SECURITY_SCHEME: &str = "mutualTLS";
         dpo_page::index, dpo_page::record,
         admin::partners, admin::suspend, admin::resume, admin::certificates, admin::reload,
         super::admin_config::show,
+        super::admin_peers::peers, super::admin_peers::suspend, super::admin_peers::resume,
+        super::federation::messages, super::federation::receipts,
         serve,
     ),
     components(schemas(Problem, schema::Violation, schema::FieldError)),
@@ -66,6 +68,7 @@ pub(crate) const SECURITY_SCHEME: &str = "mutualTLS";
         (name = "attachments", description = "Attachments, uploaded before the message that names them"),
         (name = "audit", description = "The tamper-evident audit log (DPOs)"),
         (name = "operators", description = "Partners, certificates, reload (operators)"),
+        (name = "federation", description = "Peer gateways relaying messages and receipts (SPEC §11)"),
         (name = "meta", description = "This description"),
     )
 )]

@@ -133,6 +133,21 @@ pub enum ApiError {
     /// Stored content failed its integrity check.
     #[error("the stored content failed its integrity check")]
     ContentIntegrity,
+    /// A relayed message's sender does not live behind the calling peer.
+    #[error("{0}")]
+    OriginNotBehindPeer(String),
+    /// A relayed message names recipients this gateway does not serve.
+    #[error("recipients not served by this gateway: {}", .0.join(", "))]
+    RecipientNotLocal(Vec<String>),
+    /// A relayed message's label binding does not hold.
+    #[error("{0}")]
+    BindingInvalid(String),
+    /// The calling peer gateway is suspended here.
+    #[error("peer gateway {0} is suspended")]
+    PeerSuspended(String),
+    /// A receipt from a peer does not hold.
+    #[error("{0}")]
+    ReceiptInvalid(String),
     /// Anything else; details are in the logs under the request id.
     #[error("internal error")]
     Internal,
@@ -148,6 +163,10 @@ impl ApiError {
             | Self::CertificateRevoked
             | Self::CrossSiteRequest(_)
             | Self::PolicyDenied(_)
+            | Self::OriginNotBehindPeer(_)
+            | Self::RecipientNotLocal(_)
+            | Self::BindingInvalid(_)
+            | Self::PeerSuspended(_)
             | Self::NotOriginator => StatusCode::FORBIDDEN,
             Self::OfficerRequired(_)
             | Self::JustificationRequired(_)
@@ -156,6 +175,7 @@ impl ApiError {
             | Self::LabelNotRaised(_)
             | Self::ReloadRefused(_)
             | Self::InvalidSignature(_)
+            | Self::ReceiptInvalid(_)
             | Self::UploadIncomplete => StatusCode::BAD_REQUEST,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType | Self::UploadMediaType => {
@@ -204,6 +224,11 @@ impl ApiError {
             Self::UploadTooSlow { .. } => "upload_too_slow",
             Self::AuditUnavailable => "audit_unavailable",
             Self::ContentIntegrity => "content_integrity",
+            Self::OriginNotBehindPeer(_) => "origin_not_behind_peer",
+            Self::RecipientNotLocal(_) => "recipient_not_local",
+            Self::BindingInvalid(_) => "binding_invalid",
+            Self::PeerSuspended(_) => "peer_suspended",
+            Self::ReceiptInvalid(_) => "receipt_invalid",
             Self::Internal => "internal_error",
         }
     }
@@ -242,6 +267,11 @@ impl ApiError {
         "upload_too_slow",
         "family_changed",
         "cross_site_request",
+        "origin_not_behind_peer",
+        "recipient_not_local",
+        "binding_invalid",
+        "peer_suspended",
+        "receipt_invalid",
     ];
 
     fn title(&self) -> &'static str {
@@ -275,6 +305,11 @@ impl ApiError {
             Self::UploadTooSlow { .. } => "The request body arrived too slowly",
             Self::AuditUnavailable => "The audit log is unavailable",
             Self::ContentIntegrity => "Stored content failed its integrity check",
+            Self::OriginNotBehindPeer(_) => "The sender does not live behind the calling gateway",
+            Self::RecipientNotLocal(_) => "A recipient is not served by this gateway",
+            Self::BindingInvalid(_) => "The label binding does not hold",
+            Self::PeerSuspended(_) => "The peer gateway is suspended",
+            Self::ReceiptInvalid(_) => "The receipt does not hold",
             Self::Internal => "Internal error",
         }
     }
@@ -285,6 +320,9 @@ impl ApiError {
             | Self::OfficerRequired(d)
             | Self::JustificationRequired(d)
             | Self::InvalidSignature(d)
+            | Self::OriginNotBehindPeer(d)
+            | Self::BindingInvalid(d)
+            | Self::ReceiptInvalid(d)
             | Self::CrossSiteRequest(d) => d.clone(),
             Self::PolicyDenied(v) => format!(
                 "{} violation{} of the data-protection policy; see violations",
@@ -456,6 +494,11 @@ impl From<crate::app::ops::OpError> for ApiError {
             OpError::ContentIntegrity => ApiError::ContentIntegrity,
             OpError::Store(s) => s.into(),
             OpError::AuditUnavailable => ApiError::AuditUnavailable,
+            OpError::OriginNotBehindPeer(d) => ApiError::OriginNotBehindPeer(d),
+            OpError::RecipientNotLocal(r) => ApiError::RecipientNotLocal(r),
+            OpError::BindingInvalid(d) => ApiError::BindingInvalid(d),
+            OpError::PeerSuspended(p) => ApiError::PeerSuspended(p),
+            OpError::ReceiptInvalid(d) => ApiError::ReceiptInvalid(d),
             OpError::Internal => ApiError::Internal,
         }
     }
@@ -636,6 +679,11 @@ mod tests {
                 min_rate: 1,
                 grace_secs: 1,
             },
+            ApiError::OriginNotBehindPeer(String::new()),
+            ApiError::RecipientNotLocal(Vec::new()),
+            ApiError::BindingInvalid(String::new()),
+            ApiError::PeerSuspended(String::new()),
+            ApiError::ReceiptInvalid(String::new()),
         ];
         for e in &all {
             match e {
@@ -668,6 +716,11 @@ mod tests {
                 | ApiError::ContentIntegrity
                 | ApiError::RateLimited { .. }
                 | ApiError::UploadTooSlow { .. }
+                | ApiError::OriginNotBehindPeer(_)
+                | ApiError::RecipientNotLocal(_)
+                | ApiError::BindingInvalid(_)
+                | ApiError::PeerSuspended(_)
+                | ApiError::ReceiptInvalid(_)
                 | ApiError::Internal => {}
             }
         }

@@ -13,7 +13,8 @@ use axum::routing::{MethodRouter, delete, get, post};
 
 pub use super::operation::{Accepts, Operation, Roles};
 use super::{
-    AppState, admin, attachments, audit, dpo_page, inbox, lifecycle, messages, openapi, retention,
+    AppState, admin, attachments, audit, dpo_page, federation, inbox, lifecycle, messages, openapi,
+    retention,
 };
 use crate::audit::Action;
 
@@ -84,7 +85,12 @@ pub static ROUTES: &[RouteSpec] = &[
     spec(Method::POST, "/v1/admin/partners/{id}/resume", Action::PartnerResume, Roles::OPERATOR, JSON, || post(admin::resume)),
     spec(Method::GET, "/v1/admin/certificates", Action::Inspect, Roles::OPERATOR, NO_BODY, || get(admin::certificates)),
     spec(Method::POST, "/v1/admin/reload", Action::ConfigReload, Roles::OPERATOR, JSON, || post(admin::reload)),
+    spec(Method::GET, "/v1/admin/peers", Action::Inspect, Roles::OPERATOR, NO_BODY, || get(super::admin_peers::peers)),
+    spec(Method::POST, "/v1/admin/peers/{id}/suspend", Action::PartnerSuspend, Roles::OPERATOR, JSON, || post(super::admin_peers::suspend)),
+    spec(Method::POST, "/v1/admin/peers/{id}/resume", Action::PartnerResume, Roles::OPERATOR, JSON, || post(super::admin_peers::resume)),
     spec(Method::GET, "/v1/admin/config", Action::Inspect, Roles::OPERATOR, NO_BODY, || get(super::admin_config::show)),
+    spec(Method::POST, "/v1/federation/messages", Action::Collect, Roles::GATEWAY, JSON, || post(federation::messages)),
+    spec(Method::POST, "/v1/federation/receipts", Action::Acknowledge, Roles::GATEWAY, JSON, || post(federation::receipts)),
     spec(Method::GET, "/v1/openapi.json", Action::Inspect, Roles::ANY, NO_BODY, || get(openapi::serve)),
 ];
 

@@ -48,7 +48,27 @@ async fn gauges(app: &AppState) -> Gauges {
             })
             .collect(),
         suspended_partners: app.suspended().len(),
+        relay_queues: relay_queues(app, now).await,
     }
+}
+
+/// Each peer's outbox depth and oldest row's age (peers the policy lists,
+/// empty queues included).
+pub(crate) async fn relay_queues(app: &AppState, now: OffsetDateTime) -> Vec<(String, i64, f64)> {
+    let stats = app.store.outbox_stats().await.unwrap_or_default();
+    let now_ms = crate::domain::time::to_ms(now);
+    app.policy()
+        .peers
+        .keys()
+        .map(|p| {
+            let s = stats.iter().find(|s| s.peer == p.as_str());
+            let depth = s.map_or(0, |s| s.depth);
+            let age = s
+                .and_then(|s| s.oldest_ms)
+                .map_or(0.0, |o| (now_ms.saturating_sub(o)) as f64 / 1000.0);
+            (p.to_string(), depth, age)
+        })
+        .collect()
 }
 
 async fn metrics(State(app): State<Arc<AppState>>) -> Response {

@@ -24,6 +24,7 @@ pub mod operator;
 pub mod ops;
 pub(crate) mod rate_limit;
 pub mod refusals;
+pub mod relay;
 pub mod state;
 pub mod sweeper;
 

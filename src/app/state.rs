@@ -101,6 +101,9 @@ pub struct AppState {
     /// older CRL read by a reload cannot replace a newer one the watch put
     /// in force meanwhile.
     pub tls_change: tokio::sync::Mutex<()>,
+    /// Bumped whenever the outbox gains a row, so the relay sends at once
+    /// instead of at its next timer (SPEC §11).
+    pub relay_wake: tokio::sync::watch::Sender<u64>,
     policy: ArcSwap<Policy>,
     suspended: ArcSwap<BTreeSet<PartnerId>>,
 }
@@ -164,6 +167,7 @@ impl AppState {
             refusals: RefusalLog::default(),
             shutting_down: tokio::sync::watch::channel(false).0,
             tls_change: tokio::sync::Mutex::new(()),
+            relay_wake: tokio::sync::watch::channel(0).0,
             policy: ArcSwap::from_pointee(parts.policy),
             suspended: ArcSwap::from_pointee(parts.suspended),
         }
@@ -177,6 +181,11 @@ impl AppState {
     /// Replaces the policy (reload).
     pub(crate) fn set_policy(&self, policy: Policy) {
         self.policy.store(Arc::new(policy));
+    }
+
+    /// Wakes the relay: a row was added to the outbox.
+    pub fn wake_relay(&self) {
+        self.relay_wake.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// Partners suspended now.

@@ -5,8 +5,10 @@
 //! The relay itself (outbox, peer client, inbound endpoint) lives in the
 //! application layer.
 
+pub mod document;
 pub mod notice;
 pub mod receipt;
 
+pub use document::{RelayedAttachment, RelayedMessage};
 pub use notice::{Notice, NoticeScope};
 pub use receipt::{Receipt, ReceiptError, ReceiptKind, ReceiptViolation};

@@ -26,6 +26,7 @@ mod file_modes;
 pub(crate) mod json_columns;
 mod merkle_rows;
 mod new_messages;
+pub mod outbox;
 mod proofs;
 mod reads;
 mod rows;
@@ -51,12 +52,13 @@ pub use bulk_read::{Block, BulkReader};
 pub use error::StoreError;
 pub use expected::Expected;
 pub use merkle_rows::CheckpointPolicy;
+pub use outbox::{OutboxEntry, OutboxRow, PeerStateRow, QueueStats, ReceiptRow};
 pub use proofs::StoredCheckpoint;
 pub use rows::{
     AttachmentRow, DataKeyRow, DeliveryRow, DueRow, IdempotencyKey, IdempotencyRow, InboxRow,
     MessageRow, NewDelivery, PartnerStateRow, Permission, SignatureRow,
 };
-pub use vocab::{DeliveryStatus, PermissionScope, SignatureRole};
+pub use vocab::{DeliveryStatus, OutboxKind, PermissionScope, SignatureRole};
 pub use writes::{WriteOp, WriteOutput};
 
 use crate::audit::{AuditRecord, RecordDraft};

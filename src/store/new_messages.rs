@@ -82,7 +82,7 @@ impl<'a> NewMessages<'a> {
 struct Rows<'h> {
     messages: Vec<[Arg<'h>; 26]>,
     keys: Vec<[Arg<'h>; 3]>,
-    deliveries: Vec<[Arg<'h>; 5]>,
+    deliveries: Vec<[Arg<'h>; 6]>,
     signatures: Vec<[Arg<'h>; 6]>,
     links: Vec<[Arg<'h>; 2]>,
     idempotency: Vec<[Arg<'h>; 6]>,
@@ -118,6 +118,7 @@ impl<'h> Rows<'h> {
                 seq.into(),
                 DeliveryStatus::Queued.as_str().into(),
                 m.accepted_at.as_str().into(),
+                d.via.as_deref().into(),
             ]);
         }
         for (i, s) in n.signatures.iter().enumerate() {
@@ -158,7 +159,7 @@ impl<'h> Rows<'h> {
         )
         .await?;
         conn.insert_rows(
-            "deliveries (message_id, recipient, seq, status, updated_at)",
+            "deliveries (message_id, recipient, seq, status, updated_at, via)",
             &self.deliveries,
             ROWS_PER_INSERT,
             "",

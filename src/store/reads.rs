@@ -63,7 +63,7 @@ impl Store {
     /// Every delivery of a message, by recipient.
     pub async fn deliveries(&self, message_id: &str) -> Result<Vec<DeliveryRow>, StoreError> {
         Ok(sqlx::query_as::<_, DeliveryRow>(
-            "SELECT message_id, recipient, seq, status, updated_at FROM deliveries WHERE message_id = $1 ORDER BY recipient",
+            "SELECT message_id, recipient, seq, status, updated_at, via FROM deliveries WHERE message_id = $1 ORDER BY recipient",
         )
         .bind(message_id.to_owned())
         .fetch_all(self.pool())

@@ -110,6 +110,8 @@ pub struct DeliveryRow {
     pub status: DeliveryStatus,
     /// RFC 3339.
     pub updated_at: String,
+    /// The peer gateway a remote recipient lives behind (SPEC §11).
+    pub via: Option<String>,
 }
 
 /// A delivery to create with a new message.
@@ -117,6 +119,9 @@ pub struct DeliveryRow {
 pub struct NewDelivery {
     /// The recipient.
     pub recipient: String,
+    /// The peer gateway it lives behind, when remote: its copy waits in the
+    /// outbox for that peer.
+    pub via: Option<String>,
 }
 
 /// One inbox entry: the delivery joined with its message's headers.

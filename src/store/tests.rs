@@ -112,6 +112,7 @@ async fn writes_spell_stored_text_as_before(kind: Kind) {
             message_id: "m1".into(),
             recipient: "RS-MOI".into(),
             at_ms,
+            receipt: None,
         }
         .into(),
         writes::Grant {
@@ -177,6 +178,7 @@ async fn writes_spell_stored_text_as_before(kind: Kind) {
         message_id: "m1".into(),
         recipient: "RS-MOI".into(),
         at_ms: at_ms + 1,
+        receipt: None,
     });
     let (out, _) = store
         .write(ack, draft(Action::Acknowledge, "ack"))
@@ -225,6 +227,7 @@ async fn unknown_stored_words_read_as_corrupt(kind: Kind) {
         message_id: "m1".into(),
         recipient: "RS-MOI".into(),
         at_ms: 0,
+        receipt: None,
     });
     let r = store.write(ack, draft(Action::Acknowledge, "ack")).await;
     assert!(matches!(r, Err(StoreError::Corrupt(_))), "{r:?}");
@@ -444,7 +447,9 @@ fn submit_op(id: &str, key: Option<&str>) -> WriteOp {
         }),
         deliveries: vec![NewDelivery {
             recipient: "RS-MOI".into(),
+            via: None,
         }],
+        outbox: Vec::new(),
         data_key: crate::crypto::Sealed {
             master_key_id: "k".into(),
             wrapped_key: vec![9; 60],

@@ -16,6 +16,41 @@ string_enum! {
         Delivered = "delivered",
         /// Acknowledged by the recipient (final).
         Acknowledged = "acknowledged",
+        /// Handed to the peer gateway the recipient lives behind, which
+        /// accepted it (SPEC §11).
+        Relayed = "relayed",
+        /// The peer gateway's policy refused it for the recipient (final).
+        Refused = "refused",
+        /// The peer could not be reached within `give_up_after_hours`
+        /// (final).
+        Undeliverable = "undeliverable",
+    }
+}
+
+impl DeliveryStatus {
+    /// How far along a delivery is, so a late receipt never moves a
+    /// status backward: queued < relayed < delivered < acknowledged; the
+    /// final refusals rank above all.
+    pub fn rank(self) -> u8 {
+        match self {
+            Self::Queued => 0,
+            Self::Relayed => 1,
+            Self::Delivered => 2,
+            Self::Acknowledged => 3,
+            Self::Refused | Self::Undeliverable => 4,
+        }
+    }
+}
+
+string_enum! {
+    /// What an outbox row carries to a peer gateway.
+    pub enum OutboxKind {
+        /// A message (the relay opens it when it sends).
+        Message = "message",
+        /// A lifecycle notice (its JSON in the row).
+        Notice = "notice",
+        /// A receipt the holder sends later (its JWS in the row).
+        Receipt = "receipt",
     }
 }
 
@@ -76,7 +111,7 @@ fn unknown(set: &str, word: &str, allowed: &str) -> StoreError {
     StoreError::Corrupt(format!("stored {set} {word:?} is none of {allowed}"))
 }
 
-stored_word!(DeliveryStatus, PermissionScope, SignatureRole);
+stored_word!(DeliveryStatus, PermissionScope, SignatureRole, OutboxKind);
 
 #[cfg(test)]
 mod tests {

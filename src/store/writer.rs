@@ -218,6 +218,11 @@ async fn announce(
                     .iter()
                     .map(|d| ClusterEvent::Inbox(d.recipient.clone())),
             ),
+            WriteOp::Receive(r) => events.extend(r.accepted.iter().flat_map(|s| {
+                s.deliveries
+                    .iter()
+                    .map(|d| ClusterEvent::Inbox(d.recipient.clone()))
+            })),
             WriteOp::SetPartnerState(s) => {
                 events.push(ClusterEvent::PartnerState(s.partner.clone()));
             }

@@ -6,8 +6,10 @@ use time::OffsetDateTime;
 use super::held::visible_to;
 use super::{Caller, OpError};
 use crate::app::AppState;
+use crate::app::relay::receipt_back;
 use crate::audit::record::{Action, Outcome};
 use crate::domain::time::to_ms;
+use crate::federation::ReceiptKind;
 use crate::store::writes::Acknowledge;
 use crate::store::{DeliveryStatus, WriteOp, WriteOutput};
 
@@ -45,10 +47,12 @@ pub async fn acknowledge(
         message_id: row.id.clone(),
         recipient: caller.partner.to_string(),
         at_ms: to_ms(OffsetDateTime::now_utc()),
+        receipt: receipt_back::entry(app, &row, &caller.partner, ReceiptKind::Acknowledged),
     });
     let draft = caller.trail.draft(Action::Acknowledge, Outcome::Allowed);
     let (out, rec) = app.store.write(op, draft).await?;
     caller.trail.audited(rec.seq);
+    app.wake_relay();
     let WriteOutput::Delivery(d) = out else {
         return Err(OpError::Internal);
     };

@@ -54,6 +54,23 @@ pub enum OpError {
     /// The audit record could not be written; nothing was done.
     #[error("the audit log cannot be written; the operation was not carried out")]
     AuditUnavailable,
+    /// A relayed message's sender (or originator) does not live behind the
+    /// calling peer gateway (SPEC §11).
+    #[error("{0}")]
+    OriginNotBehindPeer(String),
+    /// A relayed message names recipients that are not this gateway's own
+    /// partners.
+    #[error("recipients not served by this gateway: {}", .0.join(", "))]
+    RecipientNotLocal(Vec<String>),
+    /// A relayed message's label binding does not hold.
+    #[error("{0}")]
+    BindingInvalid(String),
+    /// The operator suspended the calling peer gateway.
+    #[error("peer gateway {0} is suspended")]
+    PeerSuspended(String),
+    /// A receipt from a peer does not hold; the text says which and why.
+    #[error("{0}")]
+    ReceiptInvalid(String),
     /// Stored data the operation needs does not read back, or a key could
     /// not be used; details are logged where it happened.
     #[error("internal error")]

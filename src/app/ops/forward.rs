@@ -16,6 +16,7 @@ use super::submit::RecipientStatus;
 use super::{Caller, OpError};
 use crate::app::AppState;
 use crate::app::content::{self, Content, message_json};
+use crate::app::relay::route::route;
 use crate::audit::record::{Action, Outcome, format_at};
 use crate::domain::time::{ms_to_text, to_ms};
 use crate::domain::{PartnerId, Purpose};
@@ -24,7 +25,7 @@ use crate::policy::{Decision, Transfer, compute_retention, decide};
 use crate::store::DeliveryStatus;
 use crate::store::SignatureRole;
 use crate::store::writes::Submit;
-use crate::store::{Expected, MessageRow, NewDelivery, SignatureRow, WriteOp};
+use crate::store::{Expected, MessageRow, SignatureRow, WriteOp};
 use crate::store::{Permission, PermissionScope};
 
 /// A forward as the holder asks for it.
@@ -208,14 +209,11 @@ async fn commit(
     };
     caller.trail.detail("message_ids", json!([new_id]));
     caller.trail.detail("forward_id", json!(new_id));
+    let (deliveries, outbox) = route(&app.policy(), &new_id, recipients, to_ms(copy.now));
     let submit = WriteOp::from(Submit {
         message: Box::new(message),
-        deliveries: recipients
-            .iter()
-            .map(|r| NewDelivery {
-                recipient: r.to_string(),
-            })
-            .collect(),
+        deliveries,
+        outbox,
         data_key: wrapped,
         attachments: copy.attachments,
         idempotency: None,
@@ -229,6 +227,7 @@ async fn commit(
     for r in recipients {
         app.inbox.notify(r);
     }
+    app.wake_relay();
     Ok(Forwarded {
         id: new_id,
         forwarded_from: row.id.clone(),

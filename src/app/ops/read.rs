@@ -9,8 +9,10 @@ use super::held::{live_content, visible_to};
 use super::{Caller, OpError, signed};
 use crate::app::AppState;
 use crate::app::content::{self, message_json};
+use crate::app::relay::receipt_back;
 use crate::audit::record::{Action, Outcome};
 use crate::domain::time::to_ms;
+use crate::federation::ReceiptKind;
 use crate::store::DeliveryStatus;
 use crate::store::WriteOp;
 use crate::store::writes::MarkDelivered;
@@ -44,6 +46,7 @@ pub async fn read(
             message_id: row.id.clone(),
             recipient: caller.partner.to_string(),
             at_ms: to_ms(OffsetDateTime::now_utc()),
+            receipt: receipt_back::entry(app, &row, &caller.partner, ReceiptKind::Delivered),
         })
     } else {
         WriteOp::AuditOnly
@@ -54,6 +57,9 @@ pub async fn read(
     let draft = caller.trail.draft(Action::Consult, Outcome::Allowed);
     let (_, rec) = app.store.write(op, draft).await?;
     caller.trail.audited(rec.seq);
+    if first_read {
+        app.wake_relay();
+    }
     Ok(doc)
 }
 

@@ -5,6 +5,7 @@ use super::{OpError, Trail};
 use crate::app::AppState;
 use crate::domain::PartnerId;
 use crate::domain::time::ms_to_text;
+use crate::store::outbox::RECEIVED;
 
 /// One recipient's delivery as the sender sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,6 +16,10 @@ pub struct RecipientState {
     pub status: String,
     /// When the status last changed.
     pub updated_at: String,
+    /// For a recipient behind a peer gateway: that peer (SPEC §11).
+    pub via: Option<String>,
+    /// For a recipient behind a peer gateway: the latest receipt it sent.
+    pub receipt: Option<String>,
 }
 
 /// Every recipient's status of message `id`; only its sender may ask
@@ -30,19 +35,32 @@ pub async fn status(
         return Err(OpError::NotFound);
     }
     let erased_at = row.erased_at_ms.map(ms_to_text);
+    let receipts = if deliveries.iter().any(|d| d.via.is_some()) {
+        app.store.receipts_of(&row.id, RECEIVED).await?
+    } else {
+        Vec::new()
+    };
     let states = deliveries
         .into_iter()
-        .map(|d| match &erased_at {
-            Some(at) => RecipientState {
+        .map(|d| {
+            let receipt = d.via.as_ref().and_then(|_| {
+                receipts
+                    .iter()
+                    .filter(|r| r.recipient == d.recipient)
+                    .max_by_key(|r| r.at_ms)
+                    .map(|r| r.jws.clone())
+            });
+            let (status, updated_at) = match &erased_at {
+                Some(at) => ("erased".to_owned(), at.clone()),
+                None => (d.status.as_str().to_owned(), d.updated_at),
+            };
+            RecipientState {
                 partner: d.recipient,
-                status: "erased".into(),
-                updated_at: at.clone(),
-            },
-            None => RecipientState {
-                partner: d.recipient,
-                status: d.status.as_str().to_owned(),
-                updated_at: d.updated_at,
-            },
+                status,
+                updated_at,
+                via: d.via,
+                receipt,
+            }
         })
         .collect();
     Ok((row.id, states))

@@ -11,6 +11,7 @@ use super::signed::{self, Presented, Signing};
 use super::{Caller, OpError};
 use crate::app::AppState;
 use crate::app::content::{self, Content};
+use crate::app::relay::route::route;
 use crate::audit::jcs;
 use crate::audit::record::{Action, Outcome, format_at};
 use crate::domain::label::format_date;
@@ -21,7 +22,7 @@ use crate::store::SignatureRole;
 use crate::store::json_columns::{evaluation_text, label_text, personal_data_text};
 use crate::store::writes::Submit;
 use crate::store::{DeliveryStatus, IdempotencyKey};
-use crate::store::{IdempotencyRow, MessageRow, NewDelivery, StoreError, WriteOp};
+use crate::store::{IdempotencyRow, MessageRow, StoreError, WriteOp};
 
 /// A submission as the partner sent it. The document stays whole: its
 /// RFC 8785 form is what an idempotency key and a sender signature are
@@ -189,15 +190,11 @@ async fn commit(
     let answer = accepted.to_json_text();
     let row = message_row(caller, msg, &accepted, new.now, new.retention, sealed);
     let sender = caller.partner.to_string();
+    let (deliveries, outbox) = route(&app.policy(), &id, &msg.recipients, to_ms(new.now));
     let op = WriteOp::from(Submit {
         message: Box::new(row),
-        deliveries: msg
-            .recipients
-            .iter()
-            .map(|r| NewDelivery {
-                recipient: r.to_string(),
-            })
-            .collect(),
+        deliveries,
+        outbox,
         data_key: wrapped,
         attachments: new.attachment_ids,
         signatures: new.signature,
@@ -226,6 +223,7 @@ async fn commit(
     for r in &msg.recipients {
         app.inbox.notify(r);
     }
+    app.wake_relay();
     Ok(Submitted {
         id,
         answer,

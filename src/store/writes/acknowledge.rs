@@ -5,6 +5,7 @@ use super::tx::{Applied, Tx, WriteOutput};
 use crate::audit::RecordDraft;
 use crate::domain::time::ms_to_text;
 use crate::store::error::StoreError;
+use crate::store::outbox::{OutboxEntry, insert_entries};
 use crate::store::rows::DeliveryRow;
 use crate::store::vocab::DeliveryStatus;
 use crate::store::write_conn::WriteConn;
@@ -18,6 +19,9 @@ pub struct Acknowledge {
     pub recipient: String,
     /// Now, unix ms.
     pub at_ms: i64,
+    /// For a message a peer relayed: the `acknowledged` receipt to send
+    /// back to it, queued only if this acknowledgement is the first.
+    pub receipt: Option<OutboxEntry>,
 }
 
 impl Acknowledge {
@@ -43,6 +47,9 @@ impl Acknowledge {
                 ],
             )
             .await?;
+        if let Some(r) = &self.receipt {
+            insert_entries(tx.conn, std::slice::from_ref(r)).await?;
+        }
         let updated = DeliveryRow {
             status: DeliveryStatus::Acknowledged,
             updated_at: at,
@@ -60,7 +67,7 @@ async fn delivery(
 ) -> Result<Option<DeliveryRow>, StoreError> {
     let row = conn
         .fetch_optional(
-            "SELECT message_id, recipient, seq, status, updated_at FROM deliveries WHERE message_id = $1 AND recipient = $2",
+            "SELECT message_id, recipient, seq, status, updated_at, via FROM deliveries WHERE message_id = $1 AND recipient = $2",
             &[message_id.into(), recipient.into()],
         )
         .await?;
@@ -71,6 +78,7 @@ async fn delivery(
             seq: r.int(2)?,
             status: DeliveryStatus::try_from(r.text(3)?)?,
             updated_at: r.text(4)?,
+            via: r.opt_text(5)?,
         })
     })
     .transpose()

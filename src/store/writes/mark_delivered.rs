@@ -3,6 +3,7 @@
 use super::tx::{Applied, Tx};
 use crate::audit::RecordDraft;
 use crate::domain::time::ms_to_text;
+use crate::store::outbox::{OutboxEntry, insert_entries};
 use crate::store::vocab::DeliveryStatus;
 
 /// First read by a recipient: a queued delivery becomes delivered (any
@@ -15,6 +16,9 @@ pub struct MarkDelivered {
     pub recipient: String,
     /// Now, unix ms.
     pub at_ms: i64,
+    /// For a message a peer relayed: the `delivered` receipt to send back
+    /// to it, queued only if this read is the first (SPEC §11).
+    pub receipt: Option<OutboxEntry>,
 }
 
 impl MarkDelivered {
@@ -22,7 +26,8 @@ impl MarkDelivered {
     /// then its audit record, then its rows.
     pub(super) async fn apply(&self, tx: &mut Tx<'_, '_>, audit: RecordDraft) -> Applied {
         let done = tx.append_done(audit).await?;
-        tx.conn
+        let changed = tx
+            .conn
             .execute(
                 "UPDATE deliveries SET status = $4, updated_at = $3 \
                  WHERE message_id = $1 AND recipient = $2 AND status = $5",
@@ -35,6 +40,11 @@ impl MarkDelivered {
                 ],
             )
             .await?;
+        if changed == 1
+            && let Some(r) = &self.receipt
+        {
+            insert_entries(tx.conn, std::slice::from_ref(r)).await?;
+        }
         Ok(done)
     }
 }

@@ -19,8 +19,12 @@ mod hold;
 mod judicial_use;
 mod mark_delivered;
 mod partner_state;
+mod peer_state;
 mod raise_label;
+mod receive;
+mod record_receipts;
 mod reduce_audit;
+mod relay_outcome;
 mod review_keep;
 mod rewrap;
 mod submit;
@@ -35,8 +39,12 @@ pub use hold::SetHold;
 pub use judicial_use::JudicialUse;
 pub use mark_delivered::MarkDelivered;
 pub use partner_state::SetPartnerState;
+pub use peer_state::SetPeerState;
 pub use raise_label::RaiseLabel;
+pub use receive::Receive;
+pub use record_receipts::RecordReceipts;
 pub use reduce_audit::ReduceAudit;
+pub use relay_outcome::RelayOutcome;
 pub use review_keep::ReviewKeep;
 pub use rewrap::Rewrap;
 pub use submit::Submit;
@@ -85,6 +93,14 @@ pub enum WriteOp {
     ReduceAudit(ReduceAudit),
     /// Re-wrap data keys under a new master key.
     Rewrap(Rewrap),
+    /// The end of an outbox row: the peer's answer, or giving up.
+    RelayOutcome(RelayOutcome),
+    /// A message a peer gateway relayed.
+    Receive(Box<Receive>),
+    /// Receipts a peer sent later.
+    RecordReceipts(RecordReceipts),
+    /// Suspend or resume a peer gateway.
+    SetPeerState(SetPeerState),
 }
 
 /// `op`, only if what it was decided on still holds at commit (see
@@ -135,6 +151,10 @@ impl WriteOp {
             WriteOp::EraseOrphan(w) => w.apply(tx, audit).await,
             WriteOp::ReduceAudit(w) => w.apply(tx, audit).await,
             WriteOp::Rewrap(w) => w.apply(tx, audit).await,
+            WriteOp::RelayOutcome(w) => w.apply(tx, audit).await,
+            WriteOp::Receive(w) => w.apply(tx, audit).await,
+            WriteOp::RecordReceipts(w) => w.apply(tx, audit).await,
+            WriteOp::SetPeerState(w) => w.apply(tx, audit).await,
         }
     }
 }
@@ -165,5 +185,14 @@ into_write_op!(
     Upload,
     EraseOrphan,
     ReduceAudit,
-    Rewrap
+    Rewrap,
+    RelayOutcome,
+    RecordReceipts,
+    SetPeerState
 );
+
+impl From<Receive> for WriteOp {
+    fn from(w: Receive) -> Self {
+        WriteOp::Receive(Box::new(w))
+    }
+}

@@ -7,6 +7,7 @@ use crate::audit::RecordDraft;
 use crate::crypto::Sealed;
 use crate::store::error::StoreError;
 use crate::store::new_messages::NewMessage;
+use crate::store::outbox::{OutboxEntry, insert_entries};
 use crate::store::rows::{IdempotencyKey, MessageRow, NewDelivery, SignatureRow};
 
 /// Store an accepted message (or a forward) with its deliveries, data key
@@ -25,6 +26,9 @@ pub struct Submit {
     pub idempotency: Option<IdempotencyKey>,
     /// Sender signatures, in order (a forward's originator's first).
     pub signatures: Vec<SignatureRow>,
+    /// One outbox row per peer gateway behind which accepted recipients
+    /// live (SPEC §11), in the message's transaction.
+    pub outbox: Vec<OutboxEntry>,
 }
 
 impl Submit {
@@ -44,6 +48,7 @@ impl Submit {
             }
         }
         let rec = tx.append(audit).await?;
+        insert_entries(tx.conn, &self.outbox).await?;
         tx.new_messages.push(NewMessage {
             message: &self.message,
             seq: rec.seq,

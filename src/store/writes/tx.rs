@@ -19,6 +19,8 @@ pub enum WriteOutput {
     Done,
     /// The delivery after the change.
     Delivery(DeliveryRow),
+    /// Receipts this gateway signed (a relayed message it received).
+    Receipts(Vec<crate::store::outbox::ReceiptRow>),
     /// Messages or an orphan upload were erased.
     Erased {
         /// The messages the erasure covered (as at commit; those erased

@@ -1,0 +1,107 @@
+//! The endpoints peer gateways call (role gateway, SPEC §11): a relayed
+//! message, and receipts sent later. Each parses the body and calls its
+//! operation in `app::ops`.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Extension, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::body::read_json;
+use super::problem::ApiError;
+use super::request_ctx::RequestCtx;
+use crate::app::AppState;
+use crate::app::ops;
+use crate::domain::{FieldError, PartnerId};
+use crate::tls::Identity;
+
+/// The calling peer gateway.
+fn peer(ctx: &RequestCtx) -> Result<PartnerId, ApiError> {
+    match &ctx.identity {
+        Identity::Gateway(g) => Ok(g.clone()),
+        other => Err(ApiError::ForbiddenRole { role: other.role() }),
+    }
+}
+
+/// `POST /v1/federation/messages`.
+#[utoipa::path(
+    post,
+    path = "/v1/federation/messages",
+    tag = "federation",
+    operation_id = "relay_message",
+    summary = "A peer gateway relays a message to this gateway's partners (SPEC §11)",
+    request_body(content = Object, content_type = "application/json", description = "The relayed message document (SPEC §11)"),
+    responses(
+        (status = 201, description = "One signed receipt per recipient (accepted or refused); the same id again answers the first receipts", body = Object),
+        (status = 403, description = "origin_not_behind_peer, recipient_not_local, binding_invalid or peer_suspended", body = crate::api::problem::Problem, content_type = "application/problem+json")
+    )
+)]
+pub async fn messages(
+    State(app): State<Arc<AppState>>,
+    Extension(ctx): Extension<Arc<RequestCtx>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let peer = peer(&ctx)?;
+    // Attachments travel inside the document, base64.
+    let limit = app.settings.max_body_bytes.saturating_mul(2).max(1 << 20);
+    let doc = read_json(body, &headers, limit).await?;
+    let answer = ops::relayed::receive(&app, &peer, ctx.as_ref(), &doc).await?;
+    Ok((StatusCode::CREATED, Json(answer)).into_response())
+}
+
+/// `POST /v1/federation/receipts`.
+#[utoipa::path(
+    post,
+    path = "/v1/federation/receipts",
+    tag = "federation",
+    operation_id = "relay_receipts",
+    summary = "A peer gateway sends receipts for messages this gateway relayed to it (SPEC §11)",
+    request_body(content = Object, content_type = "application/json", description = "{\"receipts\": [JWS…]}"),
+    responses(
+        (status = 200, description = "{\"recorded\": N}", body = Object),
+        (status = 400, description = "receipt_invalid", body = crate::api::problem::Problem, content_type = "application/problem+json")
+    )
+)]
+pub async fn receipts(
+    State(app): State<Arc<AppState>>,
+    Extension(ctx): Extension<Arc<RequestCtx>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let peer = peer(&ctx)?;
+    let doc = read_json(body, &headers, app.settings.max_body_bytes).await?;
+    let list = receipt_list(&doc)?;
+    let n = ops::peer_receipts::record(&app, &peer, ctx.as_ref(), &list).await?;
+    Ok(Json(json!({ "recorded": n })).into_response())
+}
+
+/// `{"receipts": [JWS…]}`, strictly.
+fn receipt_list(doc: &Value) -> Result<Vec<String>, ApiError> {
+    let invalid = |field: &str, message: &str| {
+        ApiError::InvalidMessage(vec![FieldError {
+            field: field.into(),
+            message: message.into(),
+        }])
+    };
+    let obj = doc
+        .as_object()
+        .ok_or_else(|| invalid("(body)", "must be a JSON object"))?;
+    if let Some(k) = obj.keys().find(|k| k.as_str() != "receipts") {
+        return Err(invalid(k, "is not a member of a receipts document"));
+    }
+    obj.get("receipts")
+        .and_then(Value::as_array)
+        .ok_or_else(|| invalid("receipts", "must be an array of compact JWS"))?
+        .iter()
+        .map(|v| {
+            v.as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| invalid("receipts", "must be an array of compact JWS"))
+        })
+        .collect()
+}

@@ -1,0 +1,389 @@
+//! A message a peer gateway relays (`POST /v1/federation/messages`, SPEC
+//! §11). This gateway is sovereign: it parses the document strictly,
+//! checks that the sender lives behind the calling peer, that every
+//! recipient is its own partner and that the origin's label binding
+//! holds, runs its own policy for each recipient, and stores the message
+//! under its own keys for those it accepts — answering one signed receipt
+//! per recipient. The same id again answers the first receipts.
+
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::{OpError, Trail};
+use crate::app::AppState;
+use crate::app::content::{self, Content};
+use crate::audit::record::{Action, Outcome, RecordDraft, format_at};
+use crate::crypto::jose::JwsKeys;
+use crate::domain::label::format_date;
+use crate::domain::time::to_ms;
+use crate::domain::{FieldError, NewMessage, PartnerId};
+use crate::federation::{ReceiptViolation, RelayedMessage};
+use crate::policy::{Decision, Policy, Transfer, compute_retention, decide};
+use crate::store::json_columns::{evaluation_text, label_text, personal_data_text};
+use crate::store::outbox::ISSUED;
+use crate::store::writes::{Receive, Submit};
+use crate::store::{MessageRow, NewDelivery, ReceiptRow, StoreError, WriteOp, WriteOutput};
+
+/// Receives a relayed document from `peer`; the answer's JSON.
+pub async fn receive(
+    app: &AppState,
+    peer: &PartnerId,
+    trail: &dyn Trail,
+    doc: &Value,
+) -> Result<Value, OpError> {
+    let own = app.config.federation.id.clone().ok_or(OpError::Internal)?;
+    if app.store.peer_suspended(peer.as_str()).await? {
+        return Err(OpError::PeerSuspended(peer.to_string()));
+    }
+    let relayed = RelayedMessage::parse(doc).map_err(OpError::Invalid)?;
+    let id = checked_id(&relayed.id)?;
+    trail.message(&id);
+    if let Some(answer) = replay(app, peer, &id).await? {
+        app.metrics.relay_received(peer.as_str(), "replayed");
+        return Ok(answer);
+    }
+    let now = OffsetDateTime::now_utc();
+    let msg = NewMessage::parse(&relayed.submission_view(), now.date())
+        .map_err(|e| OpError::Invalid(e.into_vec()))?;
+    let policy = app.policy();
+    trail.counterparts(msg.recipients.iter().map(ToString::to_string).collect());
+    let (sender, originator) = check_origin(&policy, peer, &relayed)?;
+    check_local(&policy, &msg)?;
+    check_binding(&policy, peer, &relayed)?;
+    check_rest(&relayed)?;
+    let mut accepted = Vec::new();
+    let mut refused = Vec::new();
+    for r in &msg.recipients {
+        match decide(
+            &policy,
+            app.settings.accreditation,
+            &app.suspended(),
+            &Transfer {
+                sender: &sender,
+                recipients: &std::iter::once(r.clone()).collect(),
+                label: &msg.label,
+                purpose: msg.purpose,
+                personal_data: &msg.personal_data,
+                onward: None,
+            },
+        ) {
+            Decision::Deny(v) => refused.push((
+                r.clone(),
+                v.iter()
+                    .map(|v| ReceiptViolation {
+                        code: v.code.as_str().to_owned(),
+                        detail: v.detail.clone(),
+                    })
+                    .collect::<Vec<_>>(),
+            )),
+            _ => accepted.push(r.clone()),
+        }
+    }
+    let parts = Parts {
+        own,
+        peer,
+        relayed: &relayed,
+        msg: &msg,
+        originator,
+        now,
+    };
+    commit(app, trail, parts, accepted, refused).await
+}
+
+/// The relayed document's id as this gateway spells ids (a UUID).
+fn checked_id(id: &str) -> Result<String, OpError> {
+    match uuid::Uuid::try_parse(id) {
+        Ok(u) if id.len() == 36 => Ok(u.to_string()),
+        _ => Err(OpError::Invalid(vec![FieldError {
+            field: "id".into(),
+            message: "must be a UUID".into(),
+        }])),
+    }
+}
+
+/// The receipts issued the first time this id came from `peer`; an id
+/// this gateway holds otherwise is refused.
+async fn replay(app: &AppState, peer: &PartnerId, id: &str) -> Result<Option<Value>, OpError> {
+    let issued = app.store.receipts_of(id, ISSUED).await?;
+    if !issued.is_empty() {
+        if issued.iter().all(|r| r.peer == peer.as_str()) {
+            return Ok(Some(answer(&issued)));
+        }
+    } else if app.store.message(id).await?.is_none() {
+        return Ok(None);
+    }
+    Err(OpError::Invalid(vec![FieldError {
+        field: "id".into(),
+        message: "names a message this gateway already holds from elsewhere".into(),
+    }]))
+}
+
+/// `{"receipts": [{"recipient", "kind", "jws"}]}`.
+fn answer(receipts: &[ReceiptRow]) -> Value {
+    let list: Vec<Value> = receipts
+        .iter()
+        .map(|r| json!({"recipient": r.recipient, "kind": r.kind, "jws": r.jws}))
+        .collect();
+    json!({ "receipts": list })
+}
+
+/// The sender must live behind the calling peer (and so must the
+/// originator be known); returns both.
+fn check_origin(
+    policy: &Policy,
+    peer: &PartnerId,
+    relayed: &RelayedMessage,
+) -> Result<(PartnerId, PartnerId), OpError> {
+    let refuse = |who: &str| {
+        OpError::OriginNotBehindPeer(format!(
+            "The {who} of the message does not live behind gateway {peer}."
+        ))
+    };
+    let sender = PartnerId::parse(&relayed.sender).ok_or_else(|| refuse("sender"))?;
+    let behind = policy
+        .partner(&sender)
+        .and_then(|p| p.via.as_ref())
+        .is_some_and(|v| v == peer);
+    if !behind {
+        return Err(refuse("sender"));
+    }
+    let originator = PartnerId::parse(&relayed.originator)
+        .filter(|o| policy.partner(o).is_some())
+        .ok_or_else(|| refuse("originator"))?;
+    Ok((sender, originator))
+}
+
+/// Every recipient must be this gateway's own partner.
+fn check_local(policy: &Policy, msg: &NewMessage) -> Result<(), OpError> {
+    let remote: Vec<String> = msg
+        .recipients
+        .iter()
+        .filter(|r| policy.partner(r).is_none_or(|p| p.via.is_some()))
+        .map(ToString::to_string)
+        .collect();
+    if remote.is_empty() {
+        Ok(())
+    } else {
+        Err(OpError::RecipientNotLocal(remote))
+    }
+}
+
+/// The origin's label binding must verify with the calling peer's
+/// envelope key and match the document (attachment bytes included).
+fn check_binding(
+    policy: &Policy,
+    peer: &PartnerId,
+    relayed: &RelayedMessage,
+) -> Result<(), OpError> {
+    let conf = policy.peer(peer).ok_or(OpError::Internal)?;
+    let keys = JwsKeys::from_public_pem_file(&conf.envelope_key).map_err(|e| {
+        tracing::error!(error = %e, peer = %peer, "the peer's envelope key is unusable");
+        OpError::Internal
+    })?;
+    let mut files = Vec::new();
+    for a in &relayed.attachments {
+        let bytes = a
+            .bytes()
+            .map_err(|e| OpError::BindingInvalid(format!("attachment {}: {e}", a.id)))?;
+        files.push((a.id.clone(), bytes));
+    }
+    crate::binding::verify(
+        &relayed.binding_view(),
+        Some(&relayed.binding),
+        &keys,
+        &files,
+    )
+    .map(drop)
+    .map_err(|e| OpError::BindingInvalid(e.to_string()))
+}
+
+/// What the partner-facing checks do not cover: the officer, the dates,
+/// and attachments (not yet stored from a peer).
+fn check_rest(relayed: &RelayedMessage) -> Result<(), OpError> {
+    let mut errors = Vec::new();
+    let officer = relayed.officer.chars().count();
+    if officer == 0 || officer > 128 || relayed.officer.chars().any(char::is_control) {
+        errors.push(("officer", "must be 1 to 128 characters without controls"));
+    }
+    for (field, value) in [
+        ("accepted_at", &relayed.accepted_at),
+        ("retain_until", &relayed.retain_until),
+    ] {
+        if OffsetDateTime::parse(value, &Rfc3339).is_err() {
+            errors.push((field, "must be an RFC 3339 time"));
+        }
+    }
+    if !relayed.attachments.is_empty() {
+        errors.push((
+            "attachments",
+            "this gateway does not yet store attachments relayed by a peer",
+        ));
+    }
+    if errors.is_empty() {
+        return Ok(());
+    }
+    Err(OpError::Invalid(
+        errors
+            .into_iter()
+            .map(|(f, m)| FieldError {
+                field: f.into(),
+                message: m.into(),
+            })
+            .collect(),
+    ))
+}
+
+/// What `commit` stores from.
+struct Parts<'a> {
+    own: PartnerId,
+    peer: &'a PartnerId,
+    relayed: &'a RelayedMessage,
+    msg: &'a NewMessage,
+    originator: PartnerId,
+    now: OffsetDateTime,
+}
+
+/// Seals and stores the message for the accepted recipients, audits, signs
+/// the receipts and wakes the inboxes.
+async fn commit(
+    app: &AppState,
+    trail: &dyn Trail,
+    p: Parts<'_>,
+    accepted: Vec<PartnerId>,
+    refused: Vec<(PartnerId, Vec<ReceiptViolation>)>,
+) -> Result<Value, OpError> {
+    let id = p.relayed.id.clone();
+    let deny = (!refused.is_empty()).then(|| deny_draft(trail, p.peer, &refused));
+    let (primary, deny_audit, submit) = if accepted.is_empty() {
+        let primary = deny.ok_or(OpError::Internal)?;
+        (primary, None, None)
+    } else {
+        let mut collect = trail.draft(Action::Collect, Outcome::Allowed);
+        collect.counterparts = accepted.iter().map(ToString::to_string).collect();
+        set_detail(&mut collect, "peer", json!(p.peer.as_str()));
+        (collect, deny, Some(stored(app, &p, &accepted)?))
+    };
+    let op = WriteOp::from(Receive {
+        peer: p.peer.clone(),
+        own_id: p.own.clone(),
+        message_id: id.clone(),
+        accepted: submit,
+        refused,
+        deny_audit,
+        signer: app.envelope_key.clone(),
+        at: (format_at(p.now), to_ms(p.now)),
+    });
+    match app.store.write(op, primary).await {
+        Ok((WriteOutput::Receipts(receipts), rec)) => {
+            trail.audited(rec.seq);
+            let outcome = if accepted.is_empty() {
+                "refused"
+            } else {
+                "accepted"
+            };
+            app.metrics.relay_received(p.peer.as_str(), outcome);
+            for r in &accepted {
+                app.inbox.notify(r);
+            }
+            Ok(answer(&receipts))
+        }
+        Ok(_) => Err(OpError::Internal),
+        Err(StoreError::IdempotencyRace) => {
+            replay(app, p.peer, &id).await?.ok_or(OpError::Internal)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The `deny` record of the refused recipients.
+fn deny_draft(
+    trail: &dyn Trail,
+    peer: &PartnerId,
+    refused: &[(PartnerId, Vec<ReceiptViolation>)],
+) -> RecordDraft {
+    let mut d = trail.draft(Action::Deny, Outcome::Denied);
+    d.counterparts = refused.iter().map(|(r, _)| r.to_string()).collect();
+    d.code = refused
+        .first()
+        .and_then(|(_, v)| v.first())
+        .map(|v| v.code.clone());
+    set_detail(&mut d, "peer", json!(peer.as_str()));
+    let codes: Vec<Value> = refused
+        .iter()
+        .map(|(r, v)| json!({"recipient": r.as_str(), "codes": v.iter().map(|x| x.code.as_str()).collect::<Vec<_>>()}))
+        .collect();
+    set_detail(&mut d, "refused", Value::Array(codes));
+    d
+}
+
+fn set_detail(d: &mut RecordDraft, key: &str, value: Value) {
+    d.details
+        .get_or_insert_with(Default::default)
+        .insert(key.to_owned(), value);
+}
+
+/// The sealed message and its deliveries to the accepted recipients.
+fn stored(app: &AppState, p: &Parts<'_>, accepted: &[PartnerId]) -> Result<Submit, OpError> {
+    let msg = p.msg;
+    let id = &p.relayed.id;
+    let (sealed, wrapped) = content::seal(&app.master_key, id, &Content::of(msg))?;
+    let retention = compute_retention(
+        &app.policy().retention,
+        p.now,
+        None,
+        &msg.personal_data.subjects,
+        msg.label.review_on,
+    );
+    let origin_until =
+        OffsetDateTime::parse(&p.relayed.retain_until, &Rfc3339).map_err(|_| OpError::Internal)?;
+    let accepted_ms = OffsetDateTime::parse(&p.relayed.accepted_at, &Rfc3339)
+        .map(to_ms)
+        .map_err(|_| OpError::Internal)?;
+    let retain_until = retention.retain_until.min(origin_until);
+    let review_on = retention.review_on.min(retain_until.date());
+    let row = MessageRow {
+        id: id.clone(),
+        sender: p.relayed.sender.clone(),
+        originator: p.originator.to_string(),
+        forwarded_from: None,
+        officer: p.relayed.officer.clone(),
+        classification: msg.label.classification.rank(),
+        label: label_text(&msg.label),
+        evaluation: evaluation_text(&msg.evaluation),
+        purpose: msg.purpose.as_str().to_owned(),
+        personal_data: personal_data_text(&msg.personal_data),
+        case_ref: msg.case_ref.clone(),
+        in_reply_to: None,
+        content_type: msg.content_type.clone(),
+        retention_days: None,
+        attachments: "[]".into(),
+        accepted_at: p.relayed.accepted_at.clone(),
+        accepted_ms,
+        retain_until_ms: to_ms(retain_until),
+        review_on: format_date(review_on),
+        retention_basis:
+            json!({"kind": "relayed", "peer": p.peer.as_str(), "own": retention.basis}).to_string(),
+        held: false,
+        erased_at_ms: None,
+        content: Some(sealed),
+        collect_seq: 0,
+        root_id: id.clone(),
+        hold_reason: None,
+    };
+    Ok(Submit {
+        message: Box::new(row),
+        deliveries: accepted
+            .iter()
+            .map(|r| NewDelivery {
+                recipient: r.to_string(),
+                via: None,
+            })
+            .collect(),
+        data_key: wrapped,
+        attachments: Vec::new(),
+        idempotency: None,
+        signatures: Vec::new(),
+        outbox: Vec::new(),
+    })
+}

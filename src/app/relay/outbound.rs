@@ -1,0 +1,174 @@
+//! The document of one message for one peer (SPEC §11): the message is
+//! opened only now, when it leaves, so the outbox never holds content and
+//! a message erased before it left is never sent.
+
+use base64::Engine;
+use serde_json::Value;
+
+use crate::app::AppState;
+use crate::app::content::{self, ContentError};
+use crate::app::ops::signed;
+use crate::crypto::{DataKey, Sealed};
+use crate::domain::time::ms_to_text;
+use crate::federation::{RelayedAttachment, RelayedMessage};
+use crate::store::StoreError;
+
+/// Why a message cannot be relayed now.
+#[derive(Debug, thiserror::Error)]
+pub enum OutboundError {
+    /// Erased (or gone) before it left: the row is dropped, nothing sent.
+    #[error("the message was erased before it was relayed")]
+    Erased,
+    /// The stored content or an attachment fails its integrity check.
+    #[error("stored content failed its integrity check")]
+    Integrity,
+    /// The label binding cannot be signed.
+    #[error("cannot sign the label binding")]
+    Binding,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<ContentError> for OutboundError {
+    fn from(e: ContentError) -> Self {
+        match e {
+            ContentError::Erased => Self::Erased,
+            ContentError::Integrity | ContentError::Sealing => Self::Integrity,
+            ContentError::Store(s) => Self::Store(s),
+        }
+    }
+}
+
+/// The relayed document of message `id` for the recipients behind `peer`,
+/// with the origin's label binding over it; `Ok(None)` when none of its
+/// recipients lives behind `peer` (nothing to send).
+pub async fn document(
+    app: &AppState,
+    id: &str,
+    peer: &str,
+) -> Result<Option<Value>, OutboundError> {
+    let row = app.store.message(id).await?.ok_or(OutboundError::Erased)?;
+    let Some(sealed) = row
+        .content
+        .as_deref()
+        .filter(|_| row.erased_at_ms.is_none())
+    else {
+        return Err(OutboundError::Erased);
+    };
+    let opened = content::open(&app.store, &app.master_key, &row.id, sealed).await?;
+    let recipients: Vec<String> = app
+        .store
+        .deliveries(id)
+        .await?
+        .into_iter()
+        .filter(|d| d.via.as_deref() == Some(peer))
+        .map(|d| d.recipient)
+        .collect();
+    if recipients.is_empty() {
+        return Ok(None);
+    }
+    let mut personal_data: Value = serde_json::from_str(&row.personal_data).unwrap_or(Value::Null);
+    if let Some(obj) = personal_data.as_object_mut() {
+        obj.insert(
+            "special_categories_basis".into(),
+            opened
+                .special_categories_basis
+                .clone()
+                .map_or(Value::Null, Value::String),
+        );
+    }
+    let parsed = |text: &str| serde_json::from_str(text).unwrap_or(Value::Null);
+    let mut doc = RelayedMessage {
+        v: 1,
+        id: row.id.clone(),
+        originator: row.originator.clone(),
+        sender: row.sender.clone(),
+        officer: row.officer.clone(),
+        recipients,
+        subject: opened.subject,
+        body: opened.body,
+        content_type: row.content_type.clone(),
+        label: parsed(&row.label),
+        evaluation: parsed(&row.evaluation),
+        purpose: row.purpose.clone(),
+        personal_data,
+        case_ref: row.case_ref.clone(),
+        in_reply_to: row.in_reply_to.clone(),
+        accepted_at: row.accepted_at.clone(),
+        retain_until: ms_to_text(row.retain_until_ms),
+        review_on: row.review_on.clone(),
+        attachments: attachments(app, &row.attachments).await?,
+        binding: String::new(),
+        signatures: Vec::new(),
+    };
+    if let Value::Array(s) = signed::delivered(&app.store.signatures(id).await?) {
+        doc.signatures = s;
+    }
+    let digests: Vec<(String, String)> = doc
+        .attachments
+        .iter()
+        .map(|a| (a.id.clone(), a.sha256.clone()))
+        .collect();
+    doc.binding = crate::binding::sign(&app.envelope_key, &doc.binding_view(), |aid| {
+        digests
+            .iter()
+            .find(|(i, _)| i == aid)
+            .map(|(_, d)| d.clone())
+            .unwrap_or_default()
+    })
+    .map_err(|_| OutboundError::Binding)?;
+    serde_json::to_value(&doc)
+        .map(Some)
+        .map_err(|_| OutboundError::Binding)
+}
+
+/// The message's attachments with their bytes, in the message's order.
+async fn attachments(
+    app: &AppState,
+    listed: &str,
+) -> Result<Vec<RelayedAttachment>, OutboundError> {
+    let ids: Vec<String> = serde_json::from_str(listed).unwrap_or_default();
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        let att = app
+            .store
+            .attachment(&id)
+            .await?
+            .filter(|a| a.erased_at_ms.is_none())
+            .ok_or(OutboundError::Erased)?;
+        let Some(Sealed {
+            master_key_id,
+            wrapped_key,
+        }) = app.store.data_key(&id).await?
+        else {
+            return Err(OutboundError::Integrity);
+        };
+        let master = app
+            .master_key
+            .opener(&master_key_id)
+            .ok_or(OutboundError::Integrity)?;
+        let key =
+            DataKey::unwrap_key(master, &id, &wrapped_key).map_err(|_| OutboundError::Integrity)?;
+        let mut reader = app
+            .blobs
+            .reader(&id, key)
+            .await
+            .map_err(|_| OutboundError::Integrity)?;
+        let mut bytes = Vec::new();
+        while let Some(chunk) = reader
+            .next_chunk()
+            .await
+            .map_err(|_| OutboundError::Integrity)?
+        {
+            bytes.extend_from_slice(&chunk);
+        }
+        out.push(RelayedAttachment {
+            id,
+            content_type: att.content_type,
+            sha256: att.sha256,
+            data: base64::engine::general_purpose::STANDARD.encode(&bytes),
+        });
+    }
+    Ok(out)
+}

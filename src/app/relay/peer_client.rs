@@ -1,0 +1,195 @@
+//! The mTLS client this gateway speaks to one peer with (SPEC §11): it
+//! presents `gateway.crt`, trusts that peer's `ca` and nothing else, and
+//! accepts the server certificate only if it carries
+//! `urn:brdo:gateway:<peer id>` (checked during the handshake, so a
+//! connection to anything else never carries a byte of a message).
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use brdo_tools::client::{Client, ClientResponse, Protocol, tls_config};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
+
+use crate::config::Config;
+use crate::domain::PartnerId;
+use crate::policy::file::Peer;
+use crate::tls::{Identity, PeerCert};
+
+/// Why a call to a peer failed. The text names the kind of failure only
+/// (it goes into peer state and the operators' view): no content, no
+/// secrets.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PeerError {
+    /// The peer's files or address are unusable.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// Connecting, the handshake, or the exchange failed.
+    #[error("unreachable: {0}")]
+    Unreachable(String),
+    /// No answer within `request_timeout_secs`.
+    #[error("timed out")]
+    Timeout,
+    /// The peer answered something other than success.
+    #[error("answered {status} {code}")]
+    Answered {
+        /// HTTP status.
+        status: u16,
+        /// The problem code, if any.
+        code: String,
+    },
+    /// The peer's answer does not hold (a receipt that fails to verify).
+    #[error("bad answer: {0}")]
+    BadAnswer(String),
+}
+
+/// A client bound to one peer.
+#[derive(Debug)]
+pub struct PeerClient {
+    client: Client,
+    timeout: Duration,
+}
+
+impl PeerClient {
+    /// Builds the client for `peer` from this gateway's certificate.
+    pub async fn new(config: &Config, peer: &Peer) -> Result<Self, PeerError> {
+        let (host, addr) = resolve(&peer.url).await?;
+        let mut tls = tls_config(&config.tls.cert, &config.tls.key, &peer.ca, Protocol::Http1)
+            .map_err(|e| PeerError::Config(e.to_string()))?;
+        let verifier = GatewayVerifier::new(&peer.ca, peer.id.clone())?;
+        tls.dangerous().set_certificate_verifier(Arc::new(verifier));
+        Ok(Self {
+            client: Client::new(tls, addr, &host, Protocol::Http1),
+            timeout: Duration::from_secs(config.federation.request_timeout_secs.max(1)),
+        })
+    }
+
+    /// POSTs a JSON document; a `2xx` answer's body as JSON, anything else
+    /// an error.
+    pub async fn post(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value, PeerError> {
+        let sent = tokio::time::timeout(self.timeout, self.client.post_json(path, &[], body)).await;
+        let resp: ClientResponse = match sent {
+            Err(_) => {
+                self.client.disconnect().await;
+                return Err(PeerError::Timeout);
+            }
+            Ok(Err(e)) => return Err(PeerError::Unreachable(e.to_string())),
+            Ok(Ok(r)) => r,
+        };
+        let json = resp.json();
+        if (200..300).contains(&resp.status) {
+            Ok(json)
+        } else {
+            let code = json["code"]
+                .as_str()
+                .unwrap_or("")
+                .chars()
+                .take(64)
+                .collect();
+            Err(PeerError::Answered {
+                status: resp.status,
+                code,
+            })
+        }
+    }
+}
+
+/// The host of `https://HOST:PORT` and an address for it.
+async fn resolve(url: &str) -> Result<(String, SocketAddr), PeerError> {
+    let authority = url
+        .strip_prefix("https://")
+        .ok_or_else(|| PeerError::Config("the url is not https://".into()))?
+        .trim_end_matches('/');
+    let host = match authority.rsplit_once(':') {
+        Some((h, _)) => h.trim_start_matches('[').trim_end_matches(']').to_owned(),
+        None => return Err(PeerError::Config("the url names no port".into())),
+    };
+    let addr = tokio::net::lookup_host(authority)
+        .await
+        .map_err(|e| PeerError::Unreachable(format!("resolving the host: {e}")))?
+        .next()
+        .ok_or_else(|| PeerError::Unreachable("the host resolves to no address".into()))?;
+    Ok((host, addr))
+}
+
+/// WebPKI verification against the peer's CA alone, plus the peer's
+/// gateway identity in the leaf.
+#[derive(Debug)]
+struct GatewayVerifier {
+    inner: Arc<rustls::client::WebPkiServerVerifier>,
+    peer: PartnerId,
+}
+
+impl GatewayVerifier {
+    fn new(ca: &Path, peer: PartnerId) -> Result<Self, PeerError> {
+        let bad = |e: String| PeerError::Config(format!("{}: {e}", ca.display()));
+        let mut roots = RootCertStore::empty();
+        for c in CertificateDer::pem_file_iter(ca).map_err(|e| bad(e.to_string()))? {
+            roots
+                .add(c.map_err(|e| bad(e.to_string()))?)
+                .map_err(|e| bad(e.to_string()))?;
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let inner =
+            rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .map_err(|e| bad(e.to_string()))?;
+        Ok(Self { inner, peer })
+    }
+}
+
+impl ServerCertVerifier for GatewayVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let verified = self.inner.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        )?;
+        match PeerCert::from_der(end_entity.as_ref()).identity {
+            Ok(Identity::Gateway(g)) if g == self.peer => Ok(verified),
+            _ => Err(rustls::Error::General(format!(
+                "the server certificate does not name urn:brdo:gateway:{}",
+                self.peer
+            ))),
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}

@@ -1,0 +1,335 @@
+//! One attempt at one outbox row (SPEC §11): claim it, send it, check the
+//! peer's answer, and record the outcome in one transaction with the row's
+//! removal — or count the failure and wait. A row past
+//! `give_up_after_hours` makes its recipients `undeliverable`.
+
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use super::outbound::{self, OutboundError};
+use super::peer_client::{PeerClient, PeerError};
+use crate::app::AppState;
+use crate::audit::record::{Action, Actor, Outcome, RecordDraft, format_at};
+use crate::crypto::jose::JwsKeys;
+use crate::domain::PartnerId;
+use crate::domain::time::to_ms;
+use crate::federation::{Receipt, ReceiptKind};
+use crate::store::outbox::RECEIVED;
+use crate::store::writes::RelayOutcome;
+use crate::store::{DeliveryStatus, OutboxKind, OutboxRow, ReceiptRow, StoreError, WriteOp};
+
+/// What this gateway needs to talk to one peer.
+#[derive(Debug)]
+pub struct PeerLink {
+    /// The peer's id.
+    pub peer: PartnerId,
+    /// This gateway's id.
+    pub own: PartnerId,
+    /// The client.
+    pub client: PeerClient,
+    /// The peer's envelope key (receipts).
+    pub keys: JwsKeys,
+}
+
+/// How one attempt ended.
+#[derive(Debug)]
+pub enum Attempt {
+    /// Sent and recorded (or dropped: erased before it left).
+    Done(&'static str),
+    /// Another node holds the row.
+    Busy,
+    /// It failed; the row waits.
+    Failed(PeerError),
+}
+
+/// Runs one attempt at `row`.
+pub async fn attempt(app: &AppState, link: &PeerLink, row: &OutboxRow) -> Attempt {
+    let now = to_ms(OffsetDateTime::now_utc());
+    let lease = i64::try_from(app.config.federation.request_timeout_secs.max(1))
+        .unwrap_or(10)
+        .saturating_mul(3000)
+        .saturating_add(5000);
+    match app
+        .store
+        .claim_outbox(&row.entry.id, now, now + lease)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => return Attempt::Busy,
+        Err(e) => return Attempt::Failed(PeerError::Config(format!("store: {e}"))),
+    }
+    if row.entry.kind == OutboxKind::Message && past_give_up(app, row, now) {
+        return match give_up(app, link, row).await {
+            Ok(()) => Attempt::Done("undeliverable"),
+            Err(e) => Attempt::Failed(PeerError::Config(format!("store: {e}"))),
+        };
+    }
+    let result = match row.entry.kind {
+        OutboxKind::Message => send_message(app, link, row).await,
+        OutboxKind::Receipt => send_receipt(app, link, row).await,
+        // Lifecycle notices are sent by their own relay (not yet built);
+        // the row waits untouched.
+        OutboxKind::Notice => Err(PeerError::Config("notices are not relayed yet".into())),
+    };
+    match result {
+        Ok(outcome) => Attempt::Done(outcome),
+        Err(e) => {
+            let next = now
+                + super::backoff::delay_ms(
+                    row.attempts + 1,
+                    app.config.federation.initial_backoff_ms,
+                    app.config.federation.max_backoff_secs,
+                );
+            if let Err(se) = app
+                .store
+                .outbox_failed(&row.entry.id, next, &e.to_string())
+                .await
+            {
+                tracing::warn!(error = %se, "cannot record a failed relay attempt");
+            }
+            Attempt::Failed(e)
+        }
+    }
+}
+
+/// Whether a message row has waited longer than the relay may try.
+fn past_give_up(app: &AppState, row: &OutboxRow, now: i64) -> bool {
+    let f = &app.config.federation;
+    let limit_ms = match f.give_up_after_secs {
+        Some(s) => i64::try_from(s).unwrap_or(i64::MAX).saturating_mul(1000),
+        None => i64::try_from(f.give_up_after_hours)
+            .unwrap_or(i64::MAX)
+            .saturating_mul(3_600_000),
+    };
+    now.saturating_sub(row.entry.created_ms) > limit_ms
+}
+
+/// Sends a message row and records the peer's receipts.
+async fn send_message(
+    app: &AppState,
+    link: &PeerLink,
+    row: &OutboxRow,
+) -> Result<&'static str, PeerError> {
+    let store_err = |e: StoreError| PeerError::Config(format!("store: {e}"));
+    let doc = match outbound::document(app, &row.entry.message_id, link.peer.as_str()).await {
+        Ok(Some(doc)) => doc,
+        Ok(None) | Err(OutboundError::Erased) => {
+            app.store
+                .outbox_drop(&row.entry.id)
+                .await
+                .map_err(store_err)?;
+            return Ok("dropped");
+        }
+        Err(e) => return Err(PeerError::Config(e.to_string())),
+    };
+    let recipients: Vec<String> = doc["recipients"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r.as_str().map(str::to_owned))
+        .collect();
+    let answer = link.client.post("/v1/federation/messages", &doc).await?;
+    let receipts = check_receipts(link, &row.entry.message_id, &recipients, &answer)?;
+    record(app, link, row, receipts).await.map_err(store_err)?;
+    Ok("relayed")
+}
+
+/// The peer's receipts, each verified with its envelope key, from it, for
+/// this gateway and message, one per recipient sent (and no other), each
+/// `accepted` or `refused`.
+fn check_receipts(
+    link: &PeerLink,
+    message_id: &str,
+    recipients: &[String],
+    answer: &Value,
+) -> Result<Vec<(Receipt, String)>, PeerError> {
+    let bad = |why: String| PeerError::BadAnswer(why);
+    let listed = answer["receipts"]
+        .as_array()
+        .ok_or_else(|| bad("no receipts".into()))?;
+    let mut out: Vec<(Receipt, String)> = Vec::new();
+    for entry in listed {
+        let jws = entry["jws"]
+            .as_str()
+            .ok_or_else(|| bad("a receipt without jws".into()))?;
+        let r = Receipt::verify(jws, &link.keys).map_err(|e| bad(e.to_string()))?;
+        r.expect(&link.peer, &link.own, message_id)
+            .map_err(|e| bad(e.to_string()))?;
+        let Some(recipient) = r.recipient.as_ref().map(ToString::to_string) else {
+            return Err(bad("a receipt names no recipient".into()));
+        };
+        if !recipients.contains(&recipient) || out.iter().any(|(o, _)| o.recipient == r.recipient) {
+            return Err(bad("a receipt for a recipient not sent".into()));
+        }
+        if !matches!(r.kind, ReceiptKind::Accepted | ReceiptKind::Refused) {
+            return Err(bad(format!(
+                "a {} receipt answering a message",
+                r.kind.as_str()
+            )));
+        }
+        out.push((r, jws.to_owned()));
+    }
+    if out.len() != recipients.len() {
+        return Err(bad("a recipient without a receipt".into()));
+    }
+    Ok(out)
+}
+
+/// Records the receipts, statuses and audit records, removing the row.
+async fn record(
+    app: &AppState,
+    link: &PeerLink,
+    row: &OutboxRow,
+    receipts: Vec<(Receipt, String)>,
+) -> Result<(), StoreError> {
+    let now = to_ms(OffsetDateTime::now_utc());
+    let id = &row.entry.message_id;
+    let (accepted, refused): (Vec<_>, Vec<_>) = receipts
+        .iter()
+        .partition(|(r, _)| r.kind == ReceiptKind::Accepted);
+    let name = |r: &Receipt| {
+        r.recipient
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default()
+    };
+    let peer = link.peer.as_str();
+    let disclose = (!accepted.is_empty()).then(|| {
+        let mut d = relay_draft(
+            Action::Disclose,
+            Outcome::Allowed,
+            id,
+            accepted.iter().map(|(r, _)| name(r)).collect(),
+        );
+        d.details = json!({"peer": peer, "receipt_kind": "accepted",
+            "peer_audit_seq": accepted.first().and_then(|(r, _)| r.audit_seq)})
+        .as_object()
+        .cloned();
+        d
+    });
+    let deny = (!refused.is_empty()).then(|| {
+        let mut d = relay_draft(Action::Deny, Outcome::Denied, id, refused.iter().map(|(r, _)| name(r)).collect());
+        d.code = refused
+            .first()
+            .and_then(|(r, _)| r.violations.first())
+            .map(|v| v.code.clone());
+        let each: Vec<Value> = refused
+            .iter()
+            .map(|(r, _)| json!({"recipient": name(r), "codes": r.violations.iter().map(|v| v.code.clone()).collect::<Vec<_>>()}))
+            .collect();
+        d.details = json!({"peer": peer, "receipt_kind": "refused", "refused": each})
+            .as_object()
+            .cloned();
+        d
+    });
+    let statuses = receipts
+        .iter()
+        .map(|(r, _)| {
+            let s = if r.kind == ReceiptKind::Accepted {
+                DeliveryStatus::Relayed
+            } else {
+                DeliveryStatus::Refused
+            };
+            (name(r), s)
+        })
+        .collect();
+    let rows = receipts
+        .iter()
+        .map(|(r, jws)| ReceiptRow {
+            message_id: id.clone(),
+            recipient: name(r),
+            peer: peer.to_owned(),
+            direction: RECEIVED,
+            kind: r.kind.as_str().to_owned(),
+            jws: jws.clone(),
+            at_ms: now,
+        })
+        .collect();
+    let (primary, more) = match (disclose, deny) {
+        (Some(a), b) => (a, b.into_iter().collect()),
+        (None, Some(b)) => (b, Vec::new()),
+        (None, None) => return Err(StoreError::NotFound),
+    };
+    let op = WriteOp::from(RelayOutcome {
+        outbox_id: row.entry.id.clone(),
+        message_id: id.clone(),
+        statuses,
+        receipts: rows,
+        more_audit: more,
+        at_ms: now,
+    });
+    app.store.write(op, primary).await.map(drop)
+}
+
+/// An audit record of the relay acting for the gateway.
+fn relay_draft(
+    action: Action,
+    outcome: Outcome,
+    id: &str,
+    counterparts: Vec<String>,
+) -> RecordDraft {
+    RecordDraft {
+        at: format_at(OffsetDateTime::now_utc()),
+        actor: Actor::system("relay"),
+        action,
+        message_id: Some(id.to_owned()),
+        counterparts,
+        outcome,
+        code: None,
+        justification: None,
+        request_id: None,
+        node: None,
+        details: None,
+    }
+}
+
+/// Makes the recipients behind the peer `undeliverable` and drops the row.
+async fn give_up(app: &AppState, link: &PeerLink, row: &OutboxRow) -> Result<(), StoreError> {
+    let id = &row.entry.message_id;
+    let recipients: Vec<String> = app
+        .store
+        .deliveries(id)
+        .await?
+        .into_iter()
+        .filter(|d| d.via.as_deref() == Some(link.peer.as_str()))
+        .map(|d| d.recipient)
+        .collect();
+    let mut draft = relay_draft(Action::Disclose, Outcome::Failed, id, recipients.clone());
+    draft.code = Some("undeliverable".into());
+    draft.details = json!({"peer": link.peer.as_str(), "attempts": row.attempts})
+        .as_object()
+        .cloned();
+    let op = WriteOp::from(RelayOutcome {
+        outbox_id: row.entry.id.clone(),
+        message_id: id.clone(),
+        statuses: recipients
+            .into_iter()
+            .map(|r| (r, DeliveryStatus::Undeliverable))
+            .collect(),
+        receipts: Vec::new(),
+        more_audit: Vec::new(),
+        at_ms: to_ms(OffsetDateTime::now_utc()),
+    });
+    app.store.write(op, draft).await.map(drop)
+}
+
+/// Sends a receipt row back to the origin; its row goes once the origin
+/// recorded it.
+async fn send_receipt(
+    app: &AppState,
+    link: &PeerLink,
+    row: &OutboxRow,
+) -> Result<&'static str, PeerError> {
+    let Some(jws) = &row.entry.body else {
+        let _ = app.store.outbox_drop(&row.entry.id).await;
+        return Ok("dropped");
+    };
+    link.client
+        .post("/v1/federation/receipts", &json!({"receipts": [jws]}))
+        .await?;
+    app.store
+        .outbox_drop(&row.entry.id)
+        .await
+        .map_err(|e| PeerError::Config(format!("store: {e}")))?;
+    Ok("receipt")
+}
