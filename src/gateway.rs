@@ -31,6 +31,9 @@ pub enum StartError {
     /// The policy file is invalid.
     #[error(transparent)]
     Policy(#[from] PolicyError),
+    /// The policy's peers do not fit `[federation]` (SPEC §11).
+    #[error("federation: {0}")]
+    Federation(String),
     /// Certificates, key or CRL are unusable.
     #[error(transparent)]
     Tls(#[from] TlsError),
@@ -309,6 +312,8 @@ impl Gateway {
     /// Loads everything `config` names and starts serving.
     pub async fn start(config: &Config) -> Result<Self, StartError> {
         let policy = Policy::load(&config.policy.file)?;
+        crate::app::relay::check_peers(&policy, config.federation.id.as_ref())
+            .map_err(StartError::Federation)?;
         warn_clearance_above_accreditation(&policy, config);
         // The accepted client anchors: `[tls] client_ca` and the CA files
         // the policy names (peers, bound partners).

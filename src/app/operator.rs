@@ -271,10 +271,15 @@ impl PreparedReload {
 /// Re-reads policy, certificates and CRL and validates them all, changing
 /// nothing; every problem is named.
 pub(crate) fn prepare_reload(app: &AppState) -> Result<PreparedReload, Vec<FieldError>> {
-    let policy = Policy::load(&app.config.policy.file).map_err(|e| FieldError {
-        field: "policy".into(),
-        message: e.to_string(),
-    });
+    let policy = Policy::load(&app.config.policy.file)
+        .map_err(|e| e.to_string())
+        .and_then(|p| {
+            crate::app::relay::check_peers(&p, app.config.federation.id.as_ref()).map(|()| p)
+        })
+        .map_err(|message| FieldError {
+            field: "policy".into(),
+            message,
+        });
     // The new policy's CA files become the anchors; with a broken policy
     // the TLS files are still checked (against the policy in force), so
     // every problem is named at once.

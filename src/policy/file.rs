@@ -136,6 +136,26 @@ impl Policy {
         self.peers.get(id)
     }
 
+    /// Checks that the policy fits this gateway's federation id: peers
+    /// need an id (`[federation] id`, which receipts and the relay name),
+    /// and no peer may carry this gateway's own id.
+    pub fn check_federation(&self, own: Option<&PartnerId>) -> Result<(), String> {
+        match own {
+            None if !self.peers.is_empty() => {
+                return Err(
+                    "the policy lists [[peer]] gateways, but [federation] id is not set".to_owned(),
+                );
+            }
+            Some(id) if self.peers.contains_key(id) => {
+                return Err(format!(
+                    "[[peer]] {id} carries this gateway's own [federation] id"
+                ));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
     /// The peer a partner lives behind, if it is remote.
     pub fn via(&self, partner: &PartnerId) -> Option<&Peer> {
         self.partners
@@ -691,6 +711,19 @@ days = 365
             let e = err(&text.replace("https://127.0.0.1:9443/", url));
             assert!(e.message.contains("https://HOST:PORT"), "{url}: {e}");
         }
+    }
+
+    #[test]
+    fn peers_need_this_gateways_own_id_and_may_not_carry_it() {
+        let text = format!(
+            "{SAMPLE}\n[[peer]]\nid = \"RS-NCB\"\nurl = \"https://h:1\"\nca = \"c\"\nenvelope_key = \"k\"\n"
+        );
+        let p = Policy::parse(&text, Path::new("p.toml")).expect("policy");
+        let id = |s| PartnerId::parse(s).expect("id");
+        assert!(p.check_federation(None).is_err());
+        assert!(p.check_federation(Some(&id("RS-NCB"))).is_err());
+        assert!(p.check_federation(Some(&id("AL-NCB"))).is_ok());
+        assert!(sample().check_federation(None).is_ok());
     }
 
     #[test]

@@ -467,3 +467,50 @@ async fn suspending_a_peer_stops_relaying_until_it_is_resumed() {
         .expect("post");
     assert_problem(&r, 403, "peer_suspended");
 }
+
+/// A policy with peers needs this gateway's own id, no peer may carry it,
+/// and every peer's envelope key must be readable: otherwise the gateway
+/// does not start (and a reload is refused), rather than failing every
+/// receipt later.
+#[tokio::test]
+async fn a_policy_with_peers_that_do_not_fit_the_gateway_is_refused_at_start() {
+    let pki = &crate::harness::Pki::shared().dir;
+    let keep = tempfile::tempdir().expect("tempdir");
+    let cases: [(Option<&str>, &str, std::path::PathBuf, &str); 3] = [
+        (
+            None,
+            "RS-NCB",
+            pki.join("envelope-signing.pub"),
+            "[federation] id is not set",
+        ),
+        (
+            Some("RS-NCB"),
+            "RS-NCB",
+            pki.join("envelope-signing.pub"),
+            "own [federation] id",
+        ),
+        (
+            Some("AL-NCB"),
+            "RS-NCB",
+            keep.path().join("missing.pub"),
+            "envelope_key of peer RS-NCB",
+        ),
+    ];
+    for (i, (own, peer, key, expected)) in cases.into_iter().enumerate() {
+        let data = keep.path().join(format!("case{i}"));
+        std::fs::create_dir_all(&data).expect("dir");
+        let mut config = crate::harness::test_config(pki, &data);
+        config.federation.id = own.and_then(brdo::domain::PartnerId::parse);
+        let text = crate::harness::federated_policy(
+            &["RS-MOI"],
+            peer,
+            &peer_table(peer, 1, &pki.join("ca.crt"), &key),
+        );
+        std::fs::write(&config.policy.file, text).expect("policy");
+        brdo::crypto::MasterKey::create(&config.crypto.master_key_file).expect("master key");
+        match brdo::gateway::Gateway::start(&config).await {
+            Ok(_) => panic!("case {i}: started"),
+            Err(e) => assert!(e.to_string().contains(expected), "case {i}: {e}"),
+        }
+    }
+}

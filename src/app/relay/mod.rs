@@ -16,3 +16,19 @@ pub mod receipt_back;
 pub mod route;
 pub mod send;
 pub mod worker;
+
+/// Checks, before a policy is put in force (start or reload), that it fits
+/// this gateway's federation id and that every peer's envelope key can be
+/// read: a typo then fails the start or is refused by the reload, instead
+/// of every receipt of that peer later.
+pub fn check_peers(
+    policy: &crate::policy::Policy,
+    own: Option<&crate::domain::PartnerId>,
+) -> Result<(), String> {
+    policy.check_federation(own)?;
+    for peer in policy.peers.values() {
+        crate::crypto::jose::JwsKeys::from_public_pem_file(&peer.envelope_key)
+            .map_err(|e| format!("envelope_key of peer {}: {e}", peer.id))?;
+    }
+    Ok(())
+}
