@@ -154,7 +154,7 @@ pub(crate) fn raise_errors(old: &Label, new: &Label) -> Vec<FieldError> {
 }
 
 /// Checks that every current holder may hold the information under `new`.
-fn holder_violations(
+pub(crate) fn holder_violations(
     app: &AppState,
     new: &Label,
     originator: &PartnerId,

@@ -100,13 +100,13 @@ pub enum WriteOp {
     /// The end of an outbox row: the peer's answer, or giving up.
     RelayOutcome(RelayOutcome),
     /// A message a peer gateway relayed.
-    Receive(Receive),
+    Receive(Box<Receive>),
     /// Receipts a peer sent later.
     RecordReceipts(RecordReceipts),
     /// Suspend or resume a peer gateway.
     SetPeerState(SetPeerState),
     /// A holder applies a peer's lifecycle notice and signs its receipt.
-    ApplyNotice(ApplyNotice),
+    ApplyNotice(Box<ApplyNotice>),
     /// The origin records a peer's receipt for a notice.
     NoticeOutcome(NoticeOutcome),
 }
@@ -197,9 +197,19 @@ into_write_op!(
     ReduceAudit,
     Rewrap,
     RelayOutcome,
-    Receive,
     RecordReceipts,
     SetPeerState,
-    ApplyNotice,
     NoticeOutcome
 );
+
+impl From<Receive> for WriteOp {
+    fn from(w: Receive) -> Self {
+        WriteOp::Receive(Box::new(w))
+    }
+}
+
+impl From<ApplyNotice> for WriteOp {
+    fn from(w: ApplyNotice) -> Self {
+        WriteOp::ApplyNotice(Box::new(w))
+    }
+}
