@@ -104,7 +104,14 @@ mod tests {
         let words: Vec<&str> = Role::KNOWN.iter().map(Role::as_str).collect();
         assert_eq!(
             words,
-            ["partner", "dpo", "operator", "system", "unidentified"]
+            [
+                "partner",
+                "dpo",
+                "operator",
+                "system",
+                "unidentified",
+                "gateway"
+            ]
         );
         for r in Role::KNOWN {
             assert_eq!(serde_json::to_value(r).ok(), Some(r.as_str().into()));

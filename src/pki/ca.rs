@@ -37,7 +37,21 @@ pub(crate) struct NewCa {
 
 impl Ca {
     /// Creates a self-signed ECDSA P-256 CA (pathlen 0, keyCertSign + cRLSign) valid for ten years.
+    #[cfg(test)]
     pub(crate) fn create(dir: &Path, now: OffsetDateTime) -> Result<NewCa, PkiError> {
+        Self::create_named(dir, now, CA_COMMON_NAME)
+    }
+
+    /// [`Ca::create`] with its own common name. Gateways among gateways
+    /// trust each other's CAs side by side (SPEC §11): CAs with one name
+    /// would be taken for one another when chains are built and CRLs
+    /// matched (a peer's certificate checked against this CA's CRL fails
+    /// its signature), so a gateway's CA names its gateway.
+    pub(crate) fn create_named(
+        dir: &Path,
+        now: OffsetDateTime,
+        common_name: &str,
+    ) -> Result<NewCa, PkiError> {
         let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)
             .map_err(|e| PkiError::crypto("generate the CA key", e))?;
         let serial = random_serial()?;
@@ -46,7 +60,7 @@ impl Ca {
         let mut params = CertificateParams::default();
         let mut dn = DistinguishedName::new();
         dn.push(DnType::OrganizationName, ORGANISATION);
-        dn.push(DnType::CommonName, CA_COMMON_NAME);
+        dn.push(DnType::CommonName, common_name);
         params.distinguished_name = dn;
         params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];

@@ -74,6 +74,15 @@ pub fn init(dir: &Path, hosts: &[String], now: OffsetDateTime) -> Result<InitRep
     init_gateway(dir, hosts, None, now)
 }
 
+/// The CA's common name: a gateway among gateways names itself, so peers
+/// trusting several Brdo CAs can tell them apart.
+fn ca_name(gateway_id: Option<&str>) -> String {
+    gateway_id.map_or_else(
+        || super::ca::CA_COMMON_NAME.to_owned(),
+        |id| format!("Brdo CA {id}"),
+    )
+}
+
 /// [`init`] for a gateway among gateways: `gateway.crt` also names
 /// `urn:brdo:gateway:<gateway_id>` and may authenticate as a client, so the
 /// same certificate serves partners and speaks to peers (SPEC §11).
@@ -96,7 +105,7 @@ pub fn init_gateway(
     };
 
     // Build everything before touching the disk.
-    let new_ca = Ca::create(dir, now)?;
+    let new_ca = Ca::create_named(dir, now, &ca_name(gateway_id))?;
     let ca = &new_ca.ca;
     let crl_pem = crl::initial_crl_pem(ca, now)?;
     let (nb, na) = validity::window(now, GATEWAY_DAYS)?;

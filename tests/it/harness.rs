@@ -627,3 +627,201 @@ impl Drop for ServeProcess {
         }
     }
 }
+
+/// Two gateways among gateways (SPEC §11): each with its own PKI made by
+/// `pki::init_gateway`, its own database and a policy naming the other as
+/// `[[peer]]`, with the other's partners `via` it. Gateway A (`AL-NCB`)
+/// serves AL-CTD, EU-ECTC and the rest of the demo partners; gateway B
+/// (`RS-NCB`) serves RS-MOI and ME-MOI. Both listen on fixed ports picked
+/// up front, so one can be stopped and started again at the same address.
+pub struct Federation {
+    /// Gateway A (`AL-NCB`), `None` while stopped.
+    pub a: Option<TestGateway>,
+    /// Gateway B (`RS-NCB`), `None` while stopped.
+    pub b: Option<TestGateway>,
+    /// A's PKI directory.
+    pub a_pki: PathBuf,
+    /// B's PKI directory.
+    pub b_pki: PathBuf,
+    /// B's configuration (to restart it).
+    pub b_config: Option<Config>,
+    b_files: Option<Files>,
+    _keep: tempfile::TempDir,
+}
+
+/// Partners each side of a [`Federation`] serves itself.
+pub const B_PARTNERS: &[&str] = &["RS-MOI", "ME-MOI"];
+
+/// A free local port.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("port")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// The demo policy with `partners` behind `peer` and extra `[[peer]]`
+/// tables appended.
+pub fn federated_policy(partners: &[&str], via: &str, peers: &str) -> String {
+    let mut text = brdo_tools::demo_data::POLICY.to_owned();
+    for p in partners {
+        let line = format!("id = \"{p}\"\n");
+        text = text.replace(&line, &format!("{line}via = \"{via}\"\n"));
+    }
+    text.push('\n');
+    text.push_str(peers);
+    text
+}
+
+/// A `[[peer]]` table.
+pub fn peer_table(id: &str, port: u16, ca: &Path, envelope_key: &Path) -> String {
+    format!(
+        "[[peer]]\nid = \"{id}\"\nurl = \"https://127.0.0.1:{port}\"\nca = \"{}\"\nenvelope_key = \"{}\"\n",
+        ca.display(),
+        envelope_key.display()
+    )
+}
+
+impl Federation {
+    /// Starts both gateways; `tweak` adjusts each one's configuration
+    /// (`"AL-NCB"` or `"RS-NCB"`) and `policy` each one's policy text.
+    #[allow(clippy::too_many_lines)]
+    pub async fn start_with(
+        tweak: impl Fn(&str, &mut Config),
+        policy: impl Fn(&str, String) -> String,
+    ) -> Federation {
+        let keep = tempfile::tempdir().expect("tempdir");
+        let dir = keep.path().to_owned();
+        let now = OffsetDateTime::now_utc();
+        let a_pki = dir.join("a-pki");
+        let b_pki = dir.join("b-pki");
+        pki::init_gateway(&a_pki, &[], Some("AL-NCB"), now).expect("pki A");
+        pki::init_gateway(&b_pki, &[], Some("RS-NCB"), now).expect("pki B");
+        for p in ["AL-CTD", "EU-ECTC"] {
+            pki::issue(&a_pki, &Subject::Partner(p.into()), 30, P12_PASSWORD, now).expect("issue");
+        }
+        for p in B_PARTNERS {
+            pki::issue(
+                &b_pki,
+                &Subject::Partner((*p).into()),
+                30,
+                P12_PASSWORD,
+                now,
+            )
+            .expect("issue");
+        }
+        let (a_port, b_port) = (free_port(), free_port());
+        let trust = |own: &Path, other: &Path, name: &str| {
+            let mut pem = std::fs::read_to_string(own.join("ca.crt")).expect("ca");
+            pem.push_str(&std::fs::read_to_string(other.join("ca.crt")).expect("ca"));
+            let path = dir.join(name);
+            std::fs::write(&path, pem).expect("client ca");
+            path
+        };
+        let a_trust = trust(&a_pki, &b_pki, "a-client-ca.pem");
+        let b_trust = trust(&b_pki, &a_pki, "b-client-ca.pem");
+        let a_policy = dir.join("a-policy.toml");
+        let b_policy = dir.join("b-policy.toml");
+        let text_a = federated_policy(
+            B_PARTNERS,
+            "RS-NCB",
+            &peer_table(
+                "RS-NCB",
+                b_port,
+                &b_pki.join("ca.crt"),
+                &b_pki.join("envelope-signing.pub"),
+            ),
+        );
+        let others: Vec<&str> = PARTNERS
+            .iter()
+            .copied()
+            .filter(|p| !B_PARTNERS.contains(p))
+            .collect();
+        let text_b = federated_policy(
+            &others,
+            "AL-NCB",
+            &peer_table(
+                "AL-NCB",
+                a_port,
+                &a_pki.join("ca.crt"),
+                &a_pki.join("envelope-signing.pub"),
+            ),
+        );
+        std::fs::write(&a_policy, policy("AL-NCB", text_a)).expect("policy A");
+        std::fs::write(&b_policy, policy("RS-NCB", text_b)).expect("policy B");
+        let setup = |id: &'static str, port: u16, trust: PathBuf, policy: PathBuf| {
+            move |c: &mut Config| {
+                c.server.listen = format!("127.0.0.1:{port}").parse().expect("addr");
+                c.tls.client_ca = trust;
+                c.policy.file = policy;
+                c.federation.id = brdo::domain::PartnerId::parse(id);
+                c.federation.initial_backoff_ms = 50;
+                c.federation.max_backoff_secs = 1;
+                c.federation.request_timeout_secs = 3;
+            }
+        };
+        let sa = setup("AL-NCB", a_port, a_trust, a_policy);
+        let sb = setup("RS-NCB", b_port, b_trust, b_policy);
+        let b = TestGateway::start_with(&b_pki, |c| {
+            sb(c);
+            tweak("RS-NCB", c);
+        })
+        .await;
+        let a = TestGateway::start_with(&a_pki, |c| {
+            sa(c);
+            tweak("AL-NCB", c);
+        })
+        .await;
+        Federation {
+            b_config: Some(b.config.clone()),
+            a: Some(a),
+            b: Some(b),
+            a_pki,
+            b_pki,
+            b_files: None,
+            _keep: keep,
+        }
+    }
+
+    /// Both gateways with the default settings.
+    pub async fn start() -> Federation {
+        Self::start_with(|_, _| {}, |_, p| p).await
+    }
+
+    /// Gateway A.
+    pub fn a(&self) -> &TestGateway {
+        self.a.as_ref().expect("A runs")
+    }
+
+    /// Gateway B.
+    pub fn b(&self) -> &TestGateway {
+        self.b.as_ref().expect("B runs")
+    }
+
+    /// Stops B, keeping its files.
+    pub async fn stop_b(&mut self) {
+        let b = self.b.take().expect("B runs");
+        self.b_files = Some(b.stop().await);
+    }
+
+    /// Starts B again on its files and address.
+    pub async fn start_b(&mut self) {
+        let files = self.b_files.take().expect("B stopped");
+        let config = self.b_config.clone().expect("config");
+        self.b = Some(TestGateway::restart(files, config, &self.b_pki).await);
+    }
+
+    /// A client presenting A's gateway certificate to B (as A's relay
+    /// does): for hostile documents.
+    pub fn a_as_gateway_to_b(&self) -> Client {
+        let cfg = brdo_tools::client::tls_config(
+            &self.a_pki.join("gateway.crt"),
+            &self.a_pki.join("gateway.key"),
+            &self.b_pki.join("ca.crt"),
+            Protocol::Http1,
+        )
+        .expect("tls");
+        Client::new(cfg, self.b().addr(), "localhost", Protocol::Http1)
+    }
+}

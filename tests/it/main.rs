@@ -19,6 +19,7 @@ mod crash;
 mod demo;
 mod dpo;
 mod erasure;
+mod federation;
 mod flood;
 mod free_text;
 mod gate;

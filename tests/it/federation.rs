@@ -1,0 +1,468 @@
+//! Gateways relaying to gateways (SPEC §11): two real gateways, each with
+//! its own CA, database, keys and policy, talking mTLS to each other.
+
+use std::time::{Duration, Instant};
+
+use brdo::crypto::jose::{JwsKey, JwsKeys};
+use brdo::federation::{Receipt, RelayedMessage};
+use serde_json::{Value, json};
+
+use crate::harness::{
+    Federation, JUSTIFICATION, OFFICER, TestGateway, assert_problem, message, peer_table, send,
+    text,
+};
+
+/// The status entry of `recipient` for message `id`, as AL-CTD sees it on A.
+async fn status_of(a: &TestGateway, id: &str, recipient: &str) -> Value {
+    let r = a
+        .partner("AL-CTD")
+        .get(&format!("/v1/messages/{id}/status"), &[])
+        .await
+        .expect("status");
+    assert_eq!(r.status, 200, "{}", text(&r.body));
+    r.json()["recipients"]
+        .as_array()
+        .expect("recipients")
+        .iter()
+        .find(|e| e["partner"] == recipient)
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
+/// Waits (up to 20 s) until `recipient`'s status is `want`; returns the entry.
+async fn wait_status(a: &TestGateway, id: &str, recipient: &str, want: &str) -> Value {
+    let started = Instant::now();
+    loop {
+        let s = status_of(a, id, recipient).await;
+        if s["status"] == want {
+            return s;
+        }
+        if started.elapsed() > Duration::from_secs(20) {
+            let p = peers(a).await;
+            panic!("{recipient} of {id} is still {s} (wanted {want}); peer: {p}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The peers as A's operator sees them.
+async fn peers(gw: &TestGateway) -> Value {
+    let r = gw
+        .client("operator-admin")
+        .get("/v1/admin/peers", &[])
+        .await
+        .expect("peers");
+    assert_eq!(r.status, 200, "{}", text(&r.body));
+    r.json()["peers"][0].clone()
+}
+
+/// Rows of `table` on `gw` matching `filter` (SQL after WHERE).
+async fn rows(gw: &TestGateway, table: &str, filter: &str) -> i64 {
+    gw.count(&format!("{table} WHERE {filter}")).await
+}
+
+#[tokio::test]
+async fn accepted_relay_end_to_end_with_receipts_back() {
+    let fed = Federation::start().await;
+    let (a, b) = (fed.a(), fed.b());
+    let id = send(a, "AL-CTD", &message()).await;
+    // EU-ECTC is A's own partner, RS-MOI lives behind B.
+    let local = status_of(a, &id, "EU-ECTC").await;
+    assert_eq!(local["status"], "queued");
+    assert!(local.get("via").is_none(), "{local}");
+    let s = wait_status(a, &id, "RS-MOI", "relayed").await;
+    assert_eq!(s["via"], "RS-NCB");
+    let keys = JwsKeys::from_public_pem_file(&fed.b_pki.join("envelope-signing.pub")).expect("key");
+    let r = Receipt::verify(s["receipt"].as_str().expect("receipt"), &keys).expect("verifies");
+    assert_eq!(r.kind.as_str(), "accepted");
+    assert!(r.audit_seq.is_some() && r.tree_size.is_some());
+    assert_eq!(rows(a, "relay_outbox", "1 = 1").await, 0);
+    // On B: in RS-MOI's inbox, readable, with the same id; nothing for others.
+    assert_eq!(rows(b, "messages", &format!("id = '{id}'")).await, 1);
+    assert_eq!(rows(b, "deliveries", "1 = 1").await, 1);
+    let inbox = b
+        .partner("RS-MOI")
+        .get("/v1/inbox", &[OFFICER])
+        .await
+        .expect("inbox");
+    assert_eq!(
+        inbox.json()["messages"][0]["id"],
+        id.as_str(),
+        "{}",
+        text(&inbox.body)
+    );
+    let read = b
+        .partner("RS-MOI")
+        .get(&format!("/v1/messages/{id}"), &[OFFICER, JUSTIFICATION])
+        .await
+        .expect("read");
+    assert_eq!(read.status, 200, "{}", text(&read.body));
+    assert_eq!(read.json()["body"], "Details follow.");
+    assert_eq!(read.json()["from"], "AL-CTD");
+    let s = wait_status(a, &id, "RS-MOI", "delivered").await;
+    let r = Receipt::verify(s["receipt"].as_str().expect("receipt"), &keys).expect("verifies");
+    assert_eq!(r.kind.as_str(), "delivered");
+    let ack = b
+        .partner("RS-MOI")
+        .post_json(&format!("/v1/messages/{id}/ack"), &[OFFICER], &json!({}))
+        .await
+        .expect("ack");
+    assert_eq!(ack.status, 200, "{}", text(&ack.body));
+    wait_status(a, &id, "RS-MOI", "acknowledged").await;
+    // Each side logged its own part.
+    assert_eq!(
+        rows(
+            a,
+            "audit_log",
+            &format!("action = 'disclose' AND message_id = '{id}'")
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        rows(
+            b,
+            "audit_log",
+            &format!("action = 'collect' AND message_id = '{id}' AND actor_role = 'gateway'")
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        rows(a, "relay_receipts", &format!("message_id = '{id}'")).await,
+        3
+    );
+}
+
+#[tokio::test]
+async fn a_refusal_by_the_peers_policy_comes_back_with_its_codes() {
+    let fed = Federation::start_with(
+        |_, _| {},
+        |id, policy| {
+            if id == "RS-NCB" {
+                policy.replace(
+                    "id = \"RS-MOI\"\nname = \"Serbia, Ministry of Interior\"\ncountry = \"RS\"\nclearance = \"EU_RESTRICTED\"",
+                    "id = \"RS-MOI\"\nname = \"Serbia, Ministry of Interior\"\ncountry = \"RS\"\nclearance = \"BASIC_PROTECTION\"",
+                )
+            } else {
+                policy
+            }
+        },
+    )
+    .await;
+    let (a, b) = (fed.a(), fed.b());
+    let id = send(a, "AL-CTD", &message()).await;
+    let s = wait_status(a, &id, "RS-MOI", "refused").await;
+    let keys = JwsKeys::from_public_pem_file(&fed.b_pki.join("envelope-signing.pub")).expect("key");
+    let r = Receipt::verify(s["receipt"].as_str().expect("receipt"), &keys).expect("verifies");
+    assert_eq!(r.kind.as_str(), "refused");
+    assert!(
+        r.violations
+            .iter()
+            .any(|v| v.code == "recipient_not_cleared"),
+        "{r:?}"
+    );
+    assert_eq!(rows(b, "messages", "1 = 1").await, 0, "nothing stored on B");
+    assert_eq!(
+        rows(
+            b,
+            "audit_log",
+            &format!("action = 'deny' AND message_id = '{id}'")
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        rows(
+            a,
+            "audit_log",
+            &format!("action = 'deny' AND message_id = '{id}' AND code = 'recipient_not_cleared'")
+        )
+        .await,
+        1
+    );
+    assert_eq!(rows(a, "relay_outbox", "1 = 1").await, 0);
+}
+
+#[tokio::test]
+async fn a_peer_down_then_up_gets_everything_exactly_once() {
+    let mut fed = Federation::start().await;
+    fed.stop_b().await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(send(fed.a(), "AL-CTD", &message()).await);
+    }
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        status_of(fed.a(), &ids[0], "RS-MOI").await["status"],
+        "queued"
+    );
+    let p = peers(fed.a()).await;
+    assert_eq!(p["id"], "RS-NCB");
+    assert_eq!(p["queue_depth"], 3, "{p}");
+    assert_eq!(p["reachable"], false, "{p}");
+    assert!(
+        p["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("unreachable")),
+        "{p}"
+    );
+    fed.start_b().await;
+    for id in &ids {
+        wait_status(fed.a(), id, "RS-MOI", "relayed").await;
+    }
+    let b = fed.b();
+    assert_eq!(rows(b, "messages", "1 = 1").await, 3);
+    for id in &ids {
+        assert_eq!(
+            rows(b, "deliveries", &format!("message_id = '{id}'")).await,
+            1
+        );
+    }
+    assert_eq!(rows(fed.a(), "relay_outbox", "1 = 1").await, 0);
+    assert_eq!(peers(fed.a()).await["reachable"], true);
+}
+
+/// A document as A's relay would send it, bound with A's envelope key.
+fn bound_document(fed: &Federation, sender: &str, recipients: &[&str]) -> RelayedMessage {
+    let mut doc = RelayedMessage {
+        v: 1,
+        id: uuid::Uuid::now_v7().to_string(),
+        originator: sender.into(),
+        sender: sender.into(),
+        officer: "insp.hoxha".into(),
+        recipients: recipients.iter().map(|r| (*r).to_owned()).collect(),
+        subject: "Relayed".into(),
+        body: "Body".into(),
+        content_type: "text/plain".into(),
+        label: json!({"classification": "EU_RESTRICTED", "handling_codes": ["H0"]}),
+        evaluation: json!({"scheme": "EU-4x4", "source": "B", "information": "2"}),
+        purpose: "investigation".into(),
+        personal_data: json!({"subjects": [], "special_categories": [], "special_categories_basis": null, "minors": false}),
+        case_ref: None,
+        in_reply_to: None,
+        accepted_at: "2026-01-01T00:00:00.000Z".into(),
+        retain_until: "2099-01-01T00:00:00.000Z".into(),
+        review_on: "2098-01-01".into(),
+        attachments: Vec::new(),
+        binding: String::new(),
+        signatures: Vec::new(),
+    };
+    let key = JwsKey::from_pem_file(&fed.a_pki.join("envelope-signing.key")).expect("key");
+    doc.binding = brdo::binding::sign(&key, &doc.binding_view(), |_| String::new()).expect("sign");
+    doc
+}
+
+#[tokio::test]
+#[allow(clippy::too_many_lines)]
+async fn hostile_documents_are_refused_audited_and_store_nothing() {
+    let fed = Federation::start_with(
+        |_, _| {},
+        |id, policy| {
+            if id != "RS-NCB" {
+                return policy;
+            }
+            // A third peer, XK-NCB, with XK-CTD behind it (not A).
+            let mut policy = policy.replace(
+                "id = \"XK-CTD\"\nvia = \"AL-NCB\"\n",
+                "id = \"XK-CTD\"\nvia = \"XK-NCB\"\n",
+            );
+            policy.push_str(&peer_table(
+                "XK-NCB",
+                1,
+                std::path::Path::new("/dev/null"),
+                std::path::Path::new("/dev/null"),
+            ));
+            policy
+        },
+    )
+    .await;
+    // The third peer's table names A's files; it never runs.
+    let b = fed.b();
+    let client = fed.a_as_gateway_to_b();
+    let post = |doc: Value| {
+        let client = &client;
+        async move {
+            client
+                .post_json("/v1/federation/messages", &[], &doc)
+                .await
+                .expect("post")
+        }
+    };
+    // A good one goes through (the table's baseline).
+    let good = bound_document(&fed, "AL-CTD", &["RS-MOI"]);
+    let r = post(serde_json::to_value(&good).expect("json")).await;
+    assert_eq!(r.status, 201, "{}", text(&r.body));
+    assert_eq!(r.json()["receipts"][0]["kind"], "accepted");
+    // The same id again answers the same receipts and stores nothing new.
+    let again = post(serde_json::to_value(&good).expect("json")).await;
+    assert_eq!(again.status, 201);
+    assert_eq!(again.json(), r.json());
+    assert_eq!(rows(b, "messages", "1 = 1").await, 1);
+    let mut tampered = bound_document(&fed, "AL-CTD", &["RS-MOI"]);
+    tampered.body = "Changed on the way".into();
+    let mut unknown =
+        serde_json::to_value(bound_document(&fed, "AL-CTD", &["RS-MOI"])).expect("json");
+    unknown["colour"] = json!("red");
+    let cases: Vec<(&str, Value, u16, &str)> = vec![
+        (
+            "sender behind another peer",
+            serde_json::to_value(bound_document(&fed, "XK-CTD", &["RS-MOI"])).expect("json"),
+            403,
+            "origin_not_behind_peer",
+        ),
+        (
+            "sender local to B",
+            serde_json::to_value(bound_document(&fed, "ME-MOI", &["RS-MOI"])).expect("json"),
+            403,
+            "origin_not_behind_peer",
+        ),
+        (
+            "recipient not B's",
+            serde_json::to_value(bound_document(&fed, "AL-CTD", &["EU-ECTC"])).expect("json"),
+            403,
+            "recipient_not_local",
+        ),
+        (
+            "tampered body",
+            serde_json::to_value(&tampered).expect("json"),
+            403,
+            "binding_invalid",
+        ),
+        ("unknown member", unknown, 400, "invalid_message"),
+    ];
+    for (what, doc, status, code) in cases {
+        let r = post(doc).await;
+        let p = assert_problem(&r, status, code);
+        if code == "invalid_message" {
+            assert_eq!(p["errors"][0]["field"], "colour", "{what}: {p}");
+        }
+        let rec = b.audit_of(&r).await;
+        assert_eq!(rec["code"], code, "{what}: {rec}");
+        assert_eq!(rec["actor"]["role"], "gateway", "{what}: {rec}");
+    }
+    assert_eq!(rows(b, "messages", "1 = 1").await, 1, "nothing more stored");
+    // A partner certificate may not call the federation endpoints.
+    let r = b
+        .partner("RS-MOI")
+        .post_json("/v1/federation/messages", &[], &json!({}))
+        .await
+        .expect("post");
+    assert_problem(&r, 403, "forbidden_role");
+}
+
+#[tokio::test]
+async fn a_receipt_signed_by_the_wrong_key_is_refused_and_changes_nothing() {
+    let fed = Federation::start_with(
+        |_, _| {},
+        |id, policy| {
+            if id == "AL-NCB" {
+                // A believes B's envelope key is A's own: B's receipts fail.
+                policy.replace("b-pki/envelope-signing.pub", "a-pki/envelope-signing.pub")
+            } else {
+                policy
+            }
+        },
+    )
+    .await;
+    let a = fed.a();
+    let id = send(a, "AL-CTD", &message()).await;
+    let started = Instant::now();
+    loop {
+        let p = peers(a).await;
+        if p["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("bad answer"))
+        {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "{p}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let s = status_of(a, &id, "RS-MOI").await;
+    assert_eq!(s["status"], "queued", "{s}");
+    assert_eq!(s["receipt"], Value::Null);
+    assert_eq!(rows(a, "relay_receipts", "1 = 1").await, 0);
+    assert_eq!(rows(a, "relay_outbox", "1 = 1").await, 1, "the row waits");
+}
+
+#[tokio::test]
+async fn a_message_not_relayed_in_time_becomes_undeliverable() {
+    let mut fed = Federation::start_with(
+        |id, c| {
+            if id == "AL-NCB" {
+                c.federation.give_up_after_secs = Some(1);
+            }
+        },
+        |_, p| p,
+    )
+    .await;
+    fed.stop_b().await;
+    let a = fed.a();
+    let id = send(a, "AL-CTD", &message()).await;
+    wait_status(a, &id, "RS-MOI", "undeliverable").await;
+    assert_eq!(status_of(a, &id, "EU-ECTC").await["status"], "queued");
+    assert_eq!(rows(a, "relay_outbox", "1 = 1").await, 0);
+    assert_eq!(
+        rows(
+            a,
+            "audit_log",
+            &format!("code = 'undeliverable' AND message_id = '{id}'")
+        )
+        .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn suspending_a_peer_stops_relaying_until_it_is_resumed() {
+    let fed = Federation::start().await;
+    let a = fed.a();
+    let op = a.client("operator-admin");
+    let r = op
+        .post_json(
+            "/v1/admin/peers/RS-NCB/suspend",
+            &[],
+            &json!({"reason": "drill"}),
+        )
+        .await
+        .expect("suspend");
+    assert_eq!(r.status, 200, "{}", text(&r.body));
+    assert_eq!(a.audit_of(&r).await["action"], "partner_suspend");
+    let unknown = op
+        .post_json("/v1/admin/peers/XX-NCB/suspend", &[], &json!({}))
+        .await
+        .expect("suspend");
+    assert_problem(&unknown, 404, "not_found");
+    let id = send(a, "AL-CTD", &message()).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(status_of(a, &id, "RS-MOI").await["status"], "queued");
+    let p = peers(a).await;
+    assert_eq!(p["suspended"], true);
+    assert_eq!(p["queue_depth"], 1);
+    let r = op
+        .post_json("/v1/admin/peers/RS-NCB/resume", &[], &json!({}))
+        .await
+        .expect("resume");
+    assert_eq!(r.status, 200);
+    wait_status(a, &id, "RS-MOI", "relayed").await;
+    // B suspends A: A's relay is refused with peer_suspended and waits.
+    let b = fed.b();
+    let r = b
+        .client("operator-admin")
+        .post_json("/v1/admin/peers/AL-NCB/suspend", &[], &json!({}))
+        .await
+        .expect("suspend");
+    assert_eq!(r.status, 200);
+    let doc = bound_document(&fed, "AL-CTD", &["RS-MOI"]);
+    let r = fed
+        .a_as_gateway_to_b()
+        .post_json(
+            "/v1/federation/messages",
+            &[],
+            &serde_json::to_value(&doc).expect("json"),
+        )
+        .await
+        .expect("post");
+    assert_problem(&r, 403, "peer_suspended");
+}
