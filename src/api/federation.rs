@@ -54,6 +54,33 @@ pub async fn messages(
     Ok((StatusCode::CREATED, Json(answer)).into_response())
 }
 
+/// `POST /v1/federation/notices`.
+#[utoipa::path(
+    post,
+    path = "/v1/federation/notices",
+    tag = "federation",
+    operation_id = "relay_notice",
+    summary = "The originator's gateway announces a lifecycle decision (erase, hold, lift_hold, label, grant) about a family this gateway may hold (SPEC §11)",
+    request_body(content = Object, content_type = "application/json", description = "{\"v\": 1, \"kind\", \"message_id\", \"reason\" | \"label\" | \"partner\" and \"scope\"}"),
+    responses(
+        (status = 200, description = "{\"receipt\": JWS}: erased for an erasure, applied (naming the notice) otherwise; the same for a family this gateway does not hold", body = Object),
+        (status = 400, description = "invalid_message naming the field, or label_not_raised", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "origin_not_behind_peer or peer_suspended", body = crate::api::problem::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "legal_hold: this gateway's own hold stands; the origin tries again", body = crate::api::problem::Problem, content_type = "application/problem+json")
+    )
+)]
+pub async fn notices(
+    State(app): State<Arc<AppState>>,
+    Extension(ctx): Extension<Arc<RequestCtx>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let peer = peer(&ctx)?;
+    let doc = read_json(body, &headers, app.settings.max_body_bytes).await?;
+    let answer = ops::notice_in::apply(&app, &peer, ctx.as_ref(), &doc).await?;
+    Ok(Json(answer).into_response())
+}
+
 /// `POST /v1/federation/receipts`.
 #[utoipa::path(
     post,

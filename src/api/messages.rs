@@ -178,6 +178,9 @@ pub async fn status(
             if let (Some(obj), Some(via)) = (v.as_object_mut(), &s.via) {
                 obj.insert("via".into(), json!(via));
                 obj.insert("receipt".into(), json!(s.receipt));
+                if let Some(e) = s.erasure {
+                    obj.insert("erasure".into(), json!(e));
+                }
             }
             v
         })

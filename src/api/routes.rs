@@ -91,6 +91,7 @@ pub static ROUTES: &[RouteSpec] = &[
     spec(Method::GET, "/v1/admin/config", Action::Inspect, Roles::OPERATOR, NO_BODY, || get(super::admin_config::show)),
     spec(Method::POST, "/v1/federation/messages", Action::Collect, Roles::GATEWAY, JSON, || post(federation::messages)),
     spec(Method::POST, "/v1/federation/receipts", Action::Acknowledge, Roles::GATEWAY, JSON, || post(federation::receipts)),
+    spec(Method::POST, "/v1/federation/notices", Action::Alter, Roles::GATEWAY, JSON, || post(federation::notices)),
     spec(Method::GET, "/v1/openapi.json", Action::Inspect, Roles::ANY, NO_BODY, || get(openapi::serve)),
 ];
 

@@ -188,6 +188,26 @@ impl AppState {
         self.relay_wake.send_modify(|n| *n = n.wrapping_add(1));
     }
 
+    /// What a write needs to sign receipts for peers in its transaction;
+    /// `None` for a gateway without a federation id.
+    pub fn receipt_signer(&self) -> Option<crate::store::ReceiptSigner> {
+        Some(crate::store::ReceiptSigner {
+            own: self.config.federation.id.clone()?,
+            key: self.envelope_key.clone(),
+        })
+    }
+
+    /// The originator's decision as a notice for the peers holding copies
+    /// (SPEC §11), stamped now; `None` for a gateway without a federation
+    /// id (it has no peers).
+    pub fn notice(&self, notice: crate::federation::Notice) -> Option<crate::store::NoticeFanout> {
+        self.config.federation.id.as_ref()?;
+        Some(crate::store::NoticeFanout {
+            notice,
+            at_ms: crate::domain::time::to_ms(time::OffsetDateTime::now_utc()),
+        })
+    }
+
     /// Partners suspended now.
     pub fn suspended(&self) -> Arc<BTreeSet<PartnerId>> {
         self.suspended.load_full()

@@ -18,7 +18,7 @@ use crate::audit::record::{Action, Actor, Outcome, RecordDraft, format_at};
 use crate::blobs::{BlobState, BlobStore};
 use crate::domain::time::to_ms;
 use crate::store::writes::{EraseOrphan, ReduceAudit};
-use crate::store::{Store, StoreError, WriteOp};
+use crate::store::{ReceiptSigner, Store, StoreError, WriteOp};
 
 /// Unreferenced uploads are removed after this long.
 pub(crate) const ORPHAN_AFTER: Duration = Duration::hours(24);
@@ -102,11 +102,41 @@ pub(crate) fn erase_draft(
 }
 
 /// One sweep as if at `as_of`. With `dry_run`, nothing is written and the
-/// report lists what would be erased.
+/// report lists what would be erased. Erasures are announced to the peers
+/// holding copies; without a signer no `erased` receipt goes to the peers
+/// a message came from (see [`sweep_with`]).
 pub async fn sweep(
     store: &Store,
     blobs: &BlobStore,
     opts: &SweepOptions,
+) -> Result<SweepReport, StoreError> {
+    sweep_with(store, blobs, opts, None).await
+}
+
+/// The signer of the `erased` receipts a holder owes the peers its
+/// messages came from (SPEC §11), for a gateway with a federation id: the
+/// command line's sweep uses it as the gateway's does.
+pub fn receipt_signer(
+    config: &crate::config::Config,
+) -> Result<Option<ReceiptSigner>, crate::crypto::jose::JoseError> {
+    let Some(own) = config.federation.id.clone() else {
+        return Ok(None);
+    };
+    let key = crate::crypto::jose::JwsKey::from_pem_file(&config.envelope_key_path())?;
+    Ok(Some(ReceiptSigner {
+        own,
+        key: std::sync::Arc::new(key),
+    }))
+}
+
+/// [`sweep`], with `receipts` signing the `erased` receipts owed to the
+/// peers the erased messages came from, queued in each erasure's
+/// transaction.
+pub async fn sweep_with(
+    store: &Store,
+    blobs: &BlobStore,
+    opts: &SweepOptions,
+    receipts: Option<&ReceiptSigner>,
 ) -> Result<SweepReport, StoreError> {
     let (as_of, dry_run) = (opts.as_of, opts.dry_run);
     let mut report = SweepReport::default();
@@ -151,6 +181,8 @@ pub async fn sweep(
             let what = Erasure {
                 message_ids: vec![d.id.clone()],
                 family_of: None,
+                notice: Some("retention period ended (retain_until)".into()),
+                receipts: receipts.cloned(),
             };
             match erase(store, blobs, what, draft).await {
                 Ok(_) => report.erased.push(d.id),
@@ -248,6 +280,7 @@ pub async fn sweep_exclusive(
     store: &Store,
     blobs: &BlobStore,
     opts: &SweepOptions,
+    receipts: Option<&ReceiptSigner>,
 ) -> Result<Option<SweepReport>, StoreError> {
     if opts.dry_run {
         return sweep(store, blobs, opts).await.map(Some);
@@ -255,7 +288,7 @@ pub async fn sweep_exclusive(
     let Some(lock) = store.try_sweep_lock().await? else {
         return Ok(None);
     };
-    let report = sweep(store, blobs, opts).await;
+    let report = sweep_with(store, blobs, opts, receipts).await;
     lock.release().await;
     report.map(Some)
 }
@@ -274,9 +307,13 @@ pub(crate) async fn run_periodically(
             dry_run: false,
             audit_retention_days: app.config.audit.retention_days,
         };
-        match sweep_exclusive(&app.store, &app.blobs, &opts).await {
+        let signer = app.receipt_signer();
+        match sweep_exclusive(&app.store, &app.blobs, &opts, signer.as_ref()).await {
             Ok(None) => tracing::debug!("another node is sweeping retention; skipped"),
             Ok(Some(r)) => {
+                if !r.erased.is_empty() {
+                    app.wake_relay();
+                }
                 app.metrics
                     .sweep(r.erased.len(), r.orphans.len(), r.audit_reduced);
                 if !r.erased.is_empty() || !r.orphans.is_empty() || r.audit_reduced > 0 {

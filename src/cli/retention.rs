@@ -64,7 +64,11 @@ pub async fn run(cmd: RetentionCommand) -> u8 {
         dry_run,
         audit_retention_days: config.audit.retention_days,
     };
-    match brdo::app::sweeper::sweep_exclusive(&store, &blobs, &opts).await {
+    let signer = match brdo::app::sweeper::receipt_signer(&config) {
+        Ok(s) => s,
+        Err(e) => return fail(EXIT_CONFIG, format!("the envelope key: {e}")),
+    };
+    match brdo::app::sweeper::sweep_exclusive(&store, &blobs, &opts, signer.as_ref()).await {
         Ok(None) => {
             store.close().await;
             fail(

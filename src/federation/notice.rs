@@ -74,6 +74,23 @@ impl Notice {
         }
     }
 
+    /// The same decision about another message: the origin sends one
+    /// notice per copy a peer holds, each naming the message that peer
+    /// stored (for a forward relayed on its own, the forward's id, which
+    /// the holder keeps as its family's original).
+    #[must_use]
+    pub fn for_message(&self, id: &str) -> Notice {
+        let mut n = self.clone();
+        match &mut n {
+            Notice::Erase { message_id, .. }
+            | Notice::Hold { message_id, .. }
+            | Notice::LiftHold { message_id }
+            | Notice::Label { message_id, .. }
+            | Notice::Grant { message_id, .. } => id.clone_into(message_id),
+        }
+        n
+    }
+
     /// The notice's kind as the wire spells it (and receipts name it).
     pub fn kind(&self) -> &'static str {
         match self {

@@ -26,6 +26,7 @@ mod file_modes;
 pub(crate) mod json_columns;
 mod merkle_rows;
 mod new_messages;
+pub mod notices;
 pub mod outbox;
 mod proofs;
 mod reads;
@@ -52,6 +53,7 @@ pub use bulk_read::{Block, BulkReader};
 pub use error::StoreError;
 pub use expected::Expected;
 pub use merkle_rows::CheckpointPolicy;
+pub use notices::{NoticeFanout, ReceiptSigner};
 pub use outbox::{OutboxEntry, OutboxRow, PeerStateRow, QueueStats, ReceiptRow};
 pub use proofs::StoredCheckpoint;
 pub use rows::{

@@ -13,6 +13,7 @@ use sqlx::Row;
 
 use super::Store;
 use super::error::StoreError;
+use super::notices::BLOCKED;
 use super::vocab::OutboxKind;
 use super::write_conn::WriteConn;
 
@@ -198,7 +199,8 @@ const RECEIPT_COLUMNS: &str =
 
 impl Store {
     /// Up to `limit` rows for `peer` due at `now_ms` and claimed by no one,
-    /// oldest first.
+    /// oldest first; a notice waits while an older row about the same copy
+    /// is queued (`notices::BLOCKED`).
     pub async fn outbox_due(
         &self,
         peer: &str,
@@ -207,7 +209,7 @@ impl Store {
     ) -> Result<Vec<OutboxRow>, StoreError> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {OUTBOX_COLUMNS} WHERE peer = $1 AND next_attempt_ms <= $2 \
-             AND (claimed_until_ms IS NULL OR claimed_until_ms < $2) \
+             AND (claimed_until_ms IS NULL OR claimed_until_ms < $2) AND NOT {BLOCKED} \
              ORDER BY created_ms, id LIMIT $3 + 0"
         )))
         .bind(peer.to_owned())
@@ -354,10 +356,12 @@ impl Store {
 
     /// The earliest time any row becomes due, unix ms.
     pub async fn outbox_next_due(&self) -> Result<Option<i64>, StoreError> {
-        Ok(sqlx::query("SELECT MIN(next_attempt_ms) FROM relay_outbox")
-            .fetch_one(self.pool())
-            .await?
-            .try_get(0)?)
+        Ok(sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT MIN(next_attempt_ms) FROM relay_outbox WHERE NOT {BLOCKED}"
+        )))
+        .fetch_one(self.pool())
+        .await?
+        .try_get(0)?)
     }
 
     /// Receipts stored for a message in one direction, oldest first.

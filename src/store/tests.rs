@@ -121,6 +121,7 @@ async fn writes_spell_stored_text_as_before(kind: Kind) {
             scope: PermissionScope::JudicialUse,
             at_ms,
             officer: "o".into(),
+            notice: None,
         }
         .into(),
         writes::JudicialUse {
@@ -140,6 +141,7 @@ async fn writes_spell_stored_text_as_before(kind: Kind) {
             root_id: "m1".into(),
             held: true,
             reason: Some("case".into()),
+            notice: None,
         }
         .into(),
     ];
@@ -505,6 +507,7 @@ async fn checked_writes_see_the_family_as_it_is_at_commit(kind: Kind) {
             WriteOp::from(writes::RaiseLabel {
                 root_id: "m1".into(),
                 label: raised_label.clone(),
+                notice: None,
             }),
         )
     };
@@ -535,6 +538,7 @@ async fn checked_writes_see_the_family_as_it_is_at_commit(kind: Kind) {
             root_id: "m1".into(),
             held,
             reason: held.then(|| "case".into()),
+            notice: None,
         })
     };
     store.write(hold(true), d("hold")).await.expect("hold");
@@ -559,6 +563,7 @@ async fn checked_writes_see_the_family_as_it_is_at_commit(kind: Kind) {
         // 2026-11-21T10:00:00.000Z
         at_ms: 1_795_255_200_000,
         officer: "o".into(),
+        notice: None,
     });
     store.write(grant, d("grant")).await.expect("grant");
     store
@@ -570,6 +575,8 @@ async fn checked_writes_see_the_family_as_it_is_at_commit(kind: Kind) {
         message_ids: vec!["m1".into()],
         family_of: Some("m1".into()),
         at_ms: 5,
+        notice: None,
+        receipts: None,
     });
     let (out, _) = store.write(erase, d("erase")).await.expect("erase");
     let WriteOutput::Erased { mut messages, .. } = out else {
@@ -604,6 +611,7 @@ async fn a_batch_writes_its_submits_before_other_writes(kind: Kind) {
         root_id: "m1".into(),
         held: true,
         reason: Some("case".into()),
+        notice: None,
     });
     let (a, b, c) = tokio::join!(
         store.write(submit_op("m1", None), draft(Action::Collect, "a")),

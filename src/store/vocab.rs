@@ -24,6 +24,9 @@ string_enum! {
         /// The peer could not be reached within `give_up_after_hours`
         /// (final).
         Undeliverable = "undeliverable",
+        /// The peer gateway confirmed it erased its copy (an `erased`
+        /// receipt, SPEC §11; final).
+        Erased = "erased",
     }
 }
 
@@ -37,7 +40,7 @@ impl DeliveryStatus {
             Self::Relayed => 1,
             Self::Delivered => 2,
             Self::Acknowledged => 3,
-            Self::Refused | Self::Undeliverable => 4,
+            Self::Refused | Self::Undeliverable | Self::Erased => 4,
         }
     }
 }

@@ -177,9 +177,15 @@ async fn run_jobs(
 
 /// Whether a committed job of the batch erased anything.
 fn erased_any(results: &[JobResult]) -> bool {
-    results
-        .iter()
-        .any(|r| matches!(r, Ok((WriteOutput::Erased { .. }, _))))
+    results.iter().any(|r| {
+        matches!(
+            r,
+            Ok((
+                WriteOutput::Erased { .. } | WriteOutput::Notice { erased: true, .. },
+                _
+            ))
+        )
+    })
 }
 
 /// Copies the log into the database file and empties it, so that no

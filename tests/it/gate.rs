@@ -130,6 +130,7 @@ const EXPECTED: &[Row] = &[
     row("POST", "/v1/admin/peers/{id}/resume", "partner_resume", OPERATOR, HIDDEN),
     row("POST", "/v1/federation/messages", "collect", GATEWAY, (201, "collect", "allowed", None)),
     row("POST", "/v1/federation/receipts", "acknowledge", GATEWAY, (200, "acknowledge", "allowed", None)),
+    row("POST", "/v1/federation/notices", "alter", GATEWAY, (200, "alter", "allowed", None)),
     row("GET", "/v1/openapi.json", "inspect", ANY, (200, "inspect", "allowed", None)),
 ];
 

@@ -69,6 +69,7 @@ pub async fn forward(
     let (row, _) = visible_to(app, caller, id).await?;
     caller.counterparts(&fwd.recipients);
     let sealed = live_content(&row)?;
+    check_across(&app.policy(), &row, &fwd.recipients)?;
     let (expected, policy) = decide_forward(app, caller, &row, &fwd.recipients).await?;
     let content = content::open(&app.store, &app.master_key, &row.id, sealed).await?;
     let attachments = app.store.message_attachments(&row.id).await?;
@@ -107,6 +108,35 @@ pub async fn forward(
         signatures,
     };
     commit(app, caller, copy, &fwd.recipients, expected).await
+}
+
+/// A message whose originator lives behind a peer gateway cannot be
+/// forwarded to a partner behind a peer (SPEC §11): only the originator's
+/// gateway may send its information across, and the next gateway would
+/// refuse it (`origin_not_behind_peer`). A local originator's message is
+/// relayed like a submission.
+fn check_across(
+    policy: &crate::policy::Policy,
+    row: &MessageRow,
+    recipients: &BTreeSet<PartnerId>,
+) -> Result<(), OpError> {
+    let Some(origin_peer) =
+        PartnerId::parse(&row.originator).and_then(|o| policy.via(&o).map(|p| p.id.clone()))
+    else {
+        return Ok(());
+    };
+    let remote: Vec<String> = recipients
+        .iter()
+        .filter(|r| policy.via(r).is_some())
+        .map(ToString::to_string)
+        .collect();
+    if remote.is_empty() {
+        return Ok(());
+    }
+    Err(OpError::OriginNotBehindPeer(format!(
+        "The originator of the information lives behind gateway {origin_peer}; it cannot be forwarded to {} behind a peer gateway.",
+        remote.join(", ")
+    )))
 }
 
 /// Asks the policy whether the caller may pass the message to

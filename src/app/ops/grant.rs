@@ -11,6 +11,7 @@ use crate::app::AppState;
 use crate::audit::record::{Action, Outcome, format_at};
 use crate::domain::PartnerId;
 use crate::domain::time::to_ms;
+use crate::federation::{Notice, NoticeScope};
 use crate::store::writes::Grant;
 use crate::store::{Expected, WriteOp};
 
@@ -51,11 +52,20 @@ pub async fn grant(
         scope,
         at_ms: to_ms(now),
         officer: caller.officer.clone(),
+        notice: app.notice(Notice::Grant {
+            message_id: row.root_id.clone(),
+            partner: partner.clone(),
+            scope: match scope {
+                Scope::Forward => NoticeScope::Forward,
+                Scope::JudicialUse => NoticeScope::JudicialUse,
+            },
+        }),
     });
     let op = grant.checked(Expected::live(&row.id, &row.root_id));
     let draft = caller.trail.draft(Action::Grant, Outcome::Allowed);
     let (_, rec) = app.store.write(op, draft).await?;
     caller.trail.audited(rec.seq);
+    app.wake_relay();
     Ok(Granted {
         id: row.root_id,
         partner,

@@ -8,6 +8,7 @@ use super::held::{require_originator, visible_to};
 use super::{Caller, OpError, Trail};
 use crate::app::AppState;
 use crate::audit::record::{Action, Outcome};
+use crate::federation::Notice;
 use crate::store::writes::SetHold;
 use crate::store::{Expected, MessageRow, WriteOp};
 
@@ -62,6 +63,15 @@ pub async fn hold(
         root_id: row.root_id.clone(),
         held,
         reason: reason.clone(),
+        notice: app.notice(match &reason {
+            Some(r) => Notice::Hold {
+                message_id: row.root_id.clone(),
+                reason: r.clone(),
+            },
+            None => Notice::LiftHold {
+                message_id: row.root_id.clone(),
+            },
+        }),
     });
     // A hold on a family erased meanwhile would answer for nothing held.
     let op = set.checked(Expected::live(&row.id, &row.root_id));
@@ -70,6 +80,7 @@ pub async fn hold(
         .write(op, trail.draft(Action::Alter, Outcome::Allowed))
         .await?;
     trail.audited(rec.seq);
+    app.wake_relay();
     Ok(HoldState {
         id: row.root_id,
         held,

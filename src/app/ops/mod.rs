@@ -19,6 +19,7 @@ pub mod held;
 pub mod hold;
 pub mod inbox;
 pub mod judicial_use;
+pub mod notice_in;
 pub mod peer_receipts;
 pub mod raise_label;
 pub mod read;

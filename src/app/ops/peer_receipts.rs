@@ -47,14 +47,20 @@ pub async fn record(
     let mut rows = Vec::new();
     let mut statuses = Vec::new();
     for (i, jws) in receipts.iter().enumerate() {
-        let (r, recipient, status) = check(app, peer, &own, &keys, jws)
+        let (r, recipients, status) = check(app, peer, &own, &keys, jws)
             .await
             .map_err(|why| OpError::ReceiptInvalid(format!("receipts[{i}]: {why}")))?;
         trail.message(&r.message_id);
-        statuses.push((r.message_id.clone(), recipient.clone(), status));
+        for recipient in recipients {
+            statuses.push((r.message_id.clone(), recipient, status));
+        }
         rows.push(ReceiptRow {
+            recipient: r
+                .recipient
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
             message_id: r.message_id,
-            recipient,
             peer: peer.to_string(),
             direction: RECEIVED,
             kind: r.kind.as_str().to_owned(),
@@ -79,36 +85,45 @@ pub async fn record(
     Ok(n)
 }
 
-/// One receipt's checks; its recipient and the status it proves.
+/// One receipt's checks; the recipients whose status it proves, and the
+/// status. An `erased` receipt (the holder's own retention) is family-wide:
+/// it names no recipient and covers every one behind that peer.
 async fn check(
     app: &AppState,
     peer: &PartnerId,
     own: &PartnerId,
     keys: &JwsKeys,
     jws: &str,
-) -> Result<(Receipt, String, DeliveryStatus), String> {
+) -> Result<(Receipt, Vec<String>, DeliveryStatus), String> {
     let r = Receipt::verify(jws, keys).map_err(|e| e.to_string())?;
     r.expect(peer, own, &r.message_id)
         .map_err(|e| e.to_string())?;
     let status = match r.kind {
         ReceiptKind::Delivered => DeliveryStatus::Delivered,
         ReceiptKind::Acknowledged => DeliveryStatus::Acknowledged,
+        ReceiptKind::Erased => DeliveryStatus::Erased,
         other => return Err(format!("a {} receipt is not accepted here", other.as_str())),
     };
-    let recipient = r
-        .recipient
-        .as_ref()
-        .map(ToString::to_string)
-        .ok_or("the receipt names no recipient")?;
-    let relayed = app
+    let named = r.recipient.as_ref().map(ToString::to_string);
+    if named.is_none() != (status == DeliveryStatus::Erased) {
+        return Err(if named.is_none() {
+            "the receipt names no recipient".to_owned()
+        } else {
+            "an erased receipt names a recipient".to_owned()
+        });
+    }
+    let recipients: Vec<String> = app
         .store
         .deliveries(&r.message_id)
         .await
         .map_err(|_| "the store cannot be read".to_owned())?
         .into_iter()
-        .any(|d| d.recipient == recipient && d.via.as_deref() == Some(peer.as_str()));
-    if !relayed {
+        .filter(|d| d.via.as_deref() == Some(peer.as_str()))
+        .map(|d| d.recipient)
+        .filter(|d| named.as_ref().is_none_or(|n| n == d))
+        .collect();
+    if recipients.is_empty() {
         return Err("names no message this gateway relayed to that recipient".into());
     }
-    Ok((r, recipient, status))
+    Ok((r, recipients, status))
 }

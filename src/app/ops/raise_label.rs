@@ -13,6 +13,7 @@ use crate::app::AppState;
 use crate::audit::record::{Action, Outcome};
 use crate::domain::label::Label;
 use crate::domain::{Classification, FieldError, PartnerId};
+use crate::federation::Notice;
 use crate::policy::{Violation, ViolationCode};
 use crate::store::writes::RaiseLabel;
 use crate::store::{Expected, WriteOp};
@@ -74,6 +75,10 @@ pub async fn raise_label(
     let raise = WriteOp::from(RaiseLabel {
         root_id: row.root_id.clone(),
         label: new.clone(),
+        notice: app.notice(Notice::Label {
+            message_id: row.root_id.clone(),
+            label: new.clone(),
+        }),
     });
     // The holders were checked against the family read here; a forward
     // committed since may have added one the new label excludes.
@@ -85,6 +90,7 @@ pub async fn raise_label(
     let draft = caller.trail.draft(Action::Alter, Outcome::Allowed);
     let (_, rec) = app.store.write(op, draft).await?;
     caller.trail.audited(rec.seq);
+    app.wake_relay();
     let marking = new.classification.marking();
     Ok(Raised {
         id: row.root_id,
@@ -148,7 +154,7 @@ pub(crate) fn raise_errors(old: &Label, new: &Label) -> Vec<FieldError> {
 }
 
 /// Checks that every current holder may hold the information under `new`.
-fn holder_violations(
+pub(crate) fn holder_violations(
     app: &AppState,
     new: &Label,
     originator: &PartnerId,

@@ -68,7 +68,7 @@ pub async fn review(
     };
     caller.trail.detail("decision", json!(name));
     match decision {
-        Decision::Erase => erase_family(app, caller, row).await,
+        Decision::Erase => erase_family(app, caller, row, reason).await,
         Decision::Keep { extend_days } => keep(app, caller, row, extend_days).await,
     }
 }
@@ -77,6 +77,7 @@ async fn erase_family(
     app: &AppState,
     caller: &Caller<'_>,
     row: MessageRow,
+    reason: &str,
 ) -> Result<Reviewed, OpError> {
     let family = app.store.family(&row.root_id).await?;
     let ids: Vec<String> = family.iter().map(|m| m.id.clone()).collect();
@@ -86,10 +87,13 @@ async fn erase_family(
     let what = Erasure {
         message_ids: ids,
         family_of: Some(row.root_id.clone()),
+        notice: Some(reason.to_owned()),
+        receipts: app.receipt_signer(),
     };
     let draft = caller.trail.draft(Action::Erase, Outcome::Allowed);
     let done = erase(&app.store, &app.blobs, what, draft).await?;
     caller.trail.audited(done.seq);
+    app.wake_relay();
     Ok(Reviewed::Erased {
         id: row.id,
         erased: done.messages,

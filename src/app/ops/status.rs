@@ -18,8 +18,12 @@ pub struct RecipientState {
     pub updated_at: String,
     /// For a recipient behind a peer gateway: that peer (SPEC §11).
     pub via: Option<String>,
-    /// For a recipient behind a peer gateway: the latest receipt it sent.
+    /// For a recipient behind a peer gateway: the latest receipt it sent
+    /// (its own, or the family-wide `erased`).
     pub receipt: Option<String>,
+    /// For a recipient behind a peer gateway, after an erasure here:
+    /// `outstanding` until that gateway confirms it erased its copy.
+    pub erasure: Option<&'static str>,
 }
 
 /// Every recipient's status of message `id`; only its sender may ask
@@ -35,21 +39,35 @@ pub async fn status(
         return Err(OpError::NotFound);
     }
     let erased_at = row.erased_at_ms.map(ms_to_text);
-    let receipts = if deliveries.iter().any(|d| d.via.is_some()) {
+    let remote = deliveries.iter().any(|d| d.via.is_some());
+    let receipts = if remote {
         app.store.receipts_of(&row.id, RECEIVED).await?
+    } else {
+        Vec::new()
+    };
+    let outstanding = if remote && erased_at.is_some() {
+        app.store.erasures_outstanding(&row.id).await?
     } else {
         Vec::new()
     };
     let states = deliveries
         .into_iter()
         .map(|d| {
-            let receipt = d.via.as_ref().and_then(|_| {
+            let receipt = d.via.as_ref().and_then(|via| {
                 receipts
                     .iter()
-                    .filter(|r| r.recipient == d.recipient)
+                    .filter(|r| {
+                        r.recipient == d.recipient
+                            || (r.recipient.is_empty() && &r.peer == via && r.kind == "erased")
+                    })
                     .max_by_key(|r| r.at_ms)
                     .map(|r| r.jws.clone())
             });
+            let erasure = d
+                .via
+                .as_ref()
+                .filter(|via| outstanding.contains(via))
+                .map(|_| "outstanding");
             let (status, updated_at) = match &erased_at {
                 Some(at) => ("erased".to_owned(), at.clone()),
                 None => (d.status.as_str().to_owned(), d.updated_at),
@@ -60,6 +78,7 @@ pub async fn status(
                 updated_at,
                 via: d.via,
                 receipt,
+                erasure,
             }
         })
         .collect();

@@ -7,9 +7,11 @@
 //! - `outbound`: the relayed document of one message for one peer.
 //! - `backoff`: when a failed row is tried again.
 //! - `send`: one outbox row, one attempt, and what it records.
+//! - `notices`: a lifecycle notice sent and its receipt recorded.
 //! - `worker`: the task per peer that drains its queue.
 
 pub mod backoff;
+pub mod notices;
 pub mod outbound;
 pub mod peer_client;
 pub mod receipt_back;

@@ -58,6 +58,13 @@ pub async fn attempt(app: &AppState, link: &PeerLink, row: &OutboxRow) -> Attemp
         Ok(false) => return Attempt::Busy,
         Err(e) => return Attempt::Failed(PeerError::Config(format!("store: {e}"))),
     }
+    if row.entry.kind == OutboxKind::Notice {
+        match super::notices::must_wait(app, row).await {
+            Ok(false) => {}
+            Ok(true) => return Attempt::Busy,
+            Err(e) => return Attempt::Failed(PeerError::Config(format!("store: {e}"))),
+        }
+    }
     if row.entry.kind == OutboxKind::Message && past_give_up(app, row, now) {
         return match give_up(app, link, row).await {
             Ok(()) => Attempt::Done("undeliverable"),
@@ -67,9 +74,9 @@ pub async fn attempt(app: &AppState, link: &PeerLink, row: &OutboxRow) -> Attemp
     let result = match row.entry.kind {
         OutboxKind::Message => send_message(app, link, row).await,
         OutboxKind::Receipt => send_receipt(app, link, row).await,
-        // Lifecycle notices are sent by their own relay (not yet built);
-        // the row waits untouched.
-        OutboxKind::Notice => Err(PeerError::Config("notices are not relayed yet".into())),
+        // Never given up: an erasure a peer never confirms stays
+        // outstanding (SPEC §11).
+        OutboxKind::Notice => super::notices::send_notice(app, link, row).await,
     };
     match result {
         Ok(outcome) => Attempt::Done(outcome),

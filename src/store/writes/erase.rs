@@ -4,9 +4,15 @@
 use super::erase_orphan::erase_attachment;
 use super::tx::{Applied, Tx, WriteOutput};
 use crate::audit::RecordDraft;
+use crate::federation::{Receipt, ReceiptKind};
 use crate::store::convert::int_to_flag;
 use crate::store::error::StoreError;
 use crate::store::family::family_ids;
+use crate::store::notices::{
+    NoticeFanout, ReceiptSigner, origin_peers, queue_notices, upsert_receipt,
+};
+use crate::store::outbox::{ISSUED, OutboxEntry, ReceiptRow, insert_entries};
+use crate::store::vocab::OutboxKind;
 use crate::store::write_conn::WriteConn;
 
 /// Erase messages' content, all or none (refused if any is held; already
@@ -20,6 +26,14 @@ pub struct Erase {
     pub family_of: Option<String>,
     /// Now, unix ms.
     pub at_ms: i64,
+    /// The erase notice for the peers holding copies of what is erased
+    /// (SPEC §11); a copy never sent is dropped instead. `None` on a
+    /// holder applying a peer's notice.
+    pub notice: Option<NoticeFanout>,
+    /// Signs the `erased` receipts owed to the peers the erased messages
+    /// came from (a holder erasing by its own retention); `None` when the
+    /// erasure is a peer's notice (its answer carries the receipt).
+    pub receipts: Option<ReceiptSigner>,
 }
 
 impl Erase {
@@ -45,6 +59,12 @@ impl Erase {
         let mut gone = Vec::new();
         for id in &live {
             erase_message(tx.conn, id, self.at_ms, &mut gone).await?;
+        }
+        if let Some(f) = &self.notice {
+            queue_notices(tx.conn, &live, f, true).await?;
+        }
+        if let Some(signer) = &self.receipts {
+            tell_origins(tx.conn, &live, signer, rec.seq, self.at_ms).await?;
         }
         let out = WriteOutput::Erased {
             messages: ids,
@@ -126,6 +146,59 @@ async fn erase_message(
         if !gone.contains(&a) {
             erase_attachment(conn, &a, at_ms).await?;
             gone.push(a);
+        }
+    }
+    Ok(())
+}
+
+/// Queues a signed `erased` receipt (naming the erasure's audit record)
+/// for each peer one of `ids` came from, and keeps it as issued.
+async fn tell_origins(
+    conn: &mut WriteConn,
+    ids: &[String],
+    signer: &ReceiptSigner,
+    seq: u64,
+    at_ms: i64,
+) -> Result<(), StoreError> {
+    let at = crate::domain::time::ms_to_text(at_ms);
+    for id in ids {
+        for peer in origin_peers(conn, id).await? {
+            let Some(to) = crate::domain::PartnerId::parse(&peer) else {
+                continue;
+            };
+            let receipt = Receipt {
+                v: 1,
+                kind: ReceiptKind::Erased,
+                gateway: signer.own.clone(),
+                to,
+                message_id: id.clone(),
+                recipient: None,
+                at: at.clone(),
+                audit_seq: Some(seq),
+                tree_size: Some(seq),
+                violations: Vec::new(),
+                notice: None,
+            };
+            let jws = signer.sign(&receipt)?;
+            let entry = OutboxEntry {
+                id: uuid::Uuid::now_v7().to_string(),
+                peer: peer.clone(),
+                kind: OutboxKind::Receipt,
+                message_id: id.clone(),
+                body: Some(jws.clone()),
+                created_ms: at_ms,
+            };
+            insert_entries(conn, std::slice::from_ref(&entry)).await?;
+            let row = ReceiptRow {
+                message_id: id.clone(),
+                recipient: String::new(),
+                peer,
+                direction: ISSUED,
+                kind: ReceiptKind::Erased.as_str().to_owned(),
+                jws,
+                at_ms,
+            };
+            upsert_receipt(conn, &row).await?;
         }
     }
     Ok(())

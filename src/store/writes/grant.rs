@@ -4,6 +4,7 @@
 use super::tx::{Applied, Tx};
 use crate::audit::RecordDraft;
 use crate::domain::time::ms_to_text;
+use crate::store::notices::{NoticeFanout, announce};
 use crate::store::vocab::PermissionScope;
 
 /// The originator grants a permission on its information.
@@ -19,6 +20,9 @@ pub struct Grant {
     pub at_ms: i64,
     /// The granting officer.
     pub officer: String,
+    /// The notice for the peers holding copies (SPEC §11), queued in the
+    /// same transaction; `None` on a holder applying a peer's notice.
+    pub notice: Option<NoticeFanout>,
 }
 
 impl Grant {
@@ -39,6 +43,7 @@ impl Grant {
                 ],
             )
             .await?;
+        announce(tx.conn, &self.root_id, self.notice.as_ref()).await?;
         Ok(done)
     }
 }

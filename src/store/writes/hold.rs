@@ -4,6 +4,7 @@ use super::tx::{Applied, Tx};
 use crate::audit::RecordDraft;
 use crate::store::convert::flag_to_int;
 use crate::store::family::IN_FAMILY;
+use crate::store::notices::{NoticeFanout, announce};
 
 /// Set or lift a legal hold on a whole family.
 #[derive(Debug, Clone)]
@@ -14,6 +15,9 @@ pub struct SetHold {
     pub held: bool,
     /// Why, when set.
     pub reason: Option<String>,
+    /// The notice for the peers holding copies (SPEC §11), queued in the
+    /// same transaction; `None` on a holder applying a peer's notice.
+    pub notice: Option<NoticeFanout>,
 }
 
 impl SetHold {
@@ -31,6 +35,7 @@ impl SetHold {
                 ],
             )
             .await?;
+        announce(tx.conn, &self.root_id, self.notice.as_ref()).await?;
         Ok(done)
     }
 }

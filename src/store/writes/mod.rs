@@ -12,12 +12,14 @@
 //! record, so a refusal leaves nothing behind (see `super::writer`).
 
 mod acknowledge;
+mod apply_notice;
 mod erase;
 mod erase_orphan;
 mod grant;
 mod hold;
 mod judicial_use;
 mod mark_delivered;
+mod notice_outcome;
 mod partner_state;
 mod peer_state;
 mod raise_label;
@@ -32,12 +34,14 @@ mod tx;
 mod upload;
 
 pub use acknowledge::Acknowledge;
+pub use apply_notice::{ApplyNotice, NoticeChange};
 pub use erase::Erase;
 pub use erase_orphan::EraseOrphan;
 pub use grant::Grant;
 pub use hold::SetHold;
 pub use judicial_use::JudicialUse;
 pub use mark_delivered::MarkDelivered;
+pub use notice_outcome::NoticeOutcome;
 pub use partner_state::SetPartnerState;
 pub use peer_state::SetPeerState;
 pub use raise_label::RaiseLabel;
@@ -101,6 +105,10 @@ pub enum WriteOp {
     RecordReceipts(RecordReceipts),
     /// Suspend or resume a peer gateway.
     SetPeerState(SetPeerState),
+    /// A holder applies a peer's lifecycle notice and signs its receipt.
+    ApplyNotice(Box<ApplyNotice>),
+    /// The origin records a peer's receipt for a notice.
+    NoticeOutcome(NoticeOutcome),
 }
 
 /// `op`, only if what it was decided on still holds at commit (see
@@ -155,6 +163,8 @@ impl WriteOp {
             WriteOp::Receive(w) => w.apply(tx, audit).await,
             WriteOp::RecordReceipts(w) => w.apply(tx, audit).await,
             WriteOp::SetPeerState(w) => w.apply(tx, audit).await,
+            WriteOp::ApplyNotice(w) => w.apply(tx, audit).await,
+            WriteOp::NoticeOutcome(w) => w.apply(tx, audit).await,
         }
     }
 }
@@ -188,11 +198,18 @@ into_write_op!(
     Rewrap,
     RelayOutcome,
     RecordReceipts,
-    SetPeerState
+    SetPeerState,
+    NoticeOutcome
 );
 
 impl From<Receive> for WriteOp {
     fn from(w: Receive) -> Self {
         WriteOp::Receive(Box::new(w))
+    }
+}
+
+impl From<ApplyNotice> for WriteOp {
+    fn from(w: ApplyNotice) -> Self {
+        WriteOp::ApplyNotice(Box::new(w))
     }
 }

@@ -6,6 +6,7 @@ use crate::audit::RecordDraft;
 use crate::domain::Label;
 use crate::store::family::IN_FAMILY;
 use crate::store::json_columns::label_text;
+use crate::store::notices::{NoticeFanout, announce};
 
 /// Raise the label of a whole family.
 #[derive(Debug, Clone)]
@@ -14,6 +15,9 @@ pub struct RaiseLabel {
     pub root_id: String,
     /// The new label (its classification rank is stored beside it).
     pub label: Label,
+    /// The notice for the peers holding copies (SPEC §11), queued in the
+    /// same transaction; `None` on a holder applying a peer's notice.
+    pub notice: Option<NoticeFanout>,
 }
 
 impl RaiseLabel {
@@ -31,6 +35,7 @@ impl RaiseLabel {
                 ],
             )
             .await?;
+        announce(tx.conn, &self.root_id, self.notice.as_ref()).await?;
         Ok(done)
     }
 }

@@ -21,6 +21,16 @@ pub enum WriteOutput {
     Delivery(DeliveryRow),
     /// Receipts this gateway signed (a relayed message it received).
     Receipts(Vec<crate::store::outbox::ReceiptRow>),
+    /// A peer's notice was applied: the receipt signed for it, and the
+    /// attachments its erasure released (their blobs can be deleted).
+    Notice {
+        /// The receipt, as kept.
+        receipt: crate::store::outbox::ReceiptRow,
+        /// Attachments that lost their last reference.
+        attachments: Vec<String>,
+        /// Whether content was erased (SQLite then empties its log).
+        erased: bool,
+    },
     /// Messages or an orphan upload were erased.
     Erased {
         /// The messages the erasure covered (as at commit; those erased
