@@ -92,7 +92,46 @@ on_both_backends!(
     checked_writes_see_the_family_as_it_is_at_commit,
     unknown_stored_words_read_as_corrupt,
     writes_spell_stored_text_as_before,
+    an_origins_hold_and_this_gateways_own_are_lifted_apart,
 );
+
+/// On a holder, the hold an origin's notice sets and this gateway's own
+/// hold are two holds (SPEC §11): lifting either leaves the message held
+/// while the other stands, and `held` is what every erasure checks.
+async fn an_origins_hold_and_this_gateways_own_are_lifted_apart(kind: Kind) {
+    let Some((store, _db)) = store(kind).await else {
+        return;
+    };
+    let d = |r: &str| draft(Action::Alter, r);
+    store
+        .write(submit_op("m1", None), d("m1"))
+        .await
+        .expect("m1");
+    let hold = |held: bool, by_origin: bool| {
+        WriteOp::from(writes::SetHold {
+            root_id: "m1".into(),
+            held,
+            reason: held.then(|| if by_origin { "origin" } else { "local" }.into()),
+            notice: None,
+            by_origin,
+        })
+    };
+    let held = || async { store.message("m1").await.expect("read").expect("m1").held };
+    for (first, second) in [(true, false), (false, true)] {
+        store.write(hold(true, first), d("a")).await.expect("hold");
+        store.write(hold(true, second), d("b")).await.expect("hold");
+        store.write(hold(false, first), d("c")).await.expect("lift");
+        assert!(
+            held().await,
+            "the other hold stands (first by origin: {first})"
+        );
+        store
+            .write(hold(false, second), d("d"))
+            .await
+            .expect("lift");
+        assert!(!held().await, "both lifted (first by origin: {first})");
+    }
+}
 
 /// The text columns the writes fill are spelt as before the writes took
 /// instants in unix ms and words as enums (`format_at`, the literal status
@@ -138,6 +177,7 @@ async fn writes_spell_stored_text_as_before(kind: Kind) {
         }
         .into(),
         writes::SetHold {
+            by_origin: false,
             root_id: "m1".into(),
             held: true,
             reason: Some("case".into()),
@@ -535,6 +575,7 @@ async fn checked_writes_see_the_family_as_it_is_at_commit(kind: Kind) {
     // A hold set meanwhile.
     let hold = |held: bool| {
         WriteOp::from(writes::SetHold {
+            by_origin: false,
             root_id: "m1".into(),
             held,
             reason: held.then(|| "case".into()),
@@ -608,6 +649,7 @@ async fn a_batch_writes_its_submits_before_other_writes(kind: Kind) {
         return;
     };
     let hold = WriteOp::from(writes::SetHold {
+        by_origin: false,
         root_id: "m1".into(),
         held: true,
         reason: Some("case".into()),

@@ -63,6 +63,7 @@ pub async fn hold(
         root_id: row.root_id.clone(),
         held,
         reason: reason.clone(),
+        by_origin: false,
         notice: app.notice(match &reason {
             Some(r) => Notice::Hold {
                 message_id: row.root_id.clone(),

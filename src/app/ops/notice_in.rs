@@ -152,6 +152,7 @@ async fn change(
                 held: true,
                 reason: Some(reason.clone()),
                 notice: None,
+                by_origin: true,
             })
         }
         Notice::LiftHold { .. } => {
@@ -161,6 +162,7 @@ async fn change(
                 held: false,
                 reason: None,
                 notice: None,
+                by_origin: true,
             })
         }
         Notice::Label { label, .. } => label_change(app, trail, row, label.clone()).await?,
