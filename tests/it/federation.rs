@@ -207,6 +207,26 @@ async fn a_peer_down_then_up_gets_everything_exactly_once() {
             .is_some_and(|e| e.contains("unreachable")),
         "{p}"
     );
+    // A peer down is no reason to take this gateway out of service, and
+    // its queue shows in the metrics, per peer.
+    let metrics = fed.a().gateway.metrics_addr;
+    assert_eq!(crate::harness::plain_get(metrics, "/readyz").await.0, 200);
+    let (_, m) = crate::harness::plain_get(metrics, "/metrics").await;
+    assert!(
+        m.lines()
+            .any(|l| l == "brdo_relay_queue_depth{peer=\"RS-NCB\"} 3"),
+        "{m}"
+    );
+    assert!(
+        m.lines()
+            .any(|l| l.starts_with("brdo_relay_oldest_queued_seconds{peer=\"RS-NCB\"} ")),
+        "{m}"
+    );
+    assert!(
+        m.lines()
+            .any(|l| l.starts_with("brdo_relay_sent_total{peer=\"RS-NCB\",outcome=\"failed")),
+        "{m}"
+    );
     fed.start_b().await;
     for id in &ids {
         wait_status(fed.a(), id, "RS-MOI", "relayed").await;

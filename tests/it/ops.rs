@@ -31,27 +31,6 @@ async fn server_serial(gw: &TestGateway) -> String {
     brdo::tls::PeerCert::from_der(&cert).serial
 }
 
-/// GET on the plain metrics address.
-async fn plain_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
-    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    s.write_all(format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").as_bytes())
-        .await
-        .expect("write");
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).await.expect("read");
-    let text = String::from_utf8_lossy(&buf).into_owned();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
-}
-
 fn serial_of(gw: &TestGateway, stem: &str) -> String {
     let pem = std::fs::read(gw.pki.join(format!("{stem}.crt"))).expect("cert");
     use rustls::pki_types::pem::PemObject;
