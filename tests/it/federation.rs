@@ -534,3 +534,60 @@ async fn a_policy_with_peers_that_do_not_fit_the_gateway_is_refused_at_start() {
         }
     }
 }
+
+/// The relay speaks only to the peer it means: a server whose certificate
+/// comes from the peer's CA but names another gateway (here the real B,
+/// `RS-NCB`, listed on A as `XK-NCB`) is refused in the handshake, and
+/// nothing reaches it.
+#[tokio::test]
+async fn the_relay_refuses_a_server_that_is_not_the_peer_it_means() {
+    let fed = Federation::start_with(
+        |_, _| {},
+        |id, policy| {
+            if id != "AL-NCB" {
+                return policy;
+            }
+            // B's own [[peer]] table on A, copied under another id.
+            let table = policy[policy.find("[[peer]]").expect("peer table")..].to_owned();
+            let impostor = table.replace("id = \"RS-NCB\"", "id = \"XK-NCB\"");
+            let mut text =
+                policy.replace("id = \"XK-CTD\"\n", "id = \"XK-CTD\"\nvia = \"XK-NCB\"\n");
+            text.push('\n');
+            text.push_str(&impostor);
+            text
+        },
+    )
+    .await;
+    let a = fed.a();
+    let before = rows(fed.b(), "messages", "1 = 1").await;
+    let mut doc = message();
+    doc["recipients"] = json!(["XK-CTD"]);
+    doc["label"] = json!({"classification": "BASIC_PROTECTION"});
+    let id = send(a, "AL-CTD", &doc).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let state = loop {
+        let r = a
+            .client("operator-admin")
+            .get("/v1/admin/peers", &[])
+            .await
+            .expect("peers");
+        let list = r.json()["peers"].as_array().cloned().unwrap_or_default();
+        let xk = list
+            .into_iter()
+            .find(|p| p["id"] == "XK-NCB")
+            .expect("XK-NCB listed");
+        if !xk["last_error"].is_null() || Instant::now() > deadline {
+            break xk;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(state["reachable"], false, "{state}");
+    assert!(
+        state["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("gateway") || e.contains("certificate")),
+        "{state}"
+    );
+    assert_eq!(status_of(a, &id, "XK-CTD").await["status"], "queued");
+    assert_eq!(rows(fed.b(), "messages", "1 = 1").await, before);
+}
