@@ -20,6 +20,7 @@ mod demo;
 mod dpo;
 mod erasure;
 mod federation;
+mod federation_red;
 mod flood;
 mod free_text;
 mod gate;

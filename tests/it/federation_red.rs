@@ -1,0 +1,170 @@
+//! Attacks on federation (SPEC §11) by a peer gateway that misbehaves:
+//! documents claiming origins it does not front, senders this gateway
+//! has cut off, free text the partner-facing rules refuse, and answers
+//! too large to hold.
+
+use brdo::crypto::jose::JwsKey;
+use brdo::federation::RelayedMessage;
+use serde_json::{Value, json};
+
+use crate::harness::{Federation, assert_problem, peer_table, text};
+
+/// A document as A's relay would send it to B, bound with A's envelope
+/// key, with the given sender, originator and officer.
+fn document(
+    fed: &Federation,
+    sender: &str,
+    originator: &str,
+    officer: &str,
+    recipients: &[&str],
+) -> Value {
+    let mut doc = RelayedMessage {
+        v: 1,
+        id: uuid::Uuid::now_v7().to_string(),
+        originator: originator.into(),
+        sender: sender.into(),
+        officer: officer.into(),
+        recipients: recipients.iter().map(|r| (*r).to_owned()).collect(),
+        subject: "Relayed".into(),
+        body: "Body".into(),
+        content_type: "text/plain".into(),
+        label: json!({"classification": "EU_RESTRICTED", "handling_codes": ["H0"]}),
+        evaluation: json!({"scheme": "EU-4x4", "source": "B", "information": "2"}),
+        purpose: "investigation".into(),
+        personal_data: json!({"subjects": [], "special_categories": [], "special_categories_basis": null, "minors": false}),
+        case_ref: None,
+        in_reply_to: None,
+        accepted_at: "2026-01-01T00:00:00.000Z".into(),
+        retain_until: "2099-01-01T00:00:00.000Z".into(),
+        review_on: "2098-01-01".into(),
+        attachments: Vec::new(),
+        binding: String::new(),
+        signatures: Vec::new(),
+    };
+    let key = JwsKey::from_pem_file(&fed.a_pki.join("envelope-signing.key")).expect("key");
+    doc.binding = brdo::binding::sign(&key, &doc.binding_view(), |_| String::new()).expect("sign");
+    serde_json::to_value(&doc).expect("json")
+}
+
+/// B's policy with a third peer, XK-NCB, fronting XK-CTD (it never runs).
+fn with_third_peer(id: &str, policy: String) -> String {
+    if id != "RS-NCB" {
+        return policy;
+    }
+    let mut policy = policy.replace(
+        "id = \"XK-CTD\"\nvia = \"AL-NCB\"\n",
+        "id = \"XK-CTD\"\nvia = \"XK-NCB\"\n",
+    );
+    let other = &crate::harness::Pki::shared().dir;
+    policy.push_str(&peer_table(
+        "XK-NCB",
+        1,
+        &other.join("ca.crt"),
+        &other.join("envelope-signing.pub"),
+    ));
+    policy
+}
+
+async fn post(fed: &Federation, doc: &Value) -> brdo_tools::client::ClientResponse {
+    fed.a_as_gateway_to_b()
+        .post_json("/v1/federation/messages", &[], doc)
+        .await
+        .expect("post")
+}
+
+/// A peer fronts its own partners only: a document whose originator
+/// lives on this gateway or behind another peer is a forgery the calling
+/// peer cannot have relayed honestly (SPEC §11: the origin refuses such a
+/// forward itself because "its gateway would refuse it"). Accepting it
+/// would attribute information to a partner that never provided it, and
+/// make that partner the one whose permission H2/H1 ask for.
+#[tokio::test]
+async fn a_forged_originator_is_refused_audited_and_stores_nothing() {
+    let fed = Federation::start_with(|_, _| {}, with_third_peer).await;
+    let b = fed.b();
+    let cases = [
+        ("originator local to B", "ME-MOI"),
+        ("originator behind another peer", "XK-CTD"),
+        ("originator the receiving recipient itself", "RS-MOI"),
+    ];
+    for (what, originator) in cases {
+        let doc = document(&fed, "AL-CTD", originator, "insp.hoxha", &["RS-MOI"]);
+        let r = post(&fed, &doc).await;
+        assert_problem(&r, 403, "origin_not_behind_peer");
+        let rec = b.audit_of(&r).await;
+        assert_eq!(rec["code"], "origin_not_behind_peer", "{what}: {rec}");
+    }
+    assert_eq!(b.count("messages").await, 0, "nothing stored");
+    assert_eq!(b.count("relay_receipts").await, 0, "no receipt issued");
+    // A forward whose originator does live behind A is still accepted.
+    let doc = document(&fed, "AL-CTD", "EU-ECTC", "insp.hoxha", &["RS-MOI"]);
+    let r = post(&fed, &doc).await;
+    assert_eq!(r.status, 201, "{}", text(&r.body));
+}
+
+/// A partner this gateway's operator suspended is cut off on every call
+/// (SPEC §1); living behind a peer must not be a way around it.
+#[tokio::test]
+async fn a_suspended_sender_behind_a_peer_is_refused() {
+    let fed = Federation::start().await;
+    let b = fed.b();
+    let r = b
+        .client("operator-admin")
+        .post_json(
+            "/v1/admin/partners/AL-CTD/suspend",
+            &[],
+            &json!({"reason": "drill"}),
+        )
+        .await
+        .expect("suspend");
+    assert_eq!(r.status, 200, "{}", text(&r.body));
+    let doc = document(&fed, "AL-CTD", "AL-CTD", "insp.hoxha", &["RS-MOI"]);
+    let r = post(&fed, &doc).await;
+    assert_problem(&r, 403, "partner_suspended");
+    assert_eq!(b.audit_of(&r).await["code"], "partner_suspended");
+    assert_eq!(b.count("messages").await, 0);
+    assert_eq!(b.count("relay_receipts").await, 0);
+    // Resumed, the same document goes through (the refusal stored nothing).
+    let r = b
+        .client("operator-admin")
+        .post_json("/v1/admin/partners/AL-CTD/resume", &[], &json!({}))
+        .await
+        .expect("resume");
+    assert_eq!(r.status, 200, "{}", text(&r.body));
+    let r = post(&fed, &doc).await;
+    assert_eq!(r.status, 201, "{}", text(&r.body));
+}
+
+/// The officer a peer names is free text stored with the message and
+/// shown to recipients: the same rule as `Brdo-Officer` (SPEC §1) —
+/// invisible formatting, bidirectional controls and odd spaces refused,
+/// naming the field; the accepted name kept in NFC.
+#[tokio::test]
+async fn a_relayed_officer_obeys_the_free_text_rule() {
+    let fed = Federation::start().await;
+    let b = fed.b();
+    let hostile = [
+        ("right-to-left override", "insp.\u{202E}ahxoh"),
+        ("zero width space", "insp.\u{200B}hoxha"),
+        ("no-break space", "insp.\u{00A0}hoxha"),
+        ("line feed", "insp.\nhoxha"),
+        ("too long", &"x".repeat(129)),
+        ("empty", ""),
+    ];
+    for (what, officer) in hostile {
+        let doc = document(&fed, "AL-CTD", "AL-CTD", officer, &["RS-MOI"]);
+        let r = post(&fed, &doc).await;
+        let p = assert_problem(&r, 400, "invalid_message");
+        assert_eq!(p["errors"][0]["field"], "officer", "{what}: {p}");
+    }
+    assert_eq!(b.count("messages").await, 0);
+    // Decomposed input is stored precomposed.
+    let doc = document(&fed, "AL-CTD", "AL-CTD", "insp. Ho\u{0308}xha", &["RS-MOI"]);
+    let r = post(&fed, &doc).await;
+    assert_eq!(r.status, 201, "{}", text(&r.body));
+    let officer: String = sqlx::query_scalar("SELECT officer FROM messages")
+        .fetch_one(&b.db().await)
+        .await
+        .expect("officer");
+    assert_eq!(officer, "insp. H\u{00F6}xha");
+}
