@@ -168,3 +168,117 @@ async fn a_relayed_officer_obeys_the_free_text_rule() {
         .expect("officer");
     assert_eq!(officer, "insp. H\u{00F6}xha");
 }
+
+/// Serves one peer address as a hostile gateway would: B's own gateway
+/// certificate (so A's relay trusts it), and to every request a `201`
+/// whose body is `size` bytes of JSON whitespace, its length undeclared. Returns when stopped.
+async fn oversized_peer(fed: &Federation, addr: std::net::SocketAddr, size: usize) {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_file_iter(fed.b_pki.join("gateway.crt"))
+            .expect("cert")
+            .collect::<Result<_, _>>()
+            .expect("certs");
+    let key = PrivateKeyDer::from_pem_file(fed.b_pki.join("gateway.key")).expect("key");
+    let mut cfg = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .expect("server config");
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(cfg));
+    let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
+    loop {
+        let Ok((tcp, _)) = listener.accept().await else {
+            return;
+        };
+        let acceptor = acceptor.clone();
+        tokio::spawn(async move {
+            let Ok(mut tls) = acceptor.accept(tcp).await else {
+                return;
+            };
+            let mut seen = Vec::new();
+            let mut buf = [0u8; 8192];
+            while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                match tls.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => seen.extend_from_slice(&buf[..n]),
+                }
+            }
+            // No length declared: the body ends when the connection does,
+            // so only a limit on what is read stops the reader.
+            let head = "HTTP/1.1 201 Created\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n";
+            if tls.write_all(head.as_bytes()).await.is_err() {
+                return;
+            }
+            let chunk = vec![b' '; 1 << 16];
+            let mut left = size;
+            while left > 0 {
+                let n = left.min(chunk.len());
+                if tls.write_all(&chunk[..n]).await.is_err() {
+                    return;
+                }
+                left -= n;
+            }
+            let _ = tls.write_all(b"{}").await;
+            let _ = tls.flush().await;
+        });
+    }
+}
+
+/// A peer's answer is read into memory whole: a hostile or broken peer
+/// answering with an endless body must not be able to exhaust the
+/// origin's memory. The relay reads at most a bounded answer, names the
+/// reason in the peer's `last_error`, and the row waits.
+#[tokio::test]
+async fn an_oversized_answer_from_a_peer_is_not_read_whole() {
+    let mut fed = Federation::start().await;
+    let addr = fed.b().addr();
+    fed.stop_b().await;
+    let server = {
+        let fed_ref = &fed;
+        let fut = oversized_peer(fed_ref, addr, 64 << 20);
+        // Runs while the test waits below.
+        tokio::time::timeout(std::time::Duration::from_secs(25), async {
+            let a = fed_ref.a();
+            let id = crate::harness::send(a, "AL-CTD", &crate::harness::message()).await;
+            tokio::pin!(fut);
+            let started = std::time::Instant::now();
+            loop {
+                tokio::select! {
+                    () = &mut fut => panic!("the fake peer stopped"),
+                    () = tokio::time::sleep(std::time::Duration::from_millis(200)) => {}
+                }
+                let r = a
+                    .client("operator-admin")
+                    .get("/v1/admin/peers", &[])
+                    .await
+                    .expect("peers");
+                let peer = r.json()["peers"][0].clone();
+                if let Some(e) = peer["last_error"].as_str() {
+                    return (id, e.to_owned());
+                }
+                assert!(started.elapsed().as_secs() < 20, "{peer}");
+            }
+        })
+        .await
+        .expect("in time")
+    };
+    let (id, error) = server;
+    assert!(
+        error.contains("larger than"),
+        "the answer was read whole: {error}"
+    );
+    let a = fed.a();
+    assert_eq!(
+        a.count(&format!("relay_outbox WHERE message_id = '{id}'"))
+            .await,
+        1,
+        "the row waits"
+    );
+}
