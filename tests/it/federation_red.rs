@@ -170,9 +170,16 @@ async fn a_relayed_officer_obeys_the_free_text_rule() {
 }
 
 /// Serves one peer address as a hostile gateway would: B's own gateway
-/// certificate (so A's relay trusts it), and to every request a `201`
-/// whose body is `size` bytes of JSON whitespace, its length undeclared. Returns when stopped.
-async fn oversized_peer(fed: &Federation, addr: std::net::SocketAddr, size: usize) {
+/// certificate (so A's relay trusts it), and to every request `status`
+/// with a JSON body of `pad` bytes of whitespace and then `body`, its
+/// length undeclared.
+async fn fake_peer(
+    fed: &Federation,
+    addr: std::net::SocketAddr,
+    status: &'static str,
+    pad: usize,
+    body: Vec<u8>,
+) {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -198,6 +205,7 @@ async fn oversized_peer(fed: &Federation, addr: std::net::SocketAddr, size: usiz
             return;
         };
         let acceptor = acceptor.clone();
+        let body = body.clone();
         tokio::spawn(async move {
             let Ok(mut tls) = acceptor.accept(tcp).await else {
                 return;
@@ -212,12 +220,14 @@ async fn oversized_peer(fed: &Federation, addr: std::net::SocketAddr, size: usiz
             }
             // No length declared: the body ends when the connection does,
             // so only a limit on what is read stops the reader.
-            let head = "HTTP/1.1 201 Created\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n";
+            let head = format!(
+                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n"
+            );
             if tls.write_all(head.as_bytes()).await.is_err() {
                 return;
             }
             let chunk = vec![b' '; 1 << 16];
-            let mut left = size;
+            let mut left = pad;
             while left > 0 {
                 let n = left.min(chunk.len());
                 if tls.write_all(&chunk[..n]).await.is_err() {
@@ -225,9 +235,55 @@ async fn oversized_peer(fed: &Federation, addr: std::net::SocketAddr, size: usiz
                 }
                 left -= n;
             }
-            let _ = tls.write_all(b"{}").await;
-            let _ = tls.flush().await;
+            let _ = tls.write_all(&body).await;
+            // close_notify: the body ends here, cleanly.
+            let _ = tls.shutdown().await;
         });
+    }
+}
+
+/// The one peer as the operator of `gw` sees it.
+async fn peer_of(gw: &crate::harness::TestGateway) -> Value {
+    let r = gw
+        .client("operator-admin")
+        .get("/v1/admin/peers", &[])
+        .await
+        .expect("peers");
+    r.json()["peers"][0].clone()
+}
+
+/// Stops B, serves its address with [`fake_peer`], sends a message from
+/// A and waits until A's relay records an error for the peer; returns
+/// the message id and that `last_error`.
+async fn relay_to_fake_peer(
+    fed: &mut Federation,
+    status: &'static str,
+    pad: usize,
+    body: Vec<u8>,
+) -> (String, String) {
+    let addr = fed.b().addr();
+    fed.stop_b().await;
+    let fed = &*fed;
+    let server = fake_peer(fed, addr, status, pad, body);
+    let watch = async {
+        let a = fed.a();
+        let before = peer_of(a).await["last_error_at"].clone();
+        let id = crate::harness::send(a, "AL-CTD", &crate::harness::message()).await;
+        let started = std::time::Instant::now();
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            let peer = peer_of(a).await;
+            if let Some(e) = peer["last_error"].as_str()
+                && peer["last_error_at"] != before
+            {
+                return (id, e.to_owned());
+            }
+            assert!(started.elapsed().as_secs() < 20, "{peer}");
+        }
+    };
+    tokio::select! {
+        () = server => panic!("the fake peer stopped"),
+        found = watch => found,
     }
 }
 
@@ -238,47 +294,83 @@ async fn oversized_peer(fed: &Federation, addr: std::net::SocketAddr, size: usiz
 #[tokio::test]
 async fn an_oversized_answer_from_a_peer_is_not_read_whole() {
     let mut fed = Federation::start().await;
-    let addr = fed.b().addr();
-    fed.stop_b().await;
-    let server = {
-        let fed_ref = &fed;
-        let fut = oversized_peer(fed_ref, addr, 64 << 20);
-        // Runs while the test waits below.
-        tokio::time::timeout(std::time::Duration::from_secs(25), async {
-            let a = fed_ref.a();
-            let id = crate::harness::send(a, "AL-CTD", &crate::harness::message()).await;
-            tokio::pin!(fut);
-            let started = std::time::Instant::now();
-            loop {
-                tokio::select! {
-                    () = &mut fut => panic!("the fake peer stopped"),
-                    () = tokio::time::sleep(std::time::Duration::from_millis(200)) => {}
-                }
-                let r = a
-                    .client("operator-admin")
-                    .get("/v1/admin/peers", &[])
-                    .await
-                    .expect("peers");
-                let peer = r.json()["peers"][0].clone();
-                if let Some(e) = peer["last_error"].as_str() {
-                    return (id, e.to_owned());
-                }
-                assert!(started.elapsed().as_secs() < 20, "{peer}");
-            }
-        })
-        .await
-        .expect("in time")
-    };
-    let (id, error) = server;
+    let (id, error) = relay_to_fake_peer(&mut fed, "201 Created", 64 << 20, b"{}".to_vec()).await;
     assert!(
         error.contains("larger than"),
         "the answer was read whole: {error}"
     );
-    let a = fed.a();
     assert_eq!(
-        a.count(&format!("relay_outbox WHERE message_id = '{id}'"))
+        fed.a()
+            .count(&format!("relay_outbox WHERE message_id = '{id}'"))
             .await,
         1,
         "the row waits"
     );
+}
+
+/// What a peer answers is the peer's text: it must not reach the
+/// operators' `last_error`, the outbox row or the log, where it could
+/// carry anything (the content of the message it was just sent, forged
+/// log lines). Only the kind of failure is kept.
+#[tokio::test]
+async fn a_peers_own_words_stay_out_of_last_error() {
+    const MARK: &str = "SECRET-SUBJECT";
+    let fed = Federation::start().await;
+    let jws = {
+        let key = JwsKey::from_pem_file(&fed.b_pki.join("envelope-signing.key")).expect("key");
+        brdo::federation::Receipt {
+            v: 1,
+            kind: brdo::federation::ReceiptKind::Accepted,
+            gateway: brdo::domain::PartnerId::parse("RS-NCB").expect("id"),
+            to: brdo::domain::PartnerId::parse("AL-NCB").expect("id"),
+            message_id: format!("{MARK}\nWARN forged log line"),
+            recipient: brdo::domain::PartnerId::parse("RS-MOI"),
+            at: "2026-01-01T00:00:00.000Z".into(),
+            audit_seq: Some(1),
+            tree_size: Some(1),
+            violations: Vec::new(),
+            notice: None,
+        }
+        .sign(&key)
+        .expect("sign")
+    };
+    let mut fed = fed;
+    let cases: Vec<(&'static str, Value)> = vec![
+        (
+            "201 Created",
+            json!({"receipts": [{"recipient": "RS-MOI", "kind": "accepted", "jws": jws}]}),
+        ),
+        (
+            "201 Created",
+            json!({"receipts": [{"recipient": "RS-MOI", "kind": "accepted", "jws":
+                format!("{}.{}.x", "eyJhbGciOiJFZERTQSJ9", MARK)}]}),
+        ),
+        (
+            "403 Forbidden",
+            json!({"code": format!("{MARK}\nWARN forged"), "detail": MARK}),
+        ),
+    ];
+    for (status, body) in cases {
+        let (id, error) =
+            relay_to_fake_peer(&mut fed, status, 0, body.to_string().into_bytes()).await;
+        assert!(
+            !error.contains(MARK) && !error.contains('\n'),
+            "{status} {body}: {error}"
+        );
+        let stored: Option<String> =
+            sqlx::query_scalar("SELECT last_error FROM relay_outbox WHERE message_id = $1")
+                .bind(&id)
+                .fetch_one(&fed.a().db().await)
+                .await
+                .expect("row");
+        let stored = stored.unwrap_or_default();
+        assert!(!stored.contains(MARK), "{status}: {stored}");
+        fed.start_b().await;
+        // B takes the waiting row; the next case starts from a clean peer.
+        let started = std::time::Instant::now();
+        while fed.a().count("relay_outbox").await > 0 {
+            assert!(started.elapsed().as_secs() < 20, "the row still waits");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
 }

@@ -98,12 +98,17 @@ impl PeerClient {
         if (200..300).contains(&resp.status) {
             Ok(json)
         } else {
+            // A problem code is a word of [a-z_]; anything else the peer
+            // put there stays out of last_error and the log.
             let code = json["code"]
                 .as_str()
-                .unwrap_or("")
-                .chars()
-                .take(64)
-                .collect();
+                .filter(|c| {
+                    !c.is_empty()
+                        && c.len() <= 64
+                        && c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+                })
+                .unwrap_or("(no problem code)")
+                .to_owned();
             Err(PeerError::Answered {
                 status: resp.status,
                 code,
