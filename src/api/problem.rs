@@ -498,6 +498,7 @@ impl From<crate::app::ops::OpError> for ApiError {
             OpError::RecipientNotLocal(r) => ApiError::RecipientNotLocal(r),
             OpError::BindingInvalid(d) => ApiError::BindingInvalid(d),
             OpError::PeerSuspended(p) => ApiError::PeerSuspended(p),
+            OpError::PartnerSuspended(p) => ApiError::PartnerSuspended(p),
             OpError::ReceiptInvalid(d) => ApiError::ReceiptInvalid(d),
             OpError::Internal => ApiError::Internal,
         }

@@ -105,6 +105,19 @@ pub enum ReceiptError {
     },
 }
 
+impl ReceiptError {
+    /// What is wrong, in this gateway's words only: the `Display` form
+    /// quotes what the receipt says (any text its signer chose), which
+    /// must not reach operators' views or logs.
+    pub fn summary(&self) -> String {
+        match self {
+            Self::Signature(_) => "a receipt's signature does not verify".into(),
+            Self::Payload(_) => "a receipt's payload is not a receipt".into(),
+            Self::Mismatch { field, .. } => format!("a receipt's {field} is not the one expected"),
+        }
+    }
+}
+
 impl Receipt {
     /// Signs the receipt with the acting gateway's envelope key.
     pub fn sign(&self, key: &JwsKey) -> Result<String, ReceiptError> {

@@ -21,6 +21,7 @@ mod dpo;
 mod erasure;
 mod federation;
 mod federation_lifecycle;
+mod federation_red;
 mod flood;
 mod free_text;
 mod gate;

@@ -41,6 +41,11 @@ pub enum ClientError {
     /// handshake, which is how TLS 1.3 servers reject client certificates).
     #[error("request failed: {0}")]
     Http(String),
+    /// The answer's body is larger than the client's limit
+    /// ([`Client::with_response_limit`]); the connection is dropped
+    /// without reading the rest.
+    #[error("the answer is larger than {0} bytes")]
+    TooLarge(usize),
 }
 
 /// The HTTP version to use.
@@ -80,6 +85,33 @@ enum Sender {
     H2(http2::SendRequest<Full<Bytes>>),
 }
 
+/// At most `limit` bytes of a response's body: a declared length over it
+/// is refused before reading, an undeclared one as soon as it passes it.
+async fn read_limited(
+    resp: hyper::Response<hyper::body::Incoming>,
+    limit: usize,
+) -> Result<Bytes, ClientError> {
+    let declared = resp
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(ClientError::TooLarge(limit));
+    }
+    http_body_util::Limited::new(resp.into_body(), limit)
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .map_err(|e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                ClientError::TooLarge(limit)
+            } else {
+                ClientError::Http(e.to_string())
+            }
+        })
+}
+
 /// An mTLS client bound to one gateway address.
 pub struct Client {
     tls: Arc<rustls::ClientConfig>,
@@ -87,6 +119,7 @@ pub struct Client {
     server_name: ServerName<'static>,
     protocol: Protocol,
     conn: Mutex<Option<Sender>>,
+    max_response: Option<usize>,
 }
 
 impl std::fmt::Debug for Client {
@@ -163,6 +196,7 @@ impl Client {
             server_name,
             protocol,
             conn: Mutex::new(None),
+            max_response: None,
         }
     }
 
@@ -179,7 +213,17 @@ impl Client {
             server_name: self.server_name.clone(),
             protocol,
             conn: Mutex::new(None),
+            max_response: self.max_response,
         }
+    }
+
+    /// The same client reading at most `bytes` of an answer's body: a
+    /// caller that talks to a server it does not control (the gateway's
+    /// relay to a peer) must not hold an endless answer in memory.
+    #[must_use]
+    pub fn with_response_limit(mut self, bytes: usize) -> Self {
+        self.max_response = Some(bytes);
+        self
     }
 
     async fn connect(&self) -> Result<Sender, ClientError> {
@@ -262,15 +306,27 @@ impl Client {
                 return Err(ClientError::Http(e.to_string()));
             }
         };
-        drop(guard);
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
-        let body = resp
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| ClientError::Http(e.to_string()))?
-            .to_bytes();
+        let body = match self.max_response {
+            None => {
+                drop(guard);
+                resp.into_body()
+                    .collect()
+                    .await
+                    .map_err(|e| ClientError::Http(e.to_string()))?
+                    .to_bytes()
+            }
+            Some(limit) => match read_limited(resp, limit).await {
+                Ok(b) => b,
+                Err(e) => {
+                    // The connection stayed locked while the body was
+                    // read; a refused answer drops it, the rest unread.
+                    *guard = None;
+                    return Err(e);
+                }
+            },
+        };
         Ok(ClientResponse {
             status,
             headers,

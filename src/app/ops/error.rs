@@ -65,6 +65,10 @@ pub enum OpError {
     /// A relayed message's label binding does not hold.
     #[error("{0}")]
     BindingInvalid(String),
+    /// The operator suspended the partner a peer relays for (SPEC §1: a
+    /// suspended partner is refused on every call, through a peer too).
+    #[error("partner {0} is suspended")]
+    PartnerSuspended(String),
     /// The operator suspended the calling peer gateway.
     #[error("peer gateway {0} is suspended")]
     PeerSuspended(String),

@@ -49,9 +49,14 @@ pub async fn receive(
     let policy = app.policy();
     trail.counterparts(msg.recipients.iter().map(ToString::to_string).collect());
     let (sender, originator) = check_origin(&policy, peer, &relayed)?;
+    if app.is_suspended(&sender) {
+        // Cut off on every call (SPEC §1), whichever gateway it calls
+        // through; the origin retries until it is resumed or gives up.
+        return Err(OpError::PartnerSuspended(sender.to_string()));
+    }
     check_local(&policy, &msg)?;
     check_binding(&policy, peer, &relayed)?;
-    check_rest(&relayed)?;
+    let officer = check_rest(&relayed)?;
     let mut accepted = Vec::new();
     let mut refused = Vec::new();
     for r in &msg.recipients {
@@ -86,6 +91,7 @@ pub async fn receive(
         relayed: &relayed,
         msg: &msg,
         originator,
+        officer,
         now,
     };
     commit(app, trail, parts, accepted, refused).await
@@ -128,8 +134,10 @@ fn answer(receipts: &[ReceiptRow]) -> Value {
     json!({ "receipts": list })
 }
 
-/// The sender must live behind the calling peer (and so must the
-/// originator be known); returns both.
+/// The sender must live behind the calling peer, and so must the
+/// originator: a peer fronts its own partners only, and a forward whose
+/// originator lives anywhere else is one its gateway refuses before
+/// relaying (SPEC §11). Returns both.
 fn check_origin(
     policy: &Policy,
     peer: &PartnerId,
@@ -149,7 +157,12 @@ fn check_origin(
         return Err(refuse("sender"));
     }
     let originator = PartnerId::parse(&relayed.originator)
-        .filter(|o| policy.partner(o).is_some())
+        .filter(|o| {
+            policy
+                .partner(o)
+                .and_then(|p| p.via.as_ref())
+                .is_some_and(|v| v == peer)
+        })
         .ok_or_else(|| refuse("originator"))?;
     Ok((sender, originator))
 }
@@ -198,13 +211,17 @@ fn check_binding(
     .map_err(|e| OpError::BindingInvalid(e.to_string()))
 }
 
-/// What the partner-facing checks do not cover: the officer, the dates,
+/// What the partner-facing checks do not cover: the officer (the free-text
+/// rule of `Brdo-Officer`, SPEC §1; returned in NFC, as stored), the dates,
 /// and attachments (not yet stored from a peer).
-fn check_rest(relayed: &RelayedMessage) -> Result<(), OpError> {
+fn check_rest(relayed: &RelayedMessage) -> Result<String, OpError> {
     let mut errors = Vec::new();
-    let officer = relayed.officer.chars().count();
-    if officer == 0 || officer > 128 || relayed.officer.chars().any(char::is_control) {
-        errors.push(("officer", "must be 1 to 128 characters without controls"));
+    let officer = crate::domain::text::free_text(&relayed.officer, 1, 128, false);
+    if officer.is_err() {
+        errors.push((
+            "officer",
+            "must be 1 to 128 characters of visible text (the Brdo-Officer rule)",
+        ));
     }
     for (field, value) in [
         ("accepted_at", &relayed.accepted_at),
@@ -220,8 +237,9 @@ fn check_rest(relayed: &RelayedMessage) -> Result<(), OpError> {
             "this gateway does not yet store attachments relayed by a peer",
         ));
     }
-    if errors.is_empty() {
-        return Ok(());
+    match officer {
+        Ok(officer) if errors.is_empty() => return Ok(officer),
+        _ => {}
     }
     Err(OpError::Invalid(
         errors
@@ -241,6 +259,8 @@ struct Parts<'a> {
     relayed: &'a RelayedMessage,
     msg: &'a NewMessage,
     originator: PartnerId,
+    /// The officer in NFC.
+    officer: String,
     now: OffsetDateTime,
 }
 
@@ -347,7 +367,7 @@ fn stored(app: &AppState, p: &Parts<'_>, accepted: &[PartnerId]) -> Result<Submi
         sender: p.relayed.sender.clone(),
         originator: p.originator.to_string(),
         forwarded_from: None,
-        officer: p.relayed.officer.clone(),
+        officer: p.officer.clone(),
         classification: msg.label.classification.rank(),
         label: label_text(&msg.label),
         evaluation: evaluation_text(&msg.evaluation),

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use brdo_tools::client::{Client, ClientResponse, Protocol, tls_config};
+use brdo_tools::client::{Client, ClientError, ClientResponse, Protocol, tls_config};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
@@ -47,6 +47,12 @@ pub enum PeerError {
     BadAnswer(String),
 }
 
+/// The most of a peer's answer the relay reads: receipts for at most 64
+/// recipients (a few hundred bytes each) fit many times over; a larger
+/// answer is refused unread (a peer must not make the origin hold an
+/// endless body in memory).
+pub const MAX_ANSWER_BYTES: usize = 1 << 20;
+
 /// A client bound to one peer.
 #[derive(Debug)]
 pub struct PeerClient {
@@ -63,7 +69,8 @@ impl PeerClient {
         let verifier = GatewayVerifier::new(&peer.ca, peer.id.clone())?;
         tls.dangerous().set_certificate_verifier(Arc::new(verifier));
         Ok(Self {
-            client: Client::new(tls, addr, &host, Protocol::Http1),
+            client: Client::new(tls, addr, &host, Protocol::Http1)
+                .with_response_limit(MAX_ANSWER_BYTES),
             timeout: Duration::from_secs(config.federation.request_timeout_secs.max(1)),
         })
     }
@@ -81,6 +88,9 @@ impl PeerClient {
                 self.client.disconnect().await;
                 return Err(PeerError::Timeout);
             }
+            Ok(Err(e @ ClientError::TooLarge(_))) => {
+                return Err(PeerError::BadAnswer(e.to_string()));
+            }
             Ok(Err(e)) => return Err(PeerError::Unreachable(e.to_string())),
             Ok(Ok(r)) => r,
         };
@@ -88,12 +98,17 @@ impl PeerClient {
         if (200..300).contains(&resp.status) {
             Ok(json)
         } else {
+            // A problem code is a word of [a-z_]; anything else the peer
+            // put there stays out of last_error and the log.
             let code = json["code"]
                 .as_str()
-                .unwrap_or("")
-                .chars()
-                .take(64)
-                .collect();
+                .filter(|c| {
+                    !c.is_empty()
+                        && c.len() <= 64
+                        && c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+                })
+                .unwrap_or("(no problem code)")
+                .to_owned();
             Err(PeerError::Answered {
                 status: resp.status,
                 code,

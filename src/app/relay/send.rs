@@ -159,9 +159,10 @@ fn check_receipts(
         let jws = entry["jws"]
             .as_str()
             .ok_or_else(|| bad("a receipt without jws".into()))?;
-        let r = Receipt::verify(jws, &link.keys).map_err(|e| bad(e.to_string()))?;
+        // The peer's own words stay out of last_error and the log.
+        let r = Receipt::verify(jws, &link.keys).map_err(|e| bad(e.summary()))?;
         r.expect(&link.peer, &link.own, message_id)
-            .map_err(|e| bad(e.to_string()))?;
+            .map_err(|e| bad(e.summary()))?;
         let Some(recipient) = r.recipient.as_ref().map(ToString::to_string) else {
             return Err(bad("a receipt names no recipient".into()));
         };

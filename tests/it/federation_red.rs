@@ -1,0 +1,376 @@
+//! Attacks on federation (SPEC §11) by a peer gateway that misbehaves:
+//! documents claiming origins it does not front, senders this gateway
+//! has cut off, free text the partner-facing rules refuse, and answers
+//! too large to hold.
+
+use brdo::crypto::jose::JwsKey;
+use brdo::federation::RelayedMessage;
+use serde_json::{Value, json};
+
+use crate::harness::{Federation, assert_problem, peer_table, text};
+
+/// A document as A's relay would send it to B, bound with A's envelope
+/// key, with the given sender, originator and officer.
+fn document(
+    fed: &Federation,
+    sender: &str,
+    originator: &str,
+    officer: &str,
+    recipients: &[&str],
+) -> Value {
+    let mut doc = RelayedMessage {
+        v: 1,
+        id: uuid::Uuid::now_v7().to_string(),
+        originator: originator.into(),
+        sender: sender.into(),
+        officer: officer.into(),
+        recipients: recipients.iter().map(|r| (*r).to_owned()).collect(),
+        subject: "Relayed".into(),
+        body: "Body".into(),
+        content_type: "text/plain".into(),
+        label: json!({"classification": "EU_RESTRICTED", "handling_codes": ["H0"]}),
+        evaluation: json!({"scheme": "EU-4x4", "source": "B", "information": "2"}),
+        purpose: "investigation".into(),
+        personal_data: json!({"subjects": [], "special_categories": [], "special_categories_basis": null, "minors": false}),
+        case_ref: None,
+        in_reply_to: None,
+        accepted_at: "2026-01-01T00:00:00.000Z".into(),
+        retain_until: "2099-01-01T00:00:00.000Z".into(),
+        review_on: "2098-01-01".into(),
+        attachments: Vec::new(),
+        binding: String::new(),
+        signatures: Vec::new(),
+    };
+    let key = JwsKey::from_pem_file(&fed.a_pki.join("envelope-signing.key")).expect("key");
+    doc.binding = brdo::binding::sign(&key, &doc.binding_view(), |_| String::new()).expect("sign");
+    serde_json::to_value(&doc).expect("json")
+}
+
+/// B's policy with a third peer, XK-NCB, fronting XK-CTD (it never runs).
+fn with_third_peer(id: &str, policy: String) -> String {
+    if id != "RS-NCB" {
+        return policy;
+    }
+    let mut policy = policy.replace(
+        "id = \"XK-CTD\"\nvia = \"AL-NCB\"\n",
+        "id = \"XK-CTD\"\nvia = \"XK-NCB\"\n",
+    );
+    let other = &crate::harness::Pki::shared().dir;
+    policy.push_str(&peer_table(
+        "XK-NCB",
+        1,
+        &other.join("ca.crt"),
+        &other.join("envelope-signing.pub"),
+    ));
+    policy
+}
+
+async fn post(fed: &Federation, doc: &Value) -> brdo_tools::client::ClientResponse {
+    fed.a_as_gateway_to_b()
+        .post_json("/v1/federation/messages", &[], doc)
+        .await
+        .expect("post")
+}
+
+/// A peer fronts its own partners only: a document whose originator
+/// lives on this gateway or behind another peer is a forgery the calling
+/// peer cannot have relayed honestly (SPEC §11: the origin refuses such a
+/// forward itself because "its gateway would refuse it"). Accepting it
+/// would attribute information to a partner that never provided it, and
+/// make that partner the one whose permission H2/H1 ask for.
+#[tokio::test]
+async fn a_forged_originator_is_refused_audited_and_stores_nothing() {
+    let fed = Federation::start_with(|_, _| {}, with_third_peer).await;
+    let b = fed.b();
+    let cases = [
+        ("originator local to B", "ME-MOI"),
+        ("originator behind another peer", "XK-CTD"),
+        ("originator the receiving recipient itself", "RS-MOI"),
+    ];
+    for (what, originator) in cases {
+        let doc = document(&fed, "AL-CTD", originator, "insp.hoxha", &["RS-MOI"]);
+        let r = post(&fed, &doc).await;
+        assert_problem(&r, 403, "origin_not_behind_peer");
+        let rec = b.audit_of(&r).await;
+        assert_eq!(rec["code"], "origin_not_behind_peer", "{what}: {rec}");
+    }
+    assert_eq!(b.count("messages").await, 0, "nothing stored");
+    assert_eq!(b.count("relay_receipts").await, 0, "no receipt issued");
+    // A forward whose originator does live behind A is still accepted.
+    let doc = document(&fed, "AL-CTD", "EU-ECTC", "insp.hoxha", &["RS-MOI"]);
+    let r = post(&fed, &doc).await;
+    assert_eq!(r.status, 201, "{}", text(&r.body));
+}
+
+/// A partner this gateway's operator suspended is cut off on every call
+/// (SPEC §1); living behind a peer must not be a way around it.
+#[tokio::test]
+async fn a_suspended_sender_behind_a_peer_is_refused() {
+    let fed = Federation::start().await;
+    let b = fed.b();
+    let r = b
+        .client("operator-admin")
+        .post_json(
+            "/v1/admin/partners/AL-CTD/suspend",
+            &[],
+            &json!({"reason": "drill"}),
+        )
+        .await
+        .expect("suspend");
+    assert_eq!(r.status, 200, "{}", text(&r.body));
+    let doc = document(&fed, "AL-CTD", "AL-CTD", "insp.hoxha", &["RS-MOI"]);
+    let r = post(&fed, &doc).await;
+    assert_problem(&r, 403, "partner_suspended");
+    assert_eq!(b.audit_of(&r).await["code"], "partner_suspended");
+    assert_eq!(b.count("messages").await, 0);
+    assert_eq!(b.count("relay_receipts").await, 0);
+    // Resumed, the same document goes through (the refusal stored nothing).
+    let r = b
+        .client("operator-admin")
+        .post_json("/v1/admin/partners/AL-CTD/resume", &[], &json!({}))
+        .await
+        .expect("resume");
+    assert_eq!(r.status, 200, "{}", text(&r.body));
+    let r = post(&fed, &doc).await;
+    assert_eq!(r.status, 201, "{}", text(&r.body));
+}
+
+/// The officer a peer names is free text stored with the message and
+/// shown to recipients: the same rule as `Brdo-Officer` (SPEC §1) —
+/// invisible formatting, bidirectional controls and odd spaces refused,
+/// naming the field; the accepted name kept in NFC.
+#[tokio::test]
+async fn a_relayed_officer_obeys_the_free_text_rule() {
+    let fed = Federation::start().await;
+    let b = fed.b();
+    let hostile = [
+        ("right-to-left override", "insp.\u{202E}ahxoh"),
+        ("zero width space", "insp.\u{200B}hoxha"),
+        ("no-break space", "insp.\u{00A0}hoxha"),
+        ("line feed", "insp.\nhoxha"),
+        ("too long", &"x".repeat(129)),
+        ("empty", ""),
+    ];
+    for (what, officer) in hostile {
+        let doc = document(&fed, "AL-CTD", "AL-CTD", officer, &["RS-MOI"]);
+        let r = post(&fed, &doc).await;
+        let p = assert_problem(&r, 400, "invalid_message");
+        assert_eq!(p["errors"][0]["field"], "officer", "{what}: {p}");
+    }
+    assert_eq!(b.count("messages").await, 0);
+    // Decomposed input is stored precomposed.
+    let doc = document(&fed, "AL-CTD", "AL-CTD", "insp. Ho\u{0308}xha", &["RS-MOI"]);
+    let r = post(&fed, &doc).await;
+    assert_eq!(r.status, 201, "{}", text(&r.body));
+    let officer: String = sqlx::query_scalar("SELECT officer FROM messages")
+        .fetch_one(&b.db().await)
+        .await
+        .expect("officer");
+    assert_eq!(officer, "insp. H\u{00F6}xha");
+}
+
+/// Serves one peer address as a hostile gateway would: B's own gateway
+/// certificate (so A's relay trusts it), and to every request `status`
+/// with a JSON body of `pad` bytes of whitespace and then `body`, its
+/// length undeclared.
+async fn fake_peer(
+    fed: &Federation,
+    addr: std::net::SocketAddr,
+    status: &'static str,
+    pad: usize,
+    body: Vec<u8>,
+) {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_file_iter(fed.b_pki.join("gateway.crt"))
+            .expect("cert")
+            .collect::<Result<_, _>>()
+            .expect("certs");
+    let key = PrivateKeyDer::from_pem_file(fed.b_pki.join("gateway.key")).expect("key");
+    let mut cfg = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .expect("server config");
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(cfg));
+    let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
+    loop {
+        let Ok((tcp, _)) = listener.accept().await else {
+            return;
+        };
+        let acceptor = acceptor.clone();
+        let body = body.clone();
+        tokio::spawn(async move {
+            let Ok(mut tls) = acceptor.accept(tcp).await else {
+                return;
+            };
+            let mut seen = Vec::new();
+            let mut buf = [0u8; 8192];
+            while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                match tls.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => seen.extend_from_slice(&buf[..n]),
+                }
+            }
+            // No length declared: the body ends when the connection does,
+            // so only a limit on what is read stops the reader.
+            let head = format!(
+                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n"
+            );
+            if tls.write_all(head.as_bytes()).await.is_err() {
+                return;
+            }
+            let chunk = vec![b' '; 1 << 16];
+            let mut left = pad;
+            while left > 0 {
+                let n = left.min(chunk.len());
+                if tls.write_all(&chunk[..n]).await.is_err() {
+                    return;
+                }
+                left -= n;
+            }
+            let _ = tls.write_all(&body).await;
+            // close_notify: the body ends here, cleanly.
+            let _ = tls.shutdown().await;
+        });
+    }
+}
+
+/// The one peer as the operator of `gw` sees it.
+async fn peer_of(gw: &crate::harness::TestGateway) -> Value {
+    let r = gw
+        .client("operator-admin")
+        .get("/v1/admin/peers", &[])
+        .await
+        .expect("peers");
+    r.json()["peers"][0].clone()
+}
+
+/// Stops B, serves its address with [`fake_peer`], sends a message from
+/// A and waits until A's relay records an error for the peer; returns
+/// the message id and that `last_error`.
+async fn relay_to_fake_peer(
+    fed: &mut Federation,
+    status: &'static str,
+    pad: usize,
+    body: Vec<u8>,
+) -> (String, String) {
+    let addr = fed.b().addr();
+    fed.stop_b().await;
+    let fed = &*fed;
+    let server = fake_peer(fed, addr, status, pad, body);
+    let watch = async {
+        let a = fed.a();
+        let before = peer_of(a).await["last_error_at"].clone();
+        let id = crate::harness::send(a, "AL-CTD", &crate::harness::message()).await;
+        let started = std::time::Instant::now();
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            let peer = peer_of(a).await;
+            if let Some(e) = peer["last_error"].as_str()
+                && peer["last_error_at"] != before
+            {
+                return (id, e.to_owned());
+            }
+            assert!(started.elapsed().as_secs() < 20, "{peer}");
+        }
+    };
+    tokio::select! {
+        () = server => panic!("the fake peer stopped"),
+        found = watch => found,
+    }
+}
+
+/// A peer's answer is read into memory whole: a hostile or broken peer
+/// answering with an endless body must not be able to exhaust the
+/// origin's memory. The relay reads at most a bounded answer, names the
+/// reason in the peer's `last_error`, and the row waits.
+#[tokio::test]
+async fn an_oversized_answer_from_a_peer_is_not_read_whole() {
+    let mut fed = Federation::start().await;
+    let (id, error) = relay_to_fake_peer(&mut fed, "201 Created", 64 << 20, b"{}".to_vec()).await;
+    assert!(
+        error.contains("larger than"),
+        "the answer was read whole: {error}"
+    );
+    assert_eq!(
+        fed.a()
+            .count(&format!("relay_outbox WHERE message_id = '{id}'"))
+            .await,
+        1,
+        "the row waits"
+    );
+}
+
+/// What a peer answers is the peer's text: it must not reach the
+/// operators' `last_error`, the outbox row or the log, where it could
+/// carry anything (the content of the message it was just sent, forged
+/// log lines). Only the kind of failure is kept.
+#[tokio::test]
+async fn a_peers_own_words_stay_out_of_last_error() {
+    const MARK: &str = "SECRET-SUBJECT";
+    let fed = Federation::start().await;
+    let jws = {
+        let key = JwsKey::from_pem_file(&fed.b_pki.join("envelope-signing.key")).expect("key");
+        brdo::federation::Receipt {
+            v: 1,
+            kind: brdo::federation::ReceiptKind::Accepted,
+            gateway: brdo::domain::PartnerId::parse("RS-NCB").expect("id"),
+            to: brdo::domain::PartnerId::parse("AL-NCB").expect("id"),
+            message_id: format!("{MARK}\nWARN forged log line"),
+            recipient: brdo::domain::PartnerId::parse("RS-MOI"),
+            at: "2026-01-01T00:00:00.000Z".into(),
+            audit_seq: Some(1),
+            tree_size: Some(1),
+            violations: Vec::new(),
+            notice: None,
+        }
+        .sign(&key)
+        .expect("sign")
+    };
+    let mut fed = fed;
+    let cases: Vec<(&'static str, Value)> = vec![
+        (
+            "201 Created",
+            json!({"receipts": [{"recipient": "RS-MOI", "kind": "accepted", "jws": jws}]}),
+        ),
+        (
+            "201 Created",
+            json!({"receipts": [{"recipient": "RS-MOI", "kind": "accepted", "jws":
+                format!("{}.{}.x", "eyJhbGciOiJFZERTQSJ9", MARK)}]}),
+        ),
+        (
+            "403 Forbidden",
+            json!({"code": format!("{MARK}\nWARN forged"), "detail": MARK}),
+        ),
+    ];
+    for (status, body) in cases {
+        let (id, error) =
+            relay_to_fake_peer(&mut fed, status, 0, body.to_string().into_bytes()).await;
+        assert!(
+            !error.contains(MARK) && !error.contains('\n'),
+            "{status} {body}: {error}"
+        );
+        let stored: Option<String> =
+            sqlx::query_scalar("SELECT last_error FROM relay_outbox WHERE message_id = $1")
+                .bind(&id)
+                .fetch_one(&fed.a().db().await)
+                .await
+                .expect("row");
+        let stored = stored.unwrap_or_default();
+        assert!(!stored.contains(MARK), "{status}: {stored}");
+        fed.start_b().await;
+        // B takes the waiting row; the next case starts from a clean peer.
+        let started = std::time::Instant::now();
+        while fed.a().count("relay_outbox").await > 0 {
+            assert!(started.elapsed().as_secs() < 20, "the row still waits");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+}
