@@ -591,3 +591,44 @@ async fn the_relay_refuses_a_server_that_is_not_the_peer_it_means() {
     assert_eq!(status_of(a, &id, "XK-CTD").await["status"], "queued");
     assert_eq!(rows(fed.b(), "messages", "1 = 1").await, before);
 }
+
+/// Receipts go back to the gateway that relayed the message, not to
+/// whichever peer the policy names for its sender later: after B's
+/// operator moves AL-CTD behind another peer, RS-MOI's read of a message A
+/// relayed still confirms it to A, and nothing about it goes elsewhere.
+#[tokio::test]
+async fn receipts_go_to_the_gateway_that_relayed_the_message() {
+    let fed = Federation::start().await;
+    let (a, b) = (fed.a(), fed.b());
+    let id = send(a, "AL-CTD", &message()).await;
+    wait_status(a, &id, "RS-MOI", "relayed").await;
+    let file = b.config.policy.file.clone();
+    let other = &crate::harness::Pki::shared().dir;
+    let mut policy = std::fs::read_to_string(&file).expect("policy");
+    policy = policy.replace(
+        "id = \"AL-CTD\"\nvia = \"AL-NCB\"\n",
+        "id = \"AL-CTD\"\nvia = \"XK-NCB\"\n",
+    );
+    policy.push('\n');
+    policy.push_str(&peer_table(
+        "XK-NCB",
+        1,
+        &other.join("ca.crt"),
+        &other.join("envelope-signing.pub"),
+    ));
+    std::fs::write(&file, policy).expect("policy");
+    let reload = b
+        .client("operator-admin")
+        .post_json("/v1/admin/reload", &[], &json!({}))
+        .await
+        .expect("reload");
+    assert_eq!(reload.status, 200, "{}", text(&reload.body));
+    let read = b
+        .partner("RS-MOI")
+        .get(&format!("/v1/messages/{id}"), &[OFFICER, JUSTIFICATION])
+        .await
+        .expect("read");
+    assert_eq!(read.status, 200, "{}", text(&read.body));
+    wait_status(a, &id, "RS-MOI", "delivered").await;
+    assert_eq!(rows(b, "relay_outbox", "peer = 'XK-NCB'").await, 0);
+}

@@ -47,7 +47,7 @@ pub async fn acknowledge(
         message_id: row.id.clone(),
         recipient: caller.partner.to_string(),
         at_ms: to_ms(OffsetDateTime::now_utc()),
-        receipt: receipt_back::entry(app, &row, &caller.partner, ReceiptKind::Acknowledged),
+        receipt: receipt_back::entry(app, &row, &caller.partner, ReceiptKind::Acknowledged).await,
     });
     let draft = caller.trail.draft(Action::Acknowledge, Outcome::Allowed);
     let (out, rec) = app.store.write(op, draft).await?;

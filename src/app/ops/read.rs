@@ -46,7 +46,7 @@ pub async fn read(
             message_id: row.id.clone(),
             recipient: caller.partner.to_string(),
             at_ms: to_ms(OffsetDateTime::now_utc()),
-            receipt: receipt_back::entry(app, &row, &caller.partner, ReceiptKind::Delivered),
+            receipt: receipt_back::entry(app, &row, &caller.partner, ReceiptKind::Delivered).await,
         })
     } else {
         WriteOp::AuditOnly
