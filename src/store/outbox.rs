@@ -354,11 +354,21 @@ impl Store {
             .collect()
     }
 
-    /// The earliest time any row becomes due, unix ms.
-    pub async fn outbox_next_due(&self) -> Result<Option<i64>, StoreError> {
+    /// The earliest time one of `peer`'s rows becomes due, unix ms: a row
+    /// another node holds (claimed until after `now_ms`) counts from the
+    /// end of its claim, so no loop spins on rows it cannot take.
+    pub async fn outbox_next_due(
+        &self,
+        peer: &str,
+        now_ms: i64,
+    ) -> Result<Option<i64>, StoreError> {
         Ok(sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT MIN(next_attempt_ms) FROM relay_outbox WHERE NOT {BLOCKED}"
+            "SELECT MIN(CASE WHEN claimed_until_ms IS NOT NULL AND claimed_until_ms > $2 \
+             THEN claimed_until_ms ELSE next_attempt_ms END) \
+             FROM relay_outbox WHERE peer = $1 AND NOT {BLOCKED}"
         )))
+        .bind(peer.to_owned())
+        .bind(now_ms)
         .fetch_one(self.pool())
         .await?
         .try_get(0)?)

@@ -71,7 +71,13 @@ async fn peer_loop(app: Arc<AppState>, own: PartnerId, peer: PartnerId) {
                 link = None;
             }
         }
-        let sleep = next_sleep(&app).await;
+        // A suspended peer's rows stay due: its loop waits for a resume
+        // (which wakes it) instead of polling them.
+        let sleep = if suspended {
+            MAX_SLEEP
+        } else {
+            next_sleep(&app, &peer).await
+        };
         tokio::select! {
             _ = wake.changed() => {}
             () = tokio::time::sleep(sleep) => {}
@@ -136,10 +142,10 @@ async fn note(app: &AppState, peer: &PartnerId, error: Option<&PeerError>) {
     }
 }
 
-/// How long to sleep: until the next row is due, within bounds.
-async fn next_sleep(app: &AppState) -> Duration {
+/// How long to sleep: until this peer's next row is due, within bounds.
+async fn next_sleep(app: &AppState, peer: &PartnerId) -> Duration {
     let now = to_ms(OffsetDateTime::now_utc());
-    match app.store.outbox_next_due().await {
+    match app.store.outbox_next_due(peer.as_str(), now).await {
         Ok(Some(due)) => {
             let ms = u64::try_from(due.saturating_sub(now)).unwrap_or(0);
             Duration::from_millis(ms).clamp(MIN_SLEEP, MAX_SLEEP)
