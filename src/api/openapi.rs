@@ -58,7 +58,7 @@ pub(crate) const SECURITY_SCHEME: &str = "mutualTLS";
         admin::partners, admin::suspend, admin::resume, admin::certificates, admin::reload,
         super::admin_config::show,
         super::admin_peers::peers, super::admin_peers::suspend, super::admin_peers::resume,
-        super::federation::messages, super::federation::receipts,
+        super::federation::attachments, super::federation::messages, super::federation::receipts,
         serve,
     ),
     components(schemas(Problem, schema::Violation, schema::FieldError)),

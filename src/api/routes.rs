@@ -89,6 +89,7 @@ pub static ROUTES: &[RouteSpec] = &[
     spec(Method::POST, "/v1/admin/peers/{id}/suspend", Action::PartnerSuspend, Roles::OPERATOR, JSON, || post(super::admin_peers::suspend)),
     spec(Method::POST, "/v1/admin/peers/{id}/resume", Action::PartnerResume, Roles::OPERATOR, JSON, || post(super::admin_peers::resume)),
     spec(Method::GET, "/v1/admin/config", Action::Inspect, Roles::OPERATOR, NO_BODY, || get(super::admin_config::show)),
+    spec(Method::POST, "/v1/federation/attachments", Action::Upload, Roles::GATEWAY, RAW, || post(federation::attachments)),
     spec(Method::POST, "/v1/federation/messages", Action::Collect, Roles::GATEWAY, JSON, || post(federation::messages)),
     spec(Method::POST, "/v1/federation/receipts", Action::Acknowledge, Roles::GATEWAY, JSON, || post(federation::receipts)),
     spec(Method::GET, "/v1/openapi.json", Action::Inspect, Roles::ANY, NO_BODY, || get(openapi::serve)),

@@ -7,7 +7,6 @@
 //! Parsing is strict: a member the contract does not define is refused by
 //! name, so a peer cannot smuggle anything past the receiving gateway.
 
-use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -38,27 +37,21 @@ pub const MEMBERS: &[&str] = &[
     "signatures",
 ];
 
-/// An attachment carried whole (base64 of its bytes).
+/// An attachment of a relayed message. Its bytes travel before the
+/// document, streamed to `POST /v1/federation/attachments` (the body limit
+/// of a JSON document is far below an attachment's), and the document names
+/// the upload the receiving gateway answered.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RelayedAttachment {
-    /// Its id (the same on both gateways).
+    /// Its id at the origin (the one the label binding names).
     pub id: String,
     /// Its media type as uploaded.
     pub content_type: String,
-    /// SHA-256 of its bytes, hex.
+    /// SHA-256 of its bytes, hex (the binding's digest for `id`).
     pub sha256: String,
-    /// Its bytes, standard base64.
-    pub data: String,
-}
-
-impl RelayedAttachment {
-    /// The bytes, or why not.
-    pub fn bytes(&self) -> Result<Vec<u8>, String> {
-        base64::engine::general_purpose::STANDARD
-            .decode(&self.data)
-            .map_err(|e| format!("data is not base64: {e}"))
-    }
+    /// The id the receiving gateway answered for the uploaded bytes.
+    pub upload: String,
 }
 
 /// A message as one gateway relays it to another.
@@ -101,7 +94,7 @@ pub struct RelayedMessage {
     pub retain_until: String,
     /// Its review date at the origin (`YYYY-MM-DD`).
     pub review_on: String,
-    /// Attachments, bytes included.
+    /// Attachments, each naming the upload of its bytes.
     pub attachments: Vec<RelayedAttachment>,
     /// The origin's label binding (compact JWS by its envelope key) over
     /// [`RelayedMessage::binding_view`].

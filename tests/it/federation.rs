@@ -4,12 +4,12 @@
 use std::time::{Duration, Instant};
 
 use brdo::crypto::jose::{JwsKey, JwsKeys};
-use brdo::federation::{Receipt, RelayedMessage};
+use brdo::federation::{Receipt, RelayedAttachment, RelayedMessage};
 use serde_json::{Value, json};
 
 use crate::harness::{
     Federation, JUSTIFICATION, OFFICER, TestGateway, assert_problem, message, peer_table, send,
-    text,
+    text, upload,
 };
 
 /// The status entry of `recipient` for message `id`, as AL-CTD sees it on A.
@@ -466,4 +466,123 @@ async fn suspending_a_peer_stops_relaying_until_it_is_resumed() {
         .await
         .expect("post");
     assert_problem(&r, 403, "peer_suspended");
+}
+
+#[tokio::test]
+async fn an_attachment_travels_and_opens_byte_identical_on_the_peer() {
+    // Far beyond the JSON body limit: the bytes must stream, not inline.
+    let fed = Federation::start_with(|_, c| c.server.max_body_bytes = 64 * 1024, |_, p| p).await;
+    let (a, b) = (fed.a(), fed.b());
+    let bytes: Vec<u8> = (0..3_000_000u32).map(|i| (i.wrapping_mul(7) % 251) as u8).collect();
+    let up = upload(a, "AL-CTD", bytes.clone(), "application/pdf").await;
+    assert_eq!(up.status, 201, "{}", text(&up.body));
+    let att = up.json()["id"].as_str().expect("id").to_owned();
+    let mut msg = message();
+    msg["attachments"] = json!([att]);
+    let id = send(a, "AL-CTD", &msg).await;
+    wait_status(a, &id, "RS-MOI", "relayed").await;
+    let read = b
+        .partner("RS-MOI")
+        .get(&format!("/v1/messages/{id}"), &[OFFICER, JUSTIFICATION])
+        .await
+        .expect("read");
+    assert_eq!(read.status, 200, "{}", text(&read.body));
+    let listed = read.json()["attachments"].clone();
+    let on_b = listed[0].as_str().expect("an attachment on B").to_owned();
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    let got = b
+        .partner("RS-MOI")
+        .get(
+            &format!("/v1/messages/{id}/attachments/{on_b}"),
+            &[OFFICER, JUSTIFICATION],
+        )
+        .await
+        .expect("download");
+    assert_eq!(got.status, 200, "{}", text(&got.body));
+    assert_eq!(got.header("content-type"), Some("application/pdf"));
+    assert!(got.body.as_ref() == bytes.as_slice(), "byte-identical");
+    assert_eq!(
+        rows(b, "attachments", &format!("owner = 'urn:brdo:gateway:AL-NCB' AND id = '{on_b}'")).await,
+        1
+    );
+    // The upload was audited on B as the peer's.
+    assert_eq!(
+        rows(b, "audit_log", "action = 'upload' AND actor_role = 'gateway'").await,
+        1
+    );
+}
+
+/// A document with one attachment whose binding states `bound` as its
+/// digest, naming the upload `upload` with the stated `sha256`.
+fn document_with_attachment(
+    fed: &Federation,
+    upload: &str,
+    sha256: &str,
+    bound: &str,
+) -> Value {
+    let mut doc = bound_document(fed, "AL-CTD", &["RS-MOI"]);
+    let att = uuid::Uuid::now_v7().to_string();
+    doc.attachments = vec![RelayedAttachment {
+        id: att.clone(),
+        content_type: "application/pdf".into(),
+        sha256: sha256.into(),
+        upload: upload.into(),
+    }];
+    let key = JwsKey::from_pem_file(&fed.a_pki.join("envelope-signing.key")).expect("key");
+    doc.binding = brdo::binding::sign(&key, &doc.binding_view(), |_| bound.to_owned()).expect("sign");
+    serde_json::to_value(&doc).expect("json")
+}
+
+#[tokio::test]
+async fn relayed_attachments_must_be_the_peers_uploads_of_the_bound_content() {
+    let fed = Federation::start().await;
+    let b = fed.b();
+    let client = fed.a_as_gateway_to_b();
+    let put = |bytes: &'static [u8]| {
+        let client = &client;
+        async move {
+            let r = client
+                .request(
+                    hyper::Method::POST,
+                    "/v1/federation/attachments",
+                    &[("content-type", "application/pdf")],
+                    Some(bytes.to_vec()),
+                )
+                .await
+                .expect("upload");
+            assert_eq!(r.status, 201, "{}", text(&r.body));
+            let v = r.json();
+            (v["id"].as_str().expect("id").to_owned(), v["sha256"].as_str().expect("sha").to_owned())
+        }
+    };
+    let (good, good_sha) = put(b"the bound content").await;
+    let (bad, bad_sha) = put(b"content swapped on the way").await;
+    // A partner's own upload on B is no upload of the peer's.
+    let theirs = upload(b, "RS-MOI", b"the bound content".to_vec(), "application/pdf").await;
+    let theirs = theirs.json()["id"].as_str().expect("id").to_owned();
+    let cases: Vec<(&str, Value, u16, &str)> = vec![
+        ("other bytes uploaded", document_with_attachment(&fed, &bad, &bad_sha, &good_sha), 403, "binding_invalid"),
+        ("digest not the upload's", document_with_attachment(&fed, &bad, &good_sha, &good_sha), 403, "binding_invalid"),
+        ("a partner's upload", document_with_attachment(&fed, &theirs, &good_sha, &good_sha), 400, "invalid_message"),
+        ("no such upload", document_with_attachment(&fed, &uuid::Uuid::now_v7().to_string(), &good_sha, &good_sha), 400, "invalid_message"),
+    ];
+    for (what, doc, status, code) in cases {
+        let r = client
+            .post_json("/v1/federation/messages", &[], &doc)
+            .await
+            .expect("post");
+        let p = assert_problem(&r, status, code);
+        if status == 400 {
+            assert_eq!(p["errors"][0]["field"], "attachments[0].upload", "{what}: {p}");
+        }
+        assert_eq!(b.audit_of(&r).await["code"], code, "{what}");
+    }
+    assert_eq!(rows(b, "messages", "1 = 1").await, 0, "nothing stored");
+    let ok = client
+        .post_json("/v1/federation/messages", &[], &document_with_attachment(&fed, &good, &good_sha, &good_sha))
+        .await
+        .expect("post");
+    assert_eq!(ok.status, 201, "{}", text(&ok.body));
+    assert_eq!(ok.json()["receipts"][0]["kind"], "accepted");
+    assert_eq!(rows(b, "message_attachments", &format!("attachment_id = '{good}'")).await, 1);
 }

@@ -50,8 +50,9 @@ pub async fn receive(
     trail.counterparts(msg.recipients.iter().map(ToString::to_string).collect());
     let (sender, originator) = check_origin(&policy, peer, &relayed)?;
     check_local(&policy, &msg)?;
-    check_binding(&policy, peer, &relayed)?;
     check_rest(&relayed)?;
+    let (uploads, digests) = uploads(app, peer, &relayed).await?;
+    check_binding(&policy, peer, &relayed, &digests)?;
     let mut accepted = Vec::new();
     let mut refused = Vec::new();
     for r in &msg.recipients {
@@ -86,6 +87,7 @@ pub async fn receive(
         relayed: &relayed,
         msg: &msg,
         originator,
+        uploads,
         now,
     };
     commit(app, trail, parts, accepted, refused).await
@@ -169,37 +171,86 @@ fn check_local(policy: &Policy, msg: &NewMessage) -> Result<(), OpError> {
     }
 }
 
+/// Who owns the bytes `peer` uploads for a relayed attachment (SPEC §11):
+/// its gateway URI, which no partner id can spell, so no partner can name
+/// such an upload in a submission.
+pub fn peer_owner(peer: &PartnerId) -> String {
+    format!("urn:brdo:gateway:{peer}")
+}
+
+/// The uploads the document's attachments name (in its order) and the
+/// digests of what was uploaded under their origin ids. Each must be an
+/// upload the calling peer made here, still held, of the stated media type
+/// and SHA-256 (a different digest is content other than the one the
+/// document describes: `binding_invalid`).
+async fn uploads(
+    app: &AppState,
+    peer: &PartnerId,
+    relayed: &RelayedMessage,
+) -> Result<(Vec<String>, Vec<(String, String)>), OpError> {
+    let owner = peer_owner(peer);
+    let mut ids = Vec::with_capacity(relayed.attachments.len());
+    let mut digests = Vec::with_capacity(relayed.attachments.len());
+    let mut errors = Vec::new();
+    for (i, a) in relayed.attachments.iter().enumerate() {
+        let row = match checked_id(&a.upload) {
+            Ok(u) => app.store.attachment(&u).await?,
+            Err(_) => None,
+        };
+        let Some(row) = row.filter(|r| r.owner == owner && r.erased_at_ms.is_none()) else {
+            errors.push(FieldError {
+                field: format!("attachments[{i}].upload"),
+                message: "names no upload the calling gateway made here".into(),
+            });
+            continue;
+        };
+        if row.content_type != a.content_type {
+            errors.push(FieldError {
+                field: format!("attachments[{i}].content_type"),
+                message: "differs from the upload's".into(),
+            });
+        }
+        if row.sha256 != a.sha256 {
+            return Err(OpError::BindingInvalid(format!(
+                "attachments[{i}] ({}): the uploaded content differs from the document's (SHA-256)",
+                a.id
+            )));
+        }
+        ids.push(row.id);
+        digests.push((a.id.clone(), row.sha256));
+    }
+    if errors.is_empty() {
+        Ok((ids, digests))
+    } else {
+        Err(OpError::Invalid(errors))
+    }
+}
+
 /// The origin's label binding must verify with the calling peer's
-/// envelope key and match the document (attachment bytes included).
+/// envelope key and match the document, the uploaded attachments' digests
+/// included.
 fn check_binding(
     policy: &Policy,
     peer: &PartnerId,
     relayed: &RelayedMessage,
+    digests: &[(String, String)],
 ) -> Result<(), OpError> {
     let conf = policy.peer(peer).ok_or(OpError::Internal)?;
     let keys = JwsKeys::from_public_pem_file(&conf.envelope_key).map_err(|e| {
         tracing::error!(error = %e, peer = %peer, "the peer's envelope key is unusable");
         OpError::Internal
     })?;
-    let mut files = Vec::new();
-    for a in &relayed.attachments {
-        let bytes = a
-            .bytes()
-            .map_err(|e| OpError::BindingInvalid(format!("attachment {}: {e}", a.id)))?;
-        files.push((a.id.clone(), bytes));
-    }
-    crate::binding::verify(
+    crate::binding::verify_digests(
         &relayed.binding_view(),
         Some(&relayed.binding),
         &keys,
-        &files,
+        digests,
     )
     .map(drop)
     .map_err(|e| OpError::BindingInvalid(e.to_string()))
 }
 
-/// What the partner-facing checks do not cover: the officer, the dates,
-/// and attachments (not yet stored from a peer).
+/// What the partner-facing checks do not cover: the officer and the dates.
 fn check_rest(relayed: &RelayedMessage) -> Result<(), OpError> {
     let mut errors = Vec::new();
     let officer = relayed.officer.chars().count();
@@ -213,12 +264,6 @@ fn check_rest(relayed: &RelayedMessage) -> Result<(), OpError> {
         if OffsetDateTime::parse(value, &Rfc3339).is_err() {
             errors.push((field, "must be an RFC 3339 time"));
         }
-    }
-    if !relayed.attachments.is_empty() {
-        errors.push((
-            "attachments",
-            "this gateway does not yet store attachments relayed by a peer",
-        ));
     }
     if errors.is_empty() {
         return Ok(());
@@ -241,6 +286,8 @@ struct Parts<'a> {
     relayed: &'a RelayedMessage,
     msg: &'a NewMessage,
     originator: PartnerId,
+    /// This gateway's ids of the attachments' uploaded bytes.
+    uploads: Vec<String>,
     now: OffsetDateTime,
 }
 
@@ -357,7 +404,7 @@ fn stored(app: &AppState, p: &Parts<'_>, accepted: &[PartnerId]) -> Result<Submi
         in_reply_to: None,
         content_type: msg.content_type.clone(),
         retention_days: None,
-        attachments: "[]".into(),
+        attachments: serde_json::to_string(&p.uploads).map_err(|_| OpError::Internal)?,
         accepted_at: p.relayed.accepted_at.clone(),
         accepted_ms,
         retain_until_ms: to_ms(retain_until),
@@ -381,9 +428,31 @@ fn stored(app: &AppState, p: &Parts<'_>, accepted: &[PartnerId]) -> Result<Submi
             })
             .collect(),
         data_key: wrapped,
-        attachments: Vec::new(),
+        attachments: p.uploads.clone(),
         idempotency: None,
         signatures: Vec::new(),
         outbox: Vec::new(),
     })
+}
+
+/// Stores the bytes of an attachment `peer` is about to relay (`POST
+/// /v1/federation/attachments`, SPEC §11): streamed and sealed as a
+/// partner's upload, under the same limit, owned by the peer's gateway URI
+/// so that only a relayed document from that peer may name it. An upload
+/// no document names is removed by the orphan sweep.
+pub async fn upload<B>(
+    app: &AppState,
+    peer: &PartnerId,
+    trail: &dyn Trail,
+    content_type: String,
+    body: B,
+) -> Result<super::attachments::Uploaded, OpError>
+where
+    B: http_body::Body<Data = bytes::Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
+    if app.store.peer_suspended(peer.as_str()).await? {
+        return Err(OpError::PeerSuspended(peer.to_string()));
+    }
+    super::attachments::store_upload(app, trail, peer_owner(peer), content_type, body).await
 }

@@ -111,7 +111,7 @@ async fn send_message(
     row: &OutboxRow,
 ) -> Result<&'static str, PeerError> {
     let store_err = |e: StoreError| PeerError::Config(format!("store: {e}"));
-    let doc = match outbound::document(app, &row.entry.message_id, link.peer.as_str()).await {
+    let mut doc = match outbound::document(app, &row.entry.message_id, link.peer.as_str()).await {
         Ok(Some(doc)) => doc,
         Ok(None) | Err(OutboundError::Erased) => {
             app.store
@@ -122,16 +122,42 @@ async fn send_message(
         }
         Err(e) => return Err(PeerError::Config(e.to_string())),
     };
-    let recipients: Vec<String> = doc["recipients"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|r| r.as_str().map(str::to_owned))
-        .collect();
+    for a in &mut doc.attachments {
+        a.upload = upload(app, link, &a.id, &a.sha256).await?;
+    }
+    let recipients = doc.recipients.clone();
+    let doc = serde_json::to_value(&doc).map_err(|e| PeerError::Config(e.to_string()))?;
     let answer = link.client.post("/v1/federation/messages", &doc).await?;
     let receipts = check_receipts(link, &row.entry.message_id, &recipients, &answer)?;
     record(app, link, row, receipts).await.map_err(store_err)?;
     Ok("relayed")
+}
+
+/// Streams attachment `id`'s bytes to the peer; the id it answered, once
+/// it states the digest the binding names (`sha256`). An upload the
+/// document then never names (a failed attempt) is the peer's orphan.
+async fn upload(
+    app: &AppState,
+    link: &PeerLink,
+    id: &str,
+    sha256: &str,
+) -> Result<String, PeerError> {
+    let (att, reader) = match outbound::open_attachment(app, id).await {
+        Ok(opened) => opened,
+        Err(e) => return Err(PeerError::Config(e.to_string())),
+    };
+    let size = u64::try_from(att.size).unwrap_or(0);
+    let answer = link
+        .client
+        .upload(&att.content_type, size, reader)
+        .await?;
+    let uploaded = answer["id"].as_str().unwrap_or_default();
+    if answer["sha256"].as_str() != Some(sha256) || uuid::Uuid::try_parse(uploaded).is_err() {
+        return Err(PeerError::BadAnswer(
+            "the peer's upload answer does not state the attachment's digest".into(),
+        ));
+    }
+    Ok(uploaded.to_owned())
 }
 
 /// The peer's receipts, each verified with its envelope key, from it, for
