@@ -586,3 +586,103 @@ async fn relayed_attachments_must_be_the_peers_uploads_of_the_bound_content() {
     assert_eq!(ok.json()["receipts"][0]["kind"], "accepted");
     assert_eq!(rows(b, "message_attachments", &format!("attachment_id = '{good}'")).await, 1);
 }
+
+/// Adjusts B's policy or configuration for one permanent-refusal case.
+type PolicyChange = fn(String) -> String;
+
+#[tokio::test]
+async fn a_permanent_refusal_by_the_peer_ends_the_row_as_refused() {
+    // B's policy puts AL-CTD behind another peer; B's envelope key for A is
+    // the wrong one; B takes no body as large as the document.
+    let cases: [(&str, PolicyChange, usize, &str); 3] = [
+        (
+            "origin behind another peer",
+            |p| {
+                let mut p = p.replace(
+                    "id = \"AL-CTD\"\nvia = \"AL-NCB\"\n",
+                    "id = \"AL-CTD\"\nvia = \"XK-NCB\"\n",
+                );
+                let other = &crate::harness::Pki::shared().dir;
+                p.push_str(&peer_table(
+                    "XK-NCB",
+                    1,
+                    &other.join("ca.crt"),
+                    &other.join("envelope-signing.pub"),
+                ));
+                p
+            },
+            1 << 20,
+            "origin_not_behind_peer",
+        ),
+        (
+            "binding by a key B does not hold for A",
+            |p| p.replace("a-pki/envelope-signing.pub", "b-pki/envelope-signing.pub"),
+            1 << 20,
+            "binding_invalid",
+        ),
+        ("document too large for B", |p| p, 256, "payload_too_large"),
+    ];
+    for (what, change, body_limit, code) in cases {
+        let fed = Federation::start_with(
+            move |id, c| {
+                if id == "RS-NCB" {
+                    c.server.max_body_bytes = body_limit;
+                }
+            },
+            move |id, p| if id == "RS-NCB" { change(p) } else { p },
+        )
+        .await;
+        let a = fed.a();
+        let id = send(a, "AL-CTD", &message()).await;
+        let s = wait_status(a, &id, "RS-MOI", "refused").await;
+        assert_eq!(s["receipt"], Value::Null, "{what}: no receipt was signed");
+        assert_eq!(s["via"], "RS-NCB", "{what}");
+        assert_eq!(rows(a, "relay_outbox", "1 = 1").await, 0, "{what}: row dropped");
+        assert_eq!(rows(a, "relay_receipts", "1 = 1").await, 0, "{what}");
+        assert_eq!(
+            rows(
+                a,
+                "audit_log",
+                &format!("action = 'deny' AND message_id = '{id}' AND code = '{code}'")
+            )
+            .await,
+            1,
+            "{what}"
+        );
+        assert_eq!(rows(fed.b(), "messages", "1 = 1").await, 0, "{what}");
+        assert_eq!(status_of(a, &id, "EU-ECTC").await["status"], "queued", "{what}");
+    }
+}
+
+#[tokio::test]
+async fn a_suspension_by_the_peer_is_an_outage_the_relay_waits_out() {
+    let fed = Federation::start().await;
+    let (a, b) = (fed.a(), fed.b());
+    let op = b.client("operator-admin");
+    let r = op
+        .post_json("/v1/admin/peers/AL-NCB/suspend", &[], &json!({}))
+        .await
+        .expect("suspend");
+    assert_eq!(r.status, 200, "{}", text(&r.body));
+    let id = send(a, "AL-CTD", &message()).await;
+    let started = Instant::now();
+    loop {
+        let p = peers(a).await;
+        if p["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("403 peer_suspended"))
+        {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "{p}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status_of(a, &id, "RS-MOI").await["status"], "queued");
+    assert_eq!(rows(a, "relay_outbox", "1 = 1").await, 1, "the row waits");
+    let r = op
+        .post_json("/v1/admin/peers/AL-NCB/resume", &[], &json!({}))
+        .await
+        .expect("resume");
+    assert_eq!(r.status, 200);
+    wait_status(a, &id, "RS-MOI", "relayed").await;
+}
