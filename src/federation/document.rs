@@ -29,6 +29,8 @@ pub const MEMBERS: &[&str] = &[
     "personal_data",
     "case_ref",
     "in_reply_to",
+    "forwarded_from",
+    "family",
     "accepted_at",
     "retain_until",
     "review_on",
@@ -88,6 +90,12 @@ pub struct RelayedMessage {
     pub case_ref: Option<String>,
     /// The message it answers (an id at the origin; informative only).
     pub in_reply_to: Option<String>,
+    /// For a forward: the message it forwards (an id at the origin);
+    /// `None` for an original.
+    pub forwarded_from: Option<String>,
+    /// The id of its family's original (its own id for an original), the
+    /// key lifecycle notices name, so the receiving gateway finds its copy.
+    pub family: String,
     /// When the origin accepted it (RFC 3339).
     pub accepted_at: String,
     /// When its retention ends at the origin (RFC 3339).
@@ -203,7 +211,8 @@ mod tests {
             "content_type": "text/plain", "label": {"classification": "BASIC_PROTECTION"},
             "evaluation": {"scheme": "EU-4x4", "source": "B", "information": "2"},
             "purpose": "investigation", "personal_data": {"subjects": []},
-            "case_ref": null, "in_reply_to": null,
+            "case_ref": null, "in_reply_to": null, "forwarded_from": null,
+            "family": "0190f000-0000-7000-8000-000000000001",
             "accepted_at": "2026-01-01T00:00:00.000Z", "retain_until": "2027-01-01T00:00:00.000Z",
             "review_on": "2026-12-01", "attachments": [], "binding": "x", "signatures": []
         })

@@ -241,6 +241,8 @@ fn bound_document(fed: &Federation, sender: &str, recipients: &[&str]) -> Relaye
         personal_data: json!({"subjects": [], "special_categories": [], "special_categories_basis": null, "minors": false}),
         case_ref: None,
         in_reply_to: None,
+        forwarded_from: None,
+        family: String::new(),
         accepted_at: "2026-01-01T00:00:00.000Z".into(),
         retain_until: "2099-01-01T00:00:00.000Z".into(),
         review_on: "2098-01-01".into(),
@@ -248,6 +250,7 @@ fn bound_document(fed: &Federation, sender: &str, recipients: &[&str]) -> Relaye
         binding: String::new(),
         signatures: Vec::new(),
     };
+    doc.family = doc.id.clone();
     let key = JwsKey::from_pem_file(&fed.a_pki.join("envelope-signing.key")).expect("key");
     doc.binding = brdo::binding::sign(&key, &doc.binding_view(), |_| String::new()).expect("sign");
     doc
@@ -305,6 +308,12 @@ async fn hostile_documents_are_refused_audited_and_store_nothing() {
     let mut unknown =
         serde_json::to_value(bound_document(&fed, "AL-CTD", &["RS-MOI"])).expect("json");
     unknown["colour"] = json!("red");
+    let mut forged = serde_json::to_value(bound_document(&fed, "AL-CTD", &["RS-MOI"])).expect("json");
+    forged["signatures"] = json!([{"partner": "AL-CTD", "role": "originator",
+        "jws": "eyJhbGciOiJFUzI1NiJ9..c2ln", "statement": {"sender": "AL-CTD"}}]);
+    let mut wrong_family =
+        serde_json::to_value(bound_document(&fed, "AL-CTD", &["RS-MOI"])).expect("json");
+    wrong_family["family"] = json!(uuid::Uuid::now_v7().to_string());
     let cases: Vec<(&str, Value, u16, &str)> = vec![
         (
             "sender behind another peer",
@@ -331,12 +340,18 @@ async fn hostile_documents_are_refused_audited_and_store_nothing() {
             "binding_invalid",
         ),
         ("unknown member", unknown, 400, "invalid_message"),
+        ("forged signature", forged, 400, "invalid_signature"),
+        ("an original in another family", wrong_family, 400, "invalid_message"),
     ];
     for (what, doc, status, code) in cases {
         let r = post(doc).await;
         let p = assert_problem(&r, status, code);
-        if code == "invalid_message" {
-            assert_eq!(p["errors"][0]["field"], "colour", "{what}: {p}");
+        match what {
+            "unknown member" => assert_eq!(p["errors"][0]["field"], "colour", "{what}: {p}"),
+            "an original in another family" => {
+                assert_eq!(p["errors"][0]["field"], "family", "{what}: {p}");
+            }
+            _ => {}
         }
         let rec = b.audit_of(&r).await;
         assert_eq!(rec["code"], code, "{what}: {rec}");
@@ -685,4 +700,101 @@ async fn a_suspension_by_the_peer_is_an_outage_the_relay_waits_out() {
         .expect("resume");
     assert_eq!(r.status, 200);
     wait_status(a, &id, "RS-MOI", "relayed").await;
+}
+
+/// AL-CTD's signature (A's PKI) over `msg`.
+fn signed_by_al_ctd(fed: &Federation, msg: &Value) -> String {
+    let key = std::fs::read(fed.a_pki.join("partner-AL-CTD.key")).expect("key");
+    let crt = std::fs::read(fed.a_pki.join("partner-AL-CTD.crt")).expect("crt");
+    let st = brdo::signature::submission_statement("AL-CTD", msg, &|_| String::new()).expect("statement");
+    brdo::signature::sign(&key, &crt, &st).expect("sign")
+}
+
+/// Reads `id` as RS-MOI on B.
+async fn read_on_b(fed: &Federation, id: &str) -> Value {
+    let r = fed
+        .b()
+        .partner("RS-MOI")
+        .get(&format!("/v1/messages/{id}"), &[OFFICER, JUSTIFICATION])
+        .await
+        .expect("read");
+    assert_eq!(r.status, 200, "{}", text(&r.body));
+    r.json()
+}
+
+#[tokio::test]
+async fn signatures_and_a_forwards_provenance_travel_to_the_peer() {
+    let fed = Federation::start().await;
+    let (a, b) = (fed.a(), fed.b());
+    let a_ca = std::fs::read(fed.a_pki.join("ca.crt")).expect("A's CA");
+    // A signed message straight to RS-MOI behind B.
+    let mut direct = message();
+    direct["recipients"] = json!(["RS-MOI"]);
+    let sig = signed_by_al_ctd(&fed, &direct);
+    let r = a
+        .partner("AL-CTD")
+        .post_json("/v1/messages", &[OFFICER, ("brdo-signature", &sig)], &direct)
+        .await
+        .expect("submit");
+    assert_eq!(r.status, 201, "{}", text(&r.body));
+    let id = r.json()["id"].as_str().expect("id").to_owned();
+    wait_status(a, &id, "RS-MOI", "relayed").await;
+    let doc = read_on_b(&fed, &id).await;
+    let sigs = doc["signatures"].as_array().expect("signatures");
+    assert_eq!(sigs.len(), 1, "{doc}");
+    assert_eq!(sigs[0]["jws"], json!(sig));
+    assert_eq!(sigs[0]["role"], "originator");
+    assert_eq!(
+        brdo::signature::verify_entry(&sigs[0], &doc, &a_ca).expect("verifies with A's CA"),
+        "AL-CTD"
+    );
+    // A signed original to EU-ECTC (A's own), forwarded by EU-ECTC to RS-MOI.
+    let mut original = message();
+    original["recipients"] = json!(["EU-ECTC"]);
+    original["label"] = json!({"classification": "EU_RESTRICTED", "handling_codes": []});
+    let sig = signed_by_al_ctd(&fed, &original);
+    let r = a
+        .partner("AL-CTD")
+        .post_json("/v1/messages", &[OFFICER, ("brdo-signature", &sig)], &original)
+        .await
+        .expect("submit");
+    assert_eq!(r.status, 201, "{}", text(&r.body));
+    let original_id = r.json()["id"].as_str().expect("id").to_owned();
+    let r = a
+        .partner("EU-ECTC")
+        .post_json(
+            &format!("/v1/messages/{original_id}/forward"),
+            &[OFFICER],
+            &json!({"recipients": ["RS-MOI"], "justification": "Joint investigation team request"}),
+        )
+        .await
+        .expect("forward");
+    assert_eq!(r.status, 201, "{}", text(&r.body));
+    let copy = r.json()["id"].as_str().expect("id").to_owned();
+    let s = a
+        .partner("EU-ECTC")
+        .get(&format!("/v1/messages/{copy}/status"), &[])
+        .await
+        .expect("status");
+    assert_eq!(s.status, 200, "{}", text(&s.body));
+    let started = Instant::now();
+    while rows(b, "messages", &format!("id = '{copy}'")).await == 0 {
+        assert!(started.elapsed() < Duration::from_secs(20), "{}", peers(a).await);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let doc = read_on_b(&fed, &copy).await;
+    assert_eq!(doc["from"], "EU-ECTC", "{doc}");
+    assert_eq!(doc["originator"], "AL-CTD", "{doc}");
+    assert_eq!(doc["forwarded_from"], original_id.as_str(), "{doc}");
+    let sigs = doc["signatures"].as_array().expect("signatures");
+    assert_eq!(sigs.len(), 1, "{doc}");
+    assert_eq!(
+        brdo::signature::verify_entry(&sigs[0], &doc, &a_ca).expect("verifies with A's CA"),
+        "AL-CTD"
+    );
+    // The copy is in the family of the original's id on B, as on A.
+    assert_eq!(
+        rows(b, "messages", &format!("id = '{copy}' AND root_id = '{original_id}'")).await,
+        1
+    );
 }

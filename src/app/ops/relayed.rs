@@ -23,7 +23,10 @@ use crate::policy::{Decision, Policy, Transfer, compute_retention, decide};
 use crate::store::json_columns::{evaluation_text, label_text, personal_data_text};
 use crate::store::outbox::ISSUED;
 use crate::store::writes::{Receive, Submit};
-use crate::store::{MessageRow, NewDelivery, ReceiptRow, StoreError, WriteOp, WriteOutput};
+use crate::store::{
+    MessageRow, NewDelivery, ReceiptRow, SignatureRole, SignatureRow, StoreError, WriteOp,
+    WriteOutput,
+};
 
 /// Receives a relayed document from `peer`; the answer's JSON.
 pub async fn receive(
@@ -51,6 +54,8 @@ pub async fn receive(
     let (sender, originator) = check_origin(&policy, peer, &relayed)?;
     check_local(&policy, &msg)?;
     check_rest(&relayed)?;
+    let family = family(&relayed, &id)?;
+    let signatures = signatures(&relayed)?;
     let (uploads, digests) = uploads(app, peer, &relayed).await?;
     check_binding(&policy, peer, &relayed, &digests)?;
     let mut accepted = Vec::new();
@@ -88,6 +93,8 @@ pub async fn receive(
         msg: &msg,
         originator,
         uploads,
+        family,
+        signatures,
         now,
     };
     commit(app, trail, parts, accepted, refused).await
@@ -279,6 +286,85 @@ fn check_rest(relayed: &RelayedMessage) -> Result<(), OpError> {
     ))
 }
 
+/// A forward's `forwarded_from` and the family's original id, spelled as
+/// this gateway spells ids: an original (no `forwarded_from`) is its own
+/// family; a forward belongs to another message's.
+fn family(relayed: &RelayedMessage, id: &str) -> Result<(Option<String>, String), OpError> {
+    let invalid = |field: &str, message: &str| {
+        OpError::Invalid(vec![FieldError {
+            field: field.into(),
+            message: message.into(),
+        }])
+    };
+    let family = checked_id(&relayed.family).map_err(|_| invalid("family", "must be a UUID"))?;
+    match &relayed.forwarded_from {
+        None if family == id => Ok((None, family)),
+        None => Err(invalid("family", "must be the message's own id for an original")),
+        Some(f) => {
+            let from = checked_id(f).map_err(|_| invalid("forwarded_from", "must be a UUID"))?;
+            if family == id || from == id {
+                return Err(invalid("family", "a forward belongs to another message's family"));
+            }
+            Ok((Some(from), family))
+        }
+    }
+}
+
+/// The sender signatures the origin delivered, kept as they are for the
+/// recipients to verify with the origin's CA (`signature::verify_entry`).
+/// Each must be well formed, verify over its statement with its own
+/// certificate, name its signer, and state this message's subject and body:
+/// a peer cannot forge one, and a broken one is refused rather than passed
+/// on (`400 invalid_signature`).
+fn signatures(relayed: &RelayedMessage) -> Result<Vec<SignatureRow>, OpError> {
+    let bad = |i: usize, why: &str| OpError::InvalidSignature(format!("signatures[{i}]: {why}"));
+    let mut rows = Vec::with_capacity(relayed.signatures.len());
+    for (i, entry) in relayed.signatures.iter().enumerate() {
+        let Some(obj) = entry.as_object() else {
+            return Err(bad(i, "must be an object"));
+        };
+        if let Some(k) = obj
+            .keys()
+            .find(|k| !["partner", "role", "jws", "statement"].contains(&k.as_str()))
+        {
+            return Err(bad(i, &format!("{k} is not a member of a signature entry")));
+        }
+        let role = entry["role"]
+            .as_str()
+            .and_then(SignatureRole::parse)
+            .ok_or_else(|| bad(i, "role must be originator or forwarder"))?;
+        let partner = entry["partner"]
+            .as_str()
+            .and_then(PartnerId::parse)
+            .ok_or_else(|| bad(i, "partner must be a partner id"))?;
+        let jws = entry["jws"]
+            .as_str()
+            .ok_or_else(|| bad(i, "jws must be a compact JWS"))?;
+        let statement = &entry["statement"];
+        let chain = crate::signature::check(jws, statement).map_err(|e| bad(i, &e.to_string()))?;
+        let signer = chain.first().and_then(crate::signature::partner_of);
+        if signer.as_deref() != Some(partner.as_str())
+            || statement["sender"].as_str() != Some(partner.as_str())
+        {
+            return Err(bad(i, "the signer is not the partner named"));
+        }
+        for (field, text) in [("subject", &relayed.subject), ("body", &relayed.body)] {
+            if statement["digests"][field].as_str()
+                != Some(crate::binding::sha256_hex(text.as_bytes()).as_str())
+            {
+                return Err(bad(i, &format!("the signed {field} is not this message's")));
+            }
+        }
+        rows.push(SignatureRow {
+            partner: partner.to_string(),
+            role,
+            jws: jws.to_owned(),
+            statement: crate::signature::statement_bytes(statement),
+        });
+    }
+    Ok(rows)
+}
+
 /// What `commit` stores from.
 struct Parts<'a> {
     own: PartnerId,
@@ -288,6 +374,10 @@ struct Parts<'a> {
     originator: PartnerId,
     /// This gateway's ids of the attachments' uploaded bytes.
     uploads: Vec<String>,
+    /// The forwarded message's id (a forward) and the family's original.
+    family: (Option<String>, String),
+    /// The sender signatures, as delivered at the origin.
+    signatures: Vec<SignatureRow>,
     now: OffsetDateTime,
 }
 
@@ -393,7 +483,7 @@ fn stored(app: &AppState, p: &Parts<'_>, accepted: &[PartnerId]) -> Result<Submi
         id: id.clone(),
         sender: p.relayed.sender.clone(),
         originator: p.originator.to_string(),
-        forwarded_from: None,
+        forwarded_from: p.family.0.clone(),
         officer: p.relayed.officer.clone(),
         classification: msg.label.classification.rank(),
         label: label_text(&msg.label),
@@ -415,7 +505,7 @@ fn stored(app: &AppState, p: &Parts<'_>, accepted: &[PartnerId]) -> Result<Submi
         erased_at_ms: None,
         content: Some(sealed),
         collect_seq: 0,
-        root_id: id.clone(),
+        root_id: p.family.1.clone(),
         hold_reason: None,
     };
     Ok(Submit {
@@ -430,7 +520,7 @@ fn stored(app: &AppState, p: &Parts<'_>, accepted: &[PartnerId]) -> Result<Submi
         data_key: wrapped,
         attachments: p.uploads.clone(),
         idempotency: None,
-        signatures: Vec::new(),
+        signatures: p.signatures.clone(),
         outbox: Vec::new(),
     })
 }

@@ -97,6 +97,8 @@ pub async fn document(
         personal_data,
         case_ref: row.case_ref.clone(),
         in_reply_to: row.in_reply_to.clone(),
+        forwarded_from: row.forwarded_from.clone(),
+        family: row.root_id.clone(),
         accepted_at: row.accepted_at.clone(),
         retain_until: ms_to_text(row.retain_until_ms),
         review_on: row.review_on.clone(),
