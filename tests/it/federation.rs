@@ -308,7 +308,8 @@ async fn hostile_documents_are_refused_audited_and_store_nothing() {
     let mut unknown =
         serde_json::to_value(bound_document(&fed, "AL-CTD", &["RS-MOI"])).expect("json");
     unknown["colour"] = json!("red");
-    let mut forged = serde_json::to_value(bound_document(&fed, "AL-CTD", &["RS-MOI"])).expect("json");
+    let mut forged =
+        serde_json::to_value(bound_document(&fed, "AL-CTD", &["RS-MOI"])).expect("json");
     forged["signatures"] = json!([{"partner": "AL-CTD", "role": "originator",
         "jws": "eyJhbGciOiJFUzI1NiJ9..c2ln", "statement": {"sender": "AL-CTD"}}]);
     let mut wrong_family =
@@ -341,7 +342,12 @@ async fn hostile_documents_are_refused_audited_and_store_nothing() {
         ),
         ("unknown member", unknown, 400, "invalid_message"),
         ("forged signature", forged, 400, "invalid_signature"),
-        ("an original in another family", wrong_family, 400, "invalid_message"),
+        (
+            "an original in another family",
+            wrong_family,
+            400,
+            "invalid_message",
+        ),
     ];
     for (what, doc, status, code) in cases {
         let r = post(doc).await;
@@ -488,7 +494,9 @@ async fn an_attachment_travels_and_opens_byte_identical_on_the_peer() {
     // Far beyond the JSON body limit: the bytes must stream, not inline.
     let fed = Federation::start_with(|_, c| c.server.max_body_bytes = 64 * 1024, |_, p| p).await;
     let (a, b) = (fed.a(), fed.b());
-    let bytes: Vec<u8> = (0..3_000_000u32).map(|i| (i.wrapping_mul(7) % 251) as u8).collect();
+    let bytes: Vec<u8> = (0..3_000_000u32)
+        .map(|i| (i.wrapping_mul(7) % 251) as u8)
+        .collect();
     let up = upload(a, "AL-CTD", bytes.clone(), "application/pdf").await;
     assert_eq!(up.status, 201, "{}", text(&up.body));
     let att = up.json()["id"].as_str().expect("id").to_owned();
@@ -517,24 +525,29 @@ async fn an_attachment_travels_and_opens_byte_identical_on_the_peer() {
     assert_eq!(got.header("content-type"), Some("application/pdf"));
     assert!(got.body.as_ref() == bytes.as_slice(), "byte-identical");
     assert_eq!(
-        rows(b, "attachments", &format!("owner = 'urn:brdo:gateway:AL-NCB' AND id = '{on_b}'")).await,
+        rows(
+            b,
+            "attachments",
+            &format!("owner = 'urn:brdo:gateway:AL-NCB' AND id = '{on_b}'")
+        )
+        .await,
         1
     );
     // The upload was audited on B as the peer's.
     assert_eq!(
-        rows(b, "audit_log", "action = 'upload' AND actor_role = 'gateway'").await,
+        rows(
+            b,
+            "audit_log",
+            "action = 'upload' AND actor_role = 'gateway'"
+        )
+        .await,
         1
     );
 }
 
 /// A document with one attachment whose binding states `bound` as its
 /// digest, naming the upload `upload` with the stated `sha256`.
-fn document_with_attachment(
-    fed: &Federation,
-    upload: &str,
-    sha256: &str,
-    bound: &str,
-) -> Value {
+fn document_with_attachment(fed: &Federation, upload: &str, sha256: &str, bound: &str) -> Value {
     let mut doc = bound_document(fed, "AL-CTD", &["RS-MOI"]);
     let att = uuid::Uuid::now_v7().to_string();
     doc.attachments = vec![RelayedAttachment {
@@ -544,7 +557,8 @@ fn document_with_attachment(
         upload: upload.into(),
     }];
     let key = JwsKey::from_pem_file(&fed.a_pki.join("envelope-signing.key")).expect("key");
-    doc.binding = brdo::binding::sign(&key, &doc.binding_view(), |_| bound.to_owned()).expect("sign");
+    doc.binding =
+        brdo::binding::sign(&key, &doc.binding_view(), |_| bound.to_owned()).expect("sign");
     serde_json::to_value(&doc).expect("json")
 }
 
@@ -567,19 +581,53 @@ async fn relayed_attachments_must_be_the_peers_uploads_of_the_bound_content() {
                 .expect("upload");
             assert_eq!(r.status, 201, "{}", text(&r.body));
             let v = r.json();
-            (v["id"].as_str().expect("id").to_owned(), v["sha256"].as_str().expect("sha").to_owned())
+            (
+                v["id"].as_str().expect("id").to_owned(),
+                v["sha256"].as_str().expect("sha").to_owned(),
+            )
         }
     };
     let (good, good_sha) = put(b"the bound content").await;
     let (bad, bad_sha) = put(b"content swapped on the way").await;
     // A partner's own upload on B is no upload of the peer's.
-    let theirs = upload(b, "RS-MOI", b"the bound content".to_vec(), "application/pdf").await;
+    let theirs = upload(
+        b,
+        "RS-MOI",
+        b"the bound content".to_vec(),
+        "application/pdf",
+    )
+    .await;
     let theirs = theirs.json()["id"].as_str().expect("id").to_owned();
     let cases: Vec<(&str, Value, u16, &str)> = vec![
-        ("other bytes uploaded", document_with_attachment(&fed, &bad, &bad_sha, &good_sha), 403, "binding_invalid"),
-        ("digest not the upload's", document_with_attachment(&fed, &bad, &good_sha, &good_sha), 403, "binding_invalid"),
-        ("a partner's upload", document_with_attachment(&fed, &theirs, &good_sha, &good_sha), 400, "invalid_message"),
-        ("no such upload", document_with_attachment(&fed, &uuid::Uuid::now_v7().to_string(), &good_sha, &good_sha), 400, "invalid_message"),
+        (
+            "other bytes uploaded",
+            document_with_attachment(&fed, &bad, &bad_sha, &good_sha),
+            403,
+            "binding_invalid",
+        ),
+        (
+            "digest not the upload's",
+            document_with_attachment(&fed, &bad, &good_sha, &good_sha),
+            403,
+            "binding_invalid",
+        ),
+        (
+            "a partner's upload",
+            document_with_attachment(&fed, &theirs, &good_sha, &good_sha),
+            400,
+            "invalid_message",
+        ),
+        (
+            "no such upload",
+            document_with_attachment(
+                &fed,
+                &uuid::Uuid::now_v7().to_string(),
+                &good_sha,
+                &good_sha,
+            ),
+            400,
+            "invalid_message",
+        ),
     ];
     for (what, doc, status, code) in cases {
         let r = client
@@ -588,18 +636,33 @@ async fn relayed_attachments_must_be_the_peers_uploads_of_the_bound_content() {
             .expect("post");
         let p = assert_problem(&r, status, code);
         if status == 400 {
-            assert_eq!(p["errors"][0]["field"], "attachments[0].upload", "{what}: {p}");
+            assert_eq!(
+                p["errors"][0]["field"], "attachments[0].upload",
+                "{what}: {p}"
+            );
         }
         assert_eq!(b.audit_of(&r).await["code"], code, "{what}");
     }
     assert_eq!(rows(b, "messages", "1 = 1").await, 0, "nothing stored");
     let ok = client
-        .post_json("/v1/federation/messages", &[], &document_with_attachment(&fed, &good, &good_sha, &good_sha))
+        .post_json(
+            "/v1/federation/messages",
+            &[],
+            &document_with_attachment(&fed, &good, &good_sha, &good_sha),
+        )
         .await
         .expect("post");
     assert_eq!(ok.status, 201, "{}", text(&ok.body));
     assert_eq!(ok.json()["receipts"][0]["kind"], "accepted");
-    assert_eq!(rows(b, "message_attachments", &format!("attachment_id = '{good}'")).await, 1);
+    assert_eq!(
+        rows(
+            b,
+            "message_attachments",
+            &format!("attachment_id = '{good}'")
+        )
+        .await,
+        1
+    );
 }
 
 /// Adjusts B's policy or configuration for one permanent-refusal case.
@@ -652,7 +715,11 @@ async fn a_permanent_refusal_by_the_peer_ends_the_row_as_refused() {
         let s = wait_status(a, &id, "RS-MOI", "refused").await;
         assert_eq!(s["receipt"], Value::Null, "{what}: no receipt was signed");
         assert_eq!(s["via"], "RS-NCB", "{what}");
-        assert_eq!(rows(a, "relay_outbox", "1 = 1").await, 0, "{what}: row dropped");
+        assert_eq!(
+            rows(a, "relay_outbox", "1 = 1").await,
+            0,
+            "{what}: row dropped"
+        );
         assert_eq!(rows(a, "relay_receipts", "1 = 1").await, 0, "{what}");
         assert_eq!(
             rows(
@@ -665,7 +732,11 @@ async fn a_permanent_refusal_by_the_peer_ends_the_row_as_refused() {
             "{what}"
         );
         assert_eq!(rows(fed.b(), "messages", "1 = 1").await, 0, "{what}");
-        assert_eq!(status_of(a, &id, "EU-ECTC").await["status"], "queued", "{what}");
+        assert_eq!(
+            status_of(a, &id, "EU-ECTC").await["status"],
+            "queued",
+            "{what}"
+        );
     }
 }
 
@@ -706,7 +777,8 @@ async fn a_suspension_by_the_peer_is_an_outage_the_relay_waits_out() {
 fn signed_by_al_ctd(fed: &Federation, msg: &Value) -> String {
     let key = std::fs::read(fed.a_pki.join("partner-AL-CTD.key")).expect("key");
     let crt = std::fs::read(fed.a_pki.join("partner-AL-CTD.crt")).expect("crt");
-    let st = brdo::signature::submission_statement("AL-CTD", msg, &|_| String::new()).expect("statement");
+    let st = brdo::signature::submission_statement("AL-CTD", msg, &|_| String::new())
+        .expect("statement");
     brdo::signature::sign(&key, &crt, &st).expect("sign")
 }
 
@@ -733,7 +805,11 @@ async fn signatures_and_a_forwards_provenance_travel_to_the_peer() {
     let sig = signed_by_al_ctd(&fed, &direct);
     let r = a
         .partner("AL-CTD")
-        .post_json("/v1/messages", &[OFFICER, ("brdo-signature", &sig)], &direct)
+        .post_json(
+            "/v1/messages",
+            &[OFFICER, ("brdo-signature", &sig)],
+            &direct,
+        )
         .await
         .expect("submit");
     assert_eq!(r.status, 201, "{}", text(&r.body));
@@ -755,7 +831,11 @@ async fn signatures_and_a_forwards_provenance_travel_to_the_peer() {
     let sig = signed_by_al_ctd(&fed, &original);
     let r = a
         .partner("AL-CTD")
-        .post_json("/v1/messages", &[OFFICER, ("brdo-signature", &sig)], &original)
+        .post_json(
+            "/v1/messages",
+            &[OFFICER, ("brdo-signature", &sig)],
+            &original,
+        )
         .await
         .expect("submit");
     assert_eq!(r.status, 201, "{}", text(&r.body));
@@ -779,7 +859,11 @@ async fn signatures_and_a_forwards_provenance_travel_to_the_peer() {
     assert_eq!(s.status, 200, "{}", text(&s.body));
     let started = Instant::now();
     while rows(b, "messages", &format!("id = '{copy}'")).await == 0 {
-        assert!(started.elapsed() < Duration::from_secs(20), "{}", peers(a).await);
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{}",
+            peers(a).await
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let doc = read_on_b(&fed, &copy).await;
@@ -794,7 +878,12 @@ async fn signatures_and_a_forwards_provenance_travel_to_the_peer() {
     );
     // The copy is in the family of the original's id on B, as on A.
     assert_eq!(
-        rows(b, "messages", &format!("id = '{copy}' AND root_id = '{original_id}'")).await,
+        rows(
+            b,
+            "messages",
+            &format!("id = '{copy}' AND root_id = '{original_id}'")
+        )
+        .await,
         1
     );
 }

@@ -897,8 +897,8 @@ impl ProcSide {
     /// Starts `brdo serve` on this side's files.
     pub async fn start(&mut self) {
         assert!(self.process.is_none(), "already running");
-        let p = ServeProcess::start_at(&self.config_file, &self.pki, self.probe, self.addr, &[])
-            .await;
+        let p =
+            ServeProcess::start_at(&self.config_file, &self.pki, self.probe, self.addr, &[]).await;
         self.process = Some(p);
     }
 
@@ -918,10 +918,11 @@ impl ProcSide {
     /// FROM <from>`), as an auditor would; works while the process is down.
     pub async fn count(&self, from: &str) -> i64 {
         let pool = open_db(&self.config.database.url).await;
-        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {from}")))
-            .fetch_one(&pool)
-            .await
-            .expect("count");
+        let n: i64 =
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {from}")))
+                .fetch_one(&pool)
+                .await
+                .expect("count");
         pool.close().await;
         n
     }
@@ -975,8 +976,11 @@ impl ProcFederation {
             tweak(id, &mut config);
             brdo::crypto::MasterKey::create(&config.crypto.master_key_file).expect("master key");
             let config_file = dir.join("gateway.toml");
-            std::fs::write(&config_file, toml::to_string(&config).expect("config as TOML"))
-                .expect("config file");
+            std::fs::write(
+                &config_file,
+                toml::to_string(&config).expect("config as TOML"),
+            )
+            .expect("config file");
             ProcSide {
                 pki: pki.to_owned(),
                 addr: format!("127.0.0.1:{port}").parse().expect("addr"),

@@ -58,7 +58,14 @@ where
     B: http_body::Body<Data = Bytes> + Unpin,
     B::Error: std::fmt::Display,
 {
-    store_upload(app, caller.trail, caller.partner.to_string(), content_type, body).await
+    store_upload(
+        app,
+        caller.trail,
+        caller.partner.to_string(),
+        content_type,
+        body,
+    )
+    .await
 }
 
 /// Streams `body` into a sealed file under a fresh data key, with its row

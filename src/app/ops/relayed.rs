@@ -299,11 +299,17 @@ fn family(relayed: &RelayedMessage, id: &str) -> Result<(Option<String>, String)
     let family = checked_id(&relayed.family).map_err(|_| invalid("family", "must be a UUID"))?;
     match &relayed.forwarded_from {
         None if family == id => Ok((None, family)),
-        None => Err(invalid("family", "must be the message's own id for an original")),
+        None => Err(invalid(
+            "family",
+            "must be the message's own id for an original",
+        )),
         Some(f) => {
             let from = checked_id(f).map_err(|_| invalid("forwarded_from", "must be a UUID"))?;
             if family == id || from == id {
-                return Err(invalid("family", "a forward belongs to another message's family"));
+                return Err(invalid(
+                    "family",
+                    "a forward belongs to another message's family",
+                ));
             }
             Ok((Some(from), family))
         }

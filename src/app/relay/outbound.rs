@@ -7,10 +7,10 @@ use serde_json::Value;
 use crate::app::AppState;
 use crate::app::content::{self, ContentError};
 use crate::app::ops::signed;
+use crate::blobs::BlobReader;
 use crate::crypto::{DataKey, Sealed};
 use crate::domain::time::ms_to_text;
 use crate::federation::{RelayedAttachment, RelayedMessage};
-use crate::blobs::BlobReader;
 use crate::store::{AttachmentRow, StoreError};
 
 /// Why a message cannot be relayed now.
@@ -172,7 +172,8 @@ pub async fn open_attachment(
         .master_key
         .opener(&master_key_id)
         .ok_or(OutboundError::Integrity)?;
-    let key = DataKey::unwrap_key(master, id, &wrapped_key).map_err(|_| OutboundError::Integrity)?;
+    let key =
+        DataKey::unwrap_key(master, id, &wrapped_key).map_err(|_| OutboundError::Integrity)?;
     let reader = app
         .blobs
         .reader(id, key)

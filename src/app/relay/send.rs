@@ -237,10 +237,7 @@ async fn upload(
         Err(e) => return Err(PeerError::Config(e.to_string())),
     };
     let size = u64::try_from(att.size).unwrap_or(0);
-    let answer = link
-        .client
-        .upload(&att.content_type, size, reader)
-        .await?;
+    let answer = link.client.upload(&att.content_type, size, reader).await?;
     let uploaded = answer["id"].as_str().unwrap_or_default();
     if answer["sha256"].as_str() != Some(sha256) || uuid::Uuid::try_parse(uploaded).is_err() {
         return Err(PeerError::BadAnswer(
