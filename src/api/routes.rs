@@ -251,7 +251,7 @@ mod tests {
         for r in ROUTES {
             let expected = match (r.method.as_str(), r.path) {
                 ("GET", _) => Accepts::Nothing,
-                ("POST", "/v1/attachments") => Accepts::Raw,
+                ("POST", "/v1/attachments" | "/v1/federation/attachments") => Accepts::Raw,
                 _ => Accepts::Json,
             };
             assert_eq!(r.op.accepts, expected, "{} {}", r.method, r.path);
