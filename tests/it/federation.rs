@@ -302,6 +302,7 @@ async fn hostile_documents_are_refused_audited_and_store_nothing() {
     let again = post(serde_json::to_value(&good).expect("json")).await;
     assert_eq!(again.status, 201);
     assert_eq!(again.json(), r.json());
+    assert_eq!(b.audit_of(&again).await["details"]["replayed"], true);
     assert_eq!(rows(b, "messages", "1 = 1").await, 1);
     let mut tampered = bound_document(&fed, "AL-CTD", &["RS-MOI"]);
     tampered.body = "Changed on the way".into();

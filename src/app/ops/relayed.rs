@@ -43,6 +43,9 @@ pub async fn receive(
     let id = checked_id(&relayed.id)?;
     trail.message(&id);
     if let Some(answer) = replay(app, peer, &id).await? {
+        // The gate audits this request too: marked, so a DPO does not
+        // count the message collected twice.
+        trail.detail("replayed", json!(true));
         app.metrics.relay_received(peer.as_str(), "replayed");
         return Ok(answer);
     }
@@ -433,6 +436,7 @@ async fn commit(
         }
         Ok(_) => Err(OpError::Internal),
         Err(StoreError::IdempotencyRace) => {
+            trail.detail("replayed", json!(true));
             replay(app, p.peer, &id).await?.ok_or(OpError::Internal)
         }
         Err(e) => Err(e.into()),
