@@ -157,6 +157,22 @@ pub fn verify(
     keys: &JwsKeys,
     files: &[(String, Vec<u8>)],
 ) -> Result<Verified, BindingError> {
+    let digests: Vec<(String, String)> = files
+        .iter()
+        .map(|(id, bytes)| (id.clone(), sha256_hex(bytes)))
+        .collect();
+    verify_digests(doc, binding, keys, &digests)
+}
+
+/// [`verify`] with the attachments' SHA-256 digests (hex) instead of their
+/// bytes: for a gateway that received the content as a streamed upload and
+/// knows only its digest (SPEC §11, relayed attachments).
+pub fn verify_digests(
+    doc: &Value,
+    binding: Option<&str>,
+    keys: &JwsKeys,
+    digests: &[(String, String)],
+) -> Result<Verified, BindingError> {
     let jws = binding_of(doc, binding)?;
     let signed: Value = serde_json::from_slice(&keys.verify(&jws, BINDING_TYPE)?)
         .map_err(|e| BindingError::Signature(format!("the payload is not JSON: {e}")))?;
@@ -166,7 +182,7 @@ pub fn verify(
         .iter()
         .filter_map(|v| v.as_str().map(str::to_owned))
         .collect();
-    let checked = check_files(&signed, &listed, files, &mut differs);
+    let checked = check_files(&signed, &listed, digests, &mut differs);
     if !differs.is_empty() {
         return Err(BindingError::Differs(differs));
     }
@@ -243,22 +259,23 @@ fn field_differences(actual: &Value, signed: &Value) -> Vec<String> {
     differs
 }
 
-/// Checks each given file against its bound digest; returns the ids that
-/// matched and adds to `differs` every file that does not or is not bound.
+/// Checks each given file's digest against its bound digest; returns the
+/// ids that matched and adds to `differs` every file that does not or is
+/// not bound.
 fn check_files(
     signed: &Value,
     listed: &[String],
-    files: &[(String, Vec<u8>)],
+    digests: &[(String, String)],
     differs: &mut Vec<String>,
 ) -> Vec<String> {
     let mut checked = Vec::new();
-    for (id, bytes) in files {
+    for (id, digest) in digests {
         match (
             listed.iter().position(|l| l == id),
             bound_digest(signed, id),
         ) {
             (Some(i), Some(d)) => {
-                if sha256_hex(bytes) == d {
+                if *digest == d {
                     checked.push(id.clone());
                 } else {
                     differs.push(format!(

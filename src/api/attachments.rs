@@ -18,7 +18,7 @@ use crate::app::ops::attachments::Download;
 use crate::domain::FieldError;
 
 /// The media type an upload declares (default `application/octet-stream`).
-fn upload_type(headers: &HeaderMap) -> Result<String, ApiError> {
+pub(super) fn upload_type(headers: &HeaderMap) -> Result<String, ApiError> {
     let Some(v) = headers.get(header::CONTENT_TYPE) else {
         return Ok("application/octet-stream".to_owned());
     };

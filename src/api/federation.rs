@@ -1,5 +1,5 @@
-//! The endpoints peer gateways call (role gateway, SPEC §11): a relayed
-//! message, and receipts sent later. Each parses the body and calls its
+//! The endpoints peer gateways call (role gateway, SPEC §11): the bytes
+//! of a relayed attachment, a relayed message, and receipts sent later. Each parses the body and calls its
 //! operation in `app::ops`.
 
 use std::sync::Arc;
@@ -47,9 +47,9 @@ pub async fn messages(
     body: Body,
 ) -> Result<Response, ApiError> {
     let peer = peer(&ctx)?;
-    // Attachments travel inside the document, base64.
-    let limit = app.settings.max_body_bytes.saturating_mul(2).max(1 << 20);
-    let doc = read_json(body, &headers, limit).await?;
+    // Attachments travel before it (`attachments`): the document is JSON
+    // of the ordinary size.
+    let doc = read_json(body, &headers, app.settings.max_body_bytes).await?;
     let answer = ops::relayed::receive(&app, &peer, ctx.as_ref(), &doc).await?;
     Ok((StatusCode::CREATED, Json(answer)).into_response())
 }
@@ -79,6 +79,41 @@ pub async fn notices(
     let doc = read_json(body, &headers, app.settings.max_body_bytes).await?;
     let answer = ops::notice_in::apply(&app, &peer, ctx.as_ref(), &doc).await?;
     Ok(Json(answer).into_response())
+}
+
+/// `POST /v1/federation/attachments`.
+#[utoipa::path(
+    post,
+    path = "/v1/federation/attachments",
+    tag = "federation",
+    operation_id = "relay_attachment",
+    summary = "A peer gateway uploads the bytes of an attachment it is about to relay (SPEC §11)",
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The raw content, streamed; its Content-Type is kept"),
+    responses(
+        (status = 201, description = "Stored; the relayed document names it by `id`", body = crate::api::schema::AttachmentStored),
+        (status = 403, description = "peer_suspended", body = crate::api::problem::Problem, content_type = "application/problem+json")
+    )
+)]
+pub async fn attachments(
+    State(app): State<Arc<AppState>>,
+    Extension(ctx): Extension<Arc<RequestCtx>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let peer = peer(&ctx)?;
+    let content_type = super::attachments::upload_type(&headers)?;
+    let limit = app.settings.max_attachment_bytes;
+    if let Some(len) = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        && len > limit
+    {
+        return Err(ApiError::PayloadTooLarge { limit });
+    }
+    let done = ops::relayed::upload(&app, &peer, ctx.as_ref(), content_type, body).await?;
+    let answer = serde_json::to_value(&done).map_err(|_| ApiError::Internal)?;
+    Ok((StatusCode::CREATED, Json(answer)).into_response())
 }
 
 /// `POST /v1/federation/receipts`.

@@ -89,6 +89,7 @@ pub static ROUTES: &[RouteSpec] = &[
     spec(Method::POST, "/v1/admin/peers/{id}/suspend", Action::PartnerSuspend, Roles::OPERATOR, JSON, || post(super::admin_peers::suspend)),
     spec(Method::POST, "/v1/admin/peers/{id}/resume", Action::PartnerResume, Roles::OPERATOR, JSON, || post(super::admin_peers::resume)),
     spec(Method::GET, "/v1/admin/config", Action::Inspect, Roles::OPERATOR, NO_BODY, || get(super::admin_config::show)),
+    spec(Method::POST, "/v1/federation/attachments", Action::Upload, Roles::GATEWAY, RAW, || post(federation::attachments)),
     spec(Method::POST, "/v1/federation/messages", Action::Collect, Roles::GATEWAY, JSON, || post(federation::messages)),
     spec(Method::POST, "/v1/federation/receipts", Action::Acknowledge, Roles::GATEWAY, JSON, || post(federation::receipts)),
     spec(Method::POST, "/v1/federation/notices", Action::Alter, Roles::GATEWAY, JSON, || post(federation::notices)),
@@ -251,7 +252,7 @@ mod tests {
         for r in ROUTES {
             let expected = match (r.method.as_str(), r.path) {
                 ("GET", _) => Accepts::Nothing,
-                ("POST", "/v1/attachments") => Accepts::Raw,
+                ("POST", "/v1/attachments" | "/v1/federation/attachments") => Accepts::Raw,
                 _ => Accepts::Json,
             };
             assert_eq!(r.op.accepts, expected, "{} {}", r.method, r.path);

@@ -7,7 +7,6 @@
 //! Parsing is strict: a member the contract does not define is refused by
 //! name, so a peer cannot smuggle anything past the receiving gateway.
 
-use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -30,6 +29,8 @@ pub const MEMBERS: &[&str] = &[
     "personal_data",
     "case_ref",
     "in_reply_to",
+    "forwarded_from",
+    "family",
     "accepted_at",
     "retain_until",
     "review_on",
@@ -38,27 +39,21 @@ pub const MEMBERS: &[&str] = &[
     "signatures",
 ];
 
-/// An attachment carried whole (base64 of its bytes).
+/// An attachment of a relayed message. Its bytes travel before the
+/// document, streamed to `POST /v1/federation/attachments` (the body limit
+/// of a JSON document is far below an attachment's), and the document names
+/// the upload the receiving gateway answered.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RelayedAttachment {
-    /// Its id (the same on both gateways).
+    /// Its id at the origin (the one the label binding names).
     pub id: String,
     /// Its media type as uploaded.
     pub content_type: String,
-    /// SHA-256 of its bytes, hex.
+    /// SHA-256 of its bytes, hex (the binding's digest for `id`).
     pub sha256: String,
-    /// Its bytes, standard base64.
-    pub data: String,
-}
-
-impl RelayedAttachment {
-    /// The bytes, or why not.
-    pub fn bytes(&self) -> Result<Vec<u8>, String> {
-        base64::engine::general_purpose::STANDARD
-            .decode(&self.data)
-            .map_err(|e| format!("data is not base64: {e}"))
-    }
+    /// The id the receiving gateway answered for the uploaded bytes.
+    pub upload: String,
 }
 
 /// A message as one gateway relays it to another.
@@ -95,13 +90,19 @@ pub struct RelayedMessage {
     pub case_ref: Option<String>,
     /// The message it answers (an id at the origin; informative only).
     pub in_reply_to: Option<String>,
+    /// For a forward: the message it forwards (an id at the origin);
+    /// `None` for an original.
+    pub forwarded_from: Option<String>,
+    /// The id of its family's original (its own id for an original), the
+    /// key lifecycle notices name, so the receiving gateway finds its copy.
+    pub family: String,
     /// When the origin accepted it (RFC 3339).
     pub accepted_at: String,
     /// When its retention ends at the origin (RFC 3339).
     pub retain_until: String,
     /// Its review date at the origin (`YYYY-MM-DD`).
     pub review_on: String,
-    /// Attachments, bytes included.
+    /// Attachments, each naming the upload of its bytes.
     pub attachments: Vec<RelayedAttachment>,
     /// The origin's label binding (compact JWS by its envelope key) over
     /// [`RelayedMessage::binding_view`].
@@ -210,7 +211,8 @@ mod tests {
             "content_type": "text/plain", "label": {"classification": "BASIC_PROTECTION"},
             "evaluation": {"scheme": "EU-4x4", "source": "B", "information": "2"},
             "purpose": "investigation", "personal_data": {"subjects": []},
-            "case_ref": null, "in_reply_to": null,
+            "case_ref": null, "in_reply_to": null, "forwarded_from": null,
+            "family": "0190f000-0000-7000-8000-000000000001",
             "accepted_at": "2026-01-01T00:00:00.000Z", "retain_until": "2027-01-01T00:00:00.000Z",
             "review_on": "2026-12-01", "attachments": [], "binding": "x", "signatures": []
         })

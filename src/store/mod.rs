@@ -572,4 +572,6 @@ fn spawn_sqlite_writer(
 }
 
 #[cfg(test)]
+mod relay_tests;
+#[cfg(test)]
 mod tests;

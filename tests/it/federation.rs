@@ -4,12 +4,12 @@
 use std::time::{Duration, Instant};
 
 use brdo::crypto::jose::{JwsKey, JwsKeys};
-use brdo::federation::{Receipt, RelayedMessage};
+use brdo::federation::{Receipt, RelayedAttachment, RelayedMessage};
 use serde_json::{Value, json};
 
 use crate::harness::{
     Federation, JUSTIFICATION, OFFICER, TestGateway, assert_problem, message, peer_table, send,
-    text,
+    text, upload,
 };
 
 /// The status entry of `recipient` for message `id`, as AL-CTD sees it on A.
@@ -261,6 +261,8 @@ fn bound_document(fed: &Federation, sender: &str, recipients: &[&str]) -> Relaye
         personal_data: json!({"subjects": [], "special_categories": [], "special_categories_basis": null, "minors": false}),
         case_ref: None,
         in_reply_to: None,
+        forwarded_from: None,
+        family: String::new(),
         accepted_at: "2026-01-01T00:00:00.000Z".into(),
         retain_until: "2099-01-01T00:00:00.000Z".into(),
         review_on: "2098-01-01".into(),
@@ -268,6 +270,7 @@ fn bound_document(fed: &Federation, sender: &str, recipients: &[&str]) -> Relaye
         binding: String::new(),
         signatures: Vec::new(),
     };
+    doc.family = doc.id.clone();
     let key = JwsKey::from_pem_file(&fed.a_pki.join("envelope-signing.key")).expect("key");
     doc.binding = brdo::binding::sign(&key, &doc.binding_view(), |_| String::new()).expect("sign");
     doc
@@ -319,12 +322,20 @@ async fn hostile_documents_are_refused_audited_and_store_nothing() {
     let again = post(serde_json::to_value(&good).expect("json")).await;
     assert_eq!(again.status, 201);
     assert_eq!(again.json(), r.json());
+    assert_eq!(b.audit_of(&again).await["details"]["replayed"], true);
     assert_eq!(rows(b, "messages", "1 = 1").await, 1);
     let mut tampered = bound_document(&fed, "AL-CTD", &["RS-MOI"]);
     tampered.body = "Changed on the way".into();
     let mut unknown =
         serde_json::to_value(bound_document(&fed, "AL-CTD", &["RS-MOI"])).expect("json");
     unknown["colour"] = json!("red");
+    let mut forged =
+        serde_json::to_value(bound_document(&fed, "AL-CTD", &["RS-MOI"])).expect("json");
+    forged["signatures"] = json!([{"partner": "AL-CTD", "role": "originator",
+        "jws": "eyJhbGciOiJFUzI1NiJ9..c2ln", "statement": {"sender": "AL-CTD"}}]);
+    let mut wrong_family =
+        serde_json::to_value(bound_document(&fed, "AL-CTD", &["RS-MOI"])).expect("json");
+    wrong_family["family"] = json!(uuid::Uuid::now_v7().to_string());
     let cases: Vec<(&str, Value, u16, &str)> = vec![
         (
             "sender behind another peer",
@@ -351,12 +362,23 @@ async fn hostile_documents_are_refused_audited_and_store_nothing() {
             "binding_invalid",
         ),
         ("unknown member", unknown, 400, "invalid_message"),
+        ("forged signature", forged, 400, "invalid_signature"),
+        (
+            "an original in another family",
+            wrong_family,
+            400,
+            "invalid_message",
+        ),
     ];
     for (what, doc, status, code) in cases {
         let r = post(doc).await;
         let p = assert_problem(&r, status, code);
-        if code == "invalid_message" {
-            assert_eq!(p["errors"][0]["field"], "colour", "{what}: {p}");
+        match what {
+            "unknown member" => assert_eq!(p["errors"][0]["field"], "colour", "{what}: {p}"),
+            "an original in another family" => {
+                assert_eq!(p["errors"][0]["field"], "family", "{what}: {p}");
+            }
+            _ => {}
         }
         let rec = b.audit_of(&r).await;
         assert_eq!(rec["code"], code, "{what}: {rec}");
@@ -631,4 +653,403 @@ async fn receipts_go_to_the_gateway_that_relayed_the_message() {
     assert_eq!(read.status, 200, "{}", text(&read.body));
     wait_status(a, &id, "RS-MOI", "delivered").await;
     assert_eq!(rows(b, "relay_outbox", "peer = 'XK-NCB'").await, 0);
+}
+
+#[tokio::test]
+async fn an_attachment_travels_and_opens_byte_identical_on_the_peer() {
+    // Far beyond the JSON body limit: the bytes must stream, not inline.
+    let fed = Federation::start_with(|_, c| c.server.max_body_bytes = 64 * 1024, |_, p| p).await;
+    let (a, b) = (fed.a(), fed.b());
+    let bytes: Vec<u8> = (0..3_000_000u32)
+        .map(|i| (i.wrapping_mul(7) % 251) as u8)
+        .collect();
+    let up = upload(a, "AL-CTD", bytes.clone(), "application/pdf").await;
+    assert_eq!(up.status, 201, "{}", text(&up.body));
+    let att = up.json()["id"].as_str().expect("id").to_owned();
+    let mut msg = message();
+    msg["attachments"] = json!([att]);
+    let id = send(a, "AL-CTD", &msg).await;
+    wait_status(a, &id, "RS-MOI", "relayed").await;
+    let read = b
+        .partner("RS-MOI")
+        .get(&format!("/v1/messages/{id}"), &[OFFICER, JUSTIFICATION])
+        .await
+        .expect("read");
+    assert_eq!(read.status, 200, "{}", text(&read.body));
+    let listed = read.json()["attachments"].clone();
+    let on_b = listed[0].as_str().expect("an attachment on B").to_owned();
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    let got = b
+        .partner("RS-MOI")
+        .get(
+            &format!("/v1/messages/{id}/attachments/{on_b}"),
+            &[OFFICER, JUSTIFICATION],
+        )
+        .await
+        .expect("download");
+    assert_eq!(got.status, 200, "{}", text(&got.body));
+    assert_eq!(got.header("content-type"), Some("application/pdf"));
+    assert!(got.body.as_ref() == bytes.as_slice(), "byte-identical");
+    assert_eq!(
+        rows(
+            b,
+            "attachments",
+            &format!("owner = 'urn:brdo:gateway:AL-NCB' AND id = '{on_b}'")
+        )
+        .await,
+        1
+    );
+    // The upload was audited on B as the peer's.
+    assert_eq!(
+        rows(
+            b,
+            "audit_log",
+            "action = 'upload' AND actor_role = 'gateway'"
+        )
+        .await,
+        1
+    );
+}
+
+/// A document with one attachment whose binding states `bound` as its
+/// digest, naming the upload `upload` with the stated `sha256`.
+fn document_with_attachment(fed: &Federation, upload: &str, sha256: &str, bound: &str) -> Value {
+    let mut doc = bound_document(fed, "AL-CTD", &["RS-MOI"]);
+    let att = uuid::Uuid::now_v7().to_string();
+    doc.attachments = vec![RelayedAttachment {
+        id: att.clone(),
+        content_type: "application/pdf".into(),
+        sha256: sha256.into(),
+        upload: upload.into(),
+    }];
+    let key = JwsKey::from_pem_file(&fed.a_pki.join("envelope-signing.key")).expect("key");
+    doc.binding =
+        brdo::binding::sign(&key, &doc.binding_view(), |_| bound.to_owned()).expect("sign");
+    serde_json::to_value(&doc).expect("json")
+}
+
+#[tokio::test]
+async fn relayed_attachments_must_be_the_peers_uploads_of_the_bound_content() {
+    let fed = Federation::start().await;
+    let b = fed.b();
+    let client = fed.a_as_gateway_to_b();
+    let put = |bytes: &'static [u8]| {
+        let client = &client;
+        async move {
+            let r = client
+                .request(
+                    hyper::Method::POST,
+                    "/v1/federation/attachments",
+                    &[("content-type", "application/pdf")],
+                    Some(bytes.to_vec()),
+                )
+                .await
+                .expect("upload");
+            assert_eq!(r.status, 201, "{}", text(&r.body));
+            let v = r.json();
+            (
+                v["id"].as_str().expect("id").to_owned(),
+                v["sha256"].as_str().expect("sha").to_owned(),
+            )
+        }
+    };
+    let (good, good_sha) = put(b"the bound content").await;
+    let (bad, bad_sha) = put(b"content swapped on the way").await;
+    // A partner's own upload on B is no upload of the peer's.
+    let theirs = upload(
+        b,
+        "RS-MOI",
+        b"the bound content".to_vec(),
+        "application/pdf",
+    )
+    .await;
+    let theirs = theirs.json()["id"].as_str().expect("id").to_owned();
+    let cases: Vec<(&str, Value, u16, &str)> = vec![
+        (
+            "other bytes uploaded",
+            document_with_attachment(&fed, &bad, &bad_sha, &good_sha),
+            403,
+            "binding_invalid",
+        ),
+        (
+            "digest not the upload's",
+            document_with_attachment(&fed, &bad, &good_sha, &good_sha),
+            403,
+            "binding_invalid",
+        ),
+        (
+            "a partner's upload",
+            document_with_attachment(&fed, &theirs, &good_sha, &good_sha),
+            400,
+            "invalid_message",
+        ),
+        (
+            "no such upload",
+            document_with_attachment(
+                &fed,
+                &uuid::Uuid::now_v7().to_string(),
+                &good_sha,
+                &good_sha,
+            ),
+            400,
+            "invalid_message",
+        ),
+    ];
+    for (what, doc, status, code) in cases {
+        let r = client
+            .post_json("/v1/federation/messages", &[], &doc)
+            .await
+            .expect("post");
+        let p = assert_problem(&r, status, code);
+        if status == 400 {
+            assert_eq!(
+                p["errors"][0]["field"], "attachments[0].upload",
+                "{what}: {p}"
+            );
+        }
+        assert_eq!(b.audit_of(&r).await["code"], code, "{what}");
+    }
+    assert_eq!(rows(b, "messages", "1 = 1").await, 0, "nothing stored");
+    let ok = client
+        .post_json(
+            "/v1/federation/messages",
+            &[],
+            &document_with_attachment(&fed, &good, &good_sha, &good_sha),
+        )
+        .await
+        .expect("post");
+    assert_eq!(ok.status, 201, "{}", text(&ok.body));
+    assert_eq!(ok.json()["receipts"][0]["kind"], "accepted");
+    assert_eq!(
+        rows(
+            b,
+            "message_attachments",
+            &format!("attachment_id = '{good}'")
+        )
+        .await,
+        1
+    );
+}
+
+/// Adjusts B's policy or configuration for one permanent-refusal case.
+type PolicyChange = fn(String) -> String;
+
+#[tokio::test]
+async fn a_permanent_refusal_by_the_peer_ends_the_row_as_refused() {
+    // B's policy puts AL-CTD behind another peer; B's envelope key for A is
+    // the wrong one; B takes no body as large as the document.
+    let cases: [(&str, PolicyChange, usize, &str); 3] = [
+        (
+            "origin behind another peer",
+            |p| {
+                let mut p = p.replace(
+                    "id = \"AL-CTD\"\nvia = \"AL-NCB\"\n",
+                    "id = \"AL-CTD\"\nvia = \"XK-NCB\"\n",
+                );
+                let other = &crate::harness::Pki::shared().dir;
+                p.push_str(&peer_table(
+                    "XK-NCB",
+                    1,
+                    &other.join("ca.crt"),
+                    &other.join("envelope-signing.pub"),
+                ));
+                p
+            },
+            1 << 20,
+            "origin_not_behind_peer",
+        ),
+        (
+            "binding by a key B does not hold for A",
+            |p| p.replace("a-pki/envelope-signing.pub", "b-pki/envelope-signing.pub"),
+            1 << 20,
+            "binding_invalid",
+        ),
+        ("document too large for B", |p| p, 256, "payload_too_large"),
+    ];
+    for (what, change, body_limit, code) in cases {
+        let fed = Federation::start_with(
+            move |id, c| {
+                if id == "RS-NCB" {
+                    c.server.max_body_bytes = body_limit;
+                }
+            },
+            move |id, p| if id == "RS-NCB" { change(p) } else { p },
+        )
+        .await;
+        let a = fed.a();
+        let id = send(a, "AL-CTD", &message()).await;
+        let s = wait_status(a, &id, "RS-MOI", "refused").await;
+        assert_eq!(s["receipt"], Value::Null, "{what}: no receipt was signed");
+        assert_eq!(s["via"], "RS-NCB", "{what}");
+        assert_eq!(
+            rows(a, "relay_outbox", "1 = 1").await,
+            0,
+            "{what}: row dropped"
+        );
+        assert_eq!(rows(a, "relay_receipts", "1 = 1").await, 0, "{what}");
+        assert_eq!(
+            rows(
+                a,
+                "audit_log",
+                &format!("action = 'deny' AND message_id = '{id}' AND code = '{code}'")
+            )
+            .await,
+            1,
+            "{what}"
+        );
+        assert_eq!(rows(fed.b(), "messages", "1 = 1").await, 0, "{what}");
+        assert_eq!(
+            status_of(a, &id, "EU-ECTC").await["status"],
+            "queued",
+            "{what}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_suspension_by_the_peer_is_an_outage_the_relay_waits_out() {
+    let fed = Federation::start().await;
+    let (a, b) = (fed.a(), fed.b());
+    let op = b.client("operator-admin");
+    let r = op
+        .post_json("/v1/admin/peers/AL-NCB/suspend", &[], &json!({}))
+        .await
+        .expect("suspend");
+    assert_eq!(r.status, 200, "{}", text(&r.body));
+    let id = send(a, "AL-CTD", &message()).await;
+    let started = Instant::now();
+    loop {
+        let p = peers(a).await;
+        if p["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("403 peer_suspended"))
+        {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "{p}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status_of(a, &id, "RS-MOI").await["status"], "queued");
+    assert_eq!(rows(a, "relay_outbox", "1 = 1").await, 1, "the row waits");
+    let r = op
+        .post_json("/v1/admin/peers/AL-NCB/resume", &[], &json!({}))
+        .await
+        .expect("resume");
+    assert_eq!(r.status, 200);
+    wait_status(a, &id, "RS-MOI", "relayed").await;
+}
+
+/// AL-CTD's signature (A's PKI) over `msg`.
+fn signed_by_al_ctd(fed: &Federation, msg: &Value) -> String {
+    let key = std::fs::read(fed.a_pki.join("partner-AL-CTD.key")).expect("key");
+    let crt = std::fs::read(fed.a_pki.join("partner-AL-CTD.crt")).expect("crt");
+    let st = brdo::signature::submission_statement("AL-CTD", msg, &|_| String::new())
+        .expect("statement");
+    brdo::signature::sign(&key, &crt, &st).expect("sign")
+}
+
+/// Reads `id` as RS-MOI on B.
+async fn read_on_b(fed: &Federation, id: &str) -> Value {
+    let r = fed
+        .b()
+        .partner("RS-MOI")
+        .get(&format!("/v1/messages/{id}"), &[OFFICER, JUSTIFICATION])
+        .await
+        .expect("read");
+    assert_eq!(r.status, 200, "{}", text(&r.body));
+    r.json()
+}
+
+#[tokio::test]
+async fn signatures_and_a_forwards_provenance_travel_to_the_peer() {
+    let fed = Federation::start().await;
+    let (a, b) = (fed.a(), fed.b());
+    let a_ca = std::fs::read(fed.a_pki.join("ca.crt")).expect("A's CA");
+    // A signed message straight to RS-MOI behind B.
+    let mut direct = message();
+    direct["recipients"] = json!(["RS-MOI"]);
+    let sig = signed_by_al_ctd(&fed, &direct);
+    let r = a
+        .partner("AL-CTD")
+        .post_json(
+            "/v1/messages",
+            &[OFFICER, ("brdo-signature", &sig)],
+            &direct,
+        )
+        .await
+        .expect("submit");
+    assert_eq!(r.status, 201, "{}", text(&r.body));
+    let id = r.json()["id"].as_str().expect("id").to_owned();
+    wait_status(a, &id, "RS-MOI", "relayed").await;
+    let doc = read_on_b(&fed, &id).await;
+    let sigs = doc["signatures"].as_array().expect("signatures");
+    assert_eq!(sigs.len(), 1, "{doc}");
+    assert_eq!(sigs[0]["jws"], json!(sig));
+    assert_eq!(sigs[0]["role"], "originator");
+    assert_eq!(
+        brdo::signature::verify_entry(&sigs[0], &doc, &a_ca).expect("verifies with A's CA"),
+        "AL-CTD"
+    );
+    // A signed original to EU-ECTC (A's own), forwarded by EU-ECTC to RS-MOI.
+    let mut original = message();
+    original["recipients"] = json!(["EU-ECTC"]);
+    original["label"] = json!({"classification": "EU_RESTRICTED", "handling_codes": []});
+    let sig = signed_by_al_ctd(&fed, &original);
+    let r = a
+        .partner("AL-CTD")
+        .post_json(
+            "/v1/messages",
+            &[OFFICER, ("brdo-signature", &sig)],
+            &original,
+        )
+        .await
+        .expect("submit");
+    assert_eq!(r.status, 201, "{}", text(&r.body));
+    let original_id = r.json()["id"].as_str().expect("id").to_owned();
+    let r = a
+        .partner("EU-ECTC")
+        .post_json(
+            &format!("/v1/messages/{original_id}/forward"),
+            &[OFFICER],
+            &json!({"recipients": ["RS-MOI"], "justification": "Joint investigation team request"}),
+        )
+        .await
+        .expect("forward");
+    assert_eq!(r.status, 201, "{}", text(&r.body));
+    let copy = r.json()["id"].as_str().expect("id").to_owned();
+    let s = a
+        .partner("EU-ECTC")
+        .get(&format!("/v1/messages/{copy}/status"), &[])
+        .await
+        .expect("status");
+    assert_eq!(s.status, 200, "{}", text(&s.body));
+    let started = Instant::now();
+    while rows(b, "messages", &format!("id = '{copy}'")).await == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{}",
+            peers(a).await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let doc = read_on_b(&fed, &copy).await;
+    assert_eq!(doc["from"], "EU-ECTC", "{doc}");
+    assert_eq!(doc["originator"], "AL-CTD", "{doc}");
+    assert_eq!(doc["forwarded_from"], original_id.as_str(), "{doc}");
+    let sigs = doc["signatures"].as_array().expect("signatures");
+    assert_eq!(sigs.len(), 1, "{doc}");
+    assert_eq!(
+        brdo::signature::verify_entry(&sigs[0], &doc, &a_ca).expect("verifies with A's CA"),
+        "AL-CTD"
+    );
+    // The copy is in the family of the original's id on B, as on A.
+    assert_eq!(
+        rows(
+            b,
+            "messages",
+            &format!("id = '{copy}' AND root_id = '{original_id}'")
+        )
+        .await,
+        1
+    );
 }

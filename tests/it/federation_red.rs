@@ -40,7 +40,17 @@ fn document(
         attachments: Vec::new(),
         binding: String::new(),
         signatures: Vec::new(),
+        forwarded_from: None,
+        family: String::new(),
     };
+    if sender == originator {
+        doc.family = doc.id.clone();
+    } else {
+        // A forward: of a message of the originator's, in its family.
+        let original = uuid::Uuid::now_v7().to_string();
+        doc.forwarded_from = Some(original.clone());
+        doc.family = original;
+    }
     let key = JwsKey::from_pem_file(&fed.a_pki.join("envelope-signing.key")).expect("key");
     doc.binding = brdo::binding::sign(&key, &doc.binding_view(), |_| String::new()).expect("sign");
     serde_json::to_value(&doc).expect("json")

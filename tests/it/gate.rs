@@ -128,6 +128,7 @@ const EXPECTED: &[Row] = &[
     row("GET", "/v1/admin/peers", "inspect", OPERATOR, (200, "inspect", "allowed", None)),
     row("POST", "/v1/admin/peers/{id}/suspend", "partner_suspend", OPERATOR, HIDDEN),
     row("POST", "/v1/admin/peers/{id}/resume", "partner_resume", OPERATOR, HIDDEN),
+    row("POST", "/v1/federation/attachments", "upload", GATEWAY, (201, "upload", "allowed", None)),
     row("POST", "/v1/federation/messages", "collect", GATEWAY, (201, "collect", "allowed", None)),
     row("POST", "/v1/federation/receipts", "acknowledge", GATEWAY, (200, "acknowledge", "allowed", None)),
     row("POST", "/v1/federation/notices", "alter", GATEWAY, (200, "alter", "allowed", None)),

@@ -564,13 +564,27 @@ impl ServeProcess {
     /// Starts `brdo serve --config CONFIG` with `env` added, and waits until
     /// it serves `AL-CTD`'s client (up to 20 s).
     pub async fn start(config: &Path, pki: &Path, env: &[(&str, &str)]) -> ServeProcess {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .expect("port")
-            .local_addr()
-            .expect("addr")
-            .port();
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
-        let log = config.with_file_name(format!("serve-{port}.log"));
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+        Self::start_at(config, pki, "partner-AL-CTD", addr, env).await
+    }
+
+    /// Starts `brdo serve --config CONFIG` listening on `addr` with `env`
+    /// added, and waits until it answers the client `<probe>.crt` of `pki`
+    /// (up to 20 s). Its logs are appended to `serve-<port>.log` beside the
+    /// config, so a restart on the same port keeps the earlier run's.
+    pub async fn start_at(
+        config: &Path,
+        pki: &Path,
+        probe: &str,
+        addr: SocketAddr,
+        env: &[(&str, &str)],
+    ) -> ServeProcess {
+        let log = config.with_file_name(format!("serve-{}.log", addr.port()));
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("log file");
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_brdo"))
             .args(["serve", "--config", config.to_str().expect("utf8")])
             .env("BRDO_SERVER__LISTEN", addr.to_string())
@@ -579,11 +593,11 @@ impl ServeProcess {
             // Logs go to a file beside the config (a pipe nobody reads
             // would fill up and stall the server).
             .stdout(std::process::Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"))
+            .stderr(log_file)
             .spawn()
             .expect("spawn brdo serve");
         let mut process = ServeProcess { child, addr, log };
-        let probe = Client::from_pki(pki, "partner-AL-CTD", addr).expect("client");
+        let probe = Client::from_pki(pki, probe, addr).expect("client");
         for _ in 0..200 {
             if probe.get("/v1/inbox", &[]).await.is_ok() {
                 return process;
@@ -689,16 +703,29 @@ pub fn peer_table(id: &str, port: u16, ca: &Path, envelope_key: &Path) -> String
     )
 }
 
-impl Federation {
-    /// Starts both gateways; `tweak` adjusts each one's configuration
-    /// (`"AL-NCB"` or `"RS-NCB"`) and `policy` each one's policy text.
-    #[allow(clippy::too_many_lines)]
-    pub async fn start_with(
-        tweak: impl Fn(&str, &mut Config),
-        policy: impl Fn(&str, String) -> String,
-    ) -> Federation {
-        let keep = tempfile::tempdir().expect("tempdir");
-        let dir = keep.path().to_owned();
+/// What both sides of a federation are built from (SPEC §11): each
+/// side's PKI made by `pki::init_gateway`, its policy naming the other as
+/// `[[peer]]` with the other's partners `via` it, and the fixed ports both
+/// listen on (so either can be stopped and started again at its address).
+pub struct Sites {
+    /// A's PKI directory (`AL-NCB`; AL-CTD and EU-ECTC certificates).
+    pub a_pki: PathBuf,
+    /// B's PKI directory (`RS-NCB`; [`B_PARTNERS`] certificates).
+    pub b_pki: PathBuf,
+    /// A's policy file.
+    pub a_policy: PathBuf,
+    /// B's policy file.
+    pub b_policy: PathBuf,
+    /// A's API port.
+    pub a_port: u16,
+    /// B's API port.
+    pub b_port: u16,
+}
+
+impl Sites {
+    /// Builds both sides' PKIs and policies under `dir`; `policy` adjusts
+    /// each one's policy text (`"AL-NCB"` or `"RS-NCB"`).
+    pub fn build(dir: &Path, policy: impl Fn(&str, String) -> String) -> Sites {
         let now = OffsetDateTime::now_utc();
         let a_pki = dir.join("a-pki");
         let b_pki = dir.join("b-pki");
@@ -750,25 +777,49 @@ impl Federation {
         );
         std::fs::write(&a_policy, policy("AL-NCB", text_a)).expect("policy A");
         std::fs::write(&b_policy, policy("RS-NCB", text_b)).expect("policy B");
-        let setup = |id: &'static str, port: u16, policy: PathBuf| {
-            move |c: &mut Config| {
-                c.server.listen = format!("127.0.0.1:{port}").parse().expect("addr");
-                c.policy.file = policy;
-                c.federation.id = brdo::domain::PartnerId::parse(id);
-                c.federation.initial_backoff_ms = 50;
-                c.federation.max_backoff_secs = 1;
-                c.federation.request_timeout_secs = 3;
-            }
+        Sites {
+            a_pki,
+            b_pki,
+            a_policy,
+            b_policy,
+            a_port,
+            b_port,
+        }
+    }
+
+    /// The federation settings of side `id` (`"AL-NCB"` or `"RS-NCB"`):
+    /// its port, policy, id and quick retries.
+    pub fn setup(&self, id: &str, c: &mut Config) {
+        let (port, policy) = if id == "AL-NCB" {
+            (self.a_port, &self.a_policy)
+        } else {
+            (self.b_port, &self.b_policy)
         };
-        let sa = setup("AL-NCB", a_port, a_policy);
-        let sb = setup("RS-NCB", b_port, b_policy);
-        let b = TestGateway::start_with(&b_pki, |c| {
-            sb(c);
+        c.server.listen = format!("127.0.0.1:{port}").parse().expect("addr");
+        c.policy.file = policy.clone();
+        c.federation.id = brdo::domain::PartnerId::parse(id);
+        c.federation.initial_backoff_ms = 50;
+        c.federation.max_backoff_secs = 1;
+        c.federation.request_timeout_secs = 3;
+    }
+}
+
+impl Federation {
+    /// Starts both gateways; `tweak` adjusts each one's configuration
+    /// (`"AL-NCB"` or `"RS-NCB"`) and `policy` each one's policy text.
+    pub async fn start_with(
+        tweak: impl Fn(&str, &mut Config),
+        policy: impl Fn(&str, String) -> String,
+    ) -> Federation {
+        let keep = tempfile::tempdir().expect("tempdir");
+        let sites = Sites::build(keep.path(), policy);
+        let b = TestGateway::start_with(&sites.b_pki, |c| {
+            sites.setup("RS-NCB", c);
             tweak("RS-NCB", c);
         })
         .await;
-        let a = TestGateway::start_with(&a_pki, |c| {
-            sa(c);
+        let a = TestGateway::start_with(&sites.a_pki, |c| {
+            sites.setup("AL-NCB", c);
             tweak("AL-NCB", c);
         })
         .await;
@@ -776,8 +827,8 @@ impl Federation {
             b_config: Some(b.config.clone()),
             a: Some(a),
             b: Some(b),
-            a_pki,
-            b_pki,
+            a_pki: sites.a_pki,
+            b_pki: sites.b_pki,
             b_files: None,
             _keep: keep,
         }
@@ -845,4 +896,129 @@ pub async fn plain_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) 
         .map(|(_, b)| b.to_owned())
         .unwrap_or_default();
     (status, body)
+}
+
+/// One side of a [`ProcFederation`]: a gateway run as `brdo serve`
+/// processes on its own files, at a fixed address.
+pub struct ProcSide {
+    /// Its PKI directory.
+    pub pki: PathBuf,
+    /// Its configuration, as written to `config_file`.
+    pub config: Config,
+    /// The `gateway.toml` the processes read.
+    pub config_file: PathBuf,
+    /// Its API address (fixed across restarts: the peer's policy names it).
+    pub addr: SocketAddr,
+    /// The partner certificate that probes it at start.
+    pub probe: &'static str,
+    /// The running process, `None` while down.
+    pub process: Option<ServeProcess>,
+}
+
+impl ProcSide {
+    /// Starts `brdo serve` on this side's files.
+    pub async fn start(&mut self) {
+        assert!(self.process.is_none(), "already running");
+        let p =
+            ServeProcess::start_at(&self.config_file, &self.pki, self.probe, self.addr, &[]).await;
+        self.process = Some(p);
+    }
+
+    /// SIGKILLs the process and waits until it is gone.
+    pub async fn kill(&mut self) {
+        let mut p = self.process.take().expect("running");
+        p.signal("KILL");
+        p.wait_exit(std::time::Duration::from_secs(10)).await;
+    }
+
+    /// A partner's client.
+    pub fn partner(&self, id: &str) -> Client {
+        Client::from_pki(&self.pki, &format!("partner-{id}"), self.addr).expect("client")
+    }
+
+    /// A count read from the side's database directly (`SELECT COUNT(*)
+    /// FROM <from>`), as an auditor would; works while the process is down.
+    pub async fn count(&self, from: &str) -> i64 {
+        let pool = open_db(&self.config.database.url).await;
+        let n: i64 =
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {from}")))
+                .fetch_one(&pool)
+                .await
+                .expect("count");
+        pool.close().await;
+        n
+    }
+
+    /// The end of the process's log, for failure messages.
+    pub fn log_tail(&self) -> String {
+        let Some(p) = &self.process else {
+            return String::from("(not running)");
+        };
+        let text = std::fs::read_to_string(&p.log).unwrap_or_default();
+        let start = text.len().saturating_sub(4000);
+        text.get(start..).unwrap_or_default().to_owned()
+    }
+}
+
+/// The two gateways of [`Federation`] (the same PKIs and policies, built by
+/// [`Sites`]) run as real `brdo serve` processes on written config files,
+/// so a test can SIGKILL either side. Each has its own data directory and
+/// database (a fresh PostgreSQL database of its own when
+/// [`DATABASE_VAR`] says so). Nothing runs until a side is started.
+pub struct ProcFederation {
+    /// Gateway A (`AL-NCB`).
+    pub a: ProcSide,
+    /// Gateway B (`RS-NCB`).
+    pub b: ProcSide,
+    _pg: Vec<PgTestDb>,
+    _keep: tempfile::TempDir,
+}
+
+impl ProcFederation {
+    /// Writes both sides' files; `tweak` adjusts each one's configuration.
+    pub async fn create(tweak: impl Fn(&str, &mut Config)) -> ProcFederation {
+        let keep = tempfile::tempdir().expect("tempdir");
+        let sites = Sites::build(keep.path(), |_, p| p);
+        let mut pg = Vec::new();
+        let mut side = async |id: &str, pki: &Path, port: u16, probe: &'static str| {
+            let dir = keep.path().join(id);
+            std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700)
+                .recursive(true)
+                .create(dir.join("data"))
+                .expect("data dir");
+            let mut config = test_config(pki, &dir.join("data"));
+            sites.setup(id, &mut config);
+            if default_db() == DbKind::Postgres {
+                let db = PgTestDb::create()
+                    .await
+                    .expect("BRDO_TEST_DATABASE=postgres needs a PostgreSQL server");
+                config.database.url = db.url.clone();
+                pg.push(db);
+            }
+            tweak(id, &mut config);
+            brdo::crypto::MasterKey::create(&config.crypto.master_key_file).expect("master key");
+            let config_file = dir.join("gateway.toml");
+            std::fs::write(
+                &config_file,
+                toml::to_string(&config).expect("config as TOML"),
+            )
+            .expect("config file");
+            ProcSide {
+                pki: pki.to_owned(),
+                addr: format!("127.0.0.1:{port}").parse().expect("addr"),
+                config,
+                config_file,
+                probe,
+                process: None,
+            }
+        };
+        let a = side("AL-NCB", &sites.a_pki, sites.a_port, "partner-AL-CTD").await;
+        let b = side("RS-NCB", &sites.b_pki, sites.b_port, "partner-RS-MOI").await;
+        ProcFederation {
+            a,
+            b,
+            _pg: pg,
+            _keep: keep,
+        }
+    }
 }

@@ -36,6 +36,7 @@ mod params;
 mod pki_ops;
 mod policy;
 mod races;
+mod relay_kill;
 mod retention;
 mod signatures;
 mod tls;

@@ -58,18 +58,43 @@ where
     B: http_body::Body<Data = Bytes> + Unpin,
     B::Error: std::fmt::Display,
 {
+    store_upload(
+        app,
+        caller.trail,
+        caller.partner.to_string(),
+        content_type,
+        body,
+    )
+    .await
+}
+
+/// Streams `body` into a sealed file under a fresh data key, with its row
+/// owned by `owner` (a partner id, or a peer gateway's URI for the bytes of
+/// a relayed attachment, SPEC §11) and its `upload` audit record; the
+/// same limit (`max_attachment_bytes`) and sealing whoever uploads.
+pub(crate) async fn store_upload<B>(
+    app: &AppState,
+    trail: &dyn super::Trail,
+    owner: String,
+    content_type: String,
+    body: B,
+) -> Result<Uploaded, OpError>
+where
+    B: http_body::Body<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
     let limit = app.settings.max_attachment_bytes;
     let id = uuid::Uuid::now_v7().to_string();
-    caller.trail.detail("attachment_id", json!(id));
+    trail.detail("attachment_id", json!(id));
     let key = DataKey::generate().map_err(|_| OpError::Internal)?;
     let wrapped = key
         .wrap(&app.master_key, &id)
         .map_err(|_| OpError::Internal)?;
     let stored = app.blobs.write(&id, &key, body, limit).await?;
-    caller.trail.detail("size", json!(stored.size));
+    trail.detail("size", json!(stored.size));
     let row = AttachmentRow {
         id: id.clone(),
-        owner: caller.partner.to_string(),
+        owner,
         content_type,
         size: i64::try_from(stored.size).unwrap_or(i64::MAX),
         sha256: stored.sha256.clone(),
@@ -80,9 +105,9 @@ where
         attachment: row,
         data_key: wrapped,
     });
-    let draft = caller.trail.draft(Action::Upload, Outcome::Allowed);
+    let draft = trail.draft(Action::Upload, Outcome::Allowed);
     match app.store.write(op, draft).await {
-        Ok((_, rec)) => caller.trail.audited(rec.seq),
+        Ok((_, rec)) => trail.audited(rec.seq),
         Err(e) => {
             // Nothing is stored for a request that failed.
             let _ = app.blobs.delete(&id).await;

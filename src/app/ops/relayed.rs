@@ -23,7 +23,10 @@ use crate::policy::{Decision, Policy, Transfer, compute_retention, decide};
 use crate::store::json_columns::{evaluation_text, label_text, personal_data_text};
 use crate::store::outbox::ISSUED;
 use crate::store::writes::{Receive, Submit};
-use crate::store::{MessageRow, NewDelivery, ReceiptRow, StoreError, WriteOp, WriteOutput};
+use crate::store::{
+    MessageRow, NewDelivery, ReceiptRow, SignatureRole, SignatureRow, StoreError, WriteOp,
+    WriteOutput,
+};
 
 /// Receives a relayed document from `peer`; the answer's JSON.
 pub async fn receive(
@@ -40,6 +43,9 @@ pub async fn receive(
     let id = checked_id(&relayed.id)?;
     trail.message(&id);
     if let Some(answer) = replay(app, peer, &id).await? {
+        // The gate audits this request too: marked, so a DPO does not
+        // count the message collected twice.
+        trail.detail("replayed", json!(true));
         app.metrics.relay_received(peer.as_str(), "replayed");
         return Ok(answer);
     }
@@ -55,8 +61,11 @@ pub async fn receive(
         return Err(OpError::PartnerSuspended(sender.to_string()));
     }
     check_local(&policy, &msg)?;
-    check_binding(&policy, peer, &relayed)?;
     let officer = check_rest(&relayed)?;
+    let family = family(&relayed, &id)?;
+    let signatures = signatures(&relayed)?;
+    let (uploads, digests) = uploads(app, peer, &relayed).await?;
+    check_binding(&policy, peer, &relayed, &digests)?;
     let mut accepted = Vec::new();
     let mut refused = Vec::new();
     for r in &msg.recipients {
@@ -92,6 +101,9 @@ pub async fn receive(
         msg: &msg,
         originator,
         officer,
+        uploads,
+        family,
+        signatures,
         now,
     };
     commit(app, trail, parts, accepted, refused).await
@@ -182,38 +194,88 @@ fn check_local(policy: &Policy, msg: &NewMessage) -> Result<(), OpError> {
     }
 }
 
+/// Who owns the bytes `peer` uploads for a relayed attachment (SPEC §11):
+/// its gateway URI, which no partner id can spell, so no partner can name
+/// such an upload in a submission.
+pub fn peer_owner(peer: &PartnerId) -> String {
+    format!("urn:brdo:gateway:{peer}")
+}
+
+/// The uploads the document's attachments name (in its order) and the
+/// digests of what was uploaded under their origin ids. Each must be an
+/// upload the calling peer made here, still held, of the stated media type
+/// and SHA-256 (a different digest is content other than the one the
+/// document describes: `binding_invalid`).
+async fn uploads(
+    app: &AppState,
+    peer: &PartnerId,
+    relayed: &RelayedMessage,
+) -> Result<(Vec<String>, Vec<(String, String)>), OpError> {
+    let owner = peer_owner(peer);
+    let mut ids = Vec::with_capacity(relayed.attachments.len());
+    let mut digests = Vec::with_capacity(relayed.attachments.len());
+    let mut errors = Vec::new();
+    for (i, a) in relayed.attachments.iter().enumerate() {
+        let row = match checked_id(&a.upload) {
+            Ok(u) => app.store.attachment(&u).await?,
+            Err(_) => None,
+        };
+        let Some(row) = row.filter(|r| r.owner == owner && r.erased_at_ms.is_none()) else {
+            errors.push(FieldError {
+                field: format!("attachments[{i}].upload"),
+                message: "names no upload the calling gateway made here".into(),
+            });
+            continue;
+        };
+        if row.content_type != a.content_type {
+            errors.push(FieldError {
+                field: format!("attachments[{i}].content_type"),
+                message: "differs from the upload's".into(),
+            });
+        }
+        if row.sha256 != a.sha256 {
+            return Err(OpError::BindingInvalid(format!(
+                "attachments[{i}] ({}): the uploaded content differs from the document's (SHA-256)",
+                a.id
+            )));
+        }
+        ids.push(row.id);
+        digests.push((a.id.clone(), row.sha256));
+    }
+    if errors.is_empty() {
+        Ok((ids, digests))
+    } else {
+        Err(OpError::Invalid(errors))
+    }
+}
+
 /// The origin's label binding must verify with the calling peer's
-/// envelope key and match the document (attachment bytes included).
+/// envelope key and match the document, the uploaded attachments' digests
+/// included.
 fn check_binding(
     policy: &Policy,
     peer: &PartnerId,
     relayed: &RelayedMessage,
+    digests: &[(String, String)],
 ) -> Result<(), OpError> {
     let conf = policy.peer(peer).ok_or(OpError::Internal)?;
     let keys = JwsKeys::from_public_pem_file(&conf.envelope_key).map_err(|e| {
         tracing::error!(error = %e, peer = %peer, "the peer's envelope key is unusable");
         OpError::Internal
     })?;
-    let mut files = Vec::new();
-    for a in &relayed.attachments {
-        let bytes = a
-            .bytes()
-            .map_err(|e| OpError::BindingInvalid(format!("attachment {}: {e}", a.id)))?;
-        files.push((a.id.clone(), bytes));
-    }
-    crate::binding::verify(
+    crate::binding::verify_digests(
         &relayed.binding_view(),
         Some(&relayed.binding),
         &keys,
-        &files,
+        digests,
     )
     .map(drop)
     .map_err(|e| OpError::BindingInvalid(e.to_string()))
 }
 
 /// What the partner-facing checks do not cover: the officer (the free-text
-/// rule of `Brdo-Officer`, SPEC §1; returned in NFC, as stored), the dates,
-/// and attachments (not yet stored from a peer).
+/// rule of `Brdo-Officer`, SPEC §1; returned in NFC, as stored) and the
+/// dates.
 fn check_rest(relayed: &RelayedMessage) -> Result<String, OpError> {
     let mut errors = Vec::new();
     let officer = crate::domain::text::free_text(&relayed.officer, 1, 128, false);
@@ -231,12 +293,6 @@ fn check_rest(relayed: &RelayedMessage) -> Result<String, OpError> {
             errors.push((field, "must be an RFC 3339 time"));
         }
     }
-    if !relayed.attachments.is_empty() {
-        errors.push((
-            "attachments",
-            "this gateway does not yet store attachments relayed by a peer",
-        ));
-    }
     match officer {
         Ok(officer) if errors.is_empty() => return Ok(officer),
         _ => {}
@@ -252,6 +308,91 @@ fn check_rest(relayed: &RelayedMessage) -> Result<String, OpError> {
     ))
 }
 
+/// A forward's `forwarded_from` and the family's original id, spelled as
+/// this gateway spells ids: an original (no `forwarded_from`) is its own
+/// family; a forward belongs to another message's.
+fn family(relayed: &RelayedMessage, id: &str) -> Result<(Option<String>, String), OpError> {
+    let invalid = |field: &str, message: &str| {
+        OpError::Invalid(vec![FieldError {
+            field: field.into(),
+            message: message.into(),
+        }])
+    };
+    let family = checked_id(&relayed.family).map_err(|_| invalid("family", "must be a UUID"))?;
+    match &relayed.forwarded_from {
+        None if family == id => Ok((None, family)),
+        None => Err(invalid(
+            "family",
+            "must be the message's own id for an original",
+        )),
+        Some(f) => {
+            let from = checked_id(f).map_err(|_| invalid("forwarded_from", "must be a UUID"))?;
+            if family == id || from == id {
+                return Err(invalid(
+                    "family",
+                    "a forward belongs to another message's family",
+                ));
+            }
+            Ok((Some(from), family))
+        }
+    }
+}
+
+/// The sender signatures the origin delivered, kept as they are for the
+/// recipients to verify with the origin's CA (`signature::verify_entry`).
+/// Each must be well formed, verify over its statement with its own
+/// certificate, name its signer, and state this message's subject and body:
+/// a peer cannot forge one, and a broken one is refused rather than passed
+/// on (`400 invalid_signature`).
+fn signatures(relayed: &RelayedMessage) -> Result<Vec<SignatureRow>, OpError> {
+    let bad = |i: usize, why: &str| OpError::InvalidSignature(format!("signatures[{i}]: {why}"));
+    let mut rows = Vec::with_capacity(relayed.signatures.len());
+    for (i, entry) in relayed.signatures.iter().enumerate() {
+        let Some(obj) = entry.as_object() else {
+            return Err(bad(i, "must be an object"));
+        };
+        if let Some(k) = obj
+            .keys()
+            .find(|k| !["partner", "role", "jws", "statement"].contains(&k.as_str()))
+        {
+            return Err(bad(i, &format!("{k} is not a member of a signature entry")));
+        }
+        let role = entry["role"]
+            .as_str()
+            .and_then(SignatureRole::parse)
+            .ok_or_else(|| bad(i, "role must be originator or forwarder"))?;
+        let partner = entry["partner"]
+            .as_str()
+            .and_then(PartnerId::parse)
+            .ok_or_else(|| bad(i, "partner must be a partner id"))?;
+        let jws = entry["jws"]
+            .as_str()
+            .ok_or_else(|| bad(i, "jws must be a compact JWS"))?;
+        let statement = &entry["statement"];
+        let chain = crate::signature::check(jws, statement).map_err(|e| bad(i, &e.to_string()))?;
+        let signer = chain.first().and_then(crate::signature::partner_of);
+        if signer.as_deref() != Some(partner.as_str())
+            || statement["sender"].as_str() != Some(partner.as_str())
+        {
+            return Err(bad(i, "the signer is not the partner named"));
+        }
+        for (field, text) in [("subject", &relayed.subject), ("body", &relayed.body)] {
+            if statement["digests"][field].as_str()
+                != Some(crate::binding::sha256_hex(text.as_bytes()).as_str())
+            {
+                return Err(bad(i, &format!("the signed {field} is not this message's")));
+            }
+        }
+        rows.push(SignatureRow {
+            partner: partner.to_string(),
+            role,
+            jws: jws.to_owned(),
+            statement: crate::signature::statement_bytes(statement),
+        });
+    }
+    Ok(rows)
+}
+
 /// What `commit` stores from.
 struct Parts<'a> {
     own: PartnerId,
@@ -261,6 +402,12 @@ struct Parts<'a> {
     originator: PartnerId,
     /// The officer in NFC.
     officer: String,
+    /// This gateway's ids of the attachments' uploaded bytes.
+    uploads: Vec<String>,
+    /// The forwarded message's id (a forward) and the family's original.
+    family: (Option<String>, String),
+    /// The sender signatures, as delivered at the origin.
+    signatures: Vec<SignatureRow>,
     now: OffsetDateTime,
 }
 
@@ -310,6 +457,7 @@ async fn commit(
         }
         Ok(_) => Err(OpError::Internal),
         Err(StoreError::IdempotencyRace) => {
+            trail.detail("replayed", json!(true));
             replay(app, p.peer, &id).await?.ok_or(OpError::Internal)
         }
         Err(e) => Err(e.into()),
@@ -366,7 +514,7 @@ fn stored(app: &AppState, p: &Parts<'_>, accepted: &[PartnerId]) -> Result<Submi
         id: id.clone(),
         sender: p.relayed.sender.clone(),
         originator: p.originator.to_string(),
-        forwarded_from: None,
+        forwarded_from: p.family.0.clone(),
         officer: p.officer.clone(),
         classification: msg.label.classification.rank(),
         label: label_text(&msg.label),
@@ -377,7 +525,7 @@ fn stored(app: &AppState, p: &Parts<'_>, accepted: &[PartnerId]) -> Result<Submi
         in_reply_to: None,
         content_type: msg.content_type.clone(),
         retention_days: None,
-        attachments: "[]".into(),
+        attachments: serde_json::to_string(&p.uploads).map_err(|_| OpError::Internal)?,
         accepted_at: p.relayed.accepted_at.clone(),
         accepted_ms,
         retain_until_ms: to_ms(retain_until),
@@ -388,7 +536,7 @@ fn stored(app: &AppState, p: &Parts<'_>, accepted: &[PartnerId]) -> Result<Submi
         erased_at_ms: None,
         content: Some(sealed),
         collect_seq: 0,
-        root_id: id.clone(),
+        root_id: p.family.1.clone(),
         hold_reason: None,
     };
     Ok(Submit {
@@ -401,9 +549,31 @@ fn stored(app: &AppState, p: &Parts<'_>, accepted: &[PartnerId]) -> Result<Submi
             })
             .collect(),
         data_key: wrapped,
-        attachments: Vec::new(),
+        attachments: p.uploads.clone(),
         idempotency: None,
-        signatures: Vec::new(),
+        signatures: p.signatures.clone(),
         outbox: Vec::new(),
     })
+}
+
+/// Stores the bytes of an attachment `peer` is about to relay (`POST
+/// /v1/federation/attachments`, SPEC §11): streamed and sealed as a
+/// partner's upload, under the same limit, owned by the peer's gateway URI
+/// so that only a relayed document from that peer may name it. An upload
+/// no document names is removed by the orphan sweep.
+pub async fn upload<B>(
+    app: &AppState,
+    peer: &PartnerId,
+    trail: &dyn Trail,
+    content_type: String,
+    body: B,
+) -> Result<super::attachments::Uploaded, OpError>
+where
+    B: http_body::Body<Data = bytes::Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
+    if app.store.peer_suspended(peer.as_str()).await? {
+        return Err(OpError::PeerSuspended(peer.to_string()));
+    }
+    super::attachments::store_upload(app, trail, peer_owner(peer), content_type, body).await
 }

@@ -2,16 +2,16 @@
 //! opened only now, when it leaves, so the outbox never holds content and
 //! a message erased before it left is never sent.
 
-use base64::Engine;
 use serde_json::Value;
 
 use crate::app::AppState;
 use crate::app::content::{self, ContentError};
 use crate::app::ops::signed;
+use crate::blobs::BlobReader;
 use crate::crypto::{DataKey, Sealed};
 use crate::domain::time::ms_to_text;
 use crate::federation::{RelayedAttachment, RelayedMessage};
-use crate::store::StoreError;
+use crate::store::{AttachmentRow, StoreError};
 
 /// Why a message cannot be relayed now.
 #[derive(Debug, thiserror::Error)]
@@ -42,12 +42,14 @@ impl From<ContentError> for OutboundError {
 
 /// The relayed document of message `id` for the recipients behind `peer`,
 /// with the origin's label binding over it; `Ok(None)` when none of its
-/// recipients lives behind `peer` (nothing to send).
+/// recipients lives behind `peer` (nothing to send). Its attachments name
+/// no upload yet: the sender streams each one's bytes to the peer first
+/// ([`open_attachment`]) and fills in the id the peer answered.
 pub async fn document(
     app: &AppState,
     id: &str,
     peer: &str,
-) -> Result<Option<Value>, OutboundError> {
+) -> Result<Option<RelayedMessage>, OutboundError> {
     let row = app.store.message(id).await?.ok_or(OutboundError::Erased)?;
     let Some(sealed) = row
         .content
@@ -95,6 +97,8 @@ pub async fn document(
         personal_data,
         case_ref: row.case_ref.clone(),
         in_reply_to: row.in_reply_to.clone(),
+        forwarded_from: row.forwarded_from.clone(),
+        family: row.root_id.clone(),
         accepted_at: row.accepted_at.clone(),
         retain_until: ms_to_text(row.retain_until_ms),
         review_on: row.review_on.clone(),
@@ -118,12 +122,10 @@ pub async fn document(
             .unwrap_or_default()
     })
     .map_err(|_| OutboundError::Binding)?;
-    serde_json::to_value(&doc)
-        .map(Some)
-        .map_err(|_| OutboundError::Binding)
+    Ok(Some(doc))
 }
 
-/// The message's attachments with their bytes, in the message's order.
+/// The message's attachments, in the message's order (no upload yet).
 async fn attachments(
     app: &AppState,
     listed: &str,
@@ -137,38 +139,45 @@ async fn attachments(
             .await?
             .filter(|a| a.erased_at_ms.is_none())
             .ok_or(OutboundError::Erased)?;
-        let Some(Sealed {
-            master_key_id,
-            wrapped_key,
-        }) = app.store.data_key(&id).await?
-        else {
-            return Err(OutboundError::Integrity);
-        };
-        let master = app
-            .master_key
-            .opener(&master_key_id)
-            .ok_or(OutboundError::Integrity)?;
-        let key =
-            DataKey::unwrap_key(master, &id, &wrapped_key).map_err(|_| OutboundError::Integrity)?;
-        let mut reader = app
-            .blobs
-            .reader(&id, key)
-            .await
-            .map_err(|_| OutboundError::Integrity)?;
-        let mut bytes = Vec::new();
-        while let Some(chunk) = reader
-            .next_chunk()
-            .await
-            .map_err(|_| OutboundError::Integrity)?
-        {
-            bytes.extend_from_slice(&chunk);
-        }
         out.push(RelayedAttachment {
             id,
             content_type: att.content_type,
             sha256: att.sha256,
-            data: base64::engine::general_purpose::STANDARD.encode(&bytes),
+            upload: String::new(),
         });
     }
     Ok(out)
+}
+
+/// Attachment `id`'s row and the reader of its plaintext, chunk by chunk
+/// (each chunk authenticated as it is read), for streaming to a peer.
+pub async fn open_attachment(
+    app: &AppState,
+    id: &str,
+) -> Result<(AttachmentRow, BlobReader), OutboundError> {
+    let att = app
+        .store
+        .attachment(id)
+        .await?
+        .filter(|a| a.erased_at_ms.is_none())
+        .ok_or(OutboundError::Erased)?;
+    let Some(Sealed {
+        master_key_id,
+        wrapped_key,
+    }) = app.store.data_key(id).await?
+    else {
+        return Err(OutboundError::Integrity);
+    };
+    let master = app
+        .master_key
+        .opener(&master_key_id)
+        .ok_or(OutboundError::Integrity)?;
+    let key =
+        DataKey::unwrap_key(master, id, &wrapped_key).map_err(|_| OutboundError::Integrity)?;
+    let reader = app
+        .blobs
+        .reader(id, key)
+        .await
+        .map_err(|_| OutboundError::Integrity)?;
+    Ok((att, reader))
 }

@@ -15,6 +15,9 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 
+use futures_util::StreamExt as _;
+
+use crate::blobs::BlobReader;
 use crate::config::Config;
 use crate::domain::PartnerId;
 use crate::policy::file::Peer;
@@ -58,7 +61,19 @@ pub const MAX_ANSWER_BYTES: usize = 1 << 20;
 pub struct PeerClient {
     client: Client,
     timeout: Duration,
+    /// The same TLS settings, for streamed uploads on connections of their own.
+    tls: Arc<rustls::ClientConfig>,
+    addr: SocketAddr,
+    host: String,
 }
+
+/// The least rate an attachment upload is allowed beyond the request
+/// timeout, in bytes per second: an upload of `size` bytes may take
+/// `request_timeout_secs + size / UPLOAD_RATE` seconds.
+const UPLOAD_RATE: u64 = 256 * 1024;
+
+/// The largest answer read from a peer's upload endpoint.
+const UPLOAD_ANSWER_LIMIT: usize = 64 * 1024;
 
 impl PeerClient {
     /// Builds the client for `peer` from this gateway's certificate.
@@ -69,10 +84,87 @@ impl PeerClient {
         let verifier = GatewayVerifier::new(&peer.ca, peer.id.clone())?;
         tls.dangerous().set_certificate_verifier(Arc::new(verifier));
         Ok(Self {
-            client: Client::new(tls, addr, &host, Protocol::Http1)
+            client: Client::new(tls.clone(), addr, &host, Protocol::Http1)
                 .with_response_limit(MAX_ANSWER_BYTES),
             timeout: Duration::from_secs(config.federation.request_timeout_secs.max(1)),
+            tls: Arc::new(tls),
+            addr,
+            host,
         })
+    }
+
+    /// Streams an attachment's `size` bytes from `reader` to the peer
+    /// (`POST /v1/federation/attachments`, SPEC §11) on a connection of its
+    /// own, never holding more than a chunk; the peer's answer
+    /// (`{"id", "sha256", "size"}`) as JSON.
+    pub async fn upload(
+        &self,
+        content_type: &str,
+        size: u64,
+        reader: BlobReader,
+    ) -> Result<serde_json::Value, PeerError> {
+        let limit = self.timeout + Duration::from_secs(size / UPLOAD_RATE);
+        let (status, body) = tokio::time::timeout(limit, self.stream(content_type, size, reader))
+            .await
+            .map_err(|_| PeerError::Timeout)??;
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        if (200..300).contains(&status) {
+            Ok(json)
+        } else {
+            Err(PeerError::Answered {
+                status,
+                code: problem_code(&json),
+            })
+        }
+    }
+
+    /// One streamed request; the status and the (bounded) answer.
+    async fn stream(
+        &self,
+        content_type: &str,
+        size: u64,
+        reader: BlobReader,
+    ) -> Result<(u16, bytes::Bytes), PeerError> {
+        let fail = |e: String| PeerError::Unreachable(e);
+        let tcp = tokio::net::TcpStream::connect(self.addr)
+            .await
+            .map_err(|e| fail(format!("connection failed: {e}")))?;
+        let name = ServerName::try_from(self.host.clone())
+            .map_err(|e| PeerError::Config(format!("the url's host: {e}")))?;
+        let tls = tokio_rustls::TlsConnector::from(self.tls.clone())
+            .connect(name, tcp)
+            .await
+            .map_err(|e| fail(format!("connection failed: {e}")))?;
+        let (mut send, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
+                .await
+                .map_err(|e| fail(e.to_string()))?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let chunks = reader.into_stream().map(|c| {
+            c.map(http_body::Frame::data)
+                .map_err(|e| std::io::Error::other(e.to_string()))
+        });
+        let req = hyper::Request::post(UPLOAD_PATH)
+            .header(hyper::header::HOST, self.host.as_str())
+            .header(hyper::header::CONTENT_TYPE, content_type)
+            .header(hyper::header::CONTENT_LENGTH, size)
+            .body(http_body_util::StreamBody::new(chunks))
+            .map_err(|e| PeerError::Config(e.to_string()))?;
+        let resp = send
+            .send_request(req)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        let status = resp.status().as_u16();
+        let body = http_body_util::BodyExt::collect(http_body_util::Limited::new(
+            resp.into_body(),
+            UPLOAD_ANSWER_LIMIT,
+        ))
+        .await
+        .map_err(|e| PeerError::BadAnswer(format!("the upload's answer: {e}")))?
+        .to_bytes();
+        Ok((status, body))
     }
 
     /// POSTs a JSON document; a `2xx` answer's body as JSON, anything else
@@ -98,23 +190,28 @@ impl PeerClient {
         if (200..300).contains(&resp.status) {
             Ok(json)
         } else {
-            // A problem code is a word of [a-z_]; anything else the peer
-            // put there stays out of last_error and the log.
-            let code = json["code"]
-                .as_str()
-                .filter(|c| {
-                    !c.is_empty()
-                        && c.len() <= 64
-                        && c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
-                })
-                .unwrap_or("(no problem code)")
-                .to_owned();
             Err(PeerError::Answered {
                 status: resp.status,
-                code,
+                code: problem_code(&json),
             })
         }
     }
+}
+
+/// Where a peer takes the bytes of a relayed attachment.
+const UPLOAD_PATH: &str = "/v1/federation/attachments";
+
+/// The problem code of a peer's refusal (at most 64 characters of it).
+fn problem_code(json: &serde_json::Value) -> String {
+    // A problem code is a word of [a-z_]; anything else the peer put there
+    // stays out of last_error, the log and the audit record.
+    json["code"]
+        .as_str()
+        .filter(|c| {
+            !c.is_empty() && c.len() <= 64 && c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+        })
+        .unwrap_or("(no problem code)")
+        .to_owned()
 }
 
 /// The host of `https://HOST:PORT` and an address for it.

@@ -13,7 +13,7 @@ use crate::audit::record::{Action, Actor, Outcome, RecordDraft, format_at};
 use crate::crypto::jose::JwsKeys;
 use crate::domain::PartnerId;
 use crate::domain::time::to_ms;
-use crate::federation::{Receipt, ReceiptKind};
+use crate::federation::{Receipt, ReceiptKind, RelayedMessage};
 use crate::store::outbox::RECEIVED;
 use crate::store::writes::RelayOutcome;
 use crate::store::{DeliveryStatus, OutboxKind, OutboxRow, ReceiptRow, StoreError, WriteOp};
@@ -118,7 +118,7 @@ async fn send_message(
     row: &OutboxRow,
 ) -> Result<&'static str, PeerError> {
     let store_err = |e: StoreError| PeerError::Config(format!("store: {e}"));
-    let doc = match outbound::document(app, &row.entry.message_id, link.peer.as_str()).await {
+    let mut doc = match outbound::document(app, &row.entry.message_id, link.peer.as_str()).await {
         Ok(Some(doc)) => doc,
         Ok(None) | Err(OutboundError::Erased) => {
             app.store
@@ -129,16 +129,129 @@ async fn send_message(
         }
         Err(e) => return Err(PeerError::Config(e.to_string())),
     };
-    let recipients: Vec<String> = doc["recipients"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|r| r.as_str().map(str::to_owned))
-        .collect();
-    let answer = link.client.post("/v1/federation/messages", &doc).await?;
+    let recipients = doc.recipients.clone();
+    let answer = match deliver(app, link, &mut doc).await {
+        Ok(answer) => answer,
+        Err(e) => {
+            let Some(code) = permanent(&e) else {
+                return Err(e);
+            };
+            refuse(app, link, row, recipients, &code, &e)
+                .await
+                .map_err(store_err)?;
+            return Ok("refused");
+        }
+    };
     let receipts = check_receipts(link, &row.entry.message_id, &recipients, &answer)?;
     record(app, link, row, receipts).await.map_err(store_err)?;
     Ok("relayed")
+}
+
+/// Uploads the document's attachments, then posts it; the peer's answer.
+async fn deliver(
+    app: &AppState,
+    link: &PeerLink,
+    doc: &mut RelayedMessage,
+) -> Result<Value, PeerError> {
+    for a in &mut doc.attachments {
+        a.upload = upload(app, link, &a.id, &a.sha256).await?;
+    }
+    let body = serde_json::to_value(&*doc).map_err(|e| PeerError::Config(e.to_string()))?;
+    link.client.post("/v1/federation/messages", &body).await
+}
+
+/// The refusals of a peer no retry can change (SPEC §11): the document is
+/// invalid to it (`400`), too large for it (`413`), or refused for what it
+/// states (`403` with one of these codes). Other answers (`5xx`, `429`,
+/// `403 peer_suspended`) and failures to reach it are outages: retried.
+const PERMANENT_403: &[&str] = &[
+    "origin_not_behind_peer",
+    "recipient_not_local",
+    "binding_invalid",
+];
+
+/// The problem code of a permanent refusal, if `e` is one (a code the peer
+/// spells oddly is named by its status).
+fn permanent(e: &PeerError) -> Option<String> {
+    let PeerError::Answered { status, code } = e else {
+        return None;
+    };
+    let tidy = !code.is_empty()
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    match *status {
+        400 | 413 if tidy => Some(code.clone()),
+        400 => Some("invalid_message".into()),
+        413 => Some("payload_too_large".into()),
+        403 if PERMANENT_403.contains(&code.as_str()) => Some(code.clone()),
+        _ => None,
+    }
+}
+
+/// Ends a row the peer refused for good: its recipients behind the peer
+/// become `refused` (no receipt: the peer signed none), a `deny` record
+/// names the peer's code, and the row goes, in one transaction.
+async fn refuse(
+    app: &AppState,
+    link: &PeerLink,
+    row: &OutboxRow,
+    recipients: Vec<String>,
+    code: &str,
+    e: &PeerError,
+) -> Result<(), StoreError> {
+    let id = &row.entry.message_id;
+    let mut draft = relay_draft(Action::Deny, Outcome::Denied, id, recipients.clone());
+    draft.code = Some(code.to_owned());
+    let status = match e {
+        PeerError::Answered { status, .. } => Some(*status),
+        _ => None,
+    };
+    let each: Vec<Value> = recipients
+        .iter()
+        .map(|r| json!({"recipient": r, "codes": [code]}))
+        .collect();
+    draft.details = json!({"peer": link.peer.as_str(), "receipt_kind": null,
+        "peer_status": status, "refused": each})
+    .as_object()
+    .cloned();
+    tracing::warn!(peer = %link.peer, code, "the peer refused a relayed message for good");
+    let op = WriteOp::from(RelayOutcome {
+        outbox_id: row.entry.id.clone(),
+        message_id: id.clone(),
+        statuses: recipients
+            .into_iter()
+            .map(|r| (r, DeliveryStatus::Refused))
+            .collect(),
+        receipts: Vec::new(),
+        more_audit: Vec::new(),
+        at_ms: to_ms(OffsetDateTime::now_utc()),
+    });
+    app.store.write(op, draft).await.map(drop)
+}
+
+/// Streams attachment `id`'s bytes to the peer; the id it answered, once
+/// it states the digest the binding names (`sha256`). An upload the
+/// document then never names (a failed attempt) is the peer's orphan.
+async fn upload(
+    app: &AppState,
+    link: &PeerLink,
+    id: &str,
+    sha256: &str,
+) -> Result<String, PeerError> {
+    let (att, reader) = match outbound::open_attachment(app, id).await {
+        Ok(opened) => opened,
+        Err(e) => return Err(PeerError::Config(e.to_string())),
+    };
+    let size = u64::try_from(att.size).unwrap_or(0);
+    let answer = link.client.upload(&att.content_type, size, reader).await?;
+    let uploaded = answer["id"].as_str().unwrap_or_default();
+    if answer["sha256"].as_str() != Some(sha256) || uuid::Uuid::try_parse(uploaded).is_err() {
+        return Err(PeerError::BadAnswer(
+            "the peer's upload answer does not state the attachment's digest".into(),
+        ));
+    }
+    Ok(uploaded.to_owned())
 }
 
 /// The peer's receipts, each verified with its envelope key, from it, for

@@ -1,0 +1,367 @@
+//! Tests of the federation's store writes (SPEC §11) — `Receive`,
+//! `RelayOutcome`, `RecordReceipts` — each on a real SQLite file and on a
+//! real PostgreSQL database, in the style of `tests.rs`: exactly once on
+//! both sides, statuses that never move backward, and nothing written by
+//! a write that is refused.
+
+#![allow(clippy::too_many_lines)]
+
+use std::sync::Arc;
+
+use super::outbox::{ISSUED, RECEIVED};
+use super::tests::{Kind, draft, store};
+use super::*;
+use crate::audit::record::Action;
+use crate::crypto::jose::{JwsKey, JwsKeys};
+use crate::domain::PartnerId;
+use crate::federation::{Receipt, ReceiptKind, ReceiptViolation};
+use crate::store::writes;
+
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test]
+                async fn sqlite() {
+                    super::$name(super::Kind::Sqlite).await
+                }
+                #[tokio::test]
+                async fn postgres() {
+                    super::$name(super::Kind::Postgres).await
+                }
+            }
+        )*
+    };
+}
+
+on_both_backends!(
+    receive_stores_a_relayed_message_once_with_signed_receipts,
+    receive_of_all_refused_stores_receipts_only,
+    relay_outcome_records_once_and_removes_its_row,
+    record_receipts_move_statuses_forward_only,
+);
+
+const ID: &str = "0190f000-0000-7000-8000-0000000000a1";
+
+/// An envelope key pair from a fresh PKI (kept alive by the directory).
+fn envelope() -> (tempfile::TempDir, Arc<JwsKey>, JwsKeys) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pki = dir.path().join("pki");
+    crate::pki::init(&pki, &[], time::OffsetDateTime::now_utc()).expect("init");
+    let key = JwsKey::from_pem_file(&pki.join(crate::pki::ENVELOPE_KEY_FILE)).expect("key");
+    let public =
+        JwsKeys::from_public_pem_file(&pki.join(crate::pki::ENVELOPE_PUB_FILE)).expect("pub");
+    (dir, Arc::new(key), public)
+}
+
+/// Message `id` to `recipients`, each behind `via` when given.
+fn submit(
+    id: &str,
+    recipients: &[&str],
+    via: Option<&str>,
+    outbox: Option<&str>,
+) -> writes::Submit {
+    writes::Submit {
+        message: Box::new(MessageRow {
+            id: id.into(),
+            sender: "AL-CTD".into(),
+            originator: "AL-CTD".into(),
+            forwarded_from: None,
+            officer: "o".into(),
+            classification: 1,
+            label: "{}".into(),
+            evaluation: "{}".into(),
+            purpose: "prevention".into(),
+            personal_data: "{}".into(),
+            case_ref: None,
+            in_reply_to: None,
+            content_type: "text/plain".into(),
+            retention_days: None,
+            attachments: "[]".into(),
+            accepted_at: "2026-11-21T10:00:00.000Z".into(),
+            accepted_ms: 0,
+            retain_until_ms: 1,
+            review_on: "2029-11-21".into(),
+            retention_basis: "{}".into(),
+            held: false,
+            erased_at_ms: None,
+            content: Some(vec![1, 2, 3]),
+            collect_seq: 0,
+            root_id: id.into(),
+            hold_reason: None,
+        }),
+        deliveries: recipients
+            .iter()
+            .map(|r| NewDelivery {
+                recipient: (*r).into(),
+                via: via.map(str::to_owned),
+            })
+            .collect(),
+        outbox: outbox
+            .map(|row| OutboxEntry {
+                id: row.into(),
+                peer: "RS-NCB".into(),
+                kind: OutboxKind::Message,
+                message_id: id.into(),
+                body: None,
+                created_ms: 0,
+            })
+            .into_iter()
+            .collect(),
+        data_key: crate::crypto::Sealed {
+            master_key_id: "k".into(),
+            wrapped_key: vec![9; 60],
+        },
+        attachments: Vec::new(),
+        idempotency: None,
+        signatures: Vec::new(),
+    }
+}
+
+fn pid(s: &str) -> PartnerId {
+    PartnerId::parse(s).expect("partner id")
+}
+
+fn receive(id: &str, signer: &Arc<JwsKey>, accepted: Option<writes::Submit>) -> writes::Receive {
+    writes::Receive {
+        peer: pid("AL-NCB"),
+        own_id: pid("RS-NCB"),
+        message_id: id.into(),
+        accepted,
+        refused: vec![(
+            pid("ME-MOI"),
+            vec![ReceiptViolation {
+                code: "recipient_not_cleared".into(),
+                detail: "d".into(),
+            }],
+        )],
+        deny_audit: None,
+        signer: signer.clone(),
+        at: ("2026-11-21T10:00:00.000Z".into(), 1_795_255_200_000),
+    }
+}
+
+async fn receive_stores_a_relayed_message_once_with_signed_receipts(kind: Kind) {
+    let Some((store, _db)) = store(kind).await else {
+        return;
+    };
+    let (_dir, key, public) = envelope();
+    let mut op = receive(ID, &key, Some(submit(ID, &["RS-MOI"], None, None)));
+    op.deny_audit = Some(draft(Action::Deny, "r-deny"));
+    let (out, rec) = store
+        .write(op.clone().into(), draft(Action::Collect, "r1"))
+        .await
+        .expect("receive");
+    let WriteOutput::Receipts(receipts) = out else {
+        panic!("receipts expected, got {out:?}");
+    };
+    assert_eq!(receipts.len(), 2);
+    let accepted = Receipt::verify(&receipts[0].jws, &public).expect("verifies");
+    assert_eq!(accepted.kind, ReceiptKind::Accepted);
+    assert_eq!(accepted.recipient, Some(pid("RS-MOI")));
+    assert_eq!(
+        accepted.audit_seq,
+        Some(rec.seq),
+        "names the collect record"
+    );
+    accepted
+        .expect(&pid("RS-NCB"), &pid("AL-NCB"), ID)
+        .expect("from RS-NCB to AL-NCB about the message");
+    let refused = Receipt::verify(&receipts[1].jws, &public).expect("verifies");
+    assert_eq!(refused.kind, ReceiptKind::Refused);
+    assert_eq!(refused.violations[0].code, "recipient_not_cleared");
+    assert_eq!(refused.audit_seq, None);
+    assert!(store.message(ID).await.expect("read").is_some());
+    assert_eq!(store.deliveries(ID).await.expect("deliveries").len(), 1);
+    let mut kept = store.receipts_of(ID, ISSUED).await.expect("receipts");
+    let mut answered = receipts.clone();
+    kept.sort_by(|a, b| a.recipient.cmp(&b.recipient));
+    answered.sort_by(|a, b| a.recipient.cmp(&b.recipient));
+    assert_eq!(kept, answered, "the receipts answered are the ones kept");
+    let size = store.audit_size().await.expect("size");
+    assert_eq!(size, 2, "collect and deny");
+    // The same id again (a retry, or another peer): refused, nothing written.
+    let again = store
+        .write(op.into(), draft(Action::Collect, "r2"))
+        .await
+        .expect_err("seen before");
+    assert!(matches!(again, StoreError::IdempotencyRace), "{again:?}");
+    assert_eq!(store.audit_size().await.expect("size"), size);
+    assert_eq!(
+        store.receipts_of(ID, ISSUED).await.expect("receipts").len(),
+        2
+    );
+}
+
+async fn receive_of_all_refused_stores_receipts_only(kind: Kind) {
+    let Some((store, _db)) = store(kind).await else {
+        return;
+    };
+    let (_dir, key, public) = envelope();
+    let op = receive(ID, &key, None);
+    let (out, _) = store
+        .write(op.clone().into(), draft(Action::Deny, "r1"))
+        .await
+        .expect("receive");
+    let WriteOutput::Receipts(receipts) = out else {
+        panic!("receipts expected, got {out:?}");
+    };
+    assert_eq!(receipts.len(), 1);
+    assert_eq!(
+        Receipt::verify(&receipts[0].jws, &public)
+            .expect("verifies")
+            .kind,
+        ReceiptKind::Refused
+    );
+    assert!(
+        store.message(ID).await.expect("read").is_none(),
+        "nothing stored"
+    );
+    // Refused once is refused for good: the id is taken by its receipts.
+    let again = store
+        .write(
+            receive(ID, &key, Some(submit(ID, &["RS-MOI"], None, None))).into(),
+            draft(Action::Collect, "r2"),
+        )
+        .await
+        .expect_err("seen before");
+    assert!(matches!(again, StoreError::IdempotencyRace), "{again:?}");
+    assert!(store.message(ID).await.expect("read").is_none());
+    assert_eq!(store.audit_size().await.expect("size"), 1);
+}
+
+/// A receipt row received from RS-NCB.
+fn received(kind: &str, at_ms: i64) -> ReceiptRow {
+    ReceiptRow {
+        message_id: ID.into(),
+        recipient: "RS-MOI".into(),
+        peer: "RS-NCB".into(),
+        direction: RECEIVED,
+        kind: kind.into(),
+        jws: format!("jws-{kind}"),
+        at_ms,
+    }
+}
+
+async fn status(store: &Store, recipient: &str) -> DeliveryStatus {
+    store
+        .deliveries(ID)
+        .await
+        .expect("deliveries")
+        .into_iter()
+        .find(|d| d.recipient == recipient)
+        .expect("delivery")
+        .status
+}
+
+async fn relay_outcome_records_once_and_removes_its_row(kind: Kind) {
+    let Some((store, _db)) = store(kind).await else {
+        return;
+    };
+    let row = "0190f000-0000-7000-8000-0000000000b1";
+    store
+        .write(
+            submit(ID, &["RS-MOI", "ME-MOI"], Some("RS-NCB"), Some(row)).into(),
+            draft(Action::Collect, "r0"),
+        )
+        .await
+        .expect("submit");
+    assert_eq!(store.outbox_of("RS-NCB").await.expect("outbox").len(), 1);
+    let outcome = writes::RelayOutcome {
+        outbox_id: row.into(),
+        message_id: ID.into(),
+        statuses: vec![
+            ("RS-MOI".into(), DeliveryStatus::Relayed),
+            ("ME-MOI".into(), DeliveryStatus::Refused),
+        ],
+        receipts: vec![received("accepted", 5)],
+        more_audit: vec![draft(Action::Deny, "r1-deny")],
+        at_ms: 5,
+    };
+    store
+        .write(outcome.clone().into(), draft(Action::Disclose, "r1"))
+        .await
+        .expect("outcome");
+    assert_eq!(status(&store, "RS-MOI").await, DeliveryStatus::Relayed);
+    assert_eq!(status(&store, "ME-MOI").await, DeliveryStatus::Refused);
+    assert!(store.outbox_of("RS-NCB").await.expect("outbox").is_empty());
+    assert_eq!(
+        store
+            .receipts_of(ID, RECEIVED)
+            .await
+            .expect("receipts")
+            .len(),
+        1
+    );
+    let size = store.audit_size().await.expect("size");
+    assert_eq!(size, 3, "submit, disclose, deny");
+    // Recorded already (by this node or another): refused, nothing written.
+    let again = store
+        .write(outcome.into(), draft(Action::Disclose, "r2"))
+        .await
+        .expect_err("row gone");
+    assert!(matches!(again, StoreError::NotFound), "{again:?}");
+    assert_eq!(store.audit_size().await.expect("size"), size);
+}
+
+async fn record_receipts_move_statuses_forward_only(kind: Kind) {
+    let Some((store, _db)) = store(kind).await else {
+        return;
+    };
+    store
+        .write(
+            submit(ID, &["RS-MOI"], Some("RS-NCB"), None).into(),
+            draft(Action::Collect, "r0"),
+        )
+        .await
+        .expect("submit");
+    let record = |kind: &str, status: DeliveryStatus, at_ms: i64| writes::RecordReceipts {
+        receipts: vec![received(kind, at_ms)],
+        statuses: vec![(ID.into(), "RS-MOI".into(), status)],
+        at_ms,
+    };
+    for (step, (kind, s, want)) in [
+        (
+            "delivered",
+            DeliveryStatus::Delivered,
+            DeliveryStatus::Delivered,
+        ),
+        // Seen before: harmless.
+        (
+            "delivered",
+            DeliveryStatus::Delivered,
+            DeliveryStatus::Delivered,
+        ),
+        (
+            "acknowledged",
+            DeliveryStatus::Acknowledged,
+            DeliveryStatus::Acknowledged,
+        ),
+        // Late and lower: never backward.
+        (
+            "accepted",
+            DeliveryStatus::Relayed,
+            DeliveryStatus::Acknowledged,
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        store
+            .write(
+                record(kind, s, 10 + step as i64).into(),
+                draft(Action::Acknowledge, &format!("r{step}")),
+            )
+            .await
+            .expect("record");
+        assert_eq!(status(&store, "RS-MOI").await, want, "step {step}");
+    }
+    let kept: Vec<String> = store
+        .receipts_of(ID, RECEIVED)
+        .await
+        .expect("receipts")
+        .into_iter()
+        .map(|r| r.kind)
+        .collect();
+    assert_eq!(kept.len(), 3, "one row per kind: {kept:?}");
+}
