@@ -7,59 +7,10 @@ use brdo::crypto::jose::{JwsKey, JwsKeys};
 use brdo::federation::{Receipt, RelayedAttachment, RelayedMessage};
 use serde_json::{Value, json};
 
+use crate::fed::{behind_third_peer, peers, rows, status_of, wait_status, with_third_peer};
 use crate::harness::{
-    Federation, JUSTIFICATION, OFFICER, TestGateway, assert_problem, message, peer_table, send,
-    text, upload,
+    Federation, JUSTIFICATION, OFFICER, assert_problem, message, peer_table, send, text, upload,
 };
-
-/// The status entry of `recipient` for message `id`, as AL-CTD sees it on A.
-async fn status_of(a: &TestGateway, id: &str, recipient: &str) -> Value {
-    let r = a
-        .partner("AL-CTD")
-        .get(&format!("/v1/messages/{id}/status"), &[])
-        .await
-        .expect("status");
-    assert_eq!(r.status, 200, "{}", text(&r.body));
-    r.json()["recipients"]
-        .as_array()
-        .expect("recipients")
-        .iter()
-        .find(|e| e["partner"] == recipient)
-        .cloned()
-        .unwrap_or(Value::Null)
-}
-
-/// Waits (up to 20 s) until `recipient`'s status is `want`; returns the entry.
-async fn wait_status(a: &TestGateway, id: &str, recipient: &str, want: &str) -> Value {
-    let started = Instant::now();
-    loop {
-        let s = status_of(a, id, recipient).await;
-        if s["status"] == want {
-            return s;
-        }
-        if started.elapsed() > Duration::from_secs(20) {
-            let p = peers(a).await;
-            panic!("{recipient} of {id} is still {s} (wanted {want}); peer: {p}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// The peers as A's operator sees them.
-async fn peers(gw: &TestGateway) -> Value {
-    let r = gw
-        .client("operator-admin")
-        .get("/v1/admin/peers", &[])
-        .await
-        .expect("peers");
-    assert_eq!(r.status, 200, "{}", text(&r.body));
-    r.json()["peers"][0].clone()
-}
-
-/// Rows of `table` on `gw` matching `filter` (SQL after WHERE).
-async fn rows(gw: &TestGateway, table: &str, filter: &str) -> i64 {
-    gw.count(&format!("{table} WHERE {filter}")).await
-}
 
 #[tokio::test]
 async fn accepted_relay_end_to_end_with_receipts_back() {
@@ -286,18 +237,7 @@ async fn hostile_documents_are_refused_audited_and_store_nothing() {
                 return policy;
             }
             // A third peer, XK-NCB, with XK-CTD behind it (not A).
-            let mut policy = policy.replace(
-                "id = \"XK-CTD\"\nvia = \"AL-NCB\"\n",
-                "id = \"XK-CTD\"\nvia = \"XK-NCB\"\n",
-            );
-            let other = &crate::harness::Pki::shared().dir;
-            policy.push_str(&peer_table(
-                "XK-NCB",
-                1,
-                &other.join("ca.crt"),
-                &other.join("envelope-signing.pub"),
-            ));
-            policy
+            with_third_peer(id, policy)
         },
     )
     .await;
@@ -625,20 +565,8 @@ async fn receipts_go_to_the_gateway_that_relayed_the_message() {
     let id = send(a, "AL-CTD", &message()).await;
     wait_status(a, &id, "RS-MOI", "relayed").await;
     let file = b.config.policy.file.clone();
-    let other = &crate::harness::Pki::shared().dir;
-    let mut policy = std::fs::read_to_string(&file).expect("policy");
-    policy = policy.replace(
-        "id = \"AL-CTD\"\nvia = \"AL-NCB\"\n",
-        "id = \"AL-CTD\"\nvia = \"XK-NCB\"\n",
-    );
-    policy.push('\n');
-    policy.push_str(&peer_table(
-        "XK-NCB",
-        1,
-        &other.join("ca.crt"),
-        &other.join("envelope-signing.pub"),
-    ));
-    std::fs::write(&file, policy).expect("policy");
+    let policy = std::fs::read_to_string(&file).expect("policy");
+    std::fs::write(&file, behind_third_peer(&policy, "AL-CTD")).expect("policy");
     let reload = b
         .client("operator-admin")
         .post_json("/v1/admin/reload", &[], &json!({}))
@@ -841,20 +769,7 @@ async fn a_permanent_refusal_by_the_peer_ends_the_row_as_refused() {
     let cases: [(&str, PolicyChange, usize, &str); 3] = [
         (
             "origin behind another peer",
-            |p| {
-                let mut p = p.replace(
-                    "id = \"AL-CTD\"\nvia = \"AL-NCB\"\n",
-                    "id = \"AL-CTD\"\nvia = \"XK-NCB\"\n",
-                );
-                let other = &crate::harness::Pki::shared().dir;
-                p.push_str(&peer_table(
-                    "XK-NCB",
-                    1,
-                    &other.join("ca.crt"),
-                    &other.join("envelope-signing.pub"),
-                ));
-                p
-            },
+            |p| behind_third_peer(&p, "AL-CTD"),
             1 << 20,
             "origin_not_behind_peer",
         ),

@@ -13,31 +13,10 @@ use brdo::federation::Receipt;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
+use crate::fed::{rows, status_as, status_of};
 use crate::harness::{
     Federation, JUSTIFICATION, OFFICER, TestGateway, assert_problem, message, send, text,
 };
-
-/// The status entry of `recipient` for message `id`, as `sender` sees it.
-async fn status_as(gw: &TestGateway, sender: &str, id: &str, recipient: &str) -> Value {
-    let r = gw
-        .partner(sender)
-        .get(&format!("/v1/messages/{id}/status"), &[])
-        .await
-        .expect("status");
-    assert_eq!(r.status, 200, "{}", text(&r.body));
-    r.json()["recipients"]
-        .as_array()
-        .expect("recipients")
-        .iter()
-        .find(|e| e["partner"] == recipient)
-        .cloned()
-        .unwrap_or(Value::Null)
-}
-
-/// AL-CTD's view of `recipient` of `id` on A.
-async fn status_of(a: &TestGateway, id: &str, recipient: &str) -> Value {
-    status_as(a, "AL-CTD", id, recipient).await
-}
 
 /// Polls `probe` (up to 20 s) until it answers `Some`.
 async fn eventually<T, F, Fut>(what: &str, probe: F) -> T
@@ -56,11 +35,6 @@ where
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-/// Rows of `table` on `gw` matching `filter` (SQL after WHERE).
-async fn rows(gw: &TestGateway, table: &str, filter: &str) -> i64 {
-    gw.count(&format!("{table} WHERE {filter}")).await
 }
 
 /// Waits until A relayed `id` to B (RS-MOI's status `relayed`).

@@ -7,7 +7,8 @@ use brdo::crypto::jose::JwsKey;
 use brdo::federation::RelayedMessage;
 use serde_json::{Value, json};
 
-use crate::harness::{Federation, assert_problem, peer_table, text};
+use crate::fed::with_third_peer;
+use crate::harness::{Federation, assert_problem, text};
 
 /// A document as A's relay would send it to B, bound with A's envelope
 /// key, with the given sender, originator and officer.
@@ -54,25 +55,6 @@ fn document(
     let key = JwsKey::from_pem_file(&fed.a_pki.join("envelope-signing.key")).expect("key");
     doc.binding = brdo::binding::sign(&key, &doc.binding_view(), |_| String::new()).expect("sign");
     serde_json::to_value(&doc).expect("json")
-}
-
-/// B's policy with a third peer, XK-NCB, fronting XK-CTD (it never runs).
-fn with_third_peer(id: &str, policy: String) -> String {
-    if id != "RS-NCB" {
-        return policy;
-    }
-    let mut policy = policy.replace(
-        "id = \"XK-CTD\"\nvia = \"AL-NCB\"\n",
-        "id = \"XK-CTD\"\nvia = \"XK-NCB\"\n",
-    );
-    let other = &crate::harness::Pki::shared().dir;
-    policy.push_str(&peer_table(
-        "XK-NCB",
-        1,
-        &other.join("ca.crt"),
-        &other.join("envelope-signing.pub"),
-    ));
-    policy
 }
 
 async fn post(fed: &Federation, doc: &Value) -> brdo_tools::client::ClientResponse {

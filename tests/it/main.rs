@@ -19,6 +19,7 @@ mod crash;
 mod demo;
 mod dpo;
 mod erasure;
+mod fed;
 mod federation;
 mod federation_lifecycle;
 mod federation_red;
