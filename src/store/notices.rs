@@ -8,7 +8,7 @@
 //! is never lost on the way and one that did not is never announced.
 //!
 //! Ordering: a notice for a copy waits while an older message or notice
-//! row for the same copy and peer is queued ([`BLOCKED`]), so a notice
+//! row for the same copy and peer is queued (`outbox::BLOCKED`), so a notice
 //! never overtakes the copy it is about, nor an earlier decision.
 
 use std::sync::Arc;
@@ -54,14 +54,6 @@ impl ReceiptSigner {
             .map_err(|e| StoreError::Unavailable(format!("cannot sign a receipt: {e}")))
     }
 }
-
-/// SQL: the outbox row `relay_outbox` is a notice that must wait, because
-/// an older message or notice row for the same copy and peer is queued.
-pub(super) const BLOCKED: &str = "(relay_outbox.kind = 'notice' AND EXISTS (\
-    SELECT 1 FROM relay_outbox e WHERE e.peer = relay_outbox.peer \
-    AND e.message_id = relay_outbox.message_id AND e.kind IN ('message', 'notice') \
-    AND (e.created_ms < relay_outbox.created_ms \
-         OR (e.created_ms = relay_outbox.created_ms AND e.id < relay_outbox.id))))";
 
 /// The family's messages still holding content, as in the transaction.
 pub(super) async fn live_family(

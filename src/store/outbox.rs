@@ -13,9 +13,16 @@ use sqlx::Row;
 
 use super::Store;
 use super::error::StoreError;
-use super::notices::BLOCKED;
 use super::vocab::OutboxKind;
 use super::write_conn::WriteConn;
+
+/// SQL: the outbox row `relay_outbox` is a notice that must wait, because
+/// an older message or notice row for the same copy and peer is queued.
+pub(super) const BLOCKED: &str = "(relay_outbox.kind = 'notice' AND EXISTS (\
+    SELECT 1 FROM relay_outbox e WHERE e.peer = relay_outbox.peer \
+    AND e.message_id = relay_outbox.message_id AND e.kind IN ('message', 'notice') \
+    AND (e.created_ms < relay_outbox.created_ms \
+         OR (e.created_ms = relay_outbox.created_ms AND e.id < relay_outbox.id))))";
 
 /// A row to add to the outbox (in the transaction that creates the need).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -200,7 +207,7 @@ const RECEIPT_COLUMNS: &str =
 impl Store {
     /// Up to `limit` rows for `peer` due at `now_ms` and claimed by no one,
     /// oldest first; a notice waits while an older row about the same copy
-    /// is queued (`notices::BLOCKED`).
+    /// is queued ([`BLOCKED`]).
     pub async fn outbox_due(
         &self,
         peer: &str,

@@ -24,7 +24,7 @@ use rustls::{DigitallySignedStruct, DistinguishedName, RootCertStore, SignatureS
 use x509_parser::prelude::{FromDer, X509Certificate};
 use x509_parser::x509::SubjectPublicKeyInfo;
 
-use super::config::TlsError;
+use super::error::{TlsError, file_err};
 use super::identity::Identity;
 use crate::domain::PartnerId;
 
@@ -110,14 +110,6 @@ enum Source<'a> {
     ClientCa,
     Peer(&'a PartnerId),
     Partner(&'a PartnerId),
-}
-
-fn file_err(what: &'static str, path: &Path, message: impl ToString) -> TlsError {
-    TlsError::File {
-        what,
-        path: path.to_owned(),
-        message: message.to_string(),
-    }
 }
 
 impl Anchors {

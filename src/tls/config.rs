@@ -1,7 +1,7 @@
 //! The rustls server configuration, rebuilt atomically on reload.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -10,37 +10,10 @@ use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKey
 use rustls::server::NoServerSessionStorage;
 
 use super::anchors::{AnchorId, AnchoredVerifier, Anchors, PolicyTrust};
+pub use super::error::TlsError;
+use super::error::file_err;
 use super::identity::Identity;
 use crate::config::{TlsConfig, TlsMinVersion};
-
-/// Why TLS material cannot be used; names the file.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum TlsError {
-    /// A file could not be read or parsed.
-    #[error("{what} {path}: {message}")]
-    File {
-        /// What the file should hold.
-        what: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// Why it cannot be used.
-        message: String,
-    },
-    /// rustls refused the combination.
-    #[error("TLS configuration: {0}")]
-    Rustls(String),
-    /// The CRL is signed by the CA but must not be put in force.
-    #[error("CRL {path}: {refusal}")]
-    CrlRefused {
-        /// The CRL file.
-        path: PathBuf,
-        /// Why not.
-        refusal: crate::tls::crl::CrlRefusal,
-        /// What the refused list says, for the audit record.
-        offered: Box<crate::pki::CrlInfo>,
-    },
-}
 
 /// The certificates, key and CRL read from disk, before they become a
 /// rustls config.
@@ -58,14 +31,6 @@ pub struct TlsMaterial {
     pub server_not_after: i64,
     /// Serial of the gateway's own certificate.
     pub server_serial: String,
-}
-
-fn file_err(what: &'static str, path: &Path, message: impl ToString) -> TlsError {
-    TlsError::File {
-        what,
-        path: path.to_owned(),
-        message: message.to_string(),
-    }
 }
 
 impl TlsMaterial {

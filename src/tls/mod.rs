@@ -12,6 +12,7 @@ pub mod anchors;
 pub mod config;
 pub mod connections;
 pub mod crl;
+pub mod error;
 pub mod identity;
 pub mod known_cert;
 
