@@ -249,25 +249,7 @@ impl Report {
             );
         }
         if let Some(r) = &self.relay {
-            let _ = writeln!(
-                out,
-                "end to end (submit on A to RS-MOI's inbox on B): {:.1} msg/s, p50 {:.3} ms, \
-                 p99 {:.3} ms, p99.9 {:.3} ms, max {:.3} ms; {} sent, {} arrived, {} missing",
-                r.throughput,
-                r.latency.p50_ms,
-                r.latency.p99_ms,
-                r.latency.p999_ms,
-                r.latency.max_ms,
-                r.sent,
-                r.arrived,
-                r.missing
-            );
-            let _ = writeln!(
-                out,
-                "relay throughput / single-gateway submit: {}",
-                r.ratio_to_single
-                    .map_or_else(|| "-".to_owned(), |v| format!("{v:.2}×"))
-            );
+            relay_lines(&mut out, r);
         }
         for r in self.baseline.iter().chain([g]) {
             for (k, n) in &r.errors {
@@ -276,6 +258,29 @@ impl Report {
         }
         out
     }
+}
+
+/// The relay scenario's end-to-end line and its ratio.
+fn relay_lines(out: &mut String, r: &super::relay::RelayFigures) {
+    let _ = writeln!(
+        out,
+        "end to end (submit on A to RS-MOI's inbox on B): {:.1} msg/s, p50 {:.3} ms, \
+             p99 {:.3} ms, p99.9 {:.3} ms, max {:.3} ms; {} sent, {} arrived, {} missing",
+        r.throughput,
+        r.latency.p50_ms,
+        r.latency.p99_ms,
+        r.latency.p999_ms,
+        r.latency.max_ms,
+        r.sent,
+        r.arrived,
+        r.missing
+    );
+    let _ = writeln!(
+        out,
+        "relay throughput / single-gateway submit: {}",
+        r.ratio_to_single
+            .map_or_else(|| "-".to_owned(), |v| format!("{v:.2}×"))
+    );
 }
 
 #[cfg(test)]
