@@ -247,6 +247,7 @@ pub struct Telemetry {
     tracer: Option<SdkTracerProvider>,
     meter: Option<SdkMeterProvider>,
     quiet: Arc<AtomicBool>,
+    json_console: bool,
 }
 
 impl std::fmt::Debug for Telemetry {
@@ -272,6 +273,25 @@ impl Telemetry {
     pub fn quiet_console(&self) -> QuietConsole {
         self.quiet.store(true, Ordering::Relaxed);
         QuietConsole(self.quiet.clone())
+    }
+
+    /// A subscriber like the installed one (same filter, console format and
+    /// quiet switch, same trace export) whose file is `file`: for a process
+    /// that runs several gateways (`brdo demo --federation`), each on
+    /// threads of its own with this as their default, so each gateway's
+    /// lines land in its own log file. Not installed: the caller sets it as
+    /// the default where it wants it.
+    pub fn dispatch_with_file(&self, file: std::fs::File) -> tracing::Dispatch {
+        let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+        let quiet = ConsoleQuiet(self.quiet.clone());
+        let otel = self.tracer.as_ref().map(otel_layer);
+        tracing::Dispatch::new(
+            tracing_subscriber::registry()
+                .with(filter)
+                .with(console_layer(self.json_console, quiet))
+                .with(file_layer(file))
+                .with(otel),
+        )
     }
 }
 
@@ -373,39 +393,13 @@ pub fn init_with(settings: LogSettings) -> Telemetry {
     let terminal = std::io::stdout().is_terminal() && std::io::stderr().is_terminal();
     let json_console = settings.format.is_json(terminal);
     let quiet = ConsoleQuiet::default();
-    // One console layer, its writer under the quiet switch.
-    let console = if json_console {
-        tracing_subscriber::fmt::layer()
-            .json()
-            .flatten_event(true)
-            // The current span is enough: requests have one level, and the
-            // list repeated it in every line.
-            .with_span_list(false)
-            .with_writer(quiet.clone().stderr())
-            .boxed()
-    } else {
-        tracing_subscriber::fmt::layer()
-            .compact()
-            .with_level(true)
-            .with_target(true)
-            // Colours only for a terminal: `--log-format text` into a file
-            // stays plain.
-            .with_ansi(std::io::stderr().is_terminal())
-            .with_writer(quiet.clone().stderr())
-            .boxed()
-    };
-    let file = settings.file.map(|f| {
-        tracing_subscriber::fmt::layer()
-            .json()
-            .flatten_event(true)
-            .with_span_list(false)
-            .with_ansi(false)
-            .with_writer(Arc::new(f))
-    });
+    let console = console_layer(json_console, quiet.clone());
+    let file = settings.file.map(file_layer);
     let mut telemetry = Telemetry {
         tracer: None,
         meter: None,
         quiet: quiet.0.clone(),
+        json_console,
     };
     let mut export_error = None;
     let mut plaintext = false;
@@ -451,6 +445,47 @@ pub fn init_with(settings: LogSettings) -> Telemetry {
         tracing::info!("exporting traces and metrics over OTLP with TLS");
     }
     telemetry
+}
+
+/// The console layer: JSON lines or readable text on stderr, its writer
+/// under the quiet switch.
+fn console_layer<S>(json: bool, quiet: ConsoleQuiet) -> Box<dyn Layer<S> + Send + Sync + 'static>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    if json {
+        tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            // The current span is enough: requests have one level, and the
+            // list repeated it in every line.
+            .with_span_list(false)
+            .with_writer(quiet.stderr())
+            .boxed()
+    } else {
+        tracing_subscriber::fmt::layer()
+            .compact()
+            .with_level(true)
+            .with_target(true)
+            // Colours only for a terminal: `--log-format text` into a file
+            // stays plain.
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_writer(quiet.stderr())
+            .boxed()
+    }
+}
+
+/// The layer that writes every line, as JSON, to a kept log file.
+fn file_layer<S>(file: std::fs::File) -> impl Layer<S> + Send + Sync + 'static
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    tracing_subscriber::fmt::layer()
+        .json()
+        .flatten_event(true)
+        .with_span_list(false)
+        .with_ansi(false)
+        .with_writer(Arc::new(file))
 }
 
 #[cfg(test)]

@@ -15,12 +15,14 @@
 //! - [`procstat`]: server CPU and peak memory from procfs.
 //! - [`target`]: a gateway of its own in a temporary directory, or the
 //!   baseline echo server.
+//! - [`relay`]: the relay scenario, two gateways of its own that are peers.
 //! - [`report`]: the figures, ratios, text and JSON.
 
 pub mod histogram;
 pub mod load;
 pub mod options;
 pub mod procstat;
+pub mod relay;
 pub mod report;
 pub mod scenario;
 pub mod target;
@@ -56,6 +58,9 @@ impl BenchError {
 /// asked), runs the load against each, and reports.
 pub async fn run(opts: &BenchOptions) -> Result<Report, BenchError> {
     opts.validate()?;
+    if opts.load.scenario == options::Scenario::Relay {
+        return relay::run(opts).await;
+    }
     let machine = report::Machine::read();
     let prepared = target::prepare(&opts.target, &opts.scenario_parties()).await?;
     let baseline = if opts.baseline {

@@ -22,6 +22,11 @@ pub enum Scenario {
     /// two acks of those messages by the recipient, one status check, one
     /// inbox listing.
     Mixed,
+    /// Two gateways of the benchmark's own, A and B, peers (SPEC §11):
+    /// workers submit on A to a partner behind B, and a long-polling reader
+    /// on B times each message from submit to its arrival in the inbox;
+    /// the same load with a recipient local to A is the baseline.
+    Relay,
 }
 
 impl Scenario {
@@ -32,6 +37,7 @@ impl Scenario {
             Self::Receive => "receive",
             Self::Handshake => "handshake",
             Self::Mixed => "mixed",
+            Self::Relay => "relay",
         }
     }
 }
@@ -147,6 +153,20 @@ impl BenchOptions {
                 "--rate",
                 format!("must be a number of requests per second from 0 to 1000000, got {rate}"),
             ));
+        }
+        if l.scenario == Scenario::Relay {
+            if !matches!(self.target, TargetSpec::Own) {
+                return Err(usage(
+                    "--target",
+                    "the relay scenario runs two gateways of its own",
+                ));
+            }
+            if self.baseline {
+                return Err(usage(
+                    "--baseline",
+                    "the relay scenario's baseline is the single gateway, always run",
+                ));
+            }
         }
         if l.body_bytes == 0 || l.body_bytes > 512 * 1024 {
             return Err(usage("--body-bytes", "must be 1 to 524288"));
@@ -287,6 +307,19 @@ mod tests {
         let mut o = opts();
         o.load.body_bytes = 0;
         assert_eq!(flag_of(&o), "--body-bytes");
+
+        let mut o = opts();
+        o.load.scenario = Scenario::Relay;
+        o.validate().expect("relay on its own gateways");
+        o.baseline = true;
+        assert_eq!(flag_of(&o), "--baseline");
+        o.baseline = false;
+        o.target = TargetSpec::Running {
+            addr: "127.0.0.1:1".parse().expect("addr"),
+            pki: "pki".into(),
+            server_pid: None,
+        };
+        assert_eq!(flag_of(&o), "--target");
     }
 
     #[test]

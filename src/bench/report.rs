@@ -147,6 +147,9 @@ pub struct Report {
     pub gateway: RunReport,
     /// Gateway / baseline, with `--baseline`.
     pub ratios: Option<Ratios>,
+    /// The relay scenario's end-to-end figures (its `baseline` is the
+    /// single gateway, its `gateway` the submits on A).
+    pub relay: Option<super::relay::RelayFigures>,
 }
 
 impl Report {
@@ -158,12 +161,22 @@ impl Report {
             baseline,
             gateway,
             ratios,
+            relay: None,
         }
+    }
+
+    /// The report with the relay scenario's end-to-end figures.
+    #[must_use]
+    pub fn with_relay(mut self, figures: super::relay::RelayFigures) -> Self {
+        self.relay = Some(figures);
+        self
     }
 
     /// Whether any operation failed.
     pub fn has_errors(&self) -> bool {
-        self.gateway.error_count > 0 || self.baseline.as_ref().is_some_and(|b| b.error_count > 0)
+        self.gateway.error_count > 0
+            || self.baseline.as_ref().is_some_and(|b| b.error_count > 0)
+            || self.relay.as_ref().is_some_and(|r| r.missing > 0)
     }
 
     /// The report for people.
@@ -235,6 +248,9 @@ impl Report {
                 f(x.p999)
             );
         }
+        if let Some(r) = &self.relay {
+            relay_lines(&mut out, r);
+        }
         for r in self.baseline.iter().chain([g]) {
             for (k, n) in &r.errors {
                 let _ = writeln!(out, "{} error {k}: {n}", r.target);
@@ -242,6 +258,29 @@ impl Report {
         }
         out
     }
+}
+
+/// The relay scenario's end-to-end line and its ratio.
+fn relay_lines(out: &mut String, r: &super::relay::RelayFigures) {
+    let _ = writeln!(
+        out,
+        "end to end (submit on A to RS-MOI's inbox on B): {:.1} msg/s, p50 {:.3} ms, \
+             p99 {:.3} ms, p99.9 {:.3} ms, max {:.3} ms; {} sent, {} arrived, {} missing",
+        r.throughput,
+        r.latency.p50_ms,
+        r.latency.p99_ms,
+        r.latency.p999_ms,
+        r.latency.max_ms,
+        r.sent,
+        r.arrived,
+        r.missing
+    );
+    let _ = writeln!(
+        out,
+        "relay throughput / single-gateway submit: {}",
+        r.ratio_to_single
+            .map_or_else(|| "-".to_owned(), |v| format!("{v:.2}×"))
+    );
 }
 
 #[cfg(test)]

@@ -37,7 +37,15 @@ pub struct Endpoint {
     pub parties: Parties,
     /// The server is the echo baseline: do not parse answers.
     pub echo: bool,
+    /// For the relay scenario: where submitters note when each message
+    /// was submitted.
+    pub sent: Option<Arc<SentLog>>,
 }
+
+/// When each message was submitted, by id (the relay scenario's start
+/// times).
+#[derive(Debug, Default)]
+pub struct SentLog(pub std::sync::Mutex<Vec<(String, tokio::time::Instant)>>);
 
 /// Why an operation failed, as a report key: `"<status> <problem code>"`
 /// for an HTTP answer, `"connect"` or `"transport"` otherwise.
@@ -108,6 +116,15 @@ pub enum Worker {
         /// The request body.
         body: Vec<u8>,
     },
+    /// Submit and note each message's id and start time.
+    Tracked {
+        /// The sender's client.
+        client: Client,
+        /// The request body.
+        body: Vec<u8>,
+        /// The log.
+        sent: Arc<SentLog>,
+    },
     /// Take a message from the shared inbox, read it, ack it.
     Receive {
         /// The receiver's client.
@@ -159,6 +176,17 @@ pub fn workers(
                 Scenario::Submit => Worker::Submit {
                     client: ep.client(sender, false)?,
                     body: ep.message(body_bytes),
+                },
+                Scenario::Relay => match &ep.sent {
+                    Some(sent) => Worker::Tracked {
+                        client: ep.client(sender, false)?,
+                        body: ep.message(body_bytes),
+                        sent: sent.clone(),
+                    },
+                    None => Worker::Submit {
+                        client: ep.client(sender, false)?,
+                        body: ep.message(body_bytes),
+                    },
                 },
                 Scenario::Receive => Worker::Receive {
                     client: ep.client(ep.receiver(), false)?,
@@ -288,6 +316,15 @@ impl Worker {
     pub async fn op(&mut self) -> Result<(), Failure> {
         match self {
             Self::Submit { client, body } => submit(client, body).await.map(drop),
+            Self::Tracked { client, body, sent } => {
+                let started = tokio::time::Instant::now();
+                let resp = submit(client, body).await?;
+                let id = id_of(&resp, false)?;
+                if let Ok(mut log) = sent.0.lock() {
+                    log.push((id, started));
+                }
+                Ok(())
+            }
             Self::Receive {
                 client,
                 inbox,

@@ -51,6 +51,7 @@ impl Prepared {
             pki: self.pki.clone(),
             parties: self.parties.clone(),
             echo,
+            sent: None,
         }
     }
 

@@ -82,27 +82,42 @@ pub fn run(args: &VerifyReceiptArgs) -> u8 {
 /// Prints the statement one member a line; text the peer chose is escaped,
 /// so a receipt cannot write terminal controls.
 fn print_statement(r: &Receipt) {
+    for (name, value) in statement(r) {
+        println!("{name}: {value}");
+    }
+}
+
+/// What a receipt states, one member a pair, its peer-given texts escaped:
+/// printed by this command, and shown by `brdo demo --federation` so the
+/// demo and the command read alike.
+pub fn statement(r: &Receipt) -> Vec<(&'static str, String)> {
     let opt = |v: Option<String>| v.unwrap_or_else(|| "-".to_owned());
-    println!("kind: {}", r.kind.as_str());
-    println!("gateway: {}", r.gateway);
-    println!("to: {}", r.to);
-    println!("message: {}", clean(&r.message_id));
-    println!(
-        "recipient: {}",
-        opt(r.recipient.as_ref().map(ToString::to_string))
-    );
-    println!("at: {}", clean(&r.at));
-    println!("audit_seq: {}", opt(r.audit_seq.map(|n| n.to_string())));
-    println!("tree_size: {}", opt(r.tree_size.map(|n| n.to_string())));
+    let mut out = vec![
+        ("kind", r.kind.as_str().to_owned()),
+        ("gateway", r.gateway.to_string()),
+        ("to", r.to.to_string()),
+        ("message", clean(&r.message_id)),
+        (
+            "recipient",
+            opt(r.recipient.as_ref().map(ToString::to_string)),
+        ),
+        ("at", clean(&r.at)),
+        ("audit_seq", opt(r.audit_seq.map(|n| n.to_string()))),
+        ("tree_size", opt(r.tree_size.map(|n| n.to_string()))),
+    ];
     if let Some(n) = &r.notice {
-        println!("notice: {}", clean(n));
+        out.push(("notice", clean(n)));
     }
     if r.violations.is_empty() {
-        println!("violations: none");
+        out.push(("violations", "none".to_owned()));
     }
     for v in &r.violations {
-        println!("violation: {}: {}", clean(&v.code), clean(&v.detail));
+        out.push((
+            "violation",
+            format!("{}: {}", clean(&v.code), clean(&v.detail)),
+        ));
     }
+    out
 }
 
 /// `s` with control and invisible characters escaped.

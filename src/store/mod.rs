@@ -556,7 +556,9 @@ impl SweepLock {
 /// its statements run synchronously there, so a batch never waits for
 /// another thread (see `write_conn`), and the request handlers' runtime is
 /// never blocked by them. The thread ends when the last `Store` handle is
-/// dropped (the job channel closes).
+/// dropped (the job channel closes). It logs where the thread that opened
+/// the store logs (a process running several gateways gives each its own
+/// log).
 fn spawn_sqlite_writer(
     writer: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), StoreError> {
@@ -564,9 +566,10 @@ fn spawn_sqlite_writer(
         .enable_time()
         .build()
         .map_err(|e| StoreError::Unavailable(format!("cannot start the writer's runtime: {e}")))?;
+    let dispatch = tracing::dispatcher::get_default(Clone::clone);
     std::thread::Builder::new()
         .name("brdo-writer".into())
-        .spawn(move || runtime.block_on(writer))
+        .spawn(move || tracing::dispatcher::with_default(&dispatch, || runtime.block_on(writer)))
         .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
     Ok(())
 }

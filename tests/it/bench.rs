@@ -136,3 +136,69 @@ fn bad_flags_exit_2_naming_the_flag() {
         text(&out.stderr)
     );
 }
+
+/// The relay scenario: two gateways of the bench's own, the single-gateway
+/// run first, then the relay run with its end-to-end figures. Open loop at
+/// a low rate, so every message arrives within the run's drain.
+#[test]
+fn relay_between_two_gateways_reports_end_to_end_figures() {
+    let r = report(&["--scenario", "relay", "--rate", "40", "--concurrency", "4"]);
+    assert_run(&r["baseline"], "single", "relay");
+    assert_run(&r["gateway"], "relay", "relay");
+    let relay = &r["relay"];
+    let sent = relay["sent"].as_u64().expect("sent");
+    assert!(sent > 0, "{relay}");
+    assert_eq!(relay["arrived"], sent, "{relay}");
+    assert_eq!(relay["missing"], 0, "{relay}");
+    assert_eq!(relay["latency"]["count"], sent, "{relay}");
+    let lat = &relay["latency"];
+    let (p50, p99) = (
+        lat["p50_ms"].as_f64().expect("p50"),
+        lat["p99_ms"].as_f64().expect("p99"),
+    );
+    assert!(p50 > 0.0 && p50 <= p99, "{lat}");
+    assert!(
+        relay["throughput"].as_f64().is_some_and(|t| t > 0.0),
+        "{relay}"
+    );
+    assert!(
+        relay["ratio_to_single"].as_f64().is_some_and(|x| x > 0.0),
+        "{relay}"
+    );
+    // Both gateways ran in the bench's process: no server figures.
+    assert!(r["gateway"]["server"].is_null());
+    // The text report names the end-to-end line and the ratio.
+    let out = brdo(&[
+        "bench",
+        "--scenario",
+        "relay",
+        "--rate",
+        "20",
+        "--concurrency",
+        "2",
+        "--duration",
+        "1s",
+        "--warmup",
+        "0",
+        "--quiet",
+    ]);
+    let t = text(&out.stdout);
+    assert!(out.status.success(), "{t}{}", text(&out.stderr));
+    assert!(
+        t.contains("end to end (submit on A to RS-MOI's inbox on B)"),
+        "{t}"
+    );
+    assert!(
+        t.contains("relay throughput / single-gateway submit: "),
+        "{t}"
+    );
+    // It runs its own gateways and its own baseline.
+    for extra in [
+        &["--baseline"][..],
+        &["--target", "127.0.0.1:1", "--pki", "x"][..],
+    ] {
+        let mut args = vec!["bench", "--scenario", "relay"];
+        args.extend_from_slice(extra);
+        assert_eq!(brdo(&args).status.code(), Some(2), "{extra:?}");
+    }
+}

@@ -329,3 +329,198 @@ fn demo_log_format_text_is_forced_and_readable() {
     assert!(!output.contains('\u{1b}'), "{output}");
     assert!(step_block(&output, 6).len() > 3, "{output}");
 }
+
+/// A port P with P, P+1 and P+2 free (for the three federation gateways).
+fn three_free_ports() -> u16 {
+    for _ in 0..50 {
+        let first = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+        let p = first.local_addr().expect("addr").port();
+        if p > u16::MAX - 2 {
+            continue;
+        }
+        let rest: Vec<_> = (1..=2)
+            .map(|i| std::net::TcpListener::bind(("127.0.0.1", p + i)))
+            .collect();
+        if rest.iter().all(Result::is_ok) {
+            return p;
+        }
+    }
+    panic!("no three consecutive free ports");
+}
+
+fn run_sh(cwd: &std::path::Path, line: &str) -> std::process::Output {
+    Command::new("sh")
+        .arg("-c")
+        .arg(line)
+        .current_dir(cwd)
+        .output()
+        .expect("sh")
+}
+
+#[test]
+#[allow(clippy::too_many_lines)]
+fn demo_federation_relays_among_three_gateways_and_prints_working_hints() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = three_free_ports();
+    let mut demo = Demo::spawn(
+        dir.path(),
+        &["--federation", "--base-port", &base.to_string()],
+    );
+    demo.until("rs-ncb/gateway.toml");
+    let output = demo.output.clone();
+    let root = dir.path().join("demo-federation");
+
+    // Eight steps, each one block with no log line inside.
+    for n in 1..=8 {
+        let block = step_block(&output, n);
+        assert!(
+            block[1..].iter().all(|l| l.starts_with("   ")),
+            "step {n} is interrupted: {block:#?}"
+        );
+        for part in ["   by ", "   answer → ", "   proves "] {
+            assert!(
+                block.iter().any(|l| l.starts_with(part)),
+                "step {n}: {block:#?}"
+            );
+        }
+    }
+    let step = |n| step_block(&output, n).join("\n");
+    let flat = |n| step(n).split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(step(1).contains("→ 201 Created"), "{output}");
+    assert!(
+        flat(1).contains("EU-ECTC queued, RS-MOI queued"),
+        "{output}"
+    );
+    for line in [
+        "EU-ECTC relayed via EU-HUB, receipt accepted (signature verified)",
+        "RS-MOI relayed via RS-NCB, receipt accepted (signature verified)",
+    ] {
+        assert!(flat(2).contains(line), "{line}: {output}");
+    }
+    assert!(flat(3).contains("→ 200 OK"), "{output}");
+    assert!(flat(3).contains("from AL-CTD"), "{output}");
+    for line in [
+        "RS-MOI delivered via RS-NCB, receipt delivered (signature verified)",
+        "kind delivered",
+        "gateway RS-NCB",
+        "to AL-NCB",
+        "receipt for RS-MOI",
+    ] {
+        assert!(flat(4).contains(line), "{line}: {output}");
+    }
+    assert!(
+        flat(5).contains("RS-MOI queued"),
+        "AL-NCB allows it: {output}"
+    );
+    assert!(
+        flat(6).contains("RS-MOI refused via RS-NCB, receipt refused (signature verified)"),
+        "{output}"
+    );
+    assert!(
+        flat(6).contains("violation purpose_not_permitted"),
+        "{output}"
+    );
+    assert!(flat(7).contains("decision erase"), "{output}");
+    for line in ["EU-ECTC erased via EU-HUB", "RS-MOI erased via RS-NCB"] {
+        assert!(flat(8).contains(line), "{line}: {output}");
+    }
+    // Without lifecycle notices the peers never confirm; with them, both do.
+    assert!(
+        flat(8).contains("erasure outstanding at RS-NCB and EU-HUB")
+            || flat(8).contains("erasure confirmed by both peers"),
+        "{output}"
+    );
+
+    // Quiet during the script; each gateway's requests in its own log.
+    let script: String = output
+        .lines()
+        .skip_while(|l| !l.starts_with("1. "))
+        .take_while(|l| !l.starts_with("Each gateway logged"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(!script.contains("request done"), "{output}");
+    for (gw, route) in [
+        ("al-ncb", "/v1/messages/{id}/review"),
+        ("rs-ncb", "/v1/federation/messages"),
+        ("eu-hub", "/v1/federation/messages"),
+    ] {
+        let log = std::fs::read_to_string(root.join(gw).join("data/gateway.log")).expect("log");
+        assert!(
+            log.lines()
+                .any(|l| is_json_line(l) && l.contains("\"request done\"") && l.contains(route)),
+            "{gw}: {log}"
+        );
+    }
+    let hub_log = std::fs::read_to_string(root.join("eu-hub/data/gateway.log")).expect("log");
+    assert!(
+        !hub_log.contains("RS-MOI"),
+        "RS-NCB's requests stay in its own log"
+    );
+
+    // The printed verify-receipt command works as printed, and a receipt
+    // checked with the wrong peer's key does not.
+    let verify = output
+        .lines()
+        .find(|l| l.contains(" verify-receipt --receipt "))
+        .expect("verify-receipt line");
+    let out = run_sh(dir.path(), verify);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{verify}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("kind: delivered"), "{stdout}");
+    assert!(stdout.contains("gateway: RS-NCB"), "{stdout}");
+    let wrong = verify.replace("RS-NCB-envelope.pub", "EU-HUB-envelope.pub");
+    assert_eq!(run_sh(dir.path(), &wrong).status.code(), Some(3), "{wrong}");
+
+    // Each DPO page opens with the printed PKCS#12 file and password.
+    for gw in ["EU-HUB", "AL-NCB", "RS-NCB"] {
+        let hint = format!("{gw}'s DPO page: import ");
+        let p12 = word_after(&output, &hint);
+        let flat_out = output.split_whitespace().collect::<Vec<_>>().join(" ");
+        let after = &flat_out[flat_out.find(&hint).expect("hint")..];
+        let password = word_after(after, "(PKCS#12, password ");
+        let url = word_after(after, "then open ");
+        let ca = word_after(after, "trust ");
+        let page = Command::new("curl")
+            .args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "--cert-type",
+                "P12",
+            ])
+            .arg("--cert")
+            .arg(format!("{p12}:{password}"))
+            .arg("--cacert")
+            .arg(&ca)
+            .arg(&url)
+            .output()
+            .expect("curl");
+        assert_eq!(
+            String::from_utf8_lossy(&page.stdout),
+            "200",
+            "{gw}: {p12} {url}"
+        );
+    }
+
+    demo.interrupt();
+    // Each gateway's audit log verifies, with the commands as printed.
+    let verifies: Vec<&str> = output
+        .lines()
+        .filter(|l| l.contains(" audit verify --config "))
+        .collect();
+    assert_eq!(verifies.len(), 3, "{output}");
+    for line in verifies {
+        let out = run_sh(dir.path(), line);
+        assert!(
+            out.status.success(),
+            "{line}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

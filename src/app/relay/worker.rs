@@ -1,7 +1,8 @@
 //! The relay task (SPEC §11): one loop per peer, so a peer that is down
-//! delays only its own rows. Each loop drains its peer's due rows, then
-//! sleeps until the next row is due or a new row is announced
-//! (`AppState::wake_relay`). A suspended peer's rows wait.
+//! delays only its own rows. Each loop drains its peer's due rows, several
+//! at a time on as many connections ([`LANES`]), goes straight on while
+//! full batches keep coming, then sleeps until the next row is due or a new
+//! row is announced (`AppState::wake_relay`). A suspended peer's rows wait.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use crate::app::AppState;
 use crate::crypto::jose::JwsKeys;
 use crate::domain::PartnerId;
 use crate::domain::time::to_ms;
+use crate::store::OutboxRow;
 
 /// Rows taken per round.
 const BATCH: u32 = 32;
@@ -23,6 +25,10 @@ const BATCH: u32 = 32;
 const MAX_SLEEP: Duration = Duration::from_millis(1000);
 /// The shortest.
 const MIN_SLEEP: Duration = Duration::from_millis(50);
+/// Rows in flight at once per peer, each lane on its own connection: one
+/// row at a time left the peer's and this gateway's store idle between a
+/// row's steps (`brdo bench --scenario relay`, BENCHMARKS.md).
+const LANES: usize = 4;
 
 /// Starts the relay, if this gateway has a federation id: a supervisor
 /// that keeps one loop running per peer the policy lists (a reload may
@@ -47,7 +53,7 @@ pub fn start(app: &Arc<AppState>) -> Option<JoinHandle<()>> {
 /// The loop for one peer; ends when the policy no longer lists it.
 async fn peer_loop(app: Arc<AppState>, own: PartnerId, peer: PartnerId) {
     let mut wake = app.relay_wake.subscribe();
-    let mut link: Option<PeerLink> = None;
+    let mut links: Vec<PeerLink> = Vec::new();
     loop {
         let Some(conf) = app.policy().peer(&peer).cloned() else {
             return;
@@ -57,19 +63,30 @@ async fn peer_loop(app: Arc<AppState>, own: PartnerId, peer: PartnerId) {
             .peer_suspended(peer.as_str())
             .await
             .unwrap_or(true);
+        let mut more = false;
         if !suspended {
-            if link.is_none() {
+            while links.len() < LANES {
                 match connect(&app, &own, &conf).await {
-                    Ok(l) => link = Some(l),
-                    Err(e) => note(&app, &peer, Some(&e)).await,
+                    Ok(l) => links.push(l),
+                    Err(e) => {
+                        note(&app, &peer, Some(&e)).await;
+                        break;
+                    }
                 }
             }
-            if let Some(l) = &link
-                && !round(&app, l).await
-            {
-                // Build the client afresh next time (files, addresses).
-                link = None;
+            if !links.is_empty() {
+                match round(&app, &links).await {
+                    // Build the clients afresh next time (files, addresses).
+                    Round::Failed => links.clear(),
+                    Round::Full => more = true,
+                    Round::Drained => {}
+                }
             }
+        }
+        if more {
+            // A full batch: more rows are probably due; yield, then go on.
+            tokio::task::yield_now().await;
+            continue;
         }
         // A suspended peer's rows stay due: its loop waits for a resume
         // (which wakes it) instead of polling them.
@@ -101,32 +118,74 @@ async fn connect(
     })
 }
 
-/// One round of due rows; false when an attempt failed (the rest wait).
-async fn round(app: &AppState, link: &PeerLink) -> bool {
+/// How a round ended.
+enum Round {
+    /// An attempt failed: the rest of its lane waits.
+    Failed,
+    /// A whole batch was taken: more may be due.
+    Full,
+    /// Fewer rows than a batch were due.
+    Drained,
+}
+
+/// One round of due rows, dealt to the lanes in turn (a lane takes its
+/// rows in order; the oldest rows start first).
+async fn round(app: &AppState, links: &[PeerLink]) -> Round {
+    let Some(first) = links.first() else {
+        return Round::Drained;
+    };
     let now = to_ms(OffsetDateTime::now_utc());
-    let due = match app.store.outbox_due(link.peer.as_str(), now, BATCH).await {
+    let due = match app.store.outbox_due(first.peer.as_str(), now, BATCH).await {
         Ok(d) => d,
         Err(e) => {
             tracing::warn!(error = %e, "cannot read the relay outbox");
-            return true;
+            return Round::Drained;
         }
     };
-    for row in &due {
+    let lanes = links.iter().enumerate().map(|(i, link)| {
+        let rows: Vec<&OutboxRow> = due.iter().skip(i).step_by(links.len()).collect();
+        lane(app, link, rows)
+    });
+    let results = futures_util::future::join_all(lanes).await;
+    let sent = results.iter().map(|(n, _)| n).sum::<usize>();
+    if let Some(e) = results.into_iter().find_map(|(_, e)| e) {
+        note(app, &first.peer, Some(&e)).await;
+        return Round::Failed;
+    }
+    // One note per round, not per row: it is a write of its own.
+    if sent > 0 {
+        note(app, &first.peer, None).await;
+    }
+    if due.len() >= BATCH as usize {
+        Round::Full
+    } else {
+        Round::Drained
+    }
+}
+
+/// One lane's rows in order; stops at the first failure. Returns the rows
+/// done and the failure, if any.
+async fn lane(
+    app: &AppState,
+    link: &PeerLink,
+    rows: Vec<&OutboxRow>,
+) -> (usize, Option<PeerError>) {
+    let mut done = 0;
+    for row in rows {
         match attempt(app, link, row).await {
             Attempt::Done(outcome) => {
                 app.metrics.relay_sent(link.peer.as_str(), outcome);
-                note(app, &link.peer, None).await;
+                done += 1;
             }
             Attempt::Busy => {}
             Attempt::Failed(e) => {
                 app.metrics.relay_sent(link.peer.as_str(), "failed");
                 tracing::warn!(peer = %link.peer, error = %e, "relay attempt failed; the row waits");
-                note(app, &link.peer, Some(&e)).await;
-                return false;
+                return (done, Some(e));
             }
         }
     }
-    true
+    (done, None)
 }
 
 /// Records a peer's last success or error.

@@ -15,6 +15,7 @@
 //! directory with its own PKI, database and policy) and [`stage`] (printing
 //! steps).
 
+pub mod federation;
 mod quickstart;
 pub mod site;
 pub mod stage;
@@ -38,15 +39,28 @@ pub struct DemoArgs {
     /// by default text on a terminal, JSON otherwise.
     #[arg(long, value_enum)]
     pub log_format: Option<LogFormatArg>,
+    /// Three gateways among gateways instead (SPEC §11): EU-HUB, AL-NCB and
+    /// RS-NCB under ./demo-federation, relaying to each other.
+    #[arg(long)]
+    pub federation: bool,
+    /// With --federation: EU-HUB listens on this port, AL-NCB on the next,
+    /// RS-NCB on the one after.
+    #[arg(long, default_value_t = 9441, requires = "federation")]
+    pub base_port: u16,
 }
 
 /// Runs the quickstart: prepare `./demo`, start the gateway, play the
 /// script, print the hints, serve until Ctrl-C.
 pub async fn run(args: DemoArgs) -> u8 {
+    if args.federation {
+        return federation::run(args).await;
+    }
     let site = site::Site {
         dir: PathBuf::from("demo"),
         listen: "127.0.0.1:8443".into(),
         metrics_listen: "127.0.0.1:9464".into(),
+        gateway_id: None,
+        partners: DEMO_PARTNERS,
     };
     if let Err(e) = site.prepare() {
         return fail(EXIT_RUNTIME, format!("preparing ./demo failed: {e}"));

@@ -14,12 +14,18 @@ use brdo::pki::{self, Subject};
 use brdo::telemetry::Telemetry;
 use brdo_tools::client::Client;
 
-use super::{DEMO_P12_PASSWORD, DEMO_PARTNERS, DEMO_POLICY};
+use super::{DEMO_P12_PASSWORD, DEMO_POLICY};
 
 /// The configuration a demo site starts with; paths are relative to the
 /// file so the directory can be moved.
-fn config_text(listen: &str, metrics_listen: &str) -> String {
-    format!(
+fn config_text(listen: &str, metrics_listen: &str, gateway_id: Option<&str>) -> String {
+    let federation = gateway_id.map_or_else(String::new, |id| {
+        format!(
+            "\n[federation]\nid = \"{id}\"\n# Quick retries: the demo's peers start together.\n\
+             initial_backoff_ms = 100\nmax_backoff_secs = 2\nrequest_timeout_secs = 5\n"
+        )
+    });
+    let mut text = format!(
         r#"# Written by `brdo demo`; paths are relative to this file.
 [server]
 listen = "{listen}"
@@ -44,7 +50,9 @@ master_key_file = "data/master.key"
 [policy]
 file = "policy.toml"
 "#
-    )
+    );
+    text.push_str(&federation);
+    text
 }
 
 /// Where a demo gateway lives and listens. Kept between runs: a second run
@@ -59,6 +67,12 @@ pub struct Site {
     pub listen: String,
     /// `server.metrics_listen` written into a new configuration.
     pub metrics_listen: String,
+    /// This gateway's id among gateways (`[federation] id`, and a PKI made
+    /// by `pki init --gateway-id`); `None` for a gateway on its own.
+    pub gateway_id: Option<String>,
+    /// The partners this gateway serves, each given a partner and a DPO
+    /// certificate.
+    pub partners: &'static [&'static str],
 }
 
 impl Site {
@@ -85,9 +99,10 @@ impl Site {
         let pki_dir = self.pki();
         let now = OffsetDateTime::now_utc();
         if !pki_dir.join(pki::CA_KEY_FILE).exists() {
-            pki::init(&pki_dir, &[], now).map_err(|e| e.to_string())?;
+            pki::init_gateway(&pki_dir, &[], self.gateway_id.as_deref(), now)
+                .map_err(|e| e.to_string())?;
             let mut subjects = Vec::new();
-            for p in DEMO_PARTNERS {
+            for p in self.partners {
                 subjects.push(Subject::Partner((*p).to_owned()));
                 subjects.push(Subject::Dpo((*p).to_owned()));
             }
@@ -107,11 +122,22 @@ impl Site {
         if !key.exists() {
             brdo::crypto::MasterKey::create(&key).map_err(|e| e.to_string())?;
         }
-        write_new(
-            &self.config(),
-            &config_text(&self.listen, &self.metrics_listen),
-        )?;
-        write_new(&self.dir.join("policy.toml"), DEMO_POLICY)
+        write_new(&self.config(), &self.config_text())?;
+        write_new(&self.policy(), DEMO_POLICY)
+    }
+
+    /// The policy file.
+    pub fn policy(&self) -> PathBuf {
+        self.dir.join("policy.toml")
+    }
+
+    /// The configuration this site's fields describe.
+    pub fn config_text(&self) -> String {
+        config_text(
+            &self.listen,
+            &self.metrics_listen,
+            self.gateway_id.as_deref(),
+        )
     }
 
     /// Starts the gateway on the prepared directory, its metrics reported
@@ -126,7 +152,56 @@ impl Site {
         Ok(DemoGateway {
             site: self,
             gateway,
+            runtime: None,
         })
+    }
+
+    /// Starts the gateway on a runtime of its own, whose threads (and its
+    /// store's writer thread) log to this site's `data/gateway.log` as well
+    /// as the console: several gateways in one process, each with its own
+    /// log. It listens where the site says, whatever `BRDO_SERVER__LISTEN`
+    /// says, since its peers were told that address.
+    pub async fn start_apart(self, telemetry: &Telemetry) -> Result<DemoGateway, String> {
+        let name = self.gateway_id.clone().unwrap_or_else(|| "gateway".into());
+        let mut config = brdo::config::Config::load(&self.config()).map_err(|e| e.to_string())?;
+        let addr = |s: &str| {
+            s.parse::<SocketAddr>()
+                .map_err(|e| format!("{name}: address {s}: {e}"))
+        };
+        config.server.listen = addr(&self.listen)?;
+        config.server.metrics_listen = addr(&self.metrics_listen)?;
+        let log_path = self.data().join(super::LOG_FILE);
+        let log = super::open_log(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
+        let dispatch = telemetry.dispatch_with_file(log);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name(format!("brdo-{name}"))
+            .enable_all()
+            .on_thread_start(move || {
+                // The guard would restore the process-wide subscriber when
+                // dropped; this thread keeps the gateway's for its life.
+                std::mem::forget(tracing::dispatcher::set_default(&dispatch));
+            })
+            .build()
+            .map_err(|e| format!("{name}: cannot start its runtime: {e}"))?;
+        let started = runtime
+            .spawn(async move { Gateway::start(&config).await })
+            .await
+            .map_err(|e| format!("{name}: {e}"))?;
+        match started {
+            Ok(gateway) => {
+                telemetry.observe(gateway.app.metrics.clone());
+                Ok(DemoGateway {
+                    site: self,
+                    gateway,
+                    runtime: Some(runtime),
+                })
+            }
+            Err(e) => {
+                runtime.shutdown_background();
+                Err(format!("{name}: {e} (is another demo already running?)"))
+            }
+        }
     }
 }
 
@@ -141,6 +216,8 @@ fn write_new(path: &Path, text: &str) -> Result<(), String> {
 pub struct DemoGateway {
     site: Site,
     gateway: Gateway,
+    /// The runtime of a gateway started apart ([`Site::start_apart`]).
+    runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl std::fmt::Debug for DemoGateway {
@@ -169,8 +246,17 @@ impl DemoGateway {
         Client::from_pki(&self.site.pki(), stem, self.addr()).map_err(|e| format!("{stem}: {e}"))
     }
 
-    /// Drains open requests and stops.
+    /// Drains open requests and stops (and its own runtime, if it has one).
     pub async fn stop(self) {
-        self.gateway.stop().await;
+        let Self {
+            gateway, runtime, ..
+        } = self;
+        match runtime {
+            None => gateway.stop().await,
+            Some(runtime) => {
+                let _ = runtime.spawn(gateway.stop()).await;
+                runtime.shutdown_background();
+            }
+        }
     }
 }
