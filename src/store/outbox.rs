@@ -240,22 +240,48 @@ impl Store {
 
     /// Claims a row until `until_ms` unless another node holds a claim
     /// that has not run out; returns whether this caller has it.
+    ///
+    /// Several rows are claimed in one statement, which returns the ids it
+    /// claimed: on SQLite every claim waits for the one write lock the
+    /// writer thread holds between its group commits, so a claim per row
+    /// starved the relay while partners were submitting.
     pub async fn claim_outbox(
         &self,
-        id: &str,
+        ids: &[String],
         now_ms: i64,
         until_ms: i64,
-    ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE relay_outbox SET claimed_until_ms = $3 WHERE id = $1 \
-             AND (claimed_until_ms IS NULL OR claimed_until_ms < $2)",
-        )
-        .bind(id.to_owned())
-        .bind(now_ms)
-        .bind(until_ms)
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected() == 1)
+    ) -> Result<Vec<String>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 3)).collect();
+        let sql = format!(
+            "UPDATE relay_outbox SET claimed_until_ms = $2 WHERE id IN ({}) \
+             AND (claimed_until_ms IS NULL OR claimed_until_ms < $1) RETURNING id",
+            list.join(", ")
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(now_ms)
+            .bind(until_ms);
+        for id in ids {
+            q = q.bind(id.clone());
+        }
+        let rows = q.fetch_all(self.pool()).await?;
+        rows.iter()
+            .map(|r| r.try_get::<String, _>(0).map_err(StoreError::from))
+            .collect()
+    }
+
+    /// Releases claims this node took but did not use (the rest of a lane
+    /// after a failure): the rows are due again at once.
+    pub async fn release_outbox(&self, ids: &[String]) -> Result<(), StoreError> {
+        for id in ids {
+            sqlx::query("UPDATE relay_outbox SET claimed_until_ms = NULL WHERE id = $1")
+                .bind(id.clone())
+                .execute(self.pool())
+                .await?;
+        }
+        Ok(())
     }
 
     /// Counts a failed attempt: the row waits until `next_ms`, its claim

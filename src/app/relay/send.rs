@@ -42,22 +42,23 @@ pub enum Attempt {
     Failed(PeerError),
 }
 
-/// Runs one attempt at `row`.
-pub async fn attempt(app: &AppState, link: &PeerLink, row: &OutboxRow) -> Attempt {
-    let now = to_ms(OffsetDateTime::now_utc());
-    let lease = i64::try_from(app.config.federation.request_timeout_secs.max(1))
+/// How long a claim on `rows` rows sent one after another lasts: each may
+/// take three request times (uploads, the document, a receipt) and some
+/// slack, so the claim outlives the attempt and no other node (nor an
+/// erasure, which drops only unclaimed rows) takes a row while it is on
+/// the wire.
+pub fn lease_ms(app: &AppState, rows: usize) -> i64 {
+    let one = i64::try_from(app.config.federation.request_timeout_secs.max(1))
         .unwrap_or(10)
         .saturating_mul(3000)
         .saturating_add(5000);
-    match app
-        .store
-        .claim_outbox(&row.entry.id, now, now + lease)
-        .await
-    {
-        Ok(true) => {}
-        Ok(false) => return Attempt::Busy,
-        Err(e) => return Attempt::Failed(PeerError::Config(format!("store: {e}"))),
-    }
+    one.saturating_mul(i64::try_from(rows.max(1)).unwrap_or(i64::MAX))
+}
+
+/// Runs one attempt at `row`, which this node has claimed
+/// (`Store::claim_outbox`).
+pub async fn attempt(app: &AppState, link: &PeerLink, row: &OutboxRow) -> Attempt {
+    let now = to_ms(OffsetDateTime::now_utc());
     if row.entry.kind == OutboxKind::Notice {
         match super::notices::must_wait(app, row).await {
             Ok(false) => {}

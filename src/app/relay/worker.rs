@@ -20,7 +20,7 @@ use crate::domain::time::to_ms;
 use crate::store::OutboxRow;
 
 /// Rows taken per round.
-const BATCH: u32 = 32;
+const BATCH: u32 = 64;
 /// The longest sleep between rounds (a row that becomes due, a resume).
 const MAX_SLEEP: Duration = Duration::from_millis(1000);
 /// The shortest.
@@ -28,7 +28,9 @@ const MIN_SLEEP: Duration = Duration::from_millis(50);
 /// Rows in flight at once per peer, each lane on its own connection: one
 /// row at a time left the peer's and this gateway's store idle between a
 /// row's steps (`brdo bench --scenario relay`, BENCHMARKS.md).
-const LANES: usize = 4;
+const LANES: usize = 16;
+/// How often a peer that keeps answering has its success noted.
+const NOTE_EVERY: Duration = Duration::from_secs(1);
 
 /// Starts the relay, if this gateway has a federation id: a supervisor
 /// that keeps one loop running per peer the policy lists (a reload may
@@ -54,6 +56,7 @@ pub fn start(app: &Arc<AppState>) -> Option<JoinHandle<()>> {
 async fn peer_loop(app: Arc<AppState>, own: PartnerId, peer: PartnerId) {
     let mut wake = app.relay_wake.subscribe();
     let mut links: Vec<PeerLink> = Vec::new();
+    let mut noted_ok: Option<std::time::Instant> = None;
     loop {
         let Some(conf) = app.policy().peer(&peer).cloned() else {
             return;
@@ -70,12 +73,13 @@ async fn peer_loop(app: Arc<AppState>, own: PartnerId, peer: PartnerId) {
                     Ok(l) => links.push(l),
                     Err(e) => {
                         note(&app, &peer, Some(&e)).await;
+                        noted_ok = None;
                         break;
                     }
                 }
             }
             if !links.is_empty() {
-                match round(&app, &links).await {
+                match round(&app, &links, &mut noted_ok).await {
                     // Build the clients afresh next time (files, addresses).
                     Round::Failed => links.clear(),
                     Round::Full => more = true,
@@ -130,7 +134,11 @@ enum Round {
 
 /// One round of due rows, dealt to the lanes in turn (a lane takes its
 /// rows in order; the oldest rows start first).
-async fn round(app: &AppState, links: &[PeerLink]) -> Round {
+async fn round(
+    app: &AppState,
+    links: &[PeerLink],
+    noted_ok: &mut Option<std::time::Instant>,
+) -> Round {
     let Some(first) = links.first() else {
         return Round::Drained;
     };
@@ -142,6 +150,22 @@ async fn round(app: &AppState, links: &[PeerLink]) -> Round {
             return Round::Drained;
         }
     };
+    let full = due.len() >= BATCH as usize;
+    // One claim for the round's rows (a lane sends its share one after
+    // another, so the claim lasts for that many attempts).
+    let ids: Vec<String> = due.iter().map(|r| r.entry.id.clone()).collect();
+    let until = now.saturating_add(super::send::lease_ms(app, ids.len().div_ceil(links.len())));
+    let claimed = match app.store.claim_outbox(&ids, now, until).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot claim relay rows");
+            return Round::Drained;
+        }
+    };
+    let due: Vec<OutboxRow> = due
+        .into_iter()
+        .filter(|r| claimed.contains(&r.entry.id))
+        .collect();
     let lanes = links.iter().enumerate().map(|(i, link)| {
         let rows: Vec<&OutboxRow> = due.iter().skip(i).step_by(links.len()).collect();
         lane(app, link, rows)
@@ -150,13 +174,16 @@ async fn round(app: &AppState, links: &[PeerLink]) -> Round {
     let sent = results.iter().map(|(n, _)| n).sum::<usize>();
     if let Some(e) = results.into_iter().find_map(|(_, e)| e) {
         note(app, &first.peer, Some(&e)).await;
+        *noted_ok = None;
         return Round::Failed;
     }
-    // One note per round, not per row: it is a write of its own.
-    if sent > 0 {
+    // A success is noted at once after an error, then at most once a
+    // second: each note is a write of its own, outside the writer.
+    if sent > 0 && noted_ok.is_none_or(|at| at.elapsed() >= NOTE_EVERY) {
         note(app, &first.peer, None).await;
+        *noted_ok = Some(std::time::Instant::now());
     }
-    if due.len() >= BATCH as usize {
+    if full {
         Round::Full
     } else {
         Round::Drained
@@ -171,7 +198,7 @@ async fn lane(
     rows: Vec<&OutboxRow>,
 ) -> (usize, Option<PeerError>) {
     let mut done = 0;
-    for row in rows {
+    for (i, row) in rows.iter().enumerate() {
         match attempt(app, link, row).await {
             Attempt::Done(outcome) => {
                 app.metrics.relay_sent(link.peer.as_str(), outcome);
@@ -181,6 +208,11 @@ async fn lane(
             Attempt::Failed(e) => {
                 app.metrics.relay_sent(link.peer.as_str(), "failed");
                 tracing::warn!(peer = %link.peer, error = %e, "relay attempt failed; the row waits");
+                // The rest of this lane was claimed for nothing: due again.
+                let rest: Vec<String> = rows[i + 1..].iter().map(|r| r.entry.id.clone()).collect();
+                if let Err(se) = app.store.release_outbox(&rest).await {
+                    tracing::warn!(error = %se, "cannot release relay claims; they lapse");
+                }
                 return (done, Some(e));
             }
         }
