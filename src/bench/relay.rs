@@ -14,15 +14,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use serde::Serialize;
 use time::OffsetDateTime;
 use tokio::time::Instant;
 
 use super::BenchError;
-use super::histogram::{Latencies, LatencySummary};
+use super::histogram::Latencies;
 use super::load;
 use super::options::{BenchOptions, Parties};
-use super::report::{Machine, Report};
+use super::report::{Machine, RelayFigures, Report};
 use super::scenario::{Endpoint, SentLog};
 use brdo::config::Config;
 use brdo::gateway::Gateway;
@@ -34,23 +33,6 @@ const DRAIN: Duration = Duration::from_secs(20);
 
 fn setup(what: &str, e: impl std::fmt::Display) -> BenchError {
     BenchError::Setup(format!("{what}: {e}"))
-}
-
-/// The end-to-end figures of the relay run.
-#[derive(Debug, Clone, Serialize)]
-pub struct RelayFigures {
-    /// Messages submitted on A in the measured interval.
-    pub sent: u64,
-    /// Of those, messages that reached RS-MOI's inbox on B.
-    pub arrived: u64,
-    /// Of those, messages that had not arrived [`DRAIN`] after the load.
-    pub missing: u64,
-    /// Arrivals on B per measured second.
-    pub throughput: f64,
-    /// From submit on A to the inbox on B, of the messages that arrived.
-    pub latency: LatencySummary,
-    /// `throughput` over the single gateway's submit throughput.
-    pub ratio_to_single: Option<f64>,
 }
 
 /// Two gateways that are each other's peer, and their files.

@@ -9,6 +9,23 @@ use super::histogram::{Latencies, LatencySummary};
 use super::options::{LoadSpec, Mode};
 use super::procstat::ServerUsage;
 
+/// The end-to-end figures of the relay run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RelayFigures {
+    /// Messages submitted on A in the measured interval.
+    pub sent: u64,
+    /// Of those, messages that reached RS-MOI's inbox on B.
+    pub arrived: u64,
+    /// Of those, messages that had not arrived in the drain after the load.
+    pub missing: u64,
+    /// Arrivals on B per measured second.
+    pub throughput: f64,
+    /// From submit on A to the inbox on B, of the messages that arrived.
+    pub latency: LatencySummary,
+    /// `throughput` over the single gateway's submit throughput.
+    pub ratio_to_single: Option<f64>,
+}
+
 /// The machine the run was on, so a figure can be judged later.
 #[derive(Debug, Clone, Serialize)]
 pub struct Machine {
@@ -149,7 +166,7 @@ pub struct Report {
     pub ratios: Option<Ratios>,
     /// The relay scenario's end-to-end figures (its `baseline` is the
     /// single gateway, its `gateway` the submits on A).
-    pub relay: Option<super::relay::RelayFigures>,
+    pub relay: Option<RelayFigures>,
 }
 
 impl Report {
@@ -167,7 +184,7 @@ impl Report {
 
     /// The report with the relay scenario's end-to-end figures.
     #[must_use]
-    pub fn with_relay(mut self, figures: super::relay::RelayFigures) -> Self {
+    pub fn with_relay(mut self, figures: RelayFigures) -> Self {
         self.relay = Some(figures);
         self
     }
@@ -261,7 +278,7 @@ impl Report {
 }
 
 /// The relay scenario's end-to-end line and its ratio.
-fn relay_lines(out: &mut String, r: &super::relay::RelayFigures) {
+fn relay_lines(out: &mut String, r: &RelayFigures) {
     let _ = writeln!(
         out,
         "end to end (submit on A to RS-MOI's inbox on B): {:.1} msg/s, p50 {:.3} ms, \

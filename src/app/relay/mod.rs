@@ -2,6 +2,7 @@
 //!
 //! - `route`: where a new message's copies go (deliveries and outbox rows).
 //! - `receipt_back`: receipts a holder queues for the origin later.
+//! - `link`: one peer's client and keys, as sending rows and notices take it.
 //! - `peer_client`: the mTLS client for one peer (trusts only its CA and
 //!   only a certificate naming it).
 //! - `outbound`: the relayed document of one message for one peer.
@@ -11,6 +12,7 @@
 //! - `worker`: the task per peer that drains its queue.
 
 pub mod backoff;
+pub mod link;
 pub mod notices;
 pub mod outbound;
 pub mod peer_client;

@@ -9,8 +9,8 @@
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
+use super::link::PeerLink;
 use super::peer_client::PeerError;
-use super::send::PeerLink;
 use crate::app::AppState;
 use crate::audit::record::{Action, Actor, Outcome, RecordDraft, format_at};
 use crate::domain::time::to_ms;

@@ -6,30 +6,16 @@
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
+pub use super::link::PeerLink;
 use super::outbound::{self, OutboundError};
-use super::peer_client::{PeerClient, PeerError};
+use super::peer_client::PeerError;
 use crate::app::AppState;
 use crate::audit::record::{Action, Actor, Outcome, RecordDraft, format_at};
-use crate::crypto::jose::JwsKeys;
-use crate::domain::PartnerId;
 use crate::domain::time::to_ms;
 use crate::federation::{Receipt, ReceiptKind, RelayedMessage};
 use crate::store::outbox::RECEIVED;
 use crate::store::writes::RelayOutcome;
 use crate::store::{DeliveryStatus, OutboxKind, OutboxRow, ReceiptRow, StoreError, WriteOp};
-
-/// What this gateway needs to talk to one peer.
-#[derive(Debug)]
-pub struct PeerLink {
-    /// The peer's id.
-    pub peer: PartnerId,
-    /// This gateway's id.
-    pub own: PartnerId,
-    /// The client.
-    pub client: PeerClient,
-    /// The peer's envelope key (receipts).
-    pub keys: JwsKeys,
-}
 
 /// How one attempt ended.
 #[derive(Debug)]

@@ -183,11 +183,7 @@ async fn round(
         note(app, &first.peer, None).await;
         *noted_ok = Some(std::time::Instant::now());
     }
-    if full {
-        Round::Full
-    } else {
-        Round::Drained
-    }
+    if full { Round::Full } else { Round::Drained }
 }
 
 /// One lane's rows in order; stops at the first failure. Returns the rows
