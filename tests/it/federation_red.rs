@@ -19,6 +19,18 @@ fn document(
     officer: &str,
     recipients: &[&str],
 ) -> Value {
+    document_in(fed, sender, originator, officer, recipients, None)
+}
+
+/// [`document`], a forward into the family `family` names when given.
+fn document_in(
+    fed: &Federation,
+    sender: &str,
+    originator: &str,
+    officer: &str,
+    recipients: &[&str],
+    family: Option<&str>,
+) -> Value {
     let mut doc = RelayedMessage {
         v: 1,
         id: uuid::Uuid::now_v7().to_string(),
@@ -48,7 +60,7 @@ fn document(
         doc.family = doc.id.clone();
     } else {
         // A forward: of a message of the originator's, in its family.
-        let original = uuid::Uuid::now_v7().to_string();
+        let original = family.map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned);
         doc.forwarded_from = Some(original.clone());
         doc.family = original;
     }
@@ -365,4 +377,43 @@ async fn a_peers_own_words_stay_out_of_last_error() {
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
     }
+}
+
+/// A relayed forward names its family (`family`, `forwarded_from`); a
+/// peer naming the family of a message B's own partner originated must
+/// not gain the originator's say over it (SPEC §11: only the originator's
+/// gateway decides). A notice naming the peer's "forward" applies to the
+/// whole family, so each kind would reach B's partner's message: erase it,
+/// hold it, raise its label or grant a permission on it.
+#[tokio::test]
+async fn a_forward_into_a_foreign_family_gives_the_peer_no_say_over_it() {
+    let fed = Federation::start().await;
+    let b = fed.b();
+    let mut m = crate::harness::message();
+    m["recipients"] = json!(["RS-MOI"]);
+    m["label"] = json!({"classification": "EU_RESTRICTED", "handling_codes": ["H2"]});
+    let local = crate::harness::send(b, "ME-MOI", &m).await;
+    let doc = document_in(&fed, "AL-CTD", "EU-ECTC", "insp.hoxha", &["RS-MOI"], Some(&local));
+    let r = post(&fed, &doc).await;
+    let fwd = doc["id"].as_str().expect("id").to_owned();
+    let notices = [
+        json!({"v": 1, "kind": "hold", "message_id": fwd, "reason": "r"}),
+        json!({"v": 1, "kind": "label", "message_id": fwd,
+            "label": {"classification": "EU_SECRET", "handling_codes": ["H2"]}}),
+        json!({"v": 1, "kind": "grant", "message_id": fwd, "partner": "RS-MOI", "scope": "forward"}),
+        json!({"v": 1, "kind": "erase", "message_id": fwd, "reason": "r"}),
+    ];
+    for n in &notices {
+        let r = fed
+            .a_as_gateway_to_b()
+            .post_json("/v1/federation/notices", &[], n)
+            .await
+            .expect("post");
+        assert_ne!(r.status, 500, "{}", text(&r.body));
+    }
+    let untouched = format!(
+        "id = '{local}' AND erased_at_ms IS NULL AND held = 0 AND classification = (SELECT classification FROM messages WHERE id = '{local}') AND label LIKE '%EU_RESTRICTED%'"
+    );
+    assert_eq!(b.count(&format!("messages WHERE {untouched}")).await, 1, "relay: {}", text(&r.body));
+    assert_eq!(b.count(&format!("permissions WHERE root_id = '{local}'")).await, 0);
 }
