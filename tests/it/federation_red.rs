@@ -395,6 +395,8 @@ async fn a_forward_into_a_foreign_family_gives_the_peer_no_say_over_it() {
     let local = crate::harness::send(b, "ME-MOI", &m).await;
     let doc = document_in(&fed, "AL-CTD", "EU-ECTC", "insp.hoxha", &["RS-MOI"], Some(&local));
     let r = post(&fed, &doc).await;
+    assert_problem(&r, 403, "origin_not_behind_peer");
+    assert_eq!(b.audit_of(&r).await["code"], "origin_not_behind_peer");
     let fwd = doc["id"].as_str().expect("id").to_owned();
     let notices = [
         json!({"v": 1, "kind": "hold", "message_id": fwd, "reason": "r"}),

@@ -50,7 +50,14 @@ pub async fn apply(
     trail.detail("notice", json!(notice.kind()));
     let row = app.store.message(&id).await?;
     if let Some(row) = &row {
-        check_origin(&app.policy(), peer, row)?;
+        // The notice acts on the whole family: every member's originator
+        // must live behind the peer, not only the one it names (a relayed
+        // forward names its family itself).
+        let policy = app.policy();
+        check_origin(&policy, peer, row)?;
+        for member in app.store.family(&row.root_id).await? {
+            check_origin(&policy, peer, &member)?;
+        }
     }
     let at_ms = to_ms(now);
     let change = match row.filter(|r| r.erased_at_ms.is_none()) {

@@ -63,6 +63,7 @@ pub async fn receive(
     check_local(&policy, &msg)?;
     let officer = check_rest(&relayed)?;
     let family = family(&relayed, &id)?;
+    check_family(app, &originator, &family).await?;
     let signatures = signatures(&relayed)?;
     let (uploads, digests) = uploads(app, peer, &relayed).await?;
     check_binding(&policy, peer, &relayed, &digests)?;
@@ -336,6 +337,31 @@ fn family(relayed: &RelayedMessage, id: &str) -> Result<(Option<String>, String)
             Ok((Some(from), family))
         }
     }
+}
+
+/// A forward into a family this gateway holds must keep that family's
+/// originator, and the message it names as forwarded must belong to it:
+/// otherwise a peer could attach its own copy to a family another
+/// originator decides about (SPEC §11).
+async fn check_family(
+    app: &AppState,
+    originator: &PartnerId,
+    (from, root): &(Option<String>, String),
+) -> Result<(), OpError> {
+    let Some(from) = from else { return Ok(()) };
+    let refuse = || {
+        OpError::OriginNotBehindPeer(
+            "The family the forward names belongs to another originator.".into(),
+        )
+    };
+    for id in [root, from] {
+        if let Some(row) = app.store.message(id).await? {
+            if row.originator != originator.as_str() || row.root_id != *root {
+                return Err(refuse());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The sender signatures the origin delivered, kept as they are for the
