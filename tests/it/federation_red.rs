@@ -419,3 +419,56 @@ async fn a_forward_into_a_foreign_family_gives_the_peer_no_say_over_it() {
     assert_eq!(b.count(&format!("messages WHERE {untouched}")).await, 1, "relay: {}", text(&r.body));
     assert_eq!(b.count(&format!("permissions WHERE root_id = '{local}'")).await, 0);
 }
+
+/// A client presenting B's gateway certificate to A (as B's relay does).
+fn b_as_gateway_to_a(fed: &Federation) -> brdo_tools::client::Client {
+    use brdo_tools::client::{Client, Protocol};
+    let cfg = brdo_tools::client::tls_config(
+        &fed.b_pki.join("gateway.crt"),
+        &fed.b_pki.join("gateway.key"),
+        &fed.a_pki.join("ca.crt"),
+        Protocol::Http1,
+    )
+    .expect("tls");
+    Client::new(cfg, fed.a().addr(), "localhost", Protocol::Http1)
+}
+
+/// An `erased` receipt proves the peer erased a copy it held: one for a
+/// message still queued at the origin (never relayed, the peer holds
+/// nothing) must not mark its recipients erased — the originator would
+/// believe the copy gone, and the status, final, would never show the
+/// relay that follows.
+#[tokio::test]
+async fn an_erased_receipt_for_a_copy_never_relayed_is_refused() {
+    use brdo::federation::{Receipt, ReceiptKind};
+    let mut fed = Federation::start().await;
+    fed.stop_b().await;
+    let mut m = crate::harness::message();
+    m["recipients"] = json!(["RS-MOI"]);
+    m["label"]["releasable_to"] = json!(["RS-MOI"]);
+    let id = crate::harness::send(fed.a(), "AL-CTD", &m).await;
+    assert_eq!(crate::fed::status_of(fed.a(), &id, "RS-MOI").await["status"], "queued");
+    let receipt = Receipt {
+        v: 1,
+        kind: ReceiptKind::Erased,
+        gateway: brdo::domain::PartnerId::parse("RS-NCB").expect("id"),
+        to: brdo::domain::PartnerId::parse("AL-NCB").expect("id"),
+        message_id: id.clone(),
+        recipient: None,
+        at: "2026-01-01T00:00:00.000Z".into(),
+        audit_seq: Some(1),
+        tree_size: Some(1),
+        violations: Vec::new(),
+        notice: None,
+    };
+    let key = JwsKey::from_pem_file(&fed.b_pki.join("envelope-signing.key")).expect("key");
+    let jws = receipt.sign(&key).expect("sign");
+    let r = b_as_gateway_to_a(&fed)
+        .post_json("/v1/federation/receipts", &[], &json!({"receipts": [jws]}))
+        .await
+        .expect("post");
+    assert_problem(&r, 400, "receipt_invalid");
+    assert_eq!(crate::fed::status_of(fed.a(), &id, "RS-MOI").await["status"], "queued");
+    fed.start_b().await;
+    crate::fed::wait_status(fed.a(), &id, "RS-MOI", "relayed").await;
+}
