@@ -119,6 +119,9 @@ async fn check(
         .map_err(|_| "the store cannot be read".to_owned())?
         .into_iter()
         .filter(|d| d.via.as_deref() == Some(peer.as_str()))
+        // An erasure proves a copy the peer held: one it accepted. A
+        // copy still queued (or refused, or given up on) it never had.
+        .filter(|d| status != DeliveryStatus::Erased || held_by_peer(d.status))
         .map(|d| d.recipient)
         .filter(|d| named.as_ref().is_none_or(|n| n == d))
         .collect();
@@ -126,4 +129,15 @@ async fn check(
         return Err("names no message this gateway relayed to that recipient".into());
     }
     Ok((r, recipients, status))
+}
+
+/// Whether a delivery with this status reached the peer, which accepted it.
+fn held_by_peer(status: DeliveryStatus) -> bool {
+    matches!(
+        status,
+        DeliveryStatus::Relayed
+            | DeliveryStatus::Delivered
+            | DeliveryStatus::Acknowledged
+            | DeliveryStatus::Erased
+    )
 }
