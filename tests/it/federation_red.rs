@@ -472,3 +472,176 @@ async fn an_erased_receipt_for_a_copy_never_relayed_is_refused() {
     fed.start_b().await;
     crate::fed::wait_status(fed.a(), &id, "RS-MOI", "relayed").await;
 }
+
+/// What [`slow_upload_peer`] saw: when the upload arrived, and the paths
+/// of the JSON requests after it.
+#[derive(Default)]
+struct Seen {
+    uploaded: Option<std::time::Instant>,
+    posted: Vec<String>,
+}
+
+/// Serves B's address as a peer that reads an attachment upload whole,
+/// waits `delay` (within the upload's time limit) and accepts it with
+/// `sha256`; every other request is recorded and answered `503`.
+async fn slow_upload_peer(
+    fed: &Federation,
+    addr: std::net::SocketAddr,
+    delay: std::time::Duration,
+    sha256: String,
+    seen: std::sync::Arc<std::sync::Mutex<Seen>>,
+) {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_file_iter(fed.b_pki.join("gateway.crt"))
+            .expect("cert")
+            .collect::<Result<_, _>>()
+            .expect("certs");
+    let key = PrivateKeyDer::from_pem_file(fed.b_pki.join("gateway.key")).expect("key");
+    let mut cfg = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .expect("server config");
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(cfg));
+    let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
+    loop {
+        let Ok((tcp, _)) = listener.accept().await else {
+            return;
+        };
+        let (acceptor, sha256, seen) = (acceptor.clone(), sha256.clone(), seen.clone());
+        tokio::spawn(async move {
+            let Ok(mut tls) = acceptor.accept(tcp).await else {
+                return;
+            };
+            let mut data = Vec::new();
+            let mut buf = vec![0u8; 1 << 16];
+            let head_end = loop {
+                if let Some(p) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+                    break p + 4;
+                }
+                match tls.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => data.extend_from_slice(&buf[..n]),
+                }
+            };
+            let head = String::from_utf8_lossy(&data[..head_end]).to_ascii_lowercase();
+            let path = head.split(' ').nth(1).unwrap_or_default().to_owned();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            while data.len() < head_end + length {
+                match tls.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => data.extend_from_slice(&buf[..n]),
+                }
+            }
+            let (status, body) = if path == "/v1/federation/attachments" {
+                seen.lock().expect("seen").uploaded = Some(std::time::Instant::now());
+                tokio::time::sleep(delay).await;
+                let id = uuid::Uuid::now_v7().to_string();
+                (
+                    "201 Created",
+                    json!({"id": id, "sha256": sha256, "size": length}).to_string(),
+                )
+            } else {
+                seen.lock().expect("seen").posted.push(path);
+                ("503 Service Unavailable", "{}".to_owned())
+            };
+            let answer = format!(
+                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = tls.write_all(answer.as_bytes()).await;
+            let _ = tls.shutdown().await;
+        });
+    }
+}
+
+/// A row's claim lasts `3 × request_timeout + 5 s`, but an attachment's
+/// upload may take `request_timeout + size / 256 KiB/s`: a large upload
+/// (or a peer answering it slowly, within that limit) outlives the claim
+/// while the row is on the wire. The originator's erasure then finds the
+/// row "unclaimed", drops it as never sent and queues no notice — and the
+/// relay, already past reading the content, posts the document anyway.
+/// The peer would hold a copy of erased information nobody ever asks it
+/// to erase. A relay must not post a row whose claim it no longer holds,
+/// and holds it for as long as each request may take.
+#[tokio::test]
+async fn an_erasure_during_a_long_upload_never_leaves_the_copy_unnoticed() {
+    let mut fed = Federation::start_with(
+        |id, c| {
+            if id == "AL-NCB" {
+                c.federation.request_timeout_secs = 1;
+            }
+        },
+        |_, p| p,
+    )
+    .await;
+    let addr = fed.b().addr();
+    fed.stop_b().await;
+    let a = fed.a();
+    // 3 MB: the upload may take 1 + 11 s; a row's claim lasts 8 s.
+    let bytes: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    let sha = brdo::binding::sha256_hex(&bytes);
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Seen::default()));
+    let server = slow_upload_peer(
+        &fed,
+        addr,
+        std::time::Duration::from_secs(10),
+        sha,
+        seen.clone(),
+    );
+    let scenario = async {
+        let up = crate::harness::upload(a, "AL-CTD", bytes, "application/pdf").await;
+        assert_eq!(up.status, 201, "{}", text(&up.body));
+        let mut m = crate::harness::message();
+        m["recipients"] = json!(["RS-MOI"]);
+        m["label"]["releasable_to"] = json!(["RS-MOI"]);
+        m["attachments"] = json!([up.json()["id"]]);
+        let id = crate::harness::send(a, "AL-CTD", &m).await;
+        let started = std::time::Instant::now();
+        let uploaded = loop {
+            if let Some(at) = seen.lock().expect("seen").uploaded {
+                break at;
+            }
+            assert!(started.elapsed().as_secs() < 20, "no upload");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        };
+        // Past the row's claim, while the upload is still being answered.
+        tokio::time::sleep_until((uploaded + std::time::Duration::from_millis(8600)).into()).await;
+        let r = a
+            .partner("AL-CTD")
+            .post_json(
+                &format!("/v1/messages/{id}/review"),
+                &[crate::harness::OFFICER],
+                &json!({"decision": "erase", "reason": "No longer needed"}),
+            )
+            .await
+            .expect("erase");
+        assert_eq!(r.status, 200, "{}", text(&r.body));
+        tokio::time::sleep_until((uploaded + std::time::Duration::from_secs(13)).into()).await;
+        let posted = seen.lock().expect("seen").posted.clone();
+        let notices = a
+            .count(&format!(
+                "relay_outbox WHERE message_id = '{id}' AND kind = 'notice' AND peer = 'RS-NCB'"
+            ))
+            .await;
+        assert!(
+            !posted.iter().any(|p| p == "/v1/federation/messages") || notices == 1,
+            "the erased message was posted ({posted:?}) with no erase notice queued"
+        );
+    };
+    tokio::select! {
+        () = server => panic!("the fake peer stopped"),
+        () = scenario => {}
+    }
+}
