@@ -48,6 +48,9 @@ pub struct OutboxRow {
     pub entry: OutboxEntry,
     /// Attempts made so far.
     pub attempts: i64,
+    /// Until when this node's claim runs (unix ms), as it set it: the
+    /// token that shows the row is still its own (`Store::renew_claim`).
+    pub claim: Option<i64>,
 }
 
 /// A peer's state as stored.
@@ -181,6 +184,7 @@ fn outbox_row(r: &sqlx::any::AnyRow) -> Result<OutboxRow, StoreError> {
             created_ms: r.try_get(5)?,
         },
         attempts: r.try_get(6)?,
+        claim: None,
     })
 }
 
@@ -270,6 +274,28 @@ impl Store {
         rows.iter()
             .map(|r| r.try_get::<String, _>(0).map_err(StoreError::from))
             .collect()
+    }
+
+    /// Extends this node's claim on a row, held until `held_ms`, to
+    /// `until_ms`; false if the row is gone (an erasure dropped it) or its
+    /// claim is no longer this node's (it ran out and another took it).
+    /// A sender renews before each request, so a row on the wire is never
+    /// taken for unsent.
+    pub async fn renew_claim(
+        &self,
+        id: &str,
+        held_ms: i64,
+        until_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE relay_outbox SET claimed_until_ms = $3 WHERE id = $1 AND claimed_until_ms = $2",
+        )
+        .bind(id.to_owned())
+        .bind(held_ms)
+        .bind(until_ms)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// Releases claims this node took but did not use (the rest of a lane

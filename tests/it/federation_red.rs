@@ -393,7 +393,14 @@ async fn a_forward_into_a_foreign_family_gives_the_peer_no_say_over_it() {
     m["recipients"] = json!(["RS-MOI"]);
     m["label"] = json!({"classification": "EU_RESTRICTED", "handling_codes": ["H2"]});
     let local = crate::harness::send(b, "ME-MOI", &m).await;
-    let doc = document_in(&fed, "AL-CTD", "EU-ECTC", "insp.hoxha", &["RS-MOI"], Some(&local));
+    let doc = document_in(
+        &fed,
+        "AL-CTD",
+        "EU-ECTC",
+        "insp.hoxha",
+        &["RS-MOI"],
+        Some(&local),
+    );
     let r = post(&fed, &doc).await;
     assert_problem(&r, 403, "origin_not_behind_peer");
     assert_eq!(b.audit_of(&r).await["code"], "origin_not_behind_peer");
@@ -416,8 +423,17 @@ async fn a_forward_into_a_foreign_family_gives_the_peer_no_say_over_it() {
     let untouched = format!(
         "id = '{local}' AND erased_at_ms IS NULL AND held = 0 AND classification = (SELECT classification FROM messages WHERE id = '{local}') AND label LIKE '%EU_RESTRICTED%'"
     );
-    assert_eq!(b.count(&format!("messages WHERE {untouched}")).await, 1, "relay: {}", text(&r.body));
-    assert_eq!(b.count(&format!("permissions WHERE root_id = '{local}'")).await, 0);
+    assert_eq!(
+        b.count(&format!("messages WHERE {untouched}")).await,
+        1,
+        "relay: {}",
+        text(&r.body)
+    );
+    assert_eq!(
+        b.count(&format!("permissions WHERE root_id = '{local}'"))
+            .await,
+        0
+    );
 }
 
 /// A client presenting B's gateway certificate to A (as B's relay does).
@@ -447,7 +463,10 @@ async fn an_erased_receipt_for_a_copy_never_relayed_is_refused() {
     m["recipients"] = json!(["RS-MOI"]);
     m["label"]["releasable_to"] = json!(["RS-MOI"]);
     let id = crate::harness::send(fed.a(), "AL-CTD", &m).await;
-    assert_eq!(crate::fed::status_of(fed.a(), &id, "RS-MOI").await["status"], "queued");
+    assert_eq!(
+        crate::fed::status_of(fed.a(), &id, "RS-MOI").await["status"],
+        "queued"
+    );
     let receipt = Receipt {
         v: 1,
         kind: ReceiptKind::Erased,
@@ -468,7 +487,10 @@ async fn an_erased_receipt_for_a_copy_never_relayed_is_refused() {
         .await
         .expect("post");
     assert_problem(&r, 400, "receipt_invalid");
-    assert_eq!(crate::fed::status_of(fed.a(), &id, "RS-MOI").await["status"], "queued");
+    assert_eq!(
+        crate::fed::status_of(fed.a(), &id, "RS-MOI").await["status"],
+        "queued"
+    );
     fed.start_b().await;
     crate::fed::wait_status(fed.a(), &id, "RS-MOI", "relayed").await;
 }

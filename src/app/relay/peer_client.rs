@@ -93,6 +93,11 @@ impl PeerClient {
         })
     }
 
+    /// The longest an upload of `size` bytes may take.
+    pub fn upload_time(&self, size: u64) -> Duration {
+        self.timeout + Duration::from_secs(size / UPLOAD_RATE)
+    }
+
     /// Streams an attachment's `size` bytes from `reader` to the peer
     /// (`POST /v1/federation/attachments`, SPEC §11) on a connection of its
     /// own, never holding more than a chunk; the peer's answer
@@ -103,7 +108,7 @@ impl PeerClient {
         size: u64,
         reader: BlobReader,
     ) -> Result<serde_json::Value, PeerError> {
-        let limit = self.timeout + Duration::from_secs(size / UPLOAD_RATE);
+        let limit = self.upload_time(size);
         let (status, body) = tokio::time::timeout(limit, self.stream(content_type, size, reader))
             .await
             .map_err(|_| PeerError::Timeout)??;

@@ -117,8 +117,10 @@ async fn send_message(
         Err(e) => return Err(PeerError::Config(e.to_string())),
     };
     let recipients = doc.recipients.clone();
-    let answer = match deliver(app, link, &mut doc).await {
-        Ok(answer) => answer,
+    let mut claim = row.claim;
+    let answer = match deliver(app, link, row, &mut claim, &mut doc).await {
+        Ok(None) => return Ok("claim_lost"),
+        Ok(Some(answer)) => answer,
         Err(e) => {
             let Some(code) = permanent(&e) else {
                 return Err(e);
@@ -134,17 +136,64 @@ async fn send_message(
     Ok("relayed")
 }
 
-/// Uploads the document's attachments, then posts it; the peer's answer.
+/// Uploads the document's attachments, then posts it; the peer's answer,
+/// or `None` once the row's claim is lost (nothing more is sent: an
+/// erasure dropped the row, or another node has it). The claim is renewed
+/// before each request for as long as that request may take, so an
+/// erasure meanwhile sees the row on the wire and queues its notice.
 async fn deliver(
     app: &AppState,
     link: &PeerLink,
+    row: &OutboxRow,
+    claim: &mut Option<i64>,
     doc: &mut RelayedMessage,
-) -> Result<Value, PeerError> {
+) -> Result<Option<Value>, PeerError> {
     for a in &mut doc.attachments {
-        a.upload = upload(app, link, &a.id, &a.sha256).await?;
+        let (att, reader) = match outbound::open_attachment(app, &a.id).await {
+            Ok(opened) => opened,
+            Err(e) => return Err(PeerError::Config(e.to_string())),
+        };
+        let size = u64::try_from(att.size).unwrap_or(0);
+        let span = i64::try_from(link.client.upload_time(size).as_millis()).unwrap_or(i64::MAX);
+        if !renew(app, row, claim, span).await? {
+            return Ok(None);
+        }
+        a.upload = upload(link, &att.content_type, size, reader, &a.sha256).await?;
+    }
+    if !renew(app, row, claim, 0).await? {
+        return Ok(None);
     }
     let body = serde_json::to_value(&*doc).map_err(|e| PeerError::Config(e.to_string()))?;
-    link.client.post("/v1/federation/messages", &body).await
+    link.client
+        .post("/v1/federation/messages", &body)
+        .await
+        .map(Some)
+}
+
+/// Extends the claim `claim` this node holds on `row` by one request's
+/// lease plus `extra_ms`; false if it is no longer held.
+async fn renew(
+    app: &AppState,
+    row: &OutboxRow,
+    claim: &mut Option<i64>,
+    extra_ms: i64,
+) -> Result<bool, PeerError> {
+    let Some(held) = *claim else {
+        return Ok(false);
+    };
+    let until = to_ms(OffsetDateTime::now_utc())
+        .saturating_add(lease_ms(app, 1))
+        .saturating_add(extra_ms)
+        .max(held.saturating_add(1));
+    let ok = app
+        .store
+        .renew_claim(&row.entry.id, held, until)
+        .await
+        .map_err(|e| PeerError::Config(format!("store: {e}")))?;
+    if ok {
+        *claim = Some(until);
+    }
+    Ok(ok)
 }
 
 /// The refusals of a peer no retry can change (SPEC §11): the document is
@@ -217,21 +266,17 @@ async fn refuse(
     app.store.write(op, draft).await.map(drop)
 }
 
-/// Streams attachment `id`'s bytes to the peer; the id it answered, once
+/// Streams an attachment's bytes (`reader`) to the peer; the id it answered, once
 /// it states the digest the binding names (`sha256`). An upload the
 /// document then never names (a failed attempt) is the peer's orphan.
 async fn upload(
-    app: &AppState,
     link: &PeerLink,
-    id: &str,
+    content_type: &str,
+    size: u64,
+    reader: crate::blobs::BlobReader,
     sha256: &str,
 ) -> Result<String, PeerError> {
-    let (att, reader) = match outbound::open_attachment(app, id).await {
-        Ok(opened) => opened,
-        Err(e) => return Err(PeerError::Config(e.to_string())),
-    };
-    let size = u64::try_from(att.size).unwrap_or(0);
-    let answer = link.client.upload(&att.content_type, size, reader).await?;
+    let answer = link.client.upload(content_type, size, reader).await?;
     let uploaded = answer["id"].as_str().unwrap_or_default();
     if answer["sha256"].as_str() != Some(sha256) || uuid::Uuid::try_parse(uploaded).is_err() {
         return Err(PeerError::BadAnswer(

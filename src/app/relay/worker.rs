@@ -165,6 +165,10 @@ async fn round(
     let due: Vec<OutboxRow> = due
         .into_iter()
         .filter(|r| claimed.contains(&r.entry.id))
+        .map(|mut r| {
+            r.claim = Some(until);
+            r
+        })
         .collect();
     let lanes = links.iter().enumerate().map(|(i, link)| {
         let rows: Vec<&OutboxRow> = due.iter().skip(i).step_by(links.len()).collect();
