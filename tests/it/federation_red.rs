@@ -667,3 +667,69 @@ async fn an_erasure_during_a_long_upload_never_leaves_the_copy_unnoticed() {
         () = scenario => {}
     }
 }
+
+/// A message row that was already attempted may have landed: the peer
+/// stored the copy and its answer was lost (a timeout, a dropped
+/// connection, a `5xx` after its commit). An erasure that drops such a row
+/// as "never sent" queues no notice, and the peer keeps the erased copy
+/// with nobody asking it to erase. Only a row never attempted is unsent.
+#[tokio::test]
+async fn an_erasure_after_a_failed_attempt_still_tells_the_peer() {
+    let mut fed = Federation::start().await;
+    let addr = fed.b().addr();
+    fed.stop_b().await;
+    let a = fed.a();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Seen::default()));
+    let server = slow_upload_peer(
+        &fed,
+        addr,
+        std::time::Duration::from_secs(0),
+        String::new(),
+        seen.clone(),
+    );
+    let scenario = async {
+        let mut m = crate::harness::message();
+        m["recipients"] = json!(["RS-MOI"]);
+        m["label"]["releasable_to"] = json!(["RS-MOI"]);
+        let id = crate::harness::send(a, "AL-CTD", &m).await;
+        let started = std::time::Instant::now();
+        // The document reached the peer; its answer was a failure.
+        while a
+            .count(&format!(
+                "relay_outbox WHERE message_id = '{id}' AND attempts > 0 AND claimed_until_ms IS NULL"
+            ))
+            .await
+            == 0
+        {
+            assert!(started.elapsed().as_secs() < 20, "no attempt");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert!(
+            seen.lock()
+                .expect("seen")
+                .posted
+                .iter()
+                .any(|p| p == "/v1/federation/messages")
+        );
+        let r = a
+            .partner("AL-CTD")
+            .post_json(
+                &format!("/v1/messages/{id}/review"),
+                &[crate::harness::OFFICER],
+                &json!({"decision": "erase", "reason": "No longer needed"}),
+            )
+            .await
+            .expect("erase");
+        assert_eq!(r.status, 200, "{}", text(&r.body));
+        let notices = a
+            .count(&format!(
+                "relay_outbox WHERE message_id = '{id}' AND kind = 'notice' AND peer = 'RS-NCB'"
+            ))
+            .await;
+        assert_eq!(notices, 1, "the copy the peer may hold gets its erase notice");
+    };
+    tokio::select! {
+        () = server => panic!("the fake peer stopped"),
+        () = scenario => {}
+    }
+}
