@@ -120,10 +120,11 @@ pub(super) async fn queue_notices(
         .collect())
 }
 
-/// Removes the message row of `message` for `peer` if no relay holds a
-/// claim on it (it was never sent), with the notices queued behind it;
-/// returns whether it did. A claimed row may be on the wire: its copy gets
-/// a notice like any other.
+/// Removes the message row of `message` for `peer` if it was never sent
+/// (never attempted, and no relay holds a claim on it), with the notices
+/// queued behind it; returns whether it did. A claimed row may be on the
+/// wire, and an attempted one may have landed (the peer stored it and its
+/// answer was lost): their copies get a notice like any other.
 async fn drop_if_unsent(
     conn: &mut WriteConn,
     peer: &str,
@@ -133,7 +134,7 @@ async fn drop_if_unsent(
     let dropped = conn
         .execute(
             "DELETE FROM relay_outbox WHERE peer = $1 AND message_id = $2 AND kind = 'message' \
-             AND (claimed_until_ms IS NULL OR claimed_until_ms < $3)",
+             AND attempts = 0 AND (claimed_until_ms IS NULL OR claimed_until_ms < $3)",
             &[peer.into(), message.into(), now_ms.into()],
         )
         .await?;
