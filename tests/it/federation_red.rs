@@ -733,3 +733,64 @@ async fn an_erasure_after_a_failed_attempt_still_tells_the_peer() {
         () = scenario => {}
     }
 }
+
+/// A copy given up on (`undeliverable`) may still have landed: an attempt
+/// whose answer was lost. An erasure must not leave such a copy at the
+/// peer untold.
+#[tokio::test]
+async fn an_erasure_after_giving_up_still_tells_the_peer() {
+    let mut fed = Federation::start_with(
+        |id, c| {
+            if id == "AL-NCB" {
+                c.federation.give_up_after_secs = Some(2);
+            }
+        },
+        |_, p| p,
+    )
+    .await;
+    let addr = fed.b().addr();
+    fed.stop_b().await;
+    let a = fed.a();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Seen::default()));
+    let server = slow_upload_peer(
+        &fed,
+        addr,
+        std::time::Duration::from_secs(0),
+        String::new(),
+        seen.clone(),
+    );
+    let scenario = async {
+        let mut m = crate::harness::message();
+        m["recipients"] = json!(["RS-MOI"]);
+        m["label"]["releasable_to"] = json!(["RS-MOI"]);
+        let id = crate::harness::send(a, "AL-CTD", &m).await;
+        crate::fed::wait_status(a, &id, "RS-MOI", "undeliverable").await;
+        assert!(
+            seen.lock()
+                .expect("seen")
+                .posted
+                .iter()
+                .any(|p| p == "/v1/federation/messages")
+        );
+        let r = a
+            .partner("AL-CTD")
+            .post_json(
+                &format!("/v1/messages/{id}/review"),
+                &[crate::harness::OFFICER],
+                &json!({"decision": "erase", "reason": "No longer needed"}),
+            )
+            .await
+            .expect("erase");
+        assert_eq!(r.status, 200, "{}", text(&r.body));
+        let notices = a
+            .count(&format!(
+                "relay_outbox WHERE message_id = '{id}' AND kind = 'notice' AND peer = 'RS-NCB'"
+            ))
+            .await;
+        assert_eq!(notices, 1, "the copy the peer may hold gets its erase notice");
+    };
+    tokio::select! {
+        () = server => panic!("the fake peer stopped"),
+        () = scenario => {}
+    }
+}
