@@ -74,7 +74,7 @@ pub(super) async fn live_family(
 
 /// Queues `fanout`'s notice for every peer that holds, or may soon hold, a
 /// copy of one of `members`: a delivery through that peer that it has not
-/// refused, given up on or erased. With `drop_unsent` (an erasure), a copy
+/// refused or erased (one given up on may have landed). With `drop_unsent` (an erasure), a copy
 /// whose message row still waits unclaimed is never sent instead: the row
 /// and the notices queued behind it go, and no notice is needed. Returns
 /// the (peer, message) pairs notified.
@@ -88,12 +88,13 @@ pub(super) async fn queue_notices(
     for m in members {
         let peers = conn
             .fetch_all(
+                // An `undeliverable` copy is told too: an attempt whose
+                // answer was lost may have landed.
                 "SELECT DISTINCT via FROM deliveries WHERE message_id = $1 AND via IS NOT NULL \
-                 AND status NOT IN ($2, $3, $4) ORDER BY via",
+                 AND status NOT IN ($2, $3) ORDER BY via",
                 &[
                     m.as_str().into(),
                     DeliveryStatus::Refused.as_str().into(),
-                    DeliveryStatus::Undeliverable.as_str().into(),
                     DeliveryStatus::Erased.as_str().into(),
                 ],
             )

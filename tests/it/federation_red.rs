@@ -726,7 +726,10 @@ async fn an_erasure_after_a_failed_attempt_still_tells_the_peer() {
                 "relay_outbox WHERE message_id = '{id}' AND kind = 'notice' AND peer = 'RS-NCB'"
             ))
             .await;
-        assert_eq!(notices, 1, "the copy the peer may hold gets its erase notice");
+        assert_eq!(
+            notices, 1,
+            "the copy the peer may hold gets its erase notice"
+        );
     };
     tokio::select! {
         () = server => panic!("the fake peer stopped"),
@@ -787,7 +790,10 @@ async fn an_erasure_after_giving_up_still_tells_the_peer() {
                 "relay_outbox WHERE message_id = '{id}' AND kind = 'notice' AND peer = 'RS-NCB'"
             ))
             .await;
-        assert_eq!(notices, 1, "the copy the peer may hold gets its erase notice");
+        assert_eq!(
+            notices, 1,
+            "the copy the peer may hold gets its erase notice"
+        );
     };
     tokio::select! {
         () = server => panic!("the fake peer stopped"),
