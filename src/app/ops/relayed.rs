@@ -355,10 +355,10 @@ async fn check_family(
         )
     };
     for id in [root, from] {
-        if let Some(row) = app.store.message(id).await? {
-            if row.originator != originator.as_str() || row.root_id != *root {
-                return Err(refuse());
-            }
+        if let Some(row) = app.store.message(id).await?
+            && (row.originator != originator.as_str() || row.root_id != *root)
+        {
+            return Err(refuse());
         }
     }
     Ok(())
