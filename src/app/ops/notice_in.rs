@@ -50,14 +50,7 @@ pub async fn apply(
     trail.detail("notice", json!(notice.kind()));
     let row = app.store.message(&id).await?;
     if let Some(row) = &row {
-        // The notice acts on the whole family: every member's originator
-        // must live behind the peer, not only the one it names (a relayed
-        // forward names its family itself).
-        let policy = app.policy();
-        check_origin(&policy, peer, row)?;
-        for member in app.store.family(&row.root_id).await? {
-            check_origin(&policy, peer, &member)?;
-        }
+        check_family_origin(app, peer, row).await?;
     }
     let at_ms = to_ms(now);
     let change = match row.filter(|r| r.erased_at_ms.is_none()) {
@@ -123,6 +116,29 @@ fn check_origin(policy: &Policy, peer: &PartnerId, row: &MessageRow) -> Result<(
             "The originator of the information does not live behind gateway {peer}."
         )))
     }
+}
+
+/// The notice acts on the whole family, and a relayed forward names its
+/// family itself: the family's original decides when this gateway holds
+/// it (its originator must live behind the peer, as must the named
+/// copy's); without it, every member's originator must.
+async fn check_family_origin(
+    app: &AppState,
+    peer: &PartnerId,
+    row: &MessageRow,
+) -> Result<(), OpError> {
+    let policy = app.policy();
+    check_origin(&policy, peer, row)?;
+    if row.root_id == row.id {
+        return Ok(());
+    }
+    if let Some(root) = app.store.message(&row.root_id).await? {
+        return check_origin(&policy, peer, &root);
+    }
+    for member in app.store.family(&row.root_id).await? {
+        check_origin(&policy, peer, &member)?;
+    }
+    Ok(())
 }
 
 /// What `notice` changes in the family of `row` (which holds content).
