@@ -181,10 +181,19 @@ async fn renew(
     let Some(held) = *claim else {
         return Ok(false);
     };
-    let until = to_ms(OffsetDateTime::now_utc())
+    let now = to_ms(OffsetDateTime::now_utc());
+    let needed = now
         .saturating_add(lease_ms(app, 1))
-        .saturating_add(extra_ms)
-        .max(held.saturating_add(1));
+        .saturating_add(extra_ms);
+    // A claim that still covers the request is this node's until it ends:
+    // no other node claims it and an erasure drops only unclaimed rows.
+    // Renewing it anyway would be a write per row outside the writer,
+    // which waits for SQLite's file lock (the starvation the round's one
+    // claim removed).
+    if held >= needed {
+        return Ok(true);
+    }
+    let until = needed.max(held.saturating_add(1));
     let ok = app
         .store
         .renew_claim(&row.entry.id, held, until)
