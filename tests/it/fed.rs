@@ -1,12 +1,12 @@
 //! What the federation tests share: statuses as the originator sees them,
 //! waiting for one, the peers as the operator sees them, row counts, and a
-//! third peer in B's policy.
+//! third peer in B's policy, an erasure on A and the notices it queues.
 
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use crate::harness::{TestGateway, peer_table, text};
+use crate::harness::{OFFICER, TestGateway, peer_table, text};
 
 /// The status entry of `recipient` for message `id`, as `sender` sees it.
 pub async fn status_as(gw: &TestGateway, sender: &str, id: &str, recipient: &str) -> Value {
@@ -87,4 +87,28 @@ pub fn behind_third_peer(policy: &str, partner: &str) -> String {
         &other.join("envelope-signing.pub"),
     ));
     policy
+}
+
+/// AL-CTD erases the family of `id` on A (a review `erase`).
+pub async fn erase_on_a(a: &TestGateway, id: &str) {
+    let r = a
+        .partner("AL-CTD")
+        .post_json(
+            &format!("/v1/messages/{id}/review"),
+            &[OFFICER],
+            &json!({"decision": "erase", "reason": "No longer needed"}),
+        )
+        .await
+        .expect("erase");
+    assert_eq!(r.status, 200, "{}", text(&r.body));
+}
+
+/// Notices about `id` waiting on A for B (`RS-NCB`).
+pub async fn notices_to_b(a: &TestGateway, id: &str) -> i64 {
+    rows(
+        a,
+        "relay_outbox",
+        &format!("message_id = '{id}' AND kind = 'notice' AND peer = 'RS-NCB'"),
+    )
+    .await
 }

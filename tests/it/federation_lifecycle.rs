@@ -13,7 +13,7 @@ use brdo::federation::Receipt;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use crate::fed::{rows, status_as, status_of};
+use crate::fed::{erase_on_a, rows, status_as, status_of};
 use crate::harness::{
     Federation, JUSTIFICATION, OFFICER, TestGateway, assert_problem, message, send, text,
 };
@@ -86,18 +86,6 @@ async fn call(gw: &TestGateway, partner: &str, path: &str, body: &Value) -> (u16
         .await
         .expect("post");
     (r.status, r.json())
-}
-
-/// The originator erases the family on A.
-async fn erase_on_a(a: &TestGateway, id: &str) {
-    let (s, body) = call(
-        a,
-        "AL-CTD",
-        &format!("/v1/messages/{id}/review"),
-        &json!({"decision": "erase", "reason": "No longer needed"}),
-    )
-    .await;
-    assert_eq!(s, 200, "{body}");
 }
 
 /// RS-MOI reads `id` on B; the status code.

@@ -640,23 +640,10 @@ async fn an_erasure_during_a_long_upload_never_leaves_the_copy_unnoticed() {
         };
         // Past the row's claim, while the upload is still being answered.
         tokio::time::sleep_until((uploaded + std::time::Duration::from_millis(8600)).into()).await;
-        let r = a
-            .partner("AL-CTD")
-            .post_json(
-                &format!("/v1/messages/{id}/review"),
-                &[crate::harness::OFFICER],
-                &json!({"decision": "erase", "reason": "No longer needed"}),
-            )
-            .await
-            .expect("erase");
-        assert_eq!(r.status, 200, "{}", text(&r.body));
+        crate::fed::erase_on_a(a, &id).await;
         tokio::time::sleep_until((uploaded + std::time::Duration::from_secs(13)).into()).await;
         let posted = seen.lock().expect("seen").posted.clone();
-        let notices = a
-            .count(&format!(
-                "relay_outbox WHERE message_id = '{id}' AND kind = 'notice' AND peer = 'RS-NCB'"
-            ))
-            .await;
+        let notices = crate::fed::notices_to_b(a, &id).await;
         assert!(
             !posted.iter().any(|p| p == "/v1/federation/messages") || notices == 1,
             "the erased message was posted ({posted:?}) with no erase notice queued"
@@ -711,21 +698,8 @@ async fn an_erasure_after_a_failed_attempt_still_tells_the_peer() {
                 .iter()
                 .any(|p| p == "/v1/federation/messages")
         );
-        let r = a
-            .partner("AL-CTD")
-            .post_json(
-                &format!("/v1/messages/{id}/review"),
-                &[crate::harness::OFFICER],
-                &json!({"decision": "erase", "reason": "No longer needed"}),
-            )
-            .await
-            .expect("erase");
-        assert_eq!(r.status, 200, "{}", text(&r.body));
-        let notices = a
-            .count(&format!(
-                "relay_outbox WHERE message_id = '{id}' AND kind = 'notice' AND peer = 'RS-NCB'"
-            ))
-            .await;
+        crate::fed::erase_on_a(a, &id).await;
+        let notices = crate::fed::notices_to_b(a, &id).await;
         assert_eq!(
             notices, 1,
             "the copy the peer may hold gets its erase notice"
@@ -775,21 +749,8 @@ async fn an_erasure_after_giving_up_still_tells_the_peer() {
                 .iter()
                 .any(|p| p == "/v1/federation/messages")
         );
-        let r = a
-            .partner("AL-CTD")
-            .post_json(
-                &format!("/v1/messages/{id}/review"),
-                &[crate::harness::OFFICER],
-                &json!({"decision": "erase", "reason": "No longer needed"}),
-            )
-            .await
-            .expect("erase");
-        assert_eq!(r.status, 200, "{}", text(&r.body));
-        let notices = a
-            .count(&format!(
-                "relay_outbox WHERE message_id = '{id}' AND kind = 'notice' AND peer = 'RS-NCB'"
-            ))
-            .await;
+        crate::fed::erase_on_a(a, &id).await;
+        let notices = crate::fed::notices_to_b(a, &id).await;
         assert_eq!(
             notices, 1,
             "the copy the peer may hold gets its erase notice"
