@@ -1,5 +1,6 @@
-//! Compact JWS — signed checkpoints and label bindings: the crate's only
-//! josekit user.
+//! Compact JWS — signed checkpoints, label bindings and receipts. Keys are
+//! read here (josekit for the files ring cannot read); signing and checking
+//! are `jws_core`'s, on ring.
 //!
 //! A checkpoint is the log's signed tree head: `{"tree_size", "root_hash",
 //! "at"}`. A data-protection officer or supervisory authority who keeps
@@ -11,7 +12,9 @@
 use std::path::Path;
 
 use josekit::jwk::KeyPair as _;
-use josekit::jws::{self, ES256, EdDSA, JwsHeader, JwsSigner, JwsVerifier};
+use josekit::jws::{self, ES256, EdDSA, JwsHeader, JwsSigner};
+
+use super::jws_core::{self, Signer, Verifier};
 use serde::{Deserialize, Serialize};
 
 /// The signed statement about the log.
@@ -62,9 +65,16 @@ pub fn key_id(spki_der: &[u8]) -> String {
 /// checkpoints, the envelope key for label bindings — so algorithm
 /// selection and key ids are decided in one place.
 pub struct JwsKey {
-    signer: Box<dyn JwsSigner>,
+    signer: Engine,
     kid: String,
     public_pem: Vec<u8>,
+}
+
+/// What makes the signatures: ring (`jws_core`), or josekit for a key file
+/// ring cannot read (a P-256 key without its public half).
+enum Engine {
+    Ring(Signer),
+    Jose(Box<dyn JwsSigner>),
 }
 
 impl std::fmt::Debug for JwsKey {
@@ -98,24 +108,31 @@ impl JwsKey {
 
     /// Loads a PKCS#8 PEM private key (Ed25519 or P-256).
     pub(crate) fn from_pem(pem: &[u8]) -> Result<Self, JoseError> {
-        if let Ok(pair) = EdDSA.key_pair_from_pem(pem) {
-            let kid = key_id(&pair.to_der_public_key());
-            let mut signer = EdDSA.signer_from_pem(pem).map_err(|e| key_err("key", e))?;
-            signer.set_key_id(kid.clone());
+        let ring = rustls::pki_types::PrivatePkcs8KeyDer::from_pem_slice(pem)
+            .ok()
+            .and_then(|der| Signer::from_pkcs8(der.secret_pkcs8_der()));
+        if let Some(signer) = ring {
+            let spki = signer.spki_der();
             return Ok(Self {
-                signer: Box::new(signer),
-                kid,
+                kid: key_id(&spki),
+                public_pem: spki_pem(&spki),
+                signer: Engine::Ring(signer),
+            });
+        }
+        if let Ok(pair) = EdDSA.key_pair_from_pem(pem) {
+            let signer = EdDSA.signer_from_pem(pem).map_err(|e| key_err("key", e))?;
+            return Ok(Self {
+                kid: key_id(&pair.to_der_public_key()),
                 public_pem: pair.to_pem_public_key(),
+                signer: Engine::Jose(Box::new(signer)),
             });
         }
         if let Ok(pair) = ES256.key_pair_from_pem(pem) {
-            let kid = key_id(&pair.to_der_public_key());
-            let mut signer = ES256.signer_from_pem(pem).map_err(|e| key_err("key", e))?;
-            signer.set_key_id(kid.clone());
+            let signer = ES256.signer_from_pem(pem).map_err(|e| key_err("key", e))?;
             return Ok(Self {
-                signer: Box::new(signer),
-                kid,
+                kid: key_id(&pair.to_der_public_key()),
                 public_pem: pair.to_pem_public_key(),
+                signer: Engine::Jose(Box::new(signer)),
             });
         }
         Err(key_err(
@@ -131,17 +148,45 @@ impl JwsKey {
 
     /// Signs `payload` as a compact JWS whose header names `typ`.
     pub fn sign(&self, payload: &[u8], typ: &str) -> Result<String, JoseError> {
-        let mut header = JwsHeader::new();
-        header.set_token_type(typ);
-        header.set_key_id(self.kid.clone());
-        jws::serialize_compact(payload, &header, &*self.signer)
-            .map_err(|e| JoseError::Signature(e.to_string()))
+        match &self.signer {
+            Engine::Ring(signer) => {
+                let header = serde_json::json!({
+                    "alg": signer.alg().name(),
+                    "kid": self.kid,
+                    "typ": typ,
+                });
+                signer
+                    .sign_compact(header.to_string().as_bytes(), payload)
+                    .map_err(JoseError::Signature)
+            }
+            Engine::Jose(signer) => {
+                let mut header = JwsHeader::new();
+                header.set_token_type(typ);
+                header.set_key_id(self.kid.clone());
+                jws::serialize_compact(payload, &header, &**signer)
+                    .map_err(|e| JoseError::Signature(e.to_string()))
+            }
+        }
     }
 }
 
+/// SubjectPublicKeyInfo DER as PEM.
+fn spki_pem(der: &[u8]) -> Vec<u8> {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut pem = String::from("-----BEGIN PUBLIC KEY-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        pem.push_str(&String::from_utf8_lossy(line));
+        pem.push('\n');
+    }
+    pem.push_str("-----END PUBLIC KEY-----\n");
+    pem.into_bytes()
+}
+
 /// Published public keys that verify compact JWS of one `typ`.
+#[derive(Clone)]
 pub struct JwsKeys {
-    keys: Vec<(String, Box<dyn JwsVerifier>)>,
+    keys: Vec<(String, Verifier)>,
 }
 
 impl std::fmt::Debug for JwsKeys {
@@ -167,41 +212,47 @@ impl JwsKeys {
     pub(crate) fn from_public_pem(pem: &[u8]) -> Result<Self, JoseError> {
         let der = rustls::pki_types::SubjectPublicKeyInfoDer::from_pem_slice(pem)
             .map_err(|_| key_err("key", "is not a PEM public key"))?;
-        let kid = key_id(der.as_ref());
-        let verifier: Box<dyn JwsVerifier> = if let Ok(v) = EdDSA.verifier_from_pem(pem) {
-            Box::new(v)
-        } else if let Ok(v) = ES256.verifier_from_pem(pem) {
-            Box::new(v)
-        } else {
-            return Err(key_err("key", "is not an Ed25519 or P-256 public key"));
-        };
+        let verifier = Verifier::from_spki(der.as_ref())
+            .ok_or_else(|| key_err("key", "is not an Ed25519 or P-256 public key"))?;
         Ok(Self {
-            keys: vec![(kid, verifier)],
+            keys: vec![(key_id(der.as_ref()), verifier)],
         })
     }
 
     /// Verifies a compact JWS of type `typ` and returns its payload. Only
-    /// EdDSA and ES256 by a known `kid` are accepted.
+    /// EdDSA and ES256 by a known `kid`, with the `alg` of that key, are
+    /// accepted.
     pub fn verify(&self, compact: &str, typ: &str) -> Result<Vec<u8>, JoseError> {
-        let (payload, header) = jws::deserialize_compact_with_selector(compact.trim(), |header| {
-            let alg = header.algorithm().unwrap_or_default();
-            if alg != "EdDSA" && alg != "ES256" {
-                return Err(josekit::JoseError::UnsupportedSignatureAlgorithm(
-                    anyhow_like(format!("alg {alg:?} is not allowed")),
-                ));
-            }
-            Ok(header
-                .key_id()
-                .and_then(|kid| self.keys.iter().find(|(k, _)| k == kid))
-                .map(|(_, v)| &**v))
-        })
-        .map_err(|e| JoseError::Signature(e.to_string()))?;
-        if header.token_type() != Some(typ) {
+        let bad = |m: &str| JoseError::Signature(m.to_owned());
+        let parts = jws_core::parse(compact.trim()).map_err(JoseError::Signature)?;
+        let alg = parts
+            .header
+            .get("alg")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default();
+        if alg != "EdDSA" && alg != "ES256" {
+            return Err(JoseError::Signature(format!("alg {alg:?} is not allowed")));
+        }
+        let Some((_, key)) = parts
+            .header
+            .get("kid")
+            .and_then(serde_json::Value::as_str)
+            .and_then(|kid| self.keys.iter().find(|(k, _)| k == kid))
+        else {
+            return Err(bad("signed by an unknown key (kid)"));
+        };
+        if key.alg().name() != alg {
+            return Err(bad("alg does not match the key"));
+        }
+        if !key.check(parts.input.as_bytes(), &parts.signature) {
+            return Err(bad("the signature is invalid"));
+        }
+        if parts.header.get("typ").and_then(serde_json::Value::as_str) != Some(typ) {
             return Err(JoseError::Signature(format!(
                 "the JWS is not of type {typ} (typ)"
             )));
         }
-        Ok(payload)
+        Ok(parts.payload)
     }
 }
 
@@ -254,10 +305,6 @@ impl CheckpointVerifier {
         let payload = self.0.verify(compact, CHECKPOINT_TYPE)?;
         serde_json::from_slice(&payload).map_err(|e| JoseError::Payload(e.to_string()))
     }
-}
-
-fn anyhow_like(msg: String) -> anyhow::Error {
-    anyhow::Error::msg(msg)
 }
 
 use rustls::pki_types::pem::PemObject as _;

@@ -10,6 +10,7 @@
 
 pub mod envelope;
 pub mod jose;
+pub mod jws_core;
 pub mod key_lock;
 pub mod master_key;
 
