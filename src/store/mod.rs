@@ -30,6 +30,7 @@ pub mod notices;
 pub mod outbox;
 mod proofs;
 mod reads;
+mod relay_reads;
 mod rows;
 pub mod test_db;
 mod vocab;
@@ -56,6 +57,7 @@ pub use merkle_rows::CheckpointPolicy;
 pub use notices::{NoticeFanout, ReceiptSigner};
 pub use outbox::{OutboxEntry, OutboxRow, PeerStateRow, QueueStats, ReceiptRow};
 pub use proofs::StoredCheckpoint;
+pub use relay_reads::RelaySource;
 pub use rows::{
     AttachmentRow, DataKeyRow, DeliveryRow, DueRow, IdempotencyKey, IdempotencyRow, InboxRow,
     MessageRow, NewDelivery, PartnerStateRow, Permission, SignatureRow,

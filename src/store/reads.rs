@@ -23,7 +23,7 @@ use crate::crypto::Sealed;
 use crate::domain::label::format_date;
 use crate::domain::time::ms_to_text;
 
-const MESSAGE_COLUMNS: &str = "id, sender, originator, forwarded_from, officer, classification, label, evaluation, \
+pub(super) const MESSAGE_COLUMNS: &str = "id, sender, originator, forwarded_from, officer, classification, label, evaluation, \
      purpose, personal_data, case_ref, in_reply_to, content_type, retention_days, attachments, accepted_at, \
      accepted_ms, retain_until_ms, review_on, retention_basis, held, erased_at_ms, content, collect_seq, \
      COALESCE(root_id, id) AS root_id, hold_reason";

@@ -6,6 +6,8 @@
 //! under its own keys for those it accepts — answering one signed receipt
 //! per recipient. The same id again answers the first receipts.
 
+use std::collections::HashSet;
+
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -28,6 +30,41 @@ use crate::store::{
     WriteOutput,
 };
 
+/// What every document of one request from a peer shares, looked up once
+/// for the request (one document, or a batch of them).
+pub struct Arrival {
+    /// The peer's envelope key, which verifies its label bindings.
+    keys: JwsKeys,
+    /// Which of the request's ids this gateway already knows (only those
+    /// need the replay lookup).
+    known: HashSet<String>,
+}
+
+/// Looks up what the documents `ids` from `peer` share; refused at once
+/// when the operator suspended the peer.
+pub async fn arrival(app: &AppState, peer: &PartnerId, ids: &[String]) -> Result<Arrival, OpError> {
+    if app.store.peer_suspended(peer.as_str()).await? {
+        return Err(OpError::PeerSuspended(peer.to_string()));
+    }
+    let policy = app.policy();
+    let conf = policy.peer(peer).ok_or(OpError::Internal)?;
+    let keys = JwsKeys::from_public_pem_file(&conf.envelope_key).map_err(|e| {
+        tracing::error!(error = %e, peer = %peer, "the peer's envelope key is unusable");
+        OpError::Internal
+    })?;
+    let known = app.store.known_messages(ids).await?;
+    Ok(Arrival { keys, known })
+}
+
+/// The ids a request's documents state (a document without one is refused
+/// on its own when it is judged).
+pub fn stated_ids<'a>(docs: impl IntoIterator<Item = &'a Value>) -> Vec<String> {
+    docs.into_iter()
+        .filter_map(|d| d.get("id").and_then(Value::as_str))
+        .filter_map(|id| checked_id(id).ok())
+        .collect()
+}
+
 /// Receives a relayed document from `peer`; the answer's JSON.
 pub async fn receive(
     app: &AppState,
@@ -35,14 +72,28 @@ pub async fn receive(
     trail: &dyn Trail,
     doc: &Value,
 ) -> Result<Value, OpError> {
+    let arrival = arrival(app, peer, &stated_ids([doc])).await?;
+    receive_in(app, peer, trail, doc, &arrival).await
+}
+
+/// Receives one relayed document of a request whose shared facts are
+/// `arrival`; the answer's JSON.
+pub async fn receive_in(
+    app: &AppState,
+    peer: &PartnerId,
+    trail: &dyn Trail,
+    doc: &Value,
+    arrival: &Arrival,
+) -> Result<Value, OpError> {
     let own = app.config.federation.id.clone().ok_or(OpError::Internal)?;
-    if app.store.peer_suspended(peer.as_str()).await? {
-        return Err(OpError::PeerSuspended(peer.to_string()));
-    }
     let relayed = RelayedMessage::parse(doc).map_err(OpError::Invalid)?;
     let id = checked_id(&relayed.id)?;
     trail.message(&id);
-    if let Some(answer) = replay(app, peer, &id).await? {
+    // An id unknown when the request arrived is new: if another request
+    // stores it meanwhile, the commit finds it and answers as a replay.
+    if arrival.known.contains(&id)
+        && let Some(answer) = replay(app, peer, &id).await?
+    {
         // The gate audits this request too: marked, so a DPO does not
         // count the message collected twice.
         trail.detail("replayed", json!(true));
@@ -66,7 +117,7 @@ pub async fn receive(
     check_family(app, &originator, &family).await?;
     let signatures = signatures(&relayed)?;
     let (uploads, digests) = uploads(app, peer, &relayed).await?;
-    check_binding(&policy, peer, &relayed, &digests)?;
+    check_binding(&arrival.keys, &relayed, &digests)?;
     let mut accepted = Vec::new();
     let mut refused = Vec::new();
     for r in &msg.recipients {
@@ -254,20 +305,14 @@ async fn uploads(
 /// envelope key and match the document, the uploaded attachments' digests
 /// included.
 fn check_binding(
-    policy: &Policy,
-    peer: &PartnerId,
+    keys: &JwsKeys,
     relayed: &RelayedMessage,
     digests: &[(String, String)],
 ) -> Result<(), OpError> {
-    let conf = policy.peer(peer).ok_or(OpError::Internal)?;
-    let keys = JwsKeys::from_public_pem_file(&conf.envelope_key).map_err(|e| {
-        tracing::error!(error = %e, peer = %peer, "the peer's envelope key is unusable");
-        OpError::Internal
-    })?;
     crate::binding::verify_digests(
         &relayed.binding_view(),
         Some(&relayed.binding),
-        &keys,
+        keys,
         digests,
     )
     .map(drop)

@@ -11,7 +11,7 @@ use crate::blobs::BlobReader;
 use crate::crypto::{DataKey, Sealed};
 use crate::domain::time::ms_to_text;
 use crate::federation::{RelayedAttachment, RelayedMessage};
-use crate::store::{AttachmentRow, StoreError};
+use crate::store::{AttachmentRow, RelaySource, StoreError};
 
 /// Why a message cannot be relayed now.
 #[derive(Debug, thiserror::Error)]
@@ -50,7 +50,41 @@ pub async fn document(
     id: &str,
     peer: &str,
 ) -> Result<Option<RelayedMessage>, OutboundError> {
-    let row = app.store.message(id).await?.ok_or(OutboundError::Erased)?;
+    let mut sources = app.store.relay_sources(&[id.to_owned()], peer).await?;
+    let source = sources.remove(id).ok_or(OutboundError::Erased)?;
+    build(app, source).await
+}
+
+/// The documents of the messages `ids` for `peer`, read together (one
+/// query per table for all of them), in the order of `ids`: each as
+/// [`document`] would give it.
+pub async fn documents(
+    app: &AppState,
+    ids: &[String],
+    peer: &str,
+) -> Result<Vec<Result<Option<RelayedMessage>, OutboundError>>, OutboundError> {
+    let mut sources = app.store.relay_sources(ids, peer).await?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        out.push(match sources.remove(id) {
+            Some(source) => build(app, source).await,
+            None => Err(OutboundError::Erased),
+        });
+    }
+    Ok(out)
+}
+
+/// Opens a message read for the relay and builds its signed document.
+async fn build(
+    app: &AppState,
+    source: RelaySource,
+) -> Result<Option<RelayedMessage>, OutboundError> {
+    let RelaySource {
+        message: row,
+        key,
+        recipients,
+        signatures,
+    } = source;
     let Some(sealed) = row
         .content
         .as_deref()
@@ -58,15 +92,17 @@ pub async fn document(
     else {
         return Err(OutboundError::Erased);
     };
-    let opened = content::open(&app.store, &app.master_key, &row.id, sealed).await?;
-    let recipients: Vec<String> = app
-        .store
-        .deliveries(id)
-        .await?
-        .into_iter()
-        .filter(|d| d.via.as_deref() == Some(peer))
-        .map(|d| d.recipient)
-        .collect();
+    let opened = match key {
+        Some(key) => content::open_with(
+            &app.master_key,
+            &row.id,
+            &key.master_key_id,
+            &key.wrapped_key,
+            sealed,
+        )?,
+        // Erased between the reads, or damaged: `open` tells which.
+        None => content::open(&app.store, &app.master_key, &row.id, sealed).await?,
+    };
     if recipients.is_empty() {
         return Ok(None);
     }
@@ -106,7 +142,7 @@ pub async fn document(
         binding: String::new(),
         signatures: Vec::new(),
     };
-    if let Value::Array(s) = signed::delivered(&app.store.signatures(id).await?) {
+    if let Value::Array(s) = signed::delivered(&signatures) {
         doc.signatures = s;
     }
     let digests: Vec<(String, String)> = doc
