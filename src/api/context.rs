@@ -416,7 +416,7 @@ async fn finish(app: &AppState, ctx: &RequestCtx, mut response: Response) -> Res
 
 /// The audit draft of a request the handler did not audit itself, from
 /// its response.
-fn result_draft(ctx: &RequestCtx, response: &Response) -> RecordDraft {
+pub(super) fn result_draft(ctx: &RequestCtx, response: &Response) -> RecordDraft {
     let info = response.extensions().get::<ErrorInfo>().cloned();
     let status = response.status();
     let outcome = outcome_of(status, ctx.op.action);

@@ -34,8 +34,9 @@ fn peer(ctx: &RequestCtx) -> Result<PartnerId, ApiError> {
     tag = "federation",
     operation_id = "relay_message",
     summary = "A peer gateway relays a message to this gateway's partners (SPEC §11)",
-    request_body(content = Object, content_type = "application/json", description = "The relayed message document (SPEC §11)"),
+    request_body(content = Object, content_type = "application/json", description = "The relayed message document, or a batch {\"v\": 1, \"messages\": [1 to 64 documents]} (SPEC §11)"),
     responses(
+        (status = 200, description = "A batch: {\"results\": [...]}, per document in order {\"id\", \"status\": 201, \"receipts\"} or {\"id\", \"status\", \"problem\"}", body = Object),
         (status = 201, description = "One signed receipt per recipient (accepted or refused); the same id again answers the first receipts", body = Object),
         (status = 403, description = "origin_not_behind_peer, recipient_not_local, binding_invalid or peer_suspended", body = crate::api::problem::Problem, content_type = "application/problem+json")
     )
@@ -50,6 +51,10 @@ pub async fn messages(
     // Attachments travel before it (`attachments`): the document is JSON
     // of the ordinary size.
     let doc = read_json(body, &headers, app.settings.max_body_bytes).await?;
+    if super::federation_batch::is_batch(&doc) {
+        let answer = super::federation_batch::receive(&app, &peer, ctx.as_ref(), &doc).await?;
+        return Ok(Json(answer).into_response());
+    }
     let answer = ops::relayed::receive(&app, &peer, ctx.as_ref(), &doc).await?;
     Ok((StatusCode::CREATED, Json(answer)).into_response())
 }

@@ -21,6 +21,7 @@ pub mod context;
 pub mod cross_site;
 pub(crate) mod dpo_page;
 pub mod federation;
+pub mod federation_batch;
 pub mod inbox;
 pub mod lifecycle;
 pub mod messages;

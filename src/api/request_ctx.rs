@@ -184,6 +184,19 @@ impl RequestCtx {
         self.with_notes(|n| n.audited_seq = Some(seq));
     }
 
+    /// A context for one part of this request (a document of a relay
+    /// batch): the same request id, operation and caller, its own facts,
+    /// so each part gets its own audit record.
+    pub(super) fn part(&self) -> Self {
+        Self::new(
+            self.request_id.clone(),
+            self.op,
+            self.identity.clone(),
+            self.cert_serial.clone(),
+            (self.officer.clone(), self.officer_problem.clone()),
+        )
+    }
+
     pub(super) fn audited(&self) -> Option<u64> {
         self.with_notes(|n| n.audited_seq)
     }

@@ -56,6 +56,11 @@ pub struct RelayedAttachment {
     pub upload: String,
 }
 
+/// The most relayed documents one request may carry (`{"v": 1,
+/// "messages": [...]}`, SPEC §11): the sending relay packs at most this
+/// many, the receiving gateway refuses more.
+pub const MAX_BATCH: usize = 64;
+
 /// A message as one gateway relays it to another.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -10,6 +10,6 @@ pub mod document;
 pub mod notice;
 pub mod receipt;
 
-pub use document::{RelayedAttachment, RelayedMessage};
+pub use document::{MAX_BATCH, RelayedAttachment, RelayedMessage};
 pub use notice::{Notice, NoticeScope};
 pub use receipt::{Receipt, ReceiptError, ReceiptKind, ReceiptViolation};

@@ -8,10 +8,12 @@
 //! - `outbound`: the relayed document of one message for one peer.
 //! - `backoff`: when a failed row is tried again.
 //! - `send`: one outbox row, one attempt, and what it records.
+//! - `batch`: several message rows in one request, each concluded as `send` would.
 //! - `notices`: a lifecycle notice sent and its receipt recorded.
 //! - `worker`: the task per peer that drains its queue.
 
 pub mod backoff;
+pub mod batch;
 pub mod link;
 pub mod notices;
 pub mod outbound;

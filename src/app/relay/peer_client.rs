@@ -207,7 +207,7 @@ impl PeerClient {
 const UPLOAD_PATH: &str = "/v1/federation/attachments";
 
 /// The problem code of a peer's refusal (at most 64 characters of it).
-fn problem_code(json: &serde_json::Value) -> String {
+pub(super) fn problem_code(json: &serde_json::Value) -> String {
     // A problem code is a word of [a-z_]; anything else the peer put there
     // stays out of last_error, the log and the audit record.
     json["code"]

@@ -67,27 +67,31 @@ pub async fn attempt(app: &AppState, link: &PeerLink, row: &OutboxRow) -> Attemp
     };
     match result {
         Ok(outcome) => Attempt::Done(outcome),
-        Err(e) => {
-            let next = now
-                + super::backoff::delay_ms(
-                    row.attempts + 1,
-                    app.config.federation.initial_backoff_ms,
-                    app.config.federation.max_backoff_secs,
-                );
-            if let Err(se) = app
-                .store
-                .outbox_failed(&row.entry.id, next, &e.to_string())
-                .await
-            {
-                tracing::warn!(error = %se, "cannot record a failed relay attempt");
-            }
-            Attempt::Failed(e)
-        }
+        Err(e) => failed(app, row, e).await,
     }
 }
 
+/// Counts a failed attempt at `row`: it is due again after the backoff.
+pub(super) async fn failed(app: &AppState, row: &OutboxRow, e: PeerError) -> Attempt {
+    let now = to_ms(OffsetDateTime::now_utc());
+    let next = now
+        + super::backoff::delay_ms(
+            row.attempts + 1,
+            app.config.federation.initial_backoff_ms,
+            app.config.federation.max_backoff_secs,
+        );
+    if let Err(se) = app
+        .store
+        .outbox_failed(&row.entry.id, next, &e.to_string())
+        .await
+    {
+        tracing::warn!(error = %se, "cannot record a failed relay attempt");
+    }
+    Attempt::Failed(e)
+}
+
 /// Whether a message row has waited longer than the relay may try.
-fn past_give_up(app: &AppState, row: &OutboxRow, now: i64) -> bool {
+pub(super) fn past_give_up(app: &AppState, row: &OutboxRow, now: i64) -> bool {
     let f = &app.config.federation;
     let limit_ms = match f.give_up_after_secs {
         Some(s) => i64::try_from(s).unwrap_or(i64::MAX).saturating_mul(1000),
@@ -118,9 +122,25 @@ async fn send_message(
     };
     let recipients = doc.recipients.clone();
     let mut claim = row.claim;
-    let answer = match deliver(app, link, row, &mut claim, &mut doc).await {
-        Ok(None) => return Ok("claim_lost"),
-        Ok(Some(answer)) => answer,
+    match deliver(app, link, row, &mut claim, &mut doc).await {
+        Ok(None) => Ok("claim_lost"),
+        Ok(Some(answer)) => conclude(app, link, row, recipients, Ok(answer)).await,
+        Err(e) => conclude(app, link, row, recipients, Err(e)).await,
+    }
+}
+
+/// Records what the peer answered to a message row sent to `recipients`:
+/// its receipts, a permanent refusal, or the failure to retry.
+pub(super) async fn conclude(
+    app: &AppState,
+    link: &PeerLink,
+    row: &OutboxRow,
+    recipients: Vec<String>,
+    answer: Result<Value, PeerError>,
+) -> Result<&'static str, PeerError> {
+    let store_err = |e: StoreError| PeerError::Config(format!("store: {e}"));
+    let answer = match answer {
+        Ok(answer) => answer,
         Err(e) => {
             let Some(code) = permanent(&e) else {
                 return Err(e);
@@ -172,7 +192,7 @@ async fn deliver(
 
 /// Extends the claim `claim` this node holds on `row` by one request's
 /// lease plus `extra_ms`; false if it is no longer held.
-async fn renew(
+pub(super) async fn renew(
     app: &AppState,
     row: &OutboxRow,
     claim: &mut Option<i64>,
@@ -446,7 +466,11 @@ fn relay_draft(
 }
 
 /// Makes the recipients behind the peer `undeliverable` and drops the row.
-async fn give_up(app: &AppState, link: &PeerLink, row: &OutboxRow) -> Result<(), StoreError> {
+pub(super) async fn give_up(
+    app: &AppState,
+    link: &PeerLink,
+    row: &OutboxRow,
+) -> Result<(), StoreError> {
     let id = &row.entry.message_id;
     let recipients: Vec<String> = app
         .store

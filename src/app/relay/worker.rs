@@ -11,16 +11,18 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use tokio::task::JoinHandle;
 
+use super::batch;
 use super::peer_client::{PeerClient, PeerError};
 use super::send::{Attempt, PeerLink, attempt};
 use crate::app::AppState;
 use crate::crypto::jose::JwsKeys;
 use crate::domain::PartnerId;
 use crate::domain::time::to_ms;
-use crate::store::OutboxRow;
+use crate::store::{OutboxKind, OutboxRow};
 
-/// Rows taken per round.
-const BATCH: u32 = 64;
+/// Rows taken per round: enough that, dealt to the lanes, each lane's
+/// message rows go as a batch of several documents (`batch`).
+const BATCH: u32 = 256;
 /// The longest sleep between rounds (a row that becomes due, a resume).
 const MAX_SLEEP: Duration = Duration::from_millis(1000);
 /// The shortest.
@@ -190,15 +192,41 @@ async fn round(
     if full { Round::Full } else { Round::Drained }
 }
 
-/// One lane's rows in order; stops at the first failure. Returns the rows
-/// done and the failure, if any.
+/// One lane's rows: its message rows first, in batches ([`batch`]), then
+/// the others (notices, receipts) one at a time in order, so a notice
+/// finds its copy's message sent before it; stops at the first failure.
+/// Returns the rows done and the failure, if any.
 async fn lane(
     app: &AppState,
     link: &PeerLink,
     rows: Vec<&OutboxRow>,
 ) -> (usize, Option<PeerError>) {
+    let (messages, others): (Vec<&OutboxRow>, Vec<&OutboxRow>) = rows
+        .into_iter()
+        .partition(|r| r.entry.kind == OutboxKind::Message);
     let mut done = 0;
-    for (i, row) in rows.iter().enumerate() {
+    let mut failure = None;
+    if !messages.is_empty() {
+        for a in batch::attempt(app, link, &messages).await {
+            match a {
+                Attempt::Done(outcome) => {
+                    app.metrics.relay_sent(link.peer.as_str(), outcome);
+                    done += 1;
+                }
+                Attempt::Busy => {}
+                Attempt::Failed(e) => {
+                    app.metrics.relay_sent(link.peer.as_str(), "failed");
+                    failure.get_or_insert(e);
+                }
+            }
+        }
+    }
+    if let Some(e) = failure {
+        tracing::warn!(peer = %link.peer, error = %e, "relay attempt failed; the rows wait");
+        release(app, &others).await;
+        return (done, Some(e));
+    }
+    for (i, row) in others.iter().enumerate() {
         match attempt(app, link, row).await {
             Attempt::Done(outcome) => {
                 app.metrics.relay_sent(link.peer.as_str(), outcome);
@@ -208,16 +236,23 @@ async fn lane(
             Attempt::Failed(e) => {
                 app.metrics.relay_sent(link.peer.as_str(), "failed");
                 tracing::warn!(peer = %link.peer, error = %e, "relay attempt failed; the row waits");
-                // The rest of this lane was claimed for nothing: due again.
-                let rest: Vec<String> = rows[i + 1..].iter().map(|r| r.entry.id.clone()).collect();
-                if let Err(se) = app.store.release_outbox(&rest).await {
-                    tracing::warn!(error = %se, "cannot release relay claims; they lapse");
-                }
+                release(app, &others[i + 1..]).await;
                 return (done, Some(e));
             }
         }
     }
     (done, None)
+}
+
+/// Releases the claims on rows a failure left unsent: due again at once.
+async fn release(app: &AppState, rows: &[&OutboxRow]) {
+    if rows.is_empty() {
+        return;
+    }
+    let ids: Vec<String> = rows.iter().map(|r| r.entry.id.clone()).collect();
+    if let Err(se) = app.store.release_outbox(&ids).await {
+        tracing::warn!(error = %se, "cannot release relay claims; they lapse");
+    }
 }
 
 /// Records a peer's last success or error.

@@ -1,0 +1,314 @@
+//! Several message rows to one peer in one request (SPEC §11, *Batches*).
+//!
+//! A request and a durable commit on each side per message held the relay
+//! to about a tenth of a single gateway's submit rate (BENCHMARKS.md,
+//! *Relay*). Here the message rows a lane took are opened together, sent
+//! as one `{"v": 1, "messages": [...]}` document (as many as fit
+//! `server.max_body_bytes` and [`MAX_BATCH`]), and their outcomes recorded
+//! together, so the writer commits them in one group. Each document is
+//! still judged and answered on its own: what one row's answer means is
+//! decided exactly as for a row sent alone (`send::conclude`).
+//!
+//! A message with attachments is sent alone (its uploads go first). A
+//! batch the peer refuses as a whole with a `4xx` (an older peer, a batch
+//! larger than its limit) is sent again one document at a time, so a
+//! refusal of the envelope is never taken for a refusal of the messages.
+
+use std::ops::Range;
+
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use super::outbound::{self, OutboundError};
+use super::peer_client::{PeerError, problem_code};
+use super::send::{self, Attempt, PeerLink};
+use crate::app::AppState;
+use crate::domain::time::to_ms;
+use crate::federation::{MAX_BATCH, RelayedMessage};
+use crate::store::OutboxRow;
+
+/// The most recipients one batch names: a receipt each, a few hundred
+/// bytes, in the peer's answer.
+const MAX_RECIPIENTS: usize = 512;
+
+/// Room kept for the batch's own members within `server.max_body_bytes`.
+const ENVELOPE_BYTES: usize = 64;
+
+/// One message row ready to go: its document's JSON, size and recipients.
+struct Ready<'a> {
+    row: &'a OutboxRow,
+    doc: Value,
+    size: usize,
+    recipients: Vec<String>,
+}
+
+/// Attempts the message rows `rows` (all of kind message, claimed by this
+/// node); one outcome per row, in order.
+pub async fn attempt(app: &AppState, link: &PeerLink, rows: &[&OutboxRow]) -> Vec<Attempt> {
+    let now = to_ms(OffsetDateTime::now_utc());
+    let mut out: Vec<Option<Attempt>> = Vec::with_capacity(rows.len());
+    let mut open: Vec<usize> = Vec::new();
+    for (i, row) in rows.iter().enumerate() {
+        if send::past_give_up(app, row, now) {
+            out.push(Some(send::attempt(app, link, row).await));
+        } else {
+            out.push(None);
+            open.push(i);
+        }
+    }
+    let ids: Vec<String> = open
+        .iter()
+        .filter_map(|&i| rows.get(i).map(|r| r.entry.message_id.clone()))
+        .collect();
+    let docs = match outbound::documents(app, &ids, link.peer.as_str()).await {
+        Ok(docs) => docs,
+        Err(e) => {
+            let e = PeerError::Config(e.to_string());
+            for &i in &open {
+                if let (Some(slot), Some(row)) = (out.get_mut(i), rows.get(i)) {
+                    *slot = Some(send::failed(app, row, e.clone()).await);
+                }
+            }
+            return out
+                .into_iter()
+                .map(|a| a.unwrap_or(Attempt::Busy))
+                .collect();
+        }
+    };
+    let mut ready: Vec<(usize, Ready<'_>)> = Vec::new();
+    for (&i, doc) in open.iter().zip(docs) {
+        let Some(row) = rows.get(i) else { continue };
+        match prepare(app, link, row, doc).await {
+            Prepared::Ready(r) => ready.push((i, r)),
+            Prepared::Done(a) => {
+                if let Some(slot) = out.get_mut(i) {
+                    *slot = Some(a);
+                }
+            }
+        }
+    }
+    let limit = app
+        .settings
+        .max_body_bytes
+        .saturating_sub(ENVELOPE_BYTES)
+        .max(1);
+    let sizes: Vec<(usize, usize)> = ready
+        .iter()
+        .map(|(_, r)| (r.size, r.recipients.len()))
+        .collect();
+    let mut ready = ready.into_iter();
+    for range in pack(&sizes, limit) {
+        let group: Vec<(usize, Ready<'_>)> = ready.by_ref().take(range.len()).collect();
+        let rows: Vec<usize> = group.iter().map(|(i, _)| *i).collect();
+        let results = send_group(app, link, group).await;
+        for (i, a) in rows.into_iter().zip(results) {
+            if let Some(slot) = out.get_mut(i) {
+                *slot = Some(a);
+            }
+        }
+    }
+    out.into_iter()
+        .map(|a| a.unwrap_or(Attempt::Busy))
+        .collect()
+}
+
+/// What preparing a row gave.
+enum Prepared<'a> {
+    /// Its document, to go in a batch.
+    Ready(Ready<'a>),
+    /// Already ended (dropped, sent alone) or failed.
+    Done(Attempt),
+}
+
+/// Takes `row`'s opened document into a batch, or ends the row as a
+/// single attempt would (erased: dropped; with attachments: sent alone,
+/// its uploads first).
+async fn prepare<'a>(
+    app: &AppState,
+    link: &PeerLink,
+    row: &'a OutboxRow,
+    doc: Result<Option<RelayedMessage>, OutboundError>,
+) -> Prepared<'a> {
+    let doc = match doc {
+        Ok(Some(doc)) => doc,
+        Ok(None) | Err(OutboundError::Erased) => {
+            return Prepared::Done(match app.store.outbox_drop(&row.entry.id).await {
+                Ok(()) => Attempt::Done("dropped"),
+                Err(e) => Attempt::Failed(PeerError::Config(format!("store: {e}"))),
+            });
+        }
+        Err(e) => {
+            return Prepared::Done(send::failed(app, row, PeerError::Config(e.to_string())).await);
+        }
+    };
+    if !doc.attachments.is_empty() {
+        return Prepared::Done(send::attempt(app, link, row).await);
+    }
+    // The round's claim normally covers the request: no write here.
+    let mut claim = row.claim;
+    match send::renew(app, row, &mut claim, 0).await {
+        Ok(true) => {}
+        Ok(false) => return Prepared::Done(Attempt::Done("claim_lost")),
+        Err(e) => return Prepared::Done(Attempt::Failed(e)),
+    }
+    let recipients = doc.recipients.clone();
+    let doc = match serde_json::to_value(&doc) {
+        Ok(v) => v,
+        Err(e) => return Prepared::Done(Attempt::Failed(PeerError::Config(e.to_string()))),
+    };
+    let size = serde_json::to_vec(&doc).map_or(usize::MAX, |b| b.len());
+    Prepared::Ready(Ready {
+        row,
+        doc,
+        size,
+        recipients,
+    })
+}
+
+/// Groups consecutive documents, given each one's (bytes, recipients),
+/// into batches of at most [`MAX_BATCH`] documents whose bytes together stay
+/// within `limit` and whose receipts ([`MAX_RECIPIENTS`]) keep the peer's
+/// answer well within `MAX_ANSWER_BYTES`. A document over either bound goes
+/// in a group of its own, sent alone.
+fn pack(sizes: &[(usize, usize)], limit: usize) -> Vec<Range<usize>> {
+    let mut groups: Vec<Range<usize>> = Vec::new();
+    let (mut bytes, mut recipients) = (0usize, 0usize);
+    for (i, &(size, n)) in sizes.iter().enumerate() {
+        let size = size.saturating_add(1);
+        match groups.last_mut() {
+            Some(g)
+                if g.len() < MAX_BATCH
+                    && bytes.saturating_add(size) <= limit
+                    && recipients.saturating_add(n) <= MAX_RECIPIENTS =>
+            {
+                bytes = bytes.saturating_add(size);
+                recipients = recipients.saturating_add(n);
+                g.end = i + 1;
+            }
+            _ => {
+                (bytes, recipients) = (size, n);
+                groups.push(i..i + 1);
+            }
+        }
+    }
+    groups
+}
+
+/// Sends one group (alone when it holds one document) and records each
+/// row's outcome; the outcomes in the group's order.
+async fn send_group(
+    app: &AppState,
+    link: &PeerLink,
+    group: Vec<(usize, Ready<'_>)>,
+) -> Vec<Attempt> {
+    let group: Vec<Ready<'_>> = group.into_iter().map(|(_, r)| r).collect();
+    let answers: Vec<Result<Value, PeerError>> = if group.len() == 1 {
+        vec![post_one(link, &group[0]).await]
+    } else {
+        let docs: Vec<&Value> = group.iter().map(|r| &r.doc).collect();
+        let sent = link
+            .client
+            .post(
+                "/v1/federation/messages",
+                &json!({"v": 1, "messages": docs}),
+            )
+            .await;
+        match sent {
+            Ok(answer) => match split(&answer, &group) {
+                Ok(each) => each,
+                Err(e) => group.iter().map(|_| Err(e.clone())).collect(),
+            },
+            // The envelope refused (an older peer, too large for it): each
+            // document alone, so only a document's own refusal counts.
+            Err(PeerError::Answered { status, .. })
+                if (400..500).contains(&status) && status != 429 =>
+            {
+                let mut each = Vec::with_capacity(group.len());
+                for r in &group {
+                    each.push(post_one(link, r).await);
+                }
+                each
+            }
+            Err(e) => group.iter().map(|_| Err(e.clone())).collect(),
+        }
+    };
+    let ends = group
+        .iter()
+        .zip(answers)
+        .map(|(r, answer)| conclude(app, link, r, answer));
+    futures_util::future::join_all(ends).await
+}
+
+/// Posts one document alone, as a single row is sent.
+async fn post_one(link: &PeerLink, r: &Ready<'_>) -> Result<Value, PeerError> {
+    link.client.post("/v1/federation/messages", &r.doc).await
+}
+
+/// Records one row's answer (or its failure, to retry).
+async fn conclude(
+    app: &AppState,
+    link: &PeerLink,
+    r: &Ready<'_>,
+    answer: Result<Value, PeerError>,
+) -> Attempt {
+    match send::conclude(app, link, r.row, r.recipients.clone(), answer).await {
+        Ok(outcome) => Attempt::Done(outcome),
+        Err(e) => send::failed(app, r.row, e).await,
+    }
+}
+
+/// Each document's answer from a batch's `{"results": [...]}`: one entry
+/// per document, in order, naming its id. A `201` entry answers as a
+/// single document's `201` would; any other status as that refusal.
+fn split(answer: &Value, group: &[Ready<'_>]) -> Result<Vec<Result<Value, PeerError>>, PeerError> {
+    let bad = |why: &str| PeerError::BadAnswer(why.to_owned());
+    let results = answer["results"]
+        .as_array()
+        .ok_or_else(|| bad("a batch answer without results"))?;
+    if results.len() != group.len() {
+        return Err(bad("a batch answer with another number of results"));
+    }
+    let mut out = Vec::with_capacity(group.len());
+    for (entry, r) in results.iter().zip(group) {
+        if entry["id"] != r.doc["id"] {
+            return Err(bad("a batch answer out of order"));
+        }
+        let status = entry["status"]
+            .as_u64()
+            .and_then(|s| u16::try_from(s).ok())
+            .ok_or_else(|| bad("a batch result without a status"))?;
+        out.push(if status == 201 {
+            Ok(entry.clone())
+        } else {
+            Err(PeerError::Answered {
+                status,
+                code: problem_code(&entry["problem"]),
+            })
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packing_keeps_order_and_limits() {
+        let sizes = [(10, 1), (10, 1), (10, 1), (50, 1), (100, 1), (5, 1), (5, 1)];
+        // Each document costs its size and a comma.
+        assert_eq!(pack(&sizes, 33), vec![0..3, 3..4, 4..5, 5..7]);
+        let many = vec![(1, 1); MAX_BATCH * 2 + 1];
+        assert_eq!(
+            pack(&many, usize::MAX),
+            vec![
+                0..MAX_BATCH,
+                MAX_BATCH..2 * MAX_BATCH,
+                2 * MAX_BATCH..2 * MAX_BATCH + 1
+            ]
+        );
+        let wide = [(1, 300), (1, 300), (1, 212), (1, 600), (1, 1)];
+        assert_eq!(pack(&wide, usize::MAX), vec![0..1, 1..3, 3..4, 4..5]);
+        assert!(pack(&[], 10).is_empty());
+    }
+}
