@@ -191,6 +191,7 @@ async fn commit(
     let row = message_row(caller, msg, &accepted, new.now, new.retention, sealed);
     let sender = caller.partner.to_string();
     let (deliveries, outbox) = route(&app.policy(), &id, &msg.recipients, to_ms(new.now));
+    let relayed = !outbox.is_empty();
     let op = WriteOp::from(Submit {
         message: Box::new(row),
         deliveries,
@@ -223,7 +224,11 @@ async fn commit(
     for r in &msg.recipients {
         app.inbox.notify(r);
     }
-    app.wake_relay();
+    // Only a copy for a peer gives the relay work: waking it for every
+    // submit cost one outbox query per message on gateways with peers.
+    if relayed {
+        app.wake_relay();
+    }
     Ok(Submitted {
         id,
         answer,

@@ -1,5 +1,5 @@
-//! The relay task (SPEC §11): one loop per peer, so a peer that is down
-//! delays only its own rows. Each loop drains its peer's due rows, several
+//! The relay task (SPEC §11): loops per peer ([`LOOPS`]), so a peer that
+//! is down delays only its own rows. Each loop drains its peer's due rows, several
 //! at a time on as many connections ([`LANES`]), goes straight on while
 //! full batches keep coming, then sleeps until the next row is due or a new
 //! row is announced (`AppState::wake_relay`). A suspended peer's rows wait.
@@ -27,10 +27,15 @@ const BATCH: u32 = 256;
 const MAX_SLEEP: Duration = Duration::from_millis(1000);
 /// The shortest.
 const MIN_SLEEP: Duration = Duration::from_millis(50);
-/// Rows in flight at once per peer, each lane on its own connection: one
-/// row at a time left the peer's and this gateway's store idle between a
-/// row's steps (`brdo bench --scenario relay`, BENCHMARKS.md).
-const LANES: usize = 16;
+/// Lanes per loop, each on its own connection: one row at a time left the
+/// peer's and this gateway's store idle between a row's steps (`brdo bench
+/// --scenario relay`, BENCHMARKS.md).
+const LANES: usize = 8;
+/// Loops per peer. Each takes and claims its own rounds, so one loop's
+/// claim (on SQLite a write that waits for the writer's lock) and its
+/// slowest lane overlap the other's sending instead of stalling the peer's
+/// whole queue; a round never takes rows another holds.
+const LOOPS: usize = 2;
 /// How often a peer that keeps answering has its success noted.
 const NOTE_EVERY: Duration = Duration::from_secs(1);
 
@@ -41,12 +46,15 @@ pub fn start(app: &Arc<AppState>) -> Option<JoinHandle<()>> {
     let own = app.config.federation.id.clone()?;
     let app = app.clone();
     Some(tokio::spawn(async move {
-        let mut loops: HashMap<PartnerId, JoinHandle<()>> = HashMap::new();
+        let mut loops: HashMap<(PartnerId, usize), JoinHandle<()>> = HashMap::new();
         loop {
             for id in app.policy().peers.keys() {
-                if loops.get(id).is_none_or(JoinHandle::is_finished) {
-                    let task = tokio::spawn(peer_loop(app.clone(), own.clone(), id.clone()));
-                    loops.insert(id.clone(), task);
+                for k in 0..LOOPS {
+                    let key = (id.clone(), k);
+                    if loops.get(&key).is_none_or(JoinHandle::is_finished) {
+                        let task = tokio::spawn(peer_loop(app.clone(), own.clone(), id.clone()));
+                        loops.insert(key, task);
+                    }
                 }
             }
             tokio::time::sleep(Duration::from_secs(2)).await;
