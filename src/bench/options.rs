@@ -83,7 +83,12 @@ pub struct LoadSpec {
 pub enum TargetSpec {
     /// Start a gateway in a temporary directory (fresh PKI, SQLite) as a
     /// child process, so its CPU and memory are its own.
-    Own,
+    Own {
+        /// Its database instead of the SQLite file in the temporary
+        /// directory (e.g. an empty PostgreSQL database), so the durable
+        /// write path can be measured on either store the gateway supports.
+        database: Option<String>,
+    },
     /// A running gateway.
     Running {
         /// Its mTLS address.
@@ -155,11 +160,20 @@ impl BenchOptions {
             ));
         }
         if l.scenario == Scenario::Relay {
-            if !matches!(self.target, TargetSpec::Own) {
-                return Err(usage(
-                    "--target",
-                    "the relay scenario runs two gateways of its own",
-                ));
+            match &self.target {
+                TargetSpec::Own { database: None } => {}
+                TargetSpec::Own { database: Some(_) } => {
+                    return Err(usage(
+                        "--database",
+                        "the relay scenario's two gateways use SQLite files of their own",
+                    ));
+                }
+                TargetSpec::Running { .. } => {
+                    return Err(usage(
+                        "--target",
+                        "the relay scenario runs two gateways of its own",
+                    ));
+                }
             }
             if self.baseline {
                 return Err(usage(
@@ -249,7 +263,7 @@ mod tests {
                 body_bytes: 1024,
                 progress: false,
             },
-            target: TargetSpec::Own,
+            target: TargetSpec::Own { database: None },
             baseline: false,
             sender: "AL-CTD".into(),
             to: vec!["RS-MOI".into(), "EU-ECTC".into()],
@@ -311,6 +325,11 @@ mod tests {
         let mut o = opts();
         o.load.scenario = Scenario::Relay;
         o.validate().expect("relay on its own gateways");
+        o.target = TargetSpec::Own {
+            database: Some("postgres://localhost/x".into()),
+        };
+        assert_eq!(flag_of(&o), "--database");
+        o.target = TargetSpec::Own { database: None };
         o.baseline = true;
         assert_eq!(flag_of(&o), "--baseline");
         o.baseline = false;

@@ -89,7 +89,7 @@ pub async fn prepare(spec: &TargetSpec, parties: &Parties) -> Result<Prepared, B
             parties: parties.clone(),
             own: None,
         }),
-        TargetSpec::Own => start_own(parties).await,
+        TargetSpec::Own { database } => start_own(parties, database.as_deref()).await,
     }
 }
 
@@ -100,13 +100,14 @@ fn free_port() -> Result<SocketAddr, BenchError> {
         .map_err(|e| setup("finding a free port", e))
 }
 
-fn own_config(addr: SocketAddr, metrics: SocketAddr) -> String {
+/// The own gateway's configuration; `database` is a TOML string literal.
+fn own_config(addr: SocketAddr, metrics: SocketAddr, database: &str) -> String {
     format!(
         "[server]\nlisten = \"{addr}\"\nmetrics_listen = \"{metrics}\"\n\
          max_connections_per_identity = 1024\n\
          [tls]\ncert = \"pki/gateway.crt\"\nkey = \"pki/gateway.key\"\n\
          client_ca = \"pki/ca.crt\"\ncrl = \"pki/ca.crl\"\n\
-         [database]\nurl = \"sqlite://data/brdo.db\"\n\
+         [database]\nurl = {database}\n\
          [audit]\nsigning_key = \"pki/audit-signing.key\"\npublic_key = \"pki/audit-signing.pub\"\n\
          [crypto]\nmaster_key_file = \"data/master.key\"\n\
          [storage]\nblob_dir = \"data/blobs\"\n\
@@ -115,11 +116,14 @@ fn own_config(addr: SocketAddr, metrics: SocketAddr) -> String {
 }
 
 /// Writes a PKI, policy and config under `dir`; returns the config path.
+/// `database` is the gateway's database URL, a SQLite file in `dir` when
+/// `None`.
 pub fn write_own(
     dir: &Path,
     parties: &Parties,
     addr: SocketAddr,
     metrics: SocketAddr,
+    database: Option<&str>,
 ) -> Result<PathBuf, BenchError> {
     let pki_dir = dir.join("pki");
     let now = OffsetDateTime::now_utc();
@@ -142,15 +146,21 @@ pub fn write_own(
     std::fs::write(dir.join("policy.toml"), brdo_tools::demo_data::POLICY)
         .map_err(|e| setup("policy.toml", e))?;
     let config = dir.join("gateway.toml");
-    std::fs::write(&config, own_config(addr, metrics)).map_err(|e| setup("gateway.toml", e))?;
+    let database = toml::Value::String(database.unwrap_or("sqlite://data/brdo.db").to_owned());
+    std::fs::write(&config, own_config(addr, metrics, &database.to_string()))
+        .map_err(|e| setup("gateway.toml", e))?;
     Ok(config)
 }
 
 /// Writes the files and starts `brdo serve` on them; returns the child and
 /// its address.
-fn spawn_own(dir: &Path, parties: &Parties) -> Result<(Child, SocketAddr), BenchError> {
+fn spawn_own(
+    dir: &Path,
+    parties: &Parties,
+    database: Option<&str>,
+) -> Result<(Child, SocketAddr), BenchError> {
     let addr = free_port()?;
-    let config = write_own(dir, parties, addr, free_port()?)?;
+    let config = write_own(dir, parties, addr, free_port()?, database)?;
     let exe = std::env::current_exe().map_err(|e| setup("finding the brdo binary", e))?;
     let log =
         std::fs::File::create(dir.join("gateway.log")).map_err(|e| setup("gateway.log", e))?;
@@ -166,11 +176,11 @@ fn spawn_own(dir: &Path, parties: &Parties) -> Result<(Child, SocketAddr), Bench
     Ok((child, addr))
 }
 
-async fn start_own(parties: &Parties) -> Result<Prepared, BenchError> {
+async fn start_own(parties: &Parties, database: Option<&str>) -> Result<Prepared, BenchError> {
     let nanos = OffsetDateTime::now_utc().unix_timestamp_nanos();
     let dir = std::env::temp_dir().join(format!("brdo-bench-{}-{nanos}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| setup("temporary directory", e))?;
-    let (child, addr) = match spawn_own(&dir, parties) {
+    let (child, addr) = match spawn_own(&dir, parties, database) {
         Ok(c) => c,
         Err(e) => {
             // Nothing may stay behind: the directory holds a CA key.
@@ -267,5 +277,32 @@ impl Baseline {
     pub async fn stop(self) {
         let _ = self.shutdown.send(());
         let _ = self.task.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_own_gateway_gets_the_database_it_is_given() {
+        let parties = Parties {
+            sender: "AL-CTD".into(),
+            recipients: vec!["RS-MOI".into()],
+        };
+        let addr: SocketAddr = "127.0.0.1:1".parse().expect("addr");
+        for (given, expected) in [
+            (None, "sqlite://data/brdo.db"),
+            (
+                Some("postgres://u@127.0.0.1:5432/b\"x"),
+                "postgres://u@127.0.0.1:5432/b\"x",
+            ),
+        ] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let path = write_own(dir.path(), &parties, addr, addr, given).expect("write");
+            let text = std::fs::read_to_string(path).expect("read");
+            let config: toml::Value = toml::from_str(&text).expect("valid TOML");
+            assert_eq!(config["database"]["url"].as_str(), Some(expected), "{text}");
+        }
     }
 }

@@ -45,6 +45,11 @@ pub struct BenchArgs {
     /// starts its own in a temporary directory.
     #[arg(long, requires = "pki")]
     pub target: Option<SocketAddr>,
+    /// The database of the benchmark's own gateway (e.g. an empty
+    /// PostgreSQL database, `postgres://user@host/db`) instead of a SQLite
+    /// file in its temporary directory.
+    #[arg(long, conflicts_with = "target")]
+    pub database: Option<String>,
     /// PKI directory (from `brdo pki init`) with `ca.crt` and the partner
     /// certificates; `--baseline` also uses its `gateway.crt`, `gateway.key`
     /// and `ca.crl`.
@@ -77,7 +82,9 @@ impl BenchArgs {
                 pki: pki.clone(),
                 server_pid: self.server_pid,
             },
-            (None, None) => TargetSpec::Own,
+            (None, None) => TargetSpec::Own {
+                database: self.database.clone(),
+            },
             (None, Some(_)) => {
                 return Err("--pki: only with --target (the own gateway makes its own PKI)".into());
             }
@@ -162,7 +169,7 @@ mod tests {
     fn defaults_run_closed_loop_submit_on_an_own_gateway() {
         let o = parse(&[]).expect("parse").options().expect("options");
         o.validate().expect("valid");
-        assert!(matches!(o.target, TargetSpec::Own));
+        assert!(matches!(o.target, TargetSpec::Own { database: None }));
         assert_eq!(o.load.mode, Mode::Closed);
         assert_eq!(o.load.scenario, Scenario::Submit);
         assert_eq!(o.to.len(), 5);
@@ -221,6 +228,26 @@ mod tests {
             e.expect_err("pid without target")
                 .starts_with("--server-pid")
         );
+        assert!(
+            parse(&[
+                "--database",
+                "postgres://h/d",
+                "--target",
+                "127.0.0.1:1",
+                "--pki",
+                "p"
+            ])
+            .is_err(),
+            "a running gateway has its own database"
+        );
+        let o = parse(&["--database", "postgres://h/d"])
+            .expect("parse")
+            .options()
+            .expect("options");
+        assert!(matches!(
+            o.target,
+            TargetSpec::Own { database: Some(ref d) } if d == "postgres://h/d"
+        ));
         let o = parse(&["--recipients", "6"])
             .expect("parse")
             .options()
