@@ -18,6 +18,7 @@ mod audit_rows;
 mod backend;
 mod bulk_read;
 mod convert;
+mod echo_rows;
 mod error;
 pub(crate) mod events;
 mod expected;
@@ -96,8 +97,10 @@ impl StoreOptions {
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
-    writer: mpsc::Sender<writer::Job>,
+    writer: mpsc::Sender<writer::Request>,
     backend: Backend,
+    /// Opened by [`Store::open_durable_echo`]: may take echo rows.
+    echo: bool,
     node: Option<String>,
     url: String,
     origin: String,
@@ -176,6 +179,7 @@ impl Store {
             pool,
             writer: tx,
             backend,
+            echo: false,
             node: opts.node.clone(),
             url,
             origin,
@@ -223,7 +227,51 @@ impl Store {
         }
         let (reply, rx) = oneshot::channel();
         self.writer
-            .send(writer::Job { op, audit, reply })
+            .send(writer::Request::Write(writer::Job { op, audit, reply }))
+            .await
+            .map_err(|_| StoreError::Unavailable("the writer task has stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Unavailable("the writer task dropped the request".into()))?
+    }
+
+    /// Opens a store on a new SQLite file at `path` for the benchmark's
+    /// durable echo (`brdo bench --baseline durable`): the gateway's schema,
+    /// writer thread, pragmas and WAL checkpoints, plus the echo's table
+    /// (see `echo_rows`). Refuses a file that already exists, so the
+    /// table, whose rows are not audited, is never added to a gateway's
+    /// database.
+    pub async fn open_durable_echo(path: &std::path::Path) -> Result<Self, StoreError> {
+        if path.exists() {
+            return Err(StoreError::Unavailable(format!(
+                "{} exists; the durable echo makes a database of its own",
+                path.display()
+            )));
+        }
+        let mut store = Self::open(&StoreOptions {
+            url: format!("sqlite://{}", path.display()),
+            node: None,
+            read_connections: 2,
+            checkpoints: CheckpointPolicy::default(),
+        })
+        .await?;
+        store.pool.execute(echo_rows::CREATE).await?;
+        store.echo = true;
+        Ok(store)
+    }
+
+    /// Appends `body` as one row of the durable echo's table through the
+    /// writer, answering once its batch is durable. No audit record: only
+    /// a store from [`Store::open_durable_echo`] takes it; any other is
+    /// refused here, before the writer sees it.
+    pub async fn append_echo_row(&self, body: Vec<u8>) -> Result<(), StoreError> {
+        if !self.echo {
+            return Err(StoreError::Unavailable(
+                "echo rows go only to the benchmark's durable echo database".into(),
+            ));
+        }
+        let (reply, rx) = oneshot::channel();
+        self.writer
+            .send(writer::Request::EchoRow(writer::EchoRow { body, reply }))
             .await
             .map_err(|_| StoreError::Unavailable("the writer task has stopped".into()))?;
         rx.await

@@ -891,7 +891,7 @@ async fn one_sweeper_at_a_time(kind: Kind) {
 
 /// A temporary directory only its owner may open, as the store requires
 /// of a database's directory.
-fn owner_only_tempdir() -> tempfile::TempDir {
+pub(crate) fn owner_only_tempdir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     owner_only(dir.path(), 0o700);
     dir
