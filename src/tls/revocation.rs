@@ -118,6 +118,94 @@ mod tests {
         UnixTime::since_unix_epoch(Duration::from_secs(secs))
     }
 
+    /// A PKI with partners AL-CTD and RS-MOI, RS-MOI revoked; the TLS
+    /// material loaded from it.
+    fn pki_with_a_revocation(dir: &std::path::Path) -> crate::config::TlsConfig {
+        let now = time::OffsetDateTime::now_utc();
+        crate::pki::init(dir, &[], now).expect("init");
+        for p in ["AL-CTD", "RS-MOI"] {
+            crate::pki::issue(dir, &crate::pki::Subject::Partner(p.into()), 800, "x", now)
+                .expect("issue");
+        }
+        crate::pki::revoke(
+            dir,
+            &serial_hex(dir, "RS-MOI"),
+            crate::pki::RevocationReason::KeyCompromise,
+            now,
+        )
+        .expect("revoke");
+        crate::config::TlsConfig {
+            cert: dir.join("gateway.crt"),
+            key: dir.join("gateway.key"),
+            client_ca: dir.join("ca.crt").into(),
+            crl: dir.join("ca.crl"),
+            ..crate::config::TlsConfig::default()
+        }
+    }
+
+    fn leaf(dir: &std::path::Path, partner: &str) -> rustls::pki_types::CertificateDer<'static> {
+        use rustls::pki_types::pem::PemObject;
+        let pem = std::fs::read(dir.join(format!("partner-{partner}.crt"))).expect("cert");
+        rustls::pki_types::CertificateDer::from_pem_slice(&pem).expect("pem")
+    }
+
+    fn serial_hex(dir: &std::path::Path, partner: &str) -> String {
+        crate::tls::PeerCert::from_der(&leaf(dir, partner)).serial
+    }
+
+    #[test]
+    fn the_verifier_refuses_a_revoked_leaf_and_a_stale_list() {
+        use rustls::server::danger::ClientCertVerifier;
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().join("pki");
+        let cfg = pki_with_a_revocation(&dir);
+        let material =
+            crate::tls::TlsMaterial::load(&cfg, &crate::tls::PolicyTrust::default()).expect("load");
+        let verifier = material.client_verifier().expect("verifier");
+        let now = UnixTime::now();
+        let (good, revoked) = (leaf(&dir, "AL-CTD"), leaf(&dir, "RS-MOI"));
+        verifier
+            .verify_client_cert(&good, &[], now)
+            .expect("AL-CTD passes");
+        assert_eq!(
+            verifier.verify_client_cert(&revoked, &[], now).err(),
+            Some(CertificateError::Revoked.into())
+        );
+        // Once the list's nextUpdate has passed, every leaf of its CA is
+        // refused, the valid one too (fail closed).
+        let stale = UnixTime::since_unix_epoch(Duration::from_secs(
+            u64::try_from(material.crl_info.next_update).expect("positive") + 1,
+        ));
+        assert_eq!(
+            verifier.verify_client_cert(&good, &[], stale).err(),
+            Some(CertificateError::ExpiredRevocationList.into())
+        );
+    }
+
+    #[test]
+    fn a_list_with_a_bad_signature_or_another_issuer_is_refused_at_load() {
+        use rustls::pki_types::pem::PemObject;
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let cfg = pki_with_a_revocation(&tmp.path().join("pki"));
+        let pem = std::fs::read(&cfg.crl).expect("crl");
+        let mut der = rustls::pki_types::CertificateRevocationListDer::from_pem_slice(&pem)
+            .expect("pem")
+            .as_ref()
+            .to_vec();
+        // The signature's last byte.
+        let last = der.len() - 1;
+        der[last] ^= 0x01;
+        std::fs::write(&cfg.crl, &der).expect("write");
+        let trust = crate::tls::PolicyTrust::default();
+        assert!(crate::tls::TlsMaterial::load(&cfg, &trust).is_err());
+
+        // A list another CA signed, under this CA's file name.
+        let other = tmp.path().join("other");
+        pki_with_a_revocation(&other);
+        std::fs::copy(other.join("ca.crl"), &cfg.crl).expect("copy");
+        assert!(crate::tls::TlsMaterial::load(&cfg, &trust).is_err());
+    }
+
     #[test]
     fn a_listed_serial_is_refused_and_others_pass() {
         let crl = list(&[&[0x0b], &[0x00, 0x80]], 1_000);
