@@ -49,7 +49,7 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use audit_rows::AuditFilter;
 pub use backend::Backend;
-use backend::{SQLITE_BUSY_TIMEOUT_MS, normalise_url, sqlite_file, wal_file};
+use backend::{SQLITE_BUSY_TIMEOUT_MS, normalise_url, sqlite_file};
 pub use bulk_read::{Block, BulkReader};
 pub use error::StoreError;
 pub use expected::Expected;
@@ -143,10 +143,7 @@ impl Store {
             .await?;
 
         if backend == Backend::Sqlite {
-            tokio::spawn(checkpoint_wal(
-                pool.clone(),
-                sqlite_file(&url).map(|p| wal_file(&p)),
-            ));
+            tokio::spawn(checkpoint_wal(pool.clone()));
         }
         let (tx, rx) = mpsc::channel(4096);
         // This store's token in what it announces to other nodes.
@@ -461,7 +458,7 @@ const WAL_RESTART_BYTES: u64 = 64 << 20;
 /// off the writer's path: a PASSIVE checkpoint never waits for the writer
 /// or readers, so commits keep their fsync of the WAL only. Ends when the
 /// pool is closed.
-async fn checkpoint_wal(pool: AnyPool, wal: Option<std::path::PathBuf>) {
+async fn checkpoint_wal(pool: AnyPool) {
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -469,7 +466,7 @@ async fn checkpoint_wal(pool: AnyPool, wal: Option<std::path::PathBuf>) {
         if pool.is_closed() {
             return;
         }
-        if let Err(e) = checkpoint_once(&pool, wal.as_deref(), WAL_RESTART_BYTES).await {
+        if let Err(e) = checkpoint_once(&pool, WAL_RESTART_BYTES).await {
             if pool.is_closed() {
                 return;
             }
@@ -478,48 +475,62 @@ async fn checkpoint_wal(pool: AnyPool, wal: Option<std::path::PathBuf>) {
     }
 }
 
-/// One round of [`checkpoint_wal`]. A passive checkpoint never catches up
-/// with a writer that commits all the time, and SQLite starts the log
-/// afresh only after a checkpoint that did: under steady load the log grew
-/// by 90 MB/s, without end. So once the file is larger than `restart_at`,
-/// a RESTART checkpoint copies the rest (little, just after the passive
-/// one) and the next batch writes the log from its start again: the file
-/// stays near `restart_at`, and its pages stay in the cache instead of
-/// being allocated anew.
+/// One round of [`checkpoint_wal`]; returns whether it restarted the log.
+/// A passive checkpoint never catches up with a writer that commits all
+/// the time, and SQLite starts the log afresh only after a checkpoint that
+/// did: under steady load the log grew by 90 MB/s, without end. So once
+/// the log holds more than `restart_at` bytes of frames, a RESTART
+/// checkpoint copies the rest (little, just after the passive one) and the
+/// next batch writes the log from its start again: the file stays near
+/// `restart_at`, and its pages stay in the cache instead of being
+/// allocated anew.
+///
+/// The measure is the log's frames since its last restart, as the passive
+/// checkpoint reports them, not the file's size: SQLite writes a restarted
+/// log over the old file without shortening it, so the size stayed above
+/// the limit after the first restart, and a RESTART ran every round
+/// although the log held only half a second of writes. Each one holds the
+/// writer off while it copies what came after the passive one, syncs the
+/// database file and waits for readers: those rounds were the stalls
+/// behind the p99.9 latency (BENCHMARKS.md, "Performance round 2").
 ///
 /// A RESTART holds off the writer while it waits for readers on older
 /// snapshots (a long audit export, say), so it waits at most
 /// [`RESTART_WAIT_MS`] for them and otherwise tries again next round.
-async fn checkpoint_once(
-    pool: &AnyPool,
-    wal: Option<&std::path::Path>,
-    restart_at: u64,
-) -> Result<(), sqlx::Error> {
-    pool.execute("PRAGMA wal_checkpoint(PASSIVE)").await?;
-    let large = wal
-        .and_then(|p| std::fs::metadata(p).ok())
-        .is_some_and(|m| m.len() > restart_at);
-    if large {
-        let mut conn = pool.acquire().await?;
-        conn.execute(sqlx::AssertSqlSafe(format!(
-            "PRAGMA busy_timeout = {RESTART_WAIT_MS}"
-        )))
+async fn checkpoint_once(pool: &AnyPool, restart_at: u64) -> Result<bool, sqlx::Error> {
+    // (busy, frames in the log, frames copied); -1 when not in WAL mode.
+    let (_, log_frames, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+        .fetch_one(pool)
         .await?;
-        let restarted = conn.execute("PRAGMA wal_checkpoint(RESTART)").await;
-        // Back to the read pool's own timeout before anything else uses it.
-        let reset = conn
-            .execute(sqlx::AssertSqlSafe(format!(
-                "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}"
-            )))
-            .await;
-        if reset.is_err() {
-            // Never hand a connection with the short timeout back.
-            conn.detach();
-        }
-        restarted?;
-        reset?;
+    let page_size: i64 = sqlx::query_scalar("PRAGMA page_size")
+        .fetch_one(pool)
+        .await?;
+    // A frame is a 24-byte header and a page.
+    let log_bytes = u64::try_from(log_frames.max(0))
+        .unwrap_or(0)
+        .saturating_mul(u64::try_from(page_size.max(0)).unwrap_or(0) + 24);
+    if log_bytes <= restart_at {
+        return Ok(false);
     }
-    Ok(())
+    let mut conn = pool.acquire().await?;
+    conn.execute(sqlx::AssertSqlSafe(format!(
+        "PRAGMA busy_timeout = {RESTART_WAIT_MS}"
+    )))
+    .await?;
+    let restarted = conn.execute("PRAGMA wal_checkpoint(RESTART)").await;
+    // Back to the read pool's own timeout before anything else uses it.
+    let reset = conn
+        .execute(sqlx::AssertSqlSafe(format!(
+            "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}"
+        )))
+        .await;
+    if reset.is_err() {
+        // Never hand a connection with the short timeout back.
+        conn.detach();
+    }
+    restarted?;
+    reset?;
+    Ok(true)
 }
 
 /// Longest a RESTART checkpoint holds off the writer waiting for readers.
