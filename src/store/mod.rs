@@ -40,7 +40,7 @@ pub mod writes;
 
 use std::str::FromStr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -49,7 +49,7 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use audit_rows::AuditFilter;
 pub use backend::Backend;
-use backend::{SQLITE_BUSY_TIMEOUT_MS, normalise_url, sqlite_file};
+use backend::{normalise_url, sqlite_file};
 pub use bulk_read::{Block, BulkReader};
 pub use error::StoreError;
 pub use expected::Expected;
@@ -142,8 +142,10 @@ impl Store {
             .connect_with(connect_opts)
             .await?;
 
+        // Set while SQLite's log is long (see `checkpoint_once`).
+        let log_large = Arc::new(AtomicBool::new(false));
         if backend == Backend::Sqlite {
-            tokio::spawn(checkpoint_wal(pool.clone()));
+            tokio::spawn(checkpoint_wal(pool.clone(), log_large.clone()));
         }
         let (tx, rx) = mpsc::channel(4096);
         // This store's token in what it announces to other nodes.
@@ -160,6 +162,7 @@ impl Store {
                     origin.clone(),
                     opts.checkpoints.clone(),
                     rx,
+                    log_large,
                 ))?;
             }
             _ => {
@@ -169,6 +172,7 @@ impl Store {
                     origin.clone(),
                     opts.checkpoints.clone(),
                     rx,
+                    log_large,
                 ));
             }
         }
@@ -458,7 +462,7 @@ const WAL_RESTART_BYTES: u64 = 64 << 20;
 /// off the writer's path: a PASSIVE checkpoint never waits for the writer
 /// or readers, so commits keep their fsync of the WAL only. Ends when the
 /// pool is closed.
-async fn checkpoint_wal(pool: AnyPool) {
+async fn checkpoint_wal(pool: AnyPool, log_large: Arc<AtomicBool>) {
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -466,7 +470,7 @@ async fn checkpoint_wal(pool: AnyPool) {
         if pool.is_closed() {
             return;
         }
-        if let Err(e) = checkpoint_once(&pool, WAL_RESTART_BYTES).await {
+        if let Err(e) = checkpoint_once(&pool, WAL_RESTART_BYTES, &log_large).await {
             if pool.is_closed() {
                 return;
             }
@@ -475,29 +479,32 @@ async fn checkpoint_wal(pool: AnyPool) {
     }
 }
 
-/// One round of [`checkpoint_wal`]; returns whether it restarted the log.
+/// One round of [`checkpoint_wal`]: a passive checkpoint, then whether
+/// the log holds more than `restart_at` bytes of frames since it last
+/// started afresh, which it also sets in `log_large` and returns.
+///
 /// A passive checkpoint never catches up with a writer that commits all
-/// the time, and SQLite starts the log afresh only after a checkpoint that
-/// did: under steady load the log grew by 90 MB/s, without end. So once
-/// the log holds more than `restart_at` bytes of frames, a RESTART
-/// checkpoint copies the rest (little, just after the passive one) and the
-/// next batch writes the log from its start again: the file stays near
-/// `restart_at`, and its pages stay in the cache instead of being
-/// allocated anew.
+/// the time, and SQLite starts the log afresh only at a write that begins
+/// after a checkpoint that did: under steady load the log grew by 90 MB/s,
+/// without end. A long log makes the writer catch the checkpoint up itself
+/// between two batches (`writer::catch_up_log`): it copies the little
+/// written since this round's passive one, and its next transaction writes
+/// the log from its start. The file stays near `restart_at`, and its pages
+/// stay in the cache instead of being allocated anew.
 ///
-/// The measure is the log's frames since its last restart, as the passive
-/// checkpoint reports them, not the file's size: SQLite writes a restarted
-/// log over the old file without shortening it, so the size stayed above
-/// the limit after the first restart, and a RESTART ran every round
-/// although the log held only half a second of writes. Each one holds the
-/// writer off while it copies what came after the passive one, syncs the
-/// database file and waits for readers: those rounds were the stalls
-/// behind the p99.9 latency (BENCHMARKS.md, "Performance round 2").
-///
-/// A RESTART holds off the writer while it waits for readers on older
-/// snapshots (a long audit export, say), so it waits at most
-/// [`RESTART_WAIT_MS`] for them and otherwise tries again next round.
-async fn checkpoint_once(pool: &AnyPool, restart_at: u64) -> Result<bool, sqlx::Error> {
+/// This round used to run a RESTART checkpoint from the read pool instead,
+/// once the *file* was larger than `restart_at`. Two things made that the
+/// p99.9 stall (BENCHMARKS.md, "Performance round 2"): SQLite writes a
+/// restarted log over the old file without shortening it, so every round
+/// after the first ran one; and a RESTART from another connection first
+/// polls for the writer's lock with the busy handler's sleeps, then holds
+/// the writer off for its copy, the database file's sync and the wait for
+/// readers: 40 to 130 ms per round under load.
+async fn checkpoint_once(
+    pool: &AnyPool,
+    restart_at: u64,
+    log_large: &AtomicBool,
+) -> Result<bool, sqlx::Error> {
     // (busy, frames in the log, frames copied); -1 when not in WAL mode.
     let (_, log_frames, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
         .fetch_one(pool)
@@ -509,32 +516,10 @@ async fn checkpoint_once(pool: &AnyPool, restart_at: u64) -> Result<bool, sqlx::
     let log_bytes = u64::try_from(log_frames.max(0))
         .unwrap_or(0)
         .saturating_mul(u64::try_from(page_size.max(0)).unwrap_or(0) + 24);
-    if log_bytes <= restart_at {
-        return Ok(false);
-    }
-    let mut conn = pool.acquire().await?;
-    conn.execute(sqlx::AssertSqlSafe(format!(
-        "PRAGMA busy_timeout = {RESTART_WAIT_MS}"
-    )))
-    .await?;
-    let restarted = conn.execute("PRAGMA wal_checkpoint(RESTART)").await;
-    // Back to the read pool's own timeout before anything else uses it.
-    let reset = conn
-        .execute(sqlx::AssertSqlSafe(format!(
-            "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}"
-        )))
-        .await;
-    if reset.is_err() {
-        // Never hand a connection with the short timeout back.
-        conn.detach();
-    }
-    restarted?;
-    reset?;
-    Ok(true)
+    let large = log_bytes > restart_at;
+    log_large.store(large, Ordering::Relaxed);
+    Ok(large)
 }
-
-/// Longest a RESTART checkpoint holds off the writer waiting for readers.
-const RESTART_WAIT_MS: u64 = 50;
 
 /// Advisory lock key of the retention sweeper (the audit chain's writer
 /// lock is 727274).

@@ -14,6 +14,10 @@
 //! every job in it fails closed. What each op does, with its SQL, lives in
 //! `writes`; this module only batches, dispatches and commits.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
 use tokio::sync::{mpsc, oneshot};
 
 use super::audit_rows::{Head, read_head, write_pending};
@@ -69,8 +73,10 @@ pub(super) async fn run(
     origin: String,
     policy: CheckpointPolicy,
     mut rx: mpsc::Receiver<Request>,
+    log_large: Arc<AtomicBool>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut caught_up = Instant::now();
     // Time-based checkpoints need a batch even when no request comes.
     let tick = policy
         .interval
@@ -97,6 +103,46 @@ pub(super) async fn run(
             }
         }
         run_batch(&mut conn, backend, &origin, &policy, &mut batch).await;
+        if backend == Backend::Sqlite
+            && log_large.load(Ordering::Relaxed)
+            && caught_up.elapsed() >= CATCH_UP_EVERY
+        {
+            caught_up = Instant::now();
+            if catch_up_log(&mut conn).await {
+                // Its next transaction starts the log afresh.
+                log_large.store(false, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// Least time between two of the writer's own checkpoints while the log
+/// is long: a reader on an older snapshot can keep one from catching up,
+/// and each costs a sync of the database file.
+const CATCH_UP_EVERY: Duration = Duration::from_millis(50);
+
+/// Copies the rest of a long log into the database file between two
+/// batches (see `super::checkpoint_once`). No other transaction writes
+/// meanwhile, so unless a reader is on an older snapshot the copy is
+/// complete, and SQLite starts the log afresh at the next batch's
+/// `BEGIN`. Passive: it never waits for a reader. Only what the
+/// background checkpoint has not copied yet is left to copy, so the batch
+/// after it waits for that and one sync of the database file. Returns
+/// whether it copied the whole log; a failure or a partial copy leaves the
+/// log to the next try; nothing is lost.
+async fn catch_up_log(conn: &mut WriteConn) -> bool {
+    // (busy, frames in the log, frames copied)
+    match conn.fetch_all("PRAGMA wal_checkpoint(PASSIVE)", &[]).await {
+        Ok(rows) => rows.first().is_some_and(|r| {
+            matches!(
+                (r.int(0), r.int(1), r.int(2)),
+                (Ok(0), Ok(log), Ok(copied)) if log == copied
+            )
+        }),
+        Err(e) => {
+            tracing::warn!(error = %e, "the writer's checkpoint of a long log failed; retried");
+            false
+        }
     }
 }
 
