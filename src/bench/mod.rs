@@ -6,7 +6,10 @@
 //! `--baseline` the same load first runs against an echo server built from
 //! the gateway's own TLS configuration and accept loop
 //! ([`brdo::tls::serve`]) whose handler answers 202 and does nothing, and
-//! every gateway figure is also given as a ratio to it.
+//! every gateway figure is also given as a ratio to it. With `--baseline
+//! durable` the echo's handler first stores the body as one row through
+//! the store's own writer (group commit, fsync): the least any durable
+//! answer costs here, which the gateway's figures are then divided by.
 //!
 //! - [`options`]: what to run, validated before anything starts.
 //! - [`scenario`]: the operations (submit, receive, handshake, mixed).
@@ -63,19 +66,32 @@ pub async fn run(opts: &BenchOptions) -> Result<Report, BenchError> {
     }
     let machine = report::Machine::read();
     let prepared = target::prepare(&opts.target, &opts.scenario_parties()).await?;
-    let baseline = if opts.baseline {
-        let echo = target::Baseline::start(&prepared.pki).await?;
-        let endpoint = prepared.endpoint(echo.addr, true);
+    let mut baselines = Vec::new();
+    for (wanted, kind) in [
+        (opts.baseline.echo, target::BaselineKind::Echo),
+        (opts.baseline.durable, target::BaselineKind::Durable),
+    ] {
+        if !wanted {
+            continue;
+        }
+        let server = target::Baseline::start(&prepared.pki, kind).await?;
+        let endpoint = prepared.endpoint(server.addr, true);
         // In-process: its CPU and memory cannot be told apart from the
-        // load generator's, so the baseline reports none.
-        let run = load::run(&opts.load, &endpoint, None, "baseline").await;
-        echo.stop().await;
-        Some(run?)
-    } else {
-        None
-    };
+        // load generator's, so a baseline reports none.
+        let run = load::run(&opts.load, &endpoint, None, kind.label()).await;
+        server.stop().await;
+        baselines.push((kind, run?));
+    }
     let endpoint = prepared.endpoint(prepared.addr, false);
     let gateway = load::run(&opts.load, &endpoint, prepared.server_pid, "gateway").await;
     prepared.stop();
-    Ok(Report::new(machine, baseline, gateway?))
+    let mut echo = None;
+    let mut durable = None;
+    for (kind, run) in baselines {
+        match kind {
+            target::BaselineKind::Echo => echo = Some(run),
+            target::BaselineKind::Durable => durable = Some(run),
+        }
+    }
+    Ok(Report::new(machine, echo, gateway?).with_durable(durable))
 }

@@ -101,6 +101,48 @@ pub enum TargetSpec {
     },
 }
 
+/// The servers the gateway is compared with, run first with the same load.
+///
+/// Each is the gateway's own TLS configuration and accept loop
+/// ([`brdo::tls::serve`]) in the generator's process; they differ only in
+/// what the handler does before it answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Baselines {
+    /// The echo: answers 202 and does nothing. Tells how much of the
+    /// machine the generator, TLS and HTTP leave.
+    pub echo: bool,
+    /// The durable echo: stores the body as one row through the store's
+    /// own writer (group commit, `synchronous = FULL`) and answers 201.
+    /// Tells what any durable answer costs here, so the gateway's audit,
+    /// policy and content work can be told apart from durability itself.
+    pub durable: bool,
+}
+
+impl Baselines {
+    /// Whether any baseline runs.
+    pub fn any(self) -> bool {
+        self.echo || self.durable
+    }
+}
+
+/// Parses `--baseline`'s value: `echo` (also what a bare `--baseline`
+/// means), `durable`, or both separated by a comma.
+pub fn parse_baselines(s: &str) -> Result<Baselines, String> {
+    let mut b = Baselines::default();
+    for part in s.split(',').map(str::trim) {
+        match part {
+            "echo" => b.echo = true,
+            "durable" => b.durable = true,
+            other => {
+                return Err(format!(
+                    "{other:?} is not a baseline: echo, durable or echo,durable"
+                ));
+            }
+        }
+    }
+    Ok(b)
+}
+
 /// A whole benchmark run.
 #[derive(Debug, Clone)]
 pub struct BenchOptions {
@@ -108,8 +150,8 @@ pub struct BenchOptions {
     pub load: LoadSpec,
     /// The gateway.
     pub target: TargetSpec,
-    /// Run the same load against the echo server first.
-    pub baseline: bool,
+    /// The servers to run the same load against first.
+    pub baseline: Baselines,
     /// The sending partner (`partner-<ID>.crt` in the PKI directory).
     pub sender: String,
     /// Partners the messages go to; the first `recipients` are used and the
@@ -175,7 +217,7 @@ impl BenchOptions {
                     ));
                 }
             }
-            if self.baseline {
+            if self.baseline.any() {
                 return Err(usage(
                     "--baseline",
                     "the relay scenario's baseline is the single gateway, always run",
@@ -264,7 +306,7 @@ mod tests {
                 progress: false,
             },
             target: TargetSpec::Own { database: None },
-            baseline: false,
+            baseline: Baselines::default(),
             sender: "AL-CTD".into(),
             to: vec!["RS-MOI".into(), "EU-ECTC".into()],
         }
@@ -330,15 +372,33 @@ mod tests {
         };
         assert_eq!(flag_of(&o), "--database");
         o.target = TargetSpec::Own { database: None };
-        o.baseline = true;
+        o.baseline.echo = true;
         assert_eq!(flag_of(&o), "--baseline");
-        o.baseline = false;
+        o.baseline = Baselines {
+            echo: false,
+            durable: true,
+        };
+        assert_eq!(flag_of(&o), "--baseline");
+        o.baseline = Baselines::default();
         o.target = TargetSpec::Running {
             addr: "127.0.0.1:1".parse().expect("addr"),
             pki: "pki".into(),
             server_pid: None,
         };
         assert_eq!(flag_of(&o), "--target");
+    }
+
+    #[test]
+    fn baselines() {
+        let only = |echo, durable| Ok(Baselines { echo, durable });
+        assert_eq!(parse_baselines("echo"), only(true, false));
+        assert_eq!(parse_baselines("durable"), only(false, true));
+        assert_eq!(parse_baselines("echo,durable"), only(true, true));
+        assert_eq!(parse_baselines("durable, echo"), only(true, true));
+        assert!(parse_baselines("").is_err());
+        assert!(parse_baselines("fsync").is_err());
+        assert!(parse_baselines("echo,").is_err());
+        assert!(!Baselines::default().any());
     }
 
     #[test]

@@ -164,6 +164,10 @@ pub struct Report {
     pub gateway: RunReport,
     /// Gateway / baseline, with `--baseline`.
     pub ratios: Option<Ratios>,
+    /// The durable echo run, with `--baseline durable`.
+    pub durable: Option<RunReport>,
+    /// Gateway / durable echo, with `--baseline durable`.
+    pub durable_ratios: Option<Ratios>,
     /// The relay scenario's end-to-end figures (its `baseline` is the
     /// single gateway, its `gateway` the submits on A).
     pub relay: Option<RelayFigures>,
@@ -178,8 +182,18 @@ impl Report {
             baseline,
             gateway,
             ratios,
+            durable: None,
+            durable_ratios: None,
             relay: None,
         }
+    }
+
+    /// The report with the durable echo's run and the ratios to it.
+    #[must_use]
+    pub fn with_durable(mut self, durable: Option<RunReport>) -> Self {
+        self.durable_ratios = durable.as_ref().map(|d| Ratios::of(&self.gateway, d));
+        self.durable = durable;
+        self
     }
 
     /// The report with the relay scenario's end-to-end figures.
@@ -193,6 +207,7 @@ impl Report {
     pub fn has_errors(&self) -> bool {
         self.gateway.error_count > 0
             || self.baseline.as_ref().is_some_and(|b| b.error_count > 0)
+            || self.durable.as_ref().is_some_and(|b| b.error_count > 0)
             || self.relay.as_ref().is_some_and(|r| r.missing > 0)
     }
 
@@ -234,7 +249,7 @@ impl Report {
             "srv cores",
             "srv peak"
         );
-        for r in self.baseline.iter().chain([g]) {
+        for r in self.baseline.iter().chain(&self.durable).chain([g]) {
             let _ = writeln!(
                 out,
                 "{:<9} {:>11.1} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>7} {:>10} {:>10}",
@@ -253,28 +268,35 @@ impl Report {
                     .unwrap_or_else(|| "-".into()),
             );
         }
-        if let Some(x) = &self.ratios {
-            let f = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.2}×"));
-            let _ = writeln!(
-                out,
-                "{:<9} {:>11} {:>9} {:>9} {:>9}",
-                "ratio",
-                f(x.throughput),
-                f(x.p50),
-                f(x.p99),
-                f(x.p999)
-            );
+        for (name, x) in [("ratio", &self.ratios), ("÷ durable", &self.durable_ratios)] {
+            if let Some(x) = x {
+                ratio_line(&mut out, name, x);
+            }
         }
         if let Some(r) = &self.relay {
             relay_lines(&mut out, r);
         }
-        for r in self.baseline.iter().chain([g]) {
+        for r in self.baseline.iter().chain(&self.durable).chain([g]) {
             for (k, n) in &r.errors {
                 let _ = writeln!(out, "{} error {k}: {n}", r.target);
             }
         }
         out
     }
+}
+
+/// One line of gateway / baseline ratios.
+fn ratio_line(out: &mut String, name: &str, x: &Ratios) {
+    let f = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.2}×"));
+    let _ = writeln!(
+        out,
+        "{:<9} {:>11} {:>9} {:>9} {:>9}",
+        name,
+        f(x.throughput),
+        f(x.p50),
+        f(x.p99),
+        f(x.p999)
+    );
 }
 
 /// The relay scenario's end-to-end line and its ratio.
@@ -382,5 +404,33 @@ mod tests {
             "{t}"
         );
         assert!(!r.has_errors());
+        assert!(v["durable"].is_null() && v["durable_ratios"].is_null());
+        assert!(!t.contains("durable"), "{t}");
+    }
+
+    #[test]
+    fn the_durable_echo_has_its_row_and_ratios() {
+        let r = Report::new(
+            Machine {
+                cpus: 2,
+                cpu_model: None,
+                load_average_1m: None,
+            },
+            None,
+            run("gateway", 500, 2),
+        )
+        .with_durable(Some(run("durable", 2000, 1)));
+        let v = serde_json::to_value(&r).expect("json");
+        assert_eq!(v["durable"]["ok"], 2000);
+        assert_eq!(v["durable_ratios"]["throughput"], 0.25);
+        assert!(v["ratios"].is_null());
+        let t = r.text();
+        assert!(
+            t.contains("durable") && t.contains("÷ durable") && t.contains("0.25×"),
+            "{t}"
+        );
+        let mut failed = run("durable", 10, 1);
+        failed.error_count = 1;
+        assert!(r.clone().with_durable(Some(failed)).has_errors());
     }
 }

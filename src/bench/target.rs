@@ -216,21 +216,44 @@ async fn start_own(parties: &Parties, database: Option<&str>) -> Result<Prepared
     )))
 }
 
-/// The baseline: the gateway's TLS configuration and accept loop
+/// What a baseline's handler does before it answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BaselineKind {
+    /// Nothing: `202 Accepted`.
+    Echo,
+    /// Stores the request body as one row through the store's own writer
+    /// (`brdo::store::Store::open_durable_echo`): `201 Created` once the
+    /// batch holding it is durable, `503` if it failed.
+    Durable,
+}
+
+impl BaselineKind {
+    /// The name of its run in the report.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Echo => "baseline",
+            Self::Durable => "durable",
+        }
+    }
+}
+
+/// A baseline: the gateway's TLS configuration and accept loop
 /// ([`brdo::tls::serve`]) in this process, with a handler that answers
-/// `202 Accepted` to every request and does nothing else.
+/// every request after doing what its [`BaselineKind`] says.
 #[derive(Debug)]
 pub struct Baseline {
     /// Its address.
     pub addr: SocketAddr,
-    shutdown: oneshot::Sender<()>,
+    shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
+    /// The durable echo's temporary directory (its SQLite files).
+    dir: Option<PathBuf>,
 }
 
 impl Baseline {
     /// Starts it with `gateway.crt`/`.key`, `ca.crt` and `ca.crl` from
     /// `pki`, on a free local port, with the gateway's default limits.
-    pub async fn start(pki: &Path) -> Result<Self, BenchError> {
+    pub async fn start(pki: &Path, kind: BaselineKind) -> Result<Self, BenchError> {
         let defaults = Config::default();
         let tls_cfg = TlsConfig {
             cert: pki.join("gateway.crt"),
@@ -250,7 +273,16 @@ impl Baseline {
         let addr = listener
             .local_addr()
             .map_err(|e| setup("baseline listener", e))?;
-        let app = Router::new().fallback(|| async { StatusCode::ACCEPTED });
+        let (app, dir) = match kind {
+            BaselineKind::Echo => (
+                Router::new().fallback(|| async { StatusCode::ACCEPTED }),
+                None,
+            ),
+            BaselineKind::Durable => {
+                let (app, dir) = durable_app().await?;
+                (app, Some(dir))
+            }
+        };
         let mut opts = ServeOptions::from_config(&defaults.server);
         // The load comes from one identity; like the benchmark's own
         // gateway, the baseline lets it use every connection slot.
@@ -268,16 +300,59 @@ impl Baseline {
         ));
         Ok(Self {
             addr,
-            shutdown,
+            shutdown: Some(shutdown),
             task,
+            dir,
         })
     }
 
-    /// Stops it and waits for its connections to end.
-    pub async fn stop(self) {
-        let _ = self.shutdown.send(());
-        let _ = self.task.await;
+    /// Stops it, waits for its connections to end and deletes the durable
+    /// echo's files.
+    pub async fn stop(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        let _ = (&mut self.task).await;
+        if let Some(dir) = self.dir.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
+}
+
+impl Drop for Baseline {
+    fn drop(&mut self) {
+        if let Some(dir) = self.dir.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// The durable echo's handler on a store of its own in a new temporary
+/// directory; returns the router and the directory.
+async fn durable_app() -> Result<(Router, PathBuf), BenchError> {
+    let nanos = OffsetDateTime::now_utc().unix_timestamp_nanos();
+    let dir =
+        std::env::temp_dir().join(format!("brdo-bench-durable-{}-{nanos}", std::process::id()));
+    std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700)
+        .create(&dir)
+        .map_err(|e| setup("durable echo directory", e))?;
+    let store = match brdo::store::Store::open_durable_echo(&dir.join("echo.db")).await {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(setup("durable echo database", e));
+        }
+    };
+    let app = Router::new().fallback(move |body: axum::body::Bytes| {
+        let store = store.clone();
+        async move {
+            match store.append_echo_row(body.to_vec()).await {
+                Ok(()) => StatusCode::CREATED,
+                Err(_) => StatusCode::SERVICE_UNAVAILABLE,
+            }
+        }
+    });
+    Ok((app, dir))
 }
 
 #[cfg(test)]

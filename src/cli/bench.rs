@@ -37,10 +37,19 @@ pub struct BenchArgs {
     /// Message body size, bytes.
     #[arg(long, default_value_t = 1024)]
     pub body_bytes: usize,
-    /// Run the same load against a bare mTLS echo server first and print
-    /// ratios to it.
-    #[arg(long)]
-    pub baseline: bool,
+    /// Run the same load first against a bare mTLS server and print ratios
+    /// to it: `echo` (the default when no value is given) answers and does
+    /// nothing; `durable` stores each body as one row through the store's
+    /// writer (group commit, fsync) before answering; `echo,durable` runs
+    /// both.
+    #[arg(
+        long,
+        value_name = "echo|durable",
+        num_args = 0..=1,
+        default_missing_value = "echo",
+        value_parser = options::parse_baselines
+    )]
+    pub baseline: Option<options::Baselines>,
     /// A running gateway's address (with `--pki`); without it the benchmark
     /// starts its own in a temporary directory.
     #[arg(long, requires = "pki")]
@@ -105,7 +114,7 @@ impl BenchArgs {
                 progress: !self.quiet && !self.json,
             },
             target,
-            baseline: self.baseline,
+            baseline: self.baseline.unwrap_or_default(),
             sender: self.as_partner.clone(),
             to: self.to.clone(),
         })
@@ -214,6 +223,40 @@ mod tests {
             }
         ));
         assert_eq!(o.to, vec!["ME-MOI"]);
+    }
+
+    #[test]
+    fn baseline_values() {
+        let b = |args: &[&str]| {
+            parse(args)
+                .expect("parse")
+                .options()
+                .expect("options")
+                .baseline
+        };
+        assert!(!b(&[]).any());
+        let echo = options::Baselines {
+            echo: true,
+            durable: false,
+        };
+        assert_eq!(b(&["--baseline"]), echo);
+        assert_eq!(b(&["--baseline", "--concurrency", "4"]), echo);
+        assert_eq!(b(&["--baseline", "echo"]), echo);
+        assert_eq!(
+            b(&["--baseline", "durable", "--concurrency", "4"]),
+            options::Baselines {
+                echo: false,
+                durable: true
+            }
+        );
+        assert_eq!(
+            b(&["--baseline=echo,durable"]),
+            options::Baselines {
+                echo: true,
+                durable: true
+            }
+        );
+        assert!(parse(&["--baseline", "none"]).is_err());
     }
 
     #[test]

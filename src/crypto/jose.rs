@@ -73,7 +73,7 @@ pub struct JwsKey {
 /// What makes the signatures: ring (`jws_core`), or josekit for a key file
 /// ring cannot read (a P-256 key without its public half).
 enum Engine {
-    Ring(Signer),
+    Ring(Box<Signer>),
     Jose(Box<dyn JwsSigner>),
 }
 
@@ -116,7 +116,7 @@ impl JwsKey {
             return Ok(Self {
                 kid: key_id(&spki),
                 public_pem: spki_pem(&spki),
-                signer: Engine::Ring(signer),
+                signer: Engine::Ring(Box::new(signer)),
             });
         }
         if let Ok(pair) = EdDSA.key_pair_from_pem(pem) {

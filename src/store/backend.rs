@@ -98,6 +98,7 @@ pub(super) fn normalise_url(url: &str) -> Result<(Backend, String), StoreError> 
 }
 
 /// The write-ahead log beside a SQLite database file.
+#[cfg(test)]
 pub(super) fn wal_file(db: &std::path::Path) -> std::path::PathBuf {
     let mut name = db.as_os_str().to_owned();
     name.push("-wal");

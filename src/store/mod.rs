@@ -18,6 +18,7 @@ mod audit_rows;
 mod backend;
 mod bulk_read;
 mod convert;
+mod echo_rows;
 mod error;
 pub(crate) mod events;
 mod expected;
@@ -40,7 +41,7 @@ pub mod writes;
 
 use std::str::FromStr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -49,7 +50,7 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use audit_rows::AuditFilter;
 pub use backend::Backend;
-use backend::{SQLITE_BUSY_TIMEOUT_MS, normalise_url, sqlite_file, wal_file};
+use backend::{normalise_url, sqlite_file};
 pub use bulk_read::{Block, BulkReader};
 pub use error::StoreError;
 pub use expected::Expected;
@@ -98,8 +99,10 @@ impl StoreOptions {
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
-    writer: mpsc::Sender<writer::Job>,
+    writer: mpsc::Sender<writer::Request>,
     backend: Backend,
+    /// Opened by [`Store::open_durable_echo`]: may take echo rows.
+    echo: bool,
     node: Option<String>,
     url: String,
     origin: String,
@@ -141,11 +144,10 @@ impl Store {
             .connect_with(connect_opts)
             .await?;
 
+        // Set while SQLite's log is long (see `checkpoint_once`).
+        let log_large = Arc::new(AtomicBool::new(false));
         if backend == Backend::Sqlite {
-            tokio::spawn(checkpoint_wal(
-                pool.clone(),
-                sqlite_file(&url).map(|p| wal_file(&p)),
-            ));
+            tokio::spawn(checkpoint_wal(pool.clone(), log_large.clone()));
         }
         let (tx, rx) = mpsc::channel(4096);
         // This store's token in what it announces to other nodes.
@@ -162,6 +164,7 @@ impl Store {
                     origin.clone(),
                     opts.checkpoints.clone(),
                     rx,
+                    log_large,
                 ))?;
             }
             _ => {
@@ -171,6 +174,7 @@ impl Store {
                     origin.clone(),
                     opts.checkpoints.clone(),
                     rx,
+                    log_large,
                 ));
             }
         }
@@ -178,6 +182,7 @@ impl Store {
             pool,
             writer: tx,
             backend,
+            echo: false,
             node: opts.node.clone(),
             url,
             origin,
@@ -225,7 +230,51 @@ impl Store {
         }
         let (reply, rx) = oneshot::channel();
         self.writer
-            .send(writer::Job { op, audit, reply })
+            .send(writer::Request::Write(writer::Job { op, audit, reply }))
+            .await
+            .map_err(|_| StoreError::Unavailable("the writer task has stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Unavailable("the writer task dropped the request".into()))?
+    }
+
+    /// Opens a store on a new SQLite file at `path` for the benchmark's
+    /// durable echo (`brdo bench --baseline durable`): the gateway's schema,
+    /// writer thread, pragmas and WAL checkpoints, plus the echo's table
+    /// (see `echo_rows`). Refuses a file that already exists, so the
+    /// table, whose rows are not audited, is never added to a gateway's
+    /// database.
+    pub async fn open_durable_echo(path: &std::path::Path) -> Result<Self, StoreError> {
+        if path.exists() {
+            return Err(StoreError::Unavailable(format!(
+                "{} exists; the durable echo makes a database of its own",
+                path.display()
+            )));
+        }
+        let mut store = Self::open(&StoreOptions {
+            url: format!("sqlite://{}", path.display()),
+            node: None,
+            read_connections: 2,
+            checkpoints: CheckpointPolicy::default(),
+        })
+        .await?;
+        store.pool.execute(echo_rows::CREATE).await?;
+        store.echo = true;
+        Ok(store)
+    }
+
+    /// Appends `body` as one row of the durable echo's table through the
+    /// writer, answering once its batch is durable. No audit record: only
+    /// a store from [`Store::open_durable_echo`] takes it; any other is
+    /// refused here, before the writer sees it.
+    pub async fn append_echo_row(&self, body: Vec<u8>) -> Result<(), StoreError> {
+        if !self.echo {
+            return Err(StoreError::Unavailable(
+                "echo rows go only to the benchmark's durable echo database".into(),
+            ));
+        }
+        let (reply, rx) = oneshot::channel();
+        self.writer
+            .send(writer::Request::EchoRow(writer::EchoRow { body, reply }))
             .await
             .map_err(|_| StoreError::Unavailable("the writer task has stopped".into()))?;
         rx.await
@@ -415,7 +464,7 @@ const WAL_RESTART_BYTES: u64 = 64 << 20;
 /// off the writer's path: a PASSIVE checkpoint never waits for the writer
 /// or readers, so commits keep their fsync of the WAL only. Ends when the
 /// pool is closed.
-async fn checkpoint_wal(pool: AnyPool, wal: Option<std::path::PathBuf>) {
+async fn checkpoint_wal(pool: AnyPool, log_large: Arc<AtomicBool>) {
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -423,7 +472,7 @@ async fn checkpoint_wal(pool: AnyPool, wal: Option<std::path::PathBuf>) {
         if pool.is_closed() {
             return;
         }
-        if let Err(e) = checkpoint_once(&pool, wal.as_deref(), WAL_RESTART_BYTES).await {
+        if let Err(e) = checkpoint_once(&pool, WAL_RESTART_BYTES, &log_large).await {
             if pool.is_closed() {
                 return;
             }
@@ -432,52 +481,47 @@ async fn checkpoint_wal(pool: AnyPool, wal: Option<std::path::PathBuf>) {
     }
 }
 
-/// One round of [`checkpoint_wal`]. A passive checkpoint never catches up
-/// with a writer that commits all the time, and SQLite starts the log
-/// afresh only after a checkpoint that did: under steady load the log grew
-/// by 90 MB/s, without end. So once the file is larger than `restart_at`,
-/// a RESTART checkpoint copies the rest (little, just after the passive
-/// one) and the next batch writes the log from its start again: the file
-/// stays near `restart_at`, and its pages stay in the cache instead of
-/// being allocated anew.
+/// One round of [`checkpoint_wal`]: a passive checkpoint, then whether
+/// the log holds more than `restart_at` bytes of frames since it last
+/// started afresh, which it also sets in `log_large` and returns.
 ///
-/// A RESTART holds off the writer while it waits for readers on older
-/// snapshots (a long audit export, say), so it waits at most
-/// [`RESTART_WAIT_MS`] for them and otherwise tries again next round.
+/// A passive checkpoint never catches up with a writer that commits all
+/// the time, and SQLite starts the log afresh only at a write that begins
+/// after a checkpoint that did: under steady load the log grew by 90 MB/s,
+/// without end. A long log makes the writer catch the checkpoint up itself
+/// between two batches (`writer::catch_up_log`): it copies the little
+/// written since this round's passive one, and its next transaction writes
+/// the log from its start. The file stays near `restart_at`, and its pages
+/// stay in the cache instead of being allocated anew.
+///
+/// This round used to run a RESTART checkpoint from the read pool instead,
+/// once the *file* was larger than `restart_at`. Two things made that the
+/// p99.9 stall (BENCHMARKS.md, "Performance round 2"): SQLite writes a
+/// restarted log over the old file without shortening it, so every round
+/// after the first ran one; and a RESTART from another connection first
+/// polls for the writer's lock with the busy handler's sleeps, then holds
+/// the writer off for its copy, the database file's sync and the wait for
+/// readers: 40 to 130 ms per round under load.
 async fn checkpoint_once(
     pool: &AnyPool,
-    wal: Option<&std::path::Path>,
     restart_at: u64,
-) -> Result<(), sqlx::Error> {
-    pool.execute("PRAGMA wal_checkpoint(PASSIVE)").await?;
-    let large = wal
-        .and_then(|p| std::fs::metadata(p).ok())
-        .is_some_and(|m| m.len() > restart_at);
-    if large {
-        let mut conn = pool.acquire().await?;
-        conn.execute(sqlx::AssertSqlSafe(format!(
-            "PRAGMA busy_timeout = {RESTART_WAIT_MS}"
-        )))
+    log_large: &AtomicBool,
+) -> Result<bool, sqlx::Error> {
+    // (busy, frames in the log, frames copied); -1 when not in WAL mode.
+    let (_, log_frames, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+        .fetch_one(pool)
         .await?;
-        let restarted = conn.execute("PRAGMA wal_checkpoint(RESTART)").await;
-        // Back to the read pool's own timeout before anything else uses it.
-        let reset = conn
-            .execute(sqlx::AssertSqlSafe(format!(
-                "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}"
-            )))
-            .await;
-        if reset.is_err() {
-            // Never hand a connection with the short timeout back.
-            conn.detach();
-        }
-        restarted?;
-        reset?;
-    }
-    Ok(())
+    let page_size: i64 = sqlx::query_scalar("PRAGMA page_size")
+        .fetch_one(pool)
+        .await?;
+    // A frame is a 24-byte header and a page.
+    let log_bytes = u64::try_from(log_frames.max(0))
+        .unwrap_or(0)
+        .saturating_mul(u64::try_from(page_size.max(0)).unwrap_or(0) + 24);
+    let large = log_bytes > restart_at;
+    log_large.store(large, Ordering::Relaxed);
+    Ok(large)
 }
-
-/// Longest a RESTART checkpoint holds off the writer waiting for readers.
-const RESTART_WAIT_MS: u64 = 50;
 
 /// Advisory lock key of the retention sweeper (the audit chain's writer
 /// lock is 727274).

@@ -14,6 +14,10 @@
 //! every job in it fails closed. What each op does, with its SQL, lives in
 //! `writes`; this module only batches, dispatches and commits.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
 use tokio::sync::{mpsc, oneshot};
 
 use super::audit_rows::{Head, read_head, write_pending};
@@ -28,6 +32,28 @@ use crate::audit::{AuditRecord, RecordDraft};
 
 /// Most jobs in one transaction.
 const MAX_BATCH: usize = 256;
+
+/// What the writer is asked to do.
+// Every gateway request is a `Write`; boxing it to shrink the enum for the
+// benchmark's small variant would cost every request an allocation.
+#[allow(clippy::large_enum_variant)]
+pub(super) enum Request {
+    /// A write and its audit record: every request of the gateway.
+    Write(Job),
+    /// A row of the benchmark's durable echo (see [`super::echo_rows`]),
+    /// which has no audit record: it measures what a durable write costs
+    /// through this same writer, batching and commit.
+    EchoRow(EchoRow),
+}
+
+/// One row for the durable echo's table and where to answer once its
+/// batch has committed (or failed).
+pub(super) struct EchoRow {
+    /// The request body, stored as it came.
+    pub body: Vec<u8>,
+    /// The requester's end.
+    pub reply: oneshot::Sender<Result<(), StoreError>>,
+}
 
 /// One request to the writer: a write, its audit record, and where to
 /// send the answer once the batch has committed (or failed).
@@ -49,9 +75,11 @@ pub(super) async fn run(
     backend: Backend,
     origin: String,
     policy: CheckpointPolicy,
-    mut rx: mpsc::Receiver<Job>,
+    mut rx: mpsc::Receiver<Request>,
+    log_large: Arc<AtomicBool>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut caught_up = Instant::now();
     // Time-based checkpoints need a batch even when no request comes.
     let tick = policy
         .interval
@@ -78,11 +106,83 @@ pub(super) async fn run(
             }
         }
         run_batch(&mut conn, backend, &origin, &policy, &mut batch).await;
+        if backend == Backend::Sqlite
+            && log_large.load(Ordering::Relaxed)
+            && caught_up.elapsed() >= CATCH_UP_EVERY
+        {
+            caught_up = Instant::now();
+            if catch_up_log(&mut conn).await {
+                // Its next transaction starts the log afresh.
+                log_large.store(false, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// Least time between two of the writer's own checkpoints while the log
+/// is long: a reader on an older snapshot can keep one from catching up,
+/// and each costs a sync of the database file.
+const CATCH_UP_EVERY: Duration = Duration::from_millis(50);
+
+/// Copies the rest of a long log into the database file between two
+/// batches (see `super::checkpoint_once`). No other transaction writes
+/// meanwhile, so unless a reader is on an older snapshot the copy is
+/// complete, and SQLite starts the log afresh at the next batch's
+/// `BEGIN`. Passive: it never waits for a reader. Only what the
+/// background checkpoint has not copied yet is left to copy, so the batch
+/// after it waits for that and one sync of the database file. Returns
+/// whether it copied the whole log; a failure or a partial copy leaves the
+/// log to the next try; nothing is lost.
+async fn catch_up_log(conn: &mut WriteConn) -> bool {
+    // (busy, frames in the log, frames copied)
+    match conn.fetch_all("PRAGMA wal_checkpoint(PASSIVE)", &[]).await {
+        Ok(rows) => rows.first().is_some_and(|r| {
+            matches!(
+                (r.int(0), r.int(1), r.int(2)),
+                (Ok(0), Ok(log), Ok(copied)) if log == copied
+            )
+        }),
+        Err(e) => {
+            tracing::warn!(error = %e, "the writer's checkpoint of a long log failed; retried");
+            false
+        }
     }
 }
 
 /// A job's answer.
 type JobResult = Result<(WriteOutput, AuditRecord), StoreError>;
+
+/// A request's answer, of its kind.
+// As for `Request`: the large variant is the gateway's every answer.
+#[allow(clippy::large_enum_variant)]
+enum Answer {
+    /// A write's.
+    Write(JobResult),
+    /// An echo row's.
+    EchoRow(Result<(), StoreError>),
+}
+
+impl Answer {
+    /// The answer of the kind `request` expects when its batch failed.
+    fn failed(request: &Request, msg: &str) -> Self {
+        let e = StoreError::Unavailable(msg.to_owned());
+        match request {
+            Request::Write(_) => Answer::Write(Err(e)),
+            Request::EchoRow(_) => Answer::EchoRow(Err(e)),
+        }
+    }
+}
+
+/// The batch's writes with their answers (echo rows left out).
+fn writes<'b>(
+    batch: &'b [Request],
+    results: &'b [Answer],
+) -> impl Iterator<Item = (&'b Job, &'b JobResult)> {
+    batch.iter().zip(results).filter_map(|pair| match pair {
+        (Request::Write(job), Answer::Write(r)) => Some((job, r)),
+        _ => None,
+    })
+}
 
 /// Runs one batch in one transaction and answers its jobs: each its own
 /// result after the commit, or all the batch's failure.
@@ -91,9 +191,9 @@ async fn run_batch(
     backend: Backend,
     origin: &str,
     policy: &CheckpointPolicy,
-    batch: &mut Vec<Job>,
+    batch: &mut Vec<Request>,
 ) {
-    let mut results: Vec<JobResult> = Vec::with_capacity(batch.len());
+    let mut results: Vec<Answer> = Vec::with_capacity(batch.len());
     let outcome = async {
         begin(conn, backend).await?;
         let mut head = read_head(conn).await?;
@@ -106,7 +206,7 @@ async fn run_batch(
             announce(conn, origin, batch, &results).await?;
         }
         conn.run("COMMIT").await?;
-        if backend == Backend::Sqlite && erased_any(&results) {
+        if backend == Backend::Sqlite && erased_any(batch, &results) {
             truncate_wal(conn).await;
         }
         Ok::<(), StoreError>(())
@@ -116,14 +216,21 @@ async fn run_batch(
         tracing::error!(error = %e, jobs = batch.len(), "write batch failed; every request in it fails closed");
         let _ = conn.run("ROLLBACK").await;
         let msg = e.to_string();
-        results = batch
-            .iter()
-            .map(|_| Err(StoreError::Unavailable(msg.clone())))
-            .collect();
+        results = batch.iter().map(|r| Answer::failed(r, &msg)).collect();
     }
-    for (job, result) in batch.drain(..).zip(results) {
+    for (request, answer) in batch.drain(..).zip(results) {
         // The requester may have gone away; its work is committed anyway.
-        let _ = job.reply.send(result);
+        match (request, answer) {
+            (Request::Write(job), Answer::Write(r)) => {
+                let _ = job.reply.send(r);
+            }
+            (Request::EchoRow(row), Answer::EchoRow(r)) => {
+                let _ = row.reply.send(r);
+            }
+            // Each answer is made for its request's kind; dropping the
+            // reply answers "the writer dropped the request".
+            _ => {}
+        }
     }
 }
 
@@ -134,11 +241,20 @@ async fn run_jobs(
     conn: &mut WriteConn,
     head: &mut Head,
     tree: &mut Tree,
-    batch: &[Job],
-    results: &mut Vec<JobResult>,
+    batch: &[Request],
+    results: &mut Vec<Answer>,
 ) -> Result<(), StoreError> {
     let mut new_messages = NewMessages::default();
-    for job in batch {
+    for request in batch {
+        let job = match request {
+            Request::Write(job) => job,
+            Request::EchoRow(row) => {
+                // Like a write's, a database error aborts the batch.
+                super::echo_rows::insert(conn, &row.body).await?;
+                results.push(Answer::EchoRow(Ok(())));
+                continue;
+            }
+        };
         let (op, expected) = job.op.unwrapped();
         // A check reads only rows committed before its request was
         // decided, and what earlier writes of this batch changed in
@@ -169,15 +285,15 @@ async fn run_jobs(
             // A failure after the op's first write (its audit record)
             // would leave half of it in the transaction: abort all.
             Err(e) if head.seq != before => return Err(StoreError::Unavailable(e.to_string())),
-            other => results.push(other),
+            other => results.push(Answer::Write(other)),
         }
     }
     new_messages.write(conn).await
 }
 
 /// Whether a committed job of the batch erased anything.
-fn erased_any(results: &[JobResult]) -> bool {
-    results.iter().any(|r| {
+fn erased_any(batch: &[Request], results: &[Answer]) -> bool {
+    writes(batch, results).any(|(_, r)| {
         matches!(
             r,
             Ok((
@@ -210,11 +326,11 @@ async fn truncate_wal(conn: &mut WriteConn) {
 async fn announce(
     conn: &mut WriteConn,
     origin: &str,
-    batch: &[Job],
-    results: &[JobResult],
+    batch: &[Request],
+    results: &[Answer],
 ) -> Result<(), StoreError> {
     let mut events = Vec::new();
-    for (job, r) in batch.iter().zip(results) {
+    for (job, r) in writes(batch, results) {
         if r.is_err() {
             continue;
         }

@@ -191,16 +191,27 @@ impl Anchors {
         Ok(())
     }
 
+    /// The positions of the anchors whose subject is `name` and whose
+    /// public key (DER SubjectPublicKeyInfo) `key_ok` accepts.
+    pub(super) fn named(&self, name: &[u8], key_ok: impl Fn(&[u8]) -> bool) -> Vec<usize> {
+        self.list
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.subject == name && key_ok(&a.spki))
+            .map(|(i, _)| i)
+            .collect()
+    }
+
     /// The anchor that issued `leaf`, following the presented
     /// `intermediates` at most [`MAX_INTERMEDIATES`] steps: the first whose
     /// subject is the issuer's name and whose key verifies the signature.
     /// `None` when no accepted CA did (the caller refuses).
     pub fn issuer_of(&self, leaf: &[u8], intermediates: &[CertificateDer<'_>]) -> Option<AnchorId> {
-        self.position_of(leaf, intermediates)
-            .map(|i| self.list[i].id)
+        self.locate(leaf, intermediates)
+            .map(|l| self.list[l.anchor].id)
     }
 
-    fn position_of(&self, leaf: &[u8], intermediates: &[CertificateDer<'_>]) -> Option<usize> {
+    fn locate(&self, leaf: &[u8], intermediates: &[CertificateDer<'_>]) -> Option<Located> {
         let (_, leaf) = X509Certificate::from_der(leaf).ok()?;
         let inter: Vec<X509Certificate<'_>> = intermediates
             .iter()
@@ -208,14 +219,18 @@ impl Anchors {
             .filter_map(|c| X509Certificate::from_der(c).ok().map(|(_, c)| c))
             .collect();
         let mut cur = &leaf;
-        for _ in 0..=MAX_INTERMEDIATES {
+        for depth in 0..=MAX_INTERMEDIATES {
             let issuer = cur.issuer().as_raw();
             if let Some(i) = self
                 .list
                 .iter()
                 .position(|a| a.subject == issuer && signed_by(cur, &a.spki))
             {
-                return Some(i);
+                return Some(Located {
+                    anchor: i,
+                    direct: depth == 0,
+                    serial: leaf.raw_serial().to_vec(),
+                });
             }
             cur = inter
                 .iter()
@@ -274,6 +289,16 @@ impl Anchors {
     }
 }
 
+/// Where a client certificate chains to.
+struct Located {
+    /// The issuing anchor's position.
+    anchor: usize,
+    /// The anchor issued the leaf itself (no intermediate CA).
+    direct: bool,
+    /// The leaf's serial number, DER content bytes.
+    serial: Vec<u8>,
+}
+
 /// SHA-256 over the length-prefixed subject and public key.
 fn anchor_id(subject: &[u8], spki: &[u8]) -> AnchorId {
     let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
@@ -303,6 +328,11 @@ pub(crate) struct AnchoredVerifier {
     /// All anchors in one store, without CRLs: the CA names hinted to
     /// clients and the handshake-signature checks.
     all: Arc<dyn ClientCertVerifier>,
+    /// The anchors the CRL applies to.
+    crl_signers: Vec<usize>,
+    /// The CRL, verified once, looked up after their chains are verified
+    /// (`None`: their verifiers check it per handshake themselves).
+    crl: Option<super::revocation::CrlCheck>,
 }
 
 impl AnchoredVerifier {
@@ -312,9 +342,13 @@ impl AnchoredVerifier {
         crl: &CertificateRevocationListDer<'static>,
     ) -> Result<Self, TlsError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let crl_signers = crl_signers(&anchors, crl);
+        let loaded = super::revocation::load(&anchors, crl);
         let mut all = RootCertStore::empty();
         let mut by_anchor = Vec::with_capacity(anchors.list.len());
+        let built = |b: rustls::server::ClientCertVerifierBuilder| {
+            b.build()
+                .map_err(|e| TlsError::Rustls(format!("client verifier: {e}")))
+        };
         for (i, a) in anchors.list.iter().enumerate() {
             let mut one = RootCertStore::empty();
             one.add(a.cert.clone())
@@ -323,21 +357,27 @@ impl AnchoredVerifier {
                 .map_err(|e| TlsError::Rustls(format!("client CA: {e}")))?;
             let builder =
                 WebPkiClientVerifier::builder_with_provider(Arc::new(one), provider.clone());
-            // A CRL that goes stale while in force refuses every
-            // certificate of its CA (fail closed) until a refreshed one is
-            // loaded. The other CAs' certificates have no CRL here.
-            let builder = if crl_signers.contains(&i) {
+            if !loaded.signers.contains(&i) {
+                // The other CAs' certificates have no CRL here.
+                by_anchor.push(built(builder)?);
+                continue;
+            }
+            // Built even when unused, so that a list WebPKI cannot take is
+            // refused at load as before. A CRL that goes stale while in
+            // force refuses every certificate of its CA (fail closed)
+            // until a refreshed one is loaded.
+            let with_crl = built(
                 builder
+                    .clone()
                     .with_crls([crl.clone()])
-                    .enforce_revocation_expiration()
+                    .enforce_revocation_expiration(),
+            )?;
+            by_anchor.push(if loaded.check.is_some() {
+                // The chain only; the verified list is looked up after it.
+                built(builder)?
             } else {
-                builder
-            };
-            by_anchor.push(
-                builder
-                    .build()
-                    .map_err(|e| TlsError::Rustls(format!("client verifier: {e}")))?,
-            );
+                with_crl
+            });
         }
         let all = WebPkiClientVerifier::builder_with_provider(Arc::new(all), provider)
             .build()
@@ -346,6 +386,8 @@ impl AnchoredVerifier {
             anchors,
             by_anchor,
             all,
+            crl_signers: loaded.signers,
+            crl: loaded.check,
         })
     }
 
@@ -353,26 +395,6 @@ impl AnchoredVerifier {
     pub(crate) fn anchors(&self) -> &Anchors {
         &self.anchors
     }
-}
-
-/// The anchors whose name is the CRL's issuer and whose key signed it.
-fn crl_signers(anchors: &Anchors, crl: &CertificateRevocationListDer<'static>) -> Vec<usize> {
-    let Ok((_, parsed)) =
-        x509_parser::revocation_list::CertificateRevocationList::from_der(crl.as_ref())
-    else {
-        return Vec::new();
-    };
-    anchors
-        .list
-        .iter()
-        .enumerate()
-        .filter(|(_, a)| {
-            a.subject == parsed.issuer().as_raw()
-                && SubjectPublicKeyInfo::from_der(&a.spki)
-                    .is_ok_and(|(_, key)| parsed.verify_signature(&key).is_ok())
-        })
-        .map(|(i, _)| i)
-        .collect()
 }
 
 impl ClientCertVerifier for AnchoredVerifier {
@@ -386,14 +408,19 @@ impl ClientCertVerifier for AnchoredVerifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        let verifier = self
+        let unknown = || rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let located = self
             .anchors
-            .position_of(end_entity, intermediates)
-            .and_then(|i| self.by_anchor.get(i))
-            .ok_or(rustls::Error::InvalidCertificate(
-                rustls::CertificateError::UnknownIssuer,
-            ))?;
-        verifier.verify_client_cert(end_entity, intermediates, now)
+            .locate(end_entity, intermediates)
+            .ok_or_else(unknown)?;
+        let verifier = self.by_anchor.get(located.anchor).ok_or_else(unknown)?;
+        let verified = verifier.verify_client_cert(end_entity, intermediates, now)?;
+        if let Some(crl) = &self.crl
+            && self.crl_signers.contains(&located.anchor)
+        {
+            crl.check(located.direct, &located.serial, now)?;
+        }
+        Ok(verified)
     }
 
     fn verify_tls12_signature(

@@ -15,6 +15,7 @@ pub mod crl;
 pub mod error;
 pub mod identity;
 pub mod known_cert;
+mod revocation;
 
 pub use accept::{ConnectionInfo, ServeOptions, serve};
 pub use anchors::{AnchorId, PolicyTrust};

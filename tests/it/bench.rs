@@ -59,6 +59,22 @@ fn own_gateway_against_the_baseline() {
     assert!(r["machine"]["cpus"].as_u64().is_some_and(|n| n >= 1));
 }
 
+#[test]
+fn own_gateway_against_both_baselines() {
+    let r = report(&["--baseline", "echo,durable", "--concurrency", "4"]);
+    assert_run(&r["gateway"], "gateway", "submit");
+    assert_run(&r["baseline"], "baseline", "submit");
+    // Every durable echo answer was a committed row (a failed one is an
+    // error in the run).
+    assert_run(&r["durable"], "durable", "submit");
+    assert!(r["durable"]["server"].is_null());
+    for ratios in [&r["ratios"], &r["durable_ratios"]] {
+        for k in ["throughput", "p50", "p99", "p999"] {
+            assert!(ratios[k].as_f64().is_some_and(|x| x > 0.0), "{k}: {ratios}");
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_gateway_in_open_loop_and_receive() {
     let gw = TestGateway::start().await;

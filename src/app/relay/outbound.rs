@@ -106,16 +106,7 @@ async fn build(
     if recipients.is_empty() {
         return Ok(None);
     }
-    let mut personal_data: Value = serde_json::from_str(&row.personal_data).unwrap_or(Value::Null);
-    if let Some(obj) = personal_data.as_object_mut() {
-        obj.insert(
-            "special_categories_basis".into(),
-            opened
-                .special_categories_basis
-                .clone()
-                .map_or(Value::Null, Value::String),
-        );
-    }
+    let personal_data = personal_data(&row.personal_data, opened.special_categories_basis.clone());
     let parsed = |text: &str| serde_json::from_str(text).unwrap_or(Value::Null);
     let mut doc = RelayedMessage {
         v: 1,
@@ -159,6 +150,19 @@ async fn build(
     })
     .map_err(|_| OutboundError::Binding)?;
     Ok(Some(doc))
+}
+
+/// The stored personal-data facts with the (sealed, now opened) basis of
+/// any special categories, as the document carries them.
+fn personal_data(stored: &str, basis: Option<String>) -> Value {
+    let mut value: Value = serde_json::from_str(stored).unwrap_or(Value::Null);
+    if let Some(obj) = value.as_object_mut() {
+        obj.insert(
+            "special_categories_basis".into(),
+            basis.map_or(Value::Null, Value::String),
+        );
+    }
+    value
 }
 
 /// The message's attachments, in the message's order (no upload yet).
