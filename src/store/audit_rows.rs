@@ -12,7 +12,7 @@ use crate::audit::fields::{
     COLUMN_COUNT, FIELDS, Field, HASH_COLUMN, Kind, PREV_HASH_COLUMN, REDUCED_COLUMN,
     STORED_COLUMNS,
 };
-use crate::audit::record::{AuditRecord, GENESIS_HASH, Outcome, RecordDraft, Role, format_at};
+use crate::audit::record::{AuditRecord, GENESIS_HASH, RecordDraft, Role, format_at};
 use crate::audit::stored::{JsonColumns, StoredFields, record_from_columns};
 
 /// The end of the chain, as the writer tracks it within a batch.
@@ -409,17 +409,6 @@ impl AuditQuery {
                 self.conds.push(format!("a.{} = {p}", field.def().column));
             }
         }
-        // The outcome index holds only records that were not allowed (a
-        // submit's record adds no entry to it). A planner cannot tell a
-        // bound value from `allowed`, so the condition that makes the
-        // index usable is spelled out; it is a constant, never input.
-        if filter
-            .outcome
-            .as_deref()
-            .is_some_and(|o| o != Outcome::Allowed.as_str())
-        {
-            self.conds.push(NOT_ALLOWED.to_owned());
-        }
     }
 
     /// The SQL with its conditions, order and limit, and its parameters.
@@ -436,80 +425,9 @@ impl AuditQuery {
     }
 }
 
-/// The condition of the partial outcome index (migration 0008), as the
-/// audit query repeats it.
-pub(super) const NOT_ALLOWED: &str = "a.outcome <> 'allowed'";
-
 /// A bound parameter of a dynamically built query (values are always
 /// bound, never spliced into the SQL text).
 enum Bind {
     Text(String),
     Int(i64),
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{AuditFilter, AuditQuery, Bind};
-
-    /// The plan SQLite makes for the DPO query with `filter`, on a fresh
-    /// database with every migration applied.
-    fn plan(filter: &AuditFilter) -> Vec<String> {
-        let conn = rusqlite::Connection::open_in_memory().expect("open");
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
-        let mut files: Vec<_> = std::fs::read_dir(dir)
-            .expect("migrations")
-            .map(|e| e.expect("entry").path())
-            .collect();
-        files.sort();
-        for f in files {
-            conn.execute_batch(&std::fs::read_to_string(f).expect("read"))
-                .expect("migrate");
-        }
-        let mut q = AuditQuery::from_indexes(filter, None);
-        q.column_filters(filter);
-        let (sql, binds) = q.finish(filter);
-        let mut stmt = conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
-            .expect("prepare");
-        for (i, b) in binds.iter().enumerate() {
-            match b {
-                Bind::Text(t) => stmt.raw_bind_parameter(i + 1, t),
-                Bind::Int(n) => stmt.raw_bind_parameter(i + 1, n),
-            }
-            .expect("bind");
-        }
-        let mut rows = stmt.raw_query();
-        let mut out = Vec::new();
-        while let Some(r) = rows.next().expect("step") {
-            out.push(r.get::<_, String>(3).expect("detail"));
-        }
-        out
-    }
-
-    /// Refusals and failures are found through the outcome index, which
-    /// holds no allowed record; allowed records are read in seq order.
-    #[test]
-    fn the_outcome_index_serves_what_was_not_allowed() {
-        for outcome in ["denied", "failed"] {
-            let p = plan(&AuditFilter {
-                outcome: Some(outcome.into()),
-                limit: 10,
-                ..AuditFilter::default()
-            });
-            assert!(
-                p.iter().any(|s| s.contains("INDEX audit_log_outcome")),
-                "{outcome}: {p:?}"
-            );
-        }
-        let p = plan(&AuditFilter {
-            outcome: Some("allowed".into()),
-            limit: 10,
-            ..AuditFilter::default()
-        });
-        assert!(
-            p.iter()
-                .all(|s| !s.contains("audit_log_outcome") && !s.contains("TEMP B-TREE")),
-            "allowed: {p:?}"
-        );
-    }
 }
