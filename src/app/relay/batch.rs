@@ -10,9 +10,10 @@
 //! decided exactly as for a row sent alone (`send::conclude`).
 //!
 //! A message with attachments is sent alone (its uploads go first). A
-//! batch the peer refuses as a whole with a `4xx` (an older peer, a batch
-//! larger than its limit) is sent again one document at a time, so a
-//! refusal of the envelope is never taken for a refusal of the messages.
+//! batch the peer refuses as a whole as invalid, unknown or too large (an
+//! older peer, a smaller body limit: [`ENVELOPE_REFUSALS`]) is sent again
+//! one document at a time, so a refusal of the envelope is never taken for
+//! a refusal of the messages.
 
 use std::ops::Range;
 
@@ -30,6 +31,11 @@ use crate::store::OutboxRow;
 /// The most recipients one batch names: a receipt each, a few hundred
 /// bytes, in the peer's answer.
 const MAX_RECIPIENTS: usize = 512;
+
+/// The statuses with which a peer refuses a batch's envelope rather than
+/// its documents: not valid to it, no such route or method (a peer that
+/// does not take batches), or too large for its body limit.
+const ENVELOPE_REFUSALS: [u16; 5] = [400, 404, 405, 413, 415];
 
 /// Room kept for the batch's own members within `server.max_body_bytes`.
 const ENVELOPE_BYTES: usize = 64;
@@ -219,10 +225,10 @@ async fn send_group(
                 Err(e) => group.iter().map(|_| Err(e.clone())).collect(),
             },
             // The envelope refused (an older peer, too large for it): each
-            // document alone, so only a document's own refusal counts.
-            Err(PeerError::Answered { status, .. })
-                if (400..500).contains(&status) && status != 429 =>
-            {
+            // document alone, so only a document's own refusal counts. A
+            // refusal of the caller (403: suspended, not a known gateway)
+            // or of the pace (429) is an outage for every row alike.
+            Err(PeerError::Answered { status, .. }) if ENVELOPE_REFUSALS.contains(&status) => {
                 let mut each = Vec::with_capacity(group.len());
                 for r in &group {
                     each.push(post_one(link, r).await);
