@@ -216,16 +216,8 @@ async fn lane(
     let mut failure = None;
     if !messages.is_empty() {
         for a in batch::attempt(app, link, &messages).await {
-            match a {
-                Attempt::Done(outcome) => {
-                    app.metrics.relay_sent(link.peer.as_str(), outcome);
-                    done += 1;
-                }
-                Attempt::Busy => {}
-                Attempt::Failed(e) => {
-                    app.metrics.relay_sent(link.peer.as_str(), "failed");
-                    failure.get_or_insert(e);
-                }
+            if let Some(e) = tally(app, link, a, &mut done) {
+                failure.get_or_insert(e);
             }
         }
     }
@@ -235,21 +227,30 @@ async fn lane(
         return (done, Some(e));
     }
     for (i, row) in others.iter().enumerate() {
-        match attempt(app, link, row).await {
-            Attempt::Done(outcome) => {
-                app.metrics.relay_sent(link.peer.as_str(), outcome);
-                done += 1;
-            }
-            Attempt::Busy => {}
-            Attempt::Failed(e) => {
-                app.metrics.relay_sent(link.peer.as_str(), "failed");
-                tracing::warn!(peer = %link.peer, error = %e, "relay attempt failed; the row waits");
-                release(app, &others[i + 1..]).await;
-                return (done, Some(e));
-            }
+        if let Some(e) = tally(app, link, attempt(app, link, row).await, &mut done) {
+            tracing::warn!(peer = %link.peer, error = %e, "relay attempt failed; the row waits");
+            release(app, &others[i + 1..]).await;
+            return (done, Some(e));
         }
     }
     (done, None)
+}
+
+/// Counts one attempt's outcome (in the metrics, and in `done` when the
+/// row is finished); its failure, if it failed.
+fn tally(app: &AppState, link: &PeerLink, a: Attempt, done: &mut usize) -> Option<PeerError> {
+    match a {
+        Attempt::Done(outcome) => {
+            app.metrics.relay_sent(link.peer.as_str(), outcome);
+            *done += 1;
+            None
+        }
+        Attempt::Busy => None,
+        Attempt::Failed(e) => {
+            app.metrics.relay_sent(link.peer.as_str(), "failed");
+            Some(e)
+        }
+    }
 }
 
 /// Releases the claims on rows a failure left unsent: due again at once.
