@@ -761,3 +761,42 @@ async fn an_erasure_after_giving_up_still_tells_the_peer() {
         () = scenario => {}
     }
 }
+
+/// The same id twice in one batch is one message: stored once, and both
+/// entries answer the same receipts (the second as a replay of the
+/// first), whatever the second copy says.
+#[tokio::test]
+async fn the_same_id_twice_in_a_batch_is_stored_once() {
+    let fed = Federation::start().await;
+    let b = fed.b();
+    let first = document(&fed, "AL-CTD", "AL-CTD", "insp.hoxha", &["RS-MOI"]);
+    let mut second = first.clone();
+    second["officer"] = json!("insp.other");
+    let batch = json!({"v": 1, "messages": [first, second, first]});
+    let r = post(&fed, &batch).await;
+    assert_eq!(r.status, 200, "{}", text(&r.body));
+    let answer = r.json();
+    let results = answer["results"].as_array().expect("results");
+    assert_eq!(results.len(), 3, "{answer}");
+    for got in results {
+        assert_eq!(got["status"], 201, "{answer}");
+        assert_eq!(got["receipts"], results[0]["receipts"], "{answer}");
+    }
+    let id = first["id"].as_str().expect("id");
+    assert_eq!(b.count(&format!("messages WHERE id = '{id}'")).await, 1);
+    assert_eq!(
+        b.count(&format!(
+            "relay_receipts WHERE message_id = '{id}' AND direction = 'issued'"
+        ))
+        .await,
+        1
+    );
+    assert_eq!(
+        b.count(&format!(
+            "audit_log WHERE message_id = '{id}' AND action = 'collect'"
+        ))
+        .await,
+        3,
+        "one record per document, one of them the collection"
+    );
+}
