@@ -800,3 +800,43 @@ async fn the_same_id_twice_in_a_batch_is_stored_once() {
         "one record per document, one of them the collection"
     );
 }
+
+/// A message id is a key on both sides: the same UUID spelled in upper
+/// case is the same message, never a second copy stored beside the first
+/// (nor one stored under an id its own audit record does not name).
+#[tokio::test]
+async fn an_id_in_another_case_is_not_a_second_message() {
+    let fed = Federation::start().await;
+    let b = fed.b();
+    let lower = document(&fed, "AL-CTD", "AL-CTD", "insp.hoxha", &["RS-MOI"]);
+    let id = lower["id"].as_str().expect("id").to_owned();
+    // The same document, its ids in upper case, bound again by the peer.
+    let mut upper: brdo::federation::RelayedMessage =
+        serde_json::from_value(lower.clone()).expect("doc");
+    upper.id = id.to_uppercase();
+    upper.family = id.to_uppercase();
+    let key = JwsKey::from_pem_file(&fed.a_pki.join("envelope-signing.key")).expect("key");
+    upper.binding =
+        brdo::binding::sign(&key, &upper.binding_view(), |_| String::new()).expect("sign");
+    let upper = serde_json::to_value(&upper).expect("json");
+    // Refused alone and in a batch, naming the id; the canonical spelling
+    // is then new, and stored once.
+    let r = post(&fed, &upper).await;
+    let p = assert_problem(&r, 400, "invalid_message");
+    assert_eq!(p["errors"][0]["field"], "id", "{p}");
+    let r = post(&fed, &json!({"v": 1, "messages": [upper]})).await;
+    assert_eq!(r.status, 200, "{}", text(&r.body));
+    assert_eq!(r.json()["results"][0]["status"], 400, "{}", text(&r.body));
+    let r = post(&fed, &lower).await;
+    assert_eq!(r.status, 201, "{}", text(&r.body));
+    assert_eq!(
+        b.count(&format!("messages WHERE lower(id) = '{id}'")).await,
+        1,
+        "stored twice"
+    );
+    assert_eq!(
+        b.count("messages WHERE id <> lower(id)").await,
+        0,
+        "stored under an id other than the one audited"
+    );
+}
