@@ -840,3 +840,30 @@ async fn an_id_in_another_case_is_not_a_second_message() {
         "stored under an id other than the one audited"
     );
 }
+
+/// A batch whose documents cannot be audited fails closed as a whole:
+/// `503 audit_unavailable`, no entry, no receipt and nothing stored, the
+/// refused document's refusal included; sent again once the log takes
+/// writes, each is judged afresh.
+#[tokio::test]
+async fn a_batch_that_cannot_be_audited_answers_nothing() {
+    let fed = Federation::start().await;
+    let b = fed.b();
+    let good = document(&fed, "AL-CTD", "AL-CTD", "insp.hoxha", &["RS-MOI"]);
+    let forged = document(&fed, "RS-MOI", "RS-MOI", "insp.hoxha", &["RS-MOI"]);
+    let batch = json!({"v": 1, "messages": [forged, good]});
+    crate::audit::block_audit_writes(b, true).await;
+    let r = post(&fed, &batch).await;
+    let p = assert_problem(&r, 503, "audit_unavailable");
+    assert!(p.get("results").is_none(), "{p}");
+    assert!(!text(&r.body).contains("jws"), "{}", text(&r.body));
+    assert_eq!(b.count("messages").await, 0);
+    assert_eq!(b.count("relay_receipts").await, 0);
+    crate::audit::block_audit_writes(b, false).await;
+    let r = post(&fed, &batch).await;
+    assert_eq!(r.status, 200, "{}", text(&r.body));
+    let answer = r.json();
+    assert_eq!(answer["results"][0]["status"], 403, "{answer}");
+    assert_eq!(answer["results"][1]["status"], 201, "{answer}");
+    assert_eq!(b.count("messages").await, 1);
+}
