@@ -382,6 +382,60 @@ mod tests {
         assert!(verifier.verify("not a jws").is_err());
     }
 
+    /// What a peer could try on a receipt or binding: a genuine
+    /// signature relabelled with another `alg` (the key decides the
+    /// algorithm, and the header must agree), another `kid`, another
+    /// `typ`, padding, trailing data, whitespace inside.
+    #[test]
+    fn a_relabelled_or_reshaped_jws_is_refused() {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let (_d, pki) = keys();
+        let key = JwsKey::from_pem_file(&pki.join("envelope-signing.key")).expect("key");
+        let keys = JwsKeys::from_public_pem_file(&pki.join("envelope-signing.pub")).expect("keys");
+        let Engine::Ring(signer) = &key.signer else {
+            panic!("the envelope key signs on ring");
+        };
+        let typ = "brdo-receipt+jws";
+        let signed = |header: serde_json::Value| {
+            signer
+                .sign_compact(header.to_string().as_bytes(), b"{}")
+                .expect("sign")
+        };
+        let alg = signer.alg().name();
+        let good = signed(serde_json::json!({"alg": alg, "kid": key.kid, "typ": typ}));
+        assert_eq!(keys.verify(&good, typ).expect("verifies"), b"{}");
+        let other_alg = if alg == "EdDSA" { "ES256" } else { "EdDSA" };
+        for header in [
+            serde_json::json!({"alg": other_alg, "kid": key.kid, "typ": typ}),
+            serde_json::json!({"alg": "none", "kid": key.kid, "typ": typ}),
+            serde_json::json!({"alg": "HS256", "kid": key.kid, "typ": typ}),
+            serde_json::json!({"alg": alg, "kid": "another", "typ": typ}),
+            serde_json::json!({"alg": alg, "typ": typ}),
+            serde_json::json!({"alg": alg, "kid": key.kid, "typ": "brdo-binding+jws"}),
+            serde_json::json!({"alg": alg, "kid": key.kid}),
+            serde_json::json!({"alg": alg, "kid": key.kid, "typ": typ, "crit": ["exp"]}),
+            serde_json::json!({"alg": alg, "kid": key.kid, "typ": typ, "b64": false}),
+        ] {
+            assert!(
+                keys.verify(&signed(header.clone()), typ).is_err(),
+                "{header}"
+            );
+        }
+        let (h, rest) = good.split_once('.').expect("parts");
+        let (p, sig) = rest.split_once('.').expect("parts");
+        for bad in [
+            format!("{good}="),
+            format!("{good}.{p}"),
+            format!("{h}.{p}.{sig}AA"),
+            format!("{h}.{p} .{sig}"),
+            format!("{h}.{}.{sig}", b64.encode(b"{} ")),
+            format!("{h}=.{p}.{sig}"),
+        ] {
+            assert!(keys.verify(&bad, typ).is_err(), "{bad}");
+        }
+    }
+
     #[test]
     fn p256_keys_work_too() {
         let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("p256");

@@ -761,3 +761,109 @@ async fn an_erasure_after_giving_up_still_tells_the_peer() {
         () = scenario => {}
     }
 }
+
+/// The same id twice in one batch is one message: stored once, and both
+/// entries answer the same receipts (the second as a replay of the
+/// first), whatever the second copy says.
+#[tokio::test]
+async fn the_same_id_twice_in_a_batch_is_stored_once() {
+    let fed = Federation::start().await;
+    let b = fed.b();
+    let first = document(&fed, "AL-CTD", "AL-CTD", "insp.hoxha", &["RS-MOI"]);
+    let mut second = first.clone();
+    second["officer"] = json!("insp.other");
+    let batch = json!({"v": 1, "messages": [first, second, first]});
+    let r = post(&fed, &batch).await;
+    assert_eq!(r.status, 200, "{}", text(&r.body));
+    let answer = r.json();
+    let results = answer["results"].as_array().expect("results");
+    assert_eq!(results.len(), 3, "{answer}");
+    for got in results {
+        assert_eq!(got["status"], 201, "{answer}");
+        assert_eq!(got["receipts"], results[0]["receipts"], "{answer}");
+    }
+    let id = first["id"].as_str().expect("id");
+    assert_eq!(b.count(&format!("messages WHERE id = '{id}'")).await, 1);
+    assert_eq!(
+        b.count(&format!(
+            "relay_receipts WHERE message_id = '{id}' AND direction = 'issued'"
+        ))
+        .await,
+        1
+    );
+    assert_eq!(
+        b.count(&format!(
+            "audit_log WHERE message_id = '{id}' AND action = 'collect'"
+        ))
+        .await,
+        3,
+        "one record per document, one of them the collection"
+    );
+}
+
+/// A message id is a key on both sides: the same UUID spelled in upper
+/// case is the same message, never a second copy stored beside the first
+/// (nor one stored under an id its own audit record does not name).
+#[tokio::test]
+async fn an_id_in_another_case_is_not_a_second_message() {
+    let fed = Federation::start().await;
+    let b = fed.b();
+    let lower = document(&fed, "AL-CTD", "AL-CTD", "insp.hoxha", &["RS-MOI"]);
+    let id = lower["id"].as_str().expect("id").to_owned();
+    // The same document, its ids in upper case, bound again by the peer.
+    let mut upper: brdo::federation::RelayedMessage =
+        serde_json::from_value(lower.clone()).expect("doc");
+    upper.id = id.to_uppercase();
+    upper.family = id.to_uppercase();
+    let key = JwsKey::from_pem_file(&fed.a_pki.join("envelope-signing.key")).expect("key");
+    upper.binding =
+        brdo::binding::sign(&key, &upper.binding_view(), |_| String::new()).expect("sign");
+    let upper = serde_json::to_value(&upper).expect("json");
+    // Refused alone and in a batch, naming the id; the canonical spelling
+    // is then new, and stored once.
+    let r = post(&fed, &upper).await;
+    let p = assert_problem(&r, 400, "invalid_message");
+    assert_eq!(p["errors"][0]["field"], "id", "{p}");
+    let r = post(&fed, &json!({"v": 1, "messages": [upper]})).await;
+    assert_eq!(r.status, 200, "{}", text(&r.body));
+    assert_eq!(r.json()["results"][0]["status"], 400, "{}", text(&r.body));
+    let r = post(&fed, &lower).await;
+    assert_eq!(r.status, 201, "{}", text(&r.body));
+    assert_eq!(
+        b.count(&format!("messages WHERE lower(id) = '{id}'")).await,
+        1,
+        "stored twice"
+    );
+    assert_eq!(
+        b.count("messages WHERE id <> lower(id)").await,
+        0,
+        "stored under an id other than the one audited"
+    );
+}
+
+/// A batch whose documents cannot be audited fails closed as a whole:
+/// `503 audit_unavailable`, no entry, no receipt and nothing stored, the
+/// refused document's refusal included; sent again once the log takes
+/// writes, each is judged afresh.
+#[tokio::test]
+async fn a_batch_that_cannot_be_audited_answers_nothing() {
+    let fed = Federation::start().await;
+    let b = fed.b();
+    let good = document(&fed, "AL-CTD", "AL-CTD", "insp.hoxha", &["RS-MOI"]);
+    let forged = document(&fed, "RS-MOI", "RS-MOI", "insp.hoxha", &["RS-MOI"]);
+    let batch = json!({"v": 1, "messages": [forged, good]});
+    crate::audit::block_audit_writes(b, true).await;
+    let r = post(&fed, &batch).await;
+    let p = assert_problem(&r, 503, "audit_unavailable");
+    assert!(p.get("results").is_none(), "{p}");
+    assert!(!text(&r.body).contains("jws"), "{}", text(&r.body));
+    assert_eq!(b.count("messages").await, 0);
+    assert_eq!(b.count("relay_receipts").await, 0);
+    crate::audit::block_audit_writes(b, false).await;
+    let r = post(&fed, &batch).await;
+    assert_eq!(r.status, 200, "{}", text(&r.body));
+    let answer = r.json();
+    assert_eq!(answer["results"][0]["status"], 403, "{answer}");
+    assert_eq!(answer["results"][1]["status"], 201, "{answer}");
+    assert_eq!(b.count("messages").await, 1);
+}

@@ -161,13 +161,17 @@ pub async fn receive_in(
     commit(app, trail, parts, accepted, refused).await
 }
 
-/// The relayed document's id as this gateway spells ids (a UUID).
+/// The relayed document's id, which must be spelled as gateways spell
+/// ids (a UUID, hyphenated, lower case): the id is the key on both sides,
+/// and the store compares it byte for byte, so another spelling of a
+/// known id would be a second message (and its replay lookup would miss
+/// it), stored under an id its audit record does not name.
 fn checked_id(id: &str) -> Result<String, OpError> {
     match uuid::Uuid::try_parse(id) {
-        Ok(u) if id.len() == 36 => Ok(u.to_string()),
+        Ok(u) if u.to_string() == id => Ok(id.to_owned()),
         _ => Err(OpError::Invalid(vec![FieldError {
             field: "id".into(),
-            message: "must be a UUID".into(),
+            message: "must be a UUID, hyphenated, in lower case".into(),
         }])),
     }
 }
@@ -364,7 +368,8 @@ fn family(relayed: &RelayedMessage, id: &str) -> Result<(Option<String>, String)
             message: message.into(),
         }])
     };
-    let family = checked_id(&relayed.family).map_err(|_| invalid("family", "must be a UUID"))?;
+    let family = checked_id(&relayed.family)
+        .map_err(|_| invalid("family", "must be a UUID, hyphenated, in lower case"))?;
     match &relayed.forwarded_from {
         None if family == id => Ok((None, family)),
         None => Err(invalid(
@@ -372,7 +377,12 @@ fn family(relayed: &RelayedMessage, id: &str) -> Result<(Option<String>, String)
             "must be the message's own id for an original",
         )),
         Some(f) => {
-            let from = checked_id(f).map_err(|_| invalid("forwarded_from", "must be a UUID"))?;
+            let from = checked_id(f).map_err(|_| {
+                invalid(
+                    "forwarded_from",
+                    "must be a UUID, hyphenated, in lower case",
+                )
+            })?;
             if family == id || from == id {
                 return Err(invalid(
                     "family",

@@ -299,6 +299,64 @@ fn split(answer: &Value, group: &[Ready<'_>]) -> Result<Vec<Result<Value, PeerEr
 mod tests {
     use super::*;
 
+    /// A hostile or broken peer's answer to a batch: each entry must be
+    /// the document's own, in order, with a status; anything else fails
+    /// the whole group (retried), never lands on another row. A `201`
+    /// entry's receipts are checked afterwards as a single answer's are.
+    #[test]
+    fn a_batch_answer_must_match_the_batch() {
+        let row = |id: &str| OutboxRow {
+            entry: crate::store::OutboxEntry {
+                id: format!("row-{id}"),
+                peer: "RS-NCB".into(),
+                kind: crate::store::OutboxKind::Message,
+                message_id: id.into(),
+                body: None,
+                created_ms: 0,
+            },
+            attempts: 0,
+            claim: Some(0),
+        };
+        let rows = [row("a"), row("b")];
+        let group: Vec<Ready<'_>> = rows
+            .iter()
+            .map(|r| Ready {
+                row: r,
+                doc: json!({"id": r.entry.message_id}),
+                size: 1,
+                recipients: vec!["RS-MOI".into()],
+            })
+            .collect();
+        let ok = |id: &str| json!({"id": id, "status": 201, "receipts": []});
+        for bad in [
+            json!({}),
+            json!({"receipts": []}),
+            json!({"results": {"0": ok("a")}}),
+            json!({"results": [ok("a")]}),
+            json!({"results": [ok("a"), ok("b"), ok("b")]}),
+            json!({"results": [ok("b"), ok("a")]}),
+            json!({"results": [ok("a"), {"id": null, "status": 201}]}),
+            json!({"results": [ok("a"), {"id": "b", "status": "201"}]}),
+            json!({"results": [ok("a"), {"id": "b", "status": 70000}]}),
+        ] {
+            assert!(
+                matches!(split(&bad, &group), Err(PeerError::BadAnswer(_))),
+                "{bad}"
+            );
+        }
+        let answer = json!({"results": [
+            ok("a"),
+            {"id": "b", "status": 403, "problem": {"code": "binding_invalid"}},
+        ]});
+        let each = split(&answer, &group).expect("matches");
+        assert_eq!(each[0].as_ref().ok(), Some(&ok("a")));
+        assert!(
+            matches!(&each[1], Err(PeerError::Answered { status: 403, code }) if code == "binding_invalid"),
+            "{:?}",
+            each[1]
+        );
+    }
+
     #[test]
     fn packing_keeps_order_and_limits() {
         let sizes = [(10, 1), (10, 1), (10, 1), (50, 1), (100, 1), (5, 1), (5, 1)];
