@@ -112,3 +112,13 @@ pub async fn notices_to_b(a: &TestGateway, id: &str) -> i64 {
     )
     .await
 }
+
+/// Posts `doc` to `path` with `client` (a gateway's client to a peer),
+/// as the federation tests send hand-made documents and notices.
+pub async fn post_doc(
+    client: &brdo_tools::client::Client,
+    path: &str,
+    doc: Value,
+) -> brdo_tools::client::ClientResponse {
+    client.post_json(path, &[], &doc).await.expect("post")
+}

@@ -244,15 +244,7 @@ async fn hostile_documents_are_refused_audited_and_store_nothing() {
     // The third peer's table names the shared test PKI's files; it never runs.
     let b = fed.b();
     let client = fed.a_as_gateway_to_b();
-    let post = |doc: Value| {
-        let client = &client;
-        async move {
-            client
-                .post_json("/v1/federation/messages", &[], &doc)
-                .await
-                .expect("post")
-        }
-    };
+    let post = |doc: Value| crate::fed::post_doc(&client, "/v1/federation/messages", doc);
     // A good one goes through (the table's baseline).
     let good = bound_document(&fed, "AL-CTD", &["RS-MOI"]);
     let r = post(serde_json::to_value(&good).expect("json")).await;
@@ -979,15 +971,7 @@ async fn a_batch_is_judged_document_by_document() {
     let fed = Federation::start_with(|_, _| {}, with_third_peer).await;
     let b = fed.b();
     let client = fed.a_as_gateway_to_b();
-    let post = |doc: Value| {
-        let client = &client;
-        async move {
-            client
-                .post_json("/v1/federation/messages", &[], &doc)
-                .await
-                .expect("post")
-        }
-    };
+    let post = |doc: Value| crate::fed::post_doc(&client, "/v1/federation/messages", doc);
     let json_of = |d: &RelayedMessage| serde_json::to_value(d).expect("json");
     let first = bound_document(&fed, "AL-CTD", &["RS-MOI"]);
     let alone = post(json_of(&first)).await;

@@ -365,15 +365,7 @@ async fn notices_from_the_wrong_gateway_or_malformed_are_refused_and_audited() {
     let fed = Federation::start().await;
     let b = fed.b();
     let client = fed.a_as_gateway_to_b();
-    let post = |doc: Value| {
-        let client = &client;
-        async move {
-            client
-                .post_json("/v1/federation/notices", &[], &doc)
-                .await
-                .expect("post")
-        }
-    };
+    let post = |doc: Value| crate::fed::post_doc(&client, "/v1/federation/notices", doc);
     // A message of B's own partners: A may not decide about it.
     let local = send(b, "ME-MOI", &msg(&["RS-MOI"], &["H0"])).await;
     let erase = |id: &str| json!({"v": 1, "kind": "erase", "message_id": id, "reason": "r"});
