@@ -136,6 +136,26 @@ pub fn sign(
     Ok(key.sign(jcs::canonicalize(&p).as_bytes(), BINDING_TYPE)?)
 }
 
+/// Signs the bindings of several delivered message documents (one relay
+/// batch's) with one signature over their Merkle root
+/// (`federation::batch_sig`); one token each, in order.
+pub fn sign_all(
+    key: &JwsKey,
+    docs: &[(Value, &dyn Fn(&str) -> String)],
+) -> Result<Vec<String>, BindingError> {
+    let payloads = docs
+        .iter()
+        .map(|(doc, digest_of)| {
+            payload(doc, |id| digest_of(id)).map(|p| jcs::canonicalize(&p).into_bytes())
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(crate::federation::batch_sig::sign(
+        key,
+        &payloads,
+        BINDING_TYPE,
+    )?)
+}
+
 /// What a successful verification covered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified {
@@ -174,8 +194,12 @@ pub fn verify_digests(
     digests: &[(String, String)],
 ) -> Result<Verified, BindingError> {
     let jws = binding_of(doc, binding)?;
-    let signed: Value = serde_json::from_slice(&keys.verify(&jws, BINDING_TYPE)?)
-        .map_err(|e| BindingError::Signature(format!("the payload is not JSON: {e}")))?;
+    let signed: Value = serde_json::from_slice(&crate::federation::batch_sig::verify(
+        keys,
+        &jws,
+        BINDING_TYPE,
+    )?)
+    .map_err(|e| BindingError::Signature(format!("the payload is not JSON: {e}")))?;
     let actual = payload(doc, |id| bound_digest(&signed, id).unwrap_or_default())?;
     let mut differs = field_differences(&actual, &signed);
     let listed: Vec<String> = attachment_ids(&signed)

@@ -187,7 +187,16 @@ fn spki_pem(der: &[u8]) -> Vec<u8> {
 #[derive(Clone)]
 pub struct JwsKeys {
     keys: Vec<(String, Verifier)>,
+    /// JWS these keys verified through [`JwsKeys::verify_memo`]: the
+    /// SHA-256 of type and compact form, with the payload. One signature
+    /// over a batch's root is met once per document of the batch
+    /// (`federation::batch_sig`); it is checked once. Shared by clones.
+    memo: std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<([u8; 32], Vec<u8>)>>>,
 }
+
+/// How many verified JWS [`JwsKeys::verify_memo`] remembers: a few
+/// batches' roots.
+const MEMO: usize = 64;
 
 impl std::fmt::Debug for JwsKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -216,7 +225,34 @@ impl JwsKeys {
             .ok_or_else(|| key_err("key", "is not an Ed25519 or P-256 public key"))?;
         Ok(Self {
             keys: vec![(key_id(der.as_ref()), verifier)],
+            memo: std::sync::Arc::default(),
         })
+    }
+
+    /// [`JwsKeys::verify`], remembering what verified: the same compact
+    /// JWS of the same `typ`, met again, gives its payload without a
+    /// second signature check. Only a JWS that verified is remembered, by
+    /// the SHA-256 of its whole text, so nothing else can hit the memo.
+    pub fn verify_memo(&self, compact: &str, typ: &str) -> Result<Vec<u8>, JoseError> {
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        ctx.update(typ.as_bytes());
+        ctx.update(&[0]);
+        ctx.update(compact.trim().as_bytes());
+        let mut seen = [0u8; 32];
+        seen.copy_from_slice(ctx.finish().as_ref());
+        if let Ok(memo) = self.memo.lock()
+            && let Some((_, payload)) = memo.iter().find(|(d, _)| *d == seen)
+        {
+            return Ok(payload.clone());
+        }
+        let payload = self.verify(compact, typ)?;
+        if let Ok(mut memo) = self.memo.lock() {
+            if memo.len() >= MEMO {
+                memo.pop_front();
+            }
+            memo.push_back((seen, payload.clone()));
+        }
+        Ok(payload)
     }
 
     /// Verifies a compact JWS of type `typ` and returns its payload. Only

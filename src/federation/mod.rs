@@ -6,6 +6,7 @@
 //! The relay itself (outbox, peer client, inbound endpoint) lives in the
 //! application layer.
 
+pub mod batch_sig;
 pub mod document;
 pub mod notice;
 pub mod receipt;

@@ -126,11 +126,27 @@ impl Receipt {
         Ok(key.sign(payload.as_bytes(), RECEIPT_TYP)?)
     }
 
-    /// Verifies a compact receipt with the acting gateway's public key and
+    /// Signs receipts made together (one group commit's) with one
+    /// signature over their Merkle root ([`super::batch_sig`]); one token
+    /// each, in order.
+    pub fn sign_all(receipts: &[Receipt], key: &JwsKey) -> Result<Vec<String>, ReceiptError> {
+        let payloads = receipts
+            .iter()
+            .map(|r| {
+                serde_json::to_value(r)
+                    .map(|v| crate::audit::jcs::canonicalize(&v).into_bytes())
+                    .map_err(|e| ReceiptError::Payload(e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(super::batch_sig::sign(key, &payloads, RECEIPT_TYP)?)
+    }
+
+    /// Verifies a receipt (a compact JWS, or a token of a batch) with the
+    /// acting gateway's public key and
     /// returns what it states. Only the signature, type and shape are
     /// checked; [`Receipt::expect`] checks it is the receipt wanted.
     pub fn verify(compact: &str, keys: &JwsKeys) -> Result<Receipt, ReceiptError> {
-        let payload = keys.verify(compact, RECEIPT_TYP)?;
+        let payload = super::batch_sig::verify(keys, compact, RECEIPT_TYP)?;
         let receipt: Receipt =
             serde_json::from_slice(&payload).map_err(|e| ReceiptError::Payload(e.to_string()))?;
         if receipt.v != 1 {

@@ -29,6 +29,7 @@ mod merkle_rows;
 mod new_messages;
 pub mod notices;
 pub mod outbox;
+mod pending_receipts;
 mod proofs;
 mod reads;
 mod relay_reads;

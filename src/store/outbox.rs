@@ -153,6 +153,33 @@ pub(super) async fn insert_receipts(
     Ok(())
 }
 
+/// Claims the rows of `ids` that are unclaimed or whose claim ran out by
+/// `now_ms`, until `until_ms`, inside the writer's transaction; the ids
+/// claimed.
+pub(super) async fn claim_in(
+    conn: &mut WriteConn,
+    ids: &[String],
+    now_ms: i64,
+    until_ms: i64,
+) -> Result<Vec<String>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 3)).collect();
+    let sql = format!(
+        "UPDATE relay_outbox SET claimed_until_ms = $2 WHERE id IN ({}) \
+         AND (claimed_until_ms IS NULL OR claimed_until_ms < $1) RETURNING id",
+        list.join(", ")
+    );
+    let mut args: Vec<super::write_conn::Arg<'_>> = vec![now_ms.into(), until_ms.into()];
+    args.extend(
+        ids.iter()
+            .map(|id| super::write_conn::Arg::from(id.as_str())),
+    );
+    let rows = conn.fetch_all(&sql, &args).await?;
+    rows.iter().map(|r| r.text(0)).collect()
+}
+
 /// Whether an outbox row is still there, inside a write's transaction: a
 /// row another node finished (or dropped) must not be recorded twice.
 pub(super) async fn entry_exists(conn: &mut WriteConn, id: &str) -> Result<bool, StoreError> {
@@ -258,22 +285,19 @@ impl Store {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let list: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 3)).collect();
-        let sql = format!(
-            "UPDATE relay_outbox SET claimed_until_ms = $2 WHERE id IN ({}) \
-             AND (claimed_until_ms IS NULL OR claimed_until_ms < $1) RETURNING id",
-            list.join(", ")
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(now_ms)
-            .bind(until_ms);
-        for id in ids {
-            q = q.bind(id.clone());
-        }
-        let rows = q.fetch_all(self.pool()).await?;
-        rows.iter()
-            .map(|r| r.try_get::<String, _>(0).map_err(StoreError::from))
-            .collect()
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        let claim = super::writer::Claim {
+            ids: ids.to_vec(),
+            now_ms,
+            until_ms,
+            reply,
+        };
+        self.writer
+            .send(super::writer::Request::Claim(claim))
+            .await
+            .map_err(|_| StoreError::Unavailable("the writer task has stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Unavailable("the writer task dropped the request".into()))?
     }
 
     /// Extends this node's claim on a row, held until `held_ms`, to

@@ -173,3 +173,72 @@ fn verify_receipt_states_what_holds_and_refuses_what_does_not() {
     let out = brdo(&["verify-receipt", "--pubkey", pubkey.to_str().expect("utf8")]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
 }
+
+/// A receipt signed with others of its batch (SPEC §11, *Batch
+/// signatures*) is checked offline, alone, exactly as a plain one: it
+/// holds with its gateway's key and states what it says; the same token
+/// with another receipt of the batch's statement, another index, another
+/// path, or checked with another key does not (exit 3).
+#[test]
+fn verify_receipt_takes_a_receipt_of_a_batch() {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let keep = tempfile::tempdir().expect("tempdir");
+    let (peer, other) = (keep.path().join("peer"), keep.path().join("other"));
+    let now = OffsetDateTime::now_utc();
+    brdo::pki::init_gateway(&peer, &[], Some("RS-NCB"), now).expect("init peer");
+    brdo::pki::init(&other, &[], now).expect("init other");
+    let key = JwsKey::from_pem_file(&peer.join("envelope-signing.key")).expect("key");
+    let pubkey = peer.join("envelope-signing.pub");
+    let batch: Vec<Receipt> = (0..5u64)
+        .map(|i| {
+            let mut r = receipt(ReceiptKind::Accepted);
+            r.message_id = format!("0190f000-0000-7000-8000-00000000010{i}");
+            r.audit_seq = Some(40 + i);
+            r.tree_size = Some(40 + i);
+            r
+        })
+        .collect();
+    let tokens = Receipt::sign_all(&batch, &key).expect("sign");
+    assert!(tokens.iter().all(|t| t.contains('~')), "tokens of a batch");
+    let (code, out, err) = verify(
+        keep.path(),
+        &tokens[3],
+        &pubkey,
+        &["--message", "0190f000-0000-7000-8000-000000000103"],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("audit_seq: 43\n"), "{out}");
+
+    let parts: Vec<&str> = tokens[3].split('~').collect();
+    let second: Vec<&str> = tokens[1].split('~').collect();
+    let mut changed = batch[3].clone();
+    changed.audit_seq = Some(99);
+    let forged = b64.encode(brdo::audit::jcs::canonicalize(
+        &serde_json::to_value(&changed).expect("json"),
+    ));
+    let swap = |i: usize, v: &str| {
+        let mut p = parts.clone();
+        p[i] = v;
+        p.join("~")
+    };
+    let cases = [
+        ("another receipt's statement", swap(1, &second[1])),
+        ("a statement not in the batch", swap(1, &forged)),
+        ("another index", swap(2, "1")),
+        ("another path", swap(3, second[3])),
+        ("no path", swap(3, "")),
+    ];
+    for (what, token) in &cases {
+        let (code, out, err) = verify(keep.path(), token, &pubkey, &[]);
+        assert_eq!(code, 3, "{what}: {out}{err}");
+        assert!(out.is_empty(), "{what}: states nothing: {out}");
+    }
+    let (code, out, _) = verify(
+        keep.path(),
+        &tokens[3],
+        &other.join("envelope-signing.pub"),
+        &[],
+    );
+    assert_eq!(code, 3, "another gateway's key: {out}");
+}

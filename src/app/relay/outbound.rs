@@ -52,12 +52,15 @@ pub async fn document(
 ) -> Result<Option<RelayedMessage>, OutboundError> {
     let mut sources = app.store.relay_sources(&[id.to_owned()], peer).await?;
     let source = sources.remove(id).ok_or(OutboundError::Erased)?;
-    build(app, source).await
+    let mut doc = build(app, source).await?;
+    sign_bindings(app, doc.iter_mut().collect())?;
+    Ok(doc)
 }
 
 /// The documents of the messages `ids` for `peer`, read together (one
 /// query per table for all of them), in the order of `ids`: each as
-/// [`document`] would give it.
+/// [`document`] would give it, their label bindings signed together
+/// (one signature over their Merkle root, `federation::batch_sig`).
 pub async fn documents(
     app: &AppState,
     ids: &[String],
@@ -71,10 +74,57 @@ pub async fn documents(
             None => Err(OutboundError::Erased),
         });
     }
+    let built: Vec<&mut RelayedMessage> = out
+        .iter_mut()
+        .filter_map(|d| d.as_mut().ok().and_then(Option::as_mut))
+        .collect();
+    if sign_bindings(app, built).is_err() {
+        for d in &mut out {
+            if matches!(d, Ok(Some(_))) {
+                *d = Err(OutboundError::Binding);
+            }
+        }
+    }
     Ok(out)
 }
 
-/// Opens a message read for the relay and builds its signed document.
+/// Signs the label bindings of `docs` with the envelope key, together.
+fn sign_bindings(app: &AppState, docs: Vec<&mut RelayedMessage>) -> Result<(), OutboundError> {
+    let digests: Vec<Vec<(String, String)>> = docs
+        .iter()
+        .map(|d| {
+            d.attachments
+                .iter()
+                .map(|a| (a.id.clone(), a.sha256.clone()))
+                .collect()
+        })
+        .collect();
+    let lookups: Vec<Box<dyn Fn(&str) -> String + '_>> = digests
+        .iter()
+        .map(|list| {
+            Box::new(move |aid: &str| {
+                list.iter()
+                    .find(|(i, _)| i == aid)
+                    .map(|(_, d)| d.clone())
+                    .unwrap_or_default()
+            }) as Box<dyn Fn(&str) -> String>
+        })
+        .collect();
+    let views: Vec<(serde_json::Value, &dyn Fn(&str) -> String)> = docs
+        .iter()
+        .zip(&lookups)
+        .map(|(d, f)| (d.binding_view(), &**f))
+        .collect();
+    let tokens =
+        crate::binding::sign_all(&app.envelope_key, &views).map_err(|_| OutboundError::Binding)?;
+    for (doc, token) in docs.into_iter().zip(tokens) {
+        doc.binding = token;
+    }
+    Ok(())
+}
+
+/// Opens a message read for the relay and builds its document (its
+/// binding is signed by the caller, with the others read with it).
 async fn build(
     app: &AppState,
     source: RelaySource,
@@ -136,19 +186,6 @@ async fn build(
     if let Value::Array(s) = signed::delivered(&signatures) {
         doc.signatures = s;
     }
-    let digests: Vec<(String, String)> = doc
-        .attachments
-        .iter()
-        .map(|a| (a.id.clone(), a.sha256.clone()))
-        .collect();
-    doc.binding = crate::binding::sign(&app.envelope_key, &doc.binding_view(), |aid| {
-        digests
-            .iter()
-            .find(|(i, _)| i == aid)
-            .map(|(_, d)| d.clone())
-            .unwrap_or_default()
-    })
-    .map_err(|_| OutboundError::Binding)?;
     Ok(Some(doc))
 }
 

@@ -18,11 +18,11 @@ use crate::app::AppState;
 use crate::crypto::jose::JwsKeys;
 use crate::domain::PartnerId;
 use crate::domain::time::to_ms;
+use crate::federation::MAX_BATCH;
 use crate::store::{OutboxKind, OutboxRow};
 
-/// Rows taken per round: enough that, dealt to the lanes, each lane's
-/// message rows go as a batch of several documents (`batch`).
-const BATCH: u32 = 256;
+/// Rows taken per round: a full batch (`batch`) for every lane.
+const BATCH: u32 = (MAX_BATCH * LANES) as u32;
 /// The longest sleep between rounds (a row that becomes due, a resume).
 const MAX_SLEEP: Duration = Duration::from_millis(1000);
 /// The shortest.
@@ -164,7 +164,8 @@ async fn round(
     // One claim for the round's rows (a lane sends its share one after
     // another, so the claim lasts for that many attempts).
     let ids: Vec<String> = due.iter().map(|r| r.entry.id.clone()).collect();
-    let until = now.saturating_add(super::send::lease_ms(app, ids.len().div_ceil(links.len())));
+    let share = lane_share(ids.len(), links.len());
+    let until = now.saturating_add(super::send::lease_ms(app, share.min(ids.len())));
     let claimed = match app.store.claim_outbox(&ids, now, until).await {
         Ok(c) => c,
         Err(e) => {
@@ -180,10 +181,10 @@ async fn round(
             r
         })
         .collect();
-    let lanes = links.iter().enumerate().map(|(i, link)| {
-        let rows: Vec<&OutboxRow> = due.iter().skip(i).step_by(links.len()).collect();
-        lane(app, link, rows)
-    });
+    let lanes = links
+        .iter()
+        .zip(due.chunks(share.max(1)))
+        .map(|(link, rows)| lane(app, link, rows.iter().collect()));
     let results = futures_util::future::join_all(lanes).await;
     let sent = results.iter().map(|(n, _)| n).sum::<usize>();
     if let Some(e) = results.into_iter().find_map(|(_, e)| e) {
@@ -198,6 +199,16 @@ async fn round(
         *noted_ok = Some(std::time::Instant::now());
     }
     if full { Round::Full } else { Round::Drained }
+}
+
+/// How many of a round's `due` rows each lane takes, in order: as many as
+/// a batch holds before a second lane is used, so a round of 40 rows goes
+/// as one request of 40 documents rather than eight of five (each request
+/// costs both gateways a signature, a check and a commit of its own:
+/// `brdo bench --scenario relay`, BENCHMARKS.md); a long queue is spread
+/// over every lane.
+fn lane_share(due: usize, lanes: usize) -> usize {
+    due.div_ceil(lanes.max(1)).max(MAX_BATCH)
 }
 
 /// One lane's rows: its message rows first, in batches ([`batch`]), then
@@ -286,5 +297,23 @@ async fn next_sleep(app: &AppState, peer: &PartnerId) -> Duration {
             Duration::from_millis(ms).clamp(MIN_SLEEP, MAX_SLEEP)
         }
         _ => MAX_SLEEP,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lanes_fill_a_batch_before_the_next_is_used() {
+        assert_eq!(lane_share(0, LANES), MAX_BATCH);
+        assert_eq!(lane_share(40, LANES), MAX_BATCH);
+        assert_eq!(lane_share(MAX_BATCH * LANES, LANES), MAX_BATCH);
+        assert_eq!(lane_share(MAX_BATCH * LANES + 1, LANES), MAX_BATCH + 1);
+        assert_eq!(lane_share(5, 0), MAX_BATCH);
+        // Every row of a round has a lane.
+        for due in 0..=(BATCH as usize) {
+            assert!(due.div_ceil(lane_share(due, LANES)) <= LANES, "{due}");
+        }
     }
 }

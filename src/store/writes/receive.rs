@@ -2,7 +2,9 @@
 //! the recipients this gateway accepted, its `collect` and `deny` records,
 //! and one signed receipt per recipient, all in one transaction. The
 //! receipts of the accepted recipients name the `collect` record's
-//! sequence number, so they can only be signed here, once it has one.
+//! sequence number, so they can only be made here, once it has one; they
+//! are signed with the rest of the batch's (`store::pending_receipts`)
+//! before it commits, and the job's answer carries them.
 
 use std::sync::Arc;
 
@@ -13,7 +15,7 @@ use crate::crypto::jose::JwsKey;
 use crate::domain::PartnerId;
 use crate::federation::{Receipt, ReceiptKind, ReceiptViolation};
 use crate::store::error::StoreError;
-use crate::store::outbox::{ISSUED, ReceiptRow, insert_receipts};
+use crate::store::outbox::{ISSUED, ReceiptRow};
 
 /// A relayed message to store (or, all refused, only to answer).
 #[derive(Debug, Clone)]
@@ -54,7 +56,7 @@ impl Receive {
                 &[id.into(), ISSUED.into()],
             )
             .await?;
-        if seen.is_some() {
+        if seen.is_some() || tx.receipts.holds(id) {
             return Err(StoreError::IdempotencyRace);
         }
         let rec = match &self.accepted {
@@ -67,26 +69,28 @@ impl Receive {
         let mut receipts = Vec::new();
         if let Some(submit) = &self.accepted {
             for d in &submit.deliveries {
-                let r = self.receipt(
+                receipts.push(self.receipt(
                     ReceiptKind::Accepted,
                     &d.recipient,
                     Some(rec.seq),
                     Vec::new(),
-                );
-                receipts.push(self.signed(r)?);
+                ));
             }
         }
         for (recipient, violations) in &self.refused {
-            let r = self.receipt(
+            receipts.push(self.receipt(
                 ReceiptKind::Refused,
                 recipient.as_str(),
                 None,
                 violations.clone(),
-            );
-            receipts.push(self.signed(r)?);
+            ));
         }
-        insert_receipts(tx.conn, &receipts).await?;
-        Ok((WriteOutput::Receipts(receipts), rec))
+        for r in receipts {
+            let row = self.row(&r);
+            tx.receipts.push(tx.job, r, row, self.signer.clone());
+        }
+        // The rows come with the batch's signature, before the commit.
+        Ok((WriteOutput::Receipts(Vec::new()), rec))
     }
 
     fn receipt(
@@ -112,18 +116,20 @@ impl Receive {
         }
     }
 
-    fn signed(&self, r: Receipt) -> Result<ReceiptRow, StoreError> {
-        let jws = r
-            .sign(&self.signer)
-            .map_err(|e| StoreError::Unavailable(format!("cannot sign a receipt: {e}")))?;
-        Ok(ReceiptRow {
+    /// The row of receipt `r`, to be signed.
+    fn row(&self, r: &Receipt) -> ReceiptRow {
+        ReceiptRow {
             message_id: self.message_id.clone(),
-            recipient: r.recipient.map(|p| p.to_string()).unwrap_or_default(),
+            recipient: r
+                .recipient
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
             peer: self.peer.to_string(),
             direction: ISSUED,
             kind: r.kind.as_str().to_owned(),
-            jws,
+            jws: String::new(),
             at_ms: self.at.1,
-        })
+        }
     }
 }

@@ -8,6 +8,7 @@ use crate::store::audit_rows::{Head, append};
 use crate::store::error::StoreError;
 use crate::store::merkle_rows::Tree;
 use crate::store::new_messages::NewMessages;
+use crate::store::pending_receipts::PendingReceipts;
 use crate::store::rows::DeliveryRow;
 use crate::store::write_conn::WriteConn;
 
@@ -56,6 +57,10 @@ pub(in crate::store) struct Tx<'t, 'a> {
     pub tree: &'t mut Tree,
     /// The batch's submits not yet written.
     pub new_messages: &'t mut NewMessages<'a>,
+    /// The batch's receipts not yet signed.
+    pub receipts: &'t mut PendingReceipts,
+    /// This job's index in the batch.
+    pub job: usize,
 }
 
 impl Tx<'_, '_> {
