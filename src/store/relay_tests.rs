@@ -39,6 +39,8 @@ on_both_backends!(
     receive_of_all_refused_stores_receipts_only,
     relay_outcome_records_once_and_removes_its_row,
     record_receipts_move_statuses_forward_only,
+    receives_in_one_batch_share_a_signature_and_a_replay_loses,
+    claims_through_the_writer_take_each_row_once,
 );
 
 const ID: &str = "0190f000-0000-7000-8000-0000000000a1";
@@ -364,4 +366,126 @@ async fn record_receipts_move_statuses_forward_only(kind: Kind) {
         .map(|r| r.kind)
         .collect();
     assert_eq!(kept.len(), 3, "one row per kind: {kept:?}");
+}
+
+/// Receives written together (one writer batch, as a relay batch's
+/// documents are) each get their own receipts, all verifying alone and
+/// kept as answered; the receipts of one batch share one signature over
+/// their root (SPEC §11, *Batch signatures*); the same id twice among
+/// them is stored once, the other write refused as a replay.
+async fn receives_in_one_batch_share_a_signature_and_a_replay_loses(kind: Kind) {
+    let Some((store, _db)) = store(kind).await else {
+        return;
+    };
+    let (_dir, key, public) = envelope();
+    let ids: Vec<String> = (0..8)
+        .map(|i| format!("0190f000-0000-7000-8000-0000000001{i:02}"))
+        .collect();
+    let mut all: Vec<String> = ids.clone();
+    all.push(ids[3].clone());
+    let writes = all.iter().enumerate().map(|(i, id)| {
+        let op = receive(id, &key, Some(submit(id, &["RS-MOI"], None, None)));
+        store.write(op.into(), draft(Action::Collect, &format!("r{i}")))
+    });
+    let results = futures_util::future::join_all(writes).await;
+    let (ok, refused): (Vec<_>, Vec<_>) = results.into_iter().partition(Result::is_ok);
+    assert_eq!(ok.len(), 8, "each id once");
+    assert_eq!(refused.len(), 1);
+    assert!(
+        matches!(refused[0], Err(StoreError::IdempotencyRace)),
+        "{:?}",
+        refused[0]
+    );
+    let mut roots = std::collections::HashSet::new();
+    for (out, rec) in ok.into_iter().flatten() {
+        let WriteOutput::Receipts(receipts) = out else {
+            panic!("receipts expected, got {out:?}");
+        };
+        assert_eq!(receipts.len(), 2, "accepted and refused");
+        let id = receipts[0].message_id.clone();
+        for r in &receipts {
+            let stated = Receipt::verify(&r.jws, &public).expect("verifies alone");
+            stated
+                .expect(&pid("RS-NCB"), &pid("AL-NCB"), &id)
+                .expect("about its own message");
+            if stated.kind == ReceiptKind::Accepted {
+                assert_eq!(stated.audit_seq, Some(rec.seq), "its own record");
+            }
+            roots.insert(r.jws.split('~').next().map(str::to_owned));
+        }
+        let mut kept = store.receipts_of(&id, ISSUED).await.expect("receipts");
+        let mut answered = receipts.clone();
+        kept.sort_by(|a, b| a.recipient.cmp(&b.recipient));
+        answered.sort_by(|a, b| a.recipient.cmp(&b.recipient));
+        assert_eq!(kept, answered, "the receipts answered are the ones kept");
+    }
+    assert!(
+        roots.len() < 16,
+        "16 receipts, one signature each: {}",
+        roots.len()
+    );
+    assert_eq!(store.audit_size().await.expect("size"), 8);
+}
+
+/// The relay's claims go through the writer: each due row is claimed by
+/// one of two racing claims, a claimed row by no third claim until its
+/// claim runs out, and then again.
+async fn claims_through_the_writer_take_each_row_once(kind: Kind) {
+    let Some((store, _db)) = store(kind).await else {
+        return;
+    };
+    let mut rows = Vec::new();
+    for i in 0..6 {
+        let id = format!("0190f000-0000-7000-8000-0000000002{i:02}");
+        let row = format!("0190f000-0000-7000-8000-0000000003{i:02}");
+        store
+            .write(
+                submit(&id, &["RS-MOI"], Some("RS-NCB"), Some(&row)).into(),
+                draft(Action::Collect, &format!("r{i}")),
+            )
+            .await
+            .expect("submit");
+        rows.push(row);
+    }
+    let due = store.outbox_due("RS-NCB", 10, 100).await.expect("due");
+    assert_eq!(due.len(), 6);
+    let (a, b) = tokio::join!(
+        store.claim_outbox(&rows, 10, 1_000),
+        store.claim_outbox(&rows, 10, 1_000)
+    );
+    let (a, b) = (a.expect("claim a"), b.expect("claim b"));
+    let mut both: Vec<String> = a.iter().chain(&b).cloned().collect();
+    both.sort();
+    let mut want = rows.clone();
+    want.sort();
+    assert_eq!(both, want, "every row claimed exactly once");
+    assert!(
+        store
+            .claim_outbox(&rows, 999, 2_000)
+            .await
+            .expect("claim")
+            .is_empty(),
+        "held until 1 000"
+    );
+    assert_eq!(
+        store
+            .claim_outbox(&rows, 1_001, 2_000)
+            .await
+            .expect("claim")
+            .len(),
+        6,
+        "free again once the claim ran out"
+    );
+    assert!(
+        store
+            .claim_outbox(&[], 1, 2)
+            .await
+            .expect("none")
+            .is_empty()
+    );
+    assert_eq!(
+        store.audit_size().await.expect("size"),
+        6,
+        "a claim writes no audit record"
+    );
 }
