@@ -17,7 +17,7 @@
 
 use std::ops::Range;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::outbound::{self, OutboundError};
@@ -40,11 +40,13 @@ const ENVELOPE_REFUSALS: [u16; 5] = [400, 404, 405, 413, 415];
 /// Room kept for the batch's own members within `server.max_body_bytes`.
 const ENVELOPE_BYTES: usize = 64;
 
-/// One message row ready to go: its document's JSON, size and recipients.
+/// One message row ready to go: its document's id and JSON text (made
+/// once: its size decides the packing, and batches are put together from
+/// it), and its recipients.
 struct Ready<'a> {
     row: &'a OutboxRow,
-    doc: Value,
-    size: usize,
+    id: String,
+    json: Vec<u8>,
     recipients: Vec<String>,
 }
 
@@ -100,7 +102,7 @@ pub async fn attempt(app: &AppState, link: &PeerLink, rows: &[&OutboxRow]) -> Ve
         .max(1);
     let sizes: Vec<(usize, usize)> = ready
         .iter()
-        .map(|(_, r)| (r.size, r.recipients.len()))
+        .map(|(_, r)| (r.json.len(), r.recipients.len()))
         .collect();
     let mut ready = ready.into_iter();
     for range in pack(&sizes, limit) {
@@ -157,17 +159,15 @@ async fn prepare<'a>(
         Ok(false) => return Prepared::Done(Attempt::Done("claim_lost")),
         Err(e) => return Prepared::Done(Attempt::Failed(e)),
     }
-    let recipients = doc.recipients.clone();
-    let doc = match serde_json::to_value(&doc) {
+    let json = match serde_json::to_vec(&doc) {
         Ok(v) => v,
         Err(e) => return Prepared::Done(Attempt::Failed(PeerError::Config(e.to_string()))),
     };
-    let size = serde_json::to_vec(&doc).map_or(usize::MAX, |b| b.len());
     Prepared::Ready(Ready {
         row,
-        doc,
-        size,
-        recipients,
+        id: doc.id,
+        json,
+        recipients: doc.recipients,
     })
 }
 
@@ -211,13 +211,9 @@ async fn send_group(
     let answers: Vec<Result<Value, PeerError>> = if group.len() == 1 {
         vec![post_one(link, &group[0]).await]
     } else {
-        let docs: Vec<&Value> = group.iter().map(|r| &r.doc).collect();
         let sent = link
             .client
-            .post(
-                "/v1/federation/messages",
-                &json!({"v": 1, "messages": docs}),
-            )
+            .post_bytes("/v1/federation/messages", envelope(&group))
             .await;
         match sent {
             Ok(answer) => match split(&answer, &group) {
@@ -247,7 +243,25 @@ async fn send_group(
 
 /// Posts one document alone, as a single row is sent.
 async fn post_one(link: &PeerLink, r: &Ready<'_>) -> Result<Value, PeerError> {
-    link.client.post("/v1/federation/messages", &r.doc).await
+    link.client
+        .post_bytes("/v1/federation/messages", r.json.clone())
+        .await
+}
+
+/// The batch `{"v": 1, "messages": [...]}` of the group's documents, put
+/// together from their JSON text.
+fn envelope(group: &[Ready<'_>]) -> Vec<u8> {
+    let inner: usize = group.iter().map(|r| r.json.len() + 1).sum();
+    let mut body = Vec::with_capacity(inner + ENVELOPE_BYTES);
+    body.extend_from_slice(br#"{"v":1,"messages":["#);
+    for (i, r) in group.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(&r.json);
+    }
+    body.extend_from_slice(b"]}");
+    body
 }
 
 /// Records one row's answer (or its failure, to retry).
@@ -276,7 +290,7 @@ fn split(answer: &Value, group: &[Ready<'_>]) -> Result<Vec<Result<Value, PeerEr
     }
     let mut out = Vec::with_capacity(group.len());
     for (entry, r) in results.iter().zip(group) {
-        if entry["id"] != r.doc["id"] {
+        if entry["id"].as_str() != Some(r.id.as_str()) {
             return Err(bad("a batch answer out of order"));
         }
         let status = entry["status"]
@@ -298,6 +312,7 @@ fn split(answer: &Value, group: &[Ready<'_>]) -> Result<Vec<Result<Value, PeerEr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     /// A hostile or broken peer's answer to a batch: each entry must be
     /// the document's own, in order, with a status; anything else fails
@@ -322,8 +337,8 @@ mod tests {
             .iter()
             .map(|r| Ready {
                 row: r,
-                doc: json!({"id": r.entry.message_id}),
-                size: 1,
+                id: r.entry.message_id.clone(),
+                json: json!({"id": r.entry.message_id}).to_string().into_bytes(),
                 recipients: vec!["RS-MOI".into()],
             })
             .collect();
@@ -355,6 +370,46 @@ mod tests {
             "{:?}",
             each[1]
         );
+    }
+
+    /// The batch put together from the documents' text is the JSON the
+    /// peer parses: `v` 1 and the documents, in order.
+    #[test]
+    fn the_envelope_is_the_batch_document() {
+        let rows: Vec<OutboxRow> = ["a", "b", "c"]
+            .iter()
+            .map(|id| OutboxRow {
+                entry: crate::store::OutboxEntry {
+                    id: format!("row-{id}"),
+                    peer: "RS-NCB".into(),
+                    kind: crate::store::OutboxKind::Message,
+                    message_id: (*id).into(),
+                    body: None,
+                    created_ms: 0,
+                },
+                attempts: 0,
+                claim: Some(0),
+            })
+            .collect();
+        let docs = [
+            json!({"id": "a", "x": "\"],"}),
+            json!({"id": "b"}),
+            json!({"id": "c", "n": [1, {}]}),
+        ];
+        let group: Vec<Ready<'_>> = rows
+            .iter()
+            .zip(&docs)
+            .map(|(row, doc)| Ready {
+                row,
+                id: row.entry.message_id.clone(),
+                json: doc.to_string().into_bytes(),
+                recipients: Vec::new(),
+            })
+            .collect();
+        let parsed: Value = serde_json::from_slice(&envelope(&group)).expect("JSON");
+        assert_eq!(parsed, json!({"v": 1, "messages": docs}));
+        let one: Value = serde_json::from_slice(&envelope(&group[..1])).expect("JSON");
+        assert_eq!(one, json!({"v": 1, "messages": [docs[0]]}));
     }
 
     #[test]

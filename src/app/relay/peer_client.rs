@@ -179,7 +179,23 @@ impl PeerClient {
         path: &str,
         body: &serde_json::Value,
     ) -> Result<serde_json::Value, PeerError> {
-        let sent = tokio::time::timeout(self.timeout, self.client.post_json(path, &[], body)).await;
+        self.post_bytes(path, body.to_string().into_bytes()).await
+    }
+
+    /// [`PeerClient::post`] with the document already serialized (a
+    /// batch is put together from its documents' bytes).
+    pub async fn post_bytes(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+    ) -> Result<serde_json::Value, PeerError> {
+        let headers = [("content-type", "application/json")];
+        let sent = tokio::time::timeout(
+            self.timeout,
+            self.client
+                .request(axum::http::Method::POST, path, &headers, Some(body)),
+        )
+        .await;
         let resp: ClientResponse = match sent {
             Err(_) => {
                 self.client.disconnect().await;
