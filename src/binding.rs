@@ -137,16 +137,24 @@ pub fn sign(
 }
 
 /// Signs the bindings of several delivered message documents (one relay
-/// batch's) with one signature over their Merkle root
-/// (`federation::batch_sig`); one token each, in order.
+/// batch's), each given with its attachments' SHA-256 digests by id, with
+/// one signature over their Merkle root (`federation::batch_sig`); one
+/// token each, in order.
 pub fn sign_all(
     key: &JwsKey,
-    docs: &[(Value, &dyn Fn(&str) -> String)],
+    docs: &[(Value, Vec<(String, String)>)],
 ) -> Result<Vec<String>, BindingError> {
     let payloads = docs
         .iter()
-        .map(|(doc, digest_of)| {
-            payload(doc, |id| digest_of(id)).map(|p| jcs::canonicalize(&p).into_bytes())
+        .map(|(doc, digests)| {
+            let digest_of = |id: &str| {
+                digests
+                    .iter()
+                    .find(|(i, _)| i == id)
+                    .map(|(_, d)| d.clone())
+                    .unwrap_or_default()
+            };
+            payload(doc, digest_of).map(|p| jcs::canonicalize(&p).into_bytes())
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(crate::federation::batch_sig::sign(

@@ -90,30 +90,16 @@ pub async fn documents(
 
 /// Signs the label bindings of `docs` with the envelope key, together.
 fn sign_bindings(app: &AppState, docs: Vec<&mut RelayedMessage>) -> Result<(), OutboundError> {
-    let digests: Vec<Vec<(String, String)>> = docs
+    let views: Vec<(Value, Vec<(String, String)>)> = docs
         .iter()
         .map(|d| {
-            d.attachments
+            let digests = d
+                .attachments
                 .iter()
                 .map(|a| (a.id.clone(), a.sha256.clone()))
-                .collect()
+                .collect();
+            (d.binding_view(), digests)
         })
-        .collect();
-    let lookups: Vec<Box<dyn Fn(&str) -> String + '_>> = digests
-        .iter()
-        .map(|list| {
-            Box::new(move |aid: &str| {
-                list.iter()
-                    .find(|(i, _)| i == aid)
-                    .map(|(_, d)| d.clone())
-                    .unwrap_or_default()
-            }) as Box<dyn Fn(&str) -> String>
-        })
-        .collect();
-    let views: Vec<(serde_json::Value, &dyn Fn(&str) -> String)> = docs
-        .iter()
-        .zip(&lookups)
-        .map(|(d, f)| (d.binding_view(), &**f))
         .collect();
     let tokens =
         crate::binding::sign_all(&app.envelope_key, &views).map_err(|_| OutboundError::Binding)?;
