@@ -39,6 +39,7 @@ on_both_backends!(
     receive_of_all_refused_stores_receipts_only,
     relay_outcome_records_once_and_removes_its_row,
     record_receipts_move_statuses_forward_only,
+    receives_of_one_batch_share_no_root_across_peers,
 );
 
 const ID: &str = "0190f000-0000-7000-8000-0000000000a1";
@@ -364,4 +365,90 @@ async fn record_receipts_move_statuses_forward_only(kind: Kind) {
         .map(|r| r.kind)
         .collect();
     assert_eq!(kept.len(), 3, "one row per kind: {kept:?}");
+}
+
+/// Receives from two peers, replays of the same ids and other writes,
+/// all at once (so that they meet in the writer's batches): each id is
+/// stored once, each winner is answered exactly the receipts kept, each
+/// replay is `IdempotencyRace`; and a receipt answered to one peer never
+/// shares its batch's root with a receipt for another peer (the Merkle
+/// path and `size` of a peer's receipt would otherwise tell it about the
+/// gateway's traffic with the others, SPEC §11 *Batch signatures*).
+async fn receives_of_one_batch_share_no_root_across_peers(kind: Kind) {
+    let Some((store, _db)) = store(kind).await else {
+        return;
+    };
+    let (_dir, key, public) = envelope();
+    let peers = ["AL-NCB", "ME-NCB"];
+    let id = |i: usize| format!("0190f000-0000-7000-8000-{i:012x}");
+    let mut writes = Vec::new();
+    for i in 0..48usize {
+        let peer = peers[i % 2];
+        for _ in 0..2 {
+            // The same id twice: one is stored, the other is a replay.
+            let mut op = receive(&id(i), &key, Some(submit(&id(i), &["RS-MOI"], None, None)));
+            op.peer = pid(peer);
+            op.deny_audit = Some(draft(Action::Deny, "deny"));
+            let store = store.clone();
+            writes.push(tokio::spawn(async move {
+                let r = store.write(op.into(), draft(Action::Collect, "c")).await;
+                (i, peer, r)
+            }));
+        }
+        if i % 7 == 0 {
+            let store = store.clone();
+            let op: WriteOp = writes::SetPartnerState {
+                partner: "ME-MOI".into(),
+                suspended: i % 2 == 0,
+                at_ms: 1,
+            }
+            .into();
+            writes.push(tokio::spawn(async move {
+                let r = store.write(op, draft(Action::Alter, "p")).await;
+                (usize::MAX, "", r)
+            }));
+        }
+    }
+    let mut won = std::collections::HashMap::new();
+    let mut roots: std::collections::HashMap<String, &str> = std::collections::HashMap::new();
+    for w in writes {
+        let (i, peer, r) = w.await.expect("task");
+        if i == usize::MAX {
+            r.expect("partner state");
+            continue;
+        }
+        match r {
+            Ok((WriteOutput::Receipts(receipts), _)) => {
+                assert!(
+                    won.insert(i, receipts.clone()).is_none(),
+                    "{i} stored twice"
+                );
+                assert_eq!(receipts.len(), 2, "{i}: accepted and refused");
+                for r in &receipts {
+                    assert_eq!(r.peer, peer);
+                    let verified = Receipt::verify(&r.jws, &public).expect("verifies");
+                    verified
+                        .expect(&pid("RS-NCB"), &pid(peer), &id(i))
+                        .expect("this peer's, this message's");
+                    if let Some((root, _)) = r.jws.split_once('~') {
+                        let first = roots.entry(root.to_owned()).or_insert(peer);
+                        assert_eq!(*first, peer, "a root shared by two peers' receipts");
+                    }
+                }
+            }
+            Err(StoreError::IdempotencyRace) => {}
+            other => panic!("{i}: {other:?}"),
+        }
+    }
+    assert_eq!(won.len(), 48, "each id stored once");
+    for (i, answered) in won {
+        let mut kept = store.receipts_of(&id(i), ISSUED).await.expect("receipts");
+        let mut answered = answered;
+        kept.sort_by(|a, b| a.recipient.cmp(&b.recipient));
+        answered.sort_by(|a, b| a.recipient.cmp(&b.recipient));
+        assert_eq!(
+            kept, answered,
+            "{i}: the receipts answered are the ones kept"
+        );
+    }
 }
