@@ -40,6 +40,7 @@ on_both_backends!(
     relay_outcome_records_once_and_removes_its_row,
     record_receipts_move_statuses_forward_only,
     receives_of_one_batch_share_no_root_across_peers,
+    a_batch_that_fails_after_a_receive_keeps_none_of_its_receipts,
 );
 
 const ID: &str = "0190f000-0000-7000-8000-0000000000a1";
@@ -450,5 +451,82 @@ async fn receives_of_one_batch_share_no_root_across_peers(kind: Kind) {
             kept, answered,
             "{i}: the receipts answered are the ones kept"
         );
+    }
+}
+
+/// A receive whose batch then fails (a later write fails after its audit
+/// record: every job of the batch fails closed) keeps nothing — no
+/// message, no receipt — and its answer is the failure, never receipts;
+/// a receive whose batch commits is answered exactly the receipts kept.
+async fn a_batch_that_fails_after_a_receive_keeps_none_of_its_receipts(kind: Kind) {
+    let Some((store, _db)) = store(kind).await else {
+        return;
+    };
+    let (_dir, key, _public) = envelope();
+    // An outbox row "dup": a submit queuing it again fails after its
+    // audit record (the row's key is taken).
+    store
+        .write(
+            submit(
+                "0190f000-0000-7000-8000-0000000000d0",
+                &["AL-CTD"],
+                Some("AL-NCB"),
+                Some("dup"),
+            )
+            .into(),
+            draft(Action::Collect, "s0"),
+        )
+        .await
+        .expect("first submit");
+    let id = |i: usize| format!("0190f000-0000-7000-8000-{i:012x}");
+    let mut tasks = Vec::new();
+    for i in 1..=24usize {
+        let op = receive(&id(i), &key, Some(submit(&id(i), &["RS-MOI"], None, None)));
+        let store2 = store.clone();
+        tasks.push(tokio::spawn(async move {
+            (
+                Some(i),
+                store2.write(op.into(), draft(Action::Collect, "r")).await,
+            )
+        }));
+        let failing = submit(&id(100 + i), &["AL-CTD"], Some("AL-NCB"), Some("dup"));
+        let store2 = store.clone();
+        tasks.push(tokio::spawn(async move {
+            (
+                None,
+                store2
+                    .write(failing.into(), draft(Action::Collect, "f"))
+                    .await,
+            )
+        }));
+    }
+    for t in tasks {
+        let (i, r) = t.await.expect("task");
+        let Some(i) = i else {
+            assert!(r.is_err(), "the duplicate outbox row is refused");
+            continue;
+        };
+        let kept = store.receipts_of(&id(i), ISSUED).await.expect("receipts");
+        let stored = store.message(&id(i)).await.expect("read").is_some();
+        match r {
+            Ok((WriteOutput::Receipts(answered), _)) => {
+                assert_eq!(answered.len(), 2, "{i}");
+                assert!(answered.iter().all(|r| !r.jws.is_empty()), "{i}: signed");
+                let mut kept = kept;
+                let mut answered = answered;
+                kept.sort_by(|a, b| a.recipient.cmp(&b.recipient));
+                answered.sort_by(|a, b| a.recipient.cmp(&b.recipient));
+                assert_eq!(kept, answered, "{i}");
+                assert!(stored, "{i}");
+            }
+            Err(e) => {
+                assert!(
+                    kept.is_empty(),
+                    "{i}: receipts of a failed receive kept ({e})"
+                );
+                assert!(!stored, "{i}: a failed receive's message kept");
+            }
+            other => panic!("{i}: {other:?}"),
+        }
     }
 }
