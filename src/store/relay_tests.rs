@@ -41,6 +41,7 @@ on_both_backends!(
     record_receipts_move_statuses_forward_only,
     receives_of_one_batch_share_no_root_across_peers,
     a_batch_that_fails_after_a_receive_keeps_none_of_its_receipts,
+    claims_from_two_nodes_and_many_loops_take_each_row_once,
 );
 
 const ID: &str = "0190f000-0000-7000-8000-0000000000a1";
@@ -529,4 +530,80 @@ async fn a_batch_that_fails_after_a_receive_keeps_none_of_its_receipts(kind: Kin
             other => panic!("{i}: {other:?}"),
         }
     }
+}
+
+/// Claims through the writers of two nodes on one database, several at
+/// once on each, racing drops of rows: each row is claimed by exactly one
+/// of them (a dropped row by at most one), and none after its claim until
+/// the claim runs out.
+async fn claims_from_two_nodes_and_many_loops_take_each_row_once(kind: Kind) {
+    let Some(db) = super::tests::TestDb::create(kind).await else {
+        return;
+    };
+    let a = Arc::new(
+        db.open("node-a", super::merkle_rows::CheckpointPolicy::default())
+            .await,
+    );
+    let b = Arc::new(
+        db.open("node-b", super::merkle_rows::CheckpointPolicy::default())
+            .await,
+    );
+    let id = |i: usize| format!("0190f000-0000-7000-8000-{i:012x}");
+    let row = |i: usize| format!("row-{i}");
+    for i in 0..40 {
+        a.write(
+            submit(&id(i), &["RS-MOI"], Some("RS-NCB"), Some(&row(i))).into(),
+            draft(Action::Collect, "s"),
+        )
+        .await
+        .expect("submit");
+    }
+    let ids: Vec<String> = (0..40).map(row).collect();
+    let mut tasks = Vec::new();
+    for n in 0..8 {
+        let s = if n % 2 == 0 { a.clone() } else { b.clone() };
+        let ids = ids.clone();
+        tasks.push(tokio::spawn(async move {
+            s.claim_outbox(&ids, 1_000, 1_000_000).await.expect("claim")
+        }));
+    }
+    for i in (0..40).step_by(5) {
+        let s = if i % 2 == 0 { b.clone() } else { a.clone() };
+        let r = row(i);
+        tasks.push(tokio::spawn(async move {
+            s.outbox_drop(&r).await.expect("drop");
+            Vec::new()
+        }));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for t in tasks {
+        for claimed in t.await.expect("task") {
+            assert!(seen.insert(claimed.clone()), "{claimed} claimed twice");
+        }
+    }
+    for (i, r) in ids.iter().enumerate() {
+        assert!(i % 5 == 0 || seen.contains(r), "{r} never claimed");
+    }
+    // Claimed until 1 000 000: nobody takes them again before.
+    assert!(
+        a.claim_outbox(&ids, 999_999, 2_000_000)
+            .await
+            .expect("claim")
+            .is_empty()
+    );
+    assert!(
+        b.claim_outbox(&ids, 999_999, 2_000_000)
+            .await
+            .expect("claim")
+            .is_empty()
+    );
+    let again = b
+        .claim_outbox(&ids, 1_000_001, 2_000_000)
+        .await
+        .expect("claim");
+    assert_eq!(
+        again.len(),
+        32,
+        "the rows not dropped, once their claim ran out"
+    );
 }
