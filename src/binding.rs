@@ -136,13 +136,13 @@ pub fn sign(
     Ok(key.sign(jcs::canonicalize(&p).as_bytes(), BINDING_TYPE)?)
 }
 
+/// An attachment's SHA-256 (hex) by its id, as [`sign`] takes it.
+pub type DigestOf<'a> = &'a dyn Fn(&str) -> String;
+
 /// Signs the bindings of several delivered message documents (one relay
 /// batch's) with one signature over their Merkle root
 /// (`federation::batch_sig`); one token each, in order.
-pub fn sign_all(
-    key: &JwsKey,
-    docs: &[(Value, &dyn Fn(&str) -> String)],
-) -> Result<Vec<String>, BindingError> {
+pub fn sign_all(key: &JwsKey, docs: &[(Value, DigestOf<'_>)]) -> Result<Vec<String>, BindingError> {
     let payloads = docs
         .iter()
         .map(|(doc, digest_of)| {

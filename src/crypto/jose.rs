@@ -191,8 +191,11 @@ pub struct JwsKeys {
     /// SHA-256 of type and compact form, with the payload. One signature
     /// over a batch's root is met once per document of the batch
     /// (`federation::batch_sig`); it is checked once. Shared by clones.
-    memo: std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<([u8; 32], Vec<u8>)>>>,
+    memo: Memo,
 }
+
+/// [`JwsKeys`]' memo: the SHA-256 of each JWS remembered, with its payload.
+type Memo = std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<([u8; 32], Vec<u8>)>>>;
 
 /// How many verified JWS [`JwsKeys::verify_memo`] remembers: a few
 /// batches' roots.

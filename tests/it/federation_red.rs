@@ -868,14 +868,13 @@ async fn a_batch_that_cannot_be_audited_answers_nothing() {
     assert_eq!(b.count("messages").await, 1);
 }
 
+/// What a scripted peer answers a document (its id, its recipients).
+type Answerer = std::sync::Arc<dyn Fn(&str, &[String]) -> Value + Send + Sync>;
+
 /// Serves one peer address as a hostile gateway would (B's gateway
 /// certificate), answering each relayed document `201` with what
 /// `answer` makes of its id and recipients.
-async fn scripted_peer(
-    fed: &Federation,
-    addr: std::net::SocketAddr,
-    answer: std::sync::Arc<dyn Fn(&str, &[String]) -> Value + Send + Sync>,
-) {
+async fn scripted_peer(fed: &Federation, addr: std::net::SocketAddr, answer: Answerer) {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -1014,7 +1013,7 @@ async fn a_peers_batch_receipts_that_do_not_hold_leave_the_row_waiting() {
                 .map(|(r, jws)| json!({"recipient": r, "kind": "accepted", "jws": jws}))
                 .collect();
             json!({ "receipts": list })
-        }) as std::sync::Arc<dyn Fn(&str, &[String]) -> Value + Send + Sync>
+        }) as Answerer
     };
     let addr = fed.b().addr();
     fed.stop_b().await;

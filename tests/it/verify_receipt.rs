@@ -223,7 +223,7 @@ fn verify_receipt_takes_a_receipt_of_a_batch() {
         p.join("~")
     };
     let cases = [
-        ("another receipt's statement", swap(1, &second[1])),
+        ("another receipt's statement", swap(1, second[1])),
         ("a statement not in the batch", swap(1, &forged)),
         ("another index", swap(2, "1")),
         ("another path", swap(3, second[3])),

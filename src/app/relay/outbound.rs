@@ -99,7 +99,8 @@ fn sign_bindings(app: &AppState, docs: Vec<&mut RelayedMessage>) -> Result<(), O
                 .collect()
         })
         .collect();
-    let lookups: Vec<Box<dyn Fn(&str) -> String + '_>> = digests
+    type Lookup<'a> = Box<dyn Fn(&str) -> String + 'a>;
+    let lookups: Vec<Lookup<'_>> = digests
         .iter()
         .map(|list| {
             Box::new(move |aid: &str| {
@@ -107,10 +108,10 @@ fn sign_bindings(app: &AppState, docs: Vec<&mut RelayedMessage>) -> Result<(), O
                     .find(|(i, _)| i == aid)
                     .map(|(_, d)| d.clone())
                     .unwrap_or_default()
-            }) as Box<dyn Fn(&str) -> String>
+            }) as Lookup<'_>
         })
         .collect();
-    let views: Vec<(serde_json::Value, &dyn Fn(&str) -> String)> = docs
+    let views: Vec<(serde_json::Value, crate::binding::DigestOf<'_>)> = docs
         .iter()
         .zip(&lookups)
         .map(|(d, f)| (d.binding_view(), &**f))
