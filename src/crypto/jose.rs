@@ -488,4 +488,38 @@ mod tests {
             cp()
         );
     }
+
+    /// The memo serves only what verified, and only for the same text,
+    /// `typ` and keys: a refused JWS is checked (and refused) again, a
+    /// remembered one is not served for another `typ`, nor to another
+    /// gateway's keys.
+    #[test]
+    fn verify_memo_serves_only_what_verified_for_its_typ_and_keys() {
+        let (_d, pki) = keys();
+        let (_d2, other) = keys();
+        let key = JwsKey::from_pem_file(&pki.join("envelope-signing.key")).expect("key");
+        let mine = key.verifier().expect("verifier");
+        let theirs =
+            JwsKeys::from_public_pem_file(&other.join("envelope-signing.pub")).expect("pub");
+        let jws = key.sign(b"{\"n\":1}", "brdo-batch+jws").expect("sign");
+        let parts: Vec<&str> = jws.split('.').collect();
+        let bad = format!("{}.{}.{}", parts[0], "eyJuIjoyfQ", parts[2]);
+        for _ in 0..2 {
+            assert!(mine.verify_memo(&bad, "brdo-batch+jws").is_err());
+        }
+        let clone = mine.clone();
+        assert_eq!(
+            mine.verify_memo(&jws, "brdo-batch+jws").expect("verifies"),
+            b"{\"n\":1}"
+        );
+        assert!(clone.verify_memo(&jws, "brdo-receipt+jws").is_err());
+        assert!(mine.verify_memo(&jws, "brdo-binding+jws").is_err());
+        assert!(theirs.verify_memo(&jws, "brdo-batch+jws").is_err());
+        assert!(mine.verify_memo(&bad, "brdo-batch+jws").is_err());
+        assert!(
+            clone
+                .verify_memo(&format!(" {jws}\n"), "brdo-batch+jws")
+                .is_ok()
+        );
+    }
 }

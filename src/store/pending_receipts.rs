@@ -49,9 +49,12 @@ impl PendingReceipts {
         self.0.iter().any(|p| p.row.message_id == message_id)
     }
 
-    /// Signs every waiting receipt (one signature per signing key), stores
-    /// them, and returns each job's rows in the order made. A receipt that
-    /// cannot be signed fails the batch (nothing is committed).
+    /// Signs every waiting receipt (one signature per signing key and
+    /// peer: a receipt's Merkle path and the root's `size` speak of the
+    /// others under its root, so one peer's never sit with another's),
+    /// stores them, and returns each job's rows in the order made. A
+    /// receipt that cannot be signed fails the batch (nothing is
+    /// committed).
     pub async fn write(
         &mut self,
         conn: &mut WriteConn,
@@ -60,9 +63,10 @@ impl PendingReceipts {
         let mut out = Vec::with_capacity(waiting.len());
         while let Some(first) = waiting.first() {
             let key = first.signer.clone();
+            let peer = first.row.peer.clone();
             let (same, rest): (Vec<Pending>, Vec<Pending>) = waiting
                 .into_iter()
-                .partition(|p| Arc::ptr_eq(&p.signer, &key));
+                .partition(|p| Arc::ptr_eq(&p.signer, &key) && p.row.peer == peer);
             waiting = rest;
             let receipts: Vec<Receipt> = same.iter().map(|p| p.receipt.clone()).collect();
             let tokens = Receipt::sign_all(&receipts, &key)

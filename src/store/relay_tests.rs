@@ -41,6 +41,9 @@ on_both_backends!(
     record_receipts_move_statuses_forward_only,
     receives_in_one_batch_share_a_signature_and_a_replay_loses,
     claims_through_the_writer_take_each_row_once,
+    receives_of_one_batch_share_no_root_across_peers,
+    a_batch_that_fails_after_a_receive_keeps_none_of_its_receipts,
+    claims_from_two_nodes_and_many_loops_take_each_row_once,
 );
 
 const ID: &str = "0190f000-0000-7000-8000-0000000000a1";
@@ -366,6 +369,245 @@ async fn record_receipts_move_statuses_forward_only(kind: Kind) {
         .map(|r| r.kind)
         .collect();
     assert_eq!(kept.len(), 3, "one row per kind: {kept:?}");
+}
+
+/// Receives from two peers, replays of the same ids and other writes,
+/// all at once (so that they meet in the writer's batches): each id is
+/// stored once, each winner is answered exactly the receipts kept, each
+/// replay is `IdempotencyRace`; and a receipt answered to one peer never
+/// shares its batch's root with a receipt for another peer (the Merkle
+/// path and `size` of a peer's receipt would otherwise tell it about the
+/// gateway's traffic with the others, SPEC §11 *Batch signatures*).
+async fn receives_of_one_batch_share_no_root_across_peers(kind: Kind) {
+    let Some((store, _db)) = store(kind).await else {
+        return;
+    };
+    let (_dir, key, public) = envelope();
+    let peers = ["AL-NCB", "ME-NCB"];
+    let id = |i: usize| format!("0190f000-0000-7000-8000-{i:012x}");
+    let mut writes = Vec::new();
+    for i in 0..48usize {
+        let peer = peers[i % 2];
+        for _ in 0..2 {
+            // The same id twice: one is stored, the other is a replay.
+            let mut op = receive(&id(i), &key, Some(submit(&id(i), &["RS-MOI"], None, None)));
+            op.peer = pid(peer);
+            op.deny_audit = Some(draft(Action::Deny, "deny"));
+            let store = store.clone();
+            writes.push(tokio::spawn(async move {
+                let r = store.write(op.into(), draft(Action::Collect, "c")).await;
+                (i, peer, r)
+            }));
+        }
+        if i % 7 == 0 {
+            let store = store.clone();
+            let op: WriteOp = writes::SetPartnerState {
+                partner: "ME-MOI".into(),
+                suspended: i % 2 == 0,
+                at_ms: 1,
+            }
+            .into();
+            writes.push(tokio::spawn(async move {
+                let r = store.write(op, draft(Action::Alter, "p")).await;
+                (usize::MAX, "", r)
+            }));
+        }
+    }
+    let mut won = std::collections::HashMap::new();
+    let mut roots: std::collections::HashMap<String, &str> = std::collections::HashMap::new();
+    for w in writes {
+        let (i, peer, r) = w.await.expect("task");
+        if i == usize::MAX {
+            r.expect("partner state");
+            continue;
+        }
+        match r {
+            Ok((WriteOutput::Receipts(receipts), _)) => {
+                assert!(
+                    won.insert(i, receipts.clone()).is_none(),
+                    "{i} stored twice"
+                );
+                assert_eq!(receipts.len(), 2, "{i}: accepted and refused");
+                for r in &receipts {
+                    assert_eq!(r.peer, peer);
+                    let verified = Receipt::verify(&r.jws, &public).expect("verifies");
+                    verified
+                        .expect(&pid("RS-NCB"), &pid(peer), &id(i))
+                        .expect("this peer's, this message's");
+                    if let Some((root, _)) = r.jws.split_once('~') {
+                        let first = roots.entry(root.to_owned()).or_insert(peer);
+                        assert_eq!(*first, peer, "a root shared by two peers' receipts");
+                    }
+                }
+            }
+            Err(StoreError::IdempotencyRace) => {}
+            other => panic!("{i}: {other:?}"),
+        }
+    }
+    assert_eq!(won.len(), 48, "each id stored once");
+    for (i, answered) in won {
+        let mut kept = store.receipts_of(&id(i), ISSUED).await.expect("receipts");
+        let mut answered = answered;
+        kept.sort_by(|a, b| a.recipient.cmp(&b.recipient));
+        answered.sort_by(|a, b| a.recipient.cmp(&b.recipient));
+        assert_eq!(
+            kept, answered,
+            "{i}: the receipts answered are the ones kept"
+        );
+    }
+}
+
+/// A receive whose batch then fails (a later write fails after its audit
+/// record: every job of the batch fails closed) keeps nothing — no
+/// message, no receipt — and its answer is the failure, never receipts;
+/// a receive whose batch commits is answered exactly the receipts kept.
+async fn a_batch_that_fails_after_a_receive_keeps_none_of_its_receipts(kind: Kind) {
+    let Some((store, _db)) = store(kind).await else {
+        return;
+    };
+    let (_dir, key, _public) = envelope();
+    // An outbox row "dup": a submit queuing it again fails after its
+    // audit record (the row's key is taken).
+    store
+        .write(
+            submit(
+                "0190f000-0000-7000-8000-0000000000d0",
+                &["AL-CTD"],
+                Some("AL-NCB"),
+                Some("dup"),
+            )
+            .into(),
+            draft(Action::Collect, "s0"),
+        )
+        .await
+        .expect("first submit");
+    let id = |i: usize| format!("0190f000-0000-7000-8000-{i:012x}");
+    let mut tasks = Vec::new();
+    for i in 1..=24usize {
+        let op = receive(&id(i), &key, Some(submit(&id(i), &["RS-MOI"], None, None)));
+        let store2 = store.clone();
+        tasks.push(tokio::spawn(async move {
+            (
+                Some(i),
+                store2.write(op.into(), draft(Action::Collect, "r")).await,
+            )
+        }));
+        let failing = submit(&id(100 + i), &["AL-CTD"], Some("AL-NCB"), Some("dup"));
+        let store2 = store.clone();
+        tasks.push(tokio::spawn(async move {
+            (
+                None,
+                store2
+                    .write(failing.into(), draft(Action::Collect, "f"))
+                    .await,
+            )
+        }));
+    }
+    for t in tasks {
+        let (i, r) = t.await.expect("task");
+        let Some(i) = i else {
+            assert!(r.is_err(), "the duplicate outbox row is refused");
+            continue;
+        };
+        let kept = store.receipts_of(&id(i), ISSUED).await.expect("receipts");
+        let stored = store.message(&id(i)).await.expect("read").is_some();
+        match r {
+            Ok((WriteOutput::Receipts(answered), _)) => {
+                assert_eq!(answered.len(), 2, "{i}");
+                assert!(answered.iter().all(|r| !r.jws.is_empty()), "{i}: signed");
+                let mut kept = kept;
+                let mut answered = answered;
+                kept.sort_by(|a, b| a.recipient.cmp(&b.recipient));
+                answered.sort_by(|a, b| a.recipient.cmp(&b.recipient));
+                assert_eq!(kept, answered, "{i}");
+                assert!(stored, "{i}");
+            }
+            Err(e) => {
+                assert!(
+                    kept.is_empty(),
+                    "{i}: receipts of a failed receive kept ({e})"
+                );
+                assert!(!stored, "{i}: a failed receive's message kept");
+            }
+            other => panic!("{i}: {other:?}"),
+        }
+    }
+}
+
+/// Claims through the writers of two nodes on one database, several at
+/// once on each, racing drops of rows: each row is claimed by exactly one
+/// of them (a dropped row by at most one), and none after its claim until
+/// the claim runs out.
+async fn claims_from_two_nodes_and_many_loops_take_each_row_once(kind: Kind) {
+    let Some(db) = super::tests::TestDb::create(kind).await else {
+        return;
+    };
+    let a = Arc::new(
+        db.open("node-a", super::merkle_rows::CheckpointPolicy::default())
+            .await,
+    );
+    let b = Arc::new(
+        db.open("node-b", super::merkle_rows::CheckpointPolicy::default())
+            .await,
+    );
+    let id = |i: usize| format!("0190f000-0000-7000-8000-{i:012x}");
+    let row = |i: usize| format!("row-{i}");
+    for i in 0..40 {
+        a.write(
+            submit(&id(i), &["RS-MOI"], Some("RS-NCB"), Some(&row(i))).into(),
+            draft(Action::Collect, "s"),
+        )
+        .await
+        .expect("submit");
+    }
+    let ids: Vec<String> = (0..40).map(row).collect();
+    let mut tasks = Vec::new();
+    for n in 0..8 {
+        let s = if n % 2 == 0 { a.clone() } else { b.clone() };
+        let ids = ids.clone();
+        tasks.push(tokio::spawn(async move {
+            s.claim_outbox(&ids, 1_000, 1_000_000).await.expect("claim")
+        }));
+    }
+    for i in (0..40).step_by(5) {
+        let s = if i % 2 == 0 { b.clone() } else { a.clone() };
+        let r = row(i);
+        tasks.push(tokio::spawn(async move {
+            s.outbox_drop(&r).await.expect("drop");
+            Vec::new()
+        }));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for t in tasks {
+        for claimed in t.await.expect("task") {
+            assert!(seen.insert(claimed.clone()), "{claimed} claimed twice");
+        }
+    }
+    for (i, r) in ids.iter().enumerate() {
+        assert!(i % 5 == 0 || seen.contains(r), "{r} never claimed");
+    }
+    // Claimed until 1 000 000: nobody takes them again before.
+    assert!(
+        a.claim_outbox(&ids, 999_999, 2_000_000)
+            .await
+            .expect("claim")
+            .is_empty()
+    );
+    assert!(
+        b.claim_outbox(&ids, 999_999, 2_000_000)
+            .await
+            .expect("claim")
+            .is_empty()
+    );
+    let again = b
+        .claim_outbox(&ids, 1_000_001, 2_000_000)
+        .await
+        .expect("claim");
+    assert_eq!(
+        again.len(),
+        32,
+        "the rows not dropped, once their claim ran out"
+    );
 }
 
 /// Receives written together (one writer batch, as a relay batch's

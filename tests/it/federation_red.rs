@@ -867,3 +867,208 @@ async fn a_batch_that_cannot_be_audited_answers_nothing() {
     assert_eq!(answer["results"][1]["status"], 201, "{answer}");
     assert_eq!(b.count("messages").await, 1);
 }
+
+/// What a scripted peer answers a document (its id, its recipients).
+type Answerer = std::sync::Arc<dyn Fn(&str, &[String]) -> Value + Send + Sync>;
+
+/// Serves one peer address as a hostile gateway would (B's gateway
+/// certificate), answering each relayed document `201` with what
+/// `answer` makes of its id and recipients.
+async fn scripted_peer(fed: &Federation, addr: std::net::SocketAddr, answer: Answerer) {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_file_iter(fed.b_pki.join("gateway.crt"))
+            .expect("cert")
+            .collect::<Result<_, _>>()
+            .expect("certs");
+    let key = PrivateKeyDer::from_pem_file(fed.b_pki.join("gateway.key")).expect("key");
+    let mut cfg = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .expect("server config");
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(cfg));
+    let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
+    loop {
+        let Ok((tcp, _)) = listener.accept().await else {
+            return;
+        };
+        let acceptor = acceptor.clone();
+        let answer = answer.clone();
+        tokio::spawn(async move {
+            let Ok(mut tls) = acceptor.accept(tcp).await else {
+                return;
+            };
+            let mut seen = Vec::new();
+            let mut buf = [0u8; 8192];
+            let (head, body_at) = loop {
+                if let Some(at) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                    break (String::from_utf8_lossy(&seen[..at]).to_lowercase(), at + 4);
+                }
+                match tls.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => seen.extend_from_slice(&buf[..n]),
+                }
+            };
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            while seen.len() < body_at + length {
+                match tls.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => seen.extend_from_slice(&buf[..n]),
+                }
+            }
+            let doc: Value = serde_json::from_slice(&seen[body_at..]).unwrap_or(Value::Null);
+            let id = doc["id"].as_str().unwrap_or_default().to_owned();
+            let recipients: Vec<String> = doc["recipients"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|r| r.as_str().map(str::to_owned))
+                .collect();
+            let body = answer(&id, &recipients).to_string();
+            let head = format!(
+                "HTTP/1.1 201 Created\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = tls.write_all(head.as_bytes()).await;
+            let _ = tls.write_all(body.as_bytes()).await;
+            let _ = tls.shutdown().await;
+        });
+    }
+}
+
+/// A peer answering a relayed message with receipts of a batch (SPEC
+/// §11, *Batch signatures*) that do not hold for it — a root of bindings,
+/// a root by another gateway's key, another message's token of a valid
+/// batch, a statement, index or path of another token — is an outage: the
+/// row waits, no status moves. The same peer's valid batch token ends it.
+#[tokio::test]
+async fn a_peers_batch_receipts_that_do_not_hold_leave_the_row_waiting() {
+    use brdo::federation::batch_sig;
+    use brdo::federation::{Receipt, ReceiptKind};
+    let mut fed = Federation::start().await;
+    let b_key = std::sync::Arc::new(
+        JwsKey::from_pem_file(&fed.b_pki.join("envelope-signing.key")).expect("key"),
+    );
+    let a_key = std::sync::Arc::new(
+        JwsKey::from_pem_file(&fed.a_pki.join("envelope-signing.key")).expect("key"),
+    );
+    let pid = |s: &str| brdo::domain::PartnerId::parse(s).expect("id");
+    let receipt = move |id: &str, recipient: &str| {
+        let r = Receipt {
+            v: 1,
+            kind: ReceiptKind::Accepted,
+            gateway: pid("RS-NCB"),
+            to: pid("AL-NCB"),
+            message_id: id.to_owned(),
+            recipient: brdo::domain::PartnerId::parse(recipient),
+            at: "2026-01-01T00:00:00.000Z".into(),
+            audit_seq: Some(7),
+            tree_size: Some(7),
+            violations: Vec::new(),
+            notice: None,
+        };
+        brdo::audit::jcs::canonicalize(&serde_json::to_value(&r).expect("json")).into_bytes()
+    };
+    let mode = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let answer = {
+        let mode = mode.clone();
+        std::sync::Arc::new(move |id: &str, recipients: &[String]| {
+            let other = "0190f000-0000-7000-8000-0000000000ff";
+            // Each recipient's statement first, another message's after.
+            let mut statements: Vec<Vec<u8>> = recipients.iter().map(|r| receipt(id, r)).collect();
+            statements.extend(recipients.iter().map(|r| receipt(other, r)));
+            let n = recipients.len();
+            let sign =
+                |key: &JwsKey, typ: &str| batch_sig::sign(key, &statements, typ).expect("sign");
+            let swap = |t: &str, part: usize, from: &str| {
+                let mut p: Vec<&str> = t.split('~').collect();
+                let q: Vec<&str> = from.split('~').collect();
+                p[part] = q[part];
+                p.join("~")
+            };
+            let good = sign(&b_key, "brdo-receipt+jws");
+            let tokens: Vec<String> = match mode.load(std::sync::atomic::Ordering::SeqCst) {
+                0 => sign(&b_key, "brdo-binding+jws")[..n].to_vec(),
+                1 => sign(&a_key, "brdo-receipt+jws")[..n].to_vec(),
+                2 => good[n..].to_vec(),
+                3 => (0..n).map(|i| swap(&good[i], 1, &good[n + i])).collect(),
+                4 => (0..n).map(|i| swap(&good[i], 2, &good[n + i])).collect(),
+                5 => (0..n).map(|i| swap(&good[i], 3, &good[n + i])).collect(),
+                _ => good[..n].to_vec(),
+            };
+            let list: Vec<Value> = recipients
+                .iter()
+                .zip(tokens)
+                .map(|(r, jws)| json!({"recipient": r, "kind": "accepted", "jws": jws}))
+                .collect();
+            json!({ "receipts": list })
+        }) as Answerer
+    };
+    let addr = fed.b().addr();
+    fed.stop_b().await;
+    let fed = &fed;
+    let server = scripted_peer(fed, addr, answer);
+    let run = async {
+        let a = fed.a();
+        let id = crate::harness::send(a, "AL-CTD", &crate::harness::message()).await;
+        for case in 0..6 {
+            mode.store(case, std::sync::atomic::Ordering::SeqCst);
+            // Two new errors: the second answers a request made after
+            // the case was set.
+            for _ in 0..2 {
+                let before = peer_of(a).await["last_error_at"].clone();
+                let started = std::time::Instant::now();
+                loop {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    let peer = peer_of(a).await;
+                    if peer["last_error"].as_str().is_some() && peer["last_error_at"] != before {
+                        break;
+                    }
+                    assert!(started.elapsed().as_secs() < 30, "case {case}: {peer}");
+                }
+            }
+            assert_eq!(
+                a.count(&format!("relay_outbox WHERE message_id = '{id}'"))
+                    .await,
+                1,
+                "case {case}: the row waits"
+            );
+            assert_eq!(
+                a.count(&format!(
+                    "deliveries WHERE message_id = '{id}' AND status = 'relayed'"
+                ))
+                .await,
+                0,
+                "case {case}: nothing relayed"
+            );
+        }
+        mode.store(6, std::sync::atomic::Ordering::SeqCst);
+        let started = std::time::Instant::now();
+        while a
+            .count(&format!("relay_outbox WHERE message_id = '{id}'"))
+            .await
+            > 0
+        {
+            assert!(
+                started.elapsed().as_secs() < 60,
+                "the valid token never ended the row"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    };
+    tokio::select! {
+        () = server => panic!("the scripted peer stopped"),
+        () = run => {}
+    }
+}

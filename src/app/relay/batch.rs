@@ -28,9 +28,12 @@ use crate::domain::time::to_ms;
 use crate::federation::{MAX_BATCH, RelayedMessage};
 use crate::store::OutboxRow;
 
-/// The most recipients one batch names: a receipt each, a few hundred
-/// bytes, in the peer's answer.
-const MAX_RECIPIENTS: usize = 512;
+/// The most recipients one batch names: a receipt each in the peer's
+/// answer, which must fit `MAX_ANSWER_BYTES`. A receipt is a token of the
+/// peer's write batch (SPEC §11, *Batch signatures*: statement, root JWS,
+/// audit path), up to 2 KiB and more for a refusal naming each point of a
+/// long-named agreement; 512 of those outgrew the answer.
+const MAX_RECIPIENTS: usize = 256;
 
 /// The statuses with which a peer refuses a batch's envelope rather than
 /// its documents: not valid to it, no such route or method (a peer that
@@ -426,8 +429,87 @@ mod tests {
                 2 * MAX_BATCH..2 * MAX_BATCH + 1
             ]
         );
-        let wide = [(1, 300), (1, 300), (1, 212), (1, 600), (1, 1)];
+        let wide = [(1, 150), (1, 150), (1, 106), (1, 300), (1, 1)];
         assert_eq!(pack(&wide, usize::MAX), vec![0..1, 1..3, 3..4, 4..5]);
         assert!(pack(&[], 10).is_empty());
+    }
+
+    /// A peer's answer to a full batch must stay within what the relay
+    /// reads (`MAX_ANSWER_BYTES`), or the batch fails as an outage every
+    /// time it is sent (the peer answers a retry with the same stored
+    /// receipts). Each receipt is now a token of a batch (SPEC §11, *Batch
+    /// signatures*): the statement, the root JWS and its audit path — here
+    /// a path of 12 hashes, a write batch of 4096 receipts (every lane's
+    /// full batch at once) — and a refusal names each point of the
+    /// agreement the message fails (four, with a reference as long as the
+    /// shipped `config/policy.toml`'s).
+    #[test]
+    fn a_full_batchs_answer_fits_what_the_relay_reads() {
+        use crate::domain::PartnerId;
+        use crate::federation::{Receipt, ReceiptKind, ReceiptViolation};
+        let key = crate::crypto::jose::JwsKey::from_pem(
+            b"-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIBGxdt0AIsrUSlwXpBn7Mqn0yZjKZV3uNrlVSuOqBhL5\n-----END PRIVATE KEY-----\n",
+        )
+        .expect("key");
+        let pid = |s: &str| PartnerId::parse(s).expect("id");
+        let reference = "\"Agreement on Operational and Strategic Cooperation between Bosnia and Herzegovina and Europol (2016)\"";
+        let violations: Vec<ReceiptViolation> = [
+            (
+                "classification_exceeds_agreement",
+                format!("EU_RESTRICTED is above EU_RESTRICTED of {reference}"),
+            ),
+            (
+                "purpose_not_permitted",
+                format!("purpose investigation is not permitted by {reference}"),
+            ),
+            (
+                "personal_data_not_permitted",
+                format!("{reference} does not permit personal data"),
+            ),
+            (
+                "special_categories_not_permitted",
+                format!("{reference} does not permit special categories of personal data"),
+            ),
+        ]
+        .into_iter()
+        .map(|(code, detail)| ReceiptViolation {
+            code: code.into(),
+            detail,
+        })
+        .collect();
+        let receipts: Vec<Receipt> = (0..4096u32)
+            .map(|i| Receipt {
+                v: 1,
+                kind: ReceiptKind::Refused,
+                gateway: pid("RS-NCB"),
+                to: pid("AL-NCB"),
+                message_id: format!("0190f000-0000-7000-8000-{:012x}", i / 8),
+                recipient: Some(pid("RS-MOI")),
+                at: "2026-11-21T10:00:00.000Z".into(),
+                audit_seq: None,
+                tree_size: None,
+                violations: violations.clone(),
+                notice: None,
+            })
+            .collect();
+        let tokens = Receipt::sign_all(&receipts, &key).expect("sign");
+        let per_doc = MAX_RECIPIENTS / MAX_BATCH;
+        let entries: Vec<Value> = (0..MAX_BATCH)
+            .map(|d| {
+                let list: Vec<Value> = (0..per_doc)
+                    .map(|r| {
+                        json!({"recipient": "RS-MOI", "kind": "refused", "jws": tokens[d * per_doc + r]})
+                    })
+                    .collect();
+                json!({"id": format!("0190f000-0000-7000-8000-{d:012x}"), "status": 201, "receipts": list})
+            })
+            .collect();
+        let answer = serde_json::to_vec(&json!({"results": entries})).expect("json");
+        assert!(
+            answer.len() <= super::super::peer_client::MAX_ANSWER_BYTES,
+            "{} bytes for {MAX_RECIPIENTS} receipts ({} each)",
+            answer.len(),
+            tokens[0].len()
+        );
     }
 }
