@@ -173,20 +173,14 @@ async fn a_relayed_officer_obeys_the_free_text_rule() {
     assert_eq!(officer, "insp. H\u{00F6}xha");
 }
 
-/// Serves one peer address as a hostile gateway would: B's own gateway
-/// certificate (so A's relay trusts it), and to every request `status`
-/// with a JSON body of `pad` bytes of whitespace and then `body`, its
-/// length undeclared.
-async fn fake_peer(
+/// A TLS listener at `addr` with B's own gateway certificate (so A's
+/// relay trusts it), for the hostile peers below.
+async fn posing_as_b(
     fed: &Federation,
     addr: std::net::SocketAddr,
-    status: &'static str,
-    pad: usize,
-    body: Vec<u8>,
-) {
+) -> (tokio_rustls::TlsAcceptor, tokio::net::TcpListener) {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let certs: Vec<CertificateDer<'static>> =
         CertificateDer::pem_file_iter(fed.b_pki.join("gateway.crt"))
             .expect("cert")
@@ -204,6 +198,22 @@ async fn fake_peer(
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
     let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(cfg));
     let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
+    (acceptor, listener)
+}
+
+/// Serves one peer address as a hostile gateway would: B's own gateway
+/// certificate (so A's relay trusts it), and to every request `status`
+/// with a JSON body of `pad` bytes of whitespace and then `body`, its
+/// length undeclared.
+async fn fake_peer(
+    fed: &Federation,
+    addr: std::net::SocketAddr,
+    status: &'static str,
+    pad: usize,
+    body: Vec<u8>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (acceptor, listener) = posing_as_b(fed, addr).await;
     loop {
         let Ok((tcp, _)) = listener.accept().await else {
             return;
@@ -513,26 +523,8 @@ async fn slow_upload_peer(
     sha256: String,
     seen: std::sync::Arc<std::sync::Mutex<Seen>>,
 ) {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let certs: Vec<CertificateDer<'static>> =
-        CertificateDer::pem_file_iter(fed.b_pki.join("gateway.crt"))
-            .expect("cert")
-            .collect::<Result<_, _>>()
-            .expect("certs");
-    let key = PrivateKeyDer::from_pem_file(fed.b_pki.join("gateway.key")).expect("key");
-    let mut cfg = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("versions")
-    .with_no_client_auth()
-    .with_single_cert(certs, key)
-    .expect("server config");
-    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(cfg));
-    let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
+    let (acceptor, listener) = posing_as_b(fed, addr).await;
     loop {
         let Ok((tcp, _)) = listener.accept().await else {
             return;
@@ -875,26 +867,8 @@ type Answerer = std::sync::Arc<dyn Fn(&str, &[String]) -> Value + Send + Sync>;
 /// certificate), answering each relayed document `201` with what
 /// `answer` makes of its id and recipients.
 async fn scripted_peer(fed: &Federation, addr: std::net::SocketAddr, answer: Answerer) {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let certs: Vec<CertificateDer<'static>> =
-        CertificateDer::pem_file_iter(fed.b_pki.join("gateway.crt"))
-            .expect("cert")
-            .collect::<Result<_, _>>()
-            .expect("certs");
-    let key = PrivateKeyDer::from_pem_file(fed.b_pki.join("gateway.key")).expect("key");
-    let mut cfg = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("versions")
-    .with_no_client_auth()
-    .with_single_cert(certs, key)
-    .expect("server config");
-    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(cfg));
-    let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
+    let (acceptor, listener) = posing_as_b(fed, addr).await;
     loop {
         let Ok((tcp, _)) = listener.accept().await else {
             return;

@@ -54,15 +54,21 @@ fn verify(dir: &Path, jws: &str, pubkey: &Path, args: &[&str]) -> (i32, String, 
     )
 }
 
-#[test]
-fn verify_receipt_states_what_holds_and_refuses_what_does_not() {
-    let keep = tempfile::tempdir().expect("tempdir");
-    let (peer, other) = (keep.path().join("peer"), keep.path().join("other"));
+/// RS-NCB's PKI and another gateway's under `dir`: RS-NCB's envelope
+/// key, its public half's file, and the other PKI's directory.
+fn two_gateways(dir: &Path) -> (JwsKey, std::path::PathBuf, std::path::PathBuf) {
+    let (peer, other) = (dir.join("peer"), dir.join("other"));
     let now = OffsetDateTime::now_utc();
     brdo::pki::init_gateway(&peer, &[], Some("RS-NCB"), now).expect("init peer");
     brdo::pki::init(&other, &[], now).expect("init other");
     let key = JwsKey::from_pem_file(&peer.join("envelope-signing.key")).expect("key");
-    let pubkey = peer.join("envelope-signing.pub");
+    (key, peer.join("envelope-signing.pub"), other)
+}
+
+#[test]
+fn verify_receipt_states_what_holds_and_refuses_what_does_not() {
+    let keep = tempfile::tempdir().expect("tempdir");
+    let (key, pubkey, other) = two_gateways(keep.path());
     let jws = receipt(ReceiptKind::Accepted).sign(&key).expect("sign");
 
     let (code, out, err) = verify(keep.path(), &jws, &pubkey, &[]);
@@ -184,12 +190,7 @@ fn verify_receipt_takes_a_receipt_of_a_batch() {
     use base64::Engine as _;
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let keep = tempfile::tempdir().expect("tempdir");
-    let (peer, other) = (keep.path().join("peer"), keep.path().join("other"));
-    let now = OffsetDateTime::now_utc();
-    brdo::pki::init_gateway(&peer, &[], Some("RS-NCB"), now).expect("init peer");
-    brdo::pki::init(&other, &[], now).expect("init other");
-    let key = JwsKey::from_pem_file(&peer.join("envelope-signing.key")).expect("key");
-    let pubkey = peer.join("envelope-signing.pub");
+    let (key, pubkey, other) = two_gateways(keep.path());
     let batch: Vec<Receipt> = (0..5u64)
         .map(|i| {
             let mut r = receipt(ReceiptKind::Accepted);
