@@ -17,6 +17,7 @@
 mod audit_rows;
 mod backend;
 mod bulk_read;
+mod claims;
 mod convert;
 mod echo_rows;
 mod error;
@@ -276,6 +277,38 @@ impl Store {
         let (reply, rx) = oneshot::channel();
         self.writer
             .send(writer::Request::EchoRow(writer::EchoRow { body, reply }))
+            .await
+            .map_err(|_| StoreError::Unavailable("the writer task has stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Unavailable("the writer task dropped the request".into()))?
+    }
+
+    /// Claims a row until `until_ms` unless another node holds a claim
+    /// that has not run out; returns whether this caller has it.
+    ///
+    /// Several rows are claimed in one statement, which returns the ids it
+    /// claimed, made by the writer in its next batch (`claims`): on a
+    /// pooled connection it waited for the writer's lock between group
+    /// commits, and a claim per row starved the relay while partners were
+    /// submitting.
+    pub async fn claim_outbox(
+        &self,
+        ids: &[String],
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        let claim = writer::Claim {
+            ids: ids.to_vec(),
+            now_ms,
+            until_ms,
+            reply,
+        };
+        self.writer
+            .send(writer::Request::Claim(claim))
             .await
             .map_err(|_| StoreError::Unavailable("the writer task has stopped".into()))?;
         rx.await

@@ -153,33 +153,6 @@ pub(super) async fn insert_receipts(
     Ok(())
 }
 
-/// Claims the rows of `ids` that are unclaimed or whose claim ran out by
-/// `now_ms`, until `until_ms`, inside the writer's transaction; the ids
-/// claimed.
-pub(super) async fn claim_in(
-    conn: &mut WriteConn,
-    ids: &[String],
-    now_ms: i64,
-    until_ms: i64,
-) -> Result<Vec<String>, StoreError> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let list: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 3)).collect();
-    let sql = format!(
-        "UPDATE relay_outbox SET claimed_until_ms = $2 WHERE id IN ({}) \
-         AND (claimed_until_ms IS NULL OR claimed_until_ms < $1) RETURNING id",
-        list.join(", ")
-    );
-    let mut args: Vec<super::write_conn::Arg<'_>> = vec![now_ms.into(), until_ms.into()];
-    args.extend(
-        ids.iter()
-            .map(|id| super::write_conn::Arg::from(id.as_str())),
-    );
-    let rows = conn.fetch_all(&sql, &args).await?;
-    rows.iter().map(|r| r.text(0)).collect()
-}
-
 /// Whether an outbox row is still there, inside a write's transaction: a
 /// row another node finished (or dropped) must not be recorded twice.
 pub(super) async fn entry_exists(conn: &mut WriteConn, id: &str) -> Result<bool, StoreError> {
@@ -267,37 +240,6 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         rows.iter().map(outbox_row).collect()
-    }
-
-    /// Claims a row until `until_ms` unless another node holds a claim
-    /// that has not run out; returns whether this caller has it.
-    ///
-    /// Several rows are claimed in one statement, which returns the ids it
-    /// claimed: on SQLite every claim waits for the one write lock the
-    /// writer thread holds between its group commits, so a claim per row
-    /// starved the relay while partners were submitting.
-    pub async fn claim_outbox(
-        &self,
-        ids: &[String],
-        now_ms: i64,
-        until_ms: i64,
-    ) -> Result<Vec<String>, StoreError> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let (reply, rx) = tokio::sync::oneshot::channel();
-        let claim = super::writer::Claim {
-            ids: ids.to_vec(),
-            now_ms,
-            until_ms,
-            reply,
-        };
-        self.writer
-            .send(super::writer::Request::Claim(claim))
-            .await
-            .map_err(|_| StoreError::Unavailable("the writer task has stopped".into()))?;
-        rx.await
-            .map_err(|_| StoreError::Unavailable("the writer task dropped the request".into()))?
     }
 
     /// Extends this node's claim on a row, held until `held_ms`, to

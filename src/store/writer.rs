@@ -285,7 +285,7 @@ async fn run_jobs(
                 // Rows are claimable only once committed (the relay read
                 // them as due), so no held submit needs writing first.
                 let claimed =
-                    super::outbox::claim_in(conn, &claim.ids, claim.now_ms, claim.until_ms).await?;
+                    super::claims::claim_in(conn, &claim.ids, claim.now_ms, claim.until_ms).await?;
                 results.push(Answer::Claim(Ok(claimed)));
                 continue;
             }
