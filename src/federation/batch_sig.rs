@@ -57,10 +57,9 @@ fn bad(why: &str) -> JoseError {
 /// order. One payload is signed as a plain compact JWS; several share one
 /// signature over their Merkle root.
 pub fn sign(key: &JwsKey, payloads: &[Vec<u8>], typ: &str) -> Result<Vec<String>, JoseError> {
-    let [first, _, ..] = payloads else {
+    if payloads.len() < 2 {
         return payloads.iter().map(|p| key.sign(p, typ)).collect();
-    };
-    let _ = first;
+    }
     let leaves: Vec<Hash> = payloads.iter().map(|p| merkle::leaf_hash(p)).collect();
     let levels = levels(leaves);
     let root = levels
@@ -96,10 +95,10 @@ fn levels(leaves: Vec<Hash>) -> Vec<Vec<Hash>> {
     while let Some(below) = levels.last().filter(|l| l.len() > 1) {
         let next: Vec<Hash> = below
             .chunks(2)
-            .map(|pair| match pair {
-                [l, r] => merkle::node_hash(l, r),
-                [single] => *single,
-                _ => unreachable!("chunks(2) gives one or two"),
+            .filter_map(|pair| match pair {
+                [l, r] => Some(merkle::node_hash(l, r)),
+                [single, ..] => Some(*single),
+                [] => None,
             })
             .collect();
         levels.push(next);

@@ -165,7 +165,7 @@ async fn round(
     // another, so the claim lasts for that many attempts).
     let ids: Vec<String> = due.iter().map(|r| r.entry.id.clone()).collect();
     let share = lane_share(ids.len(), links.len());
-    let until = now.saturating_add(super::send::lease_ms(app, share.min(ids.len())));
+    let until = now.saturating_add(super::send::lease_ms(app, attempts(&due, share)));
     let claimed = match app.store.claim_outbox(&ids, now, until).await {
         Ok(c) => c,
         Err(e) => {
@@ -209,6 +209,23 @@ async fn round(
 /// over every lane.
 fn lane_share(due: usize, lanes: usize) -> usize {
     due.div_ceil(lanes.max(1)).max(MAX_BATCH)
+}
+
+/// The most requests one lane makes for its share of `due`: its message
+/// rows go in batches, the others one at a time. The claim lasts that
+/// many attempts (a row whose request would outlast it is renewed first),
+/// so the rows of a node that stopped wait no longer than that.
+fn attempts(due: &[OutboxRow], share: usize) -> usize {
+    due.chunks(share.max(1))
+        .map(|lane| {
+            let messages = lane
+                .iter()
+                .filter(|r| r.entry.kind == OutboxKind::Message)
+                .count();
+            messages.div_ceil(MAX_BATCH) + (lane.len() - messages)
+        })
+        .max()
+        .unwrap_or(1)
 }
 
 /// One lane's rows: its message rows first, in batches ([`batch`]), then
@@ -315,5 +332,34 @@ mod tests {
         for due in 0..=(BATCH as usize) {
             assert!(due.div_ceil(lane_share(due, LANES)) <= LANES, "{due}");
         }
+    }
+
+    /// A claim lasts for the requests a lane makes, not for its rows: 40
+    /// message rows are one batch, so a node that stops mid-round leaves
+    /// them claimed for one attempt, not forty.
+    #[test]
+    fn a_claim_lasts_for_the_lanes_requests() {
+        let row = |i: usize, kind: OutboxKind| OutboxRow {
+            entry: crate::store::OutboxEntry {
+                id: format!("row-{i}"),
+                peer: "RS-NCB".into(),
+                kind,
+                message_id: format!("m-{i}"),
+                body: None,
+                created_ms: 0,
+            },
+            attempts: 0,
+            claim: None,
+        };
+        let messages: Vec<OutboxRow> = (0..40).map(|i| row(i, OutboxKind::Message)).collect();
+        assert_eq!(attempts(&messages, lane_share(40, LANES)), 1);
+        let mut mixed = messages;
+        mixed.extend((40..43).map(|i| row(i, OutboxKind::Notice)));
+        assert_eq!(attempts(&mixed, lane_share(43, LANES)), 4);
+        let many: Vec<OutboxRow> = (0..BATCH as usize)
+            .map(|i| row(i, OutboxKind::Message))
+            .collect();
+        assert_eq!(attempts(&many, lane_share(many.len(), LANES)), 1);
+        assert_eq!(attempts(&[], MAX_BATCH), 1);
     }
 }
