@@ -230,9 +230,20 @@ impl Store {
         if audit.node.is_none() {
             audit.node.clone_from(&self.node);
         }
+        self.ask(|reply| writer::Request::Write(writer::Job { op, audit, reply }))
+            .await
+    }
+
+    /// Sends the writer the request `make` builds around its answer's
+    /// channel and waits for that answer (after the request's batch has
+    /// committed or failed).
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> writer::Request,
+    ) -> Result<T, StoreError> {
         let (reply, rx) = oneshot::channel();
         self.writer
-            .send(writer::Request::Write(writer::Job { op, audit, reply }))
+            .send(make(reply))
             .await
             .map_err(|_| StoreError::Unavailable("the writer task has stopped".into()))?;
         rx.await
@@ -274,17 +285,13 @@ impl Store {
                 "echo rows go only to the benchmark's durable echo database".into(),
             ));
         }
-        let (reply, rx) = oneshot::channel();
-        self.writer
-            .send(writer::Request::EchoRow(writer::EchoRow { body, reply }))
+        self.ask(|reply| writer::Request::EchoRow(writer::EchoRow { body, reply }))
             .await
-            .map_err(|_| StoreError::Unavailable("the writer task has stopped".into()))?;
-        rx.await
-            .map_err(|_| StoreError::Unavailable("the writer task dropped the request".into()))?
     }
 
-    /// Claims a row until `until_ms` unless another node holds a claim
-    /// that has not run out; returns whether this caller has it.
+    /// Claims the rows of `ids` until `until_ms`, each unless another
+    /// node holds a claim on it that has not run out; returns the ids this
+    /// caller now holds.
     ///
     /// Several rows are claimed in one statement, which returns the ids it
     /// claimed, made by the writer in its next batch (`claims`): on a
@@ -300,19 +307,15 @@ impl Store {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let (reply, rx) = tokio::sync::oneshot::channel();
-        let claim = writer::Claim {
-            ids: ids.to_vec(),
-            now_ms,
-            until_ms,
-            reply,
-        };
-        self.writer
-            .send(writer::Request::Claim(claim))
-            .await
-            .map_err(|_| StoreError::Unavailable("the writer task has stopped".into()))?;
-        rx.await
-            .map_err(|_| StoreError::Unavailable("the writer task dropped the request".into()))?
+        self.ask(|reply| {
+            writer::Request::Claim(writer::Claim {
+                ids: ids.to_vec(),
+                now_ms,
+                until_ms,
+                reply,
+            })
+        })
+        .await
     }
 
     /// Appends an audit record on its own (read-only requests, failures).
