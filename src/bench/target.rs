@@ -105,6 +105,7 @@ fn own_config(addr: SocketAddr, metrics: SocketAddr, database: &str) -> String {
     format!(
         "[server]\nlisten = \"{addr}\"\nmetrics_listen = \"{metrics}\"\n\
          max_connections_per_identity = 1024\n\
+         rate_limit_per_second = 0\n\
          [tls]\ncert = \"pki/gateway.crt\"\nkey = \"pki/gateway.key\"\n\
          client_ca = \"pki/ca.crt\"\ncrl = \"pki/ca.crl\"\n\
          [database]\nurl = {database}\n\

@@ -110,6 +110,10 @@ pub async fn attempt(app: &AppState, link: &PeerLink, rows: &[&OutboxRow]) -> Ve
     let mut ready = ready.into_iter();
     for range in pack(&sizes, limit) {
         let group: Vec<(usize, Ready<'_>)> = ready.by_ref().take(range.len()).collect();
+        let group = match held(app, group, &mut out).await {
+            Some(group) => group,
+            None => continue,
+        };
         let rows: Vec<usize> = group.iter().map(|(i, _)| *i).collect();
         let results = send_group(app, link, group).await;
         for (i, a) in rows.into_iter().zip(results) {
@@ -121,6 +125,34 @@ pub async fn attempt(app: &AppState, link: &PeerLink, rows: &[&OutboxRow]) -> Ve
     out.into_iter()
         .map(|a| a.unwrap_or(Attempt::Busy))
         .collect()
+}
+
+/// The rows of `group` whose claims still cover the request about to be
+/// made, renewed where they would not (`send::renew`): checked just before
+/// each group goes, not when the lane's rows were opened, because an
+/// earlier group's request and its recording may have used up much of the
+/// round's claim. The others end in `out` (claim lost, or the renewal
+/// failed); `None` when none is left.
+async fn held<'a>(
+    app: &AppState,
+    group: Vec<(usize, Ready<'a>)>,
+    out: &mut [Option<Attempt>],
+) -> Option<Vec<(usize, Ready<'a>)>> {
+    let mut kept = Vec::with_capacity(group.len());
+    for (i, r) in group {
+        let mut claim = r.row.claim;
+        let ended = match send::renew(app, r.row, &mut claim, 0).await {
+            Ok(true) => None,
+            Ok(false) => Some(Attempt::Done("claim_lost")),
+            Err(e) => Some(Attempt::Failed(e)),
+        };
+        match (ended, out.get_mut(i)) {
+            (None, _) => kept.push((i, r)),
+            (Some(a), Some(slot)) => *slot = Some(a),
+            (Some(_), None) => {}
+        }
+    }
+    (!kept.is_empty()).then_some(kept)
 }
 
 /// What preparing a row gave.
@@ -154,13 +186,6 @@ async fn prepare<'a>(
     };
     if !doc.attachments.is_empty() {
         return Prepared::Done(send::attempt(app, link, row).await);
-    }
-    // The round's claim normally covers the request: no write here.
-    let mut claim = row.claim;
-    match send::renew(app, row, &mut claim, 0).await {
-        Ok(true) => {}
-        Ok(false) => return Prepared::Done(Attempt::Done("claim_lost")),
-        Err(e) => return Prepared::Done(Attempt::Failed(e)),
     }
     let json = match serde_json::to_vec(&doc) {
         Ok(v) => v,
