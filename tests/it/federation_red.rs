@@ -1046,3 +1046,152 @@ async fn a_peers_batch_receipts_that_do_not_hold_leave_the_row_waiting() {
         () = run => {}
     }
 }
+
+/// Serves B's address as an older peer: a batch (`{"v":1,"messages":..}`)
+/// is answered `404` (so the relay sends each document alone), and each
+/// document alone is answered `503` after `delay`. `alone` counts how
+/// often each id was posted alone.
+async fn batchless_slow_peer(
+    fed: &Federation,
+    addr: std::net::SocketAddr,
+    delay: std::time::Duration,
+    alone: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (acceptor, listener) = posing_as_b(fed, addr).await;
+    loop {
+        let Ok((tcp, _)) = listener.accept().await else {
+            return;
+        };
+        let (acceptor, alone) = (acceptor.clone(), alone.clone());
+        tokio::spawn(async move {
+            let Ok(mut tls) = acceptor.accept(tcp).await else {
+                return;
+            };
+            // Keep-alive: one connection may carry several requests.
+            let mut data = Vec::new();
+            let mut buf = vec![0u8; 1 << 16];
+            loop {
+                let head_end = loop {
+                    if let Some(p) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break p + 4;
+                    }
+                    match tls.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => data.extend_from_slice(&buf[..n]),
+                    }
+                };
+                let head = String::from_utf8_lossy(&data[..head_end]).to_ascii_lowercase();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0);
+                while data.len() < head_end + length {
+                    match tls.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => data.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let doc: Value =
+                    serde_json::from_slice(&data[head_end..head_end + length]).unwrap_or_default();
+                data.drain(..head_end + length);
+                let status = if doc.get("messages").is_some() {
+                    "404 Not Found"
+                } else {
+                    let id = doc["id"].as_str().unwrap_or_default().to_owned();
+                    *alone.lock().expect("alone").entry(id).or_default() += 1;
+                    tokio::time::sleep(delay).await;
+                    "503 Service Unavailable"
+                };
+                let answer = format!(
+                    "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{{}}"
+                );
+                if tls.write_all(answer.as_bytes()).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+}
+
+/// A batch the peer refuses as an envelope (an older peer: `404`) is sent
+/// again one document at a time — a request each, up to `MAX_BATCH` of
+/// them — but the group's claims were checked once, for one request, and
+/// the answers are recorded only after the last document went. A slow
+/// peer (each document within the request timeout) outlasts the claims:
+/// the relay's other loop takes the rows and sends them again while this
+/// one is still sending (and an erasure meanwhile would drop a row whose
+/// copy already reached the peer as never sent). Each document alone must
+/// be covered by its claim, and its answer recorded while it still is.
+#[tokio::test]
+async fn a_batch_sent_again_one_by_one_keeps_each_documents_claim() {
+    let mut fed = Federation::start_with(
+        |id, c| {
+            if id == "AL-NCB" {
+                // A row's claim: 3 × 1 s + 5 s = 8 s.
+                c.federation.request_timeout_secs = 1;
+                // A failed row is not tried again during the test.
+                c.federation.initial_backoff_ms = 120_000;
+                c.federation.max_backoff_secs = 600;
+            }
+        },
+        |_, p| p,
+    )
+    .await;
+    let addr = fed.b().addr();
+    fed.stop_b().await;
+    let a = fed.a();
+    let op = a.client("operator-admin");
+    let r = op
+        .post_json("/v1/admin/peers/RS-NCB/suspend", &[], &json!({}))
+        .await
+        .expect("suspend");
+    assert_eq!(r.status, 200, "{}", text(&r.body));
+    let mut ids = Vec::new();
+    for _ in 0..12 {
+        ids.push(crate::harness::send(a, "AL-CTD", &crate::harness::message()).await);
+    }
+    let alone = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
+    let server = batchless_slow_peer(
+        &fed,
+        addr,
+        std::time::Duration::from_millis(900),
+        alone.clone(),
+    );
+    let scenario = async {
+        let r = op
+            .post_json("/v1/admin/peers/RS-NCB/resume", &[], &json!({}))
+            .await
+            .expect("resume");
+        assert_eq!(r.status, 200);
+        // 12 documents × 0.9 s, well past the 8 s claim.
+        let started = std::time::Instant::now();
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            let seen = alone.lock().expect("alone").clone();
+            let twice: Vec<&String> = seen
+                .iter()
+                .filter(|(_, n)| **n > 1)
+                .map(|(id, _)| id)
+                .collect();
+            assert!(
+                twice.is_empty(),
+                "documents sent twice while the first attempt was still running: {twice:?}"
+            );
+            let pending = a.count("relay_outbox WHERE attempts = 0").await;
+            if pending == 0 && started.elapsed().as_secs() >= 14 {
+                break;
+            }
+            assert!(
+                started.elapsed().as_secs() < 40,
+                "rows never attempted: {pending}"
+            );
+        }
+        assert_eq!(alone.lock().expect("alone").len(), ids.len());
+    };
+    tokio::select! {
+        () = server => panic!("the fake peer stopped"),
+        () = scenario => {}
+    }
+}
