@@ -48,6 +48,8 @@ const ENVELOPE_BYTES: usize = 64;
 /// it), and its recipients.
 struct Ready<'a> {
     row: &'a OutboxRow,
+    /// The row's claim as this node last set it (`send::renew`).
+    claim: Option<i64>,
     id: String,
     json: Vec<u8>,
     recipients: Vec<String>,
@@ -139,13 +141,8 @@ async fn held<'a>(
     out: &mut [Option<Attempt>],
 ) -> Option<Vec<(usize, Ready<'a>)>> {
     let mut kept = Vec::with_capacity(group.len());
-    for (i, r) in group {
-        let mut claim = r.row.claim;
-        let ended = match send::renew(app, r.row, &mut claim, 0).await {
-            Ok(true) => None,
-            Ok(false) => Some(Attempt::Done("claim_lost")),
-            Err(e) => Some(Attempt::Failed(e)),
-        };
+    for (i, mut r) in group {
+        let ended = still_held(app, &mut r).await;
         match (ended, out.get_mut(i)) {
             (None, _) => kept.push((i, r)),
             (Some(a), Some(slot)) => *slot = Some(a),
@@ -153,6 +150,17 @@ async fn held<'a>(
         }
     }
     (!kept.is_empty()).then_some(kept)
+}
+
+/// Whether `r`'s claim covers a request made now, renewed if it would
+/// not: `None` if so, else how the row ends (its claim lost, or the
+/// renewal failed).
+async fn still_held(app: &AppState, r: &mut Ready<'_>) -> Option<Attempt> {
+    match send::renew(app, r.row, &mut r.claim, 0).await {
+        Ok(true) => None,
+        Ok(false) => Some(Attempt::Done("claim_lost")),
+        Err(e) => Some(Attempt::Failed(e)),
+    }
 }
 
 /// What preparing a row gave.
@@ -193,6 +201,7 @@ async fn prepare<'a>(
     };
     Prepared::Ready(Ready {
         row,
+        claim: row.claim,
         id: doc.id,
         json,
         recipients: doc.recipients,
@@ -252,12 +261,19 @@ async fn send_group(
             // document alone, so only a document's own refusal counts. A
             // refusal of the caller (403: suspended, not a known gateway)
             // or of the pace (429) is an outage for every row alike.
+            // Each is a request of its own: its claim is checked (renewed)
+            // just before it goes and its answer recorded at once, while
+            // the claim still covers it — the group's check covered one
+            // request, and a slow peer's `MAX_BATCH` of them outlast it.
             Err(PeerError::Answered { status, .. }) if ENVELOPE_REFUSALS.contains(&status) => {
                 let mut each = Vec::with_capacity(group.len());
-                for r in &group {
-                    each.push(post_one(link, r).await);
+                for mut r in group {
+                    each.push(match still_held(app, &mut r).await {
+                        Some(ended) => ended,
+                        None => conclude(app, link, &r, post_one(link, &r).await).await,
+                    });
                 }
-                each
+                return each;
             }
             Err(e) => group.iter().map(|_| Err(e.clone())).collect(),
         }
@@ -365,6 +381,7 @@ mod tests {
             .iter()
             .map(|r| Ready {
                 row: r,
+                claim: r.claim,
                 id: r.entry.message_id.clone(),
                 json: json!({"id": r.entry.message_id}).to_string().into_bytes(),
                 recipients: vec!["RS-MOI".into()],
@@ -429,6 +446,7 @@ mod tests {
             .zip(&docs)
             .map(|(row, doc)| Ready {
                 row,
+                claim: row.claim,
                 id: row.entry.message_id.clone(),
                 json: doc.to_string().into_bytes(),
                 recipients: Vec::new(),
