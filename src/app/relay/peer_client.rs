@@ -72,6 +72,13 @@ pub struct PeerClient {
 /// `request_timeout_secs + size / UPLOAD_RATE` seconds.
 const UPLOAD_RATE: u64 = 256 * 1024;
 
+/// How long an upload of `size` bytes may take after a request timeout
+/// of `timeout`, saturating (an operator's huge timeout must not
+/// overflow: `Duration`'s `+` panics).
+fn upload_time(timeout: Duration, size: u64) -> Duration {
+    timeout.saturating_add(Duration::from_secs(size / UPLOAD_RATE))
+}
+
 /// The largest answer read from a peer's upload endpoint.
 const UPLOAD_ANSWER_LIMIT: usize = 64 * 1024;
 
@@ -95,7 +102,7 @@ impl PeerClient {
 
     /// The longest an upload of `size` bytes may take.
     pub fn upload_time(&self, size: u64) -> Duration {
-        self.timeout + Duration::from_secs(size / UPLOAD_RATE)
+        upload_time(self.timeout, size)
     }
 
     /// Streams an attachment's `size` bytes from `reader` to the peer
@@ -324,5 +331,22 @@ impl ServerCertVerifier for GatewayVerifier {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.inner.supported_verify_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An upload's time grows with its size and never overflows, whatever
+    /// timeout the operator set.
+    #[test]
+    fn upload_time_saturates() {
+        let ten = Duration::from_secs(10);
+        assert_eq!(upload_time(ten, 0), ten);
+        assert_eq!(upload_time(ten, 10 * UPLOAD_RATE), Duration::from_secs(20));
+        let huge = Duration::from_secs(u64::MAX);
+        assert_eq!(upload_time(huge, u64::MAX), Duration::MAX);
+        assert!(upload_time(huge, 0) >= huge);
     }
 }

@@ -34,18 +34,30 @@ pub enum Attempt {
 /// erasure, which drops only unclaimed rows) takes a row while it is on
 /// the wire.
 pub fn lease_ms(app: &AppState, rows: usize) -> i64 {
-    let one = i64::try_from(app.config.federation.request_timeout_secs.max(1))
-        .unwrap_or(10)
-        .saturating_mul(3000)
-        .saturating_add(5000);
-    one.saturating_mul(i64::try_from(rows.max(1)).unwrap_or(i64::MAX))
+    lease_for(app.config.federation.request_timeout_secs, rows)
+}
+
+/// [`lease_ms`] for a request timeout of `timeout_secs`. A timeout beyond
+/// what milliseconds in an `i64` hold saturates (it used to fall back to
+/// 10 s, a claim far shorter than the client's wait).
+fn lease_for(timeout_secs: u64, rows: usize) -> i64 {
+    timeout_ms(timeout_secs)
+        .saturating_mul(3)
+        .saturating_add(5000)
+        .saturating_mul(i64::try_from(rows.max(1)).unwrap_or(i64::MAX))
+}
+
+/// One request's time in milliseconds: the peer client's timeout (at
+/// least a second, as the client takes it), saturating.
+fn timeout_ms(timeout_secs: u64) -> i64 {
+    i64::try_from(timeout_secs.max(1))
+        .unwrap_or(i64::MAX)
+        .saturating_mul(1000)
 }
 
 /// One request's time: the peer client's timeout.
 fn request_ms(app: &AppState) -> i64 {
-    i64::try_from(app.config.federation.request_timeout_secs.max(1))
-        .unwrap_or(10)
-        .saturating_mul(1000)
+    timeout_ms(app.config.federation.request_timeout_secs)
 }
 
 /// The new end of a claim held until `held`, for a request starting at
@@ -541,7 +553,35 @@ async fn send_receipt(
 
 #[cfg(test)]
 mod tests {
-    use super::renewal;
+    use super::{lease_for, renewal, timeout_ms};
+
+    /// The lease and the request time come from the same timeout the
+    /// client waits, however large: a claim never ends before a request
+    /// the client still waits for.
+    #[test]
+    fn a_lease_outlasts_the_clients_wait_for_any_timeout() {
+        assert_eq!(timeout_ms(0), 1000);
+        assert_eq!(timeout_ms(10), 10_000);
+        assert_eq!(lease_for(10, 1), 35_000);
+        assert_eq!(lease_for(10, 2), 70_000);
+        for secs in [
+            0,
+            1,
+            10,
+            86_400,
+            u64::from(u32::MAX),
+            u64::MAX / 1000,
+            u64::MAX,
+        ] {
+            let (lease, request) = (lease_for(secs, 1), timeout_ms(secs));
+            assert!(lease >= request, "{secs}");
+            let client_ms = u128::from(secs.max(1)) * 1000;
+            assert!(
+                i128::from(request) >= client_ms.min(i64::MAX as u128) as i128,
+                "{secs}"
+            );
+        }
+    }
 
     /// A round's claim of one lease covers the request made a moment (or
     /// up to one request time) later; a claim with less left, or a
