@@ -128,7 +128,8 @@ pub struct ServerConfig {
     /// `max_connections`.
     pub max_connections_per_identity: usize,
     /// Seconds a connection may stay open with no request in progress
-    /// (HTTP/1.1 keep-alive and HTTP/2 alike); then it is closed.
+    /// (HTTP/1.1 keep-alive and HTTP/2 alike); then it is closed in
+    /// order (TLS `close_notify`), so a client can tell it from a cut.
     pub idle_timeout_secs: u64,
     /// Seconds an HTTP/2 peer has to answer the keep-alive ping the
     /// gateway sends every 30 s; a peer that does not answer is dropped.
@@ -141,7 +142,9 @@ pub struct ServerConfig {
     pub upload_grace_secs: u64,
     /// Time a client has to complete the TLS handshake.
     pub handshake_timeout_secs: u64,
-    /// Time a client has to send a request's headers.
+    /// Time a client has to finish a request's head once its first byte
+    /// came (slowloris); a keep-alive connection waiting for its next
+    /// request is bounded by `idle_timeout_secs` instead.
     pub header_read_timeout_secs: u64,
     /// Largest request head (request line and headers, HTTP/1.1) or header
     /// list (HTTP/2), in bytes; larger ones are refused before routing.

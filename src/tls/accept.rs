@@ -197,10 +197,20 @@ async fn connection(
         })
     };
     let builder = http_builder(&opts);
+    // HTTP/2 has no heads to time: its frames (pings, settings) come
+    // between requests, and its streams each begin a request.
+    let heads = io.get_ref().1.alpn_protocol() != Some(b"h2");
+    let io = TokioIo::new(Watched {
+        inner: io,
+        activity: activity.clone(),
+        heads,
+        first: true,
+    });
     let conn = builder.serve_connection(io, service);
     tokio::pin!(conn);
     let mut draining = false;
-    let idle_check = (opts.idle_timeout / 4).max(Duration::from_millis(100));
+    let idle_check =
+        (opts.idle_timeout.min(opts.header_read_timeout) / 4).max(Duration::from_millis(100));
     loop {
         tokio::select! {
             done = conn.as_mut() => {
@@ -218,8 +228,14 @@ async fn connection(
                 draining = true;
                 conn.as_mut().graceful_shutdown();
             }
-            () = tokio::time::sleep(idle_check), if !draining => {
-                if activity.idle_for(opts.idle_timeout) {
+            () = tokio::time::sleep(idle_check) => {
+                if activity.head_overdue(opts.header_read_timeout) {
+                    // A request head begun and not finished in time
+                    // (slowloris), or a draining connection's: cut off.
+                    tracing::info!(conn = id, %remote, "request head not finished in time; connection closed");
+                    break;
+                }
+                if !draining && activity.idle_for(opts.idle_timeout) {
                     // No request in progress for the idle timeout
                     // (HTTP/2 has no deadline of its own for this):
                     // let the slot go.
@@ -274,7 +290,13 @@ fn http_builder(opts: &ServeOptions) -> auto::Builder<TokioExecutor> {
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(opts.header_read_timeout)
+        // hyper's header timer also runs while a keep-alive connection
+        // waits for its next request, and drops it without TLS
+        // `close_notify` when it fires: the idle limit would be the header
+        // limit, and a client's request sent as it fired would meet a
+        // truncated connection. `watch` bounds a head once its first
+        // byte came, and idleness by `idle_timeout` with an orderly close.
+        .header_read_timeout(None)
         .max_buf_size(opts.max_header_bytes.max(MIN_HEADER_BUF))
         .keep_alive(true);
     builder
@@ -360,6 +382,10 @@ impl Drop for PendingGuard {
 struct Activity {
     in_flight: AtomicUsize,
     last: std::sync::Mutex<Instant>,
+    /// When bytes came with no request in progress: a head begun (or a
+    /// body hyper drains after its answer), which must become a request
+    /// within the header timeout.
+    head_since: std::sync::Mutex<Option<Instant>>,
 }
 
 impl Default for Activity {
@@ -367,8 +393,14 @@ impl Default for Activity {
         Self {
             in_flight: AtomicUsize::new(0),
             last: std::sync::Mutex::new(Instant::now()),
+            head_since: std::sync::Mutex::new(None),
         }
     }
+}
+
+/// Locks `m` even if a holder panicked (the values are plain instants).
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// One request in progress; ends it when dropped (answered or abandoned).
@@ -384,27 +416,37 @@ impl Drop for Busy {
 impl Activity {
     fn begin(self: &Arc<Self>) -> Busy {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
+        *lock(&self.head_since) = None;
         self.touch();
         Busy(self.clone())
     }
 
-    fn touch(&self) {
-        match self.last.lock() {
-            Ok(mut l) => *l = Instant::now(),
-            Err(p) => *p.into_inner() = Instant::now(),
+    /// Bytes arrived: with no request in progress they begin a head.
+    fn received(&self) {
+        if self.in_flight.load(Ordering::Relaxed) == 0 {
+            lock(&self.head_since).get_or_insert_with(Instant::now);
         }
     }
 
-    /// No request in progress and none ended within `limit`.
+    /// A head begun with no request made of it within `limit`.
+    fn head_overdue(&self, limit: Duration) -> bool {
+        self.in_flight.load(Ordering::Relaxed) == 0
+            && lock(&self.head_since).is_some_and(|t| t.elapsed() >= limit)
+    }
+
+    fn touch(&self) {
+        *lock(&self.last) = Instant::now();
+    }
+
+    /// No request in progress, none begun, and none ended within `limit`.
     fn idle_for(&self, limit: Duration) -> bool {
+        if lock(&self.head_since).is_some() {
+            return false;
+        }
         if self.in_flight.load(Ordering::Relaxed) > 0 {
             return false;
         }
-        let last = match self.last.lock() {
-            Ok(l) => *l,
-            Err(p) => *p.into_inner(),
-        };
-        last.elapsed() >= limit
+        lock(&self.last).elapsed() >= limit
     }
 }
 
@@ -414,10 +456,7 @@ async fn handshake(
     id: u64,
     tls: &TlsState,
     timeout: Duration,
-) -> Option<(
-    TokioIo<tokio_rustls::server::TlsStream<TcpStream>>,
-    ConnectionInfo,
-)> {
+) -> Option<(tokio_rustls::server::TlsStream<TcpStream>, ConnectionInfo)> {
     let _ = stream.set_nodelay(true);
     let acceptor = TlsAcceptor::from(tls.current());
     let tls_stream = match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
@@ -439,8 +478,83 @@ async fn handshake(
     // this CA may vouch for the identity the certificate names.
     peer.anchor = tls.anchor_of(leaf, rest);
     let peer = Arc::new(peer);
-    Some((
-        TokioIo::new(tls_stream),
-        ConnectionInfo { id, remote, peer },
-    ))
+    Some((tls_stream, ConnectionInfo { id, remote, peer }))
+}
+
+/// The TLS stream, noting in [`Activity`] when bytes arrive, so a request
+/// head is timed from its first byte rather than from the end of the
+/// previous answer.
+struct Watched<S> {
+    inner: S,
+    activity: Arc<Activity>,
+    /// Whether the connection speaks HTTP/1.1 (its bytes between
+    /// requests begin a head); HTTP/2 by ALPN or by its preface does not.
+    heads: bool,
+    /// No byte read yet (the HTTP/2 preface would be among the first).
+    first: bool,
+}
+
+/// How an HTTP/2 connection without ALPN begins.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0";
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Watched<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        let read = buf.filled().get(before..).unwrap_or_default();
+        if matches!(polled, std::task::Poll::Ready(Ok(()))) && !read.is_empty() {
+            if self.first {
+                self.first = false;
+                // The whole preface: a head dripped from "P" must not
+                // pass for one.
+                if read.starts_with(H2_PREFACE) {
+                    self.heads = false;
+                }
+            }
+            if self.heads {
+                self.activity.received();
+            }
+        }
+        polled
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Watched<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }

@@ -258,6 +258,55 @@ async fn one_identity_cannot_hold_every_connection_slot() {
     gw.stop().await;
 }
 
+/// A keep-alive HTTP/1.1 connection may sit idle up to `idle_timeout_secs`
+/// between requests; `header_read_timeout_secs` bounds only a request head
+/// once it has begun. hyper's header timer also ran while the connection
+/// sat idle, so a client's next request, sent after the header timeout,
+/// met a connection dropped without TLS `close_notify` — "EOF occurred in
+/// violation of protocol" in the API fuzzer's client. The idle close is an
+/// orderly one: the client reads `close_notify`, not a truncation.
+#[tokio::test]
+async fn keep_alive_outlives_the_header_timeout_and_ends_with_close_notify() {
+    let gw = TestGateway::start_with(&Pki::shared().dir, |c| {
+        c.server.idle_timeout_secs = 3;
+        c.server.header_read_timeout_secs = 1;
+    })
+    .await;
+    let mut h1 = raw_tls(&gw.pki, "partner-AL-CTD", gw.addr()).await;
+    let request = b"GET /v1/inbox HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    for round in 0..2 {
+        h1.write_all(request).await.expect("request");
+        let mut head = [0u8; 12];
+        h1.read_exact(&mut head)
+            .await
+            .unwrap_or_else(|e| panic!("answer {round}: {e}"));
+        assert_eq!(&head, b"HTTP/1.1 200", "answer {round}");
+        // The rest of the answer (it fits one read: a short inbox page).
+        let mut rest = [0u8; 8192];
+        let _ = tokio::time::timeout(Duration::from_millis(300), h1.read(&mut rest)).await;
+        // Idle for longer than the header timeout, within the idle one.
+        tokio::time::sleep(Duration::from_millis(1800)).await;
+    }
+    // Then silence past the idle timeout: closed, with close_notify.
+    let mut buf = [0u8; 1024];
+    let end = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match h1.read(&mut buf).await {
+                Ok(0) => return Ok(()),
+                Ok(_) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    })
+    .await
+    .expect("the idle connection is closed");
+    assert!(
+        end.is_ok(),
+        "an idle connection ends with close_notify, not {end:?}"
+    );
+    gw.stop().await;
+}
+
 #[tokio::test]
 async fn idle_connections_are_closed_over_http1_and_http2() {
     let gw = TestGateway::start_with(&Pki::shared().dir, |c| {
