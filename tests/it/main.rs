@@ -15,6 +15,7 @@ mod browser;
 mod cli;
 mod client_cli;
 mod cluster;
+mod conn_timeouts;
 mod crash;
 mod demo;
 mod dpo;
