@@ -198,13 +198,14 @@ async fn connection(
     };
     let builder = http_builder(&opts);
     // HTTP/2 has no heads to time: its frames (pings, settings) come
-    // between requests, and its streams each begin a request.
-    let heads = io.get_ref().1.alpn_protocol() != Some(b"h2");
+    // between requests, and its streams each begin a request. Which one
+    // the connection speaks is decided as hyper-util's auto builder does,
+    // by its first bytes (ALPN is not consulted: a client that negotiated
+    // `h2` and sends an HTTP/1.1 head is served HTTP/1.1).
     let io = TokioIo::new(Watched {
         inner: io,
         activity: activity.clone(),
-        heads,
-        first: true,
+        proto: Proto::Undecided(0),
     });
     let conn = builder.serve_connection(io, service);
     tokio::pin!(conn);
@@ -428,6 +429,11 @@ impl Activity {
         }
     }
 
+    /// What was timed as a head was none (the HTTP/2 preface).
+    fn no_head(&self) {
+        *lock(&self.head_since) = None;
+    }
+
     /// A head begun with no request made of it within `limit`.
     fn head_overdue(&self, limit: Duration) -> bool {
         self.in_flight.load(Ordering::Relaxed) == 0
@@ -487,15 +493,43 @@ async fn handshake(
 struct Watched<S> {
     inner: S,
     activity: Arc<Activity>,
-    /// Whether the connection speaks HTTP/1.1 (its bytes between
-    /// requests begin a head); HTTP/2 by ALPN or by its preface does not.
-    heads: bool,
-    /// No byte read yet (the HTTP/2 preface would be among the first).
-    first: bool,
+    /// What the connection speaks, as far as its first bytes tell.
+    proto: Proto,
 }
 
-/// How an HTTP/2 connection without ALPN begins.
-const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0";
+/// The protocol of a connection, told by its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Proto {
+    /// The bytes so far (this many) are a beginning of the HTTP/2 preface;
+    /// until it is whole they are timed as a head.
+    Undecided(usize),
+    /// HTTP/1.1: bytes between requests begin a head.
+    Http1,
+    /// HTTP/2: no heads.
+    Http2,
+}
+
+/// How an HTTP/2 connection begins (hyper-util's auto builder serves
+/// HTTP/2 exactly when the first bytes are these).
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+impl Proto {
+    /// The protocol after `read` follows the bytes seen so far.
+    fn after(self, read: &[u8]) -> Proto {
+        let Proto::Undecided(seen) = self else {
+            return self;
+        };
+        let rest = H2_PREFACE.get(seen..).unwrap_or_default();
+        let n = read.len().min(rest.len());
+        if read.get(..n) != rest.get(..n) {
+            Proto::Http1
+        } else if n == rest.len() {
+            Proto::Http2
+        } else {
+            Proto::Undecided(seen + n)
+        }
+    }
+}
 
 impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Watched<S> {
     fn poll_read(
@@ -507,16 +541,14 @@ impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Watched<S> {
         let polled = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
         let read = buf.filled().get(before..).unwrap_or_default();
         if matches!(polled, std::task::Poll::Ready(Ok(()))) && !read.is_empty() {
-            if self.first {
-                self.first = false;
-                // The whole preface: a head dripped from "P" must not
-                // pass for one.
-                if read.starts_with(H2_PREFACE) {
-                    self.heads = false;
-                }
-            }
-            if self.heads {
-                self.activity.received();
+            let was = self.proto;
+            self.proto = was.after(read);
+            match self.proto {
+                // A preface dripped from "P" is timed like any head.
+                Proto::Undecided(_) | Proto::Http1 => self.activity.received(),
+                // Its first bytes were timed as a head until whole.
+                Proto::Http2 if was != Proto::Http2 => self.activity.no_head(),
+                Proto::Http2 => {}
             }
         }
         polled
@@ -556,5 +588,25 @@ impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Watched<S> {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
         std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{H2_PREFACE, Proto};
+
+    #[test]
+    fn the_protocol_is_told_by_the_whole_preface() {
+        let start = Proto::Undecided(0);
+        assert_eq!(start.after(H2_PREFACE), Proto::Http2);
+        assert_eq!(start.after(b"GET / HTTP/1.1\r\n"), Proto::Http1);
+        // Dripped: undecided until whole, HTTP/1.1 at the first difference.
+        let half = start.after(b"PRI * HTTP/2.0");
+        assert_eq!(half, Proto::Undecided(14));
+        assert_eq!(half.after(b"\r\n\r\nSM\r\n\r\n"), Proto::Http2);
+        assert_eq!(half.after(b"\r\nHost: x\r\n"), Proto::Http1);
+        // Once decided, later bytes change nothing.
+        assert_eq!(Proto::Http1.after(H2_PREFACE), Proto::Http1);
+        assert_eq!(Proto::Http2.after(b"GET"), Proto::Http2);
     }
 }

@@ -171,3 +171,44 @@ async fn a_request_pipelined_behind_a_slow_download_does_not_cut_it() {
     );
     gw.stop().await;
 }
+
+/// An HTTP/2 connection has no heads to time: its preface, settings and
+/// pings between requests never start the head deadline, by ALPN or
+/// without it.
+#[tokio::test]
+async fn http2_between_requests_outlives_the_header_timeout() {
+    let gw = TestGateway::start_with(&Pki::shared().dir, |c| {
+        c.server.header_read_timeout_secs = 1;
+        c.server.idle_timeout_secs = 10;
+    })
+    .await;
+    for protocol in [Protocol::Http2, Protocol::Http1] {
+        // Prior knowledge over ALPN http/1.1 is HTTP/2 all the same.
+        let tls = raw_tls_alpn(&gw, "partner-AL-CTD", protocol).await;
+        let (mut send, conn) =
+            hyper::client::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                .timer(hyper_util::rt::TokioTimer::new())
+                .keep_alive_interval(Duration::from_millis(300))
+                .keep_alive_while_idle(true)
+                .handshake(hyper_util::rt::TokioIo::new(tls))
+                .await
+                .expect("h2 handshake");
+        let conn = tokio::spawn(conn);
+        for round in 0..2 {
+            let req =
+                hyper::Request::get(format!("https://localhost:{}/v1/inbox", gw.addr().port()))
+                    .body(http_body_util::Empty::<bytes::Bytes>::new())
+                    .expect("request");
+            let r = send
+                .send_request(req)
+                .await
+                .unwrap_or_else(|e| panic!("{protocol:?} round {round}: {e}"));
+            assert_eq!(r.status(), 200, "{protocol:?} round {round}");
+            // Pings for longer than the header timeout.
+            tokio::time::sleep(Duration::from_millis(2500)).await;
+        }
+        assert!(!conn.is_finished(), "{protocol:?}: the connection is open");
+        conn.abort();
+    }
+    gw.stop().await;
+}
