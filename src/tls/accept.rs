@@ -184,18 +184,7 @@ async fn connection(
         return;
     };
     let activity = Arc::new(Activity::default());
-    let service = {
-        let activity = activity.clone();
-        hyper::service::service_fn(move |mut req: Request<Incoming>| {
-            req.extensions_mut().insert(info.clone());
-            let busy = activity.begin();
-            let app = app.clone();
-            async move {
-                let _busy = busy;
-                app.oneshot(req).await
-            }
-        })
-    };
+    let service = service(app, info, activity.clone());
     let builder = http_builder(&opts);
     // HTTP/2 has no heads to time: its frames (pings, settings) come
     // between requests, and its streams each begin a request. Which one
@@ -247,6 +236,37 @@ async fn connection(
             }
         }
     }
+}
+
+/// The router for one connection: each request carries the connection's
+/// facts and counts as in progress in `activity` until its answer is sent
+/// whole (or given up). Bytes of a pipelined request that come meanwhile
+/// wait in hyper's buffer and are no late head, and a long download is not
+/// idle.
+fn service(
+    app: Router,
+    info: ConnectionInfo,
+    activity: Arc<Activity>,
+) -> impl hyper::service::Service<
+    Request<Incoming>,
+    Response = axum::response::Response,
+    Error = std::convert::Infallible,
+    Future = impl Future<Output = Result<axum::response::Response, std::convert::Infallible>> + Send,
+> + Clone {
+    hyper::service::service_fn(move |mut req: Request<Incoming>| {
+        req.extensions_mut().insert(info.clone());
+        let busy = activity.begin();
+        let app = app.clone();
+        async move {
+            let resp = app.oneshot(req).await?;
+            Ok(resp.map(|body| {
+                axum::body::Body::new(Answering {
+                    body,
+                    busy: Some(busy),
+                })
+            }))
+        }
+    })
 }
 
 /// A slot for a connection whose handshake is done: one of the gateway's
@@ -411,6 +431,37 @@ impl Drop for Busy {
     fn drop(&mut self) {
         self.0.touch();
         self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A response body; its request stays in progress until the body ends or
+/// is dropped.
+struct Answering {
+    body: axum::body::Body,
+    busy: Option<Busy>,
+}
+
+impl http_body::Body for Answering {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let polled = std::pin::Pin::new(&mut self.body).poll_frame(cx);
+        if matches!(polled, std::task::Poll::Ready(None | Some(Err(_)))) {
+            self.busy = None;
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
     }
 }
 
