@@ -212,3 +212,36 @@ async fn http2_between_requests_outlives_the_header_timeout() {
     }
     gw.stop().await;
 }
+
+/// A connection that never sends a byte after its handshake (a client's
+/// spare, opened ahead of need) is idle like any other, and its idle close
+/// is the same orderly one: TLS `close_notify`, not a truncation its
+/// client would report as an error.
+#[tokio::test]
+async fn an_unused_connection_is_closed_in_order_when_idle() {
+    let gw = TestGateway::start_with(&Pki::shared().dir, |c| {
+        c.server.idle_timeout_secs = 1;
+        c.server.header_read_timeout_secs = 30;
+    })
+    .await;
+    for protocol in [Protocol::Http1, Protocol::Http2] {
+        let mut s = raw_tls_alpn(&gw, "partner-AL-CTD", protocol).await;
+        let mut buf = [0u8; 1024];
+        let end = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                match s.read(&mut buf).await {
+                    Ok(0) => return Ok(()),
+                    Ok(_) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        })
+        .await
+        .expect("the idle connection is closed");
+        assert!(
+            end.is_ok(),
+            "{protocol:?}: an unused connection ends with close_notify, not {end:?}"
+        );
+    }
+    gw.stop().await;
+}
