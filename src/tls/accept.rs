@@ -216,7 +216,7 @@ async fn connection(
             }
             _ = stop.changed(), if !draining => {
                 draining = true;
-                conn.as_mut().graceful_shutdown();
+                close_in_order(conn.as_mut(), &activity);
             }
             () = tokio::time::sleep(idle_check) => {
                 if activity.head_overdue(opts.header_read_timeout) {
@@ -231,7 +231,7 @@ async fn connection(
                     // let the slot go.
                     tracing::debug!(conn = id, "idle connection closed");
                     draining = true;
-                    conn.as_mut().graceful_shutdown();
+                    close_in_order(conn.as_mut(), &activity);
                 }
             }
         }
@@ -267,6 +267,30 @@ fn service(
             }))
         }
     })
+}
+
+/// Ends a connection in order: hyper finishes the request in progress and
+/// closes with TLS `close_notify`. Before the first byte, hyper-util is
+/// still reading the bytes that tell HTTP/1.1 from HTTP/2, and its graceful
+/// shutdown gives that up with an error (the socket dropped, no
+/// `close_notify`); the connection reads an end of stream instead, which
+/// hyper closes in order.
+fn close_in_order<I, S, B>(
+    conn: std::pin::Pin<&mut auto::Connection<'_, I, S, TokioExecutor>>,
+    activity: &Activity,
+) where
+    S: hyper::service::HttpService<Incoming, ResBody = B>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin,
+    B: hyper::body::Body + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    TokioExecutor: hyper::rt::bounds::Http2ServerConnExec<S::Future, B>,
+{
+    if activity.spoke.load(Ordering::Relaxed) {
+        conn.graceful_shutdown();
+    } else {
+        activity.unspoken_end.store(true, Ordering::Relaxed);
+    }
 }
 
 /// A slot for a connection whose handshake is done: one of the gateway's
@@ -407,6 +431,10 @@ struct Activity {
     /// body hyper drains after its answer), which must become a request
     /// within the header timeout.
     head_since: std::sync::Mutex<Option<Instant>>,
+    /// Some byte came (hyper-util has begun telling the protocol).
+    spoke: std::sync::atomic::AtomicBool,
+    /// Closing before any byte came: the stream reads as ended.
+    unspoken_end: std::sync::atomic::AtomicBool,
 }
 
 impl Default for Activity {
@@ -415,6 +443,8 @@ impl Default for Activity {
             in_flight: AtomicUsize::new(0),
             last: std::sync::Mutex::new(Instant::now()),
             head_since: std::sync::Mutex::new(None),
+            spoke: std::sync::atomic::AtomicBool::new(false),
+            unspoken_end: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }
@@ -588,10 +618,15 @@ impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Watched<S> {
         cx: &mut std::task::Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
+        if self.proto == Proto::Undecided(0) && self.activity.unspoken_end.load(Ordering::Relaxed) {
+            // Closed before its first byte (see `close_in_order`).
+            return std::task::Poll::Ready(Ok(()));
+        }
         let before = buf.filled().len();
         let polled = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
         let read = buf.filled().get(before..).unwrap_or_default();
         if matches!(polled, std::task::Poll::Ready(Ok(()))) && !read.is_empty() {
+            self.activity.spoke.store(true, Ordering::Relaxed);
             let was = self.proto;
             self.proto = was.after(read);
             match self.proto {
