@@ -245,3 +245,38 @@ async fn an_unused_connection_is_closed_in_order_when_idle() {
     }
     gw.stop().await;
 }
+
+/// An HTTP/2 connection that sends its preface and then nothing (no
+/// SETTINGS, no request, no answer to pings) is idle, and closed soon after
+/// the idle timeout: the orderly close (GOAWAY) waits for the ping it sends
+/// to be answered, so it was held until the keep-alive ping went
+/// unanswered (30 s + `keep_alive_timeout_secs`), whatever the idle limit.
+#[tokio::test]
+async fn an_http2_preface_and_then_silence_is_closed_when_idle() {
+    let gw = TestGateway::start_with(&Pki::shared().dir, |c| {
+        c.server.idle_timeout_secs = 1;
+        c.server.header_read_timeout_secs = 2;
+    })
+    .await;
+    let mut s = raw_tls_alpn(&gw, "partner-AL-CTD", Protocol::Http2).await;
+    s.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .await
+        .expect("preface");
+    let started = Instant::now();
+    let mut buf = [0u8; 1024];
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(
+        closed.is_ok() && started.elapsed() < Duration::from_secs(6),
+        "a silent HTTP/2 connection is closed within idle + header timeout, not after {:?}",
+        started.elapsed()
+    );
+    gw.stop().await;
+}
