@@ -199,6 +199,11 @@ async fn connection(
     let conn = builder.serve_connection(io, service);
     tokio::pin!(conn);
     let mut draining = false;
+    // When the orderly close began: a peer that does not let it finish
+    // (an HTTP/2 peer that never answers the GOAWAY's ping) is cut once
+    // it has had `closing_grace` with no request in progress.
+    let mut closing_since: Option<Instant> = None;
+    let closing_grace = opts.header_read_timeout.max(Duration::from_secs(1));
     let idle_check =
         (opts.idle_timeout.min(opts.header_read_timeout) / 4).max(Duration::from_millis(100));
     loop {
@@ -216,6 +221,7 @@ async fn connection(
             }
             _ = stop.changed(), if !draining => {
                 draining = true;
+                closing_since = Some(Instant::now());
                 close_in_order(conn.as_mut(), &activity);
             }
             () = tokio::time::sleep(idle_check) => {
@@ -225,12 +231,19 @@ async fn connection(
                     tracing::info!(conn = id, %remote, "request head not finished in time; connection closed");
                     break;
                 }
+                if closing_since.is_some_and(|t| t.elapsed() >= closing_grace)
+                    && activity.idle_for(closing_grace)
+                {
+                    tracing::info!(conn = id, %remote, "orderly close not finished by the peer; connection closed");
+                    break;
+                }
                 if !draining && activity.idle_for(opts.idle_timeout) {
                     // No request in progress for the idle timeout
                     // (HTTP/2 has no deadline of its own for this):
                     // let the slot go.
                     tracing::debug!(conn = id, "idle connection closed");
                     draining = true;
+                    closing_since = Some(Instant::now());
                     close_in_order(conn.as_mut(), &activity);
                 }
             }
