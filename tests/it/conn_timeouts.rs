@@ -226,18 +226,7 @@ async fn an_unused_connection_is_closed_in_order_when_idle() {
     .await;
     for protocol in [Protocol::Http1, Protocol::Http2] {
         let mut s = raw_tls_alpn(&gw, "partner-AL-CTD", protocol).await;
-        let mut buf = [0u8; 1024];
-        let end = tokio::time::timeout(Duration::from_secs(10), async {
-            loop {
-                match s.read(&mut buf).await {
-                    Ok(0) => return Ok(()),
-                    Ok(_) => {}
-                    Err(e) => return Err(e),
-                }
-            }
-        })
-        .await
-        .expect("the idle connection is closed");
+        let end = read_until_closed(&mut s, Duration::from_secs(10)).await;
         assert!(
             end.is_ok(),
             "{protocol:?}: an unused connection ends with close_notify, not {end:?}"

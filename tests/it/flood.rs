@@ -288,18 +288,7 @@ async fn keep_alive_outlives_the_header_timeout_and_ends_with_close_notify() {
         tokio::time::sleep(Duration::from_millis(1800)).await;
     }
     // Then silence past the idle timeout: closed, with close_notify.
-    let mut buf = [0u8; 1024];
-    let end = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            match h1.read(&mut buf).await {
-                Ok(0) => return Ok(()),
-                Ok(_) => {}
-                Err(e) => return Err(e),
-            }
-        }
-    })
-    .await
-    .expect("the idle connection is closed");
+    let end = read_until_closed(&mut h1, Duration::from_secs(10)).await;
     assert!(
         end.is_ok(),
         "an idle connection ends with close_notify, not {end:?}"

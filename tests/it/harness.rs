@@ -548,6 +548,28 @@ pub async fn raw_tls(
         .expect("TLS handshake")
 }
 
+/// Reads `s` until the gateway ends the connection, for at most `limit`
+/// (panics if it is still open then): `Ok` for an orderly end (TLS
+/// `close_notify`), the read's error for a truncation.
+pub async fn read_until_closed<S: tokio::io::AsyncRead + Unpin>(
+    s: &mut S,
+    limit: std::time::Duration,
+) -> std::io::Result<()> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 1024];
+    tokio::time::timeout(limit, async {
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) => return Ok(()),
+                Ok(_) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    })
+    .await
+    .expect("the connection is closed in time")
+}
+
 /// A real `brdo serve` process on a config written by [`write_config`],
 /// listening on a free port (metrics on an ephemeral one, so processes of
 /// parallel tests do not collide). Killed when dropped if still running.
