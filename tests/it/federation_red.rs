@@ -523,7 +523,7 @@ async fn slow_upload_peer(
     sha256: String,
     seen: std::sync::Arc<std::sync::Mutex<Seen>>,
 ) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let (acceptor, listener) = posing_as_b(fed, addr).await;
     loop {
         let Ok((tcp, _)) = listener.accept().await else {
@@ -535,29 +535,11 @@ async fn slow_upload_peer(
                 return;
             };
             let mut data = Vec::new();
-            let mut buf = vec![0u8; 1 << 16];
-            let head_end = loop {
-                if let Some(p) = data.windows(4).position(|w| w == b"\r\n\r\n") {
-                    break p + 4;
-                }
-                match tls.read(&mut buf).await {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => data.extend_from_slice(&buf[..n]),
-                }
+            let Some((head, head_end, end)) = read_request(&mut tls, &mut data).await else {
+                return;
             };
-            let head = String::from_utf8_lossy(&data[..head_end]).to_ascii_lowercase();
             let path = head.split(' ').nth(1).unwrap_or_default().to_owned();
-            let length: usize = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .and_then(|v| v.trim().parse().ok())
-                .unwrap_or(0);
-            while data.len() < head_end + length {
-                match tls.read(&mut buf).await {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => data.extend_from_slice(&buf[..n]),
-                }
-            }
+            let length = end - head_end;
             let (status, body) = if path == "/v1/federation/attachments" {
                 seen.lock().expect("seen").uploaded = Some(std::time::Instant::now());
                 tokio::time::sleep(delay).await;
@@ -1057,7 +1039,7 @@ async fn batchless_slow_peer(
     delay: std::time::Duration,
     alone: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
 ) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let (acceptor, listener) = posing_as_b(fed, addr).await;
     loop {
         let Ok((tcp, _)) = listener.accept().await else {
@@ -1070,32 +1052,12 @@ async fn batchless_slow_peer(
             };
             // Keep-alive: one connection may carry several requests.
             let mut data = Vec::new();
-            let mut buf = vec![0u8; 1 << 16];
             loop {
-                let head_end = loop {
-                    if let Some(p) = data.windows(4).position(|w| w == b"\r\n\r\n") {
-                        break p + 4;
-                    }
-                    match tls.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => data.extend_from_slice(&buf[..n]),
-                    }
+                let Some((_, head_end, end)) = read_request(&mut tls, &mut data).await else {
+                    return;
                 };
-                let head = String::from_utf8_lossy(&data[..head_end]).to_ascii_lowercase();
-                let length: usize = head
-                    .lines()
-                    .find_map(|l| l.strip_prefix("content-length:"))
-                    .and_then(|v| v.trim().parse().ok())
-                    .unwrap_or(0);
-                while data.len() < head_end + length {
-                    match tls.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => data.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let doc: Value =
-                    serde_json::from_slice(&data[head_end..head_end + length]).unwrap_or_default();
-                data.drain(..head_end + length);
+                let doc: Value = serde_json::from_slice(&data[head_end..end]).unwrap_or_default();
+                data.drain(..end);
                 let status = if doc.get("messages").is_some() {
                     "404 Not Found"
                 } else {
@@ -1194,4 +1156,38 @@ async fn a_batch_sent_again_one_by_one_keeps_each_documents_claim() {
         () = server => panic!("the fake peer stopped"),
         () = scenario => {}
     }
+}
+
+/// Reads one HTTP/1.1 request from `tls` into `data` (which may already
+/// hold its first bytes, keep-alive): its head, lower-cased, where the head
+/// ends and where the body (by `content-length`) ends in `data`; `None`
+/// when the connection ends first. For the scripted peers above.
+async fn read_request<S: tokio::io::AsyncRead + Unpin>(
+    tls: &mut S,
+    data: &mut Vec<u8>,
+) -> Option<(String, usize, usize)> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = vec![0u8; 1 << 16];
+    let head_end = loop {
+        if let Some(p) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+            break p + 4;
+        }
+        match tls.read(&mut buf).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => data.extend_from_slice(&buf[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&data[..head_end]).to_ascii_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    while data.len() < head_end + length {
+        match tls.read(&mut buf).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => data.extend_from_slice(&buf[..n]),
+        }
+    }
+    Some((head, head_end, head_end + length))
 }
