@@ -694,13 +694,45 @@ pub struct Federation {
 /// Partners each side of a [`Federation`] serves itself.
 pub const B_PARTNERS: &[&str] = &["RS-MOI", "ME-MOI"];
 
-/// A free local port.
+/// A free local port for a gateway that binds it later, drawn at random
+/// below the kernel's ephemeral range. A port the kernel hands out for
+/// `bind(0)` comes from that range, and so does the local port of every
+/// outgoing connection: between this check and the gateway's own bind,
+/// one of the suite's thousands of client connections could take it, and
+/// the gateway failed to start ("gateway starts", once in a full run of
+/// `federation_red`). Below the range only another test's draw can
+/// collide, one chance in thousands.
 pub fn free_port() -> u16 {
+    const LOWEST: u16 = 10_000;
+    let low = ephemeral_low().unwrap_or(32_768);
+    if low > LOWEST + 1_000 {
+        for _ in 0..1_000 {
+            // Each `RandomState` has keys of its own, seeded per process.
+            let draw = std::hash::BuildHasher::hash_one(
+                &std::collections::hash_map::RandomState::new(),
+                std::process::id(),
+            ) as u16;
+            let port = LOWEST + draw % (low - LOWEST);
+            if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                return port;
+            }
+        }
+    }
     std::net::TcpListener::bind("127.0.0.1:0")
         .expect("port")
         .local_addr()
         .expect("addr")
         .port()
+}
+
+/// The first port of the kernel's ephemeral range (Linux).
+fn ephemeral_low() -> Option<u16> {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// The demo policy with `partners` behind `peer` and extra `[[peer]]`
