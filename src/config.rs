@@ -130,9 +130,12 @@ pub struct ServerConfig {
     /// Seconds a connection may stay open with no request in progress
     /// (HTTP/1.1 keep-alive and HTTP/2 alike); then it is closed in
     /// order (TLS `close_notify`), so a client can tell it from a cut. A
-    /// response still being sent is a request in progress. A peer that does
-    /// not let the close finish within `header_read_timeout_secs` (an
-    /// HTTP/2 peer not answering the GOAWAY's ping) is cut.
+    /// response still being sent is a request in progress, unless the
+    /// client stops reading it: an answer of which no frame could be sent
+    /// for this long is cut (a slow read would otherwise hold the
+    /// connection for ever). A peer that does not let the close finish
+    /// within `header_read_timeout_secs` (an HTTP/2 peer not answering the
+    /// GOAWAY's ping) is cut.
     pub idle_timeout_secs: u64,
     /// Seconds an HTTP/2 peer has to answer the keep-alive ping the
     /// gateway sends every 30 s; a peer that does not answer is dropped.

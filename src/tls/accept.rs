@@ -231,6 +231,13 @@ async fn connection(
                     tracing::info!(conn = id, %remote, "request head not finished in time; connection closed");
                     break;
                 }
+                if activity.answer_stalled(opts.idle_timeout) {
+                    // An answer the client stopped reading (a slow read):
+                    // it counts as a request in progress, so neither the
+                    // idle close nor a drain would ever end it.
+                    tracing::info!(conn = id, %remote, "answer not read by the client in time; connection closed");
+                    break;
+                }
                 if closing_since.is_some_and(|t| t.elapsed() >= closing_grace)
                     && activity.idle_for(closing_grace)
                 {
@@ -275,6 +282,7 @@ fn service(
             Ok(resp.map(|body| {
                 axum::body::Body::new(Answering {
                     body,
+                    sending: Some(Sending::start(&busy.0)),
                     busy: Some(busy),
                 })
             }))
@@ -448,6 +456,13 @@ struct Activity {
     spoke: std::sync::atomic::AtomicBool,
     /// Closing before any byte came: the stream reads as ended.
     unspoken_end: std::sync::atomic::AtomicBool,
+    /// Answers whose bodies are being sent.
+    answering: AtomicUsize,
+    /// When hyper last took a frame of an answer (or one began). hyper
+    /// asks for the next frame only once the last is on its way: when the
+    /// client stops reading, HTTP/1.1's socket fills and HTTP/2's flow
+    /// control window stays shut, and no frame is taken.
+    progress: std::sync::Mutex<Instant>,
 }
 
 impl Default for Activity {
@@ -458,6 +473,8 @@ impl Default for Activity {
             head_since: std::sync::Mutex::new(None),
             spoke: std::sync::atomic::AtomicBool::new(false),
             unspoken_end: std::sync::atomic::AtomicBool::new(false),
+            answering: AtomicUsize::new(0),
+            progress: std::sync::Mutex::new(Instant::now()),
         }
     }
 }
@@ -478,10 +495,29 @@ impl Drop for Busy {
 }
 
 /// A response body; its request stays in progress until the body ends or
-/// is dropped.
+/// is dropped, and each frame hyper takes from it is progress.
 struct Answering {
     body: axum::body::Body,
+    /// Dropped before `busy`: the answer ends first.
+    sending: Option<Sending>,
     busy: Option<Busy>,
+}
+
+/// An answer being sent; ends it when dropped.
+struct Sending(Arc<Activity>);
+
+impl Sending {
+    fn start(activity: &Arc<Activity>) -> Self {
+        activity.answering.fetch_add(1, Ordering::Relaxed);
+        activity.progressed();
+        Self(activity.clone())
+    }
+}
+
+impl Drop for Sending {
+    fn drop(&mut self) {
+        self.0.answering.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl http_body::Body for Answering {
@@ -493,8 +529,17 @@ impl http_body::Body for Answering {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
         let polled = std::pin::Pin::new(&mut self.body).poll_frame(cx);
-        if matches!(polled, std::task::Poll::Ready(None | Some(Err(_)))) {
-            self.busy = None;
+        match &polled {
+            std::task::Poll::Ready(Some(Ok(_))) => {
+                if let Some(s) = &self.sending {
+                    s.0.progressed();
+                }
+            }
+            std::task::Poll::Ready(None | Some(Err(_))) => {
+                self.sending = None;
+                self.busy = None;
+            }
+            std::task::Poll::Pending => {}
         }
         polled
     }
@@ -536,6 +581,17 @@ impl Activity {
 
     fn touch(&self) {
         *lock(&self.last) = Instant::now();
+    }
+
+    /// An answer began or had a frame taken.
+    fn progressed(&self) {
+        *lock(&self.progress) = Instant::now();
+    }
+
+    /// An answer is being sent and no frame of any answer was taken
+    /// within `limit`: the client stopped reading.
+    fn answer_stalled(&self, limit: Duration) -> bool {
+        self.answering.load(Ordering::Relaxed) > 0 && lock(&self.progress).elapsed() >= limit
     }
 
     /// No request in progress, none begun, and none ended within `limit`.

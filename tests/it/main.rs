@@ -41,6 +41,7 @@ mod races;
 mod relay_kill;
 mod retention;
 mod signatures;
+mod slow_read;
 mod tls;
 mod trust;
 mod validation;

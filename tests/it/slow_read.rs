@@ -1,0 +1,179 @@
+//! A client that asks for a large answer and stops reading it (a slow
+//! read): the answer counts as a request in progress, so neither the idle
+//! close nor a drain ended the connection, and one certificate could hold
+//! its connection slots for ever. An answer that has no frame taken for
+//! `idle_timeout_secs` is cut; one that keeps moving, however slowly, is
+//! not.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::harness::*;
+
+/// The idle limit of these tests' gateways.
+const IDLE: Duration = Duration::from_secs(2);
+
+/// A gateway with a short idle limit and a message to RS-MOI carrying an
+/// attachment of `size` bytes: the gateway, and the download's path.
+async fn download_setup(size: usize) -> (TestGateway, String) {
+    let gw = TestGateway::start_with(&Pki::shared().dir, |c| {
+        c.server.idle_timeout_secs = IDLE.as_secs();
+    })
+    .await;
+    let data: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+    let r = upload(&gw, "AL-CTD", data, "application/pdf").await;
+    assert_eq!(r.status, 201, "{}", text(&r.body));
+    let att = r.json()["id"].as_str().expect("id").to_owned();
+    let mut m = message();
+    m["attachments"] = json!([att]);
+    m["label"] = json!({"classification": "EU_RESTRICTED"});
+    let id = send(&gw, "AL-CTD", &m).await;
+    (gw, format!("/v1/messages/{id}/attachments/{att}"))
+}
+
+/// RS-MOI's TLS connection (HTTP/1.1 or HTTP/2 by ALPN) over a socket
+/// whose receive buffer is `rcvbuf` bytes, so that an unread answer fills
+/// it soon.
+async fn connect_small(
+    gw: &TestGateway,
+    protocol: brdo_tools::client::Protocol,
+    rcvbuf: u32,
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    let cfg = brdo_tools::client::tls_config(
+        &gw.pki.join("partner-RS-MOI.crt"),
+        &gw.pki.join("partner-RS-MOI.key"),
+        &gw.pki.join("ca.crt"),
+        protocol,
+    )
+    .expect("tls config");
+    let sock = tokio::net::TcpSocket::new_v4().expect("socket");
+    sock.set_recv_buffer_size(rcvbuf).expect("receive buffer");
+    let tcp = sock.connect(gw.addr()).await.expect("tcp");
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg))
+        .connect(name, tcp)
+        .await
+        .expect("handshake")
+}
+
+fn get_head(path: &str) -> String {
+    let (o, j) = (OFFICER, JUSTIFICATION);
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\n{}: {}\r\n{}: {}\r\n\r\n",
+        o.0, o.1, j.0, j.1
+    )
+}
+
+/// HTTP/1.1: the answer begins, the client stops reading; once it reads
+/// again it finds the connection ended well short of the whole answer.
+#[tokio::test]
+async fn a_client_that_stops_reading_an_answer_is_cut_at_the_idle_limit() {
+    let size = 24 * 1024 * 1024;
+    let (gw, path) = download_setup(size).await;
+    let mut s = connect_small(&gw, brdo_tools::client::Protocol::Http1, 64 * 1024).await;
+    s.write_all(get_head(&path).as_bytes())
+        .await
+        .expect("request");
+    let mut buf = vec![0u8; 64 * 1024];
+    let n = s.read(&mut buf).await.expect("the answer begins");
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "an answer began");
+    // Not reading: the socket fills, and the gateway can send no more.
+    tokio::time::sleep(IDLE * 3).await;
+    let mut got = n;
+    let ended = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(k) => got += k,
+            }
+        }
+    })
+    .await;
+    assert!(
+        ended.is_ok(),
+        "the connection ended ({got} bytes read, still open)"
+    );
+    assert!(
+        got < size,
+        "the stalled answer was cut, not sent whole ({got} of {size} bytes)"
+    );
+    // The gateway still serves the same partner afterwards.
+    let inbox = gw.partner("RS-MOI").get("/v1/inbox", &[]).await;
+    assert_eq!(inbox.map(|r| r.status).ok(), Some(200));
+    gw.stop().await;
+}
+
+/// HTTP/2: a client that never opens its flow-control window leaves the
+/// socket empty, not full; the answer is stalled all the same, and cut.
+#[tokio::test]
+async fn an_http2_client_that_keeps_its_window_shut_is_cut_at_the_idle_limit() {
+    let size = 4 * 1024 * 1024;
+    let (gw, path) = download_setup(size).await;
+    let io = connect_small(&gw, brdo_tools::client::Protocol::Http2, 256 * 1024).await;
+    let (h2c, conn) = h2::client::handshake(io).await.expect("h2 handshake");
+    let driver = tokio::spawn(conn);
+    let mut h2c = h2c.ready().await.expect("ready");
+    let req = hyper::Request::get(format!("https://localhost{path}"))
+        .header(OFFICER.0, OFFICER.1)
+        .header(JUSTIFICATION.0, JUSTIFICATION.1)
+        .body(())
+        .expect("request");
+    let (resp, _) = h2c.send_request(req, true).expect("send");
+    let resp = resp.await.expect("answer head");
+    assert_eq!(resp.status(), 200);
+    // The body's first frames fill the window; none is released.
+    let mut body = resp.into_body();
+    let first = body.data().await.expect("a first frame").expect("data");
+    assert!(!first.is_empty());
+    let ended = tokio::time::timeout(IDLE * 4, driver).await;
+    assert!(
+        ended.is_ok(),
+        "the gateway ended the connection whose answer was stalled"
+    );
+    gw.stop().await;
+}
+
+/// A client that reads slowly but keeps reading (a pause shorter than the
+/// idle limit between bursts) gets the whole answer, though the download
+/// lasts longer than the idle limit.
+#[tokio::test]
+async fn a_slow_reader_that_keeps_reading_is_not_cut() {
+    let size = 6 * 1024 * 1024;
+    let (gw, path) = download_setup(size).await;
+    let mut s = connect_small(&gw, brdo_tools::client::Protocol::Http1, 256 * 1024).await;
+    let started = Instant::now();
+    s.write_all(get_head(&path).as_bytes())
+        .await
+        .expect("request");
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut got = 0usize;
+    let outcome: Result<(), String> = async {
+        while got < size {
+            // A burst of at most 1 MiB, then a pause.
+            let mut burst = 0usize;
+            while burst < 1024 * 1024 {
+                match tokio::time::timeout(Duration::from_millis(100), s.read(&mut buf)).await {
+                    Err(_) => break,
+                    Ok(Ok(0)) => return Err(format!("closed after {got} bytes")),
+                    Ok(Ok(k)) => {
+                        burst += k;
+                        got += k;
+                    }
+                    Ok(Err(e)) => return Err(format!("{e} after {got} bytes")),
+                }
+            }
+            tokio::time::sleep(IDLE * 3 / 5).await;
+        }
+        Ok(())
+    }
+    .await;
+    assert_eq!(outcome, Ok(()), "the slow download arrived whole");
+    assert!(
+        started.elapsed() > IDLE,
+        "the download outlasted the idle limit ({:?}), or it proved nothing",
+        started.elapsed()
+    );
+    gw.stop().await;
+}
