@@ -177,3 +177,174 @@ async fn a_slow_reader_that_keeps_reading_is_not_cut() {
     );
     gw.stop().await;
 }
+
+// ---------------------------------------------------------------------
+// Red team (branch red-slowread): ways the stall cut fails.
+// ---------------------------------------------------------------------
+
+/// The gateway's own accept loop (`brdo::tls::serve`, idle limit `IDLE`)
+/// serving `app` on a local port, with the shared PKI's gateway
+/// certificate: for answers whose pace the test decides. Returns the
+/// address and the sender that stops it.
+async fn accept_loop_serving(
+    app: axum::Router,
+) -> (std::net::SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    let pki = &Pki::shared().dir;
+    let defaults = brdo::config::Config::default();
+    let tls_cfg = brdo::config::TlsConfig {
+        cert: pki.join("gateway.crt"),
+        key: pki.join("gateway.key"),
+        client_ca: pki.join("ca.crt").into(),
+        crl: pki.join("ca.crl"),
+        ..defaults.tls.clone()
+    };
+    let material = brdo::tls::TlsMaterial::load(&tls_cfg, &brdo::tls::PolicyTrust::default())
+        .expect("TLS material");
+    let tls = std::sync::Arc::new(
+        brdo::tls::TlsState::new(&material, tls_cfg.min_version).expect("TLS state"),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("listener");
+    let addr = listener.local_addr().expect("addr");
+    let mut server = defaults.server.clone();
+    server.idle_timeout_secs = IDLE.as_secs();
+    let opts = brdo::tls::ServeOptions::from_config(&server);
+    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(brdo::tls::serve(
+        listener,
+        tls,
+        app,
+        opts,
+        std::sync::Arc::new(brdo::tls::Connections::default()),
+        async {
+            let _ = rx.await;
+        },
+    ));
+    (addr, stop)
+}
+
+/// A streamed answer whose second part takes the server longer than the
+/// idle limit to make (an audit export's next page on a large or busy
+/// log, a slow blob store). The client reads eagerly the whole time: it
+/// is the server, not the client, that has nothing to send. Such an
+/// answer must not be taken for a slow read.
+#[tokio::test]
+async fn a_streamed_answer_the_server_is_slow_to_produce_is_not_cut() {
+    use axum::routing::get;
+    let app = axum::Router::new().route(
+        "/slow",
+        get(|| async {
+            let parts = futures_util::stream::unfold(0u8, |i| async move {
+                match i {
+                    0 => Some((
+                        Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"first\n")),
+                        1,
+                    )),
+                    1 => {
+                        tokio::time::sleep(IDLE * 2).await;
+                        Some((Ok(bytes::Bytes::from_static(b"second\n")), 2))
+                    }
+                    _ => None,
+                }
+            });
+            axum::body::Body::from_stream(parts)
+        }),
+    );
+    let (addr, stop) = accept_loop_serving(app).await;
+    let mut s = raw_tls(&Pki::shared().dir, "partner-RS-MOI", addr).await;
+    s.write_all(b"GET /slow HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("request");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let _ = tokio::time::timeout(IDLE * 6, async {
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(k) => got.extend_from_slice(&buf[..k]),
+            }
+        }
+    })
+    .await;
+    let got = text(&got);
+    assert!(got.starts_with("HTTP/1.1 200"), "{got}");
+    assert!(
+        got.contains("second"),
+        "the answer arrived whole though the client read all along: {got:?}"
+    );
+    let _ = stop.send(());
+}
+
+/// HTTP/2: one stream's window kept shut (a download never read past its
+/// first window) while the client sends a small request on the same
+/// connection every half idle limit. Every new answer counts as progress
+/// of "any answer", so the stalled download (its open file, its buffered
+/// chunk, its stream slot) is held for as long as the client likes: the
+/// slow read the change meant to end, with a cheap keep-alive beside it.
+#[tokio::test]
+async fn an_http2_stream_kept_shut_beside_small_requests_is_still_ended() {
+    let size = 4 * 1024 * 1024;
+    let (gw, path) = download_setup(size).await;
+    let io = connect_small(&gw, brdo_tools::client::Protocol::Http2, 1024 * 1024).await;
+    let (h2c, conn) = h2::client::Builder::new()
+        .initial_window_size(64 * 1024)
+        .initial_connection_window_size(16 * 1024 * 1024)
+        .handshake::<_, bytes::Bytes>(io)
+        .await
+        .expect("h2 handshake");
+    let driver = tokio::spawn(conn);
+    let mut h2c = h2c.ready().await.expect("ready");
+    let req = hyper::Request::get(format!("https://localhost{path}"))
+        .header(OFFICER.0, OFFICER.1)
+        .header(JUSTIFICATION.0, JUSTIFICATION.1)
+        .body(())
+        .expect("request");
+    let (resp, _) = h2c.send_request(req, true).expect("send");
+    let resp = resp.await.expect("answer head");
+    assert_eq!(resp.status(), 200);
+    let mut stalled = resp.into_body();
+    let first = stalled.data().await.expect("a first frame").expect("data");
+    assert!(!first.is_empty());
+    // Never released: the download's window stays shut.
+    let started = Instant::now();
+    let mut small = 0;
+    let mut stalled_ended = false;
+    while started.elapsed() < IDLE * 5 {
+        tokio::time::sleep(IDLE / 2).await;
+        let Ok(mut ready) = h2c.clone().ready().await else {
+            stalled_ended = true;
+            break;
+        };
+        let req = hyper::Request::get("https://localhost/v1/inbox")
+            .body(())
+            .expect("request");
+        let Ok((resp, _)) = ready.send_request(req, true) else {
+            stalled_ended = true;
+            break;
+        };
+        let Ok(resp) = resp.await else {
+            stalled_ended = true;
+            break;
+        };
+        let mut body = resp.into_body();
+        while let Some(Ok(d)) = body.data().await {
+            let _ = body.flow_control().release_capacity(d.len());
+        }
+        small += 1;
+        // Has the stalled stream been reset meanwhile?
+        if let Ok(next) = tokio::time::timeout(Duration::from_millis(10), stalled.data()).await
+            && !matches!(next, Some(Ok(_)))
+        {
+            stalled_ended = true;
+            break;
+        }
+    }
+    assert!(
+        stalled_ended || driver.is_finished(),
+        "the download whose window stayed shut for {:?} (5 idle limits) was still open \
+         ({small} small requests beside it kept the connection 'progressing')",
+        started.elapsed()
+    );
+    gw.stop().await;
+}
