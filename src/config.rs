@@ -131,9 +131,10 @@ pub struct ServerConfig {
     /// (HTTP/1.1 keep-alive and HTTP/2 alike); then it is closed in
     /// order (TLS `close_notify`), so a client can tell it from a cut. A
     /// response still being sent is a request in progress, unless the
-    /// client stops reading it: an answer of which no frame could be sent
-    /// for this long is cut (a slow read would otherwise hold the
-    /// connection for ever). A peer that does not let the close finish
+    /// client stops reading it: an answer (each HTTP/2 stream on its own)
+    /// whose next frame waited this long for the client to take the last
+    /// one is cut (a slow read would otherwise hold the connection for
+    /// ever); time the server spends making the next frame does not count. A peer that does not let the close finish
     /// within `header_read_timeout_secs` (an HTTP/2 peer not answering the
     /// GOAWAY's ping) is cut.
     pub idle_timeout_secs: u64,

@@ -456,13 +456,27 @@ struct Activity {
     spoke: std::sync::atomic::AtomicBool,
     /// Closing before any byte came: the stream reads as ended.
     unspoken_end: std::sync::atomic::AtomicBool,
-    /// Answers whose bodies are being sent.
-    answering: AtomicUsize,
-    /// When hyper last took a frame of an answer (or one began). hyper
-    /// asks for the next frame only once the last is on its way: when the
-    /// client stops reading, HTTP/1.1's socket fills and HTTP/2's flow
-    /// control window stays shut, and no frame is taken.
-    progress: std::sync::Mutex<Instant>,
+    /// Answers whose bodies are being sent, by number, each with whose
+    /// turn it is. hyper asks for the next frame only once the last is on
+    /// its way: when the client stops reading, HTTP/1.1's socket fills and
+    /// HTTP/2's flow-control window stays shut, and no frame is asked for.
+    /// Each answer is timed on its own (one HTTP/2 stream kept shut is not
+    /// hidden by others that move), and only while the client holds it up,
+    /// not while the server is still making its next frame.
+    answers: std::sync::Mutex<std::collections::HashMap<u64, Turn>>,
+    /// The number of the next answer.
+    next_answer: AtomicU64,
+}
+
+/// Whose turn an answer being sent is.
+#[derive(Debug, Clone, Copy)]
+enum Turn {
+    /// hyper has the last frame (or the head) and has not asked for the
+    /// next since this instant: it waits for the client to take it.
+    Client(Instant),
+    /// hyper asked for the next frame and the body has none yet (an audit
+    /// page being queried, a chunk being read): the server's turn.
+    Server,
 }
 
 impl Default for Activity {
@@ -473,8 +487,8 @@ impl Default for Activity {
             head_since: std::sync::Mutex::new(None),
             spoke: std::sync::atomic::AtomicBool::new(false),
             unspoken_end: std::sync::atomic::AtomicBool::new(false),
-            answering: AtomicUsize::new(0),
-            progress: std::sync::Mutex::new(Instant::now()),
+            answers: std::sync::Mutex::new(std::collections::HashMap::new()),
+            next_answer: AtomicU64::new(0),
         }
     }
 }
@@ -504,19 +518,35 @@ struct Answering {
 }
 
 /// An answer being sent; ends it when dropped.
-struct Sending(Arc<Activity>);
+struct Sending {
+    activity: Arc<Activity>,
+    id: u64,
+}
 
 impl Sending {
     fn start(activity: &Arc<Activity>) -> Self {
-        activity.answering.fetch_add(1, Ordering::Relaxed);
-        activity.progressed();
-        Self(activity.clone())
+        let id = activity.next_answer.fetch_add(1, Ordering::Relaxed);
+        lock(&activity.answers).insert(id, Turn::Client(Instant::now()));
+        Self {
+            activity: activity.clone(),
+            id,
+        }
+    }
+
+    /// hyper asked for a frame and got `ready` or not.
+    fn polled(&self, ready: bool) {
+        let turn = if ready {
+            Turn::Client(Instant::now())
+        } else {
+            Turn::Server
+        };
+        lock(&self.activity.answers).insert(self.id, turn);
     }
 }
 
 impl Drop for Sending {
     fn drop(&mut self) {
-        self.0.answering.fetch_sub(1, Ordering::Relaxed);
+        lock(&self.activity.answers).remove(&self.id);
     }
 }
 
@@ -532,14 +562,18 @@ impl http_body::Body for Answering {
         match &polled {
             std::task::Poll::Ready(Some(Ok(_))) => {
                 if let Some(s) = &self.sending {
-                    s.0.progressed();
+                    s.polled(true);
                 }
             }
             std::task::Poll::Ready(None | Some(Err(_))) => {
                 self.sending = None;
                 self.busy = None;
             }
-            std::task::Poll::Pending => {}
+            std::task::Poll::Pending => {
+                if let Some(s) = &self.sending {
+                    s.polled(false);
+                }
+            }
         }
         polled
     }
@@ -583,15 +617,12 @@ impl Activity {
         *lock(&self.last) = Instant::now();
     }
 
-    /// An answer began or had a frame taken.
-    fn progressed(&self) {
-        *lock(&self.progress) = Instant::now();
-    }
-
-    /// An answer is being sent and no frame of any answer was taken
-    /// within `limit`: the client stopped reading.
+    /// An answer being sent has waited on the client for `limit` with no
+    /// frame taken: the client stopped reading it.
     fn answer_stalled(&self, limit: Duration) -> bool {
-        self.answering.load(Ordering::Relaxed) > 0 && lock(&self.progress).elapsed() >= limit
+        lock(&self.answers)
+            .values()
+            .any(|t| matches!(t, Turn::Client(since) if since.elapsed() >= limit))
     }
 
     /// No request in progress, none begun, and none ended within `limit`.

@@ -179,7 +179,7 @@ async fn a_slow_reader_that_keeps_reading_is_not_cut() {
 }
 
 // ---------------------------------------------------------------------
-// Red team (branch red-slowread): ways the stall cut fails.
+// Ways the first version of the stall cut failed (red team).
 // ---------------------------------------------------------------------
 
 /// The gateway's own accept loop (`brdo::tls::serve`, idle limit `IDLE`)
