@@ -134,8 +134,9 @@ pub struct ServerConfig {
     /// client stops reading it: an answer (each HTTP/2 stream on its own)
     /// whose next frame waited this long for the client to take the last
     /// one is cut (a slow read would otherwise hold the connection for
-    /// ever); time the server spends making the next frame does not count. A peer that does not let the close finish
-    /// within `header_read_timeout_secs` (an HTTP/2 peer not answering the
+    /// ever); time the server spends making the next frame does not
+    /// count. A peer that does not let the close finish within
+    /// `header_read_timeout_secs` (an HTTP/2 peer not answering the
     /// GOAWAY's ping) is cut.
     pub idle_timeout_secs: u64,
     /// Seconds an HTTP/2 peer has to answer the keep-alive ping the
