@@ -58,6 +58,38 @@ async fn connect_small(
         .expect("handshake")
 }
 
+/// RS-MOI's download of `path` over HTTP/2 (a connection made by
+/// `builder` on a socket of `rcvbuf` bytes), its answer begun: the client,
+/// the connection's driver and the answer's body, its first frame taken and
+/// no window released.
+async fn h2_download_begun(
+    gw: &TestGateway,
+    path: &str,
+    rcvbuf: u32,
+    builder: h2::client::Builder,
+) -> (
+    h2::client::SendRequest<bytes::Bytes>,
+    tokio::task::JoinHandle<Result<(), h2::Error>>,
+    h2::RecvStream,
+) {
+    let io = connect_small(gw, brdo_tools::client::Protocol::Http2, rcvbuf).await;
+    let (h2c, conn) = builder.handshake(io).await.expect("h2 handshake");
+    let driver = tokio::spawn(conn);
+    let mut h2c = h2c.ready().await.expect("ready");
+    let req = hyper::Request::get(format!("https://localhost{path}"))
+        .header(OFFICER.0, OFFICER.1)
+        .header(JUSTIFICATION.0, JUSTIFICATION.1)
+        .body(())
+        .expect("request");
+    let (resp, _) = h2c.send_request(req, true).expect("send");
+    let resp = resp.await.expect("answer head");
+    assert_eq!(resp.status(), 200);
+    let mut body = resp.into_body();
+    let first = body.data().await.expect("a first frame").expect("data");
+    assert!(!first.is_empty());
+    (h2c, driver, body)
+}
+
 fn get_head(path: &str) -> String {
     let (o, j) = (OFFICER, JUSTIFICATION);
     format!(
@@ -111,22 +143,8 @@ async fn a_client_that_stops_reading_an_answer_is_cut_at_the_idle_limit() {
 async fn an_http2_client_that_keeps_its_window_shut_is_cut_at_the_idle_limit() {
     let size = 4 * 1024 * 1024;
     let (gw, path) = download_setup(size).await;
-    let io = connect_small(&gw, brdo_tools::client::Protocol::Http2, 256 * 1024).await;
-    let (h2c, conn) = h2::client::handshake(io).await.expect("h2 handshake");
-    let driver = tokio::spawn(conn);
-    let mut h2c = h2c.ready().await.expect("ready");
-    let req = hyper::Request::get(format!("https://localhost{path}"))
-        .header(OFFICER.0, OFFICER.1)
-        .header(JUSTIFICATION.0, JUSTIFICATION.1)
-        .body(())
-        .expect("request");
-    let (resp, _) = h2c.send_request(req, true).expect("send");
-    let resp = resp.await.expect("answer head");
-    assert_eq!(resp.status(), 200);
-    // The body's first frames fill the window; none is released.
-    let mut body = resp.into_body();
-    let first = body.data().await.expect("a first frame").expect("data");
-    assert!(!first.is_empty());
+    let (_h2c, driver, _body) =
+        h2_download_begun(&gw, &path, 256 * 1024, h2::client::Builder::new()).await;
     let ended = tokio::time::timeout(IDLE * 4, driver).await;
     assert!(
         ended.is_ok(),
@@ -286,26 +304,11 @@ async fn a_streamed_answer_the_server_is_slow_to_produce_is_not_cut() {
 async fn an_http2_stream_kept_shut_beside_small_requests_is_still_ended() {
     let size = 4 * 1024 * 1024;
     let (gw, path) = download_setup(size).await;
-    let io = connect_small(&gw, brdo_tools::client::Protocol::Http2, 1024 * 1024).await;
-    let (h2c, conn) = h2::client::Builder::new()
+    let mut builder = h2::client::Builder::new();
+    builder
         .initial_window_size(64 * 1024)
-        .initial_connection_window_size(16 * 1024 * 1024)
-        .handshake::<_, bytes::Bytes>(io)
-        .await
-        .expect("h2 handshake");
-    let driver = tokio::spawn(conn);
-    let mut h2c = h2c.ready().await.expect("ready");
-    let req = hyper::Request::get(format!("https://localhost{path}"))
-        .header(OFFICER.0, OFFICER.1)
-        .header(JUSTIFICATION.0, JUSTIFICATION.1)
-        .body(())
-        .expect("request");
-    let (resp, _) = h2c.send_request(req, true).expect("send");
-    let resp = resp.await.expect("answer head");
-    assert_eq!(resp.status(), 200);
-    let mut stalled = resp.into_body();
-    let first = stalled.data().await.expect("a first frame").expect("data");
-    assert!(!first.is_empty());
+        .initial_connection_window_size(16 * 1024 * 1024);
+    let (h2c, driver, mut stalled) = h2_download_begun(&gw, &path, 1024 * 1024, builder).await;
     // Never released: the download's window stays shut.
     let started = Instant::now();
     let mut small = 0;
