@@ -1191,3 +1191,152 @@ async fn read_request<S: tokio::io::AsyncRead + Unpin>(
     }
     Some((head, head_end, head_end + length))
 }
+
+/// Serves one peer address as a slow but honest gateway would answer
+/// notices: each `POST /v1/federation/notices` waits `delay`, then gets
+/// B's signed `erased` receipt for the message it names; `sent` counts the
+/// notices per message id.
+async fn slow_notice_peer(
+    fed: &Federation,
+    addr: std::net::SocketAddr,
+    delay: std::time::Duration,
+    sent: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, u32>>>,
+) {
+    use tokio::io::AsyncWriteExt;
+    let (acceptor, listener) = posing_as_b(fed, addr).await;
+    let key = std::sync::Arc::new(
+        JwsKey::from_pem_file(&fed.b_pki.join("envelope-signing.key")).expect("key"),
+    );
+    loop {
+        let Ok((tcp, _)) = listener.accept().await else {
+            return;
+        };
+        let (acceptor, key, sent) = (acceptor.clone(), key.clone(), sent.clone());
+        tokio::spawn(async move {
+            let Ok(mut tls) = acceptor.accept(tcp).await else {
+                return;
+            };
+            let mut data = Vec::new();
+            while let Some((head, body_at, end)) = read_request(&mut tls, &mut data).await {
+                let doc: Value = serde_json::from_slice(&data[body_at..end]).unwrap_or(Value::Null);
+                data.drain(..end);
+                let (status, body) = if head.starts_with("post /v1/federation/notices ") {
+                    let id = doc["message_id"].as_str().unwrap_or_default().to_owned();
+                    *sent.lock().expect("sent").entry(id.clone()).or_default() += 1;
+                    tokio::time::sleep(delay).await;
+                    let jws = brdo::federation::Receipt {
+                        v: 1,
+                        kind: brdo::federation::ReceiptKind::Erased,
+                        gateway: brdo::domain::PartnerId::parse("RS-NCB").expect("id"),
+                        to: brdo::domain::PartnerId::parse("AL-NCB").expect("id"),
+                        message_id: id,
+                        recipient: None,
+                        at: "2026-01-01T00:00:00.000Z".into(),
+                        audit_seq: Some(1),
+                        tree_size: Some(1),
+                        violations: Vec::new(),
+                        notice: None,
+                    }
+                    .sign(&key)
+                    .expect("sign");
+                    ("201 Created", json!({"receipt": jws}).to_string())
+                } else {
+                    ("503 Service Unavailable", "{}".to_owned())
+                };
+                let answer = format!(
+                    "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                if tls.write_all(answer.as_bytes()).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+}
+
+/// Notices (and receipts) go one after another on the round's claim,
+/// with no look at it before each. The claim is sized for that: a lease
+/// per single row of the lane (three request times and a margin each), so
+/// a lane of notices to a slow peer, each answered just within the request
+/// timeout, is never taken by the relay's other loop and sent twice. A
+/// round whose claim covered one request, as the batched messages' groups
+/// do, would fail this.
+#[tokio::test]
+async fn notices_sent_one_after_another_keep_each_rows_claim() {
+    let mut fed = Federation::start_with(
+        |id, c| {
+            if id == "AL-NCB" {
+                // A row's claim: 3 × 1 s + 5 s = 8 s.
+                c.federation.request_timeout_secs = 1;
+                c.federation.initial_backoff_ms = 120_000;
+                c.federation.max_backoff_secs = 600;
+            }
+        },
+        |_, p| p,
+    )
+    .await;
+    let a = fed.a();
+    let mut ids = Vec::new();
+    for _ in 0..12 {
+        let mut m = crate::harness::message();
+        m["recipients"] = json!(["RS-MOI"]);
+        m["label"]["releasable_to"] = json!(["RS-MOI"]);
+        ids.push(crate::harness::send(a, "AL-CTD", &m).await);
+    }
+    for id in &ids {
+        crate::fed::wait_status(a, id, "RS-MOI", "relayed").await;
+    }
+    let addr = fed.b().addr();
+    fed.stop_b().await;
+    let a = fed.a();
+    let op = a.client("operator-admin");
+    let r = op
+        .post_json("/v1/admin/peers/RS-NCB/suspend", &[], &json!({}))
+        .await
+        .expect("suspend");
+    assert_eq!(r.status, 200, "{}", text(&r.body));
+    for id in &ids {
+        crate::fed::erase_on_a(a, id).await;
+    }
+    assert_eq!(a.count("relay_outbox WHERE kind = 'notice'").await, 12);
+    let sent = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
+    let server = slow_notice_peer(
+        &fed,
+        addr,
+        std::time::Duration::from_millis(900),
+        sent.clone(),
+    );
+    let scenario = async {
+        let r = op
+            .post_json("/v1/admin/peers/RS-NCB/resume", &[], &json!({}))
+            .await
+            .expect("resume");
+        assert_eq!(r.status, 200);
+        // 12 notices × 0.9 s, well past the 8 s claim.
+        let started = std::time::Instant::now();
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            let seen = sent.lock().expect("sent").clone();
+            let twice: Vec<&String> = seen
+                .iter()
+                .filter(|(_, n)| **n > 1)
+                .map(|(id, _)| id)
+                .collect();
+            assert!(twice.is_empty(), "notices sent twice: {twice:?}");
+            let left = a.count("relay_outbox WHERE kind = 'notice'").await;
+            if left == 0 {
+                break;
+            }
+            assert!(
+                started.elapsed().as_secs() < 60,
+                "notices still waiting: {left}"
+            );
+        }
+        assert_eq!(sent.lock().expect("sent").len(), ids.len());
+    };
+    tokio::select! {
+        () = server => panic!("the fake peer stopped"),
+        () = scenario => {}
+    }
+}
