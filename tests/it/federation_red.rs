@@ -1039,42 +1039,74 @@ async fn batchless_slow_peer(
     delay: std::time::Duration,
     alone: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
 ) {
+    let answer: Replier = std::sync::Arc::new(move |_head, doc| {
+        let alone = alone.clone();
+        Box::pin(async move {
+            if doc.get("messages").is_some() {
+                return ("404 Not Found", "{}".to_owned());
+            }
+            let id = doc["id"].as_str().unwrap_or_default().to_owned();
+            *alone.lock().expect("alone").entry(id).or_default() += 1;
+            tokio::time::sleep(delay).await;
+            ("503 Service Unavailable", "{}".to_owned())
+        })
+    });
+    replying_as_b(fed, addr, answer).await;
+}
+
+/// What a scripted peer answers one request (its head, lower-cased, and
+/// its JSON body): a status line and a JSON body.
+type Replier = std::sync::Arc<
+    dyn Fn(String, Value) -> std::pin::Pin<Box<dyn Future<Output = (&'static str, String)> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// Serves one peer address as B (its gateway certificate), answering each
+/// request of each keep-alive connection with what `answer` makes of it.
+async fn replying_as_b(fed: &Federation, addr: std::net::SocketAddr, answer: Replier) {
     use tokio::io::AsyncWriteExt;
     let (acceptor, listener) = posing_as_b(fed, addr).await;
     loop {
         let Ok((tcp, _)) = listener.accept().await else {
             return;
         };
-        let (acceptor, alone) = (acceptor.clone(), alone.clone());
+        let (acceptor, answer) = (acceptor.clone(), answer.clone());
         tokio::spawn(async move {
             let Ok(mut tls) = acceptor.accept(tcp).await else {
                 return;
             };
-            // Keep-alive: one connection may carry several requests.
             let mut data = Vec::new();
-            loop {
-                let Some((_, head_end, end)) = read_request(&mut tls, &mut data).await else {
-                    return;
-                };
-                let doc: Value = serde_json::from_slice(&data[head_end..end]).unwrap_or_default();
+            while let Some((head, body_at, end)) = read_request(&mut tls, &mut data).await {
+                let doc: Value = serde_json::from_slice(&data[body_at..end]).unwrap_or_default();
                 data.drain(..end);
-                let status = if doc.get("messages").is_some() {
-                    "404 Not Found"
-                } else {
-                    let id = doc["id"].as_str().unwrap_or_default().to_owned();
-                    *alone.lock().expect("alone").entry(id).or_default() += 1;
-                    tokio::time::sleep(delay).await;
-                    "503 Service Unavailable"
-                };
-                let answer = format!(
-                    "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{{}}"
+                let (status, body) = answer(head, doc).await;
+                let reply = format!(
+                    "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                    body.len()
                 );
-                if tls.write_all(answer.as_bytes()).await.is_err() {
+                if tls.write_all(reply.as_bytes()).await.is_err() {
                     return;
                 }
             }
         });
     }
+}
+
+/// Two gateways whose relay (A's) holds a row's claim for 8 s (3 × a 1 s
+/// request time + 5 s) and does not try a failed row again during a test.
+async fn short_claims() -> Federation {
+    Federation::start_with(
+        |id, c| {
+            if id == "AL-NCB" {
+                c.federation.request_timeout_secs = 1;
+                c.federation.initial_backoff_ms = 120_000;
+                c.federation.max_backoff_secs = 600;
+            }
+        },
+        |_, p| p,
+    )
+    .await
 }
 
 /// A batch the peer refuses as an envelope (an older peer: `404`) is sent
@@ -1088,19 +1120,7 @@ async fn batchless_slow_peer(
 /// be covered by its claim, and its answer recorded while it still is.
 #[tokio::test]
 async fn a_batch_sent_again_one_by_one_keeps_each_documents_claim() {
-    let mut fed = Federation::start_with(
-        |id, c| {
-            if id == "AL-NCB" {
-                // A row's claim: 3 × 1 s + 5 s = 8 s.
-                c.federation.request_timeout_secs = 1;
-                // A failed row is not tried again during the test.
-                c.federation.initial_backoff_ms = 120_000;
-                c.federation.max_backoff_secs = 600;
-            }
-        },
-        |_, p| p,
-    )
-    .await;
+    let mut fed = short_claims().await;
     let addr = fed.b().addr();
     fed.stop_b().await;
     let a = fed.a();
@@ -1202,57 +1222,37 @@ async fn slow_notice_peer(
     delay: std::time::Duration,
     sent: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, u32>>>,
 ) {
-    use tokio::io::AsyncWriteExt;
-    let (acceptor, listener) = posing_as_b(fed, addr).await;
     let key = std::sync::Arc::new(
         JwsKey::from_pem_file(&fed.b_pki.join("envelope-signing.key")).expect("key"),
     );
-    loop {
-        let Ok((tcp, _)) = listener.accept().await else {
-            return;
-        };
-        let (acceptor, key, sent) = (acceptor.clone(), key.clone(), sent.clone());
-        tokio::spawn(async move {
-            let Ok(mut tls) = acceptor.accept(tcp).await else {
-                return;
-            };
-            let mut data = Vec::new();
-            while let Some((head, body_at, end)) = read_request(&mut tls, &mut data).await {
-                let doc: Value = serde_json::from_slice(&data[body_at..end]).unwrap_or(Value::Null);
-                data.drain(..end);
-                let (status, body) = if head.starts_with("post /v1/federation/notices ") {
-                    let id = doc["message_id"].as_str().unwrap_or_default().to_owned();
-                    *sent.lock().expect("sent").entry(id.clone()).or_default() += 1;
-                    tokio::time::sleep(delay).await;
-                    let jws = brdo::federation::Receipt {
-                        v: 1,
-                        kind: brdo::federation::ReceiptKind::Erased,
-                        gateway: brdo::domain::PartnerId::parse("RS-NCB").expect("id"),
-                        to: brdo::domain::PartnerId::parse("AL-NCB").expect("id"),
-                        message_id: id,
-                        recipient: None,
-                        at: "2026-01-01T00:00:00.000Z".into(),
-                        audit_seq: Some(1),
-                        tree_size: Some(1),
-                        violations: Vec::new(),
-                        notice: None,
-                    }
-                    .sign(&key)
-                    .expect("sign");
-                    ("201 Created", json!({"receipt": jws}).to_string())
-                } else {
-                    ("503 Service Unavailable", "{}".to_owned())
-                };
-                let answer = format!(
-                    "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-                    body.len()
-                );
-                if tls.write_all(answer.as_bytes()).await.is_err() {
-                    return;
-                }
+    let answer: Replier = std::sync::Arc::new(move |head, doc| {
+        let (key, sent) = (key.clone(), sent.clone());
+        Box::pin(async move {
+            if !head.starts_with("post /v1/federation/notices ") {
+                return ("503 Service Unavailable", "{}".to_owned());
             }
-        });
-    }
+            let id = doc["message_id"].as_str().unwrap_or_default().to_owned();
+            *sent.lock().expect("sent").entry(id.clone()).or_default() += 1;
+            tokio::time::sleep(delay).await;
+            let jws = brdo::federation::Receipt {
+                v: 1,
+                kind: brdo::federation::ReceiptKind::Erased,
+                gateway: brdo::domain::PartnerId::parse("RS-NCB").expect("id"),
+                to: brdo::domain::PartnerId::parse("AL-NCB").expect("id"),
+                message_id: id,
+                recipient: None,
+                at: "2026-01-01T00:00:00.000Z".into(),
+                audit_seq: Some(1),
+                tree_size: Some(1),
+                violations: Vec::new(),
+                notice: None,
+            }
+            .sign(&key)
+            .expect("sign");
+            ("201 Created", json!({"receipt": jws}).to_string())
+        })
+    });
+    replying_as_b(fed, addr, answer).await;
 }
 
 /// Notices (and receipts) go one after another on the round's claim,
@@ -1264,18 +1264,7 @@ async fn slow_notice_peer(
 /// do, would fail this.
 #[tokio::test]
 async fn notices_sent_one_after_another_keep_each_rows_claim() {
-    let mut fed = Federation::start_with(
-        |id, c| {
-            if id == "AL-NCB" {
-                // A row's claim: 3 × 1 s + 5 s = 8 s.
-                c.federation.request_timeout_secs = 1;
-                c.federation.initial_backoff_ms = 120_000;
-                c.federation.max_backoff_secs = 600;
-            }
-        },
-        |_, p| p,
-    )
-    .await;
+    let mut fed = short_claims().await;
     let a = fed.a();
     let mut ids = Vec::new();
     for _ in 0..12 {
