@@ -1093,6 +1093,19 @@ async fn replying_as_b(fed: &Federation, addr: std::net::SocketAddr, answer: Rep
     }
 }
 
+/// The ids a scripted peer counted more than once.
+fn counted_twice(
+    counts: &std::sync::Mutex<std::collections::HashMap<String, usize>>,
+) -> Vec<String> {
+    counts
+        .lock()
+        .expect("counts")
+        .iter()
+        .filter(|(_, n)| **n > 1)
+        .map(|(id, _)| id.clone())
+        .collect()
+}
+
 /// Two gateways whose relay (A's) holds a row's claim for 8 s (3 × a 1 s
 /// request time + 5 s) and does not try a failed row again during a test.
 async fn short_claims() -> Federation {
@@ -1151,12 +1164,7 @@ async fn a_batch_sent_again_one_by_one_keeps_each_documents_claim() {
         let started = std::time::Instant::now();
         loop {
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-            let seen = alone.lock().expect("alone").clone();
-            let twice: Vec<&String> = seen
-                .iter()
-                .filter(|(_, n)| **n > 1)
-                .map(|(id, _)| id)
-                .collect();
+            let twice = counted_twice(&alone);
             assert!(
                 twice.is_empty(),
                 "documents sent twice while the first attempt was still running: {twice:?}"
@@ -1220,7 +1228,7 @@ async fn slow_notice_peer(
     fed: &Federation,
     addr: std::net::SocketAddr,
     delay: std::time::Duration,
-    sent: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, u32>>>,
+    sent: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
 ) {
     let key = std::sync::Arc::new(
         JwsKey::from_pem_file(&fed.b_pki.join("envelope-signing.key")).expect("key"),
@@ -1306,12 +1314,7 @@ async fn notices_sent_one_after_another_keep_each_rows_claim() {
         let started = std::time::Instant::now();
         loop {
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-            let seen = sent.lock().expect("sent").clone();
-            let twice: Vec<&String> = seen
-                .iter()
-                .filter(|(_, n)| **n > 1)
-                .map(|(id, _)| id)
-                .collect();
+            let twice = counted_twice(&sent);
             assert!(twice.is_empty(), "notices sent twice: {twice:?}");
             let left = a.count("relay_outbox WHERE kind = 'notice'").await;
             if left == 0 {
