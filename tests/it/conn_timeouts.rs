@@ -17,21 +17,10 @@ async fn raw_tls_alpn(
     stem: &str,
     protocol: Protocol,
 ) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
-    let cfg = brdo_tools::client::tls_config(
-        &gw.pki.join(format!("{stem}.crt")),
-        &gw.pki.join(format!("{stem}.key")),
-        &gw.pki.join("ca.crt"),
-        protocol,
-    )
-    .expect("tls config");
     let tcp = tokio::net::TcpStream::connect(gw.addr())
         .await
         .expect("tcp");
-    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
-    tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg))
-        .connect(name, tcp)
-        .await
-        .expect("handshake")
+    tls_over(&gw.pki, stem, protocol, tcp).await
 }
 
 /// Drips `head` and then `a`s one byte every 100 ms while watching for the

@@ -1093,6 +1093,15 @@ async fn replying_as_b(fed: &Federation, addr: std::net::SocketAddr, answer: Rep
     }
 }
 
+/// A's operator suspends or resumes (`action`) the peer RS-NCB.
+async fn peer_b(op: &brdo_tools::client::Client, action: &str) {
+    let r = op
+        .post_json(&format!("/v1/admin/peers/RS-NCB/{action}"), &[], &json!({}))
+        .await
+        .expect(action);
+    assert_eq!(r.status, 200, "{action}: {}", text(&r.body));
+}
+
 /// The ids a scripted peer counted more than once.
 fn counted_twice(
     counts: &std::sync::Mutex<std::collections::HashMap<String, usize>>,
@@ -1138,11 +1147,7 @@ async fn a_batch_sent_again_one_by_one_keeps_each_documents_claim() {
     fed.stop_b().await;
     let a = fed.a();
     let op = a.client("operator-admin");
-    let r = op
-        .post_json("/v1/admin/peers/RS-NCB/suspend", &[], &json!({}))
-        .await
-        .expect("suspend");
-    assert_eq!(r.status, 200, "{}", text(&r.body));
+    peer_b(&op, "suspend").await;
     let mut ids = Vec::new();
     for _ in 0..12 {
         ids.push(crate::harness::send(a, "AL-CTD", &crate::harness::message()).await);
@@ -1155,11 +1160,7 @@ async fn a_batch_sent_again_one_by_one_keeps_each_documents_claim() {
         alone.clone(),
     );
     let scenario = async {
-        let r = op
-            .post_json("/v1/admin/peers/RS-NCB/resume", &[], &json!({}))
-            .await
-            .expect("resume");
-        assert_eq!(r.status, 200);
+        peer_b(&op, "resume").await;
         // 12 documents × 0.9 s, well past the 8 s claim.
         let started = std::time::Instant::now();
         loop {
@@ -1288,11 +1289,7 @@ async fn notices_sent_one_after_another_keep_each_rows_claim() {
     fed.stop_b().await;
     let a = fed.a();
     let op = a.client("operator-admin");
-    let r = op
-        .post_json("/v1/admin/peers/RS-NCB/suspend", &[], &json!({}))
-        .await
-        .expect("suspend");
-    assert_eq!(r.status, 200, "{}", text(&r.body));
+    peer_b(&op, "suspend").await;
     for id in &ids {
         crate::fed::erase_on_a(a, id).await;
     }
@@ -1305,11 +1302,7 @@ async fn notices_sent_one_after_another_keep_each_rows_claim() {
         sent.clone(),
     );
     let scenario = async {
-        let r = op
-            .post_json("/v1/admin/peers/RS-NCB/resume", &[], &json!({}))
-            .await
-            .expect("resume");
-        assert_eq!(r.status, 200);
+        peer_b(&op, "resume").await;
         // 12 notices × 0.9 s, well past the 8 s claim.
         let started = std::time::Instant::now();
         loop {

@@ -533,14 +533,25 @@ pub async fn raw_tls(
     stem: &str,
     addr: SocketAddr,
 ) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    let tcp = tokio::net::TcpStream::connect(addr).await.expect("tcp");
+    tls_over(pki, stem, Protocol::Http1, tcp).await
+}
+
+/// The TLS handshake of `<stem>.crt` from `pki`, offering `protocol` by
+/// ALPN, over `tcp` (a socket the test may have shaped: its buffer sizes).
+pub async fn tls_over(
+    pki: &Path,
+    stem: &str,
+    protocol: Protocol,
+    tcp: tokio::net::TcpStream,
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
     let cfg = brdo_tools::client::tls_config(
         &pki.join(format!("{stem}.crt")),
         &pki.join(format!("{stem}.key")),
         &pki.join("ca.crt"),
-        Protocol::Http1,
+        protocol,
     )
     .expect("client TLS config");
-    let tcp = tokio::net::TcpStream::connect(addr).await.expect("tcp");
     let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
     tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg))
         .connect(name, tcp)

@@ -41,21 +41,10 @@ async fn connect_small(
     protocol: brdo_tools::client::Protocol,
     rcvbuf: u32,
 ) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
-    let cfg = brdo_tools::client::tls_config(
-        &gw.pki.join("partner-RS-MOI.crt"),
-        &gw.pki.join("partner-RS-MOI.key"),
-        &gw.pki.join("ca.crt"),
-        protocol,
-    )
-    .expect("tls config");
     let sock = tokio::net::TcpSocket::new_v4().expect("socket");
     sock.set_recv_buffer_size(rcvbuf).expect("receive buffer");
     let tcp = sock.connect(gw.addr()).await.expect("tcp");
-    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
-    tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg))
-        .connect(name, tcp)
-        .await
-        .expect("handshake")
+    tls_over(&gw.pki, "partner-RS-MOI", protocol, tcp).await
 }
 
 /// RS-MOI's download of `path` over HTTP/2 (a connection made by
