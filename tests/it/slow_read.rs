@@ -340,3 +340,92 @@ async fn an_http2_stream_kept_shut_beside_small_requests_is_still_ended() {
     );
     gw.stop().await;
 }
+
+// ---------------------------------------------------------------------
+// Second look (red team).
+// ---------------------------------------------------------------------
+
+/// HTTP/2: an answer made of one large frame (an axum `Json`, `Vec<u8>`
+/// or `Bytes` body: a message, a listing, a blob read whole) is taken by
+/// hyper in a single poll whatever the stream's window, handed to h2's
+/// send buffer, and its body ends. From then on no `Sending` entry is left
+/// to time it: a client that keeps that stream's window shut, and sends a
+/// small request every half idle limit on the same connection, holds the
+/// whole answer in the gateway's memory (up to 128 streams of it per
+/// connection) for as long as it likes.
+#[tokio::test]
+async fn an_http2_answer_taken_whole_but_never_read_is_still_ended() {
+    use axum::routing::get;
+    const BIG: usize = 4 * 1024 * 1024;
+    let app = axum::Router::new()
+        .route("/big", get(|| async { vec![7u8; BIG] }))
+        .route("/small", get(|| async { "ok" }));
+    let (addr, stop) = accept_loop_serving(app).await;
+    let tcp = tokio::net::TcpStream::connect(addr).await.expect("tcp");
+    let io = tls_over(
+        &Pki::shared().dir,
+        "partner-RS-MOI",
+        brdo_tools::client::Protocol::Http2,
+        tcp,
+    )
+    .await;
+    let mut builder = h2::client::Builder::new();
+    builder
+        .initial_window_size(64 * 1024)
+        .initial_connection_window_size(16 * 1024 * 1024);
+    let (h2c, conn) = builder
+        .handshake::<_, bytes::Bytes>(io)
+        .await
+        .expect("h2 handshake");
+    let driver = tokio::spawn(conn);
+    let mut ready = h2c.clone().ready().await.expect("ready");
+    let req = hyper::Request::get("https://localhost/big")
+        .body(())
+        .expect("request");
+    let (resp, _) = ready.send_request(req, true).expect("send");
+    let resp = resp.await.expect("answer head");
+    assert_eq!(resp.status(), 200);
+    let mut stalled = resp.into_body();
+    let first = stalled.data().await.expect("a first frame").expect("data");
+    assert!(!first.is_empty());
+    // Never released: the big answer's window stays shut.
+    let started = Instant::now();
+    let mut small = 0;
+    let mut stalled_ended = false;
+    while started.elapsed() < IDLE * 5 {
+        tokio::time::sleep(IDLE / 2).await;
+        let Ok(mut ready) = h2c.clone().ready().await else {
+            stalled_ended = true;
+            break;
+        };
+        let req = hyper::Request::get("https://localhost/small")
+            .body(())
+            .expect("request");
+        let Ok((resp, _)) = ready.send_request(req, true) else {
+            stalled_ended = true;
+            break;
+        };
+        let Ok(resp) = resp.await else {
+            stalled_ended = true;
+            break;
+        };
+        let mut body = resp.into_body();
+        while let Some(Ok(d)) = body.data().await {
+            let _ = body.flow_control().release_capacity(d.len());
+        }
+        small += 1;
+        if let Ok(next) = tokio::time::timeout(Duration::from_millis(10), stalled.data()).await
+            && !matches!(next, Some(Ok(_)))
+        {
+            stalled_ended = true;
+            break;
+        }
+    }
+    assert!(
+        stalled_ended || driver.is_finished(),
+        "the {BIG}-byte answer whose window stayed shut for {:?} (5 idle limits) was still \
+         held ({small} small requests beside it)",
+        started.elapsed()
+    );
+    let _ = stop.send(());
+}
