@@ -282,6 +282,7 @@ fn service(
             Ok(resp.map(|body| {
                 axum::body::Body::new(Answering {
                     body,
+                    rest: bytes::Bytes::new(),
                     sending: Some(Sending::start(&busy.0)),
                     busy: Some(busy),
                 })
@@ -512,10 +513,20 @@ impl Drop for Busy {
 /// is dropped, and each frame hyper takes from it is progress.
 struct Answering {
     body: axum::body::Body,
+    /// What is left of a data frame larger than [`MAX_PIECE`], handed to
+    /// hyper a piece at a time: HTTP/2 takes a frame whole into its send
+    /// buffer whatever the stream's window, so one large frame (a `Json`,
+    /// a `Vec<u8>`) would end the body at once and leave an answer the
+    /// client never reads with nothing to time it.
+    rest: bytes::Bytes,
     /// Dropped before `busy`: the answer ends first.
     sending: Option<Sending>,
     busy: Option<Busy>,
 }
+
+/// The largest data frame hyper is given (HTTP/2's default frame size):
+/// what an HTTP/2 stream can hold past its window once its body ended.
+const MAX_PIECE: usize = 16 * 1024;
 
 /// An answer being sent; ends it when dropped.
 struct Sending {
@@ -558,7 +569,21 @@ impl http_body::Body for Answering {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
-        let polled = std::pin::Pin::new(&mut self.body).poll_frame(cx);
+        if !self.rest.is_empty() {
+            let n = self.rest.len().min(MAX_PIECE);
+            let piece = self.rest.split_to(n);
+            if let Some(s) = &self.sending {
+                s.polled(true);
+            }
+            return std::task::Poll::Ready(Some(Ok(http_body::Frame::data(piece))));
+        }
+        let mut polled = std::pin::Pin::new(&mut self.body).poll_frame(cx);
+        if let std::task::Poll::Ready(Some(Ok(frame))) = &mut polled
+            && let Some(data) = frame.data_mut()
+            && data.len() > MAX_PIECE
+        {
+            self.rest = data.split_off(MAX_PIECE);
+        }
         match &polled {
             std::task::Poll::Ready(Some(Ok(_))) => {
                 if let Some(s) = &self.sending {
@@ -579,11 +604,18 @@ impl http_body::Body for Answering {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
+        self.rest.is_empty() && self.body.is_end_stream()
     }
 
     fn size_hint(&self) -> http_body::SizeHint {
-        self.body.size_hint()
+        let body = self.body.size_hint();
+        let rest = self.rest.len() as u64;
+        let mut hint = http_body::SizeHint::new();
+        hint.set_lower(body.lower().saturating_add(rest));
+        if let Some(upper) = body.upper() {
+            hint.set_upper(upper.saturating_add(rest));
+        }
+        hint
     }
 }
 
